@@ -1,0 +1,29 @@
+"""Gapless document numbers per series (invoices ``INV-000123``, credit notes ``CN-000007``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from activities.ledger.models import InvoiceSeries
+
+
+def next_number(session: Session, series: str) -> str:
+    """Take the next number of ``series`` inside the caller's transaction.
+
+    The counter row is locked by the UPDATE until the transaction ends, and
+    rolls back with it, so two invoices never share a number and an aborted
+    invoice leaves no gap.
+    """
+    bumped = session.execute(
+        update(InvoiceSeries)
+        .where(InvoiceSeries.series == series)
+        .values(next_number=InvoiceSeries.next_number + 1)
+        .returning(InvoiceSeries.next_number)
+    ).scalar_one_or_none()
+    if bumped is None:
+        session.add(InvoiceSeries(series=series, next_number=2))
+        session.flush()
+        bumped = 2
+    return f"{series}-{bumped - 1:06d}"
+

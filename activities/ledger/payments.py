@@ -1,0 +1,368 @@
+"""Cash in and out: recording payments, applying them to invoices, and refunds.
+
+A payment is applied to the invoice the customer named, then to the oldest
+open invoice in the payment's currency (by due date), skipping invoices in
+an open dispute; what is left is an overpayment kept as unapplied cash or
+turned into account credit. The processor's id makes recording idempotent:
+the same payment posted twice (a webhook retry, a replayed activity) is
+applied once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activities.billing.money import ZERO, check_currency, is_rounded, round_money
+from activities.ledger import audit
+from activities.ledger.customers import get_customer
+from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger.models import (
+    CreditNote,
+    CreditNoteKind,
+    Dispute,
+    DisputedInvoice,
+    DisputeStatus,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentApplication,
+    Refund,
+)
+from activities.ledger.numbering import next_number
+
+Overpayment = Literal["unapplied", "account_credit"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIn:
+    customer_id: str
+    processor_id: str
+    amount: Decimal
+    currency: str
+    received_at: datetime
+    method: str = "wire"
+    invoice_number: str | None = None
+    overpayment: Overpayment = "unapplied"
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    invoice_number: str
+    amount: Decimal
+    balance_after: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    processor_id: str
+    customer_id: str
+    currency: str
+    amount: Decimal
+    applications: tuple[Application, ...]
+    unapplied: Decimal
+    account_credit: Decimal
+    already_recorded: bool
+
+    @property
+    def paid_invoices(self) -> tuple[str, ...]:
+        return tuple(a.invoice_number for a in self.applications if a.balance_after == ZERO)
+
+
+def record_payment(session: Session, payment_in: PaymentIn, actor: str) -> PaymentResult:
+    """Record a payment and apply it; recording the same processor id again changes nothing."""
+    _validate(payment_in)
+    existing = session.scalar(
+        select(Payment).where(Payment.processor_id == payment_in.processor_id)
+    )
+    if existing is not None:
+        return _replay(session, existing, payment_in)
+    customer = get_customer(session, payment_in.customer_id)
+    payment = Payment(
+        processor_id=payment_in.processor_id,
+        customer_id=customer.id,
+        currency=payment_in.currency,
+        amount=payment_in.amount,
+        unapplied=payment_in.amount,
+        refunded=ZERO,
+        method=payment_in.method,
+        received_at=payment_in.received_at,
+    )
+    session.add(payment)
+    session.flush()
+    audit.record(
+        session,
+        at=payment_in.received_at,
+        actor=actor,
+        action="payment.received",
+        subject_type="payment",
+        subject_id=payment.processor_id,
+        after={"customer_id": customer.id, "amount": payment.amount, "currency": payment.currency},
+    )
+    applications = [
+        _apply(session, payment, invoice, actor)
+        for invoice in _targets(session, payment_in)
+        if payment.unapplied > ZERO
+    ]
+    credit = ZERO
+    if payment.unapplied > ZERO and payment_in.overpayment == "account_credit":
+        credit = _to_account_credit(session, payment, actor)
+    return PaymentResult(
+        processor_id=payment.processor_id,
+        customer_id=payment.customer_id,
+        currency=payment.currency,
+        amount=payment.amount,
+        applications=tuple(applications),
+        unapplied=payment.unapplied,
+        account_credit=credit,
+        already_recorded=False,
+    )
+
+
+def _validate(payment_in: PaymentIn) -> None:
+    check_currency(payment_in.currency)
+    if payment_in.amount <= ZERO:
+        raise LedgerError(f"amount: must be positive, got {payment_in.amount}")
+    if not is_rounded(payment_in.amount, payment_in.currency):
+        raise LedgerError(
+            f"amount: {payment_in.amount} has more decimals than {payment_in.currency} allows"
+        )
+    if not payment_in.processor_id.strip():
+        raise LedgerError("processor_id: required, it makes recording the payment idempotent")
+    if payment_in.received_at.tzinfo is None:
+        raise LedgerError("received_at: must be timezone-aware")
+
+
+def _replay(session: Session, payment: Payment, payment_in: PaymentIn) -> PaymentResult:
+    if (payment.customer_id, payment.amount, payment.currency) != (
+        payment_in.customer_id,
+        payment_in.amount,
+        payment_in.currency,
+    ):
+        raise LedgerError(
+            f"processor_id: {payment.processor_id!r} is already recorded as "
+            f"{payment.amount} {payment.currency} from {payment.customer_id}; "
+            "refusing a different one"
+        )
+    applications = tuple(
+        Application(a.invoice.number or "", a.amount, a.invoice.balance)
+        for a in payment.applications
+    )
+    credit = session.scalar(
+        select(CreditNote.amount).where(
+            CreditNote.idempotency_key == _overpayment_key(payment.processor_id)
+        )
+    )
+    return PaymentResult(
+        processor_id=payment.processor_id,
+        customer_id=payment.customer_id,
+        currency=payment.currency,
+        amount=payment.amount,
+        applications=applications,
+        unapplied=payment.unapplied,
+        account_credit=credit or ZERO,
+        already_recorded=True,
+    )
+
+
+def _targets(session: Session, payment_in: PaymentIn) -> list[Invoice]:
+    """The named invoice first, then the oldest open undisputed invoices in the currency."""
+    targets: list[Invoice] = []
+    if payment_in.invoice_number:
+        named = session.scalar(select(Invoice).where(Invoice.number == payment_in.invoice_number))
+        if named is None or named.customer_id != payment_in.customer_id:
+            raise NotFound(
+                f"invoice_number: {payment_in.invoice_number!r} is not an invoice of "
+                f"{payment_in.customer_id}"
+            )
+        if named.status != InvoiceStatus.OPEN:
+            raise LedgerError(
+                f"invoice_number: {named.number} is {named.status.value}, only open invoices "
+                "take payments"
+            )
+        if named.currency != payment_in.currency:
+            raise LedgerError(
+                f"currency: invoice {named.number} is in {named.currency}, "
+                f"the payment in {payment_in.currency}"
+            )
+        targets.append(named)
+    disputed = (
+        select(DisputedInvoice.invoice_id)
+        .join(Dispute, Dispute.id == DisputedInvoice.dispute_id)
+        .where(Dispute.status == DisputeStatus.OPEN)
+    )
+    oldest_first = session.scalars(
+        select(Invoice)
+        .where(
+            Invoice.customer_id == payment_in.customer_id,
+            Invoice.status == InvoiceStatus.OPEN,
+            Invoice.currency == payment_in.currency,
+            Invoice.balance > ZERO,
+            Invoice.id.not_in(disputed),
+        )
+        .order_by(Invoice.due_date, Invoice.id)
+    ).all()
+    targets.extend(i for i in oldest_first if i not in targets)
+    return targets
+
+
+def _apply(session: Session, payment: Payment, invoice: Invoice, actor: str) -> Application:
+    amount = min(payment.unapplied, invoice.balance)
+    before = {"balance": invoice.balance, "status": invoice.status}
+    payment.unapplied -= amount
+    invoice.balance -= amount
+    if invoice.balance == ZERO:
+        invoice.status = InvoiceStatus.PAID
+    session.add(
+        PaymentApplication(
+            payment_id=payment.id,
+            invoice_id=invoice.id,
+            amount=amount,
+            applied_at=payment.received_at,
+        )
+    )
+    audit.record(
+        session,
+        at=payment.received_at,
+        actor=actor,
+        action="payment.applied",
+        subject_type="invoice",
+        subject_id=invoice.number or invoice.id,
+        before=before,
+        after={
+            "balance": invoice.balance,
+            "status": invoice.status,
+            "amount": amount,
+            "payment": payment.processor_id,
+        },
+    )
+    return Application(invoice.number or "", amount, invoice.balance)
+
+
+def _overpayment_key(processor_id: str) -> str:
+    return f"overpayment:{processor_id}"
+
+
+def _to_account_credit(session: Session, payment: Payment, actor: str) -> Decimal:
+    amount = payment.unapplied
+    payment.unapplied = ZERO
+    note = CreditNote(
+        number=next_number(session, "CN"),
+        idempotency_key=_overpayment_key(payment.processor_id),
+        customer_id=payment.customer_id,
+        invoice_id=None,
+        kind=CreditNoteKind.ACCOUNT_CREDIT,
+        currency=payment.currency,
+        amount=amount,
+        unapplied=amount,
+        reason=f"overpayment of {payment.processor_id}",
+        issued_at=payment.received_at,
+    )
+    session.add(note)
+    audit.record(
+        session,
+        at=payment.received_at,
+        actor=actor,
+        action="payment.overpayment_to_credit",
+        subject_type="customer",
+        subject_id=payment.customer_id,
+        after={"credit_note": note.number, "amount": amount, "currency": payment.currency},
+    )
+    return amount
+
+
+@dataclass(frozen=True, slots=True)
+class RefundIn:
+    processor_id: str
+    payment_processor_id: str
+    amount: Decimal
+    reason: str
+    refunded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    processor_id: str
+    amount: Decimal
+    currency: str
+    reopened_invoices: tuple[str, ...]
+    already_recorded: bool
+
+
+def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundResult:
+    """Refund part or all of a payment: unapplied cash first, then the newest applications.
+
+    Refunding cash that paid an invoice re-opens that invoice for the amount.
+    """
+    payment = session.scalar(
+        select(Payment).where(Payment.processor_id == refund_in.payment_processor_id)
+    )
+    if payment is None:
+        raise NotFound(f"payment_processor_id: no payment {refund_in.payment_processor_id!r}")
+    existing = session.scalar(select(Refund).where(Refund.processor_id == refund_in.processor_id))
+    if existing is not None:
+        if (existing.payment_id, existing.amount) != (payment.id, refund_in.amount):
+            raise LedgerError(
+                f"processor_id: refund {refund_in.processor_id!r} is already recorded "
+                f"as {existing.amount} {existing.currency}; refusing a different one"
+            )
+        return RefundResult(existing.processor_id, existing.amount, existing.currency, (), True)
+    if (
+        refund_in.amount <= ZERO
+        or round_money(refund_in.amount, payment.currency) != refund_in.amount
+    ):
+        raise LedgerError(f"amount: must be a positive {payment.currency} amount")
+    refundable = payment.amount - payment.refunded
+    if refund_in.amount > refundable:
+        raise LedgerError(
+            f"amount: {refund_in.amount} exceeds what is refundable on "
+            f"{payment.processor_id} ({refundable} {payment.currency})"
+        )
+    if not refund_in.reason.strip():
+        raise LedgerError("reason: a refund needs a reason for the audit log")
+    remaining = refund_in.amount
+    from_unapplied = min(payment.unapplied, remaining)
+    payment.unapplied -= from_unapplied
+    remaining -= from_unapplied
+    reopened: list[str] = []
+    for application in reversed(payment.applications):
+        if remaining == ZERO:
+            break
+        take = min(application.amount, remaining)
+        invoice = application.invoice
+        invoice.balance += take
+        invoice.status = InvoiceStatus.OPEN
+        application.amount -= take
+        if application.amount == ZERO:
+            session.delete(application)
+        remaining -= take
+        reopened.append(invoice.number or str(invoice.id))
+    payment.refunded += refund_in.amount
+    session.add(
+        Refund(
+            processor_id=refund_in.processor_id,
+            payment_id=payment.id,
+            currency=payment.currency,
+            amount=refund_in.amount,
+            reason=refund_in.reason,
+            refunded_at=refund_in.refunded_at,
+        )
+    )
+    audit.record(
+        session,
+        at=refund_in.refunded_at,
+        actor=actor,
+        action="payment.refunded",
+        subject_type="payment",
+        subject_id=payment.processor_id,
+        after={"refund": refund_in.processor_id, "amount": refund_in.amount, "reopened": reopened},
+        reason=refund_in.reason,
+    )
+    return RefundResult(
+        refund_in.processor_id, refund_in.amount, payment.currency, tuple(reopened), False
+    )

@@ -1,0 +1,106 @@
+"""Runtime settings: one pydantic-settings class, read from the environment and `.env`.
+
+Every credential is optional: with none configured the product runs on its
+embedded defaults (SQLite ledger, embedded Temporal dev server, Jinja2
+templates instead of the LLM, an outbox folder instead of SMTP).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(RuntimeError):
+    """A configuration variable has a wrong value; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """billing-ops configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default=REPO_ROOT / ".data", description="Local state: SQLite, outbox")
+    config_dir: Path = Field(default=REPO_ROOT / "config", description="Price book, cadences, ...")
+    database_url: str | None = Field(default=None, description="Default: SQLite under DATA_DIR")
+    company_timezone: str = Field(default="UTC", description="Cut-off timezone for close")
+
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "billing-ops"
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+
+    zendesk_subdomain: str | None = None
+    zendesk_email: str | None = None
+    zendesk_token: SecretStr | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str = "billing@example.com"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"backend {backend!r} is not supported; use sqlite or postgresql")
+        return value
+
+    @field_validator("company_timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin)") from None
+        return value
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger's SQLAlchemy URL: DATABASE_URL, or a SQLite file under DATA_DIR."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'ledger.sqlite'}"
+
+
+def load_settings() -> Settings:
+    """Read settings, turning a validation error into one line that names the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+@cache
+def settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
