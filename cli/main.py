@@ -1,1 +1,58 @@
-def main() -> None: ...
+"""The `billing-ops` command line: one Typer app; each command group lives in its own module.
+
+User mistakes (bad input, unknown records, wrong configuration) print one
+line to stderr and exit non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from activities.ledger.db import SchemaError
+from activities.ledger.errors import LedgerError
+from activities.settings import SettingsError
+from cli import ledger as ledger_commands
+
+app = typer.Typer(
+    name="billing-ops",
+    help="Order-to-cash automation for a SaaS billing-operations team.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ledger_commands.register(app)
+
+#: Errors that mean "the input or the configuration is wrong", not "the code is wrong".
+USER_ERRORS = (LedgerError, SchemaError, SettingsError, ValueError)
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run one command and return its exit status, printing user errors as one line."""
+    try:
+        result = app(args=args, standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.Abort:
+        return 130
+    except USER_ERRORS as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Entry point of the console script.
+
+    Leaves with ``os._exit`` after flushing: temporalio's native bridge can
+    abort the interpreter during finalisation (DESIGN.md, known pitfalls).
+    """
+    status = run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

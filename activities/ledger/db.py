@@ -121,3 +121,10 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
     except IntegrityError as error:
         raise explain(error) from error
+
+
+def open_ledger(url: str) -> sessionmaker[Session]:
+    """Sessions on an existing ledger whose schema this code knows; refuses anything else."""
+    engine = make_engine(url)
+    check_schema(engine)
+    return session_factory(engine)

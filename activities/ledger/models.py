@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -27,9 +28,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from activities.billing.money import quantum
 from activities.ledger.types import Money, UtcDateTime
 
 NAMING_CONVENTION = {
@@ -455,3 +459,25 @@ class IdempotencyKey(Base):
     action: Mapped[str] = mapped_column(String(64))
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
+
+
+@event.listens_for(Base, "load", propagate=True)
+@event.listens_for(Base, "refresh", propagate=True)
+def _amounts_in_their_currency(target: Base, *_: object) -> None:
+    """Amounts come back from the database at its scale (``12.5000``); give them the
+    precision of the row's currency (``12.50``, ``¥1250``) so that what the ledger
+    hands out reads like what was written. Never drops a non-zero digit."""
+    currency = getattr(target, "currency", None)
+    if not isinstance(currency, str):
+        return
+    step = quantum(currency)
+    state = target.__dict__
+    for name in _money_columns(type(target)):
+        value = state.get(name)
+        if isinstance(value, Decimal) and value == (rounded := value.quantize(step)):
+            state[name] = rounded
+
+
+@cache
+def _money_columns(cls: type[Base]) -> tuple[str, ...]:
+    return tuple(column.key for column in inspect(cls).columns if isinstance(column.type, Money))

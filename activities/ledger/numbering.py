@@ -26,4 +26,3 @@ def next_number(session: Session, series: str) -> str:
         session.flush()
         bumped = 2
     return f"{series}-{bumped - 1:06d}"
-

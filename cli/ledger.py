@@ -1,0 +1,283 @@
+"""Ledger commands: init-db, seed-demo, customer, invoices, payments, aging."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from activities.billing.aging import age, bucket_labels, buckets_from_bounds
+from activities.billing.money import format_money
+from activities.ledger import customers, invoices, payments
+from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
+from activities.ledger.models import InvoiceStatus
+from activities.settings import settings
+
+console = Console()
+
+customer_app = typer.Typer(help="Look up and annotate customer accounts.", no_args_is_help=True)
+invoices_app = typer.Typer(help="Find invoices.", no_args_is_help=True)
+payments_app = typer.Typer(help="Record payments and refunds.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init-db")(init_db)
+    app.command("seed-demo")(seed_demo)
+    app.command("aging")(aging)
+    app.add_typer(customer_app, name="customer")
+    app.add_typer(invoices_app, name="invoices")
+    app.add_typer(payments_app, name="payments")
+
+
+def _sessions() -> sessionmaker[Session]:
+    return open_ledger(settings().ledger_url)
+
+
+def _now() -> datetime:
+    """The CLI is an edge of the system: the one place that reads the clock."""
+    return datetime.now(UTC)
+
+
+def _actor(as_user: str | None) -> str:
+    return f"cli:{as_user or getpass.getuser()}"
+
+
+def _decimal(value: str, field: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{field}: {value!r} is not a decimal number") from None
+    if not amount.is_finite():
+        raise ValueError(f"{field}: {value!r} is not a finite amount")
+    return amount
+
+
+def init_db() -> None:
+    """Create the ledger or migrate it to the newest schema."""
+    url = settings().ledger_url
+    engine = make_engine(url)
+    migrate(engine)
+    console.print(
+        f"ledger ready at {engine.url.render_as_string(hide_password=True)} "
+        f"(schema {current_revision(engine)})"
+    )
+
+
+def seed_demo(
+    customers_count: Annotated[int, typer.Option("--customers", min=1, max=5000)] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same book")] = 7,
+    as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+) -> None:
+    """Fill the ledger with a realistic demo book (customers, subscriptions, invoices, payments)."""
+    from activities.ledger.seed import seed_demo_book
+
+    today = (as_of or _now()).date()
+    with _sessions().begin() as session:
+        summary = seed_demo_book(session, count=customers_count, seed=seed, today=today)
+    console.print(summary)
+
+
+@customer_app.command("show")
+def customer_show(
+    customer_id: str,
+    as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+) -> None:
+    """Account summary: plan, seats, open balance, overdue invoices, credits, notes."""
+    today = (as_of or _now()).date()
+    with _sessions()() as session:
+        summary = customers.account_summary(session, customer_id, today)
+    console.print(
+        f"[bold]{summary.legal_name}[/bold] ({summary.customer_id}) "
+        f"{summary.country} · billed in {summary.currency} · net {summary.payment_terms_days}"
+        + (" · [yellow]do not dun[/yellow]" if summary.do_not_dun else "")
+    )
+    if summary.account_owner:
+        console.print(f"account owner: {summary.account_owner}")
+    for sub in summary.subscriptions:
+        console.print(
+            f"  {sub.subscription_id}: {sub.plan} × {sub.seats} seats, {sub.interval}ly, "
+            f"{sub.contract_type}, {sub.status}, term ends {sub.term_end:%Y-%m-%d}"
+        )
+    balances = ", ".join(format_money(v, c) for c, v in summary.open_balance.items()) or "nothing"
+    console.print(f"open balance: {balances}")
+    for label, amounts in (
+        ("account credit", summary.account_credit),
+        ("unapplied cash", summary.unapplied_cash),
+    ):
+        if amounts:
+            console.print(f"{label}: " + ", ".join(format_money(v, c) for c, v in amounts.items()))
+    if summary.overdue:
+        table = Table("invoice", "due", "days overdue", "balance", title="overdue")
+        for item in summary.overdue:
+            table.add_row(
+                item.number,
+                item.due_date.isoformat(),
+                str(item.days_overdue),
+                format_money(item.balance, item.currency),
+            )
+        console.print(table)
+    else:
+        console.print("nothing overdue")
+    for created, author, body in summary.notes:
+        console.print(f"  note {created:%Y-%m-%d} {author}: {body}")
+
+
+@customer_app.command("note")
+def customer_note(
+    customer_id: str,
+    text: str,
+    as_user: Annotated[str | None, typer.Option("--as")] = None,
+) -> None:
+    """Add a note to a customer's account."""
+    with _sessions().begin() as session:
+        note = customers.add_note(session, customer_id, _actor(as_user), text, _now())
+    console.print(f"note {note.id} added to {customer_id}")
+
+
+@invoices_app.command("list")
+def invoices_list(
+    customer: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[InvoiceStatus | None, typer.Option()] = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    overdue: Annotated[bool, typer.Option(help="Only open invoices past their due date")] = False,
+    as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    issued_from: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"])] = None,
+    issued_to: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"])] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+) -> None:
+    """List invoices, oldest due date first."""
+    today = (as_of or _now()).date()
+    where = invoices.InvoiceFilter(
+        customer_id=customer,
+        status=status,
+        currency=currency.upper() if currency else None,
+        overdue_as_of=today if overdue else None,
+        issued_from=issued_from.date() if issued_from else None,
+        issued_to=issued_to.date() if issued_to else None,
+        limit=limit,
+    )
+    with _sessions()() as session:
+        found = invoices.list_invoices(session, where)
+    table = Table("number", "customer", "status", "issued", "due", "total", "balance")
+    for inv in found:
+        table.add_row(
+            inv.number or "(draft)",
+            inv.customer_id,
+            inv.status.value,
+            inv.issue_date.isoformat(),
+            inv.due_date.isoformat(),
+            format_money(inv.total, inv.currency),
+            format_money(inv.balance, inv.currency),
+        )
+    console.print(table)
+    console.print(f"{len(found)} invoice(s)")
+
+
+@payments_app.command("record")
+def payments_record(
+    customer_id: str,
+    amount: str,
+    currency: str,
+    processor_id: Annotated[str, typer.Option(help="The processor's payment id (idempotency)")],
+    invoice: Annotated[str | None, typer.Option(help="Apply to this invoice first")] = None,
+    method: Annotated[str, typer.Option()] = "wire",
+    to_credit: Annotated[bool, typer.Option(help="Overpayment becomes account credit")] = False,
+    received_at: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"])
+    ] = None,
+    as_user: Annotated[str | None, typer.Option("--as")] = None,
+) -> None:
+    """Record a payment and apply it (the named invoice, then oldest first)."""
+    when = received_at or _now()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    payment_in = payments.PaymentIn(
+        customer_id=customer_id,
+        processor_id=processor_id,
+        amount=_decimal(amount, "amount"),
+        currency=currency.upper(),
+        received_at=when,
+        method=method,
+        invoice_number=invoice,
+        overpayment="account_credit" if to_credit else "unapplied",
+    )
+    with _sessions().begin() as session:
+        result = payments.record_payment(session, payment_in, _actor(as_user))
+    if result.already_recorded:
+        console.print(f"payment {result.processor_id} was already recorded; nothing changed")
+    for application in result.applications:
+        console.print(
+            f"  {application.invoice_number}: applied "
+            f"{format_money(application.amount, result.currency)}, balance now "
+            f"{format_money(application.balance_after, result.currency)}"
+        )
+    if result.unapplied:
+        console.print(f"unapplied cash: {format_money(result.unapplied, result.currency)}")
+    if result.account_credit:
+        console.print(f"account credit: {format_money(result.account_credit, result.currency)}")
+
+
+@payments_app.command("refund")
+def payments_refund(
+    payment_processor_id: str,
+    amount: str,
+    processor_id: Annotated[str, typer.Option(help="The processor's refund id (idempotency)")],
+    reason: Annotated[str, typer.Option()],
+    as_user: Annotated[str | None, typer.Option("--as")] = None,
+) -> None:
+    """Refund part or all of a payment."""
+    refund_in = payments.RefundIn(
+        processor_id=processor_id,
+        payment_processor_id=payment_processor_id,
+        amount=_decimal(amount, "amount"),
+        reason=reason,
+        refunded_at=_now(),
+    )
+    with _sessions().begin() as session:
+        result = payments.refund_payment(session, refund_in, _actor(as_user))
+    state = "was already recorded" if result.already_recorded else "recorded"
+    console.print(
+        f"refund {result.processor_id} of {format_money(result.amount, result.currency)} "
+        f"{state}"
+        + (f"; re-opened {', '.join(result.reopened_invoices)}" if result.reopened_invoices else "")
+    )
+
+
+def aging(
+    as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    by: Annotated[str | None, typer.Option(help="'customer' for a row per customer")] = None,
+    buckets: Annotated[str, typer.Option(help="Bucket upper bounds in days")] = "30,60,90",
+) -> None:
+    """AR aging by bucket, per currency (and per customer with --by customer)."""
+    if by not in (None, "customer"):
+        raise ValueError(f"--by: only 'customer' is supported, got {by!r}")
+    try:
+        bounds = [int(part) for part in buckets.split(",")]
+    except ValueError:
+        raise ValueError(f"--buckets: {buckets!r} is not a comma-separated list of days") from None
+    today = (as_of or _now()).date()
+    with _sessions()() as session:
+        items = invoices.open_items(session)
+    report = age(items, today, buckets_from_bounds(bounds), by_customer=by == "customer")
+    labels = bucket_labels(report.buckets)
+    table = Table(
+        "customer" if by else "",
+        "currency",
+        *labels,
+        "total",
+        title=f"AR aging as of {report.as_of.isoformat()}",
+    )
+    for row in (*report.rows, *report.totals):
+        table.add_row(
+            "TOTAL" if row.key == "*" else row.key,
+            row.currency,
+            *(format_money(row.amounts[label], row.currency) for label in labels),
+            format_money(row.total, row.currency),
+        )
+    console.print(table)
