@@ -461,6 +461,93 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime]
 
 
+class OrderStatus(StrEnum):
+    RECEIVED = "received"
+    EXCEPTION = "exception"
+    PENDING_APPROVAL = "pending_approval"
+    PROVISIONED = "provisioned"
+    REJECTED = "rejected"
+
+
+class Order(Base):
+    """A sales order as received, and how far provisioning got with it."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus))
+    payload: Mapped[dict[str, Any]] = mapped_column(comment="the order as last corrected")
+    problems: Mapped[dict[str, Any] | None] = mapped_column(comment="last validation result")
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class EntitlementStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+
+
+class Entitlement(Base):
+    """What a customer may use: the local entitlement store (the default adapter)."""
+
+    __tablename__ = "entitlements"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "product"),
+        CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    product: Mapped[str] = mapped_column(String(64), comment="plan or add-on code")
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[EntitlementStatus] = mapped_column(_enum(EntitlementStatus))
+    active_from: Mapped[datetime]
+    active_to: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    WITHDRAWN = "withdrawn"
+
+
+class ApprovalRequest(Base):
+    """An approval a workflow waits for; the decision itself is a Temporal update.
+
+    This row lets people find what waits for them (CLI, Slack App Home) and
+    keeps the Slack message to update in place.
+    """
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_status_role", "status", "required_role"),)
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(32), comment="credit_note, refund, write_off, ...")
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount: Mapped[Decimal | None]
+    summary: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    required_role: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ApprovalStatus] = mapped_column(_enum(ApprovalStatus))
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(40))
+    slack_ts: Mapped[str | None] = mapped_column(String(40))
+
+
 @event.listens_for(Base, "load", propagate=True)
 @event.listens_for(Base, "refresh", propagate=True)
 def _amounts_in_their_currency(target: Base, *_: object) -> None:
