@@ -36,7 +36,9 @@ def _postgres_engine(url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def empty_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     """An engine on an empty database: SQLite file, or a throwaway PostgreSQL schema."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite"

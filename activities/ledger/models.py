@@ -324,8 +324,14 @@ class Payment(Base):
 
 
 class PaymentApplication(Base):
+    """Cash put on (positive) or taken back off (negative, by a refund) an invoice.
+
+    Applications are never edited or deleted, so the ledger reads the same
+    as of any past date (month-end close depends on it).
+    """
+
     __tablename__ = "payment_applications"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (CheckConstraint("amount <> 0", name="amount_non_zero"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)

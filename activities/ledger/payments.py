@@ -276,6 +276,15 @@ def _to_account_credit(session: Session, payment: Payment, actor: str) -> Decima
     return amount
 
 
+def _net_applications(payment: Payment) -> list[tuple[Invoice, Decimal]]:
+    """What the payment still has on each invoice, in the order it was first applied."""
+    net: dict[int, tuple[Invoice, Decimal]] = {}
+    for application in payment.applications:
+        invoice, amount = net.get(application.invoice_id, (application.invoice, ZERO))
+        net[application.invoice_id] = (invoice, amount + application.amount)
+    return [(invoice, amount) for invoice, amount in net.values() if amount > ZERO]
+
+
 @dataclass(frozen=True, slots=True)
 class RefundIn:
     processor_id: str
@@ -330,16 +339,20 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
     payment.unapplied -= from_unapplied
     remaining -= from_unapplied
     reopened: list[str] = []
-    for application in reversed(payment.applications):
+    for invoice, applied in reversed(_net_applications(payment)):
         if remaining == ZERO:
             break
-        take = min(application.amount, remaining)
-        invoice = application.invoice
+        take = min(applied, remaining)
         invoice.balance += take
         invoice.status = InvoiceStatus.OPEN
-        application.amount -= take
-        if application.amount == ZERO:
-            session.delete(application)
+        session.add(
+            PaymentApplication(
+                payment_id=payment.id,
+                invoice_id=invoice.id,
+                amount=-take,
+                applied_at=refund_in.refunded_at,
+            )
+        )
         remaining -= take
         reopened.append(invoice.number or str(invoice.id))
     payment.refunded += refund_in.amount

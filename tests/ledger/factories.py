@@ -12,7 +12,9 @@ from activities.ledger.numbering import next_number
 from tests.conftest import NOW
 
 
-def customer(session: Session, customer_id: str = "CUS-1", currency: str = "USD", **extra: object) -> Customer:
+def customer(
+    session: Session, customer_id: str = "CUS-1", currency: str = "USD", **extra: object
+) -> Customer:
     values: dict[str, object] = {
         "id": customer_id,
         "legal_name": f"{customer_id} Ltd",

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from activities.ledger import audit
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
-from activities.ledger.models import Dispute, DisputedInvoice, DisputeStatus, Invoice, InvoiceStatus, Payment
+from activities.ledger.models import (
+    Dispute,
+    DisputedInvoice,
+    DisputeStatus,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+)
 from activities.ledger.payments import PaymentIn, RefundIn, record_payment, refund_payment
 from tests.conftest import NOW
 from tests.ledger import factories
@@ -31,15 +38,23 @@ def book(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
 
 
 def pay(amount: str, processor_id: str = "ch_1", **extra: object) -> PaymentIn:
-    values: dict[str, object] = {"customer_id": "CUS-1", "processor_id": processor_id,
-                                 "amount": Decimal(amount), "currency": "USD", "received_at": NOW}
+    values: dict[str, object] = {
+        "customer_id": "CUS-1",
+        "processor_id": processor_id,
+        "amount": Decimal(amount),
+        "currency": "USD",
+        "received_at": NOW,
+    }
     values.update(extra)
     return PaymentIn(**values)  # type: ignore[arg-type]
 
 
 def balances(sessions: sessionmaker[Session]) -> dict[str, tuple[str, str]]:
     with sessions() as session:
-        return {i.number or "": (str(i.balance), i.status.value) for i in session.scalars(select(Invoice))}
+        return {
+            i.number or "": (str(i.balance), i.status.value)
+            for i in session.scalars(select(Invoice))
+        }
 
 
 def test_partial_payment_goes_to_the_oldest_due_invoice_first(book: sessionmaker[Session]) -> None:
@@ -51,8 +66,10 @@ def test_partial_payment_goes_to_the_oldest_due_invoice_first(book: sessionmaker
     ]
     assert result.paid_invoices == ("INV-000003",)
     assert balances(book) == {
-        "INV-000001": ("50.00", "open"), "INV-000002": ("200.00", "open"),
-        "INV-000003": ("0.00", "paid"), "INV-000004": ("50.00", "open"),
+        "INV-000001": ("50.00", "open"),
+        "INV-000002": ("200.00", "open"),
+        "INV-000003": ("0.00", "paid"),
+        "INV-000004": ("50.00", "open"),
     }
 
 
@@ -66,7 +83,9 @@ def test_named_invoice_is_paid_first(book: sessionmaker[Session]) -> None:
 def test_overpayment_stays_unapplied_or_becomes_account_credit(book: sessionmaker[Session]) -> None:
     with transaction(book) as session:
         kept = record_payment(session, pay("610.00"), "cli:alice")
-        credited = record_payment(session, pay("25.00", "ch_2", overpayment="account_credit"), "cli:alice")
+        credited = record_payment(
+            session, pay("25.00", "ch_2", overpayment="account_credit"), "cli:alice"
+        )
     assert kept.unapplied == Decimal("10.00") and kept.account_credit == 0
     assert credited.unapplied == 0 and credited.account_credit == Decimal("25.00")
     with book() as session:
@@ -93,7 +112,10 @@ def test_the_same_processor_id_is_applied_once(book: sessionmaker[Session]) -> N
 def test_a_reused_processor_id_with_another_amount_is_refused(book: sessionmaker[Session]) -> None:
     with transaction(book) as session:
         record_payment(session, pay("120.00"), "webhook")
-    with pytest.raises(LedgerError, match="already recorded as 120.00 USD"), transaction(book) as session:
+    with (
+        pytest.raises(LedgerError, match=r"already recorded as 120\.00 USD"),
+        transaction(book) as session,
+    ):
         record_payment(session, pay("99.00"), "webhook")
 
 
@@ -119,8 +141,16 @@ def test_bad_payments_name_the_field_and_change_nothing(
 
 def test_disputed_invoices_are_skipped_unless_named(book: sessionmaker[Session]) -> None:
     with transaction(book) as session:
-        session.add(Dispute(id="DSP-1", customer_id="CUS-1", status=DisputeStatus.OPEN,
-                            claim="seat count wrong", opened_by="cli:bob", opened_at=NOW))
+        session.add(
+            Dispute(
+                id="DSP-1",
+                customer_id="CUS-1",
+                status=DisputeStatus.OPEN,
+                claim="seat count wrong",
+                opened_by="cli:bob",
+                opened_at=NOW,
+            )
+        )
         session.flush()
         disputed = session.scalar(select(Invoice).where(Invoice.number == "INV-000003"))
         assert disputed is not None
@@ -133,17 +163,30 @@ def test_disputed_invoices_are_skipped_unless_named(book: sessionmaker[Session])
 def test_refund_takes_unapplied_cash_then_reopens_invoices(book: sessionmaker[Session]) -> None:
     with transaction(book) as session:
         record_payment(session, pay("610.00"), "cli:alice")  # all USD paid, 10.00 unapplied
-    refund = RefundIn(processor_id="re_1", payment_processor_id="ch_1", amount=Decimal("60.00"),
-                      reason="duplicate charge", refunded_at=NOW)
+    refund = RefundIn(
+        processor_id="re_1",
+        payment_processor_id="ch_1",
+        amount=Decimal("60.00"),
+        reason="duplicate charge",
+        refunded_at=NOW,
+    )
     with transaction(book) as session:
         result = refund_payment(session, refund, "cli:alice")
     assert result.reopened_invoices == ("INV-000002",)
     assert balances(book)["INV-000002"] == ("50.00", "open")
     with transaction(book) as session:
         assert refund_payment(session, refund, "cli:alice").already_recorded
-    too_much = RefundIn(processor_id="re_2", payment_processor_id="ch_1", amount=Decimal("551.00"),
-                        reason="x", refunded_at=NOW)
-    with pytest.raises(LedgerError, match="exceeds what is refundable"), transaction(book) as session:
+    too_much = RefundIn(
+        processor_id="re_2",
+        payment_processor_id="ch_1",
+        amount=Decimal("551.00"),
+        reason="x",
+        refunded_at=NOW,
+    )
+    with (
+        pytest.raises(LedgerError, match="exceeds what is refundable"),
+        transaction(book) as session,
+    ):
         refund_payment(session, too_much, "cli:alice")
 
 
@@ -154,8 +197,12 @@ def test_every_application_is_audited(book: sessionmaker[Session]) -> None:
         entries = audit.history(session, "invoice", "INV-000003")
         received = audit.history(session, "payment", "ch_1")
     assert [(e.actor, e.action, e.before, e.after) for e in entries] == [
-        ("slack:U123", "payment.applied", {"balance": "300.00", "status": "open"},
-         {"balance": "0.00", "status": "paid", "amount": "300.00", "payment": "ch_1"}),
+        (
+            "slack:U123",
+            "payment.applied",
+            {"balance": "300.00", "status": "open"},
+            {"balance": "0.00", "status": "paid", "amount": "300.00", "payment": "ch_1"},
+        ),
     ]
     assert [e.action for e in received] == ["payment.received"]
     assert InvoiceStatus.PAID.value == "paid"

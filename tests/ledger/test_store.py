@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -24,7 +24,9 @@ def test_money_is_exact_and_sums_exactly(sessions: sessionmaker[Session]) -> Non
     with transaction(sessions) as session:
         factories.customer(session)
         for i, amount in enumerate(amounts):
-            factories.open_invoice(session, "CUS-1", amount, date(2026, 1, 1) + timedelta(days=i % 20))
+            factories.open_invoice(
+                session, "CUS-1", amount, date(2026, 1, 1) + timedelta(days=i % 20)
+            )
     with sessions() as session:
         total = session.scalar(select(func.sum(Invoice.total)))
         first = session.scalar(select(Invoice.total).order_by(Invoice.id).limit(1))
@@ -47,7 +49,7 @@ def test_timestamps_come_back_as_utc(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         created = session.get_one(Customer, "CUS-1").created_at
     assert created.utcoffset() == timedelta(0)
-    assert created == datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+    assert created == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 
 
 def test_naive_timestamps_are_refused(sessions: sessionmaker[Session]) -> None:
@@ -80,7 +82,10 @@ def test_duplicate_invoice_number_is_refused(sessions: sessionmaker[Session]) ->
         factories.customer(session)
         first = factories.open_invoice(session, "CUS-1", "100.00", date(2026, 1, 31))
         number = first.number
-    with pytest.raises(LedgerError, match="invoice numbers are unique"), transaction(sessions) as session:
+    with (
+        pytest.raises(LedgerError, match="invoice numbers are unique"),
+        transaction(sessions) as session,
+    ):
         second = factories.open_invoice(session, "CUS-1", "5.00", date(2026, 1, 31))
         second.number = number
         session.flush()
@@ -107,14 +112,26 @@ def test_numbers_are_gapless_when_a_transaction_fails(sessions: sessionmaker[Ses
         assert next_number(session, "CN") == "CN-000001"
 
 
-def test_audit_log_cannot_be_updated_or_deleted(engine: Engine, sessions: sessionmaker[Session]) -> None:
+def test_audit_log_cannot_be_updated_or_deleted(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
     with transaction(sessions) as session:
         factories.customer(session)
-        audit.record(session, at=NOW, actor="cli:alice", action="note.added",
-                     subject_type="customer", subject_id="CUS-1", after={"amount": Decimal("1.10")})
+        audit.record(
+            session,
+            at=NOW,
+            actor="cli:alice",
+            action="note.added",
+            subject_type="customer",
+            subject_id="CUS-1",
+            after={"amount": Decimal("1.10")},
+        )
     assert not hasattr(audit, "update") and not hasattr(audit, "delete")
     for statement in (update(AuditEntry).values(actor="cli:mallory"), delete(AuditEntry)):
-        with pytest.raises((LedgerError, DBAPIError), match="append-only"), transaction(sessions) as session:
+        with (
+            pytest.raises((LedgerError, DBAPIError), match="append-only"),
+            transaction(sessions) as session,
+        ):
             session.execute(statement)
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text("DELETE FROM audit_log"))

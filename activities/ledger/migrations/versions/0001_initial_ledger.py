@@ -544,7 +544,7 @@ def upgrade() -> None:
         sa.Column("invoice_id", sa.Integer(), nullable=False),
         sa.Column("amount", Money(), nullable=False),
         sa.Column("applied_at", UtcDateTime(), nullable=False),
-        sa.CheckConstraint("amount > 0", name=op.f("ck_payment_applications_amount_positive")),
+        sa.CheckConstraint("amount <> 0", name=op.f("ck_payment_applications_amount_non_zero")),
         sa.ForeignKeyConstraint(
             ["invoice_id"],
             ["invoices.id"],
