@@ -1,0 +1,1 @@
+"""Orders from Sales: the order model, intake (JSON, CRM CSV), validation and provisioning."""

@@ -1,0 +1,834 @@
+"""Order validation: every rule an order must pass before anything is provisioned.
+
+Each failure is a :class:`Problem` that names the field and the rule, so
+that the analyst (and Sales) can fix the order without guessing. Errors
+stop the order; warnings are reported apart and let it go on; prices
+deeper than their discount band are :class:`PriceException` s that wait
+for an approval instead of a fix.
+
+Everything here is pure and deterministic: the price book, the discount
+bands, what the ledger knows about the customer and the subscription, and
+today's date are parameters (the provisioning activity loads them). The
+function never raises on bad input, whatever the input: a malformed order
+is a list of problems.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from activities.billing.money import ZERO, minor_digits, round_money
+from activities.billing.pricebook import PriceBook
+from activities.billing.proration import INTERVAL_MONTHS, shift_months
+from activities.orders.addresses import check_address, normalize_postal_code, normalize_region
+from activities.orders.model import Order
+from activities.orders.pricing import (
+    DiscountBands,
+    PriceException,
+    discount_off_book,
+    effective_unit_price,
+    line_value,
+    midnight,
+    periods_between,
+)
+from activities.orders.tax_ids import check_tax_id
+
+Severity = Literal["error", "warning"]
+
+#: The earliest and latest dates an order may carry; outside them it is a typo.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+MAX_TERM_YEARS = 10
+MAX_AMOUNT = Decimal("1e12")
+MAX_PAYMENT_TERMS_DAYS = 120
+#: Billing countries where an EU VAT id decides reverse charge.
+EU_COUNTRIES = frozenset(
+    {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"}
+    | {"IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
+)
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+
+
+class Problem(BaseModel):
+    """One broken rule: the field (``billing_address.postal_code``), the rule, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    rule: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.field}: {self.message} [{self.rule}]"
+
+
+class CustomerFacts(BaseModel):
+    """What the ledger knows about an existing customer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    currency: str
+    country: str
+    payment_terms_days: int
+    po_required: bool
+    tax_exempt: bool
+
+
+class SubscriptionItemFacts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    item_code: str
+    kind: str  # plan, seat_addon, usage_addon
+    quantity: int
+    unit_price: Decimal
+
+
+class SubscriptionFacts(BaseModel):
+    """The subscription an amendment changes, as the ledger holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    customer_id: str
+    plan: str
+    interval: str
+    currency: str
+    status: str
+    term_start: datetime
+    term_end: datetime
+    billing_anchor: datetime
+    items: list[SubscriptionItemFacts] = Field(default_factory=list)
+
+    def quantity(self, code: str) -> int:
+        return sum(item.quantity for item in self.items if item.item_code == code)
+
+
+class LedgerFacts(BaseModel):
+    """The ledger's side of an order: the customer and the subscription it names, if found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer: CustomerFacts | None = None
+    subscription: SubscriptionFacts | None = None
+
+
+class ValidationReport(BaseModel):
+    """Everything wrong with one order, and the order as normalised when it parsed."""
+
+    order_id: str | None
+    problems: list[Problem] = Field(default_factory=list)
+    price_exceptions: list[PriceException] = Field(default_factory=list)
+    order: Order | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings and price exceptions may remain)."""
+        return not self.errors
+
+
+# --- Parsing ----------------------------------------------------------------
+
+_PYDANTIC_RULES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+    "literal_error": "one_of",
+    "string_pattern_mismatch": "format",
+}
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "order"
+
+
+def parse_order(raw: Any) -> tuple[Order | None, list[Problem]]:
+    """The order with its types checked, or the problems that kept it from parsing."""
+    if not isinstance(raw, Mapping):
+        return None, [Problem(field="order", rule="type", message="an order is a JSON object")]
+    try:
+        return Order.model_validate(dict(raw)), []
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False):
+            # Unions report each member; the first is the useful one.
+            location = tuple(p for p in item["loc"] if not str(p).startswith(("function-", "lax-")))
+            rule = _PYDANTIC_RULES.get(item["type"], "type")
+            shown = repr(item.get("input"))[:60] if item["type"] != "missing" else ""
+            message = item["msg"] if not shown else f"{item['msg']} (got {shown})"
+            problems.append(Problem(field=_field_path(location), rule=rule, message=message))
+        return None, _unique(problems)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for problem in problems:
+        if (problem.field, problem.rule) not in seen:
+            seen.add((problem.field, problem.rule))
+            kept.append(problem)
+    return kept
+
+
+# --- The rules --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """A seat-priced line of the order (the plan, or a seat add-on)."""
+
+    field: str  # where its price is: unit_price, addons[1].unit_price
+    code: str
+    quantity: int
+    unit_price: Decimal | None
+    discount_percent: Decimal
+    book: Decimal | None  # the price book's per-seat price, when there is one
+
+
+class _Check:
+    """One order's checks; each method appends what it finds to ``problems``."""
+
+    def __init__(
+        self, order: Order, book: PriceBook, bands: DiscountBands, facts: LedgerFacts, today: date
+    ) -> None:
+        self.order = order
+        self.book = book
+        self.bands = bands
+        self.facts = facts
+        self.today = today
+        self.problems: list[Problem] = []
+        self.exceptions: list[PriceException] = []
+
+    def error(self, field: str, rule: str, message: str) -> None:
+        self.problems.append(Problem(field=field, rule=rule, message=message))
+
+    def warn(self, field: str, rule: str, message: str) -> None:
+        self.problems.append(Problem(field=field, rule=rule, message=message, severity="warning"))
+
+    @property
+    def currency_ok(self) -> bool:
+        return self.order.currency in self.book.currencies
+
+    @property
+    def plan_ok(self) -> bool:
+        return self.order.plan in self.book.plans
+
+    # customer --------------------------------------------------------------
+
+    def customer(self) -> None:
+        ref, known = self.order.customer, self.facts.customer
+        if ref.id is not None:
+            if known is None:
+                self.error(
+                    "customer.id", "unknown_customer", f"no customer {ref.id!r} in the ledger"
+                )
+            return
+        if self.order.is_amendment:
+            self.error("customer.id", "required", "an amendment names the existing customer's id")
+        if not ref.legal_name:
+            self.error("customer.legal_name", "required", "a new customer needs a legal name")
+        if not ref.contact_email:
+            self.error("customer.contact_email", "required", "a new customer needs a billing email")
+        elif not _EMAIL.match(ref.contact_email):
+            self.error(
+                "customer.contact_email", "email", f"{ref.contact_email!r} is not an email address"
+            )
+        if ref.timezone:
+            try:
+                ZoneInfo(ref.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.error(
+                    "customer.timezone",
+                    "iana_timezone",
+                    f"{ref.timezone!r} is not an IANA timezone (e.g. Europe/Berlin)",
+                )
+
+    # currency --------------------------------------------------------------
+
+    def currency(self) -> None:
+        currency = self.order.currency
+        if not self.currency_ok:
+            try:
+                minor_digits(currency)
+            except ValueError:
+                self.error("currency", "iso4217", f"{currency!r} is not an ISO 4217 currency code")
+                return
+            self.error(
+                "currency",
+                "not_in_price_book",
+                f"{currency} is not sold; the price book has {', '.join(self.book.currencies)}",
+            )
+            return
+        known = self.facts.customer
+        if known is not None and known.currency != currency:
+            self.error(
+                "currency",
+                "customer_currency",
+                f"customer {known.id} is billed in {known.currency}, the order is in {currency}",
+            )
+
+    # plan, seats, add-ons, prices --------------------------------------------
+
+    def plan_and_addons(self) -> list[_Line]:
+        order = self.order
+        lines: list[_Line] = []
+        plan = self.book.plans.get(order.plan)
+        if plan is None:
+            self.error(
+                "plan",
+                "unknown_plan",
+                f"{order.plan!r} is not a plan ({', '.join(self.book.plans)})",
+            )
+        if order.seats < 1:
+            self.error("seats", "positive", f"seats must be at least 1, got {order.seats}")
+        elif plan is not None:
+            if order.seats < plan.min_seats:
+                self.error(
+                    "seats",
+                    "seat_limit",
+                    f"{order.seats} seats is below the {plan.name} plan's minimum of "
+                    f"{plan.min_seats}",
+                )
+            elif plan.max_seats is not None and order.seats > plan.max_seats:
+                self.error(
+                    "seats",
+                    "seat_limit",
+                    f"{order.seats} seats is above the {plan.name} plan's maximum of "
+                    f"{plan.max_seats}",
+                )
+        book_price = None
+        if plan is not None and self.currency_ok:
+            book_price = plan.prices[order.interval, order.currency]
+        lines.append(
+            _Line(
+                "unit_price",
+                order.plan,
+                order.seats,
+                order.unit_price,
+                order.discount_percent,
+                book_price,
+            )
+        )
+        seen: set[str] = set()
+        for index, addon in enumerate(order.addons):
+            at = f"addons[{index}]"
+            if addon.code in seen:
+                self.error(f"{at}.code", "duplicate", f"add-on {addon.code!r} is listed twice")
+                continue
+            seen.add(addon.code)
+            seat_addon = self.book.seat_addons.get(addon.code)
+            if addon.code in self.book.usage_addons:
+                if (
+                    addon.quantity is not None
+                    or addon.unit_price is not None
+                    or addon.discount_percent
+                ):
+                    self.error(
+                        f"{at}.quantity",
+                        "usage_addon_priced",
+                        f"{addon.code} is metered and billed from usage in arrears; "
+                        "leave its quantity, price and discount empty",
+                    )
+                continue
+            if seat_addon is None:
+                known = ", ".join([*self.book.seat_addons, *self.book.usage_addons])
+                self.error(
+                    f"{at}.code", "unknown_addon", f"{addon.code!r} is not an add-on ({known})"
+                )
+                continue
+            if self.plan_ok and order.plan not in seat_addon.plans:
+                offered = ", ".join(sorted(seat_addon.plans))
+                self.error(
+                    f"{at}.code",
+                    "addon_not_on_plan",
+                    f"{addon.code} is not available on the {order.plan} plan (only on {offered})",
+                )
+            quantity = order.seats if addon.quantity is None else addon.quantity
+            if addon.quantity is not None and not 1 <= addon.quantity <= max(order.seats, 1):
+                self.error(
+                    f"{at}.quantity",
+                    "addon_quantity",
+                    f"{addon.code} is per seat: 1 to {order.seats} seats, got {addon.quantity}",
+                )
+            addon_book = None
+            if self.currency_ok:
+                addon_book = seat_addon.prices[order.interval, order.currency]
+            lines.append(
+                _Line(
+                    f"{at}.unit_price",
+                    addon.code,
+                    quantity,
+                    addon.unit_price,
+                    addon.discount_percent,
+                    addon_book,
+                )
+            )
+        return lines
+
+    def amounts(self, lines: list[_Line]) -> list[_Line]:
+        """Price and discount shapes; returns the lines whose prices can be compared."""
+        comparable = []
+        for line in lines:
+            fine = True
+            if line.unit_price is not None:
+                fine = self.amount(line.field, line.unit_price, allow_zero=True)
+            discount_field = line.field.replace("unit_price", "discount_percent")
+            if not line.discount_percent.is_finite() or not 0 <= line.discount_percent <= 100:
+                self.error(
+                    discount_field,
+                    "range",
+                    f"a discount is 0 to 100 %, got {line.discount_percent}",
+                )
+                fine = False
+            elif line.discount_percent != round(line.discount_percent, 4):
+                self.error(discount_field, "precision", "a discount has at most 4 decimal places")
+                fine = False
+            if fine and line.book is not None:
+                comparable.append(line)
+        return comparable
+
+    def amount(self, field: str, value: Decimal, allow_zero: bool) -> bool:
+        if not value.is_finite() or value < 0 or (value == 0 and not allow_zero):
+            floor = "zero or more" if allow_zero else "above zero"
+            self.error(field, "range", f"must be {floor}, got {value}")
+            return False
+        if value >= MAX_AMOUNT:
+            self.error(field, "range", f"{value} is beyond any order we sell")
+            return False
+        if self.currency_ok and value != round_money(value, self.order.currency):
+            places = minor_digits(self.order.currency)
+            self.error(
+                field,
+                "precision",
+                f"{value} has more than {places} decimal places for {self.order.currency}",
+            )
+            return False
+        return True
+
+    def prices(self, lines: list[_Line], periods: Decimal | None) -> None:
+        for line in lines:
+            assert line.book is not None
+            effective = effective_unit_price(line.book, line.unit_price, line.discount_percent)
+            off = discount_off_book(line.book, effective)
+            if off < 0:
+                self.warn(
+                    line.field,
+                    "above_price_book",
+                    f"{line.code} at {effective.normalize():f} is above the book price {line.book}",
+                )
+                continue
+            band = self.bands.limit(line.code)
+            if off <= band:
+                continue
+            given = line_value(
+                line.book - effective, line.quantity, periods or Decimal(1), self.order.currency
+            )
+            self.exceptions.append(
+                PriceException(
+                    field=line.field,
+                    item_code=line.code,
+                    currency=self.order.currency,
+                    book_unit_price=line.book,
+                    unit_price=round_money(effective, self.order.currency),
+                    discount_percent=off,
+                    band_percent=band,
+                    quantity=line.quantity,
+                    amount=given,
+                )
+            )
+
+    # term -------------------------------------------------------------------
+
+    def dates(self) -> bool:
+        """Every date within the years we sell; False stops the date arithmetic."""
+        order, fine = self.order, True
+        named: dict[str, date | None] = {
+            "term_start": order.term_start,
+            "term_end": order.term_end,
+            "billing_anchor": order.billing_anchor,
+            "effective_date": order.effective_date,
+            "purchase_order.expires_on": order.purchase_order.expires_on
+            if order.purchase_order
+            else None,
+        }
+        for field, day in named.items():
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                self.error(field, "date_range", f"{day} is not between {FIRST_DAY} and {LAST_DAY}")
+                fine = False
+        return fine
+
+    def term(self) -> tuple[date, date, date] | None:
+        """A new order's term: start, end and anchor when they fit the interval."""
+        order = self.order
+        missing = False
+        for field in ("term_start", "term_end"):
+            if getattr(order, field) is None:
+                self.error(field, "required", f"a new subscription needs {field}")
+                missing = True
+        if missing or order.term_start is None or order.term_end is None:
+            return None
+        start, end = order.term_start, order.term_end
+        if end <= start:
+            self.error("term_end", "term_order", f"term_end {end} is not after term_start {start}")
+            return None
+        if (end - start).days > 366 * MAX_TERM_YEARS:
+            self.error("term_end", "term_length", f"terms are at most {MAX_TERM_YEARS} years")
+            return None
+        step = INTERVAL_MONTHS[order.interval]
+        anchor = order.billing_anchor or start
+        first_renewal = shift_months(midnight(start), step).date()
+        if not start <= anchor < first_renewal:
+            self.error(
+                "billing_anchor",
+                "anchor_in_first_period",
+                f"the billing anchor {anchor} must fall in the first {order.interval} of the "
+                f"term, from {start} to before {first_renewal}",
+            )
+            return None
+        months = (end.year - start.year) * 12 + end.month - start.month
+        whole = months // step
+        renewals = [
+            shift_months(midnight(start), k * step).date() for k in (whole, whole + 1) if k >= 1
+        ]
+        if end not in renewals:
+            exclusive = ""
+            if date.fromordinal(end.toordinal() + 1) in renewals:
+                exclusive = " (term_end is the first day after the term)"
+            self.error(
+                "term_end",
+                "term_interval",
+                f"a term of whole {order.interval}s from {start} ends on "
+                f"{' or '.join(map(str, renewals))}, not {end}{exclusive}",
+            )
+            return None
+        if start < self.today:
+            self.warn("term_start", "backdated", f"the term started on {start}, before today")
+        return start, end, anchor
+
+    def amendment(self) -> tuple[date, date, date] | None:
+        """An amendment's changed piece: effective date, term end and the subscription's anchor."""
+        order, subscription = self.order, self.facts.subscription
+        if subscription is None:
+            self.error("amends", "unknown_subscription", f"no subscription {order.amends!r}")
+            return None
+        if order.customer.id is not None and subscription.customer_id != order.customer.id:
+            self.error(
+                "amends",
+                "subscription_customer",
+                f"subscription {subscription.id} belongs to {subscription.customer_id}, "
+                f"not {order.customer.id}",
+            )
+        if subscription.status != "active":
+            self.error(
+                "amends",
+                "subscription_status",
+                f"subscription {subscription.id} is "
+                f"{subscription.status}; only active subscriptions are amended",
+            )
+        if subscription.interval != order.interval:
+            self.error(
+                "interval",
+                "interval_change",
+                f"the subscription is billed every {subscription.interval}; an amendment keeps "
+                "the interval (change it at renewal)",
+            )
+        if self.currency_ok and subscription.currency != order.currency:
+            self.error(
+                "currency",
+                "subscription_currency",
+                f"subscription {subscription.id} is in {subscription.currency}",
+            )
+        term_start, term_end = subscription.term_start.date(), subscription.term_end.date()
+        for field, given, held in (
+            ("term_start", order.term_start, term_start),
+            ("term_end", order.term_end, term_end),
+        ):
+            if given is not None and given != held:
+                self.error(
+                    field, "term_mismatch", f"the subscription's {field} is {held}, not {given}"
+                )
+        self.decreases(subscription)
+        effective = order.effective_date
+        if effective is None:
+            self.error("effective_date", "required", "an amendment needs its effective date")
+            return None
+        if not term_start <= effective < term_end:
+            self.error(
+                "effective_date",
+                "effective_in_term",
+                f"{effective} is outside the subscription's term {term_start} to {term_end}",
+            )
+            return None
+        if effective < self.today:
+            self.warn(
+                "effective_date",
+                "backdated",
+                f"the change takes effect on {effective}, before today",
+            )
+        return effective, term_end, subscription.billing_anchor.date()
+
+    def decreases(self, subscription: SubscriptionFacts) -> None:
+        """Mid-term amendments add; reductions and downgrades wait for the renewal."""
+        order = self.order
+        changed = False
+        if order.plan != subscription.plan:
+            changed = True
+            old = self.book.plans.get(subscription.plan)
+            new = self.book.plans.get(order.plan)
+            if old is not None and new is not None and self.currency_ok:
+                key = (order.interval, order.currency)
+                if new.prices[key] < old.prices[key]:
+                    self.error(
+                        "plan",
+                        "amendment_decrease",
+                        f"{order.plan} is a downgrade from {subscription.plan}; "
+                        "downgrades take effect at renewal",
+                    )
+        held = subscription.quantity(subscription.plan)
+        if order.seats < held:
+            self.error(
+                "seats",
+                "amendment_decrease",
+                f"{order.seats} seats is fewer than the {held} held; seat reductions take effect "
+                "at renewal",
+            )
+        changed |= order.seats != held
+        wanted = {
+            a.code: a.quantity if a.quantity is not None else order.seats
+            for a in order.addons
+            if a.code in self.book.seat_addons
+        }
+        for item in subscription.items:
+            if item.kind != "seat_addon":
+                continue
+            if wanted.get(item.item_code, 0) < item.quantity:
+                self.error(
+                    "addons",
+                    "amendment_decrease",
+                    f"{item.item_code} would drop below its {item.quantity} seats; removals take "
+                    "effect at renewal",
+                )
+        current = {i.item_code: i.quantity for i in subscription.items if i.kind == "seat_addon"}
+        changed |= wanted != current
+        usage = {a.code for a in order.addons if a.code in self.book.usage_addons}
+        changed |= usage != {i.item_code for i in subscription.items if i.kind == "usage_addon"}
+        if not changed:
+            self.error("amends", "no_change", "the order changes nothing on the subscription")
+
+    # PO, payment terms, tax ---------------------------------------------------
+
+    def payment_terms(self) -> None:
+        days = self.order.payment_terms_days
+        if not 0 <= days <= MAX_PAYMENT_TERMS_DAYS:
+            self.error(
+                "payment_terms_days",
+                "range",
+                f"payment terms are 0 to {MAX_PAYMENT_TERMS_DAYS} days, got {days}",
+            )
+        known = self.facts.customer
+        if known is not None and known.payment_terms_days != days:
+            self.warn(
+                "payment_terms_days",
+                "customer_terms",
+                f"customer {known.id} has net {known.payment_terms_days} on file; "
+                f"the order says net {days}",
+            )
+
+    def purchase_order(self, term_end: date | None, value: Decimal | None) -> None:
+        order, known = self.order, self.facts.customer
+        required = known.po_required if known is not None else order.customer.po_required
+        po = order.purchase_order
+        if po is None or not po.number:
+            if required:
+                self.error(
+                    "purchase_order.number", "po_required", "this customer requires a PO number"
+                )
+            return
+        if po.expires_on is not None:
+            if po.expires_on < self.today:
+                self.error(
+                    "purchase_order.expires_on",
+                    "po_expired",
+                    f"PO {po.number} expired on {po.expires_on}",
+                )
+            elif term_end is not None and po.expires_on < term_end:
+                self.warn(
+                    "purchase_order.expires_on",
+                    "po_expires_in_term",
+                    f"PO {po.number} expires on {po.expires_on}, before the term ends "
+                    f"on {term_end}",
+                )
+        if (
+            po.amount_cap is not None
+            and self.amount("purchase_order.amount_cap", po.amount_cap, allow_zero=False)
+            and value is not None
+            and value > po.amount_cap
+        ):
+            self.error(
+                "purchase_order.amount_cap",
+                "po_over_cap",
+                f"the order is worth {value} {order.currency} over its term, above PO "
+                f"{po.number}'s cap of {po.amount_cap}",
+            )
+
+    def tax(self) -> Order:
+        """Tax ids and exemption; returns the order with ids and address normalised."""
+        order = self.order
+        country = order.billing_address.country
+        normalised = []
+        seen: set[tuple[str, str]] = set()
+        for index, tax_id in enumerate(order.tax_ids):
+            at = f"tax_ids[{index}]"
+            result = check_tax_id(tax_id.scheme, tax_id.value)
+            if result.rule is not None:
+                field = f"{at}.scheme" if result.rule == "unknown_scheme" else f"{at}.value"
+                self.error(field, result.rule, result.message or "")
+                normalised.append(tax_id)
+                continue
+            if (tax_id.scheme, result.value) in seen:
+                self.error(f"{at}.value", "duplicate", f"{tax_id.value} is listed twice")
+            seen.add((tax_id.scheme, result.value))
+            normalised.append(tax_id.model_copy(update={"value": result.value}))
+            if country and result.country and result.country != country:
+                self.warn(
+                    f"{at}.value",
+                    "tax_country_mismatch",
+                    f"the tax id is from {result.country}, the billing address is in {country}",
+                )
+        if (
+            country in EU_COUNTRIES
+            and not order.tax_exempt
+            and not any(t.scheme == "eu_vat" for t in order.tax_ids)
+        ):
+            self.warn(
+                "tax_ids",
+                "no_vat_id",
+                f"no EU VAT id for a customer in {country}: VAT is charged, no reverse charge",
+            )
+        if order.tax_exempt and not order.exemption_certificate:
+            self.error(
+                "exemption_certificate",
+                "exemption_needs_certificate",
+                "a tax-exempt order needs the exemption certificate's reference",
+            )
+        if order.exemption_certificate and not order.tax_exempt:
+            self.warn(
+                "exemption_certificate",
+                "certificate_without_exemption",
+                "a certificate is given but the order is not marked tax-exempt",
+            )
+        known = self.facts.customer
+        if known is not None and known.tax_exempt != order.tax_exempt:
+            on_file = "tax-exempt" if known.tax_exempt else "taxable"
+            self.warn(
+                "tax_exempt", "customer_exemption", f"customer {known.id} is {on_file} on file"
+            )
+        return order.model_copy(update={"tax_ids": normalised})
+
+    def address(self) -> None:
+        for issue in check_address(self.order.billing_address):
+            self.error(f"billing_address.{issue.part}", issue.rule, issue.message)
+
+
+def _normalised_address(order: Order) -> Order:
+    address = order.billing_address
+    update: dict[str, str] = {"country": address.country.upper()}
+    if address.region:
+        update["region"] = normalize_region(address.region, update["country"])
+    if address.postal_code:
+        update["postal_code"] = normalize_postal_code(address.postal_code)
+    return order.model_copy(update={"billing_address": address.model_copy(update=update)})
+
+
+def check_order(
+    order: Order, book: PriceBook, bands: DiscountBands, facts: LedgerFacts, today: date
+) -> ValidationReport:
+    """Every rule for a parsed order. Never raises on the order's content."""
+    order = _normalised_address(order)
+    check = _Check(order, book, bands, facts, today)
+    check.customer()
+    check.currency()
+    lines = check.plan_and_addons()
+    comparable = check.amounts(lines)
+    window = None
+    if check.dates():
+        window = check.amendment() if order.is_amendment else check.term()
+    periods = None
+    if window is not None:
+        start, end, anchor = window
+        periods = periods_between(start, end, anchor, order.interval)
+    check.prices(comparable, periods)
+    value = None
+    if len(comparable) == len(lines):
+        value = _order_value(comparable, order, facts, periods)
+    check.payment_terms()
+    check.purchase_order(window[1] if window else None, value)
+    check.address()
+    order = check.tax()
+    return ValidationReport(
+        order_id=order.order_id,
+        problems=check.problems,
+        price_exceptions=check.exceptions,
+        order=order,
+    )
+
+
+def _order_value(
+    lines: list[_Line], order: Order, facts: LedgerFacts, periods: Decimal | None
+) -> Decimal | None:
+    """What the order adds over its term, before tax: the amount a PO cap must cover.
+
+    For an amendment that is the increase in the recurring charge over the rest
+    of the term; for a new subscription, the whole term.
+    """
+    if periods is None:
+        return None
+    total = ZERO
+    for line in lines:
+        assert line.book is not None
+        unit = effective_unit_price(line.book, line.unit_price, line.discount_percent)
+        total += line_value(unit, line.quantity, periods, order.currency)
+    subscription = facts.subscription
+    if order.is_amendment and subscription is not None:
+        for item in subscription.items:
+            total -= line_value(item.unit_price, item.quantity, periods, order.currency)
+    return max(total, ZERO)
+
+
+def validate_order(
+    raw: Any,
+    book: PriceBook,
+    bands: DiscountBands,
+    facts: LedgerFacts,
+    today: date,
+) -> ValidationReport:
+    """Parse and check ``raw`` (a decoded JSON object): every problem, never an exception."""
+    order, problems = parse_order(raw)
+    if order is None:
+        order_id = raw.get("order_id") if isinstance(raw, Mapping) else None
+        return ValidationReport(
+            order_id=order_id if isinstance(order_id, str) else None, problems=problems
+        )
+    return check_order(order, book, bands, facts, today)
