@@ -1,0 +1,978 @@
+"""Invoice drafts: pricing a subscription's changes in a billing period, and assembling the invoice.
+
+The engine is pure. It takes the subscription as it stands at the start of
+the current billing period (what it has, and what was already invoiced for
+the period), the changes made since, with their times, and the proration
+policy; it returns an :class:`InvoiceDraft` whose lines each say what they
+are. It reads no clock, file or database: the ledger persists a draft and
+gives it its number; the preview prints it.
+
+How changes are priced. Seats and add-ons are billed in advance, per seat.
+For every item the engine keeps what has been paid for the rest of the
+period (seats, amount billed, amount credited). After each change (changes
+at the same instant are applied together, so only their net effect counts)
+it compares what the subscription now has with what is paid for:
+
+- a new item, or a new price for an item, is charged for the rest of the
+  period (a first partial period up to the billing anchor is such a piece);
+- more seats than paid for are charged for the rest of the period: under
+  ``above_high_water_mark`` only those above the most already paid, under
+  ``prorate_added`` every seat added by the change;
+- fewer seats, a removed add-on or a pause is credited for the unused time
+  when the policy says ``credit_now``, else nothing changes until renewal;
+- an upgrade (a dearer plan, or a longer interval) applies at once: the old
+  item's unused time is credited, the new one charged. A downgrade applies
+  at once with ``credit_now`` and waits for the renewal with
+  ``at_period_end``. A longer interval starts a new billing period at the
+  change (the anchor moves), as Stripe does;
+- a cancellation credits all unused time, to the account or as a refund.
+
+A credit never exceeds what was billed for the item in the period less what
+was already credited for it. Every line is rounded once, to the currency's
+minor unit; discounts and tax are rounded per line too, and the totals are
+sums of the rounded lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from activities.billing.money import ZERO, round_money
+from activities.billing.pricebook import SeatPrice
+from activities.billing.proration import (
+    DEFAULT_POLICY,
+    FULL_PERIOD,
+    INTERVAL_MONTHS,
+    Interval,
+    Proration,
+    ProrationPolicy,
+    boundary_after,
+    effective_instant,
+    period_containing,
+    prorate,
+    proration,
+    shift_months,
+    shift_months_back,
+    utc,
+)
+from activities.billing.tax import NO_TAX, TaxTreatment
+from activities.billing.usage import UsageCharge, price_usage
+
+LineKind = Literal["charge", "credit"]
+
+
+class InvoicingError(ValueError):
+    """Input the engine cannot price; the message names the field and the rule."""
+
+
+# --- The result ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLineDraft:
+    """One line: what it is, for which time, and its rounded money.
+
+    ``amount`` is signed (credits negative); ``discount_amount`` and
+    ``tax_amount`` carry the sign of ``amount``. The line's net is
+    ``amount - discount_amount`` and tax is on that net.
+    """
+
+    kind: LineKind
+    description: str
+    item_code: str
+    period_start: datetime
+    period_end: datetime
+    quantity: Decimal
+    unit_amount: Decimal
+    proration_fraction: Decimal
+    amount: Decimal
+    discount_amount: Decimal
+    tax_rate: Decimal
+    tax_amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceDraft:
+    """A computed invoice, not yet numbered or stored.
+
+    ``total = subtotal - discount_total + tax_total``; ``credit_applied`` is
+    account credit used against a positive total and ``amount_due`` what is
+    left to pay. A negative total is owed to the customer: it is
+    ``credit_to_balance`` (new account credit) or ``refund_due`` (a
+    cancellation refunded under the policy). ``notes`` are printed on the
+    invoice (tax wording, changes scheduled for the renewal).
+    """
+
+    currency: str
+    lines: tuple[InvoiceLineDraft, ...]
+    subtotal: Decimal
+    discount_total: Decimal
+    tax_total: Decimal
+    total: Decimal
+    credit_applied: Decimal
+    amount_due: Decimal
+    po_number: str | None
+    issue_date: date
+    due_date: date
+    period_start: datetime | None
+    period_end: datetime | None
+    credit_to_balance: Decimal
+    refund_due: Decimal
+    notes: tuple[str, ...] = ()
+
+
+# --- The input ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicedItem:
+    """What was already invoiced for one item in the current period.
+
+    ``quantity`` is the number of seats paid for the rest of the period (the
+    most paid so far); ``amount`` the total charged for the item in the
+    period and ``credited`` the total credited back.
+    """
+
+    price: SeatPrice
+    quantity: int
+    amount: Decimal
+    credited: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A subscription at the start of its current billing period.
+
+    ``period_start`` is the start of the current period (a first partial
+    period may start between anchor dates); when ``None`` it is the start of
+    the first event if that is a :class:`Started`, else the anchor-aligned
+    period holding the first event. ``invoiced`` is what was billed for the
+    period; ``None`` means the full period's charge for what the subscription
+    has (nothing when it is paused). Per-seat add-ons follow the seat count.
+    With ``quarterly_true_up`` (annual contracts), seats added are billed
+    at the next quarterly true-up for the rest of the term, and seats
+    removed are not credited.
+    """
+
+    currency: str
+    anchor: datetime
+    interval: Interval
+    plan: SeatPrice
+    seats: int
+    addons: tuple[SeatPrice, ...] = ()
+    period_start: datetime | None = None
+    invoiced: tuple[InvoicedItem, ...] | None = None
+    paused: bool = False
+    quarterly_true_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The subscription starts at ``at``; the first (partial) period ends at the next anchor."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeatsAdded:
+    at: datetime
+    seats: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeatsRemoved:
+    at: datetime
+    seats: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChanged:
+    """A new plan and/or interval. ``addons`` are the add-ons' prices in the new
+    interval; ``None`` keeps the current ones (same interval only)."""
+
+    at: datetime
+    plan: SeatPrice
+    interval: Interval
+    addons: tuple[SeatPrice, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddonAdded:
+    at: datetime
+    addon: SeatPrice
+
+
+@dataclass(frozen=True, slots=True)
+class AddonRemoved:
+    at: datetime
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """Cancellation effective at ``at``; at the period end it costs and credits nothing."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuarterlyTrueUp:
+    """The quarterly true-up of an annual contract, on a quarter boundary of the term.
+
+    The most seats held since the previous true-up (or ``peak_seats`` when a
+    seat count from elsewhere is higher) above those paid are billed for the
+    remaining whole quarters of the term.
+    """
+
+    at: datetime
+    peak_seats: int | None = None
+
+
+Event = (
+    Started
+    | SeatsAdded
+    | SeatsRemoved
+    | PlanChanged
+    | AddonAdded
+    | AddonRemoved
+    | Paused
+    | Resumed
+    | Cancelled
+    | QuarterlyTrueUp
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """A coupon: ``percent`` off, or ``amount_off`` per billing period of one item.
+
+    A percentage applies to every line of ``item_codes`` (all lines when
+    empty), credits included, so a credit gives back what was paid. A fixed
+    amount applies to lines that bill an item's whole quantity for a period or
+    part of one (the first partial period, a renewal, a new plan, a removal
+    credit), pro rata to the line's fraction; never more than the line.
+    """
+
+    name: str
+    percent: Decimal | None = None
+    amount_off: Decimal | None = None
+    item_codes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    """A minimum spend for ``[period_start, period_end)``, before discounts and tax.
+
+    ``billed_to_date`` is what earlier invoices of the commitment period
+    billed for ``item_codes`` (all items when empty); this invoice's lines
+    count too. A shortfall is charged as a true-up line.
+    """
+
+    amount: Decimal
+    period_start: datetime
+    period_end: datetime
+    billed_to_date: Decimal = ZERO
+    item_codes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceTerms:
+    """The commercial terms of the invoice: dates, PO number, tax, discounts, account credit."""
+
+    issue_date: date
+    payment_terms_days: int = 30
+    po_number: str | None = None
+    tax: TaxTreatment = NO_TAX
+    discounts: tuple[Discount, ...] = ()
+    account_credit: Decimal = ZERO
+
+
+# --- Pricing the period -----------------------------------------------------------
+
+_ADJECTIVE = {"month": "monthly", "quarter": "quarterly", "year": "annual"}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day(at: datetime) -> str:
+    return f"{at.day} {_MONTHS[at.month - 1]} {at.year}"
+
+
+def _seats(count: int) -> str:
+    return "1 seat" if count == 1 else f"{count} seats"
+
+
+def _share_text(share: Proration) -> str:
+    return "" if share is FULL_PERIOD else f" ({share.describe()})"
+
+
+@dataclass(slots=True)
+class _Line:
+    kind: LineKind
+    description: str
+    code: str
+    start: datetime
+    end: datetime
+    quantity: Decimal
+    unit_amount: Decimal
+    share: Proration
+    amount: Decimal
+    whole_item: bool
+    discountable: bool = True
+
+
+@dataclass(slots=True)
+class _Paid:
+    price: SeatPrice
+    quantity: int
+    billed: Decimal
+    credited: Decimal
+
+
+@dataclass(slots=True)
+class _Period:
+    """Prices a subscription's events within its current billing period."""
+
+    sub: Subscription
+    policy: ProrationPolicy
+    currency: str = field(init=False)
+    anchor: datetime = field(init=False)
+    interval: Interval = field(init=False)
+    plan: SeatPrice = field(init=False)
+    addons: dict[str, SeatPrice] = field(init=False)
+    seats: int = field(init=False)
+    start: datetime = field(init=False)
+    end: datetime = field(init=False)
+    hold_start: datetime = field(init=False)
+    started: bool = True
+    paused: bool = False
+    cancelled: bool = False
+    refund: bool = False
+    peak: int = 0
+    scheduled: PlanChanged | None = None
+    paid: dict[str, _Paid] = field(default_factory=dict)
+    lines: list[_Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # Per step (the events of one instant):
+    swapped: set[str] = field(default_factory=set)
+    new_interval: Interval | None = None
+    true_up_quarter: int = 0
+    true_up_peak: int = 0
+
+    def __post_init__(self) -> None:
+        sub = self.sub
+        self.currency = sub.currency
+        self.anchor = utc(sub.anchor, "subscription.anchor")
+        self.interval = sub.interval
+        self.plan = sub.plan
+        self.addons = {addon.code: addon for addon in sub.addons}
+        self.seats = sub.seats
+        self.paused = sub.paused
+        self.peak = sub.seats
+        if sub.seats < 0:
+            raise InvoicingError(f"subscription.seats: {sub.seats} must not be negative")
+
+    # The period and what is paid for it.
+
+    def open(self, first: Event | None) -> None:
+        sub = self.sub
+        if isinstance(first, Started):
+            if sub.invoiced:
+                raise InvoicingError(
+                    "subscription.invoiced: a subscription that starts in this invoice "
+                    "has nothing invoiced yet"
+                )
+            self.started = False
+            start = utc(first.at, "events[0].at")
+            end = boundary_after(self.anchor, self.interval, start)
+        elif sub.period_start is not None:
+            start = utc(sub.period_start, "subscription.period_start")
+            end = boundary_after(self.anchor, self.interval, start)
+        elif first is not None:
+            start, end = period_containing(
+                self.anchor, self.interval, utc(first.at, "events[0].at")
+            )
+        else:
+            raise InvoicingError(
+                "subscription.period_start: required when there are no events to place the period"
+            )
+        self.start, self.end = start, end
+        self.hold_start = shift_months_back(self.anchor, self.interval, end)
+        if first is not None:
+            # What is paid is needed only to price changes; a plain renewal skips it.
+            self.paid = {} if not self.started else self._initial_paid()
+
+    def effective(self) -> dict[str, SeatPrice]:
+        if not self.started or self.paused or self.cancelled:
+            return {}
+        items = {self.plan.code: self.plan}
+        items.update(self.addons)
+        return items
+
+    def _initial_paid(self) -> dict[str, _Paid]:
+        sub = self.sub
+        currency = self.currency
+        items = self.effective()
+        if sub.invoiced is None:
+            share = self.share(self.start)
+            return {
+                code: _Paid(
+                    price,
+                    self.seats,
+                    round_money(prorate(price.unit_amount * self.seats, share), currency),
+                    round_money(ZERO, currency),
+                )
+                for code, price in items.items()
+            }
+        paid = {}
+        for number, item in enumerate(sub.invoiced):
+            where = f"subscription.invoiced[{number}]"
+            if item.quantity < 0 or item.amount < 0 or item.credited < 0:
+                raise InvoicingError(f"{where}: quantity and amounts must not be negative")
+            if item.credited > item.amount:
+                raise InvoicingError(f"{where}.credited: more than the {item.amount} billed")
+            for name, amount in (("amount", item.amount), ("credited", item.credited)):
+                if amount != round_money(amount, currency):
+                    raise InvoicingError(
+                        f"{where}.{name}: {amount} has more decimal places than {currency}"
+                    )
+            price = items.get(item.price.code)
+            if price is not None and price.unit_amount != item.price.unit_amount:
+                raise InvoicingError(
+                    f"{where}.unit_amount: {item.price.unit_amount} differs from the "
+                    f"subscription's price {price.unit_amount} for {price.code!r}"
+                )
+            if price is not None and item.quantity < self.seats and not sub.quarterly_true_up:
+                raise InvoicingError(
+                    f"{where}.quantity: {item.quantity} seats paid is below the {self.seats} "
+                    "seats in force; bill the missing seats first"
+                )
+            paid[item.price.code] = _Paid(
+                item.price,
+                item.quantity,
+                round_money(item.amount, currency),
+                round_money(item.credited, currency),
+            )
+        for code in items:
+            if code not in paid:
+                raise InvoicingError(
+                    f"subscription.invoiced: no entry for {code!r}; list every item billed for the "
+                    "period, or leave invoiced out to assume the full period was billed"
+                )
+        return paid
+
+    def share(self, at: datetime) -> Proration:
+        return proration(at, self.end, self.hold_start, self.end, self.policy, self.interval)
+
+    # Lines.
+
+    def charge(
+        self,
+        price: SeatPrice,
+        quantity: int,
+        at: datetime,
+        share: Proration,
+        text: str,
+        whole: bool,
+    ) -> Decimal:
+        amount = round_money(prorate(price.unit_amount * quantity, share), self.currency)
+        if amount:
+            self.lines.append(
+                _Line(
+                    "charge",
+                    f"{text}, {_day(at)} – {_day(self.end)}{_share_text(share)}",
+                    price.code,
+                    at,
+                    self.end,
+                    Decimal(quantity),
+                    price.unit_amount,
+                    share,
+                    amount,
+                    whole,
+                )
+            )
+        return amount
+
+    def credit(
+        self, paid: _Paid, quantity: int, at: datetime, share: Proration, text: str, whole: bool
+    ) -> None:
+        price = paid.price
+        amount = round_money(prorate(price.unit_amount * quantity, share), self.currency)
+        room = paid.billed - paid.credited
+        limited = ""
+        if amount > room:
+            amount = room if room > ZERO else ZERO
+            limited = f"; limited to the {amount} billed and not yet credited"
+        if not amount:
+            return
+        paid.credited += amount
+        self.lines.append(
+            _Line(
+                "credit",
+                f"{text}, {_day(at)} – {_day(self.end)}{_share_text(share)}{limited}",
+                price.code,
+                at,
+                self.end,
+                Decimal(quantity),
+                price.unit_amount,
+                share,
+                -amount,
+                whole,
+            )
+        )
+
+    def label(self, price: SeatPrice) -> str:
+        return f"{price.name} ({_ADJECTIVE[self.interval]})"
+
+    # Events.
+
+    def apply(self, number: int, event: Event, at: datetime) -> None:
+        where = f"events[{number}]"
+        if self.cancelled:
+            raise InvoicingError(f"{where}: the subscription is already cancelled")
+        if isinstance(event, Started):
+            if self.started:
+                raise InvoicingError(f"{where}: a start must be the first event")
+            self.started = True
+            return
+        if not self.started:
+            raise InvoicingError(f"{where}: the subscription has not started yet")
+        if isinstance(event, SeatsAdded | SeatsRemoved):
+            if event.seats < 1:
+                raise InvoicingError(f"{where}.seats: must be at least 1")
+            if isinstance(event, SeatsAdded):
+                self.seats += event.seats
+                self.peak = max(self.peak, self.seats)
+            elif event.seats > self.seats:
+                raise InvoicingError(
+                    f"{where}.seats: cannot remove {event.seats} of {self.seats} seats"
+                )
+            else:
+                self.seats -= event.seats
+        elif isinstance(event, PlanChanged):
+            self._change_plan(where, event)
+        elif isinstance(event, AddonAdded):
+            if event.addon.code in self.addons or event.addon.code == self.plan.code:
+                raise InvoicingError(f"{where}.addon: {event.addon.code!r} is already on it")
+            self._no_scheduled_addons(where)
+            self.addons[event.addon.code] = event.addon
+        elif isinstance(event, AddonRemoved):
+            if event.code not in self.addons:
+                raise InvoicingError(f"{where}.code: {event.code!r} is not an add-on of it")
+            self._no_scheduled_addons(where)
+            del self.addons[event.code]
+        elif isinstance(event, Paused):
+            if self.paused:
+                raise InvoicingError(f"{where}: the subscription is already paused")
+            self.paused = True
+        elif isinstance(event, Resumed):
+            if not self.paused:
+                raise InvoicingError(f"{where}: the subscription is not paused")
+            self.paused = False
+        elif isinstance(event, Cancelled):
+            self.cancelled = True
+            self.scheduled = None
+            self.refund = self.policy.cancellation == "refund"
+        else:
+            self._plan_true_up(where, event, at)
+
+    def _no_scheduled_addons(self, where: str) -> None:
+        if self.scheduled is not None and self.scheduled.addons is not None:
+            raise InvoicingError(
+                f"{where}: a plan change with its own add-ons is scheduled for the renewal; "
+                "change add-ons after it"
+            )
+
+    def _change_plan(self, where: str, event: PlanChanged) -> None:
+        old_months = INTERVAL_MONTHS[self.interval]
+        new_months = INTERVAL_MONTHS[event.interval]
+        if new_months != old_months and event.addons is None and self.addons:
+            raise InvoicingError(f"{where}.addons: give the add-ons' prices in the new interval")
+        if new_months != old_months:
+            downgrade = new_months < old_months
+        else:
+            downgrade = event.plan.unit_amount < self.plan.unit_amount
+        if downgrade and self.policy.decrease == "at_period_end":
+            self.scheduled = event
+            adjective = _ADJECTIVE[event.interval]
+            self.notes.append(
+                f"Change to {event.plan.name} ({adjective}) takes effect at the renewal on "
+                f"{_day(self.end)}."
+            )
+            return
+        self.scheduled = None
+        if event.plan.code != self.plan.code or event.plan.unit_amount != self.plan.unit_amount:
+            self.swapped.add(self.plan.code)
+        self.plan = event.plan
+        if event.addons is not None:
+            new_addons = {addon.code: addon for addon in event.addons}
+            self.swapped.update(code for code in self.addons if code not in new_addons)
+            self.addons = new_addons
+        if new_months != old_months:
+            self.new_interval = event.interval
+
+    def _plan_true_up(self, where: str, event: QuarterlyTrueUp, at: datetime) -> None:
+        if not self.sub.quarterly_true_up or self.interval != "year":
+            raise InvoicingError(
+                f"{where}: quarterly true-ups are for annual subscriptions with quarterly_true_up"
+            )
+        for quarter in (1, 2, 3, 4):
+            if shift_months(self.hold_start, 3 * quarter) == at:
+                self.true_up_quarter = quarter
+                self.true_up_peak = max(self.peak, event.peak_seats or 0)
+                return
+        dates = ", ".join(_day(shift_months(self.hold_start, 3 * q)) for q in (1, 2, 3))
+        raise InvoicingError(
+            f"{where}.at: a quarterly true-up falls on a quarter boundary of the term ({dates})"
+        )
+
+    # Reconciling what the subscription has with what is paid for.
+
+    def step(self, at: datetime, before: dict[str, SeatPrice], before_seats: int) -> None:
+        if self.new_interval is not None:
+            self._restart(at)
+        else:
+            self._reconcile(at, before, before_seats)
+        if self.true_up_quarter:
+            self._true_up(at)
+        self.swapped.clear()
+        self.new_interval = None
+        self.true_up_quarter = 0
+
+    def _credits_decreases(self) -> bool:
+        if self.cancelled:
+            return True
+        return self.policy.decrease == "credit_now" and not self.sub.quarterly_true_up
+
+    def _reconcile(self, at: datetime, before: dict[str, SeatPrice], before_seats: int) -> None:
+        paid_items = self.paid
+        after = self.effective()
+        seats = self.seats
+        credits = self._credits_decreases()
+        share: Proration | None = None
+        carried = 0
+        why = " after cancellation" if self.cancelled else (" while paused" if self.paused else "")
+        for code in list(paid_items):
+            held = paid_items[code]
+            price = after.get(code)
+            if price is not None and price.unit_amount == held.price.unit_amount:
+                continue
+            if not (credits or code in self.swapped):
+                continue
+            share = share or self.share(at)
+            text = f"Unused time on {held.quantity} × {self.label(held.price)}{why}"
+            self.credit(held, held.quantity, at, share, text, whole=True)
+            if not credits:
+                carried = max(carried, held.quantity)
+            del paid_items[code]
+        increase = self.policy.seat_increase
+        for code, price in after.items():
+            paid = paid_items.get(code)
+            if paid is None:
+                quantity = max(seats, carried)
+                share = share or self.share(at)
+                text = f"{quantity} × {self.label(price)}"
+                if at > self.start:
+                    text = f"Remaining time on {text}"
+                billed = self.charge(price, quantity, at, share, text, whole=True)
+                paid_items[code] = _Paid(price, quantity, billed, ZERO)
+                continue
+            if self.sub.quarterly_true_up and not self.cancelled:
+                continue  # seats wait for the quarterly true-up; no credits under the contract
+            if code in before and increase == "prorate_added":
+                added = seats - before_seats
+            else:
+                added = seats - paid.quantity
+            if added > 0:
+                share = share or self.share(at)
+                text = f"{_seats(added)} added to {self.label(price)}"
+                paid.billed += self.charge(price, added, at, share, text, whole=False)
+                paid.quantity += added
+            elif seats < paid.quantity and credits:
+                removed = paid.quantity - seats
+                share = share or self.share(at)
+                text = f"Unused time on {_seats(removed)} removed from {self.label(price)}"
+                self.credit(paid, removed, at, share, text, whole=False)
+                paid.quantity = seats
+
+    def _restart(self, at: datetime) -> None:
+        """A longer (or, crediting now, shorter) interval: credit the rest of the current
+        period, then start a new period of the new interval at the change."""
+        interval = self.new_interval
+        assert interval is not None
+        share = self.share(at)
+        credits = self._credits_decreases()
+        carried = 0
+        for paid in self.paid.values():
+            text = (
+                f"Unused time on {paid.quantity} × {paid.price.name} ({_ADJECTIVE[self.interval]})"
+            )
+            self.credit(paid, paid.quantity, at, share, text, whole=True)
+            if not credits:
+                carried = max(carried, paid.quantity)
+        start = effective_instant(at, self.policy)
+        self.anchor = self.start = self.hold_start = start
+        self.interval = interval
+        self.end = shift_months(start, INTERVAL_MONTHS[interval])
+        quantity = max(self.seats, carried)
+        self.paid = {}
+        for code, price in self.effective().items():
+            billed = self.charge(
+                price, quantity, start, FULL_PERIOD, f"{quantity} × {self.label(price)}", True
+            )
+            self.paid[code] = _Paid(price, quantity, billed, ZERO)
+        self.notes.append(
+            f"Billing period restarted on {_day(start)} for {_ADJECTIVE[interval]} billing."
+        )
+
+    def _true_up(self, at: datetime) -> None:
+        quarter = self.true_up_quarter
+        remaining = 4 - quarter
+        peak = self.true_up_peak
+        share = Proration(remaining, 4, "quarters", Decimal(remaining) / 4, False)
+        for code, price in self.effective().items():
+            paid = self.paid.get(code)
+            if paid is None or peak <= paid.quantity:
+                continue
+            extra = peak - paid.quantity
+            if remaining:
+                text = (
+                    f"Quarterly true-up: {_seats(extra)} above the {paid.quantity} paid on "
+                    f"{self.label(price)}"
+                )
+                paid.billed += self.charge(price, extra, at, share, text, whole=False)
+            paid.quantity = peak
+        self.peak = self.seats
+
+    def renew(self) -> None:
+        """Bill the next period in advance, with any change scheduled for the renewal."""
+        if self.cancelled:
+            return
+        start = self.end
+        if self.scheduled is not None:
+            change = self.scheduled
+            self.plan = change.plan
+            if change.addons is not None:
+                self.addons = {addon.code: addon for addon in change.addons}
+            if change.interval != self.interval:
+                self.anchor = start
+                self.interval = change.interval
+        end = boundary_after(self.anchor, self.interval, start)
+        if self.paused:
+            self.notes.append(f"Paused: the period from {_day(start)} is billed when it resumes.")
+            return
+        self.start = self.hold_start = start
+        self.end = end
+        seats = self.seats
+        for price in self.effective().values():
+            self.charge(price, seats, start, FULL_PERIOD, f"{seats} × {self.label(price)}", True)
+
+
+def _price_period(
+    subscription: Subscription, events: Sequence[Event], policy: ProrationPolicy, renew: bool
+) -> _Period:
+    period = _Period(subscription, policy)
+    ordered = sorted(enumerate(events), key=lambda pair: utc(pair[1].at, f"events[{pair[0]}].at"))
+    period.open(ordered[0][1] if ordered else None)
+    index = 0
+    while index < len(ordered):
+        at = utc(ordered[index][1].at, "at")
+        if at < period.start or at > period.end:
+            number = ordered[index][0]
+            raise InvoicingError(
+                f"events[{number}].at: {at.isoformat()} is outside the current billing period "
+                f"[{period.start.isoformat()}, {period.end.isoformat()}]"
+            )
+        before = period.effective()
+        before_seats = period.seats
+        while index < len(ordered) and utc(ordered[index][1].at, "at") == at:
+            number, event = ordered[index]
+            period.apply(number, event, at)
+            index += 1
+        period.step(at, before, before_seats)
+    if renew:
+        period.renew()
+    return period
+
+
+# --- Assembling the invoice ----------------------------------------------------------
+
+
+def _usage_lines(charges: Iterable[UsageCharge], currency: str) -> list[_Line]:
+    lines = []
+    for charge in charges:
+        start = utc(charge.period_start, f"usage {charge.code} period_start")
+        end = utc(charge.period_end, f"usage {charge.code} period_end")
+        for piece in price_usage(charge, currency):
+            if not piece.amount:
+                continue
+            lines.append(
+                _Line(
+                    "credit" if piece.amount < 0 else "charge",
+                    piece.description,
+                    charge.code,
+                    start,
+                    end,
+                    piece.quantity,
+                    piece.unit_amount,
+                    FULL_PERIOD,
+                    piece.amount,
+                    whole_item=True,
+                )
+            )
+    return lines
+
+
+def _commitment_line(commitment: Commitment, lines: Sequence[_Line], currency: str) -> _Line | None:
+    codes = commitment.item_codes
+    billed = commitment.billed_to_date + sum(
+        (line.amount for line in lines if not codes or line.code in codes), ZERO
+    )
+    shortfall = round_money(commitment.amount - billed, currency)
+    if shortfall <= ZERO:
+        return None
+    start = utc(commitment.period_start, "commitment.period_start")
+    end = utc(commitment.period_end, "commitment.period_end")
+    return _Line(
+        "charge",
+        f"Minimum commitment true-up: {commitment.amount} committed, {billed} billed, "
+        f"{_day(start)} – {_day(end)}",
+        "minimum_commitment",
+        start,
+        end,
+        Decimal(1),
+        shortfall,
+        FULL_PERIOD,
+        shortfall,
+        whole_item=False,
+        discountable=False,
+    )
+
+
+def _discount(line: _Line, discounts: Sequence[Discount], currency: str) -> Decimal:
+    amount = line.amount
+    raw = ZERO
+    for discount in discounts:
+        if discount.item_codes and line.code not in discount.item_codes:
+            continue
+        if discount.percent is not None:
+            raw += amount * discount.percent / 100
+        elif discount.amount_off is not None and line.whole_item:
+            off = prorate(discount.amount_off, line.share)
+            raw += off if amount > 0 else -off
+    if abs(raw) > abs(amount):
+        raw = amount
+    return round_money(raw, currency)
+
+
+def _assemble(
+    currency: str,
+    lines: Sequence[_Line],
+    terms: InvoiceTerms,
+    notes: list[str],
+    refund: bool,
+) -> InvoiceDraft:
+    zero = round_money(ZERO, currency)
+    rate = terms.tax.rate
+    discounts = terms.discounts
+    drafts = []
+    subtotal = discount_total = tax_total = zero
+    for line in lines:
+        amount = line.amount
+        discount = _discount(line, discounts, currency) if discounts and line.discountable else zero
+        tax = round_money((amount - discount) * rate, currency) if rate else zero
+        drafts.append(
+            InvoiceLineDraft(
+                line.kind,
+                line.description,
+                line.code,
+                line.start,
+                line.end,
+                line.quantity,
+                line.unit_amount,
+                line.share.fraction,
+                amount,
+                discount,
+                rate,
+                tax,
+            )
+        )
+        subtotal += amount
+        discount_total += discount
+        tax_total += tax
+    total = subtotal - discount_total + tax_total
+    credit_applied = (
+        min(round_money(terms.account_credit, currency), total) if total > zero else zero
+    )
+    owed_back = -total if total < zero else zero
+    if terms.tax.note:
+        notes.append(terms.tax.note)
+    return InvoiceDraft(
+        currency=currency,
+        lines=tuple(drafts),
+        subtotal=subtotal,
+        discount_total=discount_total,
+        tax_total=tax_total,
+        total=total,
+        credit_applied=credit_applied,
+        amount_due=total - credit_applied if total > zero else zero,
+        po_number=terms.po_number,
+        issue_date=terms.issue_date,
+        due_date=terms.issue_date + timedelta(days=terms.payment_terms_days),
+        period_start=min((line.start for line in lines), default=None),
+        period_end=max((line.end for line in lines), default=None),
+        credit_to_balance=zero if refund else owed_back,
+        refund_due=owed_back if refund else zero,
+        notes=tuple(notes),
+    )
+
+
+def draft_invoice(
+    subscription: Subscription,
+    events: Sequence[Event] = (),
+    *,
+    terms: InvoiceTerms,
+    policy: ProrationPolicy = DEFAULT_POLICY,
+    usage: Sequence[UsageCharge] = (),
+    commitment: Commitment | None = None,
+    renew: bool = False,
+) -> InvoiceDraft:
+    """The invoice for ``events`` in the subscription's current period.
+
+    Lines come in this order: the changes, in time order (credits before
+    charges at each instant); with ``renew``, the next period in advance;
+    then ``usage`` in arrears; then a minimum-commitment true-up. Raises
+    :class:`InvoicingError` (or a ``ValueError`` from the proration and usage
+    rules) naming the bad field.
+    """
+    if terms.payment_terms_days < 0:
+        raise InvoicingError("payment_terms_days: must not be negative")
+    currency = subscription.currency
+    if terms.account_credit < 0 or terms.account_credit != round_money(
+        terms.account_credit, currency
+    ):
+        raise InvoicingError(
+            f"account_credit: {terms.account_credit} must be a non-negative amount in {currency}"
+        )
+    period = _price_period(subscription, events, policy, renew)
+    lines = period.lines
+    if usage:
+        lines.extend(_usage_lines(usage, currency))
+    if commitment is not None:
+        true_up = _commitment_line(commitment, lines, currency)
+        if true_up is not None:
+            lines.append(true_up)
+    return _assemble(currency, lines, terms, period.notes, period.refund)

@@ -1,0 +1,375 @@
+"""Proration: how a piece of a billing period becomes a fraction of the period's price.
+
+Billing systems disagree on the details (by the second or by the day, which
+state pays for the day of a change, a real or a 30-day month, credit now or
+at renewal), so the rules are one explicit, named, serialisable
+:class:`ProrationPolicy`. An invoice can then be reproduced exactly as another
+system computed it, and every line can say which rule produced it.
+
+Billing periods follow the billing anchor: a monthly subscription anchored on
+31 January renews on 28 (or 29) February, 31 March, 30 April, always counted
+from the anchor so that short months do not drift the day. Time is always a
+parameter: timezone-aware datetimes, worked in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+)
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Interval = Literal["month", "quarter", "year"]
+
+#: Calendar months in each billing interval.
+INTERVAL_MONTHS: Mapping[str, int] = MappingProxyType({"month": 1, "quarter": 3, "year": 12})
+
+_ROUNDINGS: Mapping[str, str] = MappingProxyType(
+    {
+        "half_up": ROUND_HALF_UP,
+        "half_even": ROUND_HALF_EVEN,
+        "down": ROUND_DOWN,
+        "up": ROUND_UP,
+        "floor": ROUND_FLOOR,
+        "ceiling": ROUND_CEILING,
+    }
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+_SECONDS_PER_DAY = 86_400
+_ONE = Decimal(1)
+_ZERO = Decimal(0)
+#: Fractions are shown (and stored by the ledger) to 12 places; amounts use the exact ratio.
+_SHOWN_FRACTION = Decimal("1e-12")
+
+
+class ProrationError(ValueError):
+    """A time or policy the proration rules cannot work with."""
+
+
+class ProrationPolicy(BaseModel):
+    """The rules that turn part of a billing period into an amount.
+
+    ``granularity``
+        ``day``: count whole UTC days; ``second``: count seconds (Stripe);
+        ``none``: no proration, a piece shorter than its period costs nothing
+        and changes take effect, for billing, at the next period.
+    ``day_counting`` (day granularity only)
+        ``half_open``: a day belongs to the state in force at its first
+        instant (00:00 UTC), i.e. the days whose midnight lies in ``[start,
+        end)``; the day of a change stays with the old state unless the change
+        happens at midnight. ``change_day_to_new_state``: the whole day of a
+        change is billed to the new state (changes take effect at the start of
+        their day).
+    ``denominator``
+        ``actual_period``: the length of the billing period that holds the
+        piece (28 to 31 days, a quarter, 365 or 366 days), in the granularity's
+        unit; ``fixed_30_day_month``: 30 days per month of the interval (30,
+        90, 360), a fraction never above 1 (Zuora's "30 days - actual/360").
+    ``fraction_places`` / ``fraction_rounding``
+        ``None`` keeps the exact ratio (the amount is ``price * days / days``,
+        rounded once to the currency); a number rounds the fraction first,
+        as systems that print a rounded factor do.
+    ``seat_increase``
+        ``prorate_added``: every seat added is charged for the rest of the
+        period; ``above_high_water_mark``: only seats above the highest count
+        already paid for the period are charged.
+    ``decrease``
+        seat decreases, add-on removals, pauses and plan downgrades:
+        ``credit_now`` credits the unused time at once; ``at_period_end`` gives
+        no credit (seat counts drop now, downgrades wait for the renewal).
+    ``cancellation``
+        the unused time of a cancelled subscription goes to the customer's
+        ``account_credit`` or is ``refund``-ed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    granularity: Literal["day", "second", "none"] = "day"
+    day_counting: Literal["half_open", "change_day_to_new_state"] = "change_day_to_new_state"
+    denominator: Literal["actual_period", "fixed_30_day_month"] = "actual_period"
+    fraction_places: int | None = Field(default=None, ge=0, le=12)
+    fraction_rounding: Literal["half_up", "half_even", "down", "up", "floor", "ceiling"] = "half_up"
+    seat_increase: Literal["prorate_added", "above_high_water_mark"] = "above_high_water_mark"
+    decrease: Literal["credit_now", "at_period_end"] = "at_period_end"
+    cancellation: Literal["account_credit", "refund"] = "account_credit"
+
+
+#: The product's default: by the day, the day of a change billed to the new
+#: state, the real length of the period, exact fractions; customers pay for
+#: the most seats they held in a period (seats given back are not credited
+#: until the renewal, and re-adding them costs nothing), downgrades wait for
+#: the renewal, and a cancellation's unused time becomes account credit.
+DEFAULT_POLICY = ProrationPolicy(name="daily")
+
+#: Named policies a request can ask for by name. ``daily``, ``second`` and
+#: ``none`` are the product's rules at three granularities; the ``*_like``
+#: ones reproduce other systems' defaults, as their documentation describes.
+PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
+    {
+        "daily": DEFAULT_POLICY,
+        "second": DEFAULT_POLICY.model_copy(update={"name": "second", "granularity": "second"}),
+        "none": DEFAULT_POLICY.model_copy(update={"name": "none", "granularity": "none"}),
+        # Stripe Billing, proration_behavior=create_prorations: to the second
+        # over the current period; quantity changes credit or charge the
+        # difference at once; credits go to the customer's credit balance.
+        "stripe_like": ProrationPolicy(
+            name="stripe_like",
+            granularity="second",
+            seat_increase="prorate_added",
+            decrease="credit_now",
+            cancellation="account_credit",
+        ),
+        # Chargebee (day-based billing mode): price per day of the current
+        # term; a day is billed to the state it started in; downgrades and
+        # quantity decreases create (refundable) credits at once.
+        "chargebee_like": ProrationPolicy(
+            name="chargebee_like",
+            granularity="day",
+            day_counting="half_open",
+            seat_increase="prorate_added",
+            decrease="credit_now",
+            cancellation="refund",
+        ),
+        # Zuora with "assume 30 days - actual/360": actual days from the
+        # effective date, divided by 30 per month.
+        "zuora_30_day": ProrationPolicy(
+            name="zuora_30_day",
+            granularity="day",
+            day_counting="change_day_to_new_state",
+            denominator="fixed_30_day_month",
+            seat_increase="prorate_added",
+            decrease="credit_now",
+            cancellation="account_credit",
+        ),
+    }
+)
+
+
+def policy_named(name: str) -> ProrationPolicy:
+    """The preset called ``name``; the error lists the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise ProrationError(f"policy {name!r} is not a preset (known: {known})") from None
+
+
+def utc(value: datetime, field: str) -> datetime:
+    """``value`` in UTC; a naive datetime is refused, naming ``field``.
+
+    A naive time would be read in whatever zone the machine runs in, which
+    moves day boundaries and therefore money.
+    """
+    tz = value.tzinfo
+    if tz is UTC:
+        return value
+    if tz is None or value.utcoffset() is None:
+        raise ProrationError(
+            f"{field}: {value.isoformat()} has no timezone; "
+            "give a timezone-aware time such as 2025-01-01T00:00:00Z"
+        )
+    return value.astimezone(UTC)
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _DAYS_IN_MONTH[month - 1]
+
+
+def shift_months(anchor: datetime, months: int) -> datetime:
+    """``anchor`` moved by whole months, the day clamped to the month's end (31 Jan + 1: 28 Feb)."""
+    index = anchor.year * 12 + anchor.month - 1 + months
+    year, month0 = divmod(index, 12)
+    day = min(anchor.day, _days_in_month(year, month0 + 1))
+    return anchor.replace(year=year, month=month0 + 1, day=day)
+
+
+def boundary_after(anchor: datetime, interval: Interval, at: datetime) -> datetime:
+    """The first renewal instant of the anchor's schedule strictly after ``at``.
+
+    Renewals are ``anchor + k intervals`` for every whole ``k`` (also before
+    the anchor, for a first period that runs up to a future anchor).
+    """
+    step = INTERVAL_MONTHS[interval]
+    months = (at.year - anchor.year) * 12 + at.month - anchor.month
+    k = months // step - 1
+    candidate = shift_months(anchor, k * step)
+    while candidate <= at:
+        k += 1
+        candidate = shift_months(anchor, k * step)
+    return candidate
+
+
+def period_containing(
+    anchor: datetime, interval: Interval, at: datetime
+) -> tuple[datetime, datetime]:
+    """The anchor-aligned billing period ``[start, end)`` that contains ``at``."""
+    end = boundary_after(anchor, interval, at)
+    return shift_months_back(anchor, interval, end), end
+
+
+def shift_months_back(anchor: datetime, interval: Interval, boundary: datetime) -> datetime:
+    """The renewal instant one interval before ``boundary`` on the anchor's schedule.
+
+    Counted from the anchor, not from ``boundary``: 31 Mar minus a month is 28
+    Feb for a schedule anchored on the 28th but 29 Feb in a leap year for one
+    anchored on the 31st.
+    """
+    step = INTERVAL_MONTHS[interval]
+    months = (boundary.year - anchor.year) * 12 + boundary.month - anchor.month
+    return shift_months(anchor, months - step)
+
+
+@dataclass(frozen=True, slots=True)
+class Proration:
+    """A piece of a period as ``numerator / denominator`` of it, in ``unit``.
+
+    ``fraction`` is what the line shows (12 places, or the policy's rounded
+    fraction); :func:`prorate` uses the exact ratio unless the policy rounds.
+    """
+
+    numerator: int
+    denominator: int
+    unit: Literal["days", "seconds", "quarters", "periods"]
+    fraction: Decimal
+    rounded: bool
+
+    def describe(self) -> str:
+        """``22 of 31 days``, ``19.65 of 31 days`` (seconds shown as days), ``3 of 4 quarters``."""
+        if self.unit == "seconds":
+            days = (Decimal(self.numerator) / _SECONDS_PER_DAY).quantize(Decimal("0.01"))
+            total = (Decimal(self.denominator) / _SECONDS_PER_DAY).normalize()
+            return f"{days} of {total:f} days"
+        if self.unit == "periods":
+            return "full period" if self.numerator else "not prorated"
+        return f"{self.numerator} of {self.denominator} {self.unit}"
+
+
+FULL_PERIOD = Proration(1, 1, "periods", _ONE, False)
+NOT_PRORATED = Proration(0, 1, "periods", _ZERO, False)
+
+
+def _day_index(at: datetime, ceil: bool) -> int:
+    day = at.toordinal()
+    if ceil and (at.hour or at.minute or at.second or at.microsecond):
+        return day + 1
+    return day
+
+
+def _second_index(at: datetime) -> int:
+    return (at - _EPOCH) // _ONE_SECOND
+
+
+def _make(
+    numerator: int, denominator: int, unit: Literal["days", "seconds"], policy: ProrationPolicy
+) -> Proration:
+    if denominator <= 0:
+        raise ProrationError("proration: the billing period has no length")
+    if policy.denominator == "fixed_30_day_month" and numerator > denominator:
+        numerator = denominator
+    places = policy.fraction_places
+    exact = Decimal(numerator) / Decimal(denominator)
+    if places is None:
+        return Proration(numerator, denominator, unit, exact.quantize(_SHOWN_FRACTION), False)
+    shown = exact.quantize(
+        Decimal(1).scaleb(-places), rounding=_ROUNDINGS[policy.fraction_rounding]
+    )
+    return Proration(numerator, denominator, unit, shown, True)
+
+
+def proration(
+    start: datetime,
+    end: datetime,
+    period_start: datetime,
+    period_end: datetime,
+    policy: ProrationPolicy,
+    interval: Interval,
+) -> Proration:
+    """The share of the billing period ``[period_start, period_end)`` covered by ``[start, end)``.
+
+    ``[period_start, period_end)`` is the whole (anchor-aligned) period that
+    holds the piece, also when the piece is a first partial period. All four
+    times must be timezone-aware. A piece that covers the whole period is
+    always exactly 1, whatever the policy.
+    """
+    start = utc(start, "start")
+    end = utc(end, "end")
+    period_start = utc(period_start, "period_start")
+    period_end = utc(period_end, "period_end")
+    if end < start:
+        raise ProrationError(f"end: {end.isoformat()} is before start {start.isoformat()}")
+    if start < period_start or end > period_end:
+        raise ProrationError(
+            f"start/end: [{start.isoformat()}, {end.isoformat()}) is not inside the billing "
+            f"period [{period_start.isoformat()}, {period_end.isoformat()})"
+        )
+    if start == period_start and end == period_end:
+        return FULL_PERIOD
+    granularity = policy.granularity
+    if granularity == "none":
+        return NOT_PRORATED
+    fixed = policy.denominator == "fixed_30_day_month"
+    if granularity == "second":
+        numerator = _second_index(end) - _second_index(start)
+        if fixed:
+            denominator = 30 * INTERVAL_MONTHS[interval] * _SECONDS_PER_DAY
+        else:
+            denominator = _second_index(period_end) - _second_index(period_start)
+        return _make(numerator, denominator, "seconds", policy)
+    ceil = policy.day_counting == "half_open"
+    numerator = _day_index(end, ceil) - _day_index(start, ceil)
+    if fixed:
+        denominator = 30 * INTERVAL_MONTHS[interval]
+    else:
+        denominator = _day_index(period_end, ceil) - _day_index(period_start, ceil)
+    return _make(numerator, denominator, "days", policy)
+
+
+def prorate(amount: Decimal, share: Proration) -> Decimal:
+    """``amount`` times the share, unrounded: the caller rounds once, at the line.
+
+    With an exact policy this is ``amount * numerator / denominator`` (one
+    division, 28 significant digits), so splitting a period in two never loses
+    more than the two lines' rounding.
+    """
+    if share.rounded:
+        return amount * share.fraction
+    if share.numerator == share.denominator:
+        return amount
+    return amount * share.numerator / share.denominator
+
+
+def effective_instant(at: datetime, policy: ProrationPolicy) -> datetime:
+    """When a change made at ``at`` starts counting under ``policy``.
+
+    Used where a change starts a new billing period (an interval change): the
+    new period begins where the policy starts billing the new state, so no
+    day or second is billed twice or not at all.
+    """
+    if policy.granularity == "second":
+        return at.replace(microsecond=0)
+    if policy.granularity == "day":
+        midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        if policy.day_counting == "half_open" and midnight != at:
+            return midnight + timedelta(days=1)
+        return midnight
+    return at
