@@ -1,1 +1,74 @@
+"""The Temporal worker: every workflow and activity of billing-ops on one task queue.
 
+Connects to ``TEMPORAL_ADDRESS`` or, when it is unset, starts the embedded dev
+server (state in ``DATA_DIR/temporal.sqlite``, Web UI on http://127.0.0.1:8233).
+Stops cleanly on SIGINT/SIGTERM: running activities finish, the embedded
+server is stopped. Run as ``billing-ops worker`` or ``python worker.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.worker import Worker
+
+from activities.ledger.db import open_ledger
+from activities.settings import Settings, settings
+from activities.temporal_runtime import EMBEDDED_UI_PORT, temporal_client
+from workflows.registry import WORKFLOWS, build_activities, ensure_schedules
+
+log = logging.getLogger("billing-ops.worker")
+
+
+async def serve(config: Settings, stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set."""
+    sessions = open_ledger(config.ledger_url)
+    activities = build_activities(config, sessions)
+    async with temporal_client(config, embed=True) as client:
+        await ensure_schedules(client, config.temporal_task_queue)
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+            worker = Worker(
+                client,
+                task_queue=config.temporal_task_queue,
+                workflows=WORKFLOWS,
+                activities=activities,
+                activity_executor=executor,
+                graceful_shutdown_timeout=timedelta(seconds=20),
+            )
+            where = config.temporal_address or (
+                f"embedded dev server, UI at http://127.0.0.1:{EMBEDDED_UI_PORT}"
+            )
+            log.info("worker on task queue %r (%s)", config.temporal_task_queue, where)
+            print(f"billing-ops worker running: {where}. Ctrl-C stops it.", flush=True)
+            async with worker:
+                await stop.wait()
+            log.info("worker stopped")
+
+
+def run_worker() -> int:
+    """Entry point for ``billing-ops worker``: returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+if __name__ == "__main__":
+    status = run_worker()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -1,0 +1,334 @@
+"""The collections activities: the side effects a cadence workflow asks for.
+
+Each takes one pydantic input whose ``now`` comes from the workflow's clock,
+so the activities never read the wall clock and time-skipping tests see the
+workflow's time. Every write is keyed by customer, cycle and step: a retried
+activity or a replayed workflow never emails, posts or suspends twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.collections import emails, store
+from activities.collections.cadence import CadenceBook, CadenceError
+from activities.collections.facts import AccountSnapshot, PromiseFact
+from activities.collections.messages import (
+    ACCOUNT_CHANGED,
+    WORKFLOW_TYPE,
+    AccountChanged,
+    CollectionsStart,
+    workflow_id,
+)
+from activities.ledger import audit
+from activities.ledger.customers import get_customer
+from activities.ledger.db import transaction
+from activities.ledger.errors import LedgerError
+from activities.ledger.models import IdempotencyKey
+from activities.outbox import Outbox
+from activities.team_notices import Notice, TeamNotices
+
+
+class LoadAccount(BaseModel):
+    customer_id: str
+    as_of: datetime
+
+
+class EmailStep(BaseModel):
+    customer_id: str
+    workflow_id: str
+    cycle: str
+    step: str
+    template: str
+    now: datetime
+    promise: PromiseFact | None = None
+
+
+class EmailSent(BaseModel):
+    key: str
+    sent: bool
+    already_sent: bool = False
+    reason: str | None = None
+
+
+class TeamStep(BaseModel):
+    customer_id: str
+    workflow_id: str
+    cycle: str
+    step: str
+    now: datetime
+    emails_sent: int = 0
+
+
+class ApprovalAsk(BaseModel):
+    customer_id: str
+    workflow_id: str
+    cycle: str
+    step: str
+    action: str
+    reminder: int
+    now: datetime
+
+
+class ApprovalRecord(BaseModel):
+    request_id: str
+    approved: bool
+    approver: str
+    note: str | None
+    now: datetime
+
+
+class SettlePromise(BaseModel):
+    workflow_id: str
+    promise_id: int
+    deadline: datetime
+    now: datetime
+
+
+class PromiseRequest(BaseModel):
+    customer_id: str
+    amount: Decimal
+    currency: str
+    promised_date: date
+    grace_days: int = 3
+    actor: str
+    now: datetime
+    idempotency_key: str
+
+
+class SweepRequest(BaseModel):
+    as_of: datetime
+    task_queue: str
+
+
+class SweepResult(BaseModel):
+    accounts: list[str]
+
+
+def approval_request_id(workflow: str, cycle: str, step: str) -> str:
+    return f"{workflow}:{cycle}:{step}"
+
+
+def _refuse(error: Exception) -> ApplicationError:
+    """Bad data or configuration: retrying cannot help, so fail the activity for good."""
+    return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
+
+
+class CollectionsActivities:
+    """Bound to the ledger, the cadence book, the outbox and the team channel at worker start."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        book: CadenceBook,
+        outbox: Outbox,
+        notices: TeamNotices,
+        templates: Path = emails.TEMPLATES,
+    ) -> None:
+        self.sessions = sessions
+        self.book = book
+        self.outbox = outbox
+        self.notices = notices
+        self.templates = templates
+
+    def _snapshot(self, customer_id: str, as_of: datetime) -> AccountSnapshot:
+        try:
+            with self.sessions() as session:
+                return store.load_snapshot(session, self.book, customer_id, as_of)
+        except (CadenceError, LedgerError) as error:
+            raise _refuse(error) from None
+
+    @activity.defn(name="collections.load_account")
+    def load_account(self, request: LoadAccount) -> AccountSnapshot:
+        """The account's facts as of the workflow's now."""
+        return self._snapshot(request.customer_id, request.as_of)
+
+    @activity.defn(name="collections.send_email")
+    def send_email(self, step: EmailStep) -> EmailSent:
+        """Render the consolidated email from fresh facts, queue it under its key, deliver it."""
+        key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
+        snapshot = self._snapshot(step.customer_id, step.now)
+        if not snapshot.collectible:
+            return EmailSent(key=key, sent=False, reason="nothing left to collect")
+        with self.sessions() as session:
+            recipients = store.billing_emails(session, step.customer_id)
+        if not recipients:
+            self.notices.post(
+                Notice(
+                    key=f"{key}:no-contact",
+                    channel=self.book.team_channel,
+                    text=f"{snapshot.legal_name} ({step.customer_id}) has no billing contact: "
+                    f"the {step.step} email could not be sent.",
+                ),
+                step.now,
+            )
+            return EmailSent(key=key, sent=False, reason="no billing contact")
+        values = emails.facts(snapshot, self.book, promise=step.promise)
+        email = emails.render_email(step.template, values, recipients, self.templates)
+        delivery = self.outbox.send(key, step.customer_id, email, step.now)
+        if not delivery.already_sent:
+            with transaction(self.sessions) as session:
+                audit.record(
+                    session,
+                    at=step.now,
+                    actor=f"workflow:{step.workflow_id}",
+                    action="collections.email_sent",
+                    subject_type="customer",
+                    subject_id=step.customer_id,
+                    after={
+                        "step": step.step,
+                        "key": key,
+                        "invoices": [i["number"] for i in values["invoices"]],
+                        "total": values["total"],
+                    },
+                )
+        return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
+
+    @activity.defn(name="collections.escalate_to_owner")
+    def escalate_to_owner(self, step: TeamStep) -> str:
+        """Post the escalation for the account owner in the collections channel."""
+        snapshot = self._snapshot(step.customer_id, step.now)
+        values = emails.facts(snapshot, self.book, emails_sent=step.emails_sent)
+        text = emails.render_text("escalation", values, self.templates)
+        key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
+        return self.notices.post(Notice(key, self.book.team_channel, text), step.now).where
+
+    @activity.defn(name="collections.suspend_account")
+    def suspend_account(self, step: TeamStep) -> list[str]:
+        """Suspend the account's entitlements (idempotent: suspended ones stay suspended)."""
+        with transaction(self.sessions) as session:
+            return store.suspend_entitlements(
+                session,
+                step.customer_id,
+                actor=f"workflow:{step.workflow_id}",
+                now=step.now,
+                reason=f"collections step {step.step} (cycle {step.cycle})",
+            )
+
+    @activity.defn(name="collections.hand_to_write_off_review")
+    def hand_to_write_off_review(self, step: TeamStep) -> str:
+        snapshot = self._snapshot(step.customer_id, step.now)
+        text = emails.render_text(
+            "write_off_review", emails.facts(snapshot, self.book), self.templates
+        )
+        key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
+        with transaction(self.sessions) as session:
+            if session.get(IdempotencyKey, f"audit:{key}") is None:
+                session.add(
+                    IdempotencyKey(
+                        key=f"audit:{key}",
+                        action="write_off_review",
+                        result={},
+                        created_at=step.now,
+                    )
+                )
+                audit.record(
+                    session,
+                    at=step.now,
+                    actor=f"workflow:{step.workflow_id}",
+                    action="collections.write_off_review",
+                    subject_type="customer",
+                    subject_id=step.customer_id,
+                    after={"total": emails.facts(snapshot, self.book)["total"]},
+                )
+        return self.notices.post(Notice(key, self.book.team_channel, text), step.now).where
+
+    @activity.defn(name="collections.request_approval")
+    def request_approval(self, ask: ApprovalAsk) -> str:
+        """File the approval request (once) and post it, or a reminder, to the team."""
+        snapshot = self._snapshot(ask.customer_id, ask.now)
+        request_id = approval_request_id(ask.workflow_id, ask.cycle, ask.step)
+        values = emails.facts(snapshot, self.book) | {"step": ask.step, "reminder": ask.reminder}
+        text = emails.render_text("approval_request", values, self.templates)
+        with transaction(self.sessions) as session:
+            store.request_approval(
+                session,
+                request_id=request_id,
+                workflow_id=ask.workflow_id,
+                action=ask.action,
+                customer=get_customer(session, ask.customer_id),
+                summary=text,
+                required_role="collections_lead",
+                now=ask.now,
+            )
+        key = f"{request_id}:ask:{ask.reminder}"
+        self.notices.post(Notice(key, self.book.team_channel, text), ask.now)
+        return request_id
+
+    @activity.defn(name="collections.record_approval")
+    def record_approval(self, record: ApprovalRecord) -> None:
+        with transaction(self.sessions) as session:
+            store.decide_approval(
+                session,
+                record.request_id,
+                approved=record.approved,
+                approver=record.approver,
+                note=record.note,
+                now=record.now,
+            )
+
+    @activity.defn(name="collections.settle_promise")
+    def settle_promise(self, request: SettlePromise) -> str:
+        """Decide whether the promise was kept; returns ``kept`` or ``broken``."""
+        with transaction(self.sessions) as session:
+            return store.settle_promise(
+                session,
+                request.promise_id,
+                deadline=request.deadline,
+                actor=f"workflow:{request.workflow_id}",
+                now=request.now,
+            ).value
+
+    @activity.defn(name="collections.record_promise")
+    def record_promise(self, request: PromiseRequest) -> PromiseFact:
+        """Record a promise to pay (CLI, Slack); signal the cadence afterwards."""
+        try:
+            with transaction(self.sessions) as session:
+                return store.record_promise(
+                    session,
+                    customer_id=request.customer_id,
+                    amount=request.amount,
+                    currency=request.currency,
+                    promised_date=request.promised_date,
+                    grace_days=request.grace_days,
+                    actor=request.actor,
+                    now=request.now,
+                    idempotency_key=request.idempotency_key,
+                )
+        except LedgerError as error:
+            raise _refuse(error) from None
+
+    @activity.defn(name="collections.sweep_overdue_accounts")
+    async def sweep_overdue_accounts(self, request: SweepRequest) -> SweepResult:
+        """Start or signal the cadence of every account with something due or overdue.
+
+        Signal-with-start on ``collections-<customer>``: a running cadence just
+        re-reads its account, a missing one starts. Running the sweep twice is safe.
+        """
+        with self.sessions() as session:
+            accounts = store.accounts_to_sweep(session, request.as_of.date(), self.book.lead_days)
+        client = activity.client()
+        limit = asyncio.Semaphore(32)
+
+        async def touch(customer_id: str) -> None:
+            async with limit:
+                await client.start_workflow(
+                    WORKFLOW_TYPE,
+                    CollectionsStart(customer_id=customer_id),
+                    id=workflow_id(customer_id),
+                    task_queue=request.task_queue,
+                    start_signal=ACCOUNT_CHANGED,
+                    start_signal_args=[AccountChanged(reason="daily sweep")],
+                )
+                activity.heartbeat(customer_id)
+
+        await asyncio.gather(*(touch(c) for c in accounts))
+        return SweepResult(accounts=accounts)

@@ -1,0 +1,91 @@
+"""Collections messages rendered from the Jinja2 templates in ``prompts/collections``.
+
+The facts (amounts formatted in their currency, invoice numbers, due dates,
+days overdue, the payment link) are computed here from an account snapshot;
+templates only word them. A template's first line is ``Subject: ...``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from activities.billing.money import format_money
+from activities.collections.cadence import CadenceBook
+from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact, totals
+from activities.collections.send_window import local_today
+from activities.outbox import Email
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "collections"
+
+
+@cache
+def _environment(folder: Path) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(folder),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain-text email and Slack mrkdwn, never HTML
+        keep_trailing_newline=True,
+    )
+
+
+def facts(
+    snapshot: AccountSnapshot,
+    book: CadenceBook,
+    *,
+    emails_sent: int = 0,
+    promise: PromiseFact | None = None,
+) -> dict[str, Any]:
+    """What every collections template may use, computed once and formatted for people."""
+    today = local_today(snapshot.as_of, snapshot.timezone)
+    invoices = snapshot.collectible
+    oldest = min((i.due_date for i in invoices), default=today)
+    owner = snapshot.account_owner
+    return {
+        "customer_id": snapshot.customer_id,
+        "customer_name": snapshot.legal_name,
+        "invoices": [_invoice(i, today) for i in invoices],
+        "invoice_count": len(invoices),
+        "total": " + ".join(format_money(v, c) for c, v in totals(invoices).items()) or "nothing",
+        "oldest_due_date": oldest.isoformat(),
+        "days_overdue": max(0, (today - oldest).days),
+        "payment_link": book.payment_link.format(customer_id=snapshot.customer_id),
+        "sender": book.sender,
+        "strategic": snapshot.strategic,
+        "owner_mention": f"<@{owner}>" if owner and not owner.startswith("@") else (owner or ""),
+        "emails_sent": emails_sent,
+        "promise_amount": format_money(promise.amount, promise.currency) if promise else "",
+        "promise_date": promise.promised_date.isoformat() if promise else "",
+    }
+
+
+def _invoice(invoice: InvoiceFact, today: Any) -> dict[str, str]:
+    days = (today - invoice.due_date).days
+    status = (
+        f"{days} days overdue" if days > 0 else "due today" if days == 0 else f"due in {-days} days"
+    )
+    return {
+        "number": invoice.number,
+        "due_date": invoice.due_date.isoformat(),
+        "status": status,
+        "balance": format_money(invoice.balance, invoice.currency),
+    }
+
+
+def render_text(template: str, values: dict[str, Any], folder: Path = TEMPLATES) -> str:
+    return _environment(folder).get_template(f"{template}.j2").render(values).strip()
+
+
+def render_email(
+    template: str, values: dict[str, Any], to: list[str], folder: Path = TEMPLATES
+) -> Email:
+    text = render_text(template, values, folder)
+    first, _, body = text.partition("\n")
+    if not first.startswith("Subject: "):
+        raise ValueError(f"template {template}.j2: the first line must be 'Subject: ...'")
+    return Email(
+        to=tuple(to), subject=first.removeprefix("Subject: ").strip(), body=body.strip() + "\n"
+    )

@@ -1,0 +1,70 @@
+"""The facts a collections cadence acts on: one account's open invoices, overrides and promise.
+
+Loaded from the ledger by an activity and handed to the workflow, which
+decides from them alone; amounts stay exact decimals in their currency.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from activities.collections.cadence import Cadence
+
+
+class _Fact(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class InvoiceFact(_Fact):
+    number: str
+    currency: str
+    due_date: date
+    balance: Decimal
+    disputed: bool = False
+
+
+class PromiseFact(_Fact):
+    """An open promise to pay: the cadence pauses until ``promised_date`` plus grace."""
+
+    id: int
+    amount: Decimal
+    currency: str
+    promised_date: date
+    grace_days: int
+    recorded_at: datetime
+
+
+class AccountSnapshot(_Fact):
+    customer_id: str
+    legal_name: str
+    timezone: str
+    country: str
+    strategic: bool
+    account_owner: str | None
+    do_not_dun: bool
+    paused_until: datetime | None
+    cadence: Cadence
+    invoices: tuple[InvoiceFact, ...]
+    open_promise: PromiseFact | None
+    as_of: datetime
+
+    @property
+    def collectible(self) -> tuple[InvoiceFact, ...]:
+        """Open invoices the cadence may ask for: everything not held by an open dispute."""
+        return tuple(i for i in self.invoices if not i.disputed)
+
+    @property
+    def held(self) -> tuple[InvoiceFact, ...]:
+        return tuple(i for i in self.invoices if i.disputed)
+
+
+def totals(invoices: tuple[InvoiceFact, ...]) -> dict[str, Decimal]:
+    """Balances summed per currency, never across currencies."""
+    result: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        result[invoice.currency] += invoice.balance
+    return dict(sorted(result.items()))

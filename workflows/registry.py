@@ -1,0 +1,83 @@
+"""Everything the worker runs, in one place: workflows, activities and schedules.
+
+A new workflow is added to :data:`WORKFLOWS`; its activities to
+:func:`build_activities`; a recurring start to :func:`ensure_schedules`.
+The worker, the replay tests and the history recorder all read this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
+
+from activities.collections.activities import CollectionsActivities
+from activities.collections.cadence import load_cadences
+from activities.collections.emails import TEMPLATES
+from activities.outbox import Outbox, Transport, transport_from_settings
+from activities.settings import Settings
+from activities.team_notices import team_notices
+from workflows.collections import CollectionsSweepWorkflow, CollectionsWorkflow, SweepStart
+
+WORKFLOWS: list[type] = [CollectionsWorkflow, CollectionsSweepWorkflow]
+
+SWEEP_SCHEDULE_ID = "collections-daily-sweep"
+#: 06:00 UTC: before business hours in Europe and the Americas, so first steps go out that day.
+SWEEP_CRON = "0 6 * * *"
+
+
+def build_activities(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    *,
+    transport: Transport | None = None,
+    slack_base_url: str | None = None,
+    cadences: Path | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity, bound to the ledger, the cadences, the outbox and the team channel."""
+    book = load_cadences(cadences or settings.config_dir / "cadences.yaml", TEMPLATES)
+    outbox = Outbox(sessions, transport or transport_from_settings(settings), settings.email_from)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    notices = team_notices(sessions, settings.data_dir, token, slack_base_url)
+    collections = CollectionsActivities(sessions, book, outbox, notices)
+    return [
+        collections.load_account,
+        collections.send_email,
+        collections.escalate_to_owner,
+        collections.suspend_account,
+        collections.hand_to_write_off_review,
+        collections.request_approval,
+        collections.record_approval,
+        collections.settle_promise,
+        collections.record_promise,
+        collections.sweep_overdue_accounts,
+    ]
+
+
+async def ensure_schedules(client: Client, task_queue: str) -> None:
+    """Create the recurring starts if they do not exist yet (an existing one is left as is,
+    so an operator's pause or edit in the UI survives a worker restart)."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            CollectionsSweepWorkflow.run,
+            SweepStart(),
+            id=SWEEP_SCHEDULE_ID,
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(cron_expressions=[SWEEP_CRON]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(SWEEP_SCHEDULE_ID, schedule)
