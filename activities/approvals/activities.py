@@ -8,6 +8,7 @@ the request id, so a retry changes nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -170,6 +171,6 @@ class ApprovalActivities:
             )
         self.notifier.post(message)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., object]]:
         """Every activity of the step, for the worker's registry."""
         return [self.open_approval, self.pass_sla, self.close_approval, self.notify_approvers]

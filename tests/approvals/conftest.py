@@ -1,0 +1,92 @@
+"""The approval step against the time-skipping Temporal test server and a SQLite ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.approvals.activities import ApprovalActivities
+from activities.approvals.matrix import ApprovalMatrix, load_matrix
+from activities.approvals.notifier import LogNotifier
+from activities.settings import REPO_ROOT
+from activities.temporal_runtime import binary_path
+
+
+@pytest.fixture(scope="session")
+def matrix() -> ApprovalMatrix:
+    return load_matrix(REPO_ROOT / "config")
+
+
+@pytest.fixture
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary_path("temporal-test-server"),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server: unlike the time-skipping server, it drops the speculative
+    workflow task of a rejected update, so history shows exactly what production keeps."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary_path("temporal"),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    workflows: list[type],
+    activities: list[Callable[..., Any]],
+) -> AsyncIterator[str]:
+    """A worker on a fresh task queue for the block; yields the queue's name."""
+    task_queue = f"test-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=workflows,
+            activities=activities,
+            activity_executor=executor,
+        ):
+            yield task_queue
+
+
+def approval_activities(
+    sessions: sessionmaker[Session], matrix: ApprovalMatrix
+) -> list[Callable[..., Any]]:
+    return ApprovalActivities(sessions, matrix, LogNotifier()).all()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]]) -> Any:
+    """Poll ``check`` until it returns something truthy (the workflow runs in another task)."""
+    for _ in range(200):
+        if result := await check():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("the workflow did not get there within 10 s")
+
+
+async def history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    return len([event async for event in handle.fetch_history_events()])
