@@ -490,12 +490,13 @@ class _Period:
     ) -> Decimal:
         amount = round_money(prorate(price.unit_amount * quantity, share), self.currency)
         if amount:
+            start = self.billed_from(at, share)
             self.lines.append(
                 _Line(
                     "charge",
-                    f"{text}, {_day(at)} – {_day(self.end)}{_share_text(share)}",
+                    f"{text}, {_day(start)} – {_day(self.end)}{_share_text(share)}",
                     price.code,
-                    at,
+                    start,
                     self.end,
                     Decimal(quantity),
                     price.unit_amount,
@@ -519,12 +520,13 @@ class _Period:
         if not amount:
             return
         paid.credited += amount
+        start = self.billed_from(at, share)
         self.lines.append(
             _Line(
                 "credit",
-                f"{text}, {_day(at)} – {_day(self.end)}{_share_text(share)}{limited}",
+                f"{text}, {_day(start)} – {_day(self.end)}{_share_text(share)}{limited}",
                 price.code,
-                at,
+                start,
                 self.end,
                 Decimal(quantity),
                 price.unit_amount,
@@ -533,6 +535,13 @@ class _Period:
                 whole,
             )
         )
+
+    def billed_from(self, at: datetime, share: Proration) -> datetime:
+        """Where a line's time starts counting: a day-granular change counts from its
+        day's (or the next day's) midnight, never before the period starts."""
+        if share is FULL_PERIOD:
+            return at
+        return max(effective_instant(at, self.policy), self.start)
 
     def label(self, price: SeatPrice) -> str:
         return f"{price.name} ({_ADJECTIVE[self.interval]})"

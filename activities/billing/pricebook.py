@@ -21,7 +21,7 @@ import yaml
 from babel.numbers import get_currency_name
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from activities.billing.money import check_currency, minor_digits, round_money
+from activities.billing.money import ZERO, check_currency, minor_digits, round_money
 from activities.billing.proration import Interval
 from activities.billing.usage import Tier, UsagePrice
 
@@ -81,9 +81,8 @@ class UsageAddon:
     code: str
     name: str
     unit: str
-    prices: Mapping[
-        tuple[str, str], UsagePrice
-    ]  # (currency, plan) -> price with its included units
+    prices: Mapping[str, UsagePrice]  # currency -> price, before included units
+    included: Mapping[str, Decimal]  # plan -> units included per usage period
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +112,13 @@ class PriceBook:
     def usage_addon(self, code: str) -> UsageAddon:
         return _find(self.usage_addons, code, "usage add-on")
 
-    def usage_price(self, code: str, currency: str, plan: str) -> UsagePrice:
-        """The usage add-on's price, with the units the plan includes."""
+    def usage_price(self, code: str, currency: str, plan: str | None) -> UsagePrice:
+        """The usage add-on's price, with the units ``plan`` includes (none without a plan)."""
         addon = self.usage_addon(code)
-        return addon.prices[self._currency(currency), self.plan(plan).code]
+        price = addon.prices[self._currency(currency)]
+        if plan is None:
+            return price
+        return replace(price, included=addon.included.get(self.plan(plan).code, ZERO))
 
     def _currency(self, currency: str) -> str:
         if currency not in self.currencies:
@@ -368,7 +370,13 @@ def parse_pricebook(data: Any) -> PriceBook:
         usage_addons=MappingProxyType(
             {
                 code: UsageAddon(
-                    code, usage.name, usage.unit, _usage_prices(usage, currencies, raw.plans)
+                    code,
+                    usage.name,
+                    usage.unit,
+                    _usage_prices(usage, currencies),
+                    MappingProxyType(
+                        {plan: Decimal(units) for plan, units in usage.included.items()}
+                    ),
                 )
                 for code, usage in raw.usage_addons.items()
             }
@@ -386,18 +394,16 @@ def _seat_prices(prices: Mapping[str, Mapping[str, Decimal]]) -> Mapping[tuple[s
     )
 
 
-def _usage_prices(
-    usage: _UsageAddonIn, currencies: tuple[str, ...], plans: Mapping[str, _PlanIn]
-) -> Mapping[tuple[str, str], UsagePrice]:
-    prices: dict[tuple[str, str], UsagePrice] = {}
+def _usage_prices(usage: _UsageAddonIn, currencies: tuple[str, ...]) -> Mapping[str, UsagePrice]:
+    prices: dict[str, UsagePrice] = {}
     for currency in currencies:
-        zero = round_money(Decimal(0), currency)
+        zero = round_money(ZERO, currency)
         if usage.model == "per_unit":
             assert usage.unit_price is not None
-            base = UsagePrice("per_unit", unit_amount=usage.unit_price[currency])
+            prices[currency] = UsagePrice("per_unit", unit_amount=usage.unit_price[currency])
         elif usage.model == "block":
             assert usage.block_price is not None and usage.block_size is not None
-            base = UsagePrice(
+            prices[currency] = UsagePrice(
                 "block",
                 unit_amount=usage.block_price[currency],
                 block_size=Decimal(usage.block_size),
@@ -412,9 +418,7 @@ def _usage_prices(
                 )
                 for tier in usage.tiers
             )
-            base = UsagePrice(usage.model, tiers=tiers)
-        for plan in plans:
-            prices[currency, plan] = replace(base, included=Decimal(usage.included.get(plan, 0)))
+            prices[currency] = UsagePrice(usage.model, tiers=tiers)
     return MappingProxyType(prices)
 
 
