@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activities.billing.money import ZERO, minor_digits, round_money
-from activities.billing.pricebook import PriceBook
+from activities.billing.pricebook import PriceBook, load_pricebook
 from activities.billing.proration import INTERVAL_MONTHS, shift_months
+from activities.billing.tax import TaxError, TaxTable, load_tax_table, tax_treatment
 from activities.orders.addresses import check_address, normalize_postal_code, normalize_region
 from activities.orders.model import Order
 from activities.orders.pricing import (
@@ -36,6 +37,7 @@ from activities.orders.pricing import (
     discount_off_book,
     effective_unit_price,
     line_value,
+    load_discount_bands,
     midnight,
     periods_between,
 )
@@ -49,11 +51,8 @@ LAST_DAY = date(2099, 12, 31)
 MAX_TERM_YEARS = 10
 MAX_AMOUNT = Decimal("1e12")
 MAX_PAYMENT_TERMS_DAYS = 120
-#: Billing countries where an EU VAT id decides reverse charge.
-EU_COUNTRIES = frozenset(
-    {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"}
-    | {"IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
-)
+#: A per-seat price after discount is kept to four places, as the ledger stores unit prices.
+UNIT_PRICE_PLACES = 4
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
 
@@ -207,15 +206,28 @@ class _Line:
     book: Decimal | None  # the price book's per-seat price, when there is one
 
 
+@dataclass(frozen=True, slots=True)
+class OrderRules:
+    """The configuration orders are checked against: price book, discount bands, tax table."""
+
+    book: PriceBook
+    bands: DiscountBands
+    tax: TaxTable
+
+
+def load_order_rules() -> OrderRules:
+    """The rules from ``config/`` (each file read once per process)."""
+    return OrderRules(load_pricebook(), load_discount_bands(), load_tax_table())
+
+
 class _Check:
     """One order's checks; each method appends what it finds to ``problems``."""
 
-    def __init__(
-        self, order: Order, book: PriceBook, bands: DiscountBands, facts: LedgerFacts, today: date
-    ) -> None:
+    def __init__(self, order: Order, rules: OrderRules, facts: LedgerFacts, today: date) -> None:
         self.order = order
-        self.book = book
-        self.bands = bands
+        self.book = rules.book
+        self.bands = rules.bands
+        self.tax_table = rules.tax
         self.facts = facts
         self.today = today
         self.problems: list[Problem] = []
@@ -365,12 +377,12 @@ class _Check:
                     "addon_not_on_plan",
                     f"{addon.code} is not available on the {order.plan} plan (only on {offered})",
                 )
-            quantity = order.seats if addon.quantity is None else addon.quantity
-            if addon.quantity is not None and not 1 <= addon.quantity <= max(order.seats, 1):
+            if addon.quantity is not None and addon.quantity != order.seats:
                 self.error(
                     f"{at}.quantity",
                     "addon_quantity",
-                    f"{addon.code} is per seat: 1 to {order.seats} seats, got {addon.quantity}",
+                    f"{addon.code} covers every seat of the plan: {order.seats}, not "
+                    f"{addon.quantity} (leave the quantity empty)",
                 )
             addon_book = None
             if self.currency_ok:
@@ -379,7 +391,7 @@ class _Check:
                 _Line(
                     f"{at}.unit_price",
                     addon.code,
-                    quantity,
+                    order.seats,
                     addon.unit_price,
                     addon.discount_percent,
                     addon_book,
@@ -406,6 +418,15 @@ class _Check:
                 self.error(discount_field, "precision", "a discount has at most 4 decimal places")
                 fine = False
             if fine and line.book is not None:
+                net = effective_unit_price(line.book, line.unit_price, line.discount_percent)
+                if net != round(net, UNIT_PRICE_PLACES):
+                    self.error(
+                        discount_field,
+                        "precision",
+                        f"the discounted per-seat price {net.normalize():f} has more than "
+                        f"{UNIT_PRICE_PLACES} decimal places; quote the per-seat price instead",
+                    )
+                    continue
                 comparable.append(line)
         return comparable
 
@@ -527,7 +548,7 @@ class _Check:
             self.warn("term_start", "backdated", f"the term started on {start}, before today")
         return start, end, anchor
 
-    def amendment(self) -> tuple[date, date, date] | None:
+    def amendment(self, lines: list[_Line]) -> tuple[date, date, date] | None:
         """An amendment's changed piece: effective date, term end and the subscription's anchor."""
         order, subscription = self.order, self.facts.subscription
         if subscription is None:
@@ -570,6 +591,7 @@ class _Check:
                     field, "term_mismatch", f"the subscription's {field} is {held}, not {given}"
                 )
         self.decreases(subscription)
+        self.price_cuts(subscription, lines)
         effective = order.effective_date
         if effective is None:
             self.error("effective_date", "required", "an amendment needs its effective date")
@@ -636,6 +658,19 @@ class _Check:
         changed |= usage != {i.item_code for i in subscription.items if i.kind == "usage_addon"}
         if not changed:
             self.error("amends", "no_change", "the order changes nothing on the subscription")
+
+    def price_cuts(self, subscription: SubscriptionFacts, lines: list[_Line]) -> None:
+        held = {item.item_code: item.unit_price for item in subscription.items}
+        for line in lines:
+            assert line.book is not None
+            net = effective_unit_price(line.book, line.unit_price, line.discount_percent)
+            if line.code in held and net < held[line.code]:
+                self.error(
+                    line.field,
+                    "amendment_decrease",
+                    f"{line.code} at {net.normalize():f} per seat is below the "
+                    f"{held[line.code]} the subscription pays; price cuts take effect at renewal",
+                )
 
     # PO, payment terms, tax ---------------------------------------------------
 
@@ -718,7 +753,7 @@ class _Check:
                     f"the tax id is from {result.country}, the billing address is in {country}",
                 )
         if (
-            country in EU_COUNTRIES
+            country in self.tax_table.reverse_charge_countries
             and not order.tax_exempt
             and not any(t.scheme == "eu_vat" for t in order.tax_ids)
         ):
@@ -739,6 +774,7 @@ class _Check:
                 "certificate_without_exemption",
                 "a certificate is given but the order is not marked tax-exempt",
             )
+        self.jurisdiction()
         known = self.facts.customer
         if known is not None and known.tax_exempt != order.tax_exempt:
             on_file = "tax-exempt" if known.tax_exempt else "taxable"
@@ -746,6 +782,26 @@ class _Check:
                 "tax_exempt", "customer_exemption", f"customer {known.id} is {on_file} on file"
             )
         return order.model_copy(update={"tax_ids": normalised})
+
+    def jurisdiction(self) -> None:
+        """An order we cannot tax cannot be invoiced: its country needs a rate in the table."""
+        address = self.order.billing_address
+        if self.order.tax_exempt or any(
+            p.field == "billing_address.country" for p in self.problems
+        ):
+            return
+        jurisdiction = address.country
+        if address.region and not any(p.field == "billing_address.region" for p in self.problems):
+            jurisdiction = address.region
+        try:
+            tax_treatment(self.tax_table, jurisdiction)
+        except TaxError:
+            self.error(
+                "billing_address.country",
+                "tax_jurisdiction",
+                f"no tax rate for {jurisdiction} in config/tax_rates.yaml; add it before "
+                "selling there",
+            )
 
     def address(self) -> None:
         for issue in check_address(self.order.billing_address):
@@ -763,18 +819,18 @@ def _normalised_address(order: Order) -> Order:
 
 
 def check_order(
-    order: Order, book: PriceBook, bands: DiscountBands, facts: LedgerFacts, today: date
+    order: Order, rules: OrderRules, facts: LedgerFacts, today: date
 ) -> ValidationReport:
     """Every rule for a parsed order. Never raises on the order's content."""
     order = _normalised_address(order)
-    check = _Check(order, book, bands, facts, today)
+    check = _Check(order, rules, facts, today)
     check.customer()
     check.currency()
     lines = check.plan_and_addons()
     comparable = check.amounts(lines)
     window = None
     if check.dates():
-        window = check.amendment() if order.is_amendment else check.term()
+        window = check.amendment(comparable) if order.is_amendment else check.term()
     periods = None
     if window is not None:
         start, end, anchor = window
@@ -818,11 +874,7 @@ def _order_value(
 
 
 def validate_order(
-    raw: Any,
-    book: PriceBook,
-    bands: DiscountBands,
-    facts: LedgerFacts,
-    today: date,
+    raw: Any, rules: OrderRules, facts: LedgerFacts, today: date
 ) -> ValidationReport:
     """Parse and check ``raw`` (a decoded JSON object): every problem, never an exception."""
     order, problems = parse_order(raw)
@@ -831,4 +883,4 @@ def validate_order(
         return ValidationReport(
             order_id=order_id if isinstance(order_id, str) else None, problems=problems
         )
-    return check_order(order, book, bands, facts, today)
+    return check_order(order, rules, facts, today)

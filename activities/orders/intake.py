@@ -1,0 +1,291 @@
+"""Reading orders: JSON documents and the CRM's CSV export (one row per line item).
+
+Intake only turns a file into order-shaped dictionaries; the rules are
+:mod:`activities.orders.validation`'s. It remembers where each field came
+from (``row 3, column 'Unit Price'``) so that a problem can point at the
+cell to fix, and it never raises on a file's content: unreadable JSON, a
+missing column or two rows that disagree are problems like any other.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from activities.orders.validation import (
+    LedgerFacts,
+    OrderRules,
+    Problem,
+    ValidationReport,
+    validate_order,
+)
+
+#: CSV header -> order field, for the columns that describe the whole order.
+#: Every row of an order repeats them (or leaves them blank after the first).
+ORDER_COLUMNS: dict[str, str] = {
+    "Order ID": "order_id",
+    "Opportunity ID": "opportunity_id",
+    "Customer ID": "customer.id",
+    "Account Name": "customer.legal_name",
+    "Billing Contact": "customer.contact_name",
+    "Billing Email": "customer.contact_email",
+    "Timezone": "customer.timezone",
+    "PO Required": "customer.po_required",
+    "Amends Subscription": "amends",
+    "Effective Date": "effective_date",
+    "Interval": "interval",
+    "Term Start": "term_start",
+    "Term End": "term_end",
+    "Billing Anchor": "billing_anchor",
+    "Currency": "currency",
+    "Payment Terms": "payment_terms_days",
+    "PO Number": "purchase_order.number",
+    "PO Expiry": "purchase_order.expires_on",
+    "PO Amount Cap": "purchase_order.amount_cap",
+    "Billing Street": "billing_address.line1",
+    "Billing Street 2": "billing_address.line2",
+    "Billing City": "billing_address.city",
+    "Billing State": "billing_address.region",
+    "Billing Postal Code": "billing_address.postal_code",
+    "Billing Country": "billing_address.country",
+    "Tax IDs": "tax_ids",
+    "Tax Exempt": "tax_exempt",
+    "Exemption Certificate": "exemption_certificate",
+}
+
+#: CSV header -> field of the line item on that row.
+LINE_COLUMNS: dict[str, str] = {
+    "Line Type": "type",
+    "Product Code": "code",
+    "Quantity": "quantity",
+    "Unit Price": "unit_price",
+    "Discount %": "discount_percent",
+}
+
+REQUIRED_COLUMNS = ("Order ID", "Line Type", "Product Code")
+#: Where a plan row's line fields go on the order.
+_PLAN_FIELDS = {
+    "code": "plan",
+    "quantity": "seats",
+    "unit_price": "unit_price",
+    "discount_percent": "discount_percent",
+}
+
+
+@dataclass
+class OrderDocument:
+    """One order as read: its fields, where each came from, and what intake found wrong."""
+
+    raw: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def order_id(self) -> str | None:
+        value = self.raw.get("order_id")
+        return value if isinstance(value, str) else None
+
+    def source_of(self, field_path: str) -> str | None:
+        """Where ``field_path`` (or the nearest enclosing field) came from in the file."""
+        path = field_path
+        while path:
+            if path in self.sources:
+                return self.sources[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return None
+
+
+def read_orders(path: Path) -> list[OrderDocument]:
+    """The orders in a ``.json`` or ``.csv`` file (by suffix; else JSON if it starts so)."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        return parse_csv(text)
+    if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
+        return parse_json(text)
+    return parse_csv(text)
+
+
+def parse_json(text: str) -> list[OrderDocument]:
+    """One order object, or a list of them. Decimals stay exact (never parsed as floats)."""
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        problem = Problem(
+            field="order", rule="json", message=f"not valid JSON at {where}: {error.msg}"
+        )
+        return [OrderDocument(raw={}, problems=[problem])]
+    items = data if isinstance(data, list) else [data]
+    documents = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            documents.append(OrderDocument(raw=item))
+            continue
+        where = f"item {index}" if isinstance(data, list) else "the document"
+        problem = Problem(field="order", rule="type", message=f"{where} is not a JSON object")
+        documents.append(OrderDocument(raw={}, problems=[problem]))
+    return documents
+
+
+def parse_csv(text: str) -> list[OrderDocument]:
+    """The CRM export: rows grouped by ``Order ID``, one row per line item."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return [_csv_failure("the CSV file is empty")]
+    columns = [name.strip() for name in header]
+    known = {name.casefold(): name for name in [*ORDER_COLUMNS, *LINE_COLUMNS]}
+    canonical = [known.get(name.casefold()) for name in columns]
+    missing = [name for name in REQUIRED_COLUMNS if name not in canonical]
+    if missing:
+        return [_csv_failure(f"the CSV header lacks the column(s) {', '.join(missing)}")]
+    unknown = [
+        Problem(
+            field="order",
+            rule="csv_unknown_column",
+            message=f"column {name!r} is not an order column and was ignored",
+            severity="warning",
+        )
+        for name, canon in zip(columns, canonical, strict=True)
+        if canon is None and name
+    ]
+    groups: dict[str, _CsvOrder] = {}
+    for row_number, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        cells = {
+            canon: row[i].strip() if i < len(row) else ""
+            for i, canon in enumerate(canonical)
+            if canon is not None
+        }
+        order_id = cells.get("Order ID", "")
+        group = groups.setdefault(order_id, _CsvOrder(problems=list(unknown)))
+        group.add_row(row_number, cells)
+    if not groups:
+        return [_csv_failure("the CSV file has a header but no rows")]
+    return [group.document() for group in groups.values()]
+
+
+def _csv_failure(message: str) -> OrderDocument:
+    return OrderDocument(raw={}, problems=[Problem(field="order", rule="csv", message=message)])
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = raw
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+
+
+def _tax_ids(cell: str) -> list[dict[str, str]] | str:
+    """``eu_vat:DE136695976; gb_vat:GB980780684`` -> scheme/value pairs (the cell if malformed)."""
+    pairs = []
+    for part in cell.split(";"):
+        if not part.strip():
+            continue
+        scheme, colon, value = part.partition(":")
+        if not colon:
+            return cell
+        pairs.append({"scheme": scheme.strip(), "value": value.strip()})
+    return pairs
+
+
+@dataclass
+class _CsvOrder:
+    """The rows of one order as they are read."""
+
+    problems: list[Problem]
+    raw: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    values: dict[str, tuple[str, int]] = field(default_factory=dict)
+    plan_row: int | None = None
+    addons: list[dict[str, str]] = field(default_factory=list)
+
+    def add_row(self, row: int, cells: dict[str, str]) -> None:
+        for column, path in ORDER_COLUMNS.items():
+            value = cells.get(column, "")
+            if not value:
+                continue
+            first = self.values.get(column)
+            if first is None:
+                self.values[column] = (value, row)
+                self.sources[path] = f"row {row}, column {column!r}"
+                _set(self.raw, path, _tax_ids(value) if path == "tax_ids" else value)
+            elif first[0] != value:
+                self.problems.append(
+                    Problem(
+                        field=path,
+                        rule="csv_conflict",
+                        message=f"row {row}, column {column!r}: {value!r} differs from "
+                        f"{first[0]!r} in row {first[1]}; an order has one {column}",
+                    )
+                )
+        line_type = cells.get("Line Type", "").casefold()
+        line = {
+            LINE_COLUMNS[column]: cells[column]
+            for column in LINE_COLUMNS
+            if column != "Line Type" and cells.get(column)
+        }
+        if line_type == "plan":
+            if self.plan_row is not None:
+                self.problems.append(
+                    Problem(
+                        field="plan",
+                        rule="csv_plan_rows",
+                        message=f"rows {self.plan_row} and {row} both have Line Type 'plan'; "
+                        "an order has one plan",
+                    )
+                )
+                return
+            self.plan_row = row
+            for name, value in line.items():
+                path = _PLAN_FIELDS[name]
+                self.raw[path] = value
+                self.sources[path] = f"row {row}, column {_column_of(name)!r}"
+        elif line_type == "addon":
+            index = len(self.addons)
+            self.addons.append(line)
+            self.sources[f"addons[{index}]"] = f"row {row}"
+            for name in line:
+                self.sources[f"addons[{index}].{name}"] = f"row {row}, column {_column_of(name)!r}"
+        else:
+            self.problems.append(
+                Problem(
+                    field="line_type",
+                    rule="csv_line_type",
+                    message=f"row {row}, column 'Line Type': {cells.get('Line Type', '')!r} "
+                    "must be 'plan' or 'addon'",
+                )
+            )
+
+    def document(self) -> OrderDocument:
+        raw = dict(self.raw)
+        if self.addons:
+            raw["addons"] = self.addons
+        if self.plan_row is None and not any(p.rule == "csv_plan_rows" for p in self.problems):
+            self.problems.append(
+                Problem(field="plan", rule="required", message="no row has Line Type 'plan'")
+            )
+        return OrderDocument(raw=raw, sources=self.sources, problems=self.problems)
+
+
+def check_document(
+    document: OrderDocument, rules: OrderRules, facts: LedgerFacts, today: date
+) -> ValidationReport:
+    """Validate a document read from a file; intake's own problems come first."""
+    report = validate_order(document.raw, rules, facts, today)
+    seen = {(p.field, p.rule) for p in document.problems}
+    fresh = [p for p in report.problems if (p.field, p.rule) not in seen]
+    return report.model_copy(update={"problems": [*document.problems, *fresh]})
+
+
+def _column_of(line_field: str) -> str:
+    return next(column for column, name in LINE_COLUMNS.items() if name == line_field)
