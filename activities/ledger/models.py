@@ -574,3 +574,25 @@ def _amounts_in_their_currency(target: Base, *_: object) -> None:
 @cache
 def _money_columns(cls: type[Base]) -> tuple[str, ...]:
     return tuple(column.key for column in inspect(cls).columns if isinstance(column.type, Money))
+
+
+class ClosedPeriod(Base):
+    """A month the controller signed off: records dated inside it can no longer change.
+
+    activities/ledger/periods.py refuses such changes on every session; the rows
+    themselves are append-only (database triggers, migration 0003). The bounds
+    and the closing AR are kept as signed, so a later change of the company's
+    timezone or of history cannot move them.
+    """
+
+    __tablename__ = "closed_periods"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="bounds_ordered"),)
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True, comment="YYYY-MM")
+    timezone: Mapped[str] = mapped_column(String(64), comment="timezone of the cut-off")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(comment="the cut-off: first instant after it")
+    closing_ar: Mapped[dict[str, Any]] = mapped_column(comment="currency -> decimal string")
+    signed_off_by: Mapped[str] = mapped_column(String(120))
+    signed_off_at: Mapped[datetime]
+    workflow_id: Mapped[str] = mapped_column(String(200))
