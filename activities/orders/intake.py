@@ -9,12 +9,15 @@ missing column or two rows that disagree are problems like any other.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +292,75 @@ def check_document(
 
 def _column_of(line_field: str) -> str:
     return next(column for column, name in LINE_COLUMNS.items() if name == line_field)
+
+
+class CorrectionError(ValueError):
+    """A correction names a field path that does not fit the order."""
+
+
+_PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
+
+
+def _path_steps(path: str) -> list[str | int]:
+    steps: list[str | int] = []
+    for part in path.split("."):
+        match = _PATH_PART.fullmatch(part)
+        if match is None:
+            raise CorrectionError(f"{path!r} is not a field path such as billing_address.city")
+        steps.append(match.group(1))
+        steps.extend(int(index) for index in re.findall(r"\[(\d+)\]", match.group(2)))
+    return steps
+
+
+def apply_correction(raw: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``raw`` with each ``path: value`` of ``fields`` set (``None`` removes the field).
+
+    Paths are the ones problems name: ``billing_address.postal_code``,
+    ``addons[1].quantity``, ``tax_ids[0].value``. A list index may be one past
+    the end, to add an item.
+    """
+    corrected: dict[str, Any] = copy.deepcopy(raw)
+    for path, value in fields.items():
+        steps = _path_steps(path)
+        if steps[0] == "order_id":
+            raise CorrectionError("order_id cannot be corrected: it names the order")
+        node: Any = corrected
+        for step, following in pairwise(steps):
+            node = _child(node, step, following, path)
+        _assign(node, steps[-1], value, path)
+    return corrected
+
+
+def _child(node: Any, step: str | int, following: str | int, path: str) -> Any:
+    empty: Any = [] if isinstance(following, int) else {}
+    if isinstance(step, int):
+        if not isinstance(node, list) or step > len(node):
+            raise CorrectionError(f"{path}: there is no item {step} to correct")
+        if step == len(node):
+            node.append(empty)
+        return node[step]
+    if not isinstance(node, dict):
+        raise CorrectionError(f"{path}: {step!r} is not inside an object")
+    if not isinstance(node.get(step), dict | list):
+        node[step] = empty
+    return node[step]
+
+
+def _assign(node: Any, step: str | int, value: Any, path: str) -> None:
+    if isinstance(step, int):
+        if not isinstance(node, list) or step > len(node):
+            raise CorrectionError(f"{path}: there is no item {step} to correct")
+        if value is None:
+            if step < len(node):
+                del node[step]
+        elif step == len(node):
+            node.append(value)
+        else:
+            node[step] = value
+        return
+    if not isinstance(node, dict):
+        raise CorrectionError(f"{path}: {step!r} is not inside an object")
+    if value is None:
+        node.pop(step, None)
+    else:
+        node[step] = value

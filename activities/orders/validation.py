@@ -661,10 +661,18 @@ class _Check:
 
     def price_cuts(self, subscription: SubscriptionFacts, lines: list[_Line]) -> None:
         held = {item.item_code: item.unit_price for item in subscription.items}
+        addons = {item.item_code for item in subscription.items if item.kind == "seat_addon"}
         for line in lines:
             assert line.book is not None
             net = effective_unit_price(line.book, line.unit_price, line.discount_percent)
-            if line.code in held and net < held[line.code]:
+            if line.code in addons and net != held[line.code]:
+                self.error(
+                    line.field,
+                    "amendment_reprice",
+                    f"{line.code} is paid at {held[line.code]} per seat; add-on prices change "
+                    "at renewal",
+                )
+            elif line.code in held and net < held[line.code]:
                 self.error(
                     line.field,
                     "amendment_decrease",
