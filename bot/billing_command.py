@@ -1,0 +1,138 @@
+"""`/billing`: the ack checks the text and the caller's role; the lazy part does the work.
+
+A mistake or a refusal is answered in the ack itself, visible only to the
+caller. Everything else is acknowledged at once and answered through the
+command's response URL when the work is done: lookups only to the caller,
+changes to an account in the channel, so the team sees who did what.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from sqlalchemy.orm import Session
+
+from activities.approvals import store as approval_store
+from activities.billing.aging import age
+from activities.ledger.customers import account_summary, add_note, get_customer
+from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
+from activities.ledger.models import InvoiceStatus, Order
+from bot import roles
+from bot.blocks import answers
+from bot.blocks.answers import Message
+from bot.commands import (
+    AddNote,
+    AgingLookup,
+    CustomerLookup,
+    Help,
+    InvoicesLookup,
+    MyApprovals,
+    OrderLookup,
+    Request,
+    Usage,
+    parse,
+)
+from bot.services import Services
+
+log = logging.getLogger("billing_ops.bot")
+
+#: Refusals that come back to the caller as they are: bad input, unknown records.
+REFUSALS = (LedgerError, ValueError)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def acknowledge(ack: AsyncAck, command: dict[str, Any]) -> None:
+        request = parse(command.get("text", ""))
+        if isinstance(request, Usage):
+            await ack(response_type="ephemeral", **answers.usage(request))
+        elif isinstance(request, Help):
+            await ack(response_type="ephemeral", **answers.help_text())
+        elif refusal := roles.command_refusal(
+            services.matrix, command["user_id"], request.subcommand
+        ):
+            await ack(response_type="ephemeral", text=f":no_entry: {refusal}")
+        else:
+            await ack()
+
+    async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
+        request = parse(command.get("text", ""))
+        if isinstance(request, Usage | Help):
+            return  # answered in the ack
+        if roles.command_refusal(services.matrix, command["user_id"], request.subcommand):
+            return  # refused in the ack
+        try:
+            reply, public = await run(request, command, services)
+        except REFUSALS as refused:
+            reply, public = answers.failure(str(refused)), False
+        except Exception:
+            log.exception("/billing %s failed", command.get("text", ""))
+            reply = answers.failure("That failed on our side; it is in the bot's log.")
+            public = False
+        await respond(response_type="in_channel" if public else "ephemeral", **reply)
+
+    app.command("/billing")(ack=acknowledge, lazy=[answer])
+
+
+async def run(
+    request: Request, command: dict[str, Any], services: Services
+) -> tuple[Message, bool]:
+    """Do what the request asks; the answer, and whether the channel should see it."""
+    user_id = command["user_id"]
+    today = services.now().date()
+    match request:
+        case CustomerLookup():
+            customer_id = request.customer_id
+            summary = await services.ledger(lambda s: account_summary(s, customer_id, today))
+            return answers.customer(summary), False
+        case InvoicesLookup():
+            return await services.ledger(lambda s: _invoices(s, request, today)), False
+        case AgingLookup(customer_id=customer_id):
+            return await services.ledger(lambda s: _aging(s, customer_id, today)), False
+        case OrderLookup(order_id=order_id):
+            return await services.ledger(lambda s: answers.order(_order(s, order_id))), False
+        case AddNote(customer_id=customer_id, text=text):
+            now = services.now()
+            await services.ledger(lambda s: add_note(s, customer_id, f"slack:{user_id}", text, now))
+            return answers.note_added(customer_id, user_id, text), True
+        case MyApprovals():
+            return await services.ledger(lambda s: _my_approvals(s, services, user_id)), False
+    raise NotImplementedError(f"/billing {request.subcommand} is not wired yet")
+
+
+def _invoices(session: Session, request: InvoicesLookup, today: date) -> Message:
+    get_customer(session, request.customer_id)
+    where = {
+        "open": InvoiceFilter(customer_id=request.customer_id, status=InvoiceStatus.OPEN),
+        "overdue": InvoiceFilter(customer_id=request.customer_id, overdue_as_of=today),
+        "paid": InvoiceFilter(customer_id=request.customer_id, status=InvoiceStatus.PAID),
+        "all": InvoiceFilter(customer_id=request.customer_id),
+    }[request.view]
+    rows = list_invoices(session, where)
+    return answers.invoices(request.customer_id, request.view, rows, today)
+
+
+def _aging(session: Session, customer_id: str | None, today: date) -> Message:
+    if customer_id:
+        get_customer(session, customer_id)
+    report = age(open_items(session, customer_id), today, by_customer=customer_id is not None)
+    return answers.aging(report, customer_id)
+
+
+def _order(session: Session, order_id: str) -> Order:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"order {order_id!r} not found")
+    return order
+
+
+def _my_approvals(session: Session, services: Services, user_id: str) -> Message:
+    rows = [
+        row
+        for row in approval_store.pending(session)
+        if roles.may_decide(services.matrix, user_id, row)
+    ]
+    return answers.approvals(rows)

@@ -1,0 +1,189 @@
+"""Answers to `/billing` subcommands: each function takes the facts and returns a message.
+
+A message is ``{"text": ..., "blocks": [...]}``: ``text`` is what a phone's
+notification and a screen reader show, ``blocks`` what the channel shows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from activities.billing.aging import AgingReport
+from activities.billing.money import ZERO
+from activities.ledger.customers import AccountSummary
+from activities.ledger.models import ApprovalRequest, Invoice, Order
+from bot.blocks.kit import (
+    Block,
+    amounts,
+    context,
+    divider,
+    escape,
+    fields,
+    header,
+    money,
+    section,
+    when,
+)
+from bot.commands import SUMMARY, USAGE, Usage
+
+Message = dict[str, Any]
+
+#: How many rows a list shows before it says how many more there are.
+LIST_LIMIT = 20
+
+
+def message(text: str, blocks: list[Block]) -> Message:
+    return {"text": text, "blocks": blocks}
+
+
+def usage(mistake: Usage) -> Message:
+    """A short correction; no blocks, so it reads the same everywhere."""
+    return {"text": mistake.text()}
+
+
+def failure(problem: str) -> Message:
+    """Something the ledger or a workflow refused: the reason, as it gave it."""
+    return {"text": f":warning: {problem}"}
+
+
+def help_text() -> Message:
+    lines = [f"`{USAGE[name]}`\n{SUMMARY[name]}" for name in USAGE]
+    return message(
+        "/billing subcommands",
+        [header("/billing"), section("\n".join(lines))],
+    )
+
+
+def customer(summary: AccountSummary) -> Message:
+    overdue_total: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for item in summary.overdue:
+        overdue_total[item.currency] += item.balance
+    facts = [
+        ("Open balance", amounts(summary.open_balance)),
+        ("Overdue", f"{amounts(overdue_total)} ({len(summary.overdue)} inv.)"),
+        ("Terms", f"Net {summary.payment_terms_days}"),
+        ("Dunning", "do not dun" if summary.do_not_dun else "normal"),
+    ]
+    if summary.account_credit:
+        facts.append(("Account credit", amounts(summary.account_credit)))
+    if summary.unapplied_cash:
+        facts.append(("Unapplied cash", amounts(summary.unapplied_cash)))
+    facts.append(("Owner", escape(summary.account_owner or "none")))
+    blocks = [
+        header(f"{summary.legal_name} ({summary.customer_id})"),
+        fields(facts),
+    ]
+    if summary.subscriptions:
+        blocks.append(
+            section(
+                "\n".join(
+                    f"*{s.plan}* · {s.seats} seats · {s.interval}ly · {s.status}\n"
+                    f"`{s.subscription_id}` term ends {s.term_end:%Y-%m-%d}"
+                    for s in summary.subscriptions
+                )
+            )
+        )
+    if summary.overdue:
+        shown = summary.overdue[:5]
+        lines = [
+            f"`{o.number}` {money(o.balance, o.currency)} · {o.days_overdue} days late"
+            for o in shown
+        ]
+        if len(summary.overdue) > len(shown):
+            lines.append(f"…and {len(summary.overdue) - len(shown)} more")
+        blocks.append(section("*Overdue*\n" + "\n".join(lines)))
+    if summary.notes:
+        blocks.append(divider())
+        blocks.extend(
+            context(f"{when(at, '{date_short}')} {escape(author)}: {escape(body)}")
+            for at, author, body in summary.notes[:3]
+        )
+    text = (
+        f"{summary.legal_name} ({summary.customer_id}): open {amounts(summary.open_balance)}, "
+        f"{len(summary.overdue)} overdue"
+    )
+    return message(text, blocks)
+
+
+def invoices(customer_id: str, view: str, rows: Sequence[Invoice], as_of: date) -> Message:
+    title = f"{view.capitalize()} invoices of {customer_id}"
+    if not rows:
+        return message(f"{title}: none", [section(f"*{title}*\nNone.")])
+    lines = [_invoice_line(invoice, as_of) for invoice in rows[:LIST_LIMIT]]
+    if len(rows) > LIST_LIMIT:
+        lines.append(f"…and {len(rows) - LIST_LIMIT} more: see `billing-ops invoices list`")
+    return message(f"{title}: {len(rows)}", [header(title), section("\n".join(lines))])
+
+
+def _invoice_line(invoice: Invoice, as_of: date) -> str:
+    number = invoice.number or f"draft {invoice.id}"
+    late = (as_of - invoice.due_date).days
+    due = f"due {invoice.due_date:%Y-%m-%d}"
+    if invoice.status.value == "open" and late > 0:
+        due += f" · *{late} days late*"
+    return (
+        f"`{number}` {money(invoice.total, invoice.currency)} · {due}\n"
+        f"balance {money(invoice.balance, invoice.currency)} · {invoice.status.value}"
+    )
+
+
+def aging(report: AgingReport, customer_id: str | None) -> Message:
+    whose = customer_id or "all customers"
+    title = f"AR aging, {whose}, as of {report.as_of:%Y-%m-%d}"
+    rows = report.rows if customer_id else report.totals
+    if not rows:
+        return message(f"{title}: nothing open", [section(f"*{title}*\nNothing open.")])
+    blocks = [header(title)]
+    for row in rows:
+        pairs = [(label, money(amount, row.currency)) for label, amount in row.amounts.items()]
+        pairs.append((f"Total {row.currency}", money(row.total, row.currency)))
+        blocks.append(fields(pairs))
+    text = title + ": " + ", ".join(money(row.total, row.currency) for row in rows)
+    return message(text, blocks)
+
+
+def note_added(customer_id: str, author_id: str, body: str) -> Message:
+    return message(
+        f"Note added to {customer_id}",
+        [section(f":memo: Note on *{customer_id}* by <@{author_id}>\n>{escape(body)}")],
+    )
+
+
+def order(row: Order) -> Message:
+    status = row.status.value.replace("_", " ")
+    facts = [("Status", status), ("Customer", row.customer_id or "new customer")]
+    if row.subscription_id:
+        facts.append(("Subscription", f"`{row.subscription_id}`"))
+    facts.append(("Updated", when(row.updated_at)))
+    blocks = [header(f"Order {row.id}"), fields(facts)]
+    problems = (row.problems or {}).get("problems") or []
+    if problems:
+        lines = [f"• {escape(str(p.get('message', p)))}" for p in problems[:10]]
+        blocks.append(section("*Problems*\n" + "\n".join(lines)))
+    return message(f"Order {row.id}: {status}", blocks)
+
+
+def approvals(rows: Sequence[ApprovalRequest]) -> Message:
+    if not rows:
+        return message("No approvals wait for you", [section("No approvals wait for you.")])
+    lines = [approval_line(row) for row in rows[:LIST_LIMIT]]
+    if len(rows) > LIST_LIMIT:
+        lines.append(f"…and {len(rows) - LIST_LIMIT} more")
+    return message(
+        f"{len(rows)} approval(s) wait for you",
+        [header("Approvals waiting for you"), section("\n".join(lines))],
+    )
+
+
+def approval_line(row: ApprovalRequest) -> str:
+    amount = money(row.amount, row.currency) if row.amount is not None and row.currency else ""
+    customer = f" · {row.customer_id}" if row.customer_id else ""
+    due = f" · due {when(row.due_at)}" if row.due_at else ""
+    return (
+        f"*{row.action.replace('_', ' ')}* {amount}{customer}{due}\n"
+        f"{escape(row.summary)} (`{row.id}`)"
+    )

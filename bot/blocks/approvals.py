@@ -1,0 +1,149 @@
+"""Approval requests in Slack: the message with its buttons, the same message once decided,
+the modal that asks for a reason, and the thread replies for reminders and escalations."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.blocks.kit import (
+    Block,
+    button,
+    escape,
+    fields,
+    header,
+    plain,
+    section,
+    when,
+)
+
+APPROVE = "approval.approve"
+REJECT = "approval.reject"
+REQUEST_CHANGES = "approval.request_changes"
+REASON_MODAL = "approval.reason"
+REASON_BLOCK = "reason"
+REASON_INPUT = "reason"
+
+_STATUS = {
+    "approved": (":white_check_mark:", "Approved"),
+    "rejected": (":x:", "Rejected"),
+    "changes_requested": (":leftwards_arrow_with_hook:", "Changes requested"),
+    "withdrawn": (":heavy_minus_sign:", "Withdrawn"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalFacts:
+    """One request as people read it: actors already rendered as mentions or names."""
+
+    request_id: str
+    action: str
+    amount: str
+    customer_id: str | None
+    summary: str
+    requested_by: str
+    role: str
+    approvers: tuple[str, ...]
+    due_at: datetime | None
+    status: str = "pending"
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def title(self) -> str:
+        subject = f"{self.action.replace('_', ' ')} {self.amount}"
+        return subject + (f" for {self.customer_id}" if self.customer_id else "")
+
+
+def request_message(facts: ApprovalFacts) -> dict[str, Any]:
+    """The request as posted: the facts, who must decide, and the three buttons."""
+    blocks = [*_facts_blocks(facts, f"Approval needed: {facts.title}")]
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"approval:{facts.request_id}",
+            "elements": [
+                {
+                    **button("Approve", APPROVE, facts.request_id, "primary"),
+                    "confirm": {
+                        "title": plain("Approve?"),
+                        "text": plain(f"Approve {facts.title}?"),
+                        "confirm": plain("Approve"),
+                        "deny": plain("Cancel"),
+                    },
+                },
+                button("Reject", REJECT, facts.request_id, "danger"),
+                button("Request changes", REQUEST_CHANGES, facts.request_id),
+            ],
+        }
+    )
+    return {"text": f"Approval needed: {facts.title}", "blocks": blocks}
+
+
+def decided_message(facts: ApprovalFacts) -> dict[str, Any]:
+    """The same message after the decision: no buttons; the outcome, who, when and why."""
+    icon, label = _STATUS.get(facts.status, (":grey_question:", facts.status))
+    decided = when(facts.decided_at) if facts.decided_at else "just now"
+    line = f"{icon} *{label}* by {facts.decided_by or 'someone'} · {decided}"
+    if facts.reason:
+        line += f"\n>{escape(facts.reason)}"
+    blocks = [*_facts_blocks(facts, f"{label}: {facts.title}"), section(line)]
+    return {"text": f"{label}: {facts.title}", "blocks": blocks}
+
+
+def _facts_blocks(facts: ApprovalFacts, title: str) -> list[Block]:
+    who = " ".join(facts.approvers) or "nobody holds the role"
+    pairs = [
+        ("Requested by", facts.requested_by),
+        ("Needs", f"{facts.role.replace('_', ' ')}: {who}"),
+    ]
+    if facts.due_at and facts.status == "pending":
+        pairs.append(("Due", when(facts.due_at)))
+    pairs.append(("Request", f"`{facts.request_id}`"))
+    return [header(title), section(escape(facts.summary)), fields(pairs)]
+
+
+def follow_up(facts: ApprovalFacts, kind: str) -> str:
+    """A thread reply that notifies the people who must now act."""
+    who = " ".join(facts.approvers) or "nobody holds the role"
+    due = f" by {when(facts.due_at)}" if facts.due_at else ""
+    if kind == "escalated":
+        return f":arrow_up: Escalated to {facts.role.replace('_', ' ')}: {who}, please decide{due}."
+    return f":alarm_clock: Reminder: {who}, this still waits for your decision{due}."
+
+
+def reason_modal(
+    facts: ApprovalFacts, action_id: str, channel: str | None, ts: str | None
+) -> dict[str, Any]:
+    """Ask for the reason of a rejection or a request for changes."""
+    rejecting = action_id == REJECT
+    metadata = {"request_id": facts.request_id, "action": action_id, "channel": channel, "ts": ts}
+    return {
+        "type": "modal",
+        "callback_id": REASON_MODAL,
+        "private_metadata": json.dumps(metadata),
+        "title": plain("Reject request" if rejecting else "Request changes"),
+        "submit": plain("Reject" if rejecting else "Send"),
+        "close": plain("Cancel"),
+        "blocks": [
+            section(f"*{escape(facts.title)}*\n{escape(facts.summary)}"),
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": plain("Why?" if rejecting else "What should change?"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_INPUT,
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            },
+        ],
+    }
+
+
+def refusal(why: str) -> str:
+    return f":no_entry: {why}"

@@ -1,0 +1,88 @@
+"""What the bot's listeners call: the ledger, Temporal, the approval matrix, the cadences
+and the clock.
+
+One :class:`Services` is built at start (:func:`from_settings`) or by a test,
+and handed to :func:`bot.app.create_app`; listeners reach everything through
+it, so a test swaps the ledger, the Temporal server or the clock without
+patching any code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+from activities import temporal_runtime
+from activities.approvals.matrix import ApprovalMatrix, Person, load_matrix
+from activities.collections.cadence import CadenceBook, load_cadences
+from activities.ledger.db import open_ledger, transaction
+from activities.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class TemporalConnection:
+    """Connects on first use and keeps the client, so the bot starts even while Temporal is down."""
+
+    settings: Settings
+    _client: Client | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def __call__(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                self._client = await temporal_runtime.connect(self.settings)
+            return self._client
+
+
+@dataclass(frozen=True)
+class Services:
+    sessions: sessionmaker[Session]
+    matrix: ApprovalMatrix
+    cadences: CadenceBook
+    temporal: Callable[[], Awaitable[Client]]
+    clock: Callable[[], datetime]
+    task_queue: str = "billing-ops"
+
+    async def ledger(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one ledger transaction, off the event loop (the ORM blocks)."""
+
+        def run() -> T:
+            with transaction(self.sessions) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    def person(self, slack_user_id: str) -> Person | None:
+        """Who a Slack user is in the approval matrix, with their roles; None if not there."""
+        return self.matrix.person(slack_user_id)
+
+    def now(self) -> datetime:
+        moment = self.clock()
+        if moment.tzinfo is None:
+            raise ValueError("clock: must return a timezone-aware time")
+        return moment
+
+
+def wall_clock() -> datetime:
+    """The bot is an edge of the system: the one place besides the CLI that reads the clock."""
+    return datetime.now(UTC)
+
+
+def from_settings(settings: Settings) -> Services:
+    """The production wiring: the configured ledger and matrix, Temporal on first use."""
+    return Services(
+        sessions=open_ledger(settings.ledger_url),
+        matrix=load_matrix(settings.config_dir),
+        cadences=load_cadences(settings.config_dir / "cadences.yaml"),
+        temporal=TemporalConnection(settings),
+        clock=wall_clock,
+        task_queue=settings.temporal_task_queue,
+    )

@@ -1,0 +1,199 @@
+"""`/billing` through the real Bolt app over HTTP: signed requests in, Block Kit out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from activities.ledger.models import CustomerNote
+from tests.bot import slack_requests
+from tests.bot.conftest import ANALYST, NOW, SALES, STRANGER, BotUnderTest
+from tests.ledger import factories
+
+
+@pytest.fixture
+def book(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Two customers: CUS-1 (USD) with one overdue and one current invoice, CUS-2 (EUR)."""
+    with sqlite_sessions.begin() as session:
+        factories.customer(session, "CUS-1", legal_name="Acme Analytics Inc")
+        factories.customer(session, "CUS-2", currency="EUR", legal_name="Bolt GmbH")
+        factories.open_invoice(session, "CUS-1", "1200.00", date(2026, 9, 20))  # 43 days late
+        factories.open_invoice(session, "CUS-1", "300.50", date(2026, 11, 20))
+        factories.open_invoice(session, "CUS-2", "99.99", date(2026, 10, 1), currency="EUR")
+    return sqlite_sessions
+
+
+@pytest.fixture
+async def bot(
+    start_bot: Callable[..., Awaitable[BotUnderTest]], book: sessionmaker[Session]
+) -> BotUnderTest:
+    return await start_bot(book)
+
+
+async def test_help_is_answered_in_the_ack_only_to_the_caller(bot: BotUnderTest) -> None:
+    status, ack, _ = await bot.command("help")
+    assert status == 200
+    answer = json.loads(ack)
+    assert answer["response_type"] == "ephemeral"
+    assert answer["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "/billing"},
+    }
+    listed = answer["blocks"][1]["text"]["text"]
+    for subcommand in ("customer", "invoices", "preview", "aging", "promise", "dunning",
+                       "dispute", "order", "note", "approvals"):
+        assert f"`{subcommand}" in listed
+    # Bolt asks auth.test who the bot is, once; the answer itself needed no Web API call.
+    assert [call.method for call in bot.slack.calls] == ["auth.test"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("refund CUS-1", "`refund` is not a /billing subcommand.\nUsage: `/billing help`"),
+        ("customer", "Expected a customer id.\nUsage: `/billing customer CUSTOMER-ID`"),
+        (
+            "invoices CUS-1 unpaid",
+            "`unpaid` is not one of open, overdue, paid, all.\n"
+            "Usage: `/billing invoices CUSTOMER-ID [open|overdue|paid|all]`",
+        ),
+        (
+            "promise CUS-1 12x 2026-12-01",
+            "amount: `12x` is not an amount like 1250.00.\n"
+            "Usage: `/billing promise CUSTOMER-ID AMOUNT [CURRENCY] YYYY-MM-DD`",
+        ),
+    ],
+)
+async def test_mistakes_get_the_usage_line_privately(
+    bot: BotUnderTest, text: str, expected: str
+) -> None:
+    status, ack, _ = await bot.command(text)
+    assert status == 200
+    assert json.loads(ack) == {"text": expected, "response_type": "ephemeral"}
+
+
+async def test_customer_summary_goes_to_the_caller_with_amounts_in_their_currency(
+    bot: BotUnderTest,
+) -> None:
+    answer = await bot.answer("customer CUS-1")
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"] == "Acme Analytics Inc (CUS-1): open $1,500.50, 1 overdue"
+    blocks = answer["blocks"]
+    assert isinstance(blocks, list)
+    assert blocks[0]["text"]["text"] == "Acme Analytics Inc (CUS-1)"
+    assert [f["text"] for f in blocks[1]["fields"]][:2] == [
+        "*Open balance*\n$1,500.50",
+        "*Overdue*\n$1,200.00 (1 inv.)",
+    ]
+    assert blocks[-1] == {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "*Overdue*\n`INV-000001` $1,200.00 · 43 days late"},
+    }
+
+
+async def test_an_unknown_customer_is_named_in_a_private_answer(bot: BotUnderTest) -> None:
+    answer = await bot.answer("customer CUS-404")
+    assert answer == {
+        "text": ":warning: customer 'CUS-404' not found",
+        "response_type": "ephemeral",
+    }
+
+
+async def test_invoices_and_aging_read_well_on_a_phone(bot: BotUnderTest) -> None:
+    overdue = await bot.answer("invoices CUS-1 overdue")
+    assert overdue["text"] == "Overdue invoices of CUS-1: 1"
+    blocks = overdue["blocks"]
+    assert isinstance(blocks, list)
+    assert blocks[1]["text"]["text"] == (
+        "`INV-000001` $1,200.00 · due 2026-09-20 · *43 days late*\nbalance $1,200.00 · open"
+    )
+
+    aging = await bot.answer("aging")
+    blocks = aging["blocks"]
+    assert isinstance(blocks, list)
+    assert blocks[0]["text"]["text"] == "AR aging, all customers, as of 2026-11-02"
+    eur, usd = (
+        {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in b["fields"]}
+        for b in blocks[1:]
+    )
+    assert usd == {
+        "*current*": "$300.50",
+        "*1-30*": "$0.00",
+        "*31-60*": "$1,200.00",
+        "*61-90*": "$0.00",
+        "*90+*": "$0.00",
+        "*Total USD*": "$1,500.50",
+    }
+    assert eur["*31-60*"] == "€99.99"
+
+
+async def test_a_note_is_refused_to_someone_outside_the_matrix(
+    bot: BotUnderTest, book: sessionmaker[Session]
+) -> None:
+    status, ack, _ = await bot.command("note CUS-1 called the CFO", user_id=STRANGER)
+    assert status == 200
+    assert json.loads(ack)["text"].startswith(
+        ":no_entry: `/billing note` changes an account, and you are not in the approval matrix"
+    )
+    with book() as session:
+        assert session.scalars(select(CustomerNote)).all() == []
+
+
+async def test_a_note_is_added_and_shown_to_the_channel(
+    bot: BotUnderTest, book: sessionmaker[Session]
+) -> None:
+    answer = await bot.answer("note CUS-1 CFO promised a PO by Friday <soon>", user_id=SALES)
+    assert answer["response_type"] == "in_channel"
+    assert answer["blocks"] == [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f":memo: Note on *CUS-1* by <@{SALES}>\n"
+                ">CFO promised a PO by Friday &lt;soon&gt;",
+            },
+        }
+    ]
+    with book() as session:
+        note = session.scalars(select(CustomerNote)).one()
+        assert (note.author, note.body, note.created_at) == (
+            f"slack:{SALES}",
+            "CFO promised a PO by Friday <soon>",
+            NOW,
+        )
+
+
+async def test_a_forged_signature_is_refused(bot: BotUnderTest) -> None:
+    body = slack_requests.slash_command("customer CUS-1", ANALYST, bot.slack.response_url("x"))
+    status, _ = await bot.post(body, slack_requests.FORM, secret="not-the-signing-secret")
+    assert status == 401
+    await _nothing_reached_slack(bot)
+
+
+async def test_a_five_minute_old_signature_is_refused(bot: BotUnderTest) -> None:
+    body = slack_requests.slash_command("customer CUS-1", ANALYST, bot.slack.response_url("x"))
+    status, _ = await bot.post(body, slack_requests.FORM, age_seconds=5 * 60 + 1)
+    assert status == 401
+    fresh_enough, _ = await bot.post(body, slack_requests.FORM, age_seconds=4 * 60)
+    assert fresh_enough == 200
+
+
+async def test_an_unsigned_request_is_refused(bot: BotUnderTest) -> None:
+    body = slack_requests.slash_command("customer CUS-1", ANALYST, bot.slack.response_url("x"))
+    async with bot.http.post(
+        bot.url, data=body, headers={"content-type": slack_requests.FORM}
+    ) as response:
+        assert response.status == 401
+    await _nothing_reached_slack(bot)
+
+
+async def _nothing_reached_slack(bot: BotUnderTest) -> None:
+    """The refused request started no work: once a later command has been answered,
+    nothing has arrived at the refused one's response URL."""
+    await bot.answer("aging CUS-2")
+    assert bot.slack.calls_to("response_url:x") == []
