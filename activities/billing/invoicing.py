@@ -397,6 +397,11 @@ class _Period:
                 )
             self.started = False
             start = utc(first.at, "events[0].at")
+            if sub.period_start is not None and utc(sub.period_start, "period_start") != start:
+                raise InvoicingError(
+                    "subscription.period_start: a subscription that starts in this invoice "
+                    "has its first period set by the start event; leave period_start out"
+                )
             end = boundary_after(self.anchor, self.interval, start)
         elif sub.period_start is not None:
             start = utc(sub.period_start, "subscription.period_start")

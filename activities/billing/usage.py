@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
 from activities.billing.money import ZERO, round_money
@@ -92,7 +92,8 @@ def _billable(units: Decimal, included: Decimal) -> Decimal:
 
 
 def _blocks(billable: Decimal, size: Decimal) -> Decimal:
-    return -((-billable) // size)
+    # Decimal's // truncates towards zero, so a started block needs an explicit ceiling.
+    return (billable / size).to_integral_value(rounding=ROUND_CEILING)
 
 
 def _volume_tier(tiers: Sequence[Tier], billable: Decimal) -> Tier:
