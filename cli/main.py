@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -34,16 +33,13 @@ USER_ERRORS = (LedgerError, SchemaError, SettingsError, ValueError)
 def run(args: list[str] | None = None) -> int:
     """Run one command and return its exit status, printing user errors as one line."""
     try:
-        result = app(args=args, standalone_mode=False)
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.Abort:
-        return 130
+        app(args=args)  # usage errors are printed by Typer and leave as SystemExit
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
     except USER_ERRORS as error:
         Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         return 1
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def main() -> None:
