@@ -88,6 +88,7 @@ class OrderDocument:
     raw: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    readable: bool = True  # False: the file itself is broken and holds no order to check
 
     @property
     def order_id(self) -> str | None:
@@ -124,7 +125,7 @@ def parse_json(text: str) -> list[OrderDocument]:
         problem = Problem(
             field="order", rule="json", message=f"not valid JSON at {where}: {error.msg}"
         )
-        return [OrderDocument(raw={}, problems=[problem])]
+        return [OrderDocument(raw={}, problems=[problem], readable=False)]
     items = data if isinstance(data, list) else [data]
     documents = []
     for index, item in enumerate(items):
@@ -133,7 +134,7 @@ def parse_json(text: str) -> list[OrderDocument]:
             continue
         where = f"item {index}" if isinstance(data, list) else "the document"
         problem = Problem(field="order", rule="type", message=f"{where} is not a JSON object")
-        documents.append(OrderDocument(raw={}, problems=[problem]))
+        documents.append(OrderDocument(raw={}, problems=[problem], readable=False))
     return documents
 
 
@@ -177,7 +178,8 @@ def parse_csv(text: str) -> list[OrderDocument]:
 
 
 def _csv_failure(message: str) -> OrderDocument:
-    return OrderDocument(raw={}, problems=[Problem(field="order", rule="csv", message=message)])
+    problem = Problem(field="order", rule="csv", message=message)
+    return OrderDocument(raw={}, problems=[problem], readable=False)
 
 
 def _set(raw: dict[str, Any], path: str, value: Any) -> None:
@@ -284,6 +286,8 @@ def check_document(
     document: OrderDocument, rules: OrderRules, facts: LedgerFacts, today: date
 ) -> ValidationReport:
     """Validate a document read from a file; intake's own problems come first."""
+    if not document.readable:
+        return ValidationReport(order_id=None, problems=document.problems)
     report = validate_order(document.raw, rules, facts, today)
     seen = {(p.field, p.rule) for p in document.problems}
     fresh = [p for p in report.problems if (p.field, p.rule) not in seen]

@@ -1,0 +1,438 @@
+"""The provisioning activities: the side effects an order's workflow asks for.
+
+Each takes one pydantic input whose ``now`` comes from the workflow's clock.
+Each is idempotent by the order id: a retried activity, or the same order
+submitted again, finds what was already done and returns it (one customer,
+one subscription change, entitlements set rather than added, one invoice
+under the source key ``order:<id>``, one email under its outbox key).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.billing.invoicing import InvoiceTerms, InvoicingError, draft_invoice
+from activities.billing.money import format_money
+from activities.billing.tax import TaxError, TaxTreatment, tax_treatment
+from activities.collections.emails import render_email
+from activities.collections.messages import (
+    ACCOUNT_CHANGED,
+    AccountChanged,
+    CollectionsStart,
+)
+from activities.collections.messages import WORKFLOW_TYPE as COLLECTIONS_WORKFLOW
+from activities.collections.messages import workflow_id as collections_workflow_id
+from activities.collections.store import billing_emails
+from activities.ledger import audit
+from activities.ledger.customers import get_customer
+from activities.ledger.db import transaction
+from activities.ledger.errors import LedgerError
+from activities.ledger.invoices import issue_invoice
+from activities.ledger.models import Customer, Invoice, Order, OrderStatus
+from activities.orders import store
+from activities.orders.changes import (
+    amendment_events,
+    engine_subscription,
+    first_invoice_events,
+)
+from activities.orders.entitlements import EntitlementChange, EntitlementService, Grant
+from activities.orders.messages import InvoiceFacts
+from activities.orders.model import Order as OrderForm
+from activities.orders.validation import (
+    OrderRules,
+    SubscriptionFacts,
+    ValidationReport,
+    validate_order,
+)
+from activities.outbox import Outbox
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "orders"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ReceiveOrder(_Model):
+    order_id: str
+    order: dict[str, Any]
+    actor: str
+    now: datetime
+
+
+class OrderRecord(_Model):
+    """The order's row as provisioning left it."""
+
+    order_id: str
+    status: str
+    customer_id: str | None
+    subscription_id: str | None
+    invoice: InvoiceFacts | None
+
+
+class ValidateOrder(_Model):
+    order: dict[str, Any]
+    today: date
+
+
+class RecordStatus(_Model):
+    order_id: str
+    status: str
+    order: dict[str, Any] | None = None
+    report: ValidationReport | None = None
+    actor: str
+    reason: str | None = None
+    now: datetime
+
+
+class ProvisionAccount(_Model):
+    order: OrderForm
+    workflow_id: str
+    now: datetime
+
+
+class AccountChange(_Model):
+    """The customer and subscription an order provisioned, with the subscription before
+    (``None`` for a new one) and after the change, and when the change counts from."""
+
+    customer_id: str
+    subscription_id: str
+    created_customer: bool
+    before: SubscriptionFacts | None
+    after: SubscriptionFacts
+    effective_at: datetime
+
+
+class GrantEntitlements(_Model):
+    customer_id: str
+    subscription_id: str
+    grants: list[Grant]
+    workflow_id: str
+    now: datetime
+
+
+class IssueOrderInvoice(_Model):
+    order: OrderForm
+    change: AccountChange
+    workflow_id: str
+    now: datetime
+
+
+class SendInvoiceEmail(_Model):
+    order_id: str
+    customer_id: str
+    invoice_number: str
+    workflow_id: str
+    now: datetime
+
+
+class EmailSent(_Model):
+    key: str
+    to: list[str]
+    already_sent: bool
+
+
+class HandToCollections(_Model):
+    order_id: str
+    customer_id: str
+    invoice: InvoiceFacts
+
+
+def _refuse(error: Exception) -> ApplicationError:
+    """Bad data or configuration: retrying cannot help, so fail the activity for good."""
+    return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
+
+
+def _invoice_facts(invoice: Invoice) -> InvoiceFacts:
+    assert invoice.number is not None
+    return InvoiceFacts(
+        number=invoice.number,
+        currency=invoice.currency,
+        total=invoice.total,
+        amount_due=invoice.amount_due,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+    )
+
+
+def _record(row: Order, session: Session) -> OrderRecord:
+    invoice = session.get(Invoice, row.invoice_id) if row.invoice_id is not None else None
+    return OrderRecord(
+        order_id=row.id,
+        status=row.status.value,
+        customer_id=row.customer_id,
+        subscription_id=row.subscription_id,
+        invoice=_invoice_facts(invoice) if invoice is not None else None,
+    )
+
+
+def grants_for(subscription: SubscriptionFacts) -> list[Grant]:
+    """Every product of the subscription at its seats (metered add-ons at 0)."""
+    return [Grant(product=item.item_code, quantity=item.quantity) for item in subscription.items]
+
+
+class ProvisioningActivities:
+    """Bound to the ledger, the order rules, the entitlement service and the outbox."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        rules: OrderRules,
+        entitlements: EntitlementService,
+        outbox: Outbox,
+        templates: Path = TEMPLATES,
+    ) -> None:
+        self.sessions = sessions
+        self.rules = rules
+        self.entitlements = entitlements
+        self.outbox = outbox
+        self.templates = templates
+
+    def all(self) -> list[Any]:
+        """Every activity, for the worker's registration."""
+        return [
+            self.receive,
+            self.validate,
+            self.record_status,
+            self.provision_account,
+            self.provision_entitlements,
+            self.issue_first_invoice,
+            self.send_invoice_email,
+            self.hand_to_collections,
+        ]
+
+    @activity.defn(name="orders.receive")
+    def receive(self, request: ReceiveOrder) -> OrderRecord:
+        """Record the order's arrival (once); an order already provisioned is returned as it is."""
+        with transaction(self.sessions) as session:
+            row = store.receive(
+                session, request.order_id, request.order, request.actor, request.now
+            )
+            return _record(row, session)
+
+    @activity.defn(name="orders.validate")
+    def validate(self, request: ValidateOrder) -> ValidationReport:
+        """Every rule, against the ledger as it is now. Reads only."""
+        with self.sessions() as session:
+            facts = store.ledger_facts(session, request.order)
+        return validate_order(request.order, self.rules, facts, request.today)
+
+    @activity.defn(name="orders.record_status")
+    def record_status(self, request: RecordStatus) -> None:
+        with transaction(self.sessions) as session:
+            store.set_status(
+                session,
+                request.order_id,
+                OrderStatus(request.status),
+                payload=request.order,
+                report=request.report,
+                actor=request.actor,
+                reason=request.reason,
+                now=request.now,
+            )
+
+    @activity.defn(name="orders.provision_account")
+    def provision_account(self, request: ProvisionAccount) -> AccountChange:
+        """Create the customer (when new) and the subscription, or amend the subscription."""
+        order = request.order
+        key = f"order:{order.order_id}:account"
+        actor = f"workflow:{request.workflow_id}"
+        try:
+            with transaction(self.sessions) as session:
+                if (result := store.done(session, key)) is not None:
+                    return AccountChange.model_validate(result)
+                change = self._provision(session, order, actor, request.now)
+                row = session.get(Order, order.order_id)
+                if row is None:
+                    raise LedgerError(f"order {order.order_id!r} was never received")
+                row.customer_id = change.customer_id
+                row.subscription_id = change.subscription_id
+                store.remember(session, key, "order.account", change.model_dump(), request.now)
+                return change
+        except LedgerError as error:
+            raise _refuse(error) from None
+
+    def _provision(
+        self, session: Session, order: OrderForm, actor: str, now: datetime
+    ) -> AccountChange:
+        book = self.rules.book
+        if order.amends is not None:
+            customer = store.customer_of(session, order)
+            subscription = store.subscription_of(session, order.amends)
+            before = store.subscription_facts(subscription)
+            store.amend_subscription(session, subscription, order, book, actor, now)
+            assert order.effective_date is not None
+            return AccountChange(
+                customer_id=customer.id,
+                subscription_id=subscription.id,
+                created_customer=False,
+                before=before,
+                after=store.subscription_facts(subscription),
+                effective_at=store.midnight(order.effective_date),
+            )
+        created = order.customer.id is None
+        if created:
+            customer = store.create_customer(session, order, actor, now)
+        else:
+            customer = store.customer_of(session, order)
+        subscription = store.create_subscription(session, customer, order, book, actor, now)
+        return AccountChange(
+            customer_id=customer.id,
+            subscription_id=subscription.id,
+            created_customer=created,
+            before=None,
+            after=store.subscription_facts(subscription),
+            effective_at=subscription.term_start,
+        )
+
+    @activity.defn(name="orders.provision_entitlements")
+    def provision_entitlements(self, request: GrantEntitlements) -> list[EntitlementChange]:
+        """Bring the customer's entitlements to what the subscription now has."""
+        return self.entitlements.apply(
+            request.customer_id,
+            request.subscription_id,
+            request.grants,
+            actor=f"workflow:{request.workflow_id}",
+            now=request.now,
+        )
+
+    @activity.defn(name="orders.issue_first_invoice")
+    def issue_first_invoice(self, request: IssueOrderInvoice) -> InvoiceFacts | None:
+        """The order's invoice from the invoicing engine, stored under ``order:<id>``.
+
+        A new subscription's first invoice runs from the term start to the billing
+        anchor (prorated) or for a full period; an amendment's charges the change for
+        the rest of the current period. ``None`` when the order costs nothing now
+        (only a metered add-on added).
+        """
+        order, change = request.order, request.change
+        book = self.rules.book
+        try:
+            with transaction(self.sessions) as session:
+                customer = get_customer(session, change.customer_id)
+                if change.before is None:
+                    subscription = engine_subscription(change.after, book)
+                    events = first_invoice_events(change.after)
+                else:
+                    subscription = engine_subscription(change.before, book)
+                    events = amendment_events(
+                        change.before, change.after, change.effective_at, book
+                    )
+                draft = draft_invoice(
+                    subscription,
+                    events,
+                    terms=InvoiceTerms(
+                        issue_date=request.now.date(),
+                        payment_terms_days=order.payment_terms_days,
+                        po_number=order.purchase_order.number if order.purchase_order else None,
+                        tax=self._tax(customer),
+                    ),
+                )
+                if not draft.lines:
+                    return None
+                invoice = issue_invoice(
+                    session,
+                    customer.id,
+                    draft,
+                    source_key=f"order:{order.order_id}",
+                    actor=f"workflow:{request.workflow_id}",
+                    now=request.now,
+                    subscription_id=change.subscription_id,
+                )
+                row = session.get(Order, order.order_id)
+                if row is not None:
+                    row.invoice_id = invoice.id
+                return _invoice_facts(invoice)
+        except (LedgerError, InvoicingError, TaxError, ValueError) as error:
+            raise _refuse(error) from None
+
+    def _tax(self, customer: Customer) -> TaxTreatment:
+        vat = next((t.value for t in customer.tax_ids if t.scheme == "eu_vat"), None)
+        return tax_treatment(
+            self.rules.tax,
+            customer.region or customer.country,
+            exempt=customer.tax_exempt,
+            vat_id=vat,
+        )
+
+    @activity.defn(name="orders.send_invoice_email")
+    def send_invoice_email(self, request: SendInvoiceEmail) -> EmailSent:
+        """Email the invoice to the customer's billing contacts, once (outbox key per order)."""
+        key = f"order:{request.order_id}:invoice-email"
+        with self.sessions() as session:
+            customer = get_customer(session, request.customer_id)
+            invoice = session.scalar(
+                select(Invoice).where(Invoice.number == request.invoice_number)
+            )
+            if invoice is None:
+                raise _refuse(LedgerError(f"invoice {request.invoice_number!r} not found"))
+            recipients = billing_emails(session, customer.id)
+            values = _email_facts(customer, invoice, request.order_id)
+        if not recipients:
+            raise _refuse(LedgerError(f"customer {customer.id} has no billing contact"))
+        email = render_email("invoice_issued", values, recipients, self.templates)
+        delivery = self.outbox.send(key, customer.id, email, request.now)
+        if not delivery.already_sent:
+            with transaction(self.sessions) as session:
+                audit.record(
+                    session,
+                    at=request.now,
+                    actor=f"workflow:{request.workflow_id}",
+                    action="order.invoice_emailed",
+                    subject_type="invoice",
+                    subject_id=request.invoice_number,
+                    after={"key": key, "to": recipients},
+                )
+        return EmailSent(key=key, to=recipients, already_sent=delivery.already_sent)
+
+    @activity.defn(name="orders.hand_to_collections")
+    async def hand_to_collections(self, request: HandToCollections) -> str:
+        """Tell the customer's collections cadence about the new invoice and its due date.
+
+        Signal-with-start: a running cadence re-reads the account, a missing one
+        starts. Sending it twice is harmless (the cadence reads the ledger).
+        """
+        invoice = request.invoice
+        handle = await activity.client().start_workflow(
+            COLLECTIONS_WORKFLOW,
+            CollectionsStart(customer_id=request.customer_id),
+            id=collections_workflow_id(request.customer_id),
+            task_queue=activity.info().task_queue,
+            start_signal=ACCOUNT_CHANGED,
+            start_signal_args=[
+                AccountChanged(
+                    reason=f"order {request.order_id}: invoice {invoice.number} issued, "
+                    f"{format_money(invoice.amount_due, invoice.currency)} due {invoice.due_date}"
+                )
+            ],
+        )
+        return handle.id
+
+
+def _email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str, Any]:
+    """What the invoice email may say, formatted for people; the template only words it."""
+    currency = invoice.currency
+    return {
+        "customer_name": customer.legal_name,
+        "order_id": order_id,
+        "number": invoice.number,
+        "issue_date": invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "po_number": invoice.po_number or "",
+        "lines": [
+            {"description": line.description, "amount": format_money(line.amount, currency)}
+            for line in invoice.lines
+        ],
+        "subtotal": format_money(invoice.subtotal, currency),
+        "tax_total": format_money(invoice.tax_total, currency),
+        "total": format_money(invoice.total, currency),
+        "amount_due": format_money(invoice.amount_due, currency),
+    }

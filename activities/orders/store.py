@@ -1,0 +1,348 @@
+"""Orders in the ledger: the order row, what validation needs to know, customers and subscriptions.
+
+Every write is audited and keyed by the order id, so the provisioning
+activities can be retried (or the whole order submitted again) without
+creating a second customer or subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activities.billing.pricebook import PriceBook
+from activities.ledger import audit
+from activities.ledger.customers import get_customer
+from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger.models import (
+    BillingContact,
+    ContractType,
+    Customer,
+    IdempotencyKey,
+    Interval,
+    ItemKind,
+    Order,
+    OrderStatus,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
+    TaxId,
+)
+from activities.ledger.numbering import next_number
+from activities.orders.changes import subscription_items
+from activities.orders.model import Order as OrderForm
+from activities.orders.validation import (
+    CustomerFacts,
+    LedgerFacts,
+    SubscriptionFacts,
+    SubscriptionItemFacts,
+    ValidationReport,
+)
+
+CUSTOMER_SERIES = "CUS"
+SUBSCRIPTION_SERIES = "SUB"
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals and dates as strings, so a JSON column keeps them exact."""
+    return to_jsonable_python(value)
+
+
+# --- What validation needs -----------------------------------------------------
+
+
+def customer_facts(customer: Customer) -> CustomerFacts:
+    return CustomerFacts(
+        id=customer.id,
+        currency=customer.currency,
+        country=customer.country,
+        payment_terms_days=customer.payment_terms_days,
+        po_required=customer.po_required,
+        tax_exempt=customer.tax_exempt,
+    )
+
+
+def subscription_facts(subscription: Subscription) -> SubscriptionFacts:
+    return SubscriptionFacts(
+        id=subscription.id,
+        customer_id=subscription.customer_id,
+        plan=subscription.plan,
+        interval=subscription.interval.value,
+        currency=subscription.currency,
+        status=subscription.status.value,
+        term_start=subscription.term_start,
+        term_end=subscription.term_end,
+        billing_anchor=subscription.billing_anchor,
+        items=[
+            SubscriptionItemFacts(
+                item_code=item.item_code,
+                kind=item.kind.value,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+            )
+            for item in subscription.items
+        ],
+    )
+
+
+def ledger_facts(session: Session, raw: Mapping[str, Any]) -> LedgerFacts:
+    """The customer and subscription an order (as received, maybe malformed) refers to."""
+    customer_ref = raw.get("customer")
+    customer_id = customer_ref.get("id") if isinstance(customer_ref, Mapping) else None
+    amends = raw.get("amends")
+    customer = session.get(Customer, customer_id.strip()) if isinstance(customer_id, str) else None
+    subscription = session.get(Subscription, amends.strip()) if isinstance(amends, str) else None
+    return LedgerFacts(
+        customer=customer_facts(customer) if customer else None,
+        subscription=subscription_facts(subscription) if subscription else None,
+    )
+
+
+# --- The order row -------------------------------------------------------------
+
+
+def receive(
+    session: Session, order_id: str, payload: Mapping[str, Any], actor: str, now: datetime
+) -> Order:
+    """The order's row, created on first receipt; a resubmission replaces the payload
+    unless the order was already provisioned (then the row is returned as it is)."""
+    row = session.get(Order, order_id)
+    if row is not None and row.status == OrderStatus.PROVISIONED:
+        return row
+    before = None if row is None else {"status": row.status, "payload": row.payload}
+    if row is None:
+        row = Order(id=order_id, received_at=now, problems=None)
+        session.add(row)
+    row.status = OrderStatus.RECEIVED
+    row.payload = jsonable(dict(payload))
+    row.updated_at = now
+    customer_ref = payload.get("customer")
+    customer_id = customer_ref.get("id") if isinstance(customer_ref, Mapping) else None
+    if isinstance(customer_id, str) and session.get(Customer, customer_id) is not None:
+        row.customer_id = customer_id
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="order.received" if before is None else "order.resubmitted",
+        subject_type="order",
+        subject_id=order_id,
+        before=before,
+        after={"status": row.status},
+    )
+    return row
+
+
+def set_status(
+    session: Session,
+    order_id: str,
+    status: OrderStatus,
+    *,
+    payload: Mapping[str, Any] | None,
+    report: ValidationReport | None,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """Move the order to ``status``, keeping the last validation result; audited."""
+    row = session.get(Order, order_id)
+    if row is None:
+        raise NotFound(f"order {order_id!r} not found")
+    before = {"status": row.status}
+    if row.status == status and payload is None and report is None:
+        return
+    row.status = status
+    if payload is not None:
+        row.payload = jsonable(dict(payload))
+    if report is not None:
+        row.problems = jsonable(
+            {
+                "problems": [p.model_dump() for p in report.problems],
+                "price_exceptions": [e.model_dump() for e in report.price_exceptions],
+            }
+        )
+    row.updated_at = now
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action=f"order.{status.value}",
+        subject_type="order",
+        subject_id=order_id,
+        before=before,
+        after={"status": status, "errors": len(report.errors) if report else None},
+        reason=reason,
+    )
+
+
+# --- Customer and subscription -------------------------------------------------
+
+
+def create_customer(session: Session, order: OrderForm, actor: str, now: datetime) -> Customer:
+    """A new customer from the order's details (the order has been validated)."""
+    ref, address = order.customer, order.billing_address
+    assert ref.legal_name and ref.contact_email
+    customer = Customer(
+        id=next_number(session, CUSTOMER_SERIES),
+        legal_name=ref.legal_name,
+        country=address.country,
+        timezone=ref.timezone or "UTC",
+        currency=order.currency,
+        payment_terms_days=order.payment_terms_days,
+        address_line1=address.line1,
+        address_line2=address.line2,
+        city=address.city,
+        region=address.region,
+        postal_code=address.postal_code,
+        tax_exempt=order.tax_exempt,
+        tax_exemption_certificate=order.exemption_certificate,
+        po_required=ref.po_required,
+        created_at=now,
+        contacts=[
+            BillingContact(
+                name=ref.contact_name or ref.legal_name, email=ref.contact_email, primary=True
+            )
+        ],
+        tax_ids=[TaxId(scheme=t.scheme, value=t.value) for t in order.tax_ids],
+    )
+    session.add(customer)
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="customer.created",
+        subject_type="customer",
+        subject_id=customer.id,
+        after={
+            "legal_name": customer.legal_name,
+            "currency": customer.currency,
+            "country": customer.country,
+            "order_id": order.order_id,
+        },
+    )
+    return customer
+
+
+def _items(order: OrderForm, book: PriceBook) -> list[SubscriptionItem]:
+    return [
+        SubscriptionItem(
+            item_code=item.item_code,
+            kind=ItemKind(item.kind),
+            quantity=item.quantity,
+            unit_price=item.unit_price,
+        )
+        for item in subscription_items(order, book)
+    ]
+
+
+def create_subscription(
+    session: Session,
+    customer: Customer,
+    order: OrderForm,
+    book: PriceBook,
+    actor: str,
+    now: datetime,
+) -> Subscription:
+    """The order's subscription, billed from its anchor (the term start unless given)."""
+    assert order.term_start is not None and order.term_end is not None
+    interval = Interval(order.interval)
+    subscription = Subscription(
+        id=next_number(session, SUBSCRIPTION_SERIES),
+        customer_id=customer.id,
+        plan=order.plan,
+        interval=interval,
+        # Sales orders are invoiced; only monthly billing matches the self-serve contract.
+        contract_type=ContractType.SELF_SERVE_MONTHLY
+        if interval == Interval.MONTH
+        else ContractType.ANNUAL_INVOICED,
+        status=SubscriptionStatus.ACTIVE,
+        currency=order.currency,
+        term_start=midnight(order.term_start),
+        term_end=midnight(order.term_end),
+        billing_anchor=midnight(order.billing_anchor or order.term_start),
+        created_at=now,
+        items=_items(order, book),
+    )
+    session.add(subscription)
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="subscription.created",
+        subject_type="subscription",
+        subject_id=subscription.id,
+        after=subscription_facts(subscription).model_dump(),
+    )
+    return subscription
+
+
+def amend_subscription(
+    session: Session,
+    subscription: Subscription,
+    order: OrderForm,
+    book: PriceBook,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Bring the subscription's plan and items to what the amendment orders."""
+    before = subscription_facts(subscription)
+    wanted = {item.item_code: item for item in _items(order, book)}
+    for item in list(subscription.items):
+        if item.item_code not in wanted:
+            subscription.items.remove(item)
+    held = {item.item_code: item for item in subscription.items}
+    for code, item in wanted.items():
+        if code in held:
+            held[code].kind = item.kind
+            held[code].quantity = item.quantity
+            held[code].unit_price = item.unit_price
+        else:
+            subscription.items.append(item)
+    subscription.plan = order.plan
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="subscription.amended",
+        subject_type="subscription",
+        subject_id=subscription.id,
+        before=before.model_dump(),
+        after=subscription_facts(subscription).model_dump(),
+        reason=f"order {order.order_id}",
+    )
+
+
+def done(session: Session, key: str) -> dict[str, Any] | None:
+    """The stored result of a side effect already done under ``key``."""
+    row = session.get(IdempotencyKey, key)
+    return row.result if row is not None else None
+
+
+def remember(session: Session, key: str, action: str, result: Any, now: datetime) -> None:
+    session.add(IdempotencyKey(key=key, action=action, result=jsonable(result), created_at=now))
+
+
+def customer_of(session: Session, order: OrderForm) -> Customer:
+    if order.customer.id is None:
+        raise LedgerError("customer.id: the order names no existing customer")
+    return get_customer(session, order.customer.id)
+
+
+def subscription_of(session: Session, subscription_id: str) -> Subscription:
+    subscription = session.scalar(select(Subscription).where(Subscription.id == subscription_id))
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id!r} not found")
+    return subscription

@@ -1,0 +1,102 @@
+"""Order tests: the rules from config/, a ledger with the customers the corpus refers to,
+and the Temporal servers for the workflow tests (see tests/temporal_fixtures.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from activities.ledger.db import make_engine, migrate, session_factory
+from activities.ledger.models import (
+    Base,
+    ContractType,
+    Interval,
+    ItemKind,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
+)
+from activities.orders.validation import OrderRules, load_order_rules
+from tests.ledger import factories
+from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure, time_skipping_env
+
+__all__ = ["pytest_sessionfinish", "pytest_unconfigure", "time_skipping_env"]
+
+#: The corpus is validated as of this day (its dates are fixed).
+TODAY = date(2026, 11, 2)
+
+
+@pytest.fixture(scope="session")
+def rules() -> OrderRules:
+    return load_order_rules()
+
+
+def seed_corpus_ledger(session: Session) -> None:
+    """The accounts the corpus names: CUS-USD (requires POs) with SUB-1 (business, 10 seats,
+    monthly, 25.00) and the cancelled SUB-2; CUS-EUR in Germany."""
+    factories.customer(session, "CUS-USD", po_required=True)
+    factories.customer(
+        session,
+        "CUS-EUR",
+        currency="EUR",
+        country="DE",
+        region=None,
+        postal_code="10117",
+        city="Berlin",
+        timezone="Europe/Berlin",
+    )
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    for sub_id, status in (
+        ("SUB-1", SubscriptionStatus.ACTIVE),
+        ("SUB-2", SubscriptionStatus.CANCELLED),
+    ):
+        session.add(
+            Subscription(
+                id=sub_id,
+                customer_id="CUS-USD",
+                plan="business",
+                interval=Interval.MONTH,
+                contract_type=ContractType.SELF_SERVE_MONTHLY,
+                status=status,
+                currency="USD",
+                term_start=start,
+                term_end=datetime(2027, 10, 1, tzinfo=UTC),
+                billing_anchor=start,
+                created_at=start,
+                items=[
+                    SubscriptionItem(
+                        item_code="business",
+                        kind=ItemKind.PLAN,
+                        quantity=10,
+                        unit_price=Decimal("25.00"),
+                    )
+                ],
+            )
+        )
+    session.flush()
+
+
+@pytest.fixture(scope="module")
+def corpus_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Session]]:
+    """One seeded SQLite ledger per module: validation only reads (the tests check that)."""
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('orders') / 'ledger.sqlite'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        seed_corpus_ledger(session)
+    yield sessions
+    engine.dispose()
+
+
+def row_counts(sessions: sessionmaker[Session]) -> dict[str, int]:
+    """Rows in every ledger table: equal before and after means nothing was written."""
+    with sessions() as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+        }

@@ -1,0 +1,306 @@
+"""One order, from receipt to provisioned and invoiced: the provisioning workflow.
+
+Read :meth:`OrderProvisioningWorkflow.run` as the process: record the order,
+validate it; while it has errors, hold it as an exception until an analyst
+corrects it (an update, checked by a validator, then re-validated against the
+ledger) or rejects it; send price exceptions through the approval step; then
+create or amend the customer's subscription, bring the entitlements to it,
+issue the invoice from the invoicing engine, email it, and hand its due date
+to collections. Amendments (more seats, an upgrade) take the same path and
+get a prorated invoice. Every side effect is an activity keyed by the order id.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from workflows.approval import ApprovalInput, AwaitsApproval
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders.intake import apply_correction
+    from activities.orders.messages import (
+        CORRECT_UPDATE,
+        REJECT_UPDATE,
+        STATUS_QUERY,
+        WORKFLOW_TYPE,
+        Correction,
+        InvoiceFacts,
+        OrderOutcome,
+        OrderStart,
+        OrderView,
+        Rejection,
+        State,
+    )
+    from activities.orders.provisioning import (
+        AccountChange,
+        GrantEntitlements,
+        HandToCollections,
+        IssueOrderInvoice,
+        OrderRecord,
+        ProvisionAccount,
+        ProvisioningActivities,
+        ReceiveOrder,
+        RecordStatus,
+        SendInvoiceEmail,
+        ValidateOrder,
+        grants_for,
+    )
+    from activities.orders.validation import ValidationReport, parse_order
+
+#: Activities retry until they succeed (an outage only delays the order); bad data is
+#: raised as non-retryable by the activities and fails the workflow for a person to see.
+RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+QUICK = timedelta(minutes=2)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class OrderProvisioningWorkflow(AwaitsApproval):
+    def __init__(self) -> None:
+        self._start: OrderStart | None = None
+        self._order: dict[str, Any] = {}
+        self._view = OrderView(order_id="")
+        self._report: ValidationReport | None = None
+        self._revalidated = False
+        self._correcting = False
+        self._rejection: Rejection | None = None
+
+    @workflow.run
+    async def run(self, start: OrderStart) -> OrderOutcome:
+        self._start = start
+        self._order = dict(start.order)
+        self._show(order_id=start.order_id)
+        record = await self._receive(start)
+        if record.status == "provisioned":
+            self._show(
+                state="provisioned",
+                customer_id=record.customer_id,
+                subscription_id=record.subscription_id,
+                invoice=record.invoice,
+                detail="already provisioned; nothing done again",
+            )
+            return self._outcome("provisioned", already=True)
+
+        report = await self._validate()
+        while not report.ok:
+            await self._record("exception", report, actor=self._workflow_actor())
+            self._show(state="exception", detail="waiting for an analyst to correct or reject")
+            self._revalidated = False
+            await workflow.wait_condition(lambda: self._revalidated or self._rejection is not None)
+            if self._rejection is not None:
+                return await self._reject(self._rejection.by, self._rejection.reason)
+            assert self._report is not None
+            report = self._report
+
+        assert report.order is not None
+        order = report.order
+        if report.price_exceptions:
+            await self._record("pending_approval", report, actor=self._workflow_actor())
+            self._show(state="pending_approval", detail="waiting for a price-exception approval")
+            amount = sum((e.amount for e in report.price_exceptions), Decimal(0))
+            decision = await self.request_approval(
+                ApprovalInput(
+                    action="price_exception",
+                    summary=f"Order {order.order_id}: "
+                    + "; ".join(e.describe() for e in report.price_exceptions),
+                    requested_by=start.submitted_by,
+                    customer_id=order.customer.id,
+                    amount=amount,
+                    currency=order.currency,
+                )
+            )
+            if not decision.approved:
+                return await self._reject(
+                    decision.decided_by, f"price exception {decision.outcome}: {decision.reason}"
+                )
+
+        self._show(state="provisioning", detail=None)
+        wid = workflow.info().workflow_id
+        change: AccountChange = await workflow.execute_activity_method(
+            ProvisioningActivities.provision_account,
+            ProvisionAccount(order=order, workflow_id=wid, now=workflow.now()),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+        self._show(customer_id=change.customer_id, subscription_id=change.subscription_id)
+        await workflow.execute_activity_method(
+            ProvisioningActivities.provision_entitlements,
+            GrantEntitlements(
+                customer_id=change.customer_id,
+                subscription_id=change.subscription_id,
+                grants=grants_for(change.after),
+                workflow_id=wid,
+                now=workflow.now(),
+            ),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+        invoice: InvoiceFacts | None = await workflow.execute_activity_method(
+            ProvisioningActivities.issue_first_invoice,
+            IssueOrderInvoice(order=order, change=change, workflow_id=wid, now=workflow.now()),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+        if invoice is not None:
+            self._show(invoice=invoice)
+            await workflow.execute_activity_method(
+                ProvisioningActivities.send_invoice_email,
+                SendInvoiceEmail(
+                    order_id=order.order_id,
+                    customer_id=change.customer_id,
+                    invoice_number=invoice.number,
+                    workflow_id=wid,
+                    now=workflow.now(),
+                ),
+                start_to_close_timeout=QUICK,
+                retry_policy=RETRY,
+            )
+            await workflow.execute_activity_method(
+                ProvisioningActivities.hand_to_collections,
+                HandToCollections(
+                    order_id=order.order_id, customer_id=change.customer_id, invoice=invoice
+                ),
+                start_to_close_timeout=QUICK,
+                retry_policy=RETRY,
+            )
+        await self._record("provisioned", None, actor=self._workflow_actor())
+        self._show(state="provisioned", detail=None)
+        return self._outcome("provisioned")
+
+    # --- steps ------------------------------------------------------------------
+
+    async def _receive(self, start: OrderStart) -> OrderRecord:
+        return await workflow.execute_activity_method(
+            ProvisioningActivities.receive,
+            ReceiveOrder(
+                order_id=start.order_id,
+                order=self._order,
+                actor=start.submitted_by,
+                now=workflow.now(),
+            ),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+
+    async def _validate(self) -> ValidationReport:
+        report: ValidationReport = await workflow.execute_activity_method(
+            ProvisioningActivities.validate,
+            ValidateOrder(order=self._order, today=workflow.now().date()),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+        self._report = report
+        self._show(problems=report.problems, price_exceptions=report.price_exceptions)
+        return report
+
+    async def _record(
+        self,
+        status: str,
+        report: ValidationReport | None,
+        *,
+        actor: str,
+        reason: str | None = None,
+        order: dict[str, Any] | None = None,
+    ) -> None:
+        await workflow.execute_activity_method(
+            ProvisioningActivities.record_status,
+            RecordStatus(
+                order_id=self._view.order_id,
+                status=status,
+                order=order,
+                report=report,
+                actor=actor,
+                reason=reason,
+                now=workflow.now(),
+            ),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+
+    async def _reject(self, by: str, reason: str) -> OrderOutcome:
+        await self._record("rejected", None, actor=by, reason=reason)
+        self._show(state="rejected", detail=reason)
+        return self._outcome("rejected", reason=reason)
+
+    def _workflow_actor(self) -> str:
+        return f"workflow:{workflow.info().workflow_id}"
+
+    def _show(self, **changes: object) -> None:
+        self._view = self._view.model_copy(update=changes)
+
+    def _outcome(
+        self, state: State, *, already: bool = False, reason: str | None = None
+    ) -> OrderOutcome:
+        view = self._view
+        return OrderOutcome(
+            order_id=view.order_id,
+            state=state,
+            customer_id=view.customer_id,
+            subscription_id=view.subscription_id,
+            invoice=view.invoice,
+            already_provisioned=already,
+            reason=reason,
+        )
+
+    # --- what people send and read ---------------------------------------------------
+
+    @workflow.update(name=CORRECT_UPDATE)
+    async def correct(self, correction: Correction) -> ValidationReport:
+        """Replace fields of an order held as an exception; returns the new validation."""
+        self._correcting = True
+        try:
+            self._order = apply_correction(self._order, correction.fields)
+            report = await self._validate()
+            await self._record(
+                "exception" if not report.ok else "received",
+                report,
+                actor=correction.by,
+                reason=correction.reason or f"corrected {', '.join(correction.fields)}",
+                order=self._order,
+            )
+        finally:
+            self._correcting = False
+        self._revalidated = True
+        return report
+
+    @correct.validator
+    def _check_correction(self, correction: Correction) -> None:
+        """Refuse before history is touched: not an exception, no author, or a correction
+        that leaves the order unreadable (wrong path, wrong type)."""
+        if self._view.state != "exception" or self._correcting:
+            raise ValueError(
+                f"order {self._view.order_id} is {self._view.state}: only an order held as "
+                "an exception can be corrected, one correction at a time"
+            )
+        if not correction.by.strip():
+            raise ValueError("by: say who corrects the order (cli:<user>, slack:<user>)")
+        if not correction.fields:
+            raise ValueError("fields: nothing to correct")
+        _, problems = parse_order(apply_correction(self._order, correction.fields))
+        if problems:
+            raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+    @workflow.update(name=REJECT_UPDATE)
+    def reject(self, rejection: Rejection) -> None:
+        """End an order held as an exception without provisioning it."""
+        self._rejection = rejection
+
+    @reject.validator
+    def _check_rejection(self, rejection: Rejection) -> None:
+        if self._view.state != "exception" or self._correcting:
+            raise ValueError(
+                f"order {self._view.order_id} is {self._view.state}: only an order held as "
+                "an exception can be rejected (a price exception is rejected by its approver)"
+            )
+        if not rejection.by.strip() or not rejection.reason.strip():
+            raise ValueError(
+                "by and reason: a rejection says who and why, for Sales and the audit log"
+            )
+
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> OrderView:
+        return self._view
