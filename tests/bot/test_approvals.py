@@ -1,0 +1,260 @@
+"""Approvals end to end: the approval step posts to Slack, a click decides, the message changes.
+
+The workflow is helper code's probe around the real approval step
+(``workflows/approval.py``) on the time-skipping Temporal server; its
+notifier is the bot's :class:`SlackApprovalNotifier`, posting to the fake
+Slack; the clicks are signed ``block_actions`` and ``view_submission``
+payloads posted to the real Bolt app over HTTP.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.approvals.activities import ApprovalActivities
+from activities.approvals.matrix import ApprovalMatrix
+from activities.ledger.models import ApprovalRequest, ApprovalStatus
+from bot.approvals import SlackApprovalNotifier
+from bot.blocks.approvals import APPROVE, REASON_BLOCK, REASON_INPUT, REQUEST_CHANGES
+from tests.approvals.conftest import eventually, running_worker
+from tests.approvals.probe import ApprovalProbe
+from tests.bot import slack_requests
+from tests.bot.conftest import ANALYST, ANALYST_2, CONTROLLER, MANAGER, BotUnderTest
+from tests.bot.fake_slack import BOT_TOKEN, Call, FakeSlack
+from tests.ledger import factories
+from workflows.approval import ApprovalInput, Decision
+
+APPROVALS_CHANNEL = "C0APPROVALS"
+
+#: 600 EUR is about 651 USD: the billing manager's band for credit notes (controller above).
+CREDIT = ApprovalInput(
+    action="credit_note",
+    summary="Credit 600 EUR on INV-000001: seats were billed twice",
+    requested_by=f"slack:{ANALYST}",
+    customer_id="CUS-1",
+    amount=Decimal("600.00"),
+    currency="EUR",
+)
+
+
+@dataclass
+class Waiting:
+    """A workflow waiting for approval, its request row, and its message in Slack."""
+
+    handle: WorkflowHandle[Any, Decision]
+    request_id: str
+    posted: Call
+    ts: str
+
+
+@pytest.fixture
+def ledger(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    with sqlite_sessions.begin() as session:
+        factories.customer(session, "CUS-1", currency="EUR", legal_name="Bolt GmbH")
+    return sqlite_sessions
+
+
+@pytest.fixture
+async def world(
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+    matrix: ApprovalMatrix,
+    slack: FakeSlack,
+    start_bot: Callable[..., Awaitable[BotUnderTest]],
+) -> AsyncIterator[tuple[BotUnderTest, str]]:
+    """The bot and a worker whose approval notifier posts to the fake Slack."""
+    notifier = SlackApprovalNotifier(
+        WebClient(token=BOT_TOKEN, base_url=slack.api_url), ledger, matrix, APPROVALS_CHANNEL
+    )
+    activities = ApprovalActivities(ledger, matrix, notifier).all()
+    client = time_skipping_env.client
+
+    async def temporal() -> Any:
+        return client
+
+    bot = await start_bot(ledger, temporal=temporal)
+    async with running_worker(client, [ApprovalProbe], activities) as queue:
+        yield bot, queue
+
+
+async def ask(
+    env: WorkflowEnvironment,
+    queue: str,
+    slack: FakeSlack,
+    ledger: sessionmaker[Session],
+    asked: ApprovalInput = CREDIT,
+) -> Waiting:
+    handle = await env.client.start_workflow(
+        ApprovalProbe.run, asked, id=f"probe-{uuid.uuid4().hex[:8]}", task_queue=queue
+    )
+    (posted,) = await slack.wait_for("chat.postMessage")
+    request_id = posted.args["blocks"][-1]["elements"][0]["value"]
+
+    async def message_ts() -> str | None:
+        with ledger() as session:
+            row = session.get(ApprovalRequest, request_id)
+            return row.slack_ts if row else None
+
+    return Waiting(handle, request_id, posted, await eventually(message_ts))
+
+
+async def click(
+    bot: BotUnderTest, action_id: str, waiting: Waiting, user_id: str
+) -> None:
+    body = slack_requests.button_click(
+        action_id,
+        waiting.request_id,
+        user_id,
+        APPROVALS_CHANNEL,
+        waiting.ts,
+        bot.slack.response_url("click"),
+    )
+    status, ack = await bot.post(body, slack_requests.FORM)
+    assert (status, ack) == (200, "")
+
+
+async def test_the_request_is_posted_with_facts_mentions_and_buttons(
+    world: tuple[BotUnderTest, str],
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+) -> None:
+    bot, queue = world
+    waiting = await ask(time_skipping_env, queue, bot.slack, ledger)
+    args = waiting.posted.args
+    assert args["channel"] == APPROVALS_CHANNEL
+    assert args["text"] == "Approval needed: credit note €600.00 for CUS-1"
+    header, summary, facts, actions = args["blocks"]
+    assert header["text"]["text"] == "Approval needed: credit note €600.00 for CUS-1"
+    assert summary["text"]["text"] == "Credit 600 EUR on INV-000001: seats were billed twice"
+    assert [f["text"] for f in facts["fields"]][:2] == [
+        f"*Requested by*\n<@{ANALYST}>",
+        f"*Needs*\nbilling manager: <@{MANAGER}>",
+    ]
+    assert [(b["action_id"], b["value"], b.get("style")) for b in actions["elements"]] == [
+        ("approval.approve", waiting.request_id, "primary"),
+        ("approval.reject", waiting.request_id, "danger"),
+        ("approval.request_changes", waiting.request_id, None),
+    ]
+    with ledger() as session:
+        row = session.get(ApprovalRequest, waiting.request_id)
+        assert row is not None
+        assert (row.slack_channel, row.slack_ts) == (APPROVALS_CHANNEL, waiting.ts)
+    await waiting.handle.terminate("test over")
+
+
+async def test_a_click_by_the_right_role_completes_the_waiting_workflow(
+    world: tuple[BotUnderTest, str],
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+) -> None:
+    bot, queue = world
+    waiting = await ask(time_skipping_env, queue, bot.slack, ledger)
+
+    # Ben is an analyst: a credit note of this size needs the billing manager or above.
+    await click(bot, APPROVE, waiting, ANALYST_2)
+    (refused,) = await bot.slack.wait_for("chat.postEphemeral")
+    assert refused.args == {
+        "channel": APPROVALS_CHANNEL,
+        "user": ANALYST_2,
+        "team_id": "T0BILLING",  # Bolt's per-request client names the workspace
+        "text": ":no_entry: ben (analyst) cannot decide this credit_note: it needs "
+        "billing_manager or controller",
+    }
+
+    await click(bot, APPROVE, waiting, MANAGER)
+    # Wait for the message to change before asking for the result: awaiting a result lets
+    # the time-skipping server jump to the SLA timer if the click has not landed yet.
+    updates = await bot.slack.wait_for("chat.update", count=2)  # the click, then the notifier
+    decision = await waiting.handle.result()
+    assert (decision.outcome, decision.decided_by, decision.approver) == (
+        "approved",
+        f"slack:{MANAGER}",
+        "maria",
+    )
+    for update in updates:
+        assert update.args["channel"] == APPROVALS_CHANNEL
+        assert update.args["ts"] == waiting.ts
+        assert update.args["text"] == "Approved: credit note €600.00 for CUS-1"
+        assert all(block["type"] != "actions" for block in update.args["blocks"])
+        outcome = update.args["blocks"][-1]["text"]["text"]
+        assert outcome.startswith(f":white_check_mark: *Approved* by <@{MANAGER}> · <!date^")
+        assert outcome.endswith(">\n>Approved in Slack")
+    assert updates[0].args["blocks"] == updates[1].args["blocks"]
+
+    # A second click on the same message: already decided, said privately.
+    await click(bot, APPROVE, waiting, CONTROLLER)
+    late = await bot.slack.wait_for("chat.postEphemeral", count=2)
+    assert late[-1].args["text"] == (
+        f":no_entry: This request is already approved by slack:{MANAGER}."
+    )
+    with ledger() as session:
+        row = session.get(ApprovalRequest, waiting.request_id)
+        assert row is not None
+        assert (row.status, row.decided_by) == (ApprovalStatus.APPROVED, f"slack:{MANAGER}")
+
+
+async def test_nobody_approves_their_own_request(
+    world: tuple[BotUnderTest, str],
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+) -> None:
+    bot, queue = world
+    own = CREDIT.model_copy(update={"requested_by": f"slack:{MANAGER}"})
+    waiting = await ask(time_skipping_env, queue, bot.slack, ledger, own)
+    await click(bot, APPROVE, waiting, MANAGER)
+    (refused,) = await bot.slack.wait_for("chat.postEphemeral")
+    assert refused.args["text"] == (
+        ":no_entry: maria requested this credit_note and cannot decide it "
+        "(separation of duties: nobody approves their own request)"
+    )
+    assert bot.slack.calls_to("chat.update") == []
+    await waiting.handle.terminate("test over")
+
+
+async def test_request_changes_asks_for_the_reason_in_a_modal(
+    world: tuple[BotUnderTest, str],
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+) -> None:
+    bot, queue = world
+    waiting = await ask(time_skipping_env, queue, bot.slack, ledger)
+
+    await click(bot, REQUEST_CHANGES, waiting, CONTROLLER)
+    (opened,) = await bot.slack.wait_for("views.open")
+    modal = opened.args["view"]
+    assert (modal["type"], modal["callback_id"], modal["title"]["text"]) == (
+        "modal",
+        "approval.reason",
+        "Request changes",
+    )
+    assert modal["blocks"][-1]["element"]["action_id"] == REASON_INPUT
+
+    blank = {REASON_BLOCK: {REASON_INPUT: {"type": "plain_text_input", "value": "   "}}}
+    status, ack = await bot.post(
+        slack_requests.view_submission(modal, CONTROLLER, blank), slack_requests.FORM
+    )
+    assert status == 200
+    assert '"response_action":"errors"' in ack.replace(" ", "")
+
+    reason = {REASON_BLOCK: {REASON_INPUT: {"type": "plain_text_input", "value": "Split by PO"}}}
+    status, ack = await bot.post(
+        slack_requests.view_submission(modal, CONTROLLER, reason), slack_requests.FORM
+    )
+    assert (status, ack) == (200, "")
+    (update, *_) = await bot.slack.wait_for("chat.update")
+    decision = await waiting.handle.result()
+    assert (decision.outcome, decision.reason) == ("rejected", "Changes requested: Split by PO")
+    assert update.args["ts"] == waiting.ts
+    assert update.args["blocks"][-1]["text"]["text"].endswith(
+        ">\n>Changes requested: Split by PO"
+    )
