@@ -684,7 +684,9 @@ class _Period:
             price = after.get(code)
             if price is not None and price.unit_amount == held.price.unit_amount:
                 continue
-            if not (credits or code in self.swapped):
+            # Only what this step took away is credited (all of it on cancellation):
+            # a paid item that was not in use before the step stays as it is.
+            if not (self.cancelled or code in self.swapped or (credits and code in before)):
                 continue
             share = share or self.share(at)
             text = f"Unused time on {held.quantity} × {self.label(held.price)}{why}"
@@ -715,12 +717,12 @@ class _Period:
                 text = f"{_seats(added)} added to {self.label(price)}"
                 paid.billed += self.charge(price, added, at, share, text, whole=False)
                 paid.quantity += added
-            elif seats < paid.quantity and credits:
-                removed = paid.quantity - seats
+            elif credits and code in before and min(paid.quantity, before_seats) > seats:
+                removed = min(paid.quantity, before_seats) - seats
                 share = share or self.share(at)
                 text = f"Unused time on {_seats(removed)} removed from {self.label(price)}"
                 self.credit(paid, removed, at, share, text, whole=False)
-                paid.quantity = seats
+                paid.quantity -= removed
 
     def _restart(self, at: datetime) -> None:
         """A longer (or, crediting now, shorter) interval: credit the rest of the current
