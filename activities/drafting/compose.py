@@ -127,8 +127,8 @@ class Drafter:
                 at=request.now,
                 actor=request.actor,
                 action="draft.template_fallback",
-                subject_type="customer",
-                subject_id=request.facts.customer_id,
+                subject_type="customer" if request.facts.customer_id else "draft",
+                subject_id=request.facts.customer_id or request.reference[:64],
                 after={
                     "reference": request.reference,
                     "kind": request.kind,

@@ -54,7 +54,8 @@ class InvoiceRef(_Frozen):
 class DraftFacts(_Frozen):
     """Everything the message may state. Names (the dict keys) tell the model what each is."""
 
-    customer_id: str
+    #: None when the customer is not known (a ticket from an unmatched address).
+    customer_id: str | None
     customer_name: str
     invoices: tuple[InvoiceRef, ...] = ()
     #: Named amounts: ``total_due``, ``credit_amount``, ``promise_amount``, ...

@@ -67,7 +67,7 @@ class Grounds:
             grounds.numbers.add(percent)
         grounds.numbers.update(Decimal(n) for n in facts.counts.values())
         grounds.numbers.add(Decimal(len(facts.invoices)))
-        for text in (facts.customer_id, facts.customer_name, *facts.references.values()):
+        for text in (facts.customer_id or "", facts.customer_name, *facts.references.values()):
             grounds._quoted_text(text)
         grounds._quoted_text(_as_text(reference))
         return grounds

@@ -142,7 +142,7 @@ class _Server(ThreadingHTTPServer):
 def serving(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
     """Serve ``fake`` on a free port for the block; ``fake.base_url`` ends in ``/v1``."""
     server = _Server(fake)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:

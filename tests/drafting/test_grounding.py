@@ -1,0 +1,76 @@
+"""The grounding check: a draft may state the facts, in any style, and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from activities.drafting.facts import DraftText
+from activities.drafting.grounding import check
+from activities.drafting.templates import render_message
+from tests.drafting.conftest import GOOD_BODY, draft_args, payment_status_request
+
+
+def _problems(body: str, subject: str = "Re: Open balance?") -> list[str]:
+    request = payment_status_request()
+    reference = render_message(request.kind, request.values)
+    return [
+        m.describe()
+        for m in check(DraftText(**draft_args(body, subject)), request.facts, reference)
+    ]
+
+
+def test_the_template_only_draft_is_grounded() -> None:
+    request = payment_status_request()
+    reference = render_message(request.kind, request.values)
+    assert check(reference, request.facts, reference) == []
+
+
+def test_a_faithful_rewrite_in_other_styles_is_grounded() -> None:
+    assert _problems(GOOD_BODY) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("$1,734.50", "$1,743.50"), 'amount "$1,743.50" is not one of the facts'),
+        (("$1,734.50", "€1,734.50"), 'amount "€1,734.50" is in the wrong currency'),
+        (("$1,734.50", "1.734,50 €"), 'amount "1.734,50 €" is in the wrong currency'),
+        (("$1,734.50", "$1,734"), 'amount "$1,734" is not one of the facts'),
+        (("INV-000140", "INV-000141"), 'document number "INV-000141" is not one of the facts'),
+        (("October 1, 2026", "October 2, 2026"), 'date "October 2, 2026" is not one of the facts'),
+        (("2026-10-31", "2026-10-30"), 'date "2026-10-30" is not one of the facts'),
+        (("15 October 2026", "Friday, 15 October 2026"), "names the wrong weekday (Thursday)"),
+        (("Thank you for asking.", "A 5% late fee applies."), 'percentage "5%" is not one of'),
+        (("Thank you for asking.", "That is 3 invoices."), 'number "3" is not a figure'),
+        (
+            ("https://billing.example.com/portal", "https://billing-example.help/pay"),
+            'link "https://billing-example.help/pay" is not a link',
+        ),
+        (
+            ("Thank you for asking.", "Write to refunds@attacker.example."),
+            'link "refunds@attacker.example" is not a link',
+        ),
+    ],
+)
+def test_each_figure_off_the_facts_is_named(change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in GOOD_BODY
+    problems = _problems(GOOD_BODY.replace(old, new))
+    assert len(problems) == 1
+    assert expected in problems[0]
+
+
+def test_the_subject_and_summary_are_checked_too() -> None:
+    assert _problems(GOOD_BODY, subject="Re: Open balance? $99.00") == [
+        'amount "$99.00" is not one of the facts ($1,234.50, $1,734.50, $250.00, $500.00, $750.00)'
+    ]
+
+
+def test_figures_the_template_writes_itself_are_allowed() -> None:
+    """Days overdue appear only in the rendered template; quoting them is grounded."""
+    assert _problems(GOOD_BODY.replace("Thank you for asking.", "One is 32 days overdue.")) == []
+
+
+def test_a_month_and_day_without_the_year_match_a_fact() -> None:
+    assert _problems(GOOD_BODY.replace("15 October 2026", "October 15")) == []
+    assert _problems(GOOD_BODY.replace("15 October 2026", "October 16")) != []
