@@ -14,13 +14,19 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from sqlalchemy.orm import Session
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.approvals import store as approval_store
 from activities.billing.aging import age
+from activities.collections import store as collections_store
+from activities.collections.facts import PromiseFact
+from activities.collections.messages import ACCOUNT_CHANGED, AccountChanged
+from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.ledger.customers import account_summary, add_note, get_customer
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
 from activities.ledger.models import InvoiceStatus, Order
+from activities.temporal_runtime import TemporalUnavailable
 from bot import roles
 from bot.blocks import answers
 from bot.blocks.answers import Message
@@ -32,13 +38,19 @@ from bot.commands import (
     InvoicesLookup,
     MyApprovals,
     OrderLookup,
+    PreviewChange,
+    RecordPromise,
     Request,
     Usage,
     parse,
 )
 from bot.services import Services
+from bot.subscription_preview import preview_change
 
 log = logging.getLogger("billing_ops.bot")
+
+#: Days after the promised date before a missed promise counts as broken.
+PROMISE_GRACE_DAYS = 3
 
 #: Refusals that come back to the caller as they are: bad input, unknown records.
 REFUSALS = (LedgerError, ValueError)
@@ -94,6 +106,16 @@ async def run(
             return await services.ledger(lambda s: _aging(s, customer_id, today)), False
         case OrderLookup(order_id=order_id):
             return await services.ledger(lambda s: answers.order(_order(s, order_id))), False
+        case PreviewChange():
+            now = services.now()
+            invoice = await services.ledger(lambda s: preview_change(s, request, now))
+            return answers.preview(request, invoice), False
+        case RecordPromise():
+            key = f"slack:{command['trigger_id']}"
+            promise = await services.ledger(lambda s: _promise(s, request, user_id, key, services))
+            reason = f"promise to pay recorded by slack:{user_id}"
+            await _tell_collections(services, request.customer_id, reason)
+            return answers.promise_recorded(request.customer_id, user_id, promise), True
         case AddNote(customer_id=customer_id, text=text):
             now = services.now()
             await services.ledger(lambda s: add_note(s, customer_id, f"slack:{user_id}", text, now))
@@ -120,6 +142,37 @@ def _aging(session: Session, customer_id: str | None, today: date) -> Message:
         get_customer(session, customer_id)
     report = age(open_items(session, customer_id), today, by_customer=customer_id is not None)
     return answers.aging(report, customer_id)
+
+
+def _promise(
+    session: Session, request: RecordPromise, user_id: str, key: str, services: Services
+) -> PromiseFact:
+    currency = request.currency or get_customer(session, request.customer_id).currency
+    return collections_store.record_promise(
+        session,
+        customer_id=request.customer_id,
+        amount=request.amount,
+        currency=currency,
+        promised_date=request.promised_date,
+        grace_days=PROMISE_GRACE_DAYS,
+        actor=f"slack:{user_id}",
+        now=services.now(),
+        idempotency_key=key,
+    )
+
+
+async def _tell_collections(services: Services, customer_id: str, reason: str) -> None:
+    """Wake the account's cadence so it reloads the ledger; none running is fine (the daily
+    sweep starts one when something is due), and so is Temporal being down for now."""
+    try:
+        client = await services.temporal()
+        handle = client.get_workflow_handle(collections_workflow_id(customer_id))
+        await handle.signal(ACCOUNT_CHANGED, AccountChanged(reason=reason))
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            log.warning("could not signal the cadence of %s: %s", customer_id, error)
+    except TemporalUnavailable as error:
+        log.warning("could not signal the cadence of %s: %s", customer_id, error)
 
 
 def _order(session: Session, order_id: str) -> Order:

@@ -14,6 +14,8 @@ from typing import Any
 
 from activities.billing.aging import AgingReport
 from activities.billing.money import ZERO
+from activities.billing.preview import PreviewResponse
+from activities.collections.facts import PromiseFact
 from activities.ledger.customers import AccountSummary
 from activities.ledger.models import ApprovalRequest, Invoice, Order
 from bot.blocks.kit import (
@@ -28,7 +30,7 @@ from bot.blocks.kit import (
     section,
     when,
 )
-from bot.commands import SUMMARY, USAGE, Usage
+from bot.commands import SUMMARY, USAGE, PreviewChange, Usage
 
 Message = dict[str, Any]
 
@@ -187,3 +189,52 @@ def approval_line(row: ApprovalRequest) -> str:
         f"*{row.action.replace('_', ' ')}* {amount}{customer}{due}\n"
         f"{escape(row.summary)} (`{row.id}`)"
     )
+
+
+def preview(change: PreviewChange, invoice: PreviewResponse) -> Message:
+    """The engine's lines and totals for a change, nothing rounded or added here."""
+    what = f"{change.seats} seats" if change.seats is not None else f"plan {change.plan}"
+    title = f"Preview: {change.subscription_id} to {what}"
+    currency = invoice.currency
+    lines = [
+        f"{escape(line.description)}\n*{money(line.amount, currency)}*"
+        + (f" (discount {money(line.discount_amount, currency)})" if line.discount_amount else "")
+        for line in invoice.lines[:LIST_LIMIT]
+    ]
+    if len(invoice.lines) > LIST_LIMIT:
+        lines.append(f"…and {len(invoice.lines) - LIST_LIMIT} more lines")
+    totals = [
+        ("Subtotal", money(invoice.subtotal, currency)),
+        (invoice.tax.label, money(invoice.tax_total, currency)),
+        ("Total", money(invoice.total, currency)),
+        ("Amount due", money(invoice.amount_due, currency)),
+    ]
+    if invoice.discount_total:
+        totals.insert(1, ("Discounts", money(invoice.discount_total, currency)))
+    if invoice.credit_applied:
+        totals.append(("Credit applied", money(invoice.credit_applied, currency)))
+    if invoice.credit_to_balance:
+        totals.append(("To account credit", money(invoice.credit_to_balance, currency)))
+    blocks = [
+        header(title),
+        section("\n".join(lines) or "No lines: the change costs nothing this period."),
+        fields(totals),
+        context(
+            f"Due {invoice.due_date:%Y-%m-%d} · {invoice.policy.name} proration · nothing was "
+            "invoiced"
+            + "".join(f"\n{escape(note)}" for note in invoice.notes)
+        ),
+    ]
+    return message(f"{title}: {money(invoice.amount_due, currency)} due", blocks)
+
+
+def promise_recorded(customer_id: str, user_id: str, promise: PromiseFact) -> Message:
+    amount = money(promise.amount, promise.currency)
+    text = (
+        f":handshake: <@{user_id}> recorded a promise to pay for *{customer_id}*: "
+        f"*{amount}* by {promise.promised_date:%Y-%m-%d} (grace {promise.grace_days} days). "
+        "Dunning waits until then."
+    )
+    return message(f"Promise to pay: {customer_id} {amount} by {promise.promised_date}", [
+        section(text)
+    ])

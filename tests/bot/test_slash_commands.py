@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger.models import CustomerNote
+from activities.ledger.models import (
+    ContractType,
+    CustomerNote,
+    Interval,
+    ItemKind,
+    PromiseToPay,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
+)
 from tests.bot import slack_requests
 from tests.bot.conftest import ANALYST, NOW, SALES, STRANGER, BotUnderTest
 from tests.ledger import factories
@@ -25,14 +37,45 @@ def book(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
         factories.open_invoice(session, "CUS-1", "1200.00", date(2026, 9, 20))  # 43 days late
         factories.open_invoice(session, "CUS-1", "300.50", date(2026, 11, 20))
         factories.open_invoice(session, "CUS-2", "99.99", date(2026, 10, 1), currency="EUR")
+        session.add(
+            Subscription(
+                id="SUB-1",
+                customer_id="CUS-1",
+                plan="business",
+                interval=Interval.MONTH,
+                contract_type=ContractType.SELF_SERVE_MONTHLY,
+                status=SubscriptionStatus.ACTIVE,
+                currency="USD",
+                term_start=datetime(2026, 11, 1, tzinfo=UTC),
+                term_end=datetime(2027, 11, 1, tzinfo=UTC),
+                billing_anchor=datetime(2026, 11, 1, tzinfo=UTC),
+                created_at=NOW,
+                items=[
+                    SubscriptionItem(
+                        item_code="business",
+                        kind=ItemKind.PLAN,
+                        quantity=10,
+                        unit_price=Decimal("25.00"),
+                    )
+                ],
+            )
+        )
     return sqlite_sessions
 
 
 @pytest.fixture
 async def bot(
-    start_bot: Callable[..., Awaitable[BotUnderTest]], book: sessionmaker[Session]
+    start_bot: Callable[..., Awaitable[BotUnderTest]],
+    book: sessionmaker[Session],
+    time_skipping_env: WorkflowEnvironment,
 ) -> BotUnderTest:
-    return await start_bot(book)
+    """The bot on the book, with a Temporal server where no workflow runs yet."""
+    client = time_skipping_env.client
+
+    async def temporal() -> Client:
+        return client
+
+    return await start_bot(book, temporal=temporal)
 
 
 async def test_help_is_answered_in_the_ack_only_to_the_caller(bot: BotUnderTest) -> None:
@@ -197,3 +240,74 @@ async def _nothing_reached_slack(bot: BotUnderTest) -> None:
     nothing has arrived at the refused one's response URL."""
     await bot.answer("aging CUS-2")
     assert bot.slack.calls_to("response_url:x") == []
+
+
+async def test_preview_shows_the_engines_lines_for_a_seat_change(bot: BotUnderTest) -> None:
+    answer = await bot.answer("preview SUB-1 seats 15")
+    assert answer["response_type"] == "ephemeral"
+    blocks = answer["blocks"]
+    assert isinstance(blocks, list)
+    # 5 seats x $25.00 x 29/30 of November = $120.83; New York sales tax 4% = $4.83.
+    assert blocks == [
+        {"type": "header", "text": {"type": "plain_text", "text": "Preview: SUB-1 to 15 seats"}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "5 seats added to Business (monthly), 2 Nov 2026 – 1 Dec 2026 "
+                "(29 of 30 days)\n*$120.83*",
+            },
+        },
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": "*Subtotal*\n$120.83"},
+                {"type": "mrkdwn", "text": "*Sales tax 4%*\n$4.83"},
+                {"type": "mrkdwn", "text": "*Total*\n$125.66"},
+                {"type": "mrkdwn", "text": "*Amount due*\n$125.66"},
+            ],
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Due 2026-12-02 · daily proration · nothing was invoiced",
+                }
+            ],
+        },
+    ]
+    same = await bot.answer("preview SUB-1 seats 10")
+    assert same["text"] == ":warning: seats: SUB-1 already has 10 seats"
+
+
+async def test_a_promise_to_pay_is_recorded_and_told_to_the_channel(
+    bot: BotUnderTest, book: sessionmaker[Session]
+) -> None:
+    answer = await bot.answer("promise CUS-1 1,200.00 2026-11-20", user_id=ANALYST)
+    assert answer["response_type"] == "in_channel"
+    assert answer["blocks"] == [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f":handshake: <@{ANALYST}> recorded a promise to pay for *CUS-1*: "
+                "*$1,200.00* by 2026-11-20 (grace 3 days). Dunning waits until then.",
+            },
+        }
+    ]
+    with book() as session:
+        promise = session.scalars(select(PromiseToPay)).one()
+        assert (promise.amount, promise.currency, promise.promised_date, promise.recorded_by) == (
+            Decimal("1200.00"),
+            "USD",
+            date(2026, 11, 20),
+            f"slack:{ANALYST}",
+        )
+    again = await bot.answer("promise CUS-1 500 USD 2026-11-25", user_id=ANALYST)
+    assert str(again["text"]).startswith(":warning: customer CUS-1 already has an open promise")
+    refused = await bot.command("promise CUS-1 500 2026-11-25", user_id=SALES)
+    assert json.loads(refused[1])["text"] == (
+        ":no_entry: `/billing promise` needs one of the roles analyst, billing_manager, "
+        "controller; you hold sales."
+    )
