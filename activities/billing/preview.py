@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -304,10 +305,10 @@ class PreviewRequest(_Request):
     commitment: CommitmentIn | None = None
     renew: bool = Field(default=False, description="also bill the next period in advance")
 
-    @model_validator(mode="after")
-    def _currency(self) -> PreviewRequest:
-        check_currency(self.currency)
-        return self
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return check_currency(value)
 
 
 # --- Response -------------------------------------------------------------------------
