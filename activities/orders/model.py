@@ -42,11 +42,15 @@ def _blank_is_none(value: object) -> object:
     return value
 
 
+#: Counts beyond any real order are refused at the shape, before any arithmetic.
+MAX_COUNT = 10_000_000
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+Count = Annotated[int, Field(le=MAX_COUNT, ge=-MAX_COUNT)]
 OptionalText = Annotated[Text | None, BeforeValidator(_blank_is_none)]
 OptionalDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
 OptionalDecimal = Annotated[Decimal | None, BeforeValidator(_blank_is_none)]
-OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
+OptionalCount = Annotated[Count | None, BeforeValidator(_blank_is_none)]
 
 
 class _Part(BaseModel):
@@ -69,7 +73,7 @@ class AddOn(_Part):
     usage add-on (metered; no quantity, no price on the order)."""
 
     code: Text
-    quantity: OptionalInt = None
+    quantity: OptionalCount = None
     unit_price: OptionalDecimal = None
     discount_percent: Decimal = Decimal(0)
 
@@ -113,7 +117,7 @@ class Order(_Part):
     amends: OptionalText = Field(default=None, description="subscription id this order changes")
     effective_date: OptionalDate = Field(default=None, description="amendments: first changed day")
     plan: Text
-    seats: int
+    seats: Count
     unit_price: OptionalDecimal = None
     discount_percent: Decimal = Decimal(0)
     addons: list[AddOn] = Field(default_factory=list)
@@ -122,7 +126,7 @@ class Order(_Part):
     term_end: OptionalDate = None
     billing_anchor: OptionalDate = None
     currency: Text
-    payment_terms_days: Annotated[int, BeforeValidator(_payment_terms)] = 30
+    payment_terms_days: Annotated[Count, BeforeValidator(_payment_terms)] = 30
     purchase_order: PurchaseOrder | None = None
     billing_address: Address
     tax_ids: list[TaxId] = Field(default_factory=list)

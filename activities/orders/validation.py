@@ -150,6 +150,8 @@ _PYDANTIC_RULES = {
     "extra_forbidden": "unknown_field",
     "literal_error": "one_of",
     "string_pattern_mismatch": "format",
+    "less_than_equal": "range",
+    "greater_than_equal": "range",
 }
 
 
