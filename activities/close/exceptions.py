@@ -18,13 +18,13 @@ from typing import Literal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from activities.billing.money import ZERO, round_money
+from activities.billing.money import ZERO
 from activities.billing.tax import TaxError, TaxTable, tax_treatment
 from activities.close.checklist import Thresholds
 from activities.close.movements import UNBOOKED, CutOffs, invoice_ar_at, zero_if_null
 from activities.close.registers import in_period, issued_in_period, unapplied_at_cut_off
 from activities.close.rollforward import RollForward
-from activities.close.tables import Column, Table
+from activities.close.tables import Column, Table, in_its_currency
 from activities.ledger.models import (
     ClosedPeriod,
     CreditNote,
@@ -79,7 +79,7 @@ def _rounded(found: CloseException) -> CloseException:
     """Amounts at their currency's precision (SQL sums carry the ledger's four places)."""
     if found.amount is None or found.currency is None:
         return found
-    return replace(found, amount=round_money(found.amount, found.currency))
+    return replace(found, amount=in_its_currency(found.amount, found.currency))
 
 
 def _differences(roll_forwards: Iterable[RollForward]) -> list[CloseException]:
@@ -147,9 +147,9 @@ def _balances_off_their_history(session: Session, cut_offs: CutOffs) -> list[Clo
             currency,
             number or "",
             balance - expected,
-            f"open balance {round_money(balance, currency)} but amount due less cash applied "
-            f"and credit notes gives {round_money(expected, currency)}: the balance was changed "
-            "outside the ledger's operations",
+            f"open balance {in_its_currency(balance, currency)} but amount due less cash "
+            f"applied and credit notes gives {in_its_currency(expected, currency)}: the balance "
+            "was changed outside the ledger's operations",
         )
         for number, currency, balance, expected in rows
     ]
@@ -280,9 +280,7 @@ def _untaxed(session: Session, cut_offs: CutOffs, table: TaxTable) -> list[Close
             select(TaxId.customer_id, func.min(TaxId.value))
             .where(TaxId.scheme == "eu_vat")
             .group_by(TaxId.customer_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     found = []
     for number, currency, taxable, customer in rows:
@@ -359,8 +357,8 @@ def _credit_balances(session: Session, cut_offs: CutOffs) -> list[CloseException
                     currency,
                     customer,
                     -net,
-                    f"held {round_money(held, currency)} in unapplied cash and account credit "
-                    f"against {round_money(owed.get((customer, currency), ZERO), currency)} of "
+                    f"held {in_its_currency(held, currency)} in unapplied cash and account credit "
+                    f"against {in_its_currency(owed.get((customer, currency), ZERO), currency)} of "
                     "open invoices at the cut-off",
                 )
             )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from activities.billing.money import ZERO, round_money
+from activities.billing.money import ZERO, quantum
 
 ColumnKind = Literal["text", "date", "datetime", "money", "number"]
 
@@ -66,14 +66,24 @@ class Table:
 def in_currency(
     columns: Sequence[Column], rows: Iterable[Sequence[Any]], currency_column: int
 ) -> list[tuple[Any, ...]]:
-    """Rows with their money at the currency's precision (SQL sums come back at the ledger's
-    four places: ``12.5000`` becomes ``12.50``; exact, so nothing is lost)."""
+    """Rows with their money written at the currency's precision (see :func:`in_its_currency`)."""
     money = [i for i, c in enumerate(columns) if c.kind == "money"]
     result = []
     for row in rows:
         values = list(row)
         for index in money:
             if values[index] is not None:
-                values[index] = round_money(values[index], values[currency_column])
+                values[index] = in_its_currency(values[index], values[currency_column])
         result.append(tuple(values))
     return result
+
+
+def in_its_currency(amount: Decimal, currency: str) -> Decimal:
+    """``12.5000`` (SQL sums carry the ledger's four places) written as ``12.50``.
+
+    Only trailing zeros go: an amount with digits below the minor unit (a
+    hand-edited row) keeps them, so the close shows it rather than rounding it away.
+    """
+    step = quantum(currency)
+    written = amount.quantize(step)
+    return written if written == amount else amount
