@@ -26,12 +26,14 @@ from temporalio.client import (
 from activities.collections.activities import CollectionsActivities
 from activities.collections.cadence import load_cadences
 from activities.collections.emails import TEMPLATES
+from activities.orders.provisioning import order_activities
 from activities.outbox import Outbox, Transport, transport_from_settings
 from activities.settings import Settings
 from activities.team_notices import team_notices
 from workflows.collections import CollectionsSweepWorkflow, CollectionsWorkflow, SweepStart
+from workflows.provisioning import OrderProvisioningWorkflow
 
-WORKFLOWS: list[type] = [CollectionsWorkflow, CollectionsSweepWorkflow]
+WORKFLOWS: list[type] = [CollectionsWorkflow, CollectionsSweepWorkflow, OrderProvisioningWorkflow]
 
 SWEEP_SCHEDULE_ID = "collections-daily-sweep"
 #: 06:00 UTC: before business hours in Europe and the Americas, so first steps go out that day.
@@ -63,6 +65,7 @@ def build_activities(
         collections.settle_promise,
         collections.record_promise,
         collections.sweep_overdue_accounts,
+        *order_activities(sessions, outbox),
     ]
 
 

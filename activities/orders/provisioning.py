@@ -43,13 +43,19 @@ from activities.orders.changes import (
     engine_subscription,
     first_invoice_events,
 )
-from activities.orders.entitlements import EntitlementChange, EntitlementService, Grant
+from activities.orders.entitlements import (
+    EntitlementChange,
+    EntitlementService,
+    Grant,
+    LocalEntitlements,
+)
 from activities.orders.messages import InvoiceFacts
 from activities.orders.model import Order as OrderForm
 from activities.orders.validation import (
     OrderRules,
     SubscriptionFacts,
     ValidationReport,
+    load_order_rules,
     validate_order,
 )
 from activities.outbox import Outbox
@@ -415,6 +421,15 @@ class ProvisioningActivities:
             ],
         )
         return handle.id
+
+
+def order_activities(sessions: sessionmaker[Session], outbox: Outbox) -> list[Any]:
+    """The provisioning activities with the rules from config/ and the local entitlement
+    table: what the worker registers."""
+    activities = ProvisioningActivities(
+        sessions, load_order_rules(), LocalEntitlements(sessions), outbox
+    )
+    return activities.all()
 
 
 def _email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str, Any]:
