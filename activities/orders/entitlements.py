@@ -53,7 +53,9 @@ class EntitlementService(Protocol):
         actor: str,
         now: datetime,
     ) -> list[EntitlementChange]:
-        """Bring each granted product to its quantity; return only what actually changed."""
+        """Make the subscription's entitlements exactly ``grants``: each product at its
+        quantity, and products the subscription no longer has (an upgraded plan) ended.
+        Return only what actually changed."""
         ...
 
 
@@ -138,4 +140,28 @@ class LocalEntitlements:
                     },
                 )
                 changes.append(change)
+            granted = {grant.product for grant in grants}
+            for row in rows.values():
+                if (
+                    row.subscription_id == subscription_id
+                    and row.product not in granted
+                    and row.status != EntitlementStatus.ENDED
+                ):
+                    changes.append(self._end(session, row, actor, now))
         return changes
+
+    @staticmethod
+    def _end(session: Session, row: Entitlement, actor: str, now: datetime) -> EntitlementChange:
+        before = row.quantity
+        row.status, row.active_to, row.updated_at = EntitlementStatus.ENDED, now, now
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="entitlement.ended",
+            subject_type="customer",
+            subject_id=row.customer_id,
+            before={"product": row.product, "quantity": before},
+            after={"product": row.product, "status": row.status},
+        )
+        return EntitlementChange(product=row.product, before=before, after=0, status="ended")

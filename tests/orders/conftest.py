@@ -3,13 +3,15 @@ and the Temporal servers for the workflow tests (see tests/temporal_fixtures.py)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.ledger.models import (
@@ -22,13 +24,26 @@ from activities.ledger.models import (
     SubscriptionStatus,
 )
 from activities.orders.validation import OrderRules, load_order_rules
+from activities.temporal_runtime import binary_path
 from tests.ledger import factories
-from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure, time_skipping_env
+from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure
 
-__all__ = ["pytest_sessionfinish", "pytest_unconfigure", "time_skipping_env"]
+__all__ = ["pytest_sessionfinish", "pytest_unconfigure"]
 
 #: The corpus is validated as of this day (its dates are fixed).
 TODAY = date(2026, 11, 2)
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: workflow and customer ids never collide
+    with another test's (each ledger starts its customer numbers at CUS-000001)."""
+    environment = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary_path("temporal-test-server"),
+    )
+    yield environment
+    await environment.shutdown()
 
 
 @pytest.fixture(scope="session")
