@@ -55,6 +55,7 @@ from activities.billing.proration import (
     period_containing,
     prorate,
     proration,
+    renewal_after,
     shift_months,
     shift_months_back,
     utc,
@@ -356,7 +357,7 @@ class _Period:
     seats: int = field(init=False)
     start: datetime = field(init=False)
     end: datetime = field(init=False)
-    hold_start: datetime = field(init=False)
+    hold_start: datetime | None = None  # the whole period holding this one; worked out on use
     started: bool = True
     paused: bool = False
     cancelled: bool = False
@@ -415,7 +416,7 @@ class _Period:
                 "subscription.period_start: required when there are no events to place the period"
             )
         self.start, self.end = start, end
-        self.hold_start = shift_months_back(self.anchor, self.interval, end)
+        self.hold_start = None
         if first is not None:
             # What is paid is needed only to price changes; a plain renewal skips it.
             self.paid = {} if not self.started else self._initial_paid()
@@ -479,8 +480,15 @@ class _Period:
                 )
         return paid
 
+    def holding_start(self) -> datetime:
+        """Start of the whole anchor-aligned period that holds the current one (they
+        differ for a first partial period)."""
+        if self.hold_start is None:
+            self.hold_start = shift_months_back(self.anchor, self.interval, self.end)
+        return self.hold_start
+
     def share(self, at: datetime) -> Proration:
-        return proration(at, self.end, self.hold_start, self.end, self.policy, self.interval)
+        return proration(at, self.end, self.holding_start(), self.end, self.policy, self.interval)
 
     # Lines.
 
@@ -644,11 +652,11 @@ class _Period:
                 f"{where}: quarterly true-ups are for annual subscriptions with quarterly_true_up"
             )
         for quarter in (1, 2, 3, 4):
-            if shift_months(self.hold_start, 3 * quarter) == at:
+            if shift_months(self.holding_start(), 3 * quarter) == at:
                 self.true_up_quarter = quarter
                 self.true_up_peak = max(self.peak, event.peak_seats or 0)
                 return
-        dates = ", ".join(_day(shift_months(self.hold_start, 3 * q)) for q in (1, 2, 3))
+        dates = ", ".join(_day(shift_months(self.holding_start(), 3 * q)) for q in (1, 2, 3))
         raise InvoicingError(
             f"{where}.at: a quarterly true-up falls on a quarter boundary of the term ({dates})"
         )
@@ -786,7 +794,7 @@ class _Period:
             if change.interval != self.interval:
                 self.anchor = start
                 self.interval = change.interval
-        end = boundary_after(self.anchor, self.interval, start)
+        end = renewal_after(self.anchor, self.interval, start)
         if self.paused:
             self.notes.append(f"Paused: the period from {_day(start)} is billed when it resumes.")
             return
@@ -801,21 +809,24 @@ def _price_period(
     subscription: Subscription, events: Sequence[Event], policy: ProrationPolicy, renew: bool
 ) -> _Period:
     period = _Period(subscription, policy)
-    ordered = sorted(enumerate(events), key=lambda pair: utc(pair[1].at, f"events[{pair[0]}].at"))
-    period.open(ordered[0][1] if ordered else None)
-    index = 0
-    while index < len(ordered):
-        at = utc(ordered[index][1].at, "at")
+    # In time order; the index breaks ties, so events keep their given order at one instant.
+    timed = sorted(
+        (utc(event.at, f"events[{number}].at"), number, event)
+        for number, event in enumerate(events)
+    )
+    period.open(timed[0][2] if timed else None)
+    index, count = 0, len(timed)
+    while index < count:
+        at, number, _ = timed[index]
         if at < period.start or at > period.end:
-            number = ordered[index][0]
             raise InvoicingError(
                 f"events[{number}].at: {at.isoformat()} is outside the current billing period "
                 f"[{period.start.isoformat()}, {period.end.isoformat()}]"
             )
         before = period.effective()
         before_seats = period.seats
-        while index < len(ordered) and utc(ordered[index][1].at, "at") == at:
-            number, event = ordered[index]
+        while index < count and timed[index][0] == at:
+            _, number, event = timed[index]
             period.apply(number, event, at)
             index += 1
         period.step(at, before, before_seats)

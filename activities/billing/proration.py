@@ -211,12 +211,19 @@ def boundary_after(anchor: datetime, interval: Interval, at: datetime) -> dateti
     """
     step = INTERVAL_MONTHS[interval]
     months = (at.year - anchor.year) * 12 + at.month - anchor.month
-    k = months // step - 1
-    candidate = shift_months(anchor, k * step)
-    while candidate <= at:
-        k += 1
-        candidate = shift_months(anchor, k * step)
-    return candidate
+    # The renewal k = months // step falls in at's month or an earlier one, and
+    # the next renewal in a later month: at most two candidates to look at.
+    shift = months // step * step
+    candidate = shift_months(anchor, shift)
+    if candidate > at:
+        return candidate
+    return shift_months(anchor, shift + step)
+
+
+def renewal_after(anchor: datetime, interval: Interval, renewal: datetime) -> datetime:
+    """The renewal that follows ``renewal``, itself a renewal of the anchor's schedule."""
+    months = (renewal.year - anchor.year) * 12 + renewal.month - anchor.month
+    return shift_months(anchor, months + INTERVAL_MONTHS[interval])
 
 
 def period_containing(
