@@ -1,0 +1,73 @@
+"""The Zendesk webhook endpoint: a signed request starts the ticket's workflow, once.
+
+Mounted on the bot's ASGI server (``bot/server.py``) at ``/webhooks/zendesk``.
+Zendesk retries a webhook that did not get a 2xx; every retry, and every
+later event on the same ticket, lands on the same workflow id
+``ticket-<id>`` and starts nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from activities.zendesk import webhook
+from activities.zendesk.messages import WORKFLOW_TYPE, TicketStart, workflow_id
+
+log = logging.getLogger("billing_ops.zendesk")
+
+
+def zendesk_webhook_app(
+    secret: str,
+    temporal: Callable[[], Awaitable[Client]],
+    task_queue: str,
+    clock: Callable[[], datetime],
+) -> Starlette:
+    """An ASGI app answering ``POST /`` (mount it at ``/webhooks/zendesk``)."""
+
+    async def receive(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            webhook.verify(
+                secret,
+                body,
+                request.headers.get(webhook.SIGNATURE_HEADER),
+                request.headers.get(webhook.TIMESTAMP_HEADER),
+                clock(),
+            )
+        except webhook.WebhookRefused as refused:
+            log.warning("zendesk webhook refused: %s", refused)
+            return JSONResponse({"error": str(refused)}, status_code=401)
+        try:
+            ticket = webhook.ticket_id(body)
+        except webhook.WebhookRefused as refused:
+            return JSONResponse({"error": str(refused)}, status_code=400)
+        target = workflow_id(ticket)
+        try:
+            client = await temporal()
+            await client.start_workflow(
+                WORKFLOW_TYPE,
+                TicketStart(ticket_id=ticket),
+                id=target,
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            return JSONResponse({"workflow_id": target, "status": "already handled"})
+        except (RPCError, RuntimeError) as error:  # Temporal down: Zendesk will retry
+            log.error("zendesk webhook for ticket %s: %s", ticket, error)
+            return JSONResponse({"error": "the workflow service is unavailable"}, status_code=503)
+        return JSONResponse({"workflow_id": target, "status": "started"}, status_code=202)
+
+    return Starlette(routes=[Route("/", receive, methods=["POST"])])
