@@ -195,12 +195,15 @@ class ProvisioningActivities:
         entitlements: EntitlementService,
         outbox: Outbox,
         templates: Path = TEMPLATES,
+        collections_queue: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.rules = rules
         self.entitlements = entitlements
         self.outbox = outbox
         self.templates = templates
+        #: Where collections cadences run; by default the queue of this worker.
+        self.collections_queue = collections_queue
 
     def all(self) -> list[Any]:
         """Every activity, for the worker's registration."""
@@ -411,7 +414,7 @@ class ProvisioningActivities:
             COLLECTIONS_WORKFLOW,
             CollectionsStart(customer_id=request.customer_id),
             id=collections_workflow_id(request.customer_id),
-            task_queue=activity.info().task_queue,
+            task_queue=self.collections_queue or activity.info().task_queue,
             start_signal=ACCOUNT_CHANGED,
             start_signal_args=[
                 AccountChanged(

@@ -32,17 +32,26 @@ from activities.settings import REPO_ROOT
 from workflows.provisioning import OrderProvisioningWorkflow
 
 EXAMPLES = Path(__file__).with_name("examples")
+COLLECTIONS_QUEUE = "collections-not-polled"
 
 
 @asynccontextmanager
 async def order_worker(
     client: Client, sessions: sessionmaker[Session], outbox_dir: Path, task_queue: str | None = None
 ) -> AsyncIterator[str]:
-    """A worker with the order workflow, its activities and the approval activities."""
+    """A worker with the order workflow, its activities and the approval activities.
+
+    Collections cadences are handed to a queue no worker polls: the tests see the
+    cadence started with its signal, and the cadence itself stays out of the way.
+    """
     queue = task_queue or f"orders-{uuid.uuid4().hex[:8]}"
     outbox = Outbox(sessions, FileTransport(outbox_dir), "billing@example.com")
     provisioning = ProvisioningActivities(
-        sessions, load_order_rules(), LocalEntitlements(sessions), outbox
+        sessions,
+        load_order_rules(),
+        LocalEntitlements(sessions),
+        outbox,
+        collections_queue=COLLECTIONS_QUEUE,
     )
     approvals = ApprovalActivities(sessions, load_matrix(REPO_ROOT / "config"), LogNotifier())
     with ThreadPoolExecutor(max_workers=8) as executor:
