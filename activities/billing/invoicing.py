@@ -388,16 +388,18 @@ class _Period:
 
     # The period and what is paid for it.
 
-    def open(self, first: Event | None) -> None:
+    def open(self, first: tuple[datetime, Event] | None) -> None:
+        """Place the current period: from a start event, from ``period_start``, or
+        around the first event; ``first`` is the earliest event with its UTC time."""
         sub = self.sub
-        if isinstance(first, Started):
+        if first is not None and isinstance(first[1], Started):
             if sub.invoiced:
                 raise InvoicingError(
                     "subscription.invoiced: a subscription that starts in this invoice "
                     "has nothing invoiced yet"
                 )
             self.started = False
-            start = utc(first.at, "events[0].at")
+            start = first[0]
             if sub.period_start is not None and utc(sub.period_start, "period_start") != start:
                 raise InvoicingError(
                     "subscription.period_start: a subscription that starts in this invoice "
@@ -408,18 +410,15 @@ class _Period:
             start = utc(sub.period_start, "subscription.period_start")
             end = boundary_after(self.anchor, self.interval, start)
         elif first is not None:
-            start, end = period_containing(
-                self.anchor, self.interval, utc(first.at, "events[0].at")
-            )
+            start, end = period_containing(self.anchor, self.interval, first[0])
         else:
             raise InvoicingError(
                 "subscription.period_start: required when there are no events to place the period"
             )
         self.start, self.end = start, end
-        self.hold_start = None
         if first is not None:
             # What is paid is needed only to price changes; a plain renewal skips it.
-            self.paid = {} if not self.started else self._initial_paid()
+            self.paid = self._initial_paid() if self.started else {}
 
     def effective(self) -> dict[str, SeatPrice]:
         if not self.started or self.paused or self.cancelled:
@@ -814,7 +813,7 @@ def _price_period(
         (utc(event.at, f"events[{number}].at"), number, event)
         for number, event in enumerate(events)
     )
-    period.open(timed[0][2] if timed else None)
+    period.open((timed[0][0], timed[0][2]) if timed else None)
     index, count = 0, len(timed)
     while index < count:
         at, number, _ = timed[index]

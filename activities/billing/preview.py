@@ -460,7 +460,10 @@ def _events(request: PreviewRequest, prices: _Prices) -> list[Event]:
                             f"{where}.addons: give {code!r}'s price in the new interval"
                         )
             plan_price = prices.seat_price(new_plan, f"{where}.plan", new_interval)
-            changes_addons = event.addons is not None or new_interval != interval
+            # Add-ons are resolved again for a new plan too: the book says which plans offer them.
+            changes_addons = (
+                event.addons is not None or new_interval != interval or new_plan.code != plan.code
+            )
             resolved[number] = PlanChanged(
                 at,
                 plan_price,
@@ -538,6 +541,11 @@ def _usage(request: PreviewRequest, book: PriceBook) -> list[UsageCharge]:
             addon = book.usage_addon(usage.code)
             if usage.included_units is None:
                 plan = request.subscription.plan.code
+                if plan not in book.plans:
+                    raise PreviewError(
+                        f"{where}.included_units: needed, as the plan {plan!r} is not in the "
+                        "price book"
+                    )
                 price = book.usage_price(usage.code, request.currency, plan)
             else:
                 price = book.usage_price(usage.code, request.currency, None)

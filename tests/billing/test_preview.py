@@ -252,3 +252,24 @@ def test_command_without_a_file(cli: typer.Typer, tmp_path: Path) -> None:
         2,
         "error: FILE: give a request file, or - to read standard input\n",
     )
+
+
+def test_a_new_plan_must_offer_the_add_ons() -> None:
+    request = example("preview-upgrade-annual.json")
+    request["events"][0] = {
+        "type": "plan_changed",
+        "at": "2025-03-12T09:00:00Z",
+        "plan": {"code": "plus"},
+    }
+    with pytest.raises(
+        ValueError,
+        match=r"^events\[0\].addons.code: add-on 'advanced_security' is not available on the plus",
+    ):
+        run(request)
+    request["events"][0]["addons"] = []
+    request["policy"] = "daily"
+    response = run(request)  # Plus is cheaper: the downgrade waits for the renewal
+    assert response.lines == []
+    assert (
+        response.notes[0] == "Change to Plus (monthly) takes effect at the renewal on 1 Apr 2025."
+    )
