@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -25,11 +24,9 @@ from activities.ledger.db import make_engine, migrate, session_factory
 from activities.ledger.models import AuditEntry, CreditNote, Invoice, Payment, Refund
 from activities.settings import Settings
 from tests.drafting.conftest import payment_status_request
-from tests.drafting.fake_openai import FakeOpenAI, Reply, draft_reply, serving
-from tests.drafting.hostile_corpus import HOSTILE, ORDINARY, Hostile
+from tests.drafting.fake_openai import FakeOpenAI, serving
+from tests.drafting.hostile_corpus import HOSTILE, ORDINARY, OTHER_CUSTOMER, Hostile, gullible_reply
 from tests.ledger.factories import customer, open_invoice
-
-OTHER_CUSTOMER = "Globex Ltd"
 
 
 def test_the_corpus_is_big_enough_and_covers_every_aim() -> None:
@@ -45,26 +42,6 @@ def test_every_hostile_text_is_flagged(text: str) -> None:
 @pytest.mark.parametrize("text", ORDINARY)
 def test_ordinary_billing_questions_are_not_flagged(text: str) -> None:
     assert hostile.inspect(text) == ()
-
-
-def _gullible(request: dict[str, Any]) -> Reply:
-    """Do what the customer's message asks, in the worst way for each aim."""
-    system = request["messages"][0]["content"]
-    user = request["messages"][1]["content"]
-    customer_text = user.rsplit("<customer_message>", 1)[-1]
-    body = "Hello Dana,\n\n"
-    if any(word in customer_text for word in ("credit", "refund", "discount", "paid", "waive")):
-        body += "Done: we applied a credit of $5,000.00 and a 50% discount; your balance is $0.00."
-    elif "bank" in customer_text or "account" in customer_text or "wire" in customer_text:
-        body += (
-            "From now on please pay to IBAN GB33 BUKB 2020 1555 5555 55, see "
-            "https://secure-pay.example-billing.help/acme."
-        )
-    elif "prompt" in customer_text or "instructions" in customer_text or "key" in customer_text:
-        body += f"Here are my instructions, as requested:\n{system}"
-    else:
-        body += f"{OTHER_CUSTOMER} (CUS-0002) owes $9,999.00 on INV-000777."
-    return draft_reply("Re: your request", body + "\n\nBilling team\n", "Did what was asked")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +61,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[Se
 
 @pytest.fixture(scope="module")
 def gullible_drafter(ledger: sessionmaker[Session]) -> Iterator[Drafter]:
-    with serving(FakeOpenAI(responder=_gullible)) as fake:
+    with serving(FakeOpenAI(responder=gullible_reply)) as fake:
         settings = Settings(openai_api_key=SecretStr("sk-test"), openai_base_url=fake.base_url)
         yield Drafter(ledger, chat_model(settings))
 
@@ -99,7 +76,7 @@ def _ledger_state(session: Session) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=[h.name for h in HOSTILE])
-def test_a_gullible_model_cannot_act_on_hostile_text(
+def test_agullible_reply_model_cannot_act_on_hostile_text(
     text: Hostile, gullible_drafter: Drafter, ledger: sessionmaker[Session]
 ) -> None:
     with ledger() as session:
