@@ -60,7 +60,7 @@ from activities.billing.proration import (
     shift_months_back,
     utc,
 )
-from activities.billing.tax import NO_TAX, TaxTreatment
+from activities.billing.tax import NO_TAX, TaxTreatment, line_tax
 from activities.billing.usage import UsageCharge, price_usage
 
 LineKind = Literal["charge", "credit"]
@@ -919,7 +919,7 @@ def _assemble(
     for line in lines:
         amount = line.amount
         discount = _discount(line, discounts, currency) if discounts and line.discountable else zero
-        tax = round_money((amount - discount) * rate, currency) if rate else zero
+        tax = line_tax(amount - discount, terms.tax, currency) if rate else zero
         drafts.append(
             InvoiceLineDraft(
                 line.kind,
