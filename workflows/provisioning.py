@@ -61,7 +61,6 @@ QUICK = timedelta(minutes=2)
 @workflow.defn(name=WORKFLOW_TYPE)
 class OrderProvisioningWorkflow(AwaitsApproval):
     def __init__(self) -> None:
-        self._start: OrderStart | None = None
         self._order: dict[str, Any] = {}
         self._view = OrderView(order_id="")
         self._report: ValidationReport | None = None
@@ -71,7 +70,6 @@ class OrderProvisioningWorkflow(AwaitsApproval):
 
     @workflow.run
     async def run(self, start: OrderStart) -> OrderOutcome:
-        self._start = start
         self._order = dict(start.order)
         self._show(order_id=start.order_id)
         record = await self._receive(start)
