@@ -40,9 +40,9 @@ def count(sessions: sessionmaker[Session], model: type) -> int:
 
 
 def test_every_side_effect_happens_once(
-    sqlite_sessions: sessionmaker[Session], rules: OrderRules, tmp_path: Path
+    sessions: sessionmaker[Session], rules: OrderRules, tmp_path: Path
 ) -> None:
-    sessions = sqlite_sessions
+    """On SQLite, and on PostgreSQL when TEST_DATABASE_URL is set."""
     outbox = Outbox(sessions, FileTransport(tmp_path), "billing@example.com")
     acts = ProvisioningActivities(sessions, rules, LocalEntitlements(sessions), outbox)
     raw = new_customer_order(NOW.date(), order_id="ORD-IDEM")
