@@ -7,9 +7,12 @@ advance, and the period's metered usage in arrears, with tax, discounts and
 account credit. The mix is generated from a fixed seed (see ``make_jobs``).
 
     python bench/bill_run.py [--count 100000] [--seed 7] [--tracemalloc]
+    python bench/bill_run.py --persist sqlite|postgresql [--count 20000]
 
-``bill_run`` yields the drafts one by one; persisting them (the ledger's
-``issue_invoice``) can wrap it without changing the computation.
+``bill_run`` yields the drafts one by one; ``--persist`` stores them through
+the ledger's ``issue_invoice`` (gapless numbers, lines, audit entry), in
+batches of one transaction each, into a fresh SQLite file or a throwaway
+PostgreSQL schema (``TEST_DATABASE_URL``, default the local server).
 """
 
 from __future__ import annotations
@@ -237,6 +240,92 @@ def _usage(
     return tuple(charges)
 
 
+PERSIST_BATCH = 500
+NOW = datetime(2025, 7, 31, 23, 0, tzinfo=UTC)
+
+
+def persist_run(jobs: list[BillingJob], backend: str) -> None:
+    """Compute and store the run; prints invoices per second end to end (wall clock)."""
+    import os
+    import tempfile
+    import uuid
+
+    from sqlalchemy import insert, text
+    from sqlalchemy.engine import make_url
+
+    from activities.ledger.db import make_engine, migrate, session_factory, transaction
+    from activities.ledger.invoices import issue_invoice
+    from activities.ledger.models import Customer
+
+    schema = None
+    if backend == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='bill-run-')}/ledger.sqlite"
+    else:
+        base = os.environ.get(
+            "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with make_engine(base).begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        scoped = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        url = scoped.render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        with engine.begin() as connection:  # one customer per subscription, not timed
+            connection.execute(
+                insert(Customer),
+                [
+                    {
+                        "id": f"B{i:07d}",
+                        "legal_name": f"Bench {i}",
+                        "country": "US",
+                        "timezone": "UTC",
+                        "currency": job.subscription.currency,
+                        "payment_terms_days": 30,
+                        "address_line1": "1 Main St",
+                        "city": "Town",
+                        "tax_exempt": False,
+                        "po_required": False,
+                        "do_not_dun": False,
+                        "strategic": False,
+                        "created_at": NOW,
+                    }
+                    for i, job in enumerate(jobs)
+                ],
+            )
+        sessions = session_factory(engine)
+        started = time.perf_counter()
+        drafts = enumerate(bill_run(jobs))
+        stored = 0
+        while True:
+            with transaction(sessions) as session:
+                for index, draft in drafts:
+                    issue_invoice(
+                        session,
+                        f"B{index:07d}",
+                        draft,
+                        source_key=f"bench:{index}",
+                        actor="system:bench",
+                        now=NOW,
+                    )
+                    stored += 1
+                    if stored % PERSIST_BATCH == 0:
+                        break
+                else:
+                    break
+        elapsed = time.perf_counter() - started
+        print(
+            f"computed and stored {stored:,} invoices in {backend} in {elapsed:.1f} s: "
+            f"{stored / elapsed:,.0f} invoices/s (batches of {PERSIST_BATCH}, wall clock)"
+        )
+    finally:
+        engine.dispose()
+        if schema:
+            with make_engine(base).begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=100_000)
@@ -244,11 +333,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also measure the Python heap peak (slower)"
     )
+    parser.add_argument(
+        "--persist", choices=("sqlite", "postgresql"), help="store the run through the ledger"
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     jobs = make_jobs(args.count, args.seed)
     print(f"generated {len(jobs):,} subscriptions in {time.perf_counter() - started:.1f} s")
+    if args.persist:
+        persist_run(jobs, args.persist)
+        sys.stdout.flush()
+        return
 
     gc.collect()
     invoices = lines = 0

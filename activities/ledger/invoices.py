@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
@@ -43,10 +44,14 @@ def issue_invoice(
     A finalized invoice gets the next number of the series and is open for
     payment; a draft gets its number when it is finalized.
     """
-    existing = session.scalar(select(Invoice).where(Invoice.source_key == source_key))
-    if existing is not None:
-        return existing
-    customer = get_customer(session, customer_id)
+    # A retry arrives in a later transaction and finds the committed invoice here; the
+    # same key twice inside one transaction is refused by the unique constraint instead.
+    # Not flushing keeps a bill run's inserts batched.
+    with session.no_autoflush:
+        existing = session.scalar(select(Invoice).where(Invoice.source_key == source_key))
+        if existing is not None:
+            return existing
+        customer = get_customer(session, customer_id)
     if draft.currency != customer.currency:
         raise LedgerError(
             f"currency: the invoice is in {draft.currency}, customer {customer_id} "
@@ -57,11 +62,12 @@ def issue_invoice(
             f"amount_due: {draft.amount_due} is negative; issue a credit note for a net credit"
         )
     invoice = Invoice(
+        number=next_number(session, INVOICE_SERIES) if finalize else None,
         source_key=source_key,
         customer_id=customer_id,
         subscription_id=subscription_id,
         currency=draft.currency,
-        status=InvoiceStatus.DRAFT,
+        status=_finalized_status(draft.amount_due) if finalize else InvoiceStatus.DRAFT,
         issue_date=draft.issue_date,
         due_date=draft.due_date,
         period_start=draft.period_start,
@@ -95,11 +101,9 @@ def issue_invoice(
         ],
     )
     session.add(invoice)
-    if finalize:
-        finalize_invoice(session, invoice, actor=actor, now=now)
-    else:
-        session.flush()
-        _audit_issue(session, invoice, actor, now, "invoice.drafted")
+    if not finalize:
+        session.flush()  # a draft is known by its id until it has a number
+    _audit_issue(session, invoice, actor, now, "invoice.issued" if finalize else "invoice.drafted")
     return invoice
 
 
@@ -108,9 +112,12 @@ def finalize_invoice(session: Session, invoice: Invoice, *, actor: str, now: dat
     if invoice.status != InvoiceStatus.DRAFT:
         raise LedgerError(f"invoice {invoice.number}: only drafts can be finalized")
     invoice.number = next_number(session, INVOICE_SERIES)
-    invoice.status = InvoiceStatus.OPEN if invoice.balance > ZERO else InvoiceStatus.PAID
-    session.flush()
+    invoice.status = _finalized_status(invoice.balance)
     _audit_issue(session, invoice, actor, now, "invoice.issued")
+
+
+def _finalized_status(balance: Decimal) -> InvoiceStatus:
+    return InvoiceStatus.OPEN if balance > ZERO else InvoiceStatus.PAID
 
 
 def _audit_issue(

@@ -15,12 +15,15 @@ def next_number(session: Session, series: str) -> str:
     rolls back with it, so two invoices never share a number and an aborted
     invoice leaves no gap.
     """
-    bumped = session.execute(
+    bump = (
         update(InvoiceSeries)
         .where(InvoiceSeries.series == series)
         .values(next_number=InvoiceSeries.next_number + 1)
         .returning(InvoiceSeries.next_number)
-    ).scalar_one_or_none()
+        .execution_options(synchronize_session=False)
+    )
+    with session.no_autoflush:  # the counter does not depend on pending rows
+        bumped = session.execute(bump).scalar_one_or_none()
     if bumped is None:
         session.add(InvoiceSeries(series=series, next_number=2))
         session.flush()
