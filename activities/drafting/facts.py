@@ -12,43 +12,36 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
-
-from activities.billing.money import check_currency
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+#: An ISO 4217 code's shape. Checked against the currency list where amounts are formatted,
+#: not here: these models are decoded inside workflows, whose sandbox forbids babel's file reads.
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
 class Money(_Frozen):
     """An amount in its currency, exactly as a deterministic activity computed it."""
 
     amount: Decimal
-    currency: str
-
-    @field_validator("currency")
-    @classmethod
-    def _iso_currency(cls, value: str) -> str:
-        return check_currency(value)
+    currency: CurrencyCode
 
 
 class InvoiceRef(_Frozen):
     """An invoice the message talks about."""
 
     number: str
-    currency: str
+    currency: CurrencyCode
     balance: Decimal
     total: Decimal | None = None
     due_date: date | None = None
     issue_date: date | None = None
-
-    @field_validator("currency")
-    @classmethod
-    def _iso_currency(cls, value: str) -> str:
-        return check_currency(value)
 
 
 class DraftFacts(_Frozen):

@@ -94,25 +94,18 @@ def policy() -> TicketPolicy:
     return load_policy(REPO_ROOT / "config" / "zendesk.yaml")
 
 
-@pytest.fixture
-def book(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+def seed_book(sessions: sessionmaker[Session]) -> None:
     """Acme (three invoices: two open, one paid by a recorded payment) and Globex."""
-    with sqlite_sessions.begin() as session:
+    with sessions.begin() as session:
         customer(session, "CUS-0001", legal_name="Acme Corp")
         customer(session, "CUS-0002", legal_name="Globex Ltd")
-        session.add(
-            BillingContact(
-                customer_id="CUS-0001", name=ACME_CONTACT[0], email=ACME_CONTACT[1], primary=True
+        for customer_id, (name, email) in (
+            ("CUS-0001", ACME_CONTACT),
+            ("CUS-0002", GLOBEX_CONTACT),
+        ):
+            session.add(
+                BillingContact(customer_id=customer_id, name=name, email=email, primary=True)
             )
-        )
-        session.add(
-            BillingContact(
-                customer_id="CUS-0002",
-                name=GLOBEX_CONTACT[0],
-                email=GLOBEX_CONTACT[1],
-                primary=True,
-            )
-        )
         open_invoice(session, "CUS-0001", "1234.50", date(2026, 10, 1))  # INV-000001
         open_invoice(session, "CUS-0002", "9999.00", date(2026, 10, 1))  # INV-000002
         open_invoice(session, "CUS-0001", "500.00", date(2026, 11, 20))  # INV-000003
@@ -129,6 +122,11 @@ def book(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
             ),
             actor="test",
         )
+
+
+@pytest.fixture
+def book(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    seed_book(sqlite_sessions)
     return sqlite_sessions
 
 
