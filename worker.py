@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from activities.ledger.db import open_ledger
 from activities.settings import Settings, settings
 from activities.temporal_runtime import EMBEDDED_UI_PORT, temporal_client
-from workflows.registry import WORKFLOWS, build_activities, ensure_schedules
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities, ensure_schedules
 
 log = logging.getLogger("billing-ops.worker")
 
@@ -37,6 +37,7 @@ async def serve(config: Settings, stop: asyncio.Event) -> None:
                 client,
                 task_queue=config.temporal_task_queue,
                 workflows=WORKFLOWS,
+                workflow_runner=WORKFLOW_RUNNER,
                 activities=activities,
                 activity_executor=executor,
                 graceful_shutdown_timeout=timedelta(seconds=20),

@@ -22,6 +22,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.collections.activities import CollectionsActivities
 from activities.collections.cadence import load_cadences
@@ -34,6 +35,12 @@ from workflows.collections import CollectionsSweepWorkflow, CollectionsWorkflow,
 from workflows.provisioning import OrderProvisioningWorkflow
 
 WORKFLOWS: list[type] = [CollectionsWorkflow, CollectionsSweepWorkflow, OrderProvisioningWorkflow]
+
+#: The sandbox every worker and replayer uses. ``holidays`` loads its country tables on
+#: first use, which the sandbox would otherwise re-import (and refuse) inside a workflow.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays")
+)
 
 SWEEP_SCHEDULE_ID = "collections-daily-sweep"
 #: 06:00 UTC: before business hours in Europe and the Americas, so first steps go out that day.

@@ -51,6 +51,8 @@ class AccountSnapshot(_Fact):
     invoices: tuple[InvoiceFact, ...]
     open_promise: PromiseFact | None
     as_of: datetime
+    #: Public holidays of the account's country this year and next (for the send window).
+    public_holidays: frozenset[date] = frozenset()
 
     @property
     def collectible(self) -> tuple[InvoiceFact, ...]:

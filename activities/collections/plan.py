@@ -111,13 +111,23 @@ def step_time(snapshot: AccountSnapshot, step: Step, cycle: date) -> datetime:
     and never before now."""
     window = snapshot.cadence.window
     nominal = at_local(step_date(step, cycle), window.start, snapshot.timezone)
-    return next_send_time(max(nominal, snapshot.as_of), snapshot.timezone, snapshot.country, window)
+    return next_send_time(
+        max(nominal, snapshot.as_of),
+        snapshot.timezone,
+        snapshot.country,
+        window,
+        snapshot.public_holidays,
+    )
 
 
 def send_now_or_next(snapshot: AccountSnapshot) -> datetime:
     """The next moment inside the account's send window (for a message due now)."""
     return next_send_time(
-        snapshot.as_of, snapshot.timezone, snapshot.country, snapshot.cadence.window
+        snapshot.as_of,
+        snapshot.timezone,
+        snapshot.country,
+        snapshot.cadence.window,
+        snapshot.public_holidays,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from activities.billing.money import ZERO, is_rounded
 from activities.collections.cadence import CadenceBook, CadenceError
 from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact
-from activities.collections.send_window import local_today
+from activities.collections.send_window import local_today, public_holidays
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
@@ -93,6 +93,9 @@ def load_snapshot(
         ),
         open_promise=_promise_fact(promise) if promise else None,
         as_of=as_of,
+        public_holidays=public_holidays(customer.country, (as_of.year, as_of.year + 1))
+        if cadence.window.public_holidays
+        else frozenset(),
     )
 
 
