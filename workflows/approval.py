@@ -190,9 +190,7 @@ class AwaitsApproval:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
         )
-        request = _Request(
-            request_id, asked, opened.route, opened.sla_business_days, opened.due_at
-        )
+        request = _Request(request_id, asked, opened.route, opened.sla_business_days, opened.due_at)
         self._requests()[request_id] = request
         await self._notify(request, "requested")
         while request.claim is None:

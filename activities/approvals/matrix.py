@@ -55,7 +55,7 @@ class DecisionRefused(ValueError):
 def _quoted_decimal(value: Any) -> Any:
     """Amounts and rates are quoted strings or integers: a YAML float is already inexact."""
     if isinstance(value, float):
-        raise ValueError(f"write {value!r} as a quoted decimal string, e.g. \"{value}\"")
+        raise ValueError(f'write {value!r} as a quoted decimal string, e.g. "{value}"')
     if isinstance(value, str | int) and not isinstance(value, bool):
         return Decimal(str(value))
     return value

@@ -1,4 +1,5 @@
-"""The approval step against the time-skipping Temporal test server and a SQLite ledger."""
+"""The approval step against the Temporal test servers (tests/temporal_fixtures.py) and a
+SQLite ledger."""
 
 from __future__ import annotations
 
@@ -12,46 +13,25 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.approvals.activities import ApprovalActivities
 from activities.approvals.matrix import ApprovalMatrix, load_matrix
 from activities.approvals.notifier import LogNotifier
 from activities.settings import REPO_ROOT
-from activities.temporal_runtime import binary_path
+from tests.temporal_fixtures import (
+    dev_server_env,
+    pytest_sessionfinish,
+    pytest_unconfigure,
+    time_skipping_env,
+)
+
+__all__ = ["dev_server_env", "pytest_sessionfinish", "pytest_unconfigure", "time_skipping_env"]
 
 
 @pytest.fixture(scope="session")
 def matrix() -> ApprovalMatrix:
     return load_matrix(REPO_ROOT / "config")
-
-
-@pytest.fixture
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=binary_path("temporal-test-server"),
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
-@pytest.fixture
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real dev server: unlike the time-skipping server, it drops the speculative
-    workflow task of a rejected update, so history shows exactly what production keeps."""
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=binary_path("temporal"),
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 @asynccontextmanager

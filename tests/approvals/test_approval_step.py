@@ -80,16 +80,16 @@ def audit_actions(sessions: sessionmaker[Session], request_id: str) -> list[str]
 
 
 async def test_the_right_role_approves_and_the_decision_is_recorded(
-    temporal_env: WorkflowEnvironment,
+    time_skipping_env: WorkflowEnvironment,
     ledger: sessionmaker[Session],
     matrix: ApprovalMatrix,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="billing_ops.approvals")
     async with running_worker(
-        temporal_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
+        time_skipping_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
     ) as queue:
-        handle, pending = await start_probe(temporal_env, queue)
+        handle, pending = await start_probe(time_skipping_env, queue)
         assert pending.status == "pending"
         assert pending.waiting_for == ("billing_manager", "controller")
         decision = await decide(handle, pending.request_id, "slack:U0BILLMGR1")
@@ -123,12 +123,12 @@ async def test_the_right_role_approves_and_the_decision_is_recorded(
 
 
 async def test_the_validator_refuses_the_wrong_role_and_the_requester_without_touching_history(
-    dev_env: WorkflowEnvironment, ledger: sessionmaker[Session], matrix: ApprovalMatrix
+    dev_server_env: WorkflowEnvironment, ledger: sessionmaker[Session], matrix: ApprovalMatrix
 ) -> None:
     async with running_worker(
-        dev_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
+        dev_server_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
     ) as queue:
-        handle, pending = await start_probe(dev_env, queue)
+        handle, pending = await start_probe(dev_server_env, queue)
         events = await history_length(handle)
         refusals = {
             "cli:ben": "ben (analyst) cannot decide this credit_note: it needs billing_manager "
@@ -159,18 +159,18 @@ async def test_the_validator_refuses_the_wrong_role_and_the_requester_without_to
 
 
 async def test_an_sla_timeout_escalates_then_reminds_in_business_days(
-    temporal_env: WorkflowEnvironment,
+    time_skipping_env: WorkflowEnvironment,
     ledger: sessionmaker[Session],
     matrix: ApprovalMatrix,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="billing_ops.approvals")
     async with running_worker(
-        temporal_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
+        time_skipping_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
     ) as queue:
-        handle, pending = await start_probe(temporal_env, queue)
+        handle, pending = await start_probe(time_skipping_env, queue)
         first_due = pending.due_at
-        await skip_past(temporal_env, first_due)
+        await skip_past(time_skipping_env, first_due)
 
         async def escalated() -> ApprovalState | None:
             state = (await handle.query(ApprovalProbe.approvals))[0]
@@ -185,7 +185,7 @@ async def test_an_sla_timeout_escalates_then_reminds_in_business_days(
             too_late.value.cause
         )
 
-        await skip_past(temporal_env, state.due_at)
+        await skip_past(time_skipping_env, state.due_at)
         await eventually(lambda: _audited(ledger, pending.request_id, "approval.reminded"))
         decision = await decide(handle, pending.request_id, "chen")
         assert (await handle.result()) == decision
@@ -214,12 +214,12 @@ async def _audited(sessions: sessionmaker[Session], request_id: str, action: str
 
 
 async def test_a_withdrawn_request_ends_without_a_decision(
-    temporal_env: WorkflowEnvironment, ledger: sessionmaker[Session], matrix: ApprovalMatrix
+    time_skipping_env: WorkflowEnvironment, ledger: sessionmaker[Session], matrix: ApprovalMatrix
 ) -> None:
     async with running_worker(
-        temporal_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
+        time_skipping_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
     ) as queue:
-        handle, pending = await start_probe(temporal_env, queue)
+        handle, pending = await start_probe(time_skipping_env, queue)
         await handle.signal(ApprovalProbe.withdraw, "cli:ana")
         decision = await handle.result()
     assert (decision.outcome, decision.decided_by, decision.approver) == (

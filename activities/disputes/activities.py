@@ -1,0 +1,252 @@
+"""The dispute workflow's side effects as Temporal activities.
+
+Each takes one pydantic model carrying the workflow's ``now`` and ids, and
+is idempotent: the dispute's rows by its id, documents and emails by keys
+derived from the workflow id and step. Refusals the ledger or the
+re-pricing makes (an invoice of another customer, nothing to credit) are
+raised as non-retryable ``ApplicationError`` with the reason, which the
+workflow shows to people instead of retrying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.collections.emails import render_email
+from activities.collections.messages import (
+    ACCOUNT_CHANGED,
+    WORKFLOW_TYPE,
+    AccountChanged,
+    CollectionsStart,
+)
+from activities.collections.messages import workflow_id as collections_workflow_id
+from activities.collections.store import billing_emails
+from activities.disputes import resolution, store
+from activities.disputes.resolution import Proposal
+from activities.disputes.triage import Triage
+from activities.ledger.customers import get_customer
+from activities.ledger.db import transaction
+from activities.ledger.models import DisputeStatus
+from activities.outbox import Outbox
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "disputes"
+
+Closing = Literal["resolved", "rejected", "withdrawn"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DisputeIntake(_Model):
+    """The workflow's input: who disputes which invoices, and why (triage may come later)."""
+
+    dispute_id: str
+    customer_id: str
+    invoices: list[str]
+    claim: str
+    opened_by: str
+    triage: Triage | None = None
+
+
+class OpenDispute(_Model):
+    intake: DisputeIntake
+    at: datetime
+
+
+class RecordTriage(_Model):
+    dispute_id: str
+    triage: Triage
+    actor: str
+    at: datetime
+
+
+class ProposeResolution(_Model):
+    invoices: list[str]
+    triage: Triage
+
+
+class Settle(_Model):
+    workflow_id: str
+    proposal: Proposal
+    triage: Triage
+    reason: str
+    at: datetime
+
+
+class CloseDispute(_Model):
+    dispute_id: str
+    status: Closing
+    actor: str
+    reason: str
+    at: datetime
+
+
+class EmailCustomer(_Model):
+    workflow_id: str
+    dispute_id: str
+    customer_id: str
+    template: Literal["received", "resolved", "rejected", "withdrawn"]
+    invoices: list[str]
+    claim: str
+    issued: list[str] = []
+    reason: str = ""
+    at: datetime
+
+
+class EmailResult(_Model):
+    sent: bool
+    reason: str | None = None
+
+
+class TellCollections(_Model):
+    customer_id: str
+    task_queue: str
+    reason: str
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Input the ledger or the engine refuses will be refused again: do not retry it."""
+    try:
+        yield
+    except ValueError as error:  # LedgerError, RepriceError, InvoicingError, ...
+        raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from None
+
+
+class DisputeActivities:
+    """Bound to the ledger and the customer-email outbox."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], outbox: Outbox, templates: Path = TEMPLATES
+    ) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.templates = templates
+
+    @activity.defn(name="disputes.open")
+    def open_dispute(self, request: OpenDispute) -> None:
+        """Record the dispute and hold its invoices out of payments and collections."""
+        intake = request.intake
+        with _refusals(), transaction(self.sessions) as session:
+            store.open_dispute(
+                session,
+                dispute_id=intake.dispute_id,
+                customer_id=intake.customer_id,
+                invoice_numbers=intake.invoices,
+                claim=intake.claim,
+                opened_by=intake.opened_by,
+                at=request.at,
+            )
+
+    @activity.defn(name="disputes.triage")
+    def record_triage(self, request: RecordTriage) -> None:
+        with _refusals(), transaction(self.sessions) as session:
+            facts = request.triage.model_dump(exclude={"category"}, exclude_none=True)
+            store.set_category(
+                session,
+                request.dispute_id,
+                request.triage.category,
+                facts,
+                request.actor,
+                request.at,
+            )
+
+    @activity.defn(name="disputes.propose")
+    def propose_resolution(self, request: ProposeResolution) -> Proposal:
+        """Compute the resolution: re-price, find the duplicate payment, or plan a re-issue."""
+        with _refusals(), self.sessions() as session:
+            return resolution.propose(session, request.invoices, request.triage)
+
+    @activity.defn(name="disputes.settle")
+    def settle(self, request: Settle) -> list[str]:
+        """Issue the approved credit notes, refund or re-issued invoices, each exactly once."""
+        with _refusals(), transaction(self.sessions) as session:
+            return resolution.settle(
+                session,
+                request.proposal,
+                request.triage,
+                key=f"{request.workflow_id}:settle",
+                actor=f"workflow:{request.workflow_id}",
+                reason=request.reason,
+                at=request.at,
+            )
+
+    @activity.defn(name="disputes.close")
+    def close_dispute(self, request: CloseDispute) -> None:
+        """Close the dispute: its invoices return to payments and collections."""
+        with _refusals(), transaction(self.sessions) as session:
+            store.close_dispute(
+                session,
+                request.dispute_id,
+                DisputeStatus(request.status),
+                request.actor,
+                request.reason,
+                request.at,
+            )
+
+    @activity.defn(name="disputes.email_customer")
+    def email_customer(self, request: EmailCustomer) -> EmailResult:
+        """Tell the customer, from a template in prompts/disputes; sent once per key."""
+        with self.sessions() as session:
+            customer = get_customer(session, request.customer_id)
+            recipients = billing_emails(session, request.customer_id)
+            name = customer.legal_name
+        if not recipients:
+            return EmailResult(sent=False, reason=f"{request.customer_id} has no billing contact")
+        values = {
+            "customer_name": name,
+            "dispute_id": request.dispute_id,
+            "invoices": request.invoices,
+            "invoice_list": _listing(request.invoices),
+            "claim": request.claim,
+            "issued": request.issued,
+            "reason": request.reason,
+        }
+        email = render_email(request.template, values, recipients, self.templates)
+        key = f"{request.workflow_id}:email:{request.template}"
+        self.outbox.send(key, request.customer_id, email, request.at)
+        return EmailResult(sent=True)
+
+    @activity.defn(name="disputes.tell_collections")
+    async def tell_collections(self, request: TellCollections) -> None:
+        """Nudge the account's collections cadence to re-read which invoices it may chase.
+
+        Signal-with-start, as the daily sweep does: a running cadence re-reads the
+        account, and one that had finished (everything was disputed) starts again.
+        """
+        await activity.client().start_workflow(
+            WORKFLOW_TYPE,
+            CollectionsStart(customer_id=request.customer_id),
+            id=collections_workflow_id(request.customer_id),
+            task_queue=request.task_queue,
+            start_signal=ACCOUNT_CHANGED,
+            start_signal_args=[AccountChanged(reason=request.reason)],
+        )
+
+    def all(self) -> list[Callable[..., object]]:
+        """Every dispute activity, for the worker's registry."""
+        return [
+            self.open_dispute,
+            self.record_triage,
+            self.propose_resolution,
+            self.settle,
+            self.close_dispute,
+            self.email_customer,
+            self.tell_collections,
+        ]
+
+
+def _listing(numbers: list[str]) -> str:
+    if len(numbers) == 1:
+        return f"invoice {numbers[0]}"
+    return f"invoices {', '.join(numbers[:-1])} and {numbers[-1]}"
