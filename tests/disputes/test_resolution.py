@@ -1,0 +1,228 @@
+"""Proposals and settlements against a real ledger, without Temporal: every category, and
+settling twice (a retried activity) issues every document once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from activities.disputes import resolution, store
+from activities.disputes.reprice import RepriceError
+from activities.disputes.triage import Address, Triage
+from activities.ledger.customers import get_customer
+from activities.ledger.errors import LedgerError
+from activities.ledger.invoices import get_invoice
+from activities.ledger.models import CreditNote, InvoiceStatus, Payment, Refund
+from activities.ledger.payments import PaymentIn, record_payment
+from tests.disputes.conftest import Account, open_account
+from tests.ledger import factories
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def account(sqlite_sessions: sessionmaker[Session]) -> Account:
+    return open_account(sqlite_sessions, NOW)
+
+
+def propose(
+    sessions: sessionmaker[Session], account: Account, triage: Triage
+) -> resolution.Proposal:
+    with sessions() as session:
+        return resolution.propose(session, [account.invoice], triage)
+
+
+def settle_twice(
+    sessions: sessionmaker[Session], proposal: resolution.Proposal, triage: Triage
+) -> list[str]:
+    results = []
+    for _ in range(2):
+        with sessions.begin() as session:
+            results.append(
+                resolution.settle(
+                    session,
+                    proposal,
+                    triage,
+                    key="dispute-DSP-T:settle",
+                    actor="workflow:t",
+                    reason="test",
+                    at=NOW,
+                )
+            )
+    assert results[0] == results[1]
+    return results[0]
+
+
+def count(sessions: sessionmaker[Session], model: type) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("triage", "credit"),
+    [
+        # 10 seats of Business ($25) + SSO ($3), NY tax 8.875% on each line: $304.85.
+        (Triage(category="seat_count", seats=8), "60.97"),  # 243.88 at 8 seats
+        (Triage(category="pricing_error", unit_amount=Decimal("20.00")), "54.44"),  # 250.41
+        (Triage(category="tax", tax_rate=Decimal("0")), "24.85"),  # exempt: 280.00
+    ],
+)
+def test_corrections_are_re_priced_through_the_engine_and_credited_once(
+    sqlite_sessions: sessionmaker[Session], account: Account, triage: Triage, credit: str
+) -> None:
+    proposal = propose(sqlite_sessions, account, triage)
+    assert (proposal.action, proposal.amount, proposal.currency) == (
+        "credit_note",
+        Decimal(credit),
+        "USD",
+    )
+    [issued] = settle_twice(sqlite_sessions, proposal, triage)
+    assert issued.startswith("credit note CN-")
+    assert count(sqlite_sessions, CreditNote) == 1
+    with sqlite_sessions() as session:
+        assert get_invoice(session, account.invoice).balance == Decimal("304.85") - Decimal(credit)
+
+
+def test_a_credit_larger_than_the_open_balance_leaves_account_credit(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    with sqlite_sessions.begin() as session:
+        record_payment(
+            session,
+            PaymentIn(account.customer_id, "ch_paid", Decimal("300.00"), "USD", NOW),
+            "test",
+        )
+    triage = Triage(category="seat_count", seats=8)
+    settle_twice(sqlite_sessions, propose(sqlite_sessions, account, triage), triage)
+    with sqlite_sessions() as session:
+        invoice = get_invoice(session, account.invoice)
+        note = session.scalars(select(CreditNote)).one()
+        assert (invoice.balance, invoice.status) == (Decimal("0.00"), InvoiceStatus.PAID)
+        assert (note.amount, note.unapplied) == (Decimal("60.97"), Decimal("56.12"))
+
+
+def test_a_duplicate_charge_is_refunded_once(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    with sqlite_sessions.begin() as session:
+        for ref in ("ch_first", "ch_again"):
+            record_payment(
+                session, PaymentIn(account.customer_id, ref, Decimal("304.85"), "USD", NOW), "test"
+            )
+    triage = Triage(category="duplicate_charge", payment="ch_again")
+    proposal = propose(sqlite_sessions, account, triage)
+    assert (proposal.action, proposal.amount) == ("refund", Decimal("304.85"))
+    assert settle_twice(sqlite_sessions, proposal, triage) == [
+        "a refund of $304.85 (payment ch_again)"
+    ]
+    assert count(sqlite_sessions, Refund) == 1
+    with sqlite_sessions() as session:
+        payment = session.scalars(select(Payment).where(Payment.processor_id == "ch_again")).one()
+        assert payment.refunded == Decimal("304.85")
+    with pytest.raises(LedgerError, match="ch_again is already refunded in full"):
+        propose(sqlite_sessions, account, triage)
+
+
+def test_a_wrong_po_and_address_re_issue_the_invoice_once(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    triage = Triage(
+        category="po_or_address",
+        po_number="PO-4471",
+        address=Address(line1="200 Park Ave", postal_code="10166"),
+    )
+    proposal = propose(sqlite_sessions, account, triage)
+    assert (proposal.action, proposal.amount) == ("credit_note", Decimal("0"))
+    [issued] = settle_twice(sqlite_sessions, proposal, triage)
+    with sqlite_sessions() as session:
+        old = get_invoice(session, account.invoice)
+        new = get_invoice(session, issued.split()[1].rstrip(","))
+        assert (old.status, old.balance) == (InvoiceStatus.VOID, Decimal("0.00"))
+        assert (new.po_number, new.total, new.balance, new.due_date) == (
+            "PO-4471",
+            old.total,
+            old.total,
+            old.due_date,
+        )
+        assert [line.amount for line in new.lines] == [line.amount for line in old.lines]
+        customer = get_customer(session, account.customer_id)
+        assert (customer.address_line1, customer.postal_code, customer.city) == (
+            "200 Park Ave",
+            "10166",
+            "New York",
+        )
+
+
+def test_goodwill_is_the_analyst_s_amount(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    triage = Triage(category="service_issue", amount=Decimal("25.00"))
+    proposal = propose(sqlite_sessions, account, triage)
+    assert proposal.amount == Decimal("25.00")
+    assert settle_twice(sqlite_sessions, proposal, triage)[0].endswith(
+        f"for $25.00 on invoice {account.invoice}"
+    )
+
+
+def test_what_cannot_be_re_priced_is_refused_with_the_reason(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    with pytest.raises(RepriceError, match=r"the \$304\.85 billed; nothing to credit"):
+        propose(sqlite_sessions, account, Triage(category="seat_count", seats=10))
+    with sqlite_sessions.begin() as session:
+        loose = factories.open_invoice(
+            session, account.customer_id, "99.00", NOW.date() + timedelta(days=5)
+        ).number
+    with sqlite_sessions() as session, pytest.raises(RepriceError, match="bills no subscription"):
+        resolution.propose(session, [loose or ""], Triage(category="seat_count", seats=1))
+
+
+def test_a_held_invoice_cannot_join_a_second_dispute(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    with sqlite_sessions.begin() as session:
+        for dispute_id in ("DSP-1", "DSP-1"):  # the second call is a retry: no change
+            store.open_dispute(
+                session,
+                dispute_id=dispute_id,
+                customer_id=account.customer_id,
+                invoice_numbers=[account.invoice],
+                claim="wrong seats",
+                opened_by="cli:ana",
+                at=NOW,
+            )
+    with (
+        sqlite_sessions.begin() as session,
+        pytest.raises(LedgerError, match="already disputed in DSP-1"),
+    ):
+        store.open_dispute(
+            session,
+            dispute_id="DSP-2",
+            customer_id=account.customer_id,
+            invoice_numbers=[account.invoice],
+            claim="again",
+            opened_by="cli:ana",
+            at=NOW,
+        )
+
+
+@pytest.mark.parametrize(
+    ("facts", "message"),
+    [
+        ({"category": "seat_count"}, "seats: a seat_count dispute needs it"),
+        ({"category": "duplicate_charge"}, "payment: a duplicate_charge dispute needs it"),
+        ({"category": "po_or_address"}, "po_number or address: a po_or_address dispute needs"),
+        ({"category": "goodwill"}, "category"),
+        ({"category": "tax", "tax_rate": "1.5"}, "tax_rate"),
+    ],
+)
+def test_a_triage_missing_its_fact_is_refused_naming_the_field(
+    facts: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Triage.model_validate(facts)
