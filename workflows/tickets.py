@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.zendesk.messages import (
         DECIDE_UPDATE,
+        DRAFT_QUERY,
         STATUS_QUERY,
         WORKFLOW_TYPE,
         Outcome,
@@ -183,6 +184,10 @@ class TicketWorkflow:
             outcome=self._outcome,
         )
 
+    @workflow.query(name=DRAFT_QUERY)
+    def draft(self) -> Draft | None:
+        return self._draft
+
     async def _notify(self, kind: NoticeKind) -> None:
         ticket, triage, draft = self._ticket, self._triage, self._draft
         assert ticket is not None and triage is not None and draft is not None
@@ -199,6 +204,7 @@ class TicketWorkflow:
                 category=triage.category,
                 channel=triage.review_channel,
                 draft=draft,
+                at=workflow.now(),
                 decided_by=decision.by if decision else None,
                 outcome=_describe(decision) if decision and kind == "decided" else None,
             ),

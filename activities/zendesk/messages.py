@@ -3,7 +3,8 @@
 One workflow per Zendesk ticket, with the id ``ticket-<ticket id>``, started
 by the Zendesk webhook. A person decides the drafted reply with the
 ``tickets.decide`` update (Slack's Send / Edit / Send as internal note
-buttons, or a test); the ``status`` query shows where the ticket is.
+buttons, or a test); the ``tickets.status`` query shows where the ticket is
+and ``tickets.draft`` the drafted reply (what the Edit button starts from).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 WORKFLOW_TYPE = "Ticket"
 DECIDE_UPDATE = "tickets.decide"
 STATUS_QUERY = "tickets.status"
+DRAFT_QUERY = "tickets.draft"
 
 
 def workflow_id(ticket_id: int) -> str:

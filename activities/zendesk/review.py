@@ -9,6 +9,7 @@ writes one line per notice to the ``billing_ops.tickets`` log.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -32,6 +33,8 @@ class ReviewNotice(BaseModel):
     category: str
     channel: str
     draft: Draft
+    #: The workflow's now when the notice was sent.
+    at: datetime
     decided_by: str | None = None
     outcome: str | None = None
 

@@ -217,7 +217,7 @@ async def billing_queue(
                 activities=[*zendesk.all(), drafting.draft_message, *disputes.all()],
                 activity_executor=executor,
             ),
-            _served(app) as url,
+            served(app) as url,
             aiohttp.ClientSession() as http,
         ):
             yield Queue(env.client, url, http, queue)
@@ -231,7 +231,7 @@ def _returns(client: Client):  # type: ignore[no-untyped-def]
 
 
 @asynccontextmanager
-async def _served(app: Starlette) -> AsyncIterator[str]:
+async def served(app: Starlette) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

@@ -1,0 +1,127 @@
+"""Ticket replies in Slack: the draft with Send / Edit / Send as internal note, the same
+message once decided, the modal that edits the reply, and the reminder in the thread."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from activities.zendesk.review import ReviewNotice
+from bot.blocks.kit import Block, button, context, escape, fields, header, plain, section
+
+SEND = "ticket.send"
+EDIT = "ticket.edit"
+INTERNAL_NOTE = "ticket.internal_note"
+EDIT_MODAL = "ticket.edit_reply"
+REPLY_BLOCK = "reply"
+REPLY_INPUT = "reply"
+
+_SOURCES = {
+    "template": "template",
+    "model": "model, every figure checked",
+    "model_retry": "model, figures checked after one correction",
+    "template_fallback": "template (the model's drafts got figures wrong)",
+}
+
+
+def review_message(notice: ReviewNotice) -> dict[str, Any]:
+    """The draft as posted for review, with its three buttons."""
+    blocks = _draft_blocks(notice)
+    value = notice.workflow_id
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"ticket:{notice.workflow_id}",
+            "elements": [
+                {
+                    **button("Send", SEND, value, "primary"),
+                    "confirm": {
+                        "title": plain("Send this reply?"),
+                        "text": plain(f"Post it on ticket #{notice.ticket_id} for the customer."),
+                        "confirm": plain("Send"),
+                        "deny": plain("Cancel"),
+                    },
+                },
+                button("Edit", EDIT, value),
+                button("Send as internal note", INTERNAL_NOTE, value),
+            ],
+        }
+    )
+    return {"text": _fallback(notice), "blocks": blocks}
+
+
+def decided_message(notice: ReviewNotice) -> dict[str, Any]:
+    """The same message once the reply is posted: no buttons, who decided what."""
+    blocks = _draft_blocks(notice)
+    who = _actor(notice.decided_by or "")
+    blocks.append(context(f":white_check_mark: Posted as {notice.outcome} by {who}"))
+    return {"text": f"Ticket #{notice.ticket_id}: {notice.outcome} by {who}", "blocks": blocks}
+
+
+def reminder_text(notice: ReviewNotice) -> str:
+    return f"Ticket #{notice.ticket_id} still waits for someone to send, edit or note this reply."
+
+
+def edit_modal(notice_ticket: int, workflow_id: str, body: str, where: tuple[str, str]) -> Block:
+    """The reply in an editable box; submitting sends the edited text as a public reply."""
+    channel, ts = where
+    return {
+        "type": "modal",
+        "callback_id": EDIT_MODAL,
+        "title": plain(f"Reply to #{notice_ticket}"[:24]),
+        "submit": plain("Send"),
+        "close": plain("Cancel"),
+        "private_metadata": json.dumps({"workflow_id": workflow_id, "channel": channel, "ts": ts}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REPLY_BLOCK,
+                "label": plain("Public reply"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REPLY_INPUT,
+                    "multiline": True,
+                    "initial_value": body[:3000],
+                    "max_length": 3000,
+                },
+            }
+        ],
+    }
+
+
+def refusal(why: str) -> str:
+    return f":no_entry: {why}"
+
+
+def _draft_blocks(notice: ReviewNotice) -> list[Block]:
+    draft = notice.draft
+    blocks: list[Block] = [
+        header(f"Ticket #{notice.ticket_id}: {notice.category.replace('_', ' ')}"),
+        fields(
+            [
+                ("Customer", escape(notice.customer)),
+                ("From", escape(notice.requester)),
+                ("Subject", escape(notice.ticket_subject) or "(none)"),
+                ("Draft", _SOURCES.get(draft.source, draft.source)),
+            ]
+        ),
+    ]
+    if draft.flags:
+        flags = "\n".join(f"• {escape(flag)}" for flag in draft.flags)
+        blocks.append(section(f":warning: *Read before sending: the ticket was flagged*\n{flags}"))
+    quoted = "\n".join(f">{line}" if line else ">" for line in escape(draft.body).splitlines())
+    blocks.append(section(f"*{escape(draft.subject)}*\n{quoted}"))
+    blocks.append(context(escape(draft.approver_summary)))
+    return blocks
+
+
+def _fallback(notice: ReviewNotice) -> str:
+    flagged = " (flagged)" if notice.draft.flags else ""
+    return f"Ticket #{notice.ticket_id} reply to review{flagged}: {notice.draft.approver_summary}"
+
+
+def _actor(identity: str) -> str:
+    channel, _, rest = identity.partition(":")
+    if channel == "slack" and rest:
+        return f"<@{rest}>"
+    return escape(identity)

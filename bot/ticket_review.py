@@ -1,0 +1,198 @@
+"""Ticket replies in Slack: the notifier that posts drafts, and the buttons that send them.
+
+The ticket workflow calls its notifier activity when a draft waits for
+review, when it still waits hours later, and once the reply is posted;
+:class:`SlackReviewNotifier` posts the draft with Send / Edit / Send as
+internal note to the review channel, reminds in the message's thread, and
+edits the message in place once decided.
+
+A click is acknowledged at once; then the bot sends the ``tickets.decide``
+update to the ticket's workflow, whose validator checks that the clicker
+holds a reviewer role and that nobody decided before. A refused click gets
+a private reply saying why. Edit opens the draft in a modal first; what the
+reviewer submits is posted instead of the draft.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk import WebClient
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.drafting.facts import Draft
+from activities.ledger.db import transaction
+from activities.ledger.models import IdempotencyKey
+from activities.zendesk.messages import DECIDE_UPDATE, DRAFT_QUERY, ReplyDecision
+from activities.zendesk.review import ReviewNotice
+from bot.blocks.tickets import (
+    EDIT,
+    EDIT_MODAL,
+    INTERNAL_NOTE,
+    REPLY_BLOCK,
+    REPLY_INPUT,
+    SEND,
+    decided_message,
+    edit_modal,
+    refusal,
+    reminder_text,
+    review_message,
+)
+from bot.services import Services
+
+log = logging.getLogger("billing_ops.bot")
+
+
+class SlackReviewNotifier:
+    """The ticket workflow's review notifier for Slack (``activities.zendesk.review``).
+
+    Runs in the worker's activity threads, hence the synchronous ``WebClient``.
+    Where the draft was posted is kept under an idempotency key, so a retried
+    activity edits the message instead of posting it twice.
+    """
+
+    def __init__(self, client: WebClient, sessions: sessionmaker[Session]) -> None:
+        self.client = client
+        self.sessions = sessions
+
+    def post(self, notice: ReviewNotice) -> None:
+        key = f"slack-review:{notice.workflow_id}"
+        with self.sessions() as session:
+            row = session.get(IdempotencyKey, key)
+            where = (
+                (str(row.result["channel"]), str(row.result["ts"])) if row and row.result else None
+            )
+        if where is None:
+            if notice.kind != "requested":
+                return  # never reached Slack: nothing to remind about or edit
+            posted = self.client.chat_postMessage(channel=notice.channel, **review_message(notice))
+            with transaction(self.sessions) as session:
+                if session.get(IdempotencyKey, key) is None:
+                    session.add(
+                        IdempotencyKey(
+                            key=key,
+                            action="ticket_review",
+                            result={"channel": posted["channel"], "ts": posted["ts"]},
+                            created_at=notice.at,
+                        )
+                    )
+            return
+        channel, ts = where
+        if notice.kind == "requested":
+            self.client.chat_update(channel=channel, ts=ts, **review_message(notice))
+        elif notice.kind == "reminder":
+            self.client.chat_postMessage(channel=channel, thread_ts=ts, text=reminder_text(notice))
+        else:
+            self.client.chat_update(channel=channel, ts=ts, **decided_message(notice))
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Add the ticket buttons and the edit modal to the bot."""
+
+    async def ack_click(ack: AsyncAck) -> None:
+        await ack()
+
+    async def send(body: dict[str, Any], client: AsyncWebClient) -> None:
+        await _decide(services, client, body, ReplyDecision(action="send", by=_by(body)))
+
+    async def send_note(body: dict[str, Any], client: AsyncWebClient) -> None:
+        await _decide(services, client, body, ReplyDecision(action="internal_note", by=_by(body)))
+
+    async def open_editor(body: dict[str, Any], client: AsyncWebClient) -> None:
+        workflow_id = str(body["actions"][0]["value"])
+        channel, ts = _message_of(body)
+        draft = await _draft(services, workflow_id)
+        if draft is None:
+            await client.chat_postEphemeral(
+                channel=channel, user=body["user"]["id"], text=refusal("This reply is gone.")
+            )
+            return
+        ticket = int(workflow_id.removeprefix("ticket-"))
+        view = edit_modal(ticket, workflow_id, draft.body, (channel, ts))
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def check_edit(ack: AsyncAck, view: dict[str, Any]) -> None:
+        if not _edited(view):
+            await ack(response_action="errors", errors={REPLY_BLOCK: "The reply is empty."})
+        else:
+            await ack()
+
+    async def send_edited(
+        body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        text = _edited(view)
+        if not text:
+            return  # refused in the ack
+        meta = json.loads(view["private_metadata"])
+        decision = ReplyDecision(action="send", by=_by(body), body=text)
+        await _decide(
+            services, client, body, decision, meta["workflow_id"], (meta["channel"], meta["ts"])
+        )
+
+    app.action(SEND)(ack=ack_click, lazy=[send])
+    app.action(INTERNAL_NOTE)(ack=ack_click, lazy=[send_note])
+    app.action(EDIT)(ack=ack_click, lazy=[open_editor])
+    app.view(EDIT_MODAL)(ack=check_edit, lazy=[send_edited])
+
+
+async def _decide(
+    services: Services,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    decision: ReplyDecision,
+    workflow_id: str | None = None,
+    where: tuple[str, str] | None = None,
+) -> None:
+    """Send the decision to the ticket's workflow; tell the clicker privately how it went."""
+    workflow_id = workflow_id or str(body["actions"][0]["value"])
+    channel, _ts = where or _message_of(body)
+    user = body["user"]["id"]
+    temporal = await services.temporal()
+    try:
+        answer = await temporal.get_workflow_handle(workflow_id).execute_update(
+            DECIDE_UPDATE, decision, result_type=str
+        )
+    except WorkflowUpdateFailedError as failed:
+        why = str(getattr(failed.cause, "message", None) or failed.cause or failed)
+        await client.chat_postEphemeral(channel=channel, user=user, text=refusal(why))
+        return
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        gone = f"The ticket's workflow ({workflow_id}) is no longer running."
+        await client.chat_postEphemeral(channel=channel, user=user, text=refusal(gone))
+        return
+    await client.chat_postEphemeral(channel=channel, user=user, text=f":outbox_tray: {answer}")
+
+
+async def _draft(services: Services, workflow_id: str) -> Draft | None:
+    temporal = await services.temporal()
+    try:
+        draft: Draft | None = await temporal.get_workflow_handle(workflow_id).query(
+            DRAFT_QUERY, result_type=Draft
+        )
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+    return draft
+
+
+def _by(body: dict[str, Any]) -> str:
+    return f"slack:{body['user']['id']}"
+
+
+def _message_of(body: dict[str, Any]) -> tuple[str, str]:
+    container = body["container"]
+    return str(container["channel_id"]), str(container["message_ts"])
+
+
+def _edited(view: dict[str, Any]) -> str:
+    value = view["state"]["values"][REPLY_BLOCK][REPLY_INPUT].get("value") or ""
+    return str(value).strip()

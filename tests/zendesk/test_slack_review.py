@@ -1,0 +1,177 @@
+"""Reviewing a ticket reply in Slack: the draft posted with its buttons, clicks that send,
+edit or refuse, and the message edited in place once the reply is on the ticket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from slack_sdk import WebClient
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.approvals.matrix import ApprovalMatrix
+from activities.collections.cadence import load_cadences
+from activities.ledger.models import IdempotencyKey
+from activities.settings import REPO_ROOT, Settings
+from activities.zendesk.policy import TicketPolicy
+from bot import ticket_review
+from bot.app import create_app
+from bot.blocks.tickets import EDIT, EDIT_MODAL, INTERNAL_NOTE, REPLY_BLOCK, REPLY_INPUT, SEND
+from bot.server import SLACK_PATH, create_asgi_app
+from bot.services import Services
+from tests.bot import slack_requests
+from tests.bot.fake_slack import BOT_TOKEN, FakeSlack
+from tests.conftest import NOW
+from tests.zendesk.conftest import ACME_CONTACT, Queue, billing_queue, served
+from tests.zendesk.fake_zendesk import FakeZendesk
+
+ANALYST = "U0ANALYST1"
+SALES = "U0SALES001"
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@dataclass
+class Reviewing:
+    queue: Queue
+    slack: FakeSlack
+    bot_url: str
+    http: aiohttp.ClientSession
+    sessions: sessionmaker[Session]
+
+    def message_of(self, workflow_id: str) -> tuple[str, str]:
+        """Where the notifier posted the draft (it keeps that to edit the message later)."""
+        with self.sessions() as session:
+            row = session.get(IdempotencyKey, f"slack-review:{workflow_id}")
+            assert row is not None and row.result is not None
+            return str(row.result["channel"]), str(row.result["ts"])
+
+    async def click(self, action_id: str, workflow_id: str, user: str) -> None:
+        channel, ts = self.message_of(workflow_id)
+        body = slack_requests.button_click(
+            action_id, workflow_id, user, channel, ts, "https://slack.invalid/response"
+        )
+        await self._post(body)
+
+    async def submit(self, view: dict[str, Any], user: str, text: str) -> None:
+        values = {REPLY_BLOCK: {REPLY_INPUT: {"type": "plain_text_input", "value": text}}}
+        await self._post(slack_requests.view_submission(view, user, values))
+
+    async def _post(self, body: bytes) -> None:
+        headers = slack_requests.signed_headers(body, slack_requests.FORM)
+        async with self.http.post(self.bot_url, data=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+
+
+@pytest.fixture
+async def reviewing(
+    time_skipping_env: WorkflowEnvironment,
+    book: sessionmaker[Session],
+    zendesk: FakeZendesk,
+    policy: TicketPolicy,
+    matrix: ApprovalMatrix,
+    tmp_path: Path,
+    slack: FakeSlack,
+) -> AsyncIterator[Reviewing]:
+    slack.clear()
+    notifier = ticket_review.SlackReviewNotifier(
+        WebClient(token=BOT_TOKEN, base_url=slack.api_url), book
+    )
+
+    async def temporal() -> Client:
+        return time_skipping_env.client
+
+    services = Services(
+        sessions=book,
+        matrix=matrix,
+        cadences=load_cadences(REPO_ROOT / "config" / "cadences.yaml"),
+        temporal=temporal,
+        clock=lambda: NOW,
+    )
+    settings = Settings(
+        slack_bot_token=SecretStr(BOT_TOKEN),
+        slack_signing_secret=SecretStr(slack_requests.SIGNING_SECRET),
+    )
+    bolt = create_app(
+        settings, services, client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    )
+    ticket_review.register(bolt, services)
+    async with (
+        billing_queue(
+            time_skipping_env, book, zendesk, policy, matrix, tmp_path, notifier=notifier
+        ) as queue,
+        served(create_asgi_app(bolt, services.ack_first)) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        yield Reviewing(queue, slack, url.rstrip("/") + SLACK_PATH, http, book)
+
+
+async def _posted_draft(r: Reviewing, ticket_id: int) -> Any:
+    await r.queue.webhook(json.dumps({"ticket_id": ticket_id}).encode())
+    await r.queue.state(ticket_id, "awaiting_review")
+    (posted,) = await r.slack.wait_for(
+        "chat.postMessage", where=lambda c: f"Ticket #{ticket_id}" in c.args.get("text", "")
+    )
+    return posted
+
+
+async def test_the_draft_is_posted_with_three_buttons_and_sent_by_a_reviewer(
+    reviewing: Reviewing, zendesk: FakeZendesk
+) -> None:
+    zendesk.add_ticket(301, subject="Balance", body="What do we owe?", requester=ACME_CONTACT)
+    posted = await _posted_draft(reviewing, 301)
+    assert posted.args["channel"] == "#billing-tickets"
+    (actions,) = [b for b in posted.args["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == [SEND, EDIT, INTERNAL_NOTE]
+    assert {e["value"] for e in actions["elements"]} == {"ticket-301"}
+    assert any("$1,734.50" in json.dumps(b) for b in posted.args["blocks"])
+
+    await reviewing.click(SEND, "ticket-301", SALES)
+    (refused,) = await reviewing.slack.wait_for("chat.postEphemeral")
+    assert "may not send ticket replies" in refused.args["text"]
+    assert refused.args["user"] == SALES
+
+    await reviewing.click(SEND, "ticket-301", ANALYST)
+    outcome = await reviewing.queue.handle(301).result()
+    assert (outcome.outcome, outcome.decided_by) == ("public_reply", f"slack:{ANALYST}")
+    (updated,) = await reviewing.slack.wait_for("chat.update")
+    assert (updated.args["channel"], updated.args["ts"]) == reviewing.message_of("ticket-301")
+    assert not [b for b in updated.args["blocks"] if b["type"] == "actions"]
+    assert f"Posted as public reply by <@{ANALYST}>" in json.dumps(updated.args["blocks"])
+    assert len(zendesk.replies(301)) == 1
+
+
+async def test_edit_opens_the_draft_and_sends_what_the_reviewer_wrote(
+    reviewing: Reviewing, zendesk: FakeZendesk
+) -> None:
+    zendesk.add_ticket(302, subject="Balance", body="What do we owe?", requester=ACME_CONTACT)
+    await _posted_draft(reviewing, 302)
+    await reviewing.click(EDIT, "ticket-302", ANALYST)
+    (opened,) = await reviewing.slack.wait_for("views.open")
+    view = opened.args["view"]
+    assert view["callback_id"] == EDIT_MODAL
+    initial = view["blocks"][0]["element"]["initial_value"]
+    assert "The Acme Corp account has $1,734.50 open" in initial
+
+    edited = initial.replace("Hello Dana Whitfield,", "Hi Dana,")
+    await reviewing.submit(view, ANALYST, edited)
+    outcome = await reviewing.queue.handle(302).result()
+    assert outcome.outcome == "public_reply"
+    (reply,) = zendesk.replies(302)
+    assert reply["body"] == edited.strip()
+    (updated,) = await reviewing.slack.wait_for("chat.update")
+    assert "edited public reply" in json.dumps(updated.args["blocks"])
