@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -23,8 +24,12 @@ from activities.approvals.matrix import ApprovalMatrix, Person, load_matrix
 from activities.collections.cadence import CadenceBook, load_cadences
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import Settings
+from bot.ack_first import AckFirst
 
 T = TypeVar("T")
+
+#: Ledger threads: enough for a team's lookups; more would only contend for the GIL.
+LEDGER_THREADS = 2
 
 
 @dataclass
@@ -50,15 +55,29 @@ class Services:
     temporal: Callable[[], Awaitable[Client]]
     clock: Callable[[], datetime]
     task_queue: str = "billing-ops"
+    ack_first: AckFirst = field(default_factory=AckFirst)
+    _ledger_threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(LEDGER_THREADS, thread_name_prefix="ledger")
+    )
+    _ledger_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(LEDGER_THREADS)
+    )
 
     async def ledger(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one ledger transaction, off the event loop (the ORM blocks)."""
+        """Run ``work`` in one ledger transaction, off the event loop (the ORM blocks).
+
+        Each piece of work takes a thread only when Slack's requests have paused
+        (:mod:`bot.ack_first`), checked again for every piece, so an ack waits at
+        most for the pieces already running.
+        """
 
         def run() -> T:
             with transaction(self.sessions) as session:
                 return work(session)
 
-        return await asyncio.to_thread(run)
+        async with self._ledger_slots:
+            await self.ack_first.wait()
+            return await asyncio.get_running_loop().run_in_executor(self._ledger_threads, run)
 
     def person(self, slack_user_id: str) -> Person | None:
         """Who a Slack user is in the approval matrix, with their roles; None if not there."""

@@ -138,13 +138,13 @@ async def start_bot(
         )
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
         bolt = create_app(bot_settings(), services, client=client)
-        url = await serve(create_asgi_app(bolt))
+        url = await serve(create_asgi_app(bolt, services.ack_first))
         http = aiohttp.ClientSession()
         sessions_open.append(http)
         return BotUnderTest(url + SLACK_PATH, slack, http)
 
     async def serve(app: Starlette) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         server = uvicorn.Server(config)
