@@ -42,6 +42,11 @@ from activities.ledger.numbering import next_number
 DISPUTABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
 
 
+def new_dispute_id(session: Session) -> str:
+    """The next dispute number (``DSP-000012``), taken in the caller's transaction."""
+    return next_number(session, "DSP")
+
+
 def open_dispute(
     session: Session,
     *,
@@ -56,22 +61,8 @@ def open_dispute(
     existing = session.get(Dispute, dispute_id)
     if existing is not None:
         return existing
-    get_customer(session, customer_id)
-    if not claim.strip():
-        raise LedgerError("claim: say what the customer disputes")
-    if not invoice_numbers:
-        raise LedgerError("invoices: a dispute names at least one invoice")
+    check_disputable(session, customer_id, invoice_numbers, claim)
     invoices = [get_invoice(session, number) for number in invoice_numbers]
-    for invoice in invoices:
-        if invoice.customer_id != customer_id:
-            raise LedgerError(f"invoices: {invoice.number} is not an invoice of {customer_id}")
-        if invoice.status not in DISPUTABLE:
-            raise LedgerError(f"invoices: {invoice.number} is {invoice.status.value}")
-        held = held_by(session, invoice.id)
-        if held is not None:
-            raise LedgerError(f"invoices: {invoice.number} is already disputed in {held}")
-    if len({invoice.currency for invoice in invoices}) != 1:
-        raise LedgerError("invoices: one dispute covers invoices in one currency")
     dispute = Dispute(
         id=dispute_id,
         customer_id=customer_id,
@@ -93,6 +84,28 @@ def open_dispute(
         after={"customer_id": customer_id, "invoices": invoice_numbers, "claim": dispute.claim},
     )
     return dispute
+
+
+def check_disputable(
+    session: Session, customer_id: str, invoice_numbers: list[str], claim: str
+) -> None:
+    """Refuse a dispute the ledger cannot hold, naming the field (nothing is written)."""
+    get_customer(session, customer_id)
+    if not claim.strip():
+        raise LedgerError("claim: say what the customer disputes")
+    if not invoice_numbers:
+        raise LedgerError("invoices: a dispute names at least one invoice")
+    invoices = [get_invoice(session, number) for number in invoice_numbers]
+    for invoice in invoices:
+        if invoice.customer_id != customer_id:
+            raise LedgerError(f"invoices: {invoice.number} is not an invoice of {customer_id}")
+        if invoice.status not in DISPUTABLE:
+            raise LedgerError(f"invoices: {invoice.number} is {invoice.status.value}")
+        held = held_by(session, invoice.id)
+        if held is not None:
+            raise LedgerError(f"invoices: {invoice.number} is already disputed in {held}")
+    if len({invoice.currency for invoice in invoices}) != 1:
+        raise LedgerError("invoices: one dispute covers invoices in one currency")
 
 
 def held_by(session: Session, invoice_id: int) -> str | None:
