@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.drafting.model import chat_model
+from activities.ledger.errors import LedgerError
 from activities.ledger.models import AuditEntry, CreditNote, Invoice, Payment
 from activities.settings import REPO_ROOT, Settings
 from bot.assistant import NO_MODEL, Assistant, Memory
@@ -158,3 +159,24 @@ async def test_the_real_client_calls_tools_and_keeps_the_thread(
     assert second == "That payment was ch_acme_1."
     sent = [m.get("content") for m in fake.requests[2]["messages"]]
     assert "Last payment from CUS-0001?" in sent and first in sent  # the thread's history
+
+
+def test_each_tool_reads_the_ledger_and_config(book: sessionmaker[Session]) -> None:
+    tools = {t.name: t for t in Assistant(book, None, CONFIG, lambda: NOW).tools}
+    assert tools["find_customer"].invoke({"text": "acme.example"}) == "CUS-0001: Acme Corp"
+    summary = tools["customer_summary"].invoke({"customer_id": "CUS-0001"})
+    assert "open balance: $1,734.50" in summary
+    assert "overdue INV-000001: $1,234.50, due 2026-10-01, 32 days overdue" in summary
+    assert "INV-000004: paid" in tools["invoices"].invoke(
+        {"customer_id": "CUS-0001", "status": "all"}
+    )
+    assert "INV-000003" not in tools["invoices"].invoke(
+        {"customer_id": "CUS-0001", "status": "overdue"}
+    )
+    everyone = tools["aging"].invoke({})
+    assert "USD: current $500.00, 1-30 $0.00, 31-60 $11,233.50" in everyone  # Acme + Globex
+    assert "31-60 $1,234.50" in tools["aging"].invoke({"customer_id": "CUS-0001"})
+    approvals = tools["policy"].invoke({"topic": "approvals"})
+    assert "credit_note" in approvals and "@example.com" not in approvals  # no contact details
+    with pytest.raises(LedgerError, match="not found"):
+        tools["preview"].invoke({"subscription_id": "SUB-NONE", "seats": 10})
