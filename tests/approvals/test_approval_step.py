@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.approvals.matrix import ApprovalMatrix
 from activities.ledger import audit
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
-from tests.approvals.conftest import (
+from tests.approvals.harness import (
     approval_activities,
     eventually,
     history_length,

@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
 from activities.settings import settings
 from cli import approvals, disputes
-from tests.approvals.conftest import eventually
-from tests.disputes.conftest import open_account, product_worker
+from tests.approvals.harness import eventually
+from tests.disputes.harness import open_account, product_worker
 from workflows.disputes import STATUS_QUERY, DisputeState, workflow_id
 
 app = typer.Typer()

@@ -32,8 +32,8 @@ from activities.ledger.models import (
     OutboxEmail,
 )
 from activities.outbox import FileTransport, Outbox
-from tests.approvals.conftest import eventually
-from tests.disputes.conftest import (
+from tests.approvals.harness import eventually
+from tests.disputes.harness import (
     Account,
     open_account,
     product_worker,

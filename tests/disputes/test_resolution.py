@@ -19,7 +19,7 @@ from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import get_invoice
 from activities.ledger.models import CreditNote, InvoiceStatus, Payment, Refund
 from activities.ledger.payments import PaymentIn, record_payment
-from tests.disputes.conftest import Account, open_account
+from tests.disputes.harness import Account, open_account
 from tests.ledger import factories
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

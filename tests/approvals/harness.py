@@ -1,0 +1,58 @@
+"""Running the approval step's workflows and activities against a test server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.approvals.activities import ApprovalActivities
+from activities.approvals.matrix import ApprovalMatrix
+from activities.approvals.notifier import LogNotifier
+from workflows.registry import WORKFLOW_RUNNER
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    workflows: list[type],
+    activities: list[Callable[..., Any]],
+) -> AsyncIterator[str]:
+    """A worker on a fresh task queue for the block; yields the queue's name."""
+    task_queue = f"test-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=workflows,
+            activities=activities,
+            activity_executor=executor,
+            workflow_runner=WORKFLOW_RUNNER,
+        ):
+            yield task_queue
+
+
+def approval_activities(
+    sessions: sessionmaker[Session], matrix: ApprovalMatrix
+) -> list[Callable[..., Any]]:
+    return ApprovalActivities(sessions, matrix, LogNotifier()).all()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]]) -> Any:
+    """Poll ``check`` until it returns something truthy (the workflow runs in another task)."""
+    for _ in range(200):
+        if result := await check():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("the workflow did not get there within 10 s")
+
+
+async def history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    return len([event async for event in handle.fetch_history_events()])
