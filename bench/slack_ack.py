@@ -67,7 +67,7 @@ def serve_bot(ledger_url: str, slack_api_url: str, ready: Queue[int]) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     ready.put(sock.getsockname()[1])
-    asyncio.run(serve(settings, bolt, services.ack_first, sockets=[sock]))
+    asyncio.run(serve(settings, bolt, services, sockets=[sock]))
 
 
 def serve_fake_slack(ready: Queue[int]) -> None:

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from activities.settings import Settings, SettingsError
-from bot import approvals, billing_command, home
+from bot import approvals, billing_command, home, ticket_review
 from bot.services import Services
 
 
@@ -39,6 +39,7 @@ def create_app(
     billing_command.register(app, services)
     approvals.register(app, services)
     home.register(app, services)
+    ticket_review.register(app, services)
     return app
 
 

@@ -22,6 +22,8 @@ from activities.collections import store as collections_store
 from activities.collections.facts import PromiseFact
 from activities.collections.messages import ACCOUNT_CHANGED, AccountChanged
 from activities.collections.messages import workflow_id as collections_workflow_id
+from activities.disputes import store as dispute_store
+from activities.disputes.activities import DisputeIntake
 from activities.ledger.customers import account_summary, add_note, get_customer
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
@@ -37,6 +39,7 @@ from bot.commands import (
     Help,
     InvoicesLookup,
     MyApprovals,
+    OpenDispute,
     OrderLookup,
     PreviewChange,
     RecordPromise,
@@ -46,6 +49,8 @@ from bot.commands import (
 )
 from bot.services import Services
 from bot.subscription_preview import preview_change
+from workflows.disputes import DisputeWorkflow
+from workflows.disputes import workflow_id as dispute_workflow_id
 
 log = logging.getLogger("billing_ops.bot")
 
@@ -120,6 +125,22 @@ async def run(
             now = services.now()
             await services.ledger(lambda s: add_note(s, customer_id, f"slack:{user_id}", text, now))
             return answers.note_added(customer_id, user_id, text), True
+        case OpenDispute():
+            dispute_id = await services.ledger(lambda s: _new_dispute(s, request))
+            client = await services.temporal()
+            await client.start_workflow(
+                DisputeWorkflow.run,
+                DisputeIntake(
+                    dispute_id=dispute_id,
+                    customer_id=request.customer_id,
+                    invoices=list(request.invoice_numbers),
+                    claim=request.claim,
+                    opened_by=f"slack:{user_id}",
+                ),
+                id=dispute_workflow_id(dispute_id),
+                task_queue=services.task_queue,
+            )
+            return answers.dispute_opened(dispute_id, request, user_id), True
         case MyApprovals():
             return await services.ledger(lambda s: _my_approvals(s, services, user_id)), False
     raise NotImplementedError(f"/billing {request.subcommand} is not wired yet")
@@ -173,6 +194,13 @@ async def _tell_collections(services: Services, customer_id: str, reason: str) -
             log.warning("could not signal the cadence of %s: %s", customer_id, error)
     except TemporalUnavailable as error:
         log.warning("could not signal the cadence of %s: %s", customer_id, error)
+
+
+def _new_dispute(session: Session, request: OpenDispute) -> str:
+    """Check the dispute as the ledger will hold it, then take its number."""
+    numbers = list(request.invoice_numbers)
+    dispute_store.check_disputable(session, request.customer_id, numbers, request.claim)
+    return dispute_store.new_dispute_id(session)
 
 
 def _order(session: Session, order_id: str) -> Order:

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 from activities.settings import Settings, settings
 from bot.ack_first import AckFirst
 from bot.app import create_app
-from bot.services import from_settings
+from bot.services import Services, from_settings
 
 SLACK_PATH = "/slack/events"
 DEFAULT_PORT = 3000
@@ -41,8 +41,8 @@ def create_asgi_app(
 ) -> Starlette:
     """The server: Slack's endpoint (unless ``bolt`` is None: Socket Mode), health, webhooks.
 
-    ``ack_first`` is the bot's (``Services.ack_first``): it counts the Slack requests
-    in flight so that work after the acks waits for them.
+    ``ack_first`` is the bot's (``Services.ack_first``): it notes each Slack request so
+    that the work after the acks waits for a pause in them.
     """
     routes: list[BaseRoute] = [Route("/healthz", _health, methods=["GET"])]
     if bolt is not None:
@@ -56,9 +56,9 @@ def create_asgi_app(
     return Starlette(routes=[*routes, *webhooks])
 
 
-def webhook_routes(config: Settings) -> list[BaseRoute]:
+def webhook_routes(config: Settings, services: Services) -> list[BaseRoute]:
     """Webhooks served beside Slack: each integration adds its routes here, e.g.
-    ``Mount("/webhooks/zendesk", app=zendesk_webhooks(config))``."""
+    ``Mount("/webhooks/zendesk", app=zendesk_webhook_app(...))``."""
     return []
 
 
@@ -72,14 +72,14 @@ def run_bot(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> int:
     config = settings()
     services = from_settings(config)
     bolt = create_app(config, services)
-    asyncio.run(serve(config, bolt, services.ack_first, host=host, port=port))
+    asyncio.run(serve(config, bolt, services, host=host, port=port))
     return 0
 
 
 async def serve(
     config: Settings,
     bolt: AsyncApp,
-    ack_first: AckFirst,
+    services: Services,
     *,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
@@ -92,7 +92,9 @@ async def serve(
         socket_mode = AsyncSocketModeHandler(bolt, config.slack_app_token.get_secret_value())
         await socket_mode.connect_async()  # type: ignore[no-untyped-call]
         log.info("Slack: Socket Mode connected")
-    asgi = create_asgi_app(None if socket_mode else bolt, ack_first, webhook_routes(config))
+    asgi = create_asgi_app(
+        None if socket_mode else bolt, services.ack_first, webhook_routes(config, services)
+    )
     # No access log: a line per click is noise; failures are logged where they happen.
     server = uvicorn.Server(
         uvicorn.Config(asgi, host=host, port=port, log_level="info", access_log=False)

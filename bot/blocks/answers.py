@@ -30,7 +30,7 @@ from bot.blocks.kit import (
     section,
     when,
 )
-from bot.commands import SUMMARY, USAGE, PreviewChange, Usage
+from bot.commands import SUMMARY, USAGE, OpenDispute, PreviewChange, Usage
 
 Message = dict[str, Any]
 
@@ -238,3 +238,14 @@ def promise_recorded(customer_id: str, user_id: str, promise: PromiseFact) -> Me
     return message(f"Promise to pay: {customer_id} {amount} by {promise.promised_date}", [
         section(text)
     ])
+
+
+def dispute_opened(dispute_id: str, request: OpenDispute, user_id: str) -> Message:
+    invoices = ", ".join(f"`{number}`" for number in request.invoice_numbers)
+    text = (
+        f":scales: <@{user_id}> opened dispute *{dispute_id}* for *{request.customer_id}* on "
+        f"{invoices}\n>{escape(request.claim)}\n"
+        "Its invoices leave collections until it closes. Next: triage it with "
+        f"`billing-ops dispute triage {dispute_id} --category ...`"
+    )
+    return message(f"Dispute {dispute_id} opened for {request.customer_id}", [section(text)])

@@ -1,6 +1,6 @@
 """Approvals end to end: the approval step posts to Slack, a click decides, the message changes.
 
-The workflow is helper code's probe around the real approval step
+The workflow is a minimal one around the real approval step
 (``workflows/approval.py``) on the time-skipping Temporal server; its
 notifier is the bot's :class:`SlackApprovalNotifier`, posting to the fake
 Slack; the clicks are signed ``block_actions`` and ``view_submission``
@@ -9,30 +9,35 @@ payloads posted to the real Bolt app over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.approvals.activities import ApprovalActivities
 from activities.approvals.matrix import ApprovalMatrix
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
 from bot.approvals import SlackApprovalNotifier
 from bot.blocks.approvals import APPROVE, REASON_BLOCK, REASON_INPUT, REQUEST_CHANGES
-from tests.approvals.conftest import eventually, running_worker
-from tests.approvals.probe import ApprovalProbe
 from tests.bot import slack_requests
+from tests.bot.approval_probe import AskForApproval
 from tests.bot.conftest import ANALYST, ANALYST_2, CONTROLLER, MANAGER, BotUnderTest
 from tests.bot.fake_slack import BOT_TOKEN, Call, FakeSlack
 from tests.ledger import factories
 from workflows.approval import ApprovalInput, Decision
+
+T = TypeVar("T")
 
 APPROVALS_CHANNEL = "C0APPROVALS"
 
@@ -57,6 +62,32 @@ class Waiting:
     ts: str
 
 
+async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 10.0) -> T:
+    """Poll ``check`` until it returns something (the worker runs in other tasks)."""
+    for _ in range(int(within / 0.02)):
+        if found := await check():
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nothing after {within} s")
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client, activities: list[Callable[..., Any]]
+) -> AsyncIterator[str]:
+    """A worker for the probe workflow on a fresh task queue; yields the queue."""
+    queue = f"bot-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[AskForApproval],
+            activities=activities,
+            activity_executor=executor,
+        ):
+            yield queue
+
+
 @pytest.fixture
 def ledger(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     with sqlite_sessions.begin() as session:
@@ -79,11 +110,11 @@ async def world(
     activities = ApprovalActivities(ledger, matrix, notifier).all()
     client = time_skipping_env.client
 
-    async def temporal() -> Any:
+    async def temporal() -> Client:
         return client
 
     bot = await start_bot(ledger, temporal=temporal)
-    async with running_worker(client, [ApprovalProbe], activities) as queue:
+    async with running_worker(client, activities) as queue:
         yield bot, queue
 
 
@@ -95,7 +126,7 @@ async def ask(
     asked: ApprovalInput = CREDIT,
 ) -> Waiting:
     handle = await env.client.start_workflow(
-        ApprovalProbe.run, asked, id=f"probe-{uuid.uuid4().hex[:8]}", task_queue=queue
+        AskForApproval.run, asked, id=f"probe-{uuid.uuid4().hex[:8]}", task_queue=queue
     )
     (posted,) = await slack.wait_for("chat.postMessage")
     request_id = posted.args["blocks"][-1]["elements"][0]["value"]

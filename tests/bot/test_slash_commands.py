@@ -311,3 +311,29 @@ async def test_a_promise_to_pay_is_recorded_and_told_to_the_channel(
         ":no_entry: `/billing promise` needs one of the roles analyst, billing_manager, "
         "controller; you hold sales."
     )
+
+
+async def test_a_dispute_starts_its_workflow_and_is_told_to_the_channel(
+    bot: BotUnderTest, time_skipping_env: WorkflowEnvironment
+) -> None:
+    answer = await bot.answer("dispute CUS-1 INV-000001 We were billed twice for 10 seats")
+    assert answer["response_type"] == "in_channel"
+    assert answer["text"] == "Dispute DSP-000001 opened for CUS-1"
+    handle = time_skipping_env.client.get_workflow_handle("dispute-DSP-000001")
+    started = await handle.describe()
+    assert started.workflow_type == "Dispute"
+    history = await handle.fetch_history()
+    (payload,) = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    intake = json.loads(payload.data)
+    assert intake == {
+        "dispute_id": "DSP-000001",
+        "customer_id": "CUS-1",
+        "invoices": ["INV-000001"],
+        "claim": "We were billed twice for 10 seats",
+        "opened_by": f"slack:{ANALYST}",
+        "triage": None,
+    }
+    await handle.terminate("test over")
+
+    wrong = await bot.answer("dispute CUS-2 INV-000001 not ours")
+    assert wrong["text"] == ":warning: invoices: INV-000001 is not an invoice of CUS-2"
