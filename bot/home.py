@@ -51,7 +51,7 @@ def _home(session: Session, services: Services, user_id: str, now: datetime) -> 
             .join(Customer, Customer.id == PromiseToPay.customer_id)
             .where(PromiseToPay.status == PromiseStatus.OPEN, PromiseToPay.promised_date == today)
             .order_by(PromiseToPay.customer_id)
-        ).tuples()
+        )
     ]
     return home_view(today, approvals, escalations(session, services.cadences, now), promises)
 
