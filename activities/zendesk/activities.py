@@ -99,6 +99,19 @@ def dispute_id_for(ticket_id: int) -> str:
     return f"ZD-{ticket_id}"
 
 
+#: The account changes the dispute workflow can carry out (a corrected invoice re-issued).
+CHANGES_BY_DISPUTE = ("billing address", "PO number")
+
+
+def _intake_invoices(category: Category, found: reply_facts.ReplyFacts) -> tuple[str, ...]:
+    """The invoices a dispute opened from the ticket is about; empty when none should open."""
+    if category == "dispute":
+        return found.named_invoices
+    if found.values.get("change") in CHANGES_BY_DISPUTE:
+        return tuple(i.number for i in found.facts.invoices)
+    return ()
+
+
 @contextmanager
 def _refusals() -> Iterator[None]:
     """Bad data or a refusing Zendesk will not improve by retrying: fail the activity for good."""
@@ -157,21 +170,30 @@ class ZendeskActivities:
                 )
         values, facts = found.values, found.facts
         dispute = None
-        if category == "dispute" and customer_id is not None:
-            # Opened only for the customer's own named invoices and a clean ticket;
-            # otherwise the reply says a person will look into it, and they open it.
-            dispute_id = dispute_id_for(ticket.ticket_id)
+        if category in ("dispute", "account_change") and customer_id is not None:
+            # A dispute on the customer's own named invoices, or a change of billing address or
+            # PO number (the dispute workflow's po_or_address path: a person triages it with the
+            # corrected details, the approval matrix approves, the invoices are re-issued).
+            # Never on a flagged ticket: a person reads it first and opens what is right.
+            invoices = _intake_invoices(category, found)
             values["dispute_id"] = ""
-            if found.named_invoices and not flags:
+            if invoices and not flags:
+                dispute_id = dispute_id_for(ticket.ticket_id)
                 values["dispute_id"] = dispute_id
                 facts = facts.model_copy(
                     update={"references": {**facts.references, "dispute_id": dispute_id}}
                 )
+                what = (
+                    "disputes"
+                    if category == "dispute"
+                    else f"asks to change the {values.get('change')}"
+                )
                 dispute = DisputeIntake(
                     dispute_id=dispute_id,
                     customer_id=customer_id,
-                    invoices=list(found.named_invoices),
-                    claim=f"Zendesk ticket #{ticket.ticket_id}: {ticket.subject}\n\n{ticket.text}",
+                    invoices=list(invoices),
+                    claim=f"Zendesk ticket #{ticket.ticket_id} {what}: {ticket.subject}\n\n"
+                    f"{ticket.text}",
                     opened_by=f"workflow:{request.workflow_id}",
                 )
         return TicketTriage(

@@ -66,6 +66,9 @@ def gather(
         invoices = named or _latest_invoices(session, customer_id, policy.invoices_shown)
     elif category == "dispute":
         invoices = named
+    elif category == "account_change":  # the invoices a corrected address or PO re-issues
+        invoices = named or _open_invoices(session, customer_id, policy.invoices_shown)
+        invoices = invoices or _latest_invoices(session, customer_id, 1)
     values = _common(ticket, policy, customer.legal_name)
     values["invoices"] = [_invoice_values(i, today) for i in invoices]
     amounts: dict[str, Money] = {}

@@ -293,3 +293,40 @@ async def test_the_webhook_refuses_what_zendesk_did_not_sign(
 def test_event_subscription_payloads_carry_the_ticket_in_detail() -> None:
     payload = {"type": "zen:event-type:ticket.created", "detail": {"id": "4711"}}
     assert ticket_id(json.dumps(payload).encode()) == 4711
+
+
+async def test_a_billing_address_change_opens_a_change_request_for_a_person_to_triage(
+    time_skipping_env: WorkflowEnvironment,
+    book: sessionmaker[Session],
+    zendesk: FakeZendesk,
+    policy: TicketPolicy,
+    matrix: ApprovalMatrix,
+    tmp_path: Path,
+) -> None:
+    zendesk.add_ticket(
+        110,
+        subject="New billing address",
+        body="Our billing address changed to 5 Market Street, Springfield, IL 62701. "
+        "Please update it on our invoices.",
+        requester=ACME_CONTACT,
+    )
+    async with billing_queue(time_skipping_env, book, zendesk, policy, matrix, tmp_path) as queue:
+        await queue.webhook(_body(110))
+        state = await queue.state(110, "awaiting_review")
+        assert (state.category, state.dispute_id) == ("account_change", "ZD-110")
+        await queue.decide(110, ReplyDecision(action="send", by=ANALYST))
+        await queue.handle(110).result()
+    with book() as session:
+        dispute = session.get(Dispute, "ZD-110")
+        assert dispute is not None and dispute.category is None  # waits for a person's triage
+        assert "asks to change the billing address" in dispute.claim
+        on_hold = session.scalars(
+            select(Invoice.number)
+            .join(DisputedInvoice, DisputedInvoice.invoice_id == Invoice.id)
+            .where(DisputedInvoice.dispute_id == "ZD-110")
+            .order_by(Invoice.number)
+        ).all()
+    assert on_hold == ["INV-000001", "INV-000003"]  # Acme's open invoices, none of Globex's
+    (reply,) = zendesk.replies(110)
+    assert "change request ZD-110" in reply["body"]
+    assert "5 Market Street" not in reply["body"]  # nothing is confirmed before a person checks
