@@ -3,10 +3,14 @@ SQLite ledger."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from activities.approvals.matrix import ApprovalMatrix, load_matrix
 from activities.settings import REPO_ROOT
+from tests.approvals.harness import own_time_skipping_server
 from tests.temporal_fixtures import (
     dev_server_env,
     pytest_sessionfinish,
@@ -20,3 +24,9 @@ __all__ = ["dev_server_env", "pytest_sessionfinish", "pytest_unconfigure", "time
 @pytest.fixture(scope="session")
 def matrix() -> ApprovalMatrix:
     return load_matrix(REPO_ROOT / "config")
+
+
+@pytest.fixture
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    async with own_time_skipping_server() as env:
+        yield env

@@ -11,12 +11,29 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.approvals.activities import ApprovalActivities
 from activities.approvals.matrix import ApprovalMatrix
 from activities.approvals.notifier import LogNotifier
+from activities.temporal_runtime import binary_path
 from workflows.registry import WORKFLOW_RUNNER
+
+
+@asynccontextmanager
+async def own_time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one test. Skipping time on the session's shared server
+    stalls when another test left a workflow with a timer behind on a stopped worker."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary_path("temporal-test-server"),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @asynccontextmanager

@@ -159,18 +159,18 @@ async def test_the_validator_refuses_the_wrong_role_and_the_requester_without_to
 
 
 async def test_an_sla_timeout_escalates_then_reminds_in_business_days(
-    time_skipping_env: WorkflowEnvironment,
+    own_env: WorkflowEnvironment,
     ledger: sessionmaker[Session],
     matrix: ApprovalMatrix,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="billing_ops.approvals")
     async with running_worker(
-        time_skipping_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
+        own_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
     ) as queue:
-        handle, pending = await start_probe(time_skipping_env, queue)
+        handle, pending = await start_probe(own_env, queue)
         first_due = pending.due_at
-        await skip_past(time_skipping_env, first_due)
+        await skip_past(own_env, first_due)
 
         async def escalated() -> ApprovalState | None:
             state = (await handle.query(ApprovalProbe.approvals))[0]
@@ -185,7 +185,7 @@ async def test_an_sla_timeout_escalates_then_reminds_in_business_days(
             too_late.value.cause
         )
 
-        await skip_past(time_skipping_env, state.due_at)
+        await skip_past(own_env, state.due_at)
         await eventually(lambda: _audited(ledger, pending.request_id, "approval.reminded"))
         decision = await decide(handle, pending.request_id, "chen")
         assert (await handle.result()) == decision

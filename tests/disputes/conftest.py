@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.temporal_runtime import binary_path
+from tests.approvals.harness import own_time_skipping_server
 from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure
 
 __all__ = ["pytest_sessionfinish", "pytest_unconfigure"]
@@ -18,14 +17,9 @@ __all__ = ["pytest_sessionfinish", "pytest_unconfigure"]
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server per test: a dispute's collections cadence keeps running after
-    the test, and its timers would hold up time skipping in the next test of a shared server."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=binary_path("temporal-test-server"),
-    )
-    yield env
-    await env.shutdown()
+    """A server per test: a dispute leaves its account's collections cadence running."""
+    async with own_time_skipping_server() as server:
+        yield server
 
 
 @pytest.fixture
