@@ -241,8 +241,9 @@ class ApprovalMatrix:
 def can_decide(person: str, request: ApprovalRoute) -> Person:
     """Return who ``person`` is when they may decide ``request``; else refuse, saying why.
 
-    Holders of the required role or of any role it escalates to may decide;
-    the requester may not, whatever roles they hold.
+    Holders of one of ``request.roles`` (the role the request waits for and
+    every role above it) may decide; the requester may not, whatever roles
+    they hold.
     """
     decider = next((p for p in request.people if p.answers_to(person)), None)
     if decider is None:
