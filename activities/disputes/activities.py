@@ -151,7 +151,7 @@ class DisputeActivities:
     @activity.defn(name="disputes.triage")
     def record_triage(self, request: RecordTriage) -> None:
         with _refusals(), transaction(self.sessions) as session:
-            facts = request.triage.model_dump(exclude={"category"}, exclude_none=True)
+            facts = request.triage.model_dump(mode="json", exclude={"category"}, exclude_none=True)
             store.set_category(
                 session,
                 request.dispute_id,

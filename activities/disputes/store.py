@@ -132,11 +132,15 @@ def set_category(
     actor: str,
     at: datetime,
 ) -> None:
-    """Record the triage; the same category again changes nothing."""
+    """Record the triage (``facts`` JSON-plain); the same triage again changes nothing."""
     dispute = get_dispute(session, dispute_id)
-    if dispute.category == category:
+    after = {"category": category, **facts}
+    triaged = [
+        e for e in audit.history(session, "dispute", dispute_id) if e.action == "dispute.triaged"
+    ]
+    if triaged and triaged[-1].after == after:
         return
-    before = {"category": dispute.category}
+    before = triaged[-1].after if triaged else {"category": None}
     dispute.category = category
     audit.record(
         session,
@@ -146,7 +150,7 @@ def set_category(
         subject_type="dispute",
         subject_id=dispute_id,
         before=before,
-        after={"category": category, **facts},
+        after=after,
     )
 
 

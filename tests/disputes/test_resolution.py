@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from activities.disputes import resolution, store
 from activities.disputes.reprice import RepriceError
 from activities.disputes.triage import Address, Triage
+from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import get_invoice
@@ -209,6 +210,30 @@ def test_a_held_invoice_cannot_join_a_second_dispute(
             opened_by="cli:ana",
             at=NOW,
         )
+
+
+def test_each_triage_is_audited_once(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    with sqlite_sessions.begin() as session:
+        store.open_dispute(
+            session,
+            dispute_id="DSP-1",
+            customer_id=account.customer_id,
+            invoice_numbers=[account.invoice],
+            claim="wrong seats",
+            opened_by="cli:ana",
+            at=NOW,
+        )
+    for seats in (12, 12, 8, 8):  # each repeated, as a retried activity would
+        with sqlite_sessions.begin() as session:
+            store.set_category(session, "DSP-1", "seat_count", {"seats": seats}, "cli:ben", NOW)
+    with sqlite_sessions() as session:
+        triaged = [e.after for e in audit.history(session, "dispute", "DSP-1")][1:]
+    assert triaged == [
+        {"category": "seat_count", "seats": 12},
+        {"category": "seat_count", "seats": 8},
+    ]
 
 
 @pytest.mark.parametrize(
