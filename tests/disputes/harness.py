@@ -131,25 +131,26 @@ def open_account(sessions: sessionmaker[Session], now: datetime, seats: int = 10
 async def product_worker(
     client: Client, sessions: sessionmaker[Session], data_dir: Path, **extra: Any
 ) -> AsyncIterator[str]:
-    """A worker with every registered workflow and activity plus the disputes' own (until the
-    registry lists them); yields its task queue. ``extra`` replaces activities by name."""
+    """A worker with every registered workflow and activity, plus the approval step's and the
+    disputes' own where the registry does not list them yet; yields its task queue.
+    ``extra`` replaces activities by name."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     settings = Settings(data_dir=data_dir, _env_file=None)
-    activities = build_activities(settings, sessions)
-    workflows = list(WORKFLOWS)
-    if DisputeWorkflow not in workflows:
-        outbox = Outbox(sessions, FileTransport(data_dir / "outbox"), settings.email_from)
-        matrix = load_matrix(REPO_ROOT / "config")
-        workflows.append(DisputeWorkflow)
-        activities += ApprovalActivities(sessions, matrix, LogNotifier()).all()
-        activities += DisputeActivities(sessions, outbox).all()
-    activities = [a for a in activities if _name(a) not in extra] + list(extra.values())
+    outbox = Outbox(sessions, FileTransport(data_dir / "outbox"), settings.email_from)
+    matrix = load_matrix(REPO_ROOT / "config")
+    registered = build_activities(settings, sessions)
+    ours = [
+        *ApprovalActivities(sessions, matrix, LogNotifier()).all(),
+        *DisputeActivities(sessions, outbox).all(),
+    ]
+    activities = {_name(a): a for a in [*ours, *registered]} | extra
+    workflows = list(dict.fromkeys([*WORKFLOWS, DisputeWorkflow]))
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(
             client,
             task_queue=queue,
             workflows=workflows,
-            activities=activities,
+            activities=list(activities.values()),
             activity_executor=executor,
             workflow_runner=WORKFLOW_RUNNER,
         ):
