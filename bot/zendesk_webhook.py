@@ -1,6 +1,6 @@
 """The Zendesk webhook endpoint: a signed request starts the ticket's workflow, once.
 
-Mounted on the bot's ASGI server (``bot/server.py``) at ``/webhooks/zendesk``.
+A route of the bot's ASGI server (``bot/server.py``), at :data:`PATH`.
 Zendesk retries a webhook that did not get a 2xx; every retry, and every
 later event on the same ticket, lands on the same workflow id
 ``ticket-<id>`` and starts nothing new.
@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -27,13 +26,16 @@ from activities.zendesk.messages import WORKFLOW_TYPE, TicketStart, workflow_id
 log = logging.getLogger("billing_ops.zendesk")
 
 
-def zendesk_webhook_app(
+PATH = "/webhooks/zendesk"
+
+
+def zendesk_webhook_route(
     secret: str,
     temporal: Callable[[], Awaitable[Client]],
     task_queue: str,
     clock: Callable[[], datetime],
-) -> Starlette:
-    """An ASGI app answering ``POST /`` (mount it at ``/webhooks/zendesk``)."""
+) -> Route:
+    """``POST /webhooks/zendesk``: verify, then start (or find) the ticket's workflow."""
 
     async def receive(request: Request) -> JSONResponse:
         body = await request.body()
@@ -70,4 +72,4 @@ def zendesk_webhook_app(
             return JSONResponse({"error": "the workflow service is unavailable"}, status_code=503)
         return JSONResponse({"workflow_id": target, "status": "started"}, status_code=202)
 
-    return Starlette(routes=[Route("/", receive, methods=["POST"])])
+    return Route(PATH, receive, methods=["POST"])

@@ -52,7 +52,9 @@ from activities.zendesk.messages import (
 )
 from activities.zendesk.policy import TicketPolicy, load_policy
 from activities.zendesk.review import LogReviewNotifier, ReviewNotifier
-from bot.zendesk_webhook import zendesk_webhook_app
+from bot.ack_first import AckFirst
+from bot.server import create_asgi_app
+from bot.zendesk_webhook import PATH, zendesk_webhook_route
 from tests.conftest import NOW
 from tests.ledger.factories import customer, open_invoice
 from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure, time_skipping_env
@@ -207,7 +209,9 @@ async def billing_queue(
     disputes = DisputeActivities(
         sessions, Outbox(sessions, FileTransport(tmp_path / "outbox"), "billing@example.com")
     )
-    app = zendesk_webhook_app(WEBHOOK_SECRET, _returns(env.client), queue, lambda: NOW)
+    # The bot's server as production builds it in Socket Mode: health check and webhooks.
+    route = zendesk_webhook_route(WEBHOOK_SECRET, _returns(env.client), queue, lambda: NOW)
+    app = create_asgi_app(None, AckFirst(), webhooks=[route])
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with (
             Worker(
@@ -220,7 +224,7 @@ async def billing_queue(
             served(app) as url,
             aiohttp.ClientSession() as http,
         ):
-            yield Queue(env.client, url, http, queue)
+            yield Queue(env.client, url.rstrip("/") + PATH, http, queue)
 
 
 def _returns(client: Client):  # type: ignore[no-untyped-def]
