@@ -29,13 +29,14 @@ from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
 from activities.ledger.models import InvoiceStatus, Order
 from activities.temporal_runtime import TemporalUnavailable
-from bot import roles
+from bot import dunning, roles
 from bot.blocks import answers
 from bot.blocks.answers import Message
 from bot.commands import (
     AddNote,
     AgingLookup,
     CustomerLookup,
+    DunningChange,
     Help,
     InvoicesLookup,
     MyApprovals,
@@ -57,8 +58,8 @@ log = logging.getLogger("billing_ops.bot")
 #: Days after the promised date before a missed promise counts as broken.
 PROMISE_GRACE_DAYS = 3
 
-#: Refusals that come back to the caller as they are: bad input, unknown records.
-REFUSALS = (LedgerError, ValueError)
+#: Refusals that come back to the caller as they are: bad input, unknown records, Temporal down.
+REFUSALS = (LedgerError, ValueError, TemporalUnavailable)
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -125,6 +126,20 @@ async def run(
             now = services.now()
             await services.ledger(lambda s: add_note(s, customer_id, f"slack:{user_id}", text, now))
             return answers.note_added(customer_id, user_id, text), True
+        case DunningChange(customer_id=customer_id):
+            now, actor = services.now(), f"slack:{user_id}"
+            if request.pause:
+                resume_at = await services.ledger(
+                    lambda s: dunning.pause(
+                        s, customer_id, until=request.until, reason=request.reason,
+                        actor=actor, now=now,
+                    )
+                )
+                await _tell_collections(services, customer_id, f"dunning paused by {actor}")
+                return answers.dunning_paused(customer_id, user_id, resume_at, request.reason), True
+            await services.ledger(lambda s: dunning.resume(s, customer_id, actor=actor, now=now))
+            await _tell_collections(services, customer_id, f"dunning resumed by {actor}")
+            return answers.dunning_resumed(customer_id, user_id), True
         case OpenDispute():
             dispute_id = await services.ledger(lambda s: _new_dispute(s, request))
             client = await services.temporal()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -156,16 +156,27 @@ def note_added(customer_id: str, author_id: str, body: str) -> Message:
 
 
 def order(row: Order) -> Message:
+    """Where the order is, and what stops it (the last validation's problems)."""
     status = row.status.value.replace("_", " ")
     facts = [("Status", status), ("Customer", row.customer_id or "new customer")]
     if row.subscription_id:
         facts.append(("Subscription", f"`{row.subscription_id}`"))
     facts.append(("Updated", when(row.updated_at)))
     blocks = [header(f"Order {row.id}"), fields(facts)]
-    problems = (row.problems or {}).get("problems") or []
+    found = row.problems or {}
+    problems = found.get("problems") or []
     if problems:
-        lines = [f"• {escape(str(p.get('message', p)))}" for p in problems[:10]]
+        lines = [
+            f"• `{escape(str(p.get('field', '')))}`: {escape(str(p.get('message', '')))}"
+            + (" _(warning)_" if p.get("severity") == "warning" else "")
+            for p in problems[:10]
+        ]
+        if len(problems) > 10:
+            lines.append(f"…and {len(problems) - 10} more")
         blocks.append(section("*Problems*\n" + "\n".join(lines)))
+    exceptions = found.get("price_exceptions") or []
+    if exceptions:
+        blocks.append(context(f"{len(exceptions)} price exception(s) need approval"))
     return message(f"Order {row.id}: {status}", blocks)
 
 
@@ -249,3 +260,19 @@ def dispute_opened(dispute_id: str, request: OpenDispute, user_id: str) -> Messa
         f"`billing-ops dispute triage {dispute_id} --category ...`"
     )
     return message(f"Dispute {dispute_id} opened for {request.customer_id}", [section(text)])
+
+
+def dunning_paused(
+    customer_id: str, user_id: str, resume_at: datetime, reason: str | None
+) -> Message:
+    text = f":double_vertical_bar: <@{user_id}> paused dunning for *{customer_id}* until " + when(
+        resume_at, "{date_short_pretty}"
+    )
+    if reason:
+        text += f"\n>{escape(reason)}"
+    return message(f"Dunning paused for {customer_id}", [section(text)])
+
+
+def dunning_resumed(customer_id: str, user_id: str) -> Message:
+    text = f":arrow_forward: <@{user_id}> resumed dunning for *{customer_id}*."
+    return message(f"Dunning resumed for {customer_id}", [section(text)])

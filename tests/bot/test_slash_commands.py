@@ -18,6 +18,8 @@ from activities.ledger.models import (
     CustomerNote,
     Interval,
     ItemKind,
+    Order,
+    OrderStatus,
     PromiseToPay,
     Subscription,
     SubscriptionItem,
@@ -58,6 +60,33 @@ def book(sqlite_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
                         unit_price=Decimal("25.00"),
                     )
                 ],
+            )
+        )
+        session.add(
+            Order(
+                id="ORD-77",
+                customer_id="CUS-1",
+                status=OrderStatus.EXCEPTION,
+                payload={"order_id": "ORD-77"},
+                problems={
+                    "problems": [
+                        {
+                            "field": "billing_address.postal_code",
+                            "rule": "postal_code_format",
+                            "message": "'1000' is not a US ZIP code",
+                            "severity": "error",
+                        },
+                        {
+                            "field": "po.expires_on",
+                            "rule": "po_expiring",
+                            "message": "the PO expires in 5 days",
+                            "severity": "warning",
+                        },
+                    ],
+                    "price_exceptions": [],
+                },
+                received_at=NOW,
+                updated_at=NOW,
             )
         )
     return sqlite_sessions
@@ -337,3 +366,20 @@ async def test_a_dispute_starts_its_workflow_and_is_told_to_the_channel(
 
     wrong = await bot.answer("dispute CUS-2 INV-000001 not ours")
     assert wrong["text"] == ":warning: invoices: INV-000001 is not an invoice of CUS-2"
+
+
+async def test_an_order_shows_its_status_and_what_stops_it(bot: BotUnderTest) -> None:
+    answer = await bot.answer("order ORD-77")
+    assert answer["text"] == "Order ORD-77: exception"
+    blocks = answer["blocks"]
+    assert isinstance(blocks, list)
+    assert blocks[-1] == {
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": "*Problems*\n• `billing_address.postal_code`: '1000' is not a US ZIP code\n"
+            "• `po.expires_on`: the PO expires in 5 days _(warning)_",
+        },
+    }
+    missing = await bot.answer("order ORD-404")
+    assert missing["text"] == ":warning: order 'ORD-404' not found"
