@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     zendesk_subdomain: str | None = None
     zendesk_email: str | None = None
     zendesk_token: SecretStr | None = None
+    zendesk_webhook_secret: SecretStr | None = None
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
