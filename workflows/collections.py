@@ -146,13 +146,13 @@ class CollectionsWorkflow:
             if at > now:
                 await self._wait_until(at)
                 continue
-            if step.needs_approval(account.strategic):
+            if step.needs_approval(account.strategic) and step.name not in self._progress.approved:
                 decision = await self._approval(account, step)
-                if decision is None:
-                    continue  # the account changed while we waited: re-read it first
-                if not decision.approved:
+                if decision is not None and decision.approved:
+                    self._progress.approved.append(step.name)
+                elif decision is not None:
                     self._mark_done(step, skipped=True)
-                    continue
+                continue  # re-read the account, then act inside the send window
             await self._take(account, step)
             self._mark_done(step)
             if step.action == "write_off_review":
@@ -337,6 +337,7 @@ class CollectionsWorkflow:
 
     def _mark_done(self, step: Step, skipped: bool = False) -> None:
         self._progress.done.append(step.name)
+        self._status.stage = step.name
         if skipped:
             self._progress.skipped.append(step.name)
         self._progress.approval_asks.pop(step.name, None)

@@ -39,6 +39,8 @@ class Progress(BaseModel):
     cycle: date | None = None
     done: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    #: Steps a person approved in this cycle, not yet taken.
+    approved: list[str] = Field(default_factory=list)
     #: Steps waiting for approval: how many times the team was asked, and when last.
     approval_asks: dict[str, int] = Field(default_factory=dict)
     approval_asked_at: dict[str, datetime] = Field(default_factory=dict)

@@ -41,7 +41,7 @@ def account(
 ) -> str:
     customer_id = customer_id or new_customer_id()
     with sessions.begin() as session:
-        customer(session, customer_id, timezone=timezone, country=country, **extra)
+        customer(session, customer_id, "USD", timezone=timezone, country=country, **extra)
         session.add(
             BillingContact(
                 customer_id=customer_id, name="Pat Payables", email="ap@example.com", primary=True

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.collections.messages import CollectionsStart, workflow_id
+from activities.collections.messages import CollectionsOutcome, CollectionsStart, workflow_id
 from activities.ledger.models import OutboxEmail
 from activities.outbox import Transport
 from activities.settings import Settings
@@ -36,7 +36,7 @@ async def worker(
 ) -> AsyncIterator[str]:
     """A worker with every registered workflow and activity; yields its task queue."""
     queue = task_queue or f"test-{uuid.uuid4().hex[:8]}"
-    settings = Settings(data_dir=data_dir, slack_bot_token=slack_token, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=data_dir, slack_bot_token=slack_token, _env_file=None)
     activities = build_activities(
         settings, sessions, transport=transport, slack_base_url=slack_base_url
     )
@@ -54,7 +54,7 @@ async def worker(
 
 async def start_cadence(
     client: Client, customer_id: str, task_queue: str, history_limit: int = 5000
-) -> WorkflowHandle[CollectionsWorkflow, object]:
+) -> WorkflowHandle[CollectionsWorkflow, CollectionsOutcome]:
     return await client.start_workflow(
         CollectionsWorkflow.run,
         CollectionsStart(customer_id=customer_id, history_limit=history_limit),
@@ -82,4 +82,6 @@ def sent_emails(sessions: sessionmaker[Session], customer_id: str) -> list[Sent]
             .where(OutboxEmail.customer_id == customer_id, OutboxEmail.sent_at.is_not(None))
             .order_by(OutboxEmail.id)
         ).all()
-        return [Sent(r.idempotency_key, r.subject, r.body_text, r.sent_at) for r in rows if r.sent_at]
+        return [
+            Sent(r.idempotency_key, r.subject, r.body_text, r.sent_at) for r in rows if r.sent_at
+        ]
