@@ -16,6 +16,7 @@ from activities.ledger.db import SchemaError
 from activities.ledger.errors import LedgerError
 from activities.settings import SettingsError
 from cli import ledger as ledger_commands
+from cli import orders as order_commands
 from cli.preview import preview
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 ledger_commands.register(app)
+order_commands.register(app)
 app.command("preview")(preview)
 
 #: Errors that mean "the input or the configuration is wrong", not "the code is wrong".
