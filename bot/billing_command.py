@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
+from typing import Any, assert_never
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from sqlalchemy.orm import Session
@@ -126,39 +126,16 @@ async def run(
             now = services.now()
             await services.ledger(lambda s: add_note(s, customer_id, f"slack:{user_id}", text, now))
             return answers.note_added(customer_id, user_id, text), True
-        case DunningChange(customer_id=customer_id):
-            now, actor = services.now(), f"slack:{user_id}"
-            if request.pause:
-                resume_at = await services.ledger(
-                    lambda s: dunning.pause(
-                        s, customer_id, until=request.until, reason=request.reason,
-                        actor=actor, now=now,
-                    )
-                )
-                await _tell_collections(services, customer_id, f"dunning paused by {actor}")
-                return answers.dunning_paused(customer_id, user_id, resume_at, request.reason), True
-            await services.ledger(lambda s: dunning.resume(s, customer_id, actor=actor, now=now))
-            await _tell_collections(services, customer_id, f"dunning resumed by {actor}")
-            return answers.dunning_resumed(customer_id, user_id), True
+        case DunningChange():
+            return await _dunning(services, request, user_id), True
         case OpenDispute():
-            dispute_id = await services.ledger(lambda s: _new_dispute(s, request))
-            client = await services.temporal()
-            await client.start_workflow(
-                DisputeWorkflow.run,
-                DisputeIntake(
-                    dispute_id=dispute_id,
-                    customer_id=request.customer_id,
-                    invoices=list(request.invoice_numbers),
-                    claim=request.claim,
-                    opened_by=f"slack:{user_id}",
-                ),
-                id=dispute_workflow_id(dispute_id),
-                task_queue=services.task_queue,
-            )
+            dispute_id = await _open_dispute(services, request, user_id)
             return answers.dispute_opened(dispute_id, request, user_id), True
         case MyApprovals():
             return await services.ledger(lambda s: _my_approvals(s, services, user_id)), False
-    raise NotImplementedError(f"/billing {request.subcommand} is not wired yet")
+        case Help():
+            return answers.help_text(), False
+    assert_never(request)
 
 
 def _invoices(session: Session, request: InvoicesLookup, today: date) -> Message:
@@ -211,11 +188,45 @@ async def _tell_collections(services: Services, customer_id: str, reason: str) -
         log.warning("could not signal the cadence of %s: %s", customer_id, error)
 
 
-def _new_dispute(session: Session, request: OpenDispute) -> str:
-    """Check the dispute as the ledger will hold it, then take its number."""
-    numbers = list(request.invoice_numbers)
-    dispute_store.check_disputable(session, request.customer_id, numbers, request.claim)
-    return dispute_store.new_dispute_id(session)
+async def _dunning(services: Services, request: DunningChange, user_id: str) -> Message:
+    """Hold or release the cadence in the ledger, then wake the cadence to read it."""
+    now, actor, customer_id = services.now(), f"slack:{user_id}", request.customer_id
+    if request.pause:
+        resume_at = await services.ledger(
+            lambda s: dunning.pause(
+                s, customer_id, until=request.until, reason=request.reason, actor=actor, now=now
+            )
+        )
+        await _tell_collections(services, customer_id, f"dunning paused by {actor}")
+        return answers.dunning_paused(customer_id, user_id, resume_at, request.reason)
+    await services.ledger(lambda s: dunning.resume(s, customer_id, actor=actor, now=now))
+    await _tell_collections(services, customer_id, f"dunning resumed by {actor}")
+    return answers.dunning_resumed(customer_id, user_id)
+
+
+async def _open_dispute(services: Services, request: OpenDispute, user_id: str) -> str:
+    """Check the dispute as the ledger will hold it, number it, and start its workflow."""
+
+    def number(session: Session) -> str:
+        invoices = list(request.invoice_numbers)
+        dispute_store.check_disputable(session, request.customer_id, invoices, request.claim)
+        return dispute_store.new_dispute_id(session)
+
+    dispute_id = await services.ledger(number)
+    client = await services.temporal()
+    await client.start_workflow(
+        DisputeWorkflow.run,
+        DisputeIntake(
+            dispute_id=dispute_id,
+            customer_id=request.customer_id,
+            invoices=list(request.invoice_numbers),
+            claim=request.claim,
+            opened_by=f"slack:{user_id}",
+        ),
+        id=dispute_workflow_id(dispute_id),
+        task_queue=services.task_queue,
+    )
+    return dispute_id
 
 
 def _order(session: Session, order_id: str) -> Order:

@@ -289,3 +289,4 @@ async def test_request_changes_asks_for_the_reason_in_a_modal(
     assert update.args["blocks"][-1]["text"]["text"].endswith(
         ">\n>Changes requested: Split by PO"
     )
+

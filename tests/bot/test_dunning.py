@@ -47,14 +47,15 @@ async def test_pause_and_resume_reach_the_running_cadence(
     tmp_path: Path,
 ) -> None:
     client = time_skipping_env.client
-    now = datetime.now(UTC)  # the time-skipping server starts at the real time
+    # The server's time, not the wall clock: other tests of the session skipped it ahead.
+    now = await time_skipping_env.get_current_time()
     customer_id = factories.account(sqlite_sessions, now, customer_id="CUS-DUN1")
     factories.invoice(sqlite_sessions, customer_id, "900.00", (now - timedelta(days=12)).date())
 
     async def temporal() -> Client:
         return client
 
-    bot = await start_bot(sqlite_sessions, temporal=temporal, clock=lambda: datetime.now(UTC))
+    bot = await start_bot(sqlite_sessions, temporal=temporal, clock=lambda: now)
     async with worker(client, sqlite_sessions, tmp_path) as queue:
         handle = await start_cadence(client, customer_id, queue)
         await status_becomes(handle, lambda s: s.state == "active" and s.cadence is not None)
