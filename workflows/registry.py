@@ -24,6 +24,7 @@ from temporalio.client import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.close.activities import CloseActivities
 from activities.collections.activities import CollectionsActivities
 from activities.collections.cadence import load_cadences
 from activities.collections.emails import TEMPLATES
@@ -31,10 +32,12 @@ from activities.orders.provisioning import order_activities
 from activities.outbox import Outbox, Transport, transport_from_settings
 from activities.settings import Settings
 from activities.team_notices import team_notices
+from workflows.close import SCHEDULE_ID, CloseWorkflow, ScheduledCloseWorkflow, close_schedule
 from workflows.collections import CollectionsSweepWorkflow, CollectionsWorkflow, SweepStart
 from workflows.provisioning import OrderProvisioningWorkflow
 
 WORKFLOWS: list[type] = [CollectionsWorkflow, CollectionsSweepWorkflow, OrderProvisioningWorkflow]
+WORKFLOWS += [CloseWorkflow, ScheduledCloseWorkflow]
 
 #: The sandbox every worker and replayer uses. ``holidays`` loads its country tables on
 #: first use, which the sandbox would otherwise re-import (and refuse) inside a workflow.
@@ -73,6 +76,7 @@ def build_activities(
         collections.record_promise,
         collections.sweep_overdue_accounts,
         *order_activities(sessions, outbox),
+        *CloseActivities(sessions, settings).all(),
     ]
 
 
@@ -91,3 +95,5 @@ async def ensure_schedules(client: Client, task_queue: str) -> None:
     )
     with contextlib.suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(SWEEP_SCHEDULE_ID, schedule)
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(SCHEDULE_ID, close_schedule(task_queue))

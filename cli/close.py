@@ -1,0 +1,240 @@
+"""Month-end close commands: run a period's close, see its checklist, tick a step, sign it off
+(docs/close.md).
+
+Each command talks to the period's close workflow (``close-<YYYY-MM>``) on
+the configured Temporal; the checklist rules live in the workflow's update
+validators, so a refusal (wrong role, the checklist incomplete, your own
+ticks) comes back from the workflow and is printed as one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.billing.money import format_money
+from activities.close.model import (
+    CloseStart,
+    CloseStatus,
+    CloseSummary,
+    RerunRequest,
+    SignedOff,
+    SignOffRequest,
+    TickRequest,
+    workflow_id,
+)
+from activities.ledger.db import open_ledger
+from activities.ledger.periods import Period, closed_message, closed_period
+from activities.settings import settings
+from activities.temporal_runtime import TemporalUnavailable, temporal_client
+from workflows.close import (
+    ONE_CLOSE_PER_PERIOD,
+    REPORTS_UPDATE,
+    RERUN_UPDATE,
+    SIGN_OFF_UPDATE,
+    STATUS_QUERY,
+    TICK_UPDATE,
+    CloseWorkflow,
+)
+
+console = Console()
+close_app = typer.Typer(
+    help="Month-end close: run a period's reports, tick the checklist, sign off.",
+    no_args_is_help=True,
+)
+
+_T = TypeVar("_T")
+
+PeriodOption = Annotated[
+    str | None, typer.Option("--period", help="YYYY-MM; default: the month before this one")
+]
+AsOption = Annotated[str, typer.Option("--as", help="Your handle, Slack id or email")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(close_app, name="close")
+
+
+def _period(text: str | None) -> Period:
+    """The given month, or the last complete month in the company's timezone."""
+    if text:
+        return Period.parse(text)
+    today = datetime.now(UTC).astimezone(ZoneInfo(settings().company_timezone)).date()
+    return Period.of(today).previous()
+
+
+def _refuse_if_signed_off(period: Period) -> None:
+    with open_ledger(settings().ledger_url)() as session:
+        closed = closed_period(session, period)
+        if closed is not None:
+            raise ValueError(closed_message(closed))
+
+
+def _with_temporal(work: Callable[[Client], Awaitable[_T]]) -> _T:
+    """Run ``work(client)``; a refused update or an unknown close is a one-line user error."""
+
+    async def main() -> _T:
+        async with temporal_client(settings(), embed=False) as client:
+            try:
+                return await work(client)
+            except WorkflowUpdateFailedError as error:
+                raise ValueError(f"refused: {error.cause or error}") from None
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    raise ValueError(
+                        "no close is running for that period; start it with "
+                        "`billing-ops close run --period YYYY-MM`"
+                    ) from None
+                raise
+
+    try:
+        return asyncio.run(main())
+    except TemporalUnavailable as error:
+        raise ValueError(str(error)) from None
+
+
+@close_app.command("run")
+def run(
+    period: PeriodOption = None,
+    as_user: Annotated[str | None, typer.Option("--as", help="Who asks (audit)")] = None,
+) -> None:
+    """Start the period's close, or re-run its reports before sign-off; prints the roll-forward."""
+    month = _period(period)
+    _refuse_if_signed_off(month)
+    who = as_user or f"cli:{getpass.getuser()}"
+
+    async def work(client: Client) -> CloseSummary:
+        try:
+            handle = await client.start_workflow(
+                CloseWorkflow.run,
+                CloseStart(period=str(month), requested_by=who),
+                id=workflow_id(str(month)),
+                task_queue=settings().temporal_task_queue,
+                id_reuse_policy=ONE_CLOSE_PER_PERIOD,
+            )
+        except WorkflowAlreadyStartedError:
+            running = client.get_workflow_handle(workflow_id(str(month)))
+            rerun: CloseSummary = await running.execute_update(
+                RERUN_UPDATE, RerunRequest(user=who), result_type=CloseSummary
+            )
+            return rerun
+        first: CloseSummary = await handle.execute_update(REPORTS_UPDATE, result_type=CloseSummary)
+        return first
+
+    summary = _with_temporal(work)
+    _print_summary(summary)
+
+
+@close_app.command("status")
+def status(period: PeriodOption = None) -> None:
+    """The period's checklist, who ticked what, the roll-forward and the exceptions."""
+    month = _period(period)
+    try:
+        found = _with_temporal(
+            lambda client: client.get_workflow_handle(workflow_id(str(month))).query(
+                STATUS_QUERY, result_type=CloseStatus
+            )
+        )
+    except ValueError:
+        _refuse_if_signed_off(month)  # closed before this worker's history: say who signed it
+        raise
+    _print_status(found)
+
+
+@close_app.command("tick")
+def tick(
+    step: str,
+    as_user: AsOption,
+    period: PeriodOption = None,
+    note: Annotated[str | None, typer.Option(help="What you checked")] = None,
+) -> None:
+    """Tick a checklist step (your role must be the step's, or above it)."""
+    month = _period(period)
+    found = _with_temporal(
+        lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
+            TICK_UPDATE, TickRequest(step=step, user=as_user, note=note), result_type=CloseStatus
+        )
+    )
+    console.print(f"{step} ticked by {as_user}")
+    _print_status(found)
+
+
+@close_app.command("sign-off")
+def sign_off(as_user: AsOption, period: PeriodOption = None) -> None:
+    """The controller's sign-off: locks the period; later changes dated in it are refused."""
+    month = _period(period)
+    signed = _with_temporal(
+        lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
+            SIGN_OFF_UPDATE, SignOffRequest(user=as_user), result_type=SignedOff
+        )
+    )
+    closing = ", ".join(format_money(v, c) for c, v in sorted(signed.closing_ar.items()))
+    console.print(
+        f"period {signed.period} signed off by {signed.by} and closed; closing AR {closing or '0'}"
+    )
+    console.print(f"checklist: {signed.checklist_file}")
+
+
+def _print_summary(summary: CloseSummary) -> None:
+    table = Table(
+        "currency",
+        "opening",
+        "invoiced",
+        "cash applied",
+        "credits & write-offs",
+        "closing",
+        "difference",
+        title=f"AR roll-forward {summary.period} (run {summary.run})",
+    )
+    for f in summary.roll_forward:
+        other = f.account_credit + f.reversals + f.credit_notes + f.write_offs
+        table.add_row(
+            f.currency,
+            *(
+                format_money(v, f.currency)
+                for v in (f.opening, f.invoiced, f.cash_applied, other, f.closing, f.difference)
+            ),
+        )
+    console.print(table)
+    console.print(f"{summary.exceptions} exception(s), {len(summary.blocking)} blocking sign-off")
+    for blocking in summary.blocking:
+        console.print(f"  [red]blocking[/red] {blocking}", highlight=False)
+    console.print(f"outputs: {summary.output_dir} ({', '.join(summary.files)})")
+
+
+def _print_status(found: CloseStatus) -> None:
+    console.print(f"[bold]close {found.period}[/bold]: {found.state.replace('_', ' ')}")
+    if found.plan is not None:
+        ticks = {t.step: t for t in found.ticks}
+        table = Table("step", "role", "ticked by", "at (UTC)", "note")
+        for step in found.plan.steps:
+            done = ticks.get(step.id)
+            table.add_row(
+                f"{step.id}: {step.title}",
+                step.role,
+                done.by if done else "-",
+                f"{done.at:%Y-%m-%d %H:%M}" if done else "",
+                (done.note or "") if done else "",
+            )
+        signed = found.signed_off
+        table.add_row(
+            "sign-off",
+            " or ".join(found.plan.sign_off_roles),
+            signed.by if signed else "-",
+            f"{signed.at:%Y-%m-%d %H:%M}" if signed else "",
+            "",
+        )
+        console.print(table)
+    if found.summary is not None:
+        _print_summary(found.summary)
