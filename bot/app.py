@@ -29,7 +29,8 @@ def create_app(
     """
     token = _secret(settings.slack_bot_token, "SLACK_BOT_TOKEN")
     app = AsyncApp(
-        client=client or AsyncWebClient(token=token),
+        # Bolt warns when given both (it also reads SLACK_BOT_TOKEN): one or the other.
+        **({"client": client} if client else {"token": token}),
         signing_secret=_secret(settings.slack_signing_secret, "SLACK_SIGNING_SECRET"),
         # The ack functions only parse and check roles, so running them before the
         # response costs microseconds and spares Bolt's 10 ms ack polling loop.

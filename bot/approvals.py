@@ -30,10 +30,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.approvals import store
 from activities.approvals.matrix import ApprovalMatrix, describe_amount
-from activities.approvals.notifier import ApprovalMessage
+from activities.approvals.notifier import ApprovalMessage, LogNotifier, Notifier
 from activities.ledger.db import transaction
 from activities.ledger.errors import NotFound
 from activities.ledger.models import ApprovalRequest
+from activities.settings import Settings
 from bot import roles
 from bot.blocks.approvals import (
     APPROVE,
@@ -142,6 +143,20 @@ class SlackApprovalNotifier:
             row = store.get_request(session, facts.request_id)
             row.slack_channel, row.slack_ts = channel, ts
         return channel, ts
+
+
+def approval_notifier(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    matrix: ApprovalMatrix,
+    channel: str = DEFAULT_CHANNEL,
+) -> Notifier:
+    """The worker's notifier for the approval step: Slack when ``SLACK_BOT_TOKEN`` is set,
+    else the log (the product runs without Slack)."""
+    if settings.slack_bot_token is None:
+        return LogNotifier()
+    client = WebClient(token=settings.slack_bot_token.get_secret_value())
+    return SlackApprovalNotifier(client, sessions, matrix, channel)
 
 
 def register(app: AsyncApp, services: Services) -> None:

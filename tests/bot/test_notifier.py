@@ -11,15 +11,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.approvals import store
 from activities.approvals.matrix import ApprovalMatrix
-from activities.approvals.notifier import ApprovalMessage, NoticeKind
+from activities.approvals.notifier import ApprovalMessage, LogNotifier, NoticeKind
 from activities.ledger.db import transaction
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
-from bot.approvals import SlackApprovalNotifier
+from activities.settings import Settings
+from bot.approvals import SlackApprovalNotifier, approval_notifier
 from tests.bot.conftest import CONTROLLER, MANAGER, NOW
 from tests.bot.fake_slack import BOT_TOKEN, FakeSlack
 from tests.ledger import factories
@@ -122,3 +124,13 @@ def test_one_message_per_request_edited_as_it_goes(
         "<!date^1793718000^{date_short_pretty} {time}|2026-11-03 15:00 UTC>"
         "\n>Liquidator's letter on file"
     )
+
+
+def test_the_worker_gets_slack_only_when_a_bot_token_is_set(
+    ledger: sessionmaker[Session], matrix: ApprovalMatrix, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    without = Settings(_env_file=None)
+    assert isinstance(approval_notifier(without, ledger, matrix), LogNotifier)
+    with_token = Settings(slack_bot_token=SecretStr(BOT_TOKEN), _env_file=None)
+    assert isinstance(approval_notifier(with_token, ledger, matrix), SlackApprovalNotifier)
