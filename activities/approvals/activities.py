@@ -54,7 +54,6 @@ class ApprovalOpened(_Model):
     route: ApprovalRoute
     sla_business_days: int
     due_at: datetime
-    base_amount: Decimal | None
 
 
 class PassSla(_Model):
@@ -116,7 +115,6 @@ class ApprovalActivities:
             route=self.matrix.route(requirement, request.summary, request.requested_by),
             sla_business_days=requirement.sla_business_days,
             due_at=due_at,
-            base_amount=requirement.base_amount,
         )
 
     @activity.defn(name="approvals.pass_sla")

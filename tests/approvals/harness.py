@@ -71,5 +71,13 @@ async def eventually(check: Callable[[], Awaitable[Any]]) -> Any:
     raise AssertionError("the workflow did not get there within 10 s")
 
 
-async def history_length(handle: WorkflowHandle[Any, Any]) -> int:
+async def settled_history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    """The number of events once the workflow waits with nothing in flight (no activity, no
+    workflow task), so that a later count differs only by what the test itself caused."""
+
+    async def settled() -> bool:
+        raw = (await handle.describe()).raw_description
+        return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+
+    await eventually(settled)
     return len([event async for event in handle.fetch_history_events()])

@@ -19,8 +19,8 @@ from activities.ledger.models import ApprovalRequest, ApprovalStatus
 from tests.approvals.harness import (
     approval_activities,
     eventually,
-    history_length,
     running_worker,
+    settled_history_length,
 )
 from tests.approvals.probe import ApprovalProbe
 from tests.ledger import factories
@@ -129,7 +129,7 @@ async def test_the_validator_refuses_the_wrong_role_and_the_requester_without_to
         dev_server_env.client, [ApprovalProbe], approval_activities(ledger, matrix)
     ) as queue:
         handle, pending = await start_probe(dev_server_env, queue)
-        events = await history_length(handle)
+        events = await settled_history_length(handle)
         refusals = {
             "cli:ben": "ben (analyst) cannot decide this credit_note: it needs billing_manager "
             "or controller",
@@ -149,7 +149,7 @@ async def test_the_validator_refuses_the_wrong_role_and_the_requester_without_to
                 ),
             )
         assert "reason: a decision needs a reason" in str(no_reason.value.cause)
-        assert await history_length(handle) == events
+        assert await settled_history_length(handle) == events
         assert (await handle.query(ApprovalProbe.approvals))[0].status == "pending"
 
         decision = await decide(handle, pending.request_id, "maria", outcome="reject")
