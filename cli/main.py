@@ -15,6 +15,8 @@ from rich.console import Console
 from activities.ledger.db import SchemaError
 from activities.ledger.errors import LedgerError
 from activities.settings import SettingsError
+from cli import approvals as approval_commands
+from cli import disputes as dispute_commands
 from cli import ledger as ledger_commands
 from cli import orders as order_commands
 from cli.preview import preview
@@ -28,6 +30,8 @@ app = typer.Typer(
 )
 ledger_commands.register(app)
 order_commands.register(app)
+approval_commands.register(app)
+dispute_commands.register(app)
 app.command("preview")(preview)
 
 #: Errors that mean "the input or the configuration is wrong", not "the code is wrong".
