@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -157,84 +157,70 @@ def _balances_off_their_history(session: Session, cut_offs: CutOffs) -> list[Clo
 
 def _movements_before_issue(session: Session, cut_offs: CutOffs) -> list[CloseException]:
     """Cash or credit dated in a month before its invoice was issued lands in no roll-forward
-    line of either month, so it makes a difference; list it."""
-    start = cut_offs.starts_at
-    period = cut_offs.period
-    early_cash = session.execute(
-        select(
-            PaymentApplication.id,
-            PaymentApplication.applied_at,
-            PaymentApplication.amount,
-            Invoice.number,
-            Invoice.currency,
-            Invoice.issue_date,
-        )
-        .join(Invoice, Invoice.id == PaymentApplication.invoice_id)
-        .where(
-            Invoice.status.not_in(UNBOOKED),
-            or_(
-                and_(
-                    PaymentApplication.applied_at < start,
-                    Invoice.issue_date >= period.first_day,
-                    Invoice.issue_date <= period.last_day,
-                ),
-                and_(
-                    in_period(PaymentApplication.applied_at, cut_offs),
-                    Invoice.issue_date > period.last_day,
-                ),
-            ),
-        )
-        .order_by(Invoice.currency, PaymentApplication.id)
-    ).all()
-    early_credit = session.execute(
-        select(
-            CreditNote.number,
-            CreditNote.issued_at,
-            CreditNote.amount,
-            Invoice.number,
-            Invoice.currency,
-            Invoice.issue_date,
-        )
-        .join(Invoice, Invoice.id == CreditNote.invoice_id)
-        .where(
-            Invoice.status.not_in(UNBOOKED),
-            or_(
-                and_(
-                    CreditNote.issued_at < start,
-                    Invoice.issue_date >= period.first_day,
-                    Invoice.issue_date <= period.last_day,
-                ),
-                and_(
-                    in_period(CreditNote.issued_at, cut_offs), Invoice.issue_date > period.last_day
-                ),
-            ),
-        )
-        .order_by(Invoice.currency, CreditNote.id)
-    ).all()
+    line of either month, so it makes a difference; list it with its effect on the difference
+    (cash before the period on an invoice of the period lowers the independent closing; cash in
+    the period on a later invoice lowers only the roll-forward)."""
+    cash = _dated_before_invoice(
+        session,
+        cut_offs,
+        (PaymentApplication.id, PaymentApplication.applied_at, PaymentApplication.amount),
+        PaymentApplication.invoice_id,
+    )
+    credit = _dated_before_invoice(
+        session,
+        cut_offs,
+        (CreditNote.number, CreditNote.issued_at, CreditNote.amount),
+        CreditNote.invoice_id,
+    )
     return [
-        *(
-            CloseException(
-                "blocking",
-                "dated_before_invoice",
-                currency,
-                f"payment application #{app_id}",
-                amount,
-                f"cash dated {at:%Y-%m-%d} on {number}, which was issued {issued:%Y-%m-%d}",
-            )
-            for app_id, at, amount, number, currency, issued in early_cash
-        ),
-        *(
-            CloseException(
-                "blocking",
-                "dated_before_invoice",
-                currency,
-                note,
-                amount,
-                f"credit note dated {at:%Y-%m-%d} on {number}, which was issued {issued:%Y-%m-%d}",
-            )
-            for note, at, amount, number, currency, issued in early_credit
-        ),
+        *(_early(cut_offs, "cash", f"payment application #{row[0]}", *row[1:]) for row in cash),
+        *(_early(cut_offs, "credit note", str(row[0]), *row[1:]) for row in credit),
     ]
+
+
+def _dated_before_invoice(
+    session: Session, cut_offs: CutOffs, columns: tuple[Any, Any, Any], invoice_id: Any
+) -> Sequence[Any]:
+    """Rows (record, when, amount, invoice number, currency, issue date) dated before the
+    period on an invoice of the period, or in the period on a later invoice."""
+    record, when, amount = columns
+    period = cut_offs.period
+    return session.execute(
+        select(record, when, amount, Invoice.number, Invoice.currency, Invoice.issue_date)
+        .join(Invoice, Invoice.id == invoice_id)
+        .where(
+            Invoice.status.not_in(UNBOOKED),
+            or_(
+                and_(
+                    when < cut_offs.starts_at,
+                    Invoice.issue_date >= period.first_day,
+                    Invoice.issue_date <= period.last_day,
+                ),
+                and_(in_period(when, cut_offs), Invoice.issue_date > period.last_day),
+            ),
+        )
+        .order_by(Invoice.currency, record)
+    ).all()
+
+
+def _early(
+    cut_offs: CutOffs,
+    kind: str,
+    record: str,
+    at: datetime,
+    amount: Decimal,
+    number: str | None,
+    currency: str,
+    issued: date,
+) -> CloseException:
+    return CloseException(
+        "blocking",
+        "dated_before_invoice",
+        currency,
+        record,
+        -amount if at < cut_offs.starts_at else amount,
+        f"{kind} dated {at:%Y-%m-%d} on {number}, which was issued {issued:%Y-%m-%d}",
+    )
 
 
 def _missing_po(session: Session, cut_offs: CutOffs) -> list[CloseException]:
