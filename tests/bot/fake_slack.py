@@ -27,9 +27,11 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 TEAM_ID = "T0BILLING"
 BOT_USER_ID = "U0BOT"
 
@@ -64,6 +66,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _envelopes: asyncio.Queue[dict[str, Any]] | None = None
+    _socket_loop: asyncio.AbstractEventLoop | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     port: int = 0
@@ -89,6 +93,7 @@ class FakeSlack:
                 Route("/api/{method}", self._api, methods=["POST", "GET"]),
                 Route("/response/{name}", self._response_url, methods=["POST"]),
                 Route("/_calls", self._call_counts, methods=["GET"]),
+                WebSocketRoute("/socket", self._socket_mode),
             ]
         )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
@@ -135,6 +140,39 @@ class FakeSlack:
                 raise AssertionError(f"expected {count} call(s) to {method}, got {seen}")
             await asyncio.sleep(0.01)
 
+    async def send_envelope(self, envelope: dict[str, Any], within: float = 10.0) -> None:
+        """Push a Socket Mode envelope to the connected app (waits for it to connect)."""
+        deadline = time.monotonic() + within
+        while self._socket_loop is None or self._envelopes is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("no app connected over Socket Mode")
+            await asyncio.sleep(0.01)
+        queue = self._envelopes
+        asyncio.run_coroutine_threadsafe(queue.put(envelope), self._socket_loop).result(within)
+
+    async def _socket_mode(self, socket: WebSocket) -> None:
+        """Slack's Socket Mode: ``hello``, then envelopes; the app's acks are recorded."""
+        await socket.accept()
+        await socket.send_json({"type": "hello", "num_connections": 1})
+        self._envelopes = asyncio.Queue()
+        self._socket_loop = asyncio.get_running_loop()
+
+        async def push() -> None:
+            assert self._envelopes is not None
+            while True:
+                await socket.send_json(await self._envelopes.get())
+
+        pushing = asyncio.ensure_future(push())
+        try:
+            while True:
+                ack = json.loads(await socket.receive_text())
+                with self._lock:
+                    self.calls.append(Call("socket_mode:ack", ack, None))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            pushing.cancel()
+
     async def _api(self, request: Request) -> JSONResponse:
         method = request.path_params["method"]
         args = await _arguments(request)
@@ -143,7 +181,7 @@ class FakeSlack:
             self.calls.append(Call(method, args, token))
         if token is None:
             return JSONResponse({"ok": False, "error": "not_authed"})
-        if token != self.token:
+        if token != (APP_TOKEN if method == "apps.connections.open" else self.token):
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         for names, error in _REQUIRED.get(method, ()):
             if not any(args.get(name) for name in names.split("|")):
@@ -179,6 +217,8 @@ class FakeSlack:
                 "bot_id": "B0BOT",
                 "is_enterprise_install": False,
             }
+        if method == "apps.connections.open":
+            return {"url": f"ws://127.0.0.1:{self.port}/socket"}
         if method == "chat.postMessage":
             ts = f"{1_790_000_000 + next(self._ts)}.000100"
             message = {"type": "message", "user": BOT_USER_ID, "ts": ts, **_message(args)}
