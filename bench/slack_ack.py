@@ -151,9 +151,7 @@ def main() -> int:
             )
             began = time.perf_counter()
             latencies = asyncio.run(
-                send_commands(
-                    url, fake, args.commands, args.concurrency, args.customers, args.text
-                )
+                send_commands(url, fake, args.commands, args.concurrency, args.customers, args.text)
             )
             sent = time.perf_counter() - began
             answered = asyncio.run(wait_for_answers(fake, expected)) - (expected and warm_up)

@@ -165,8 +165,15 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def approve(body: dict[str, Any], client: AsyncWebClient) -> None:
         where = _message_of(body)
-        await _decide(services, client, body["user"]["id"], _request_id(body), "approve",
-                      APPROVED_IN_SLACK, where)
+        await _decide(
+            services,
+            client,
+            body["user"]["id"],
+            _request_id(body),
+            "approve",
+            APPROVED_IN_SLACK,
+            where,
+        )
 
     async def ask_reason(body: dict[str, Any], client: AsyncWebClient) -> None:
         """Reject and Request changes: check the clicker first, then open the reason modal."""
@@ -188,15 +195,23 @@ def register(app: AsyncApp, services: Services) -> None:
         else:
             await ack()
 
-    async def decide_with_reason(body: dict[str, Any], view: dict[str, Any],
-                                 client: AsyncWebClient) -> None:
+    async def decide_with_reason(
+        body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         reason = _reason(view)
         if not reason:
             return  # refused in the ack
         meta = json.loads(view["private_metadata"])
         choice: Choice = "reject" if meta["action"] == REJECT else "request_changes"
-        await _decide(services, client, body["user"]["id"], meta["request_id"], choice, reason,
-                      (meta["channel"], meta["ts"]))
+        await _decide(
+            services,
+            client,
+            body["user"]["id"],
+            meta["request_id"],
+            choice,
+            reason,
+            (meta["channel"], meta["ts"]),
+        )
 
     app.action(APPROVE)(ack=ack_click, lazy=[approve])
     app.action(REJECT)(ack=ack_click, lazy=[ask_reason])
@@ -236,10 +251,15 @@ def _decision(request_id: str, user_id: str, choice: Choice, reason: str) -> Dec
     """The update's argument. The step knows approve and reject; a request for changes
     travels as a rejection whose reason says what to change."""
     if choice == "request_changes":
-        return DecisionIn(request_id=request_id, outcome="reject", approver=f"slack:{user_id}",
-                          reason=f"Changes requested: {reason}")
-    return DecisionIn(request_id=request_id, outcome=choice, approver=f"slack:{user_id}",
-                      reason=reason)
+        return DecisionIn(
+            request_id=request_id,
+            outcome="reject",
+            approver=f"slack:{user_id}",
+            reason=f"Changes requested: {reason}",
+        )
+    return DecisionIn(
+        request_id=request_id, outcome=choice, approver=f"slack:{user_id}", reason=reason
+    )
 
 
 async def _send_update(services: Services, workflow_id: str, decision: DecisionIn) -> str | None:

@@ -232,8 +232,7 @@ def preview(change: PreviewChange, invoice: PreviewResponse) -> Message:
         fields(totals),
         context(
             f"Due {invoice.due_date:%Y-%m-%d} · {invoice.policy.name} proration · nothing was "
-            "invoiced"
-            + "".join(f"\n{escape(note)}" for note in invoice.notes)
+            "invoiced" + "".join(f"\n{escape(note)}" for note in invoice.notes)
         ),
     ]
     return message(f"{title}: {money(invoice.amount_due, currency)} due", blocks)
@@ -246,9 +245,9 @@ def promise_recorded(customer_id: str, user_id: str, promise: PromiseFact) -> Me
         f"*{amount}* by {promise.promised_date:%Y-%m-%d} (grace {promise.grace_days} days). "
         "Dunning waits until then."
     )
-    return message(f"Promise to pay: {customer_id} {amount} by {promise.promised_date}", [
-        section(text)
-    ])
+    return message(
+        f"Promise to pay: {customer_id} {amount} by {promise.promised_date}", [section(text)]
+    )
 
 
 def dispute_opened(dispute_id: str, request: OpenDispute, user_id: str) -> Message:

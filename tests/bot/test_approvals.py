@@ -139,9 +139,7 @@ async def ask(
     return Waiting(handle, request_id, posted, await eventually(message_ts))
 
 
-async def click(
-    bot: BotUnderTest, action_id: str, waiting: Waiting, user_id: str
-) -> None:
+async def click(bot: BotUnderTest, action_id: str, waiting: Waiting, user_id: str) -> None:
     body = slack_requests.button_click(
         action_id,
         waiting.request_id,
@@ -286,7 +284,4 @@ async def test_request_changes_asks_for_the_reason_in_a_modal(
     decision = await waiting.handle.result()
     assert (decision.outcome, decision.reason) == ("rejected", "Changes requested: Split by PO")
     assert update.args["ts"] == waiting.ts
-    assert update.args["blocks"][-1]["text"]["text"].endswith(
-        ">\n>Changes requested: Split by PO"
-    )
-
+    assert update.args["blocks"][-1]["text"]["text"].endswith(">\n>Changes requested: Split by PO")

@@ -117,4 +117,3 @@ async def test_someone_else_sees_no_approvals_of_theirs(
         "*Approvals waiting for you (0)*",
         "Nothing waits for your decision.",
     ]
-

@@ -19,8 +19,11 @@ def test_the_manifest_matches_the_app() -> None:
     for example in command["usage_hint"].split("|"):
         assert example.split()[0] in USAGE
     settings = manifest["settings"]
-    urls = [command["url"], settings["event_subscriptions"]["request_url"],
-            settings["interactivity"]["request_url"]]
+    urls = [
+        command["url"],
+        settings["event_subscriptions"]["request_url"],
+        settings["interactivity"]["request_url"],
+    ]
     assert all(url.endswith(SLACK_PATH) for url in urls)
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]

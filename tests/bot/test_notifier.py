@@ -91,9 +91,7 @@ def test_one_message_per_request_edited_as_it_goes(
     assert slack.calls_to("chat.update")[-1].args["ts"] == ts
 
     with transaction(ledger) as session:
-        store.pass_sla(
-            session, REQUEST, role="controller", due_at=NOW + timedelta(days=5), at=NOW
-        )
+        store.pass_sla(session, REQUEST, role="controller", due_at=NOW + timedelta(days=5), at=NOW)
     notifier.post(notice("escalated"))
     update = slack.calls_to("chat.update")[-1]
     assert update.args["blocks"][2]["fields"][1]["text"] == (

@@ -117,8 +117,18 @@ async def test_help_is_answered_in_the_ack_only_to_the_caller(bot: BotUnderTest)
         "text": {"type": "plain_text", "text": "/billing"},
     }
     listed = answer["blocks"][1]["text"]["text"]
-    for subcommand in ("customer", "invoices", "preview", "aging", "promise", "dunning",
-                       "dispute", "order", "note", "approvals"):
+    for subcommand in (
+        "customer",
+        "invoices",
+        "preview",
+        "aging",
+        "promise",
+        "dunning",
+        "dispute",
+        "order",
+        "note",
+        "approvals",
+    ):
         assert f"`{subcommand}" in listed
     # Bolt asks auth.test who the bot is, once; the answer itself needed no Web API call.
     assert [call.method for call in bot.slack.calls] == ["auth.test"]
