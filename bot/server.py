@@ -2,10 +2,10 @@
 
 ``/slack/events`` takes Slack's slash commands, button clicks, modal
 submissions and events (HTTP mode); ``/healthz`` answers load balancers; the
-Zendesk and payment-processor webhooks mount beside them
-(:func:`webhook_routes`). With ``SLACK_APP_TOKEN`` set the bot uses Socket
-Mode instead (no public URL needed) and the server keeps only the webhooks
-and the health check.
+webhooks sit beside them (:func:`webhook_routes`: Zendesk at
+``/webhooks/zendesk``, the payment processor's to come). With
+``SLACK_APP_TOKEN`` set the bot uses Socket Mode instead (no public URL
+needed) and the server keeps only the webhooks and the health check.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from activities.settings import Settings, settings
 from bot.ack_first import AckFirst
 from bot.app import create_app
 from bot.services import Services, from_settings
+from bot.zendesk_webhook import zendesk_webhook_route
 
 SLACK_PATH = "/slack/events"
 DEFAULT_PORT = 3000
@@ -57,9 +58,15 @@ def create_asgi_app(
 
 
 def webhook_routes(config: Settings, services: Services) -> list[BaseRoute]:
-    """Webhooks served beside Slack: each integration adds its routes here, e.g.
-    ``Mount("/webhooks/zendesk", app=zendesk_webhook_app(...))``."""
-    return []
+    """Webhooks served beside Slack, each when its secret is configured. The payment
+    processor's webhook joins here the same way."""
+    routes: list[BaseRoute] = []
+    if config.zendesk_webhook_secret is not None:
+        secret = config.zendesk_webhook_secret.get_secret_value()
+        routes.append(
+            zendesk_webhook_route(secret, services.temporal, services.task_queue, services.clock)
+        )
+    return routes
 
 
 async def _health(request: Request) -> Response:

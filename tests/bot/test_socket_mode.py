@@ -1,5 +1,6 @@
-"""With ``SLACK_APP_TOKEN`` set the bot takes Slack's traffic over Socket Mode: the same
-app, its acks sent back over the WebSocket, its answers through the response URL."""
+"""How the bot is served: with ``SLACK_APP_TOKEN`` set, Slack's traffic comes over Socket
+Mode (the same app, its acks sent back over the WebSocket, its answers through the
+response URL); the webhooks beside Slack are served when configured."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 from datetime import date
 
 import aiohttp
+import uvicorn
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +21,7 @@ from activities.approvals.matrix import ApprovalMatrix
 from activities.collections.cadence import CadenceBook
 from activities.settings import Settings
 from bot.app import create_app
-from bot.server import SLACK_PATH, serve
+from bot.server import SLACK_PATH, create_asgi_app, serve, webhook_routes
 from bot.services import Services
 from tests.bot import slack_requests
 from tests.bot.conftest import ANALYST, NOW
@@ -92,3 +94,34 @@ async def test_a_slash_command_over_socket_mode(
 
 async def _no_temporal() -> Client:
     raise AssertionError("a lookup does not reach Temporal")
+
+
+async def test_the_zendesk_webhook_is_served_when_its_secret_is_set(
+    sqlite_sessions: sessionmaker[Session], matrix: ApprovalMatrix, cadences: CadenceBook
+) -> None:
+    services = Services(
+        sessions=sqlite_sessions,
+        matrix=matrix,
+        cadences=cadences,
+        temporal=_no_temporal,
+        clock=lambda: NOW,
+    )
+    assert webhook_routes(Settings(_env_file=None), services) == []
+    configured = Settings(zendesk_webhook_secret=SecretStr("zd-secret"), _env_file=None)
+    (route,) = webhook_routes(configured, services)
+    app = create_asgi_app(None, services.ack_first, [route])
+    server_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    server_socket.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    running = asyncio.ensure_future(server.serve(sockets=[server_socket]))
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        url = f"http://127.0.0.1:{server_socket.getsockname()[1]}/webhooks/zendesk"
+        async with aiohttp.ClientSession() as http, http.post(url, data=b"{}") as response:
+            assert response.status == 401  # unsigned: refused before any workflow is touched
+    finally:
+        server.should_exit = True
+        await running
