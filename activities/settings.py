@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    slack_approvals_channel: str = "#billing-approvals"
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

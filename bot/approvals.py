@@ -149,14 +149,13 @@ def approval_notifier(
     settings: Settings,
     sessions: sessionmaker[Session],
     matrix: ApprovalMatrix,
-    channel: str = DEFAULT_CHANNEL,
 ) -> Notifier:
     """The worker's notifier for the approval step: Slack when ``SLACK_BOT_TOKEN`` is set,
     else the log (the product runs without Slack)."""
     if settings.slack_bot_token is None:
         return LogNotifier()
     client = WebClient(token=settings.slack_bot_token.get_secret_value())
-    return SlackApprovalNotifier(client, sessions, matrix, channel)
+    return SlackApprovalNotifier(client, sessions, matrix, settings.slack_approvals_channel)
 
 
 def register(app: AsyncApp, services: Services) -> None:

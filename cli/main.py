@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,6 +34,20 @@ order_commands.register(app)
 approval_commands.register(app)
 dispute_commands.register(app)
 app.command("preview")(preview)
+
+
+@app.command("bot")
+def bot(
+    host: Annotated[
+        str, typer.Option(help="Listen address (0.0.0.0 behind a proxy)")
+    ] = "localhost",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+) -> None:
+    """Run the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN) and the webhooks."""
+    from bot.server import run_bot
+
+    raise typer.Exit(run_bot(host=host, port=port))
+
 
 #: Errors that mean "the input or the configuration is wrong", not "the code is wrong".
 USER_ERRORS = (LedgerError, SchemaError, SettingsError, ValueError)
