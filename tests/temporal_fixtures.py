@@ -22,9 +22,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.temporal_runtime import binary_path
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping server for the session; tests use their own task queues."""
+    """A fresh time-skipping server per test (it starts in a fraction of a second).
+
+    Not shared: the Java test server keeps a closed workflow's ten-year execution
+    timer, and a later test's clock can jump to it while its own workflow waits.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary_path("temporal-test-server"),

@@ -457,7 +457,7 @@ async def test_approval_step_reminds_until_decided_then_acts_in_the_window(
             APPROVAL_DECIDED,
             ApprovalDecision(step="final_notice", approved=True, approver="slack:U0LEAD"),
         )
-        await env.sleep(timedelta(days=1))
+        await skip_to(env, business_day_on_or_after(asked + timedelta(days=3)))
         await handle.terminate("test over")
 
     assert waiting.state == "waiting_for_approval" and waiting.next_action == "final_notice"
