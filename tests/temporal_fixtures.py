@@ -37,9 +37,10 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One in-memory dev server for the session (Schedules, worker restarts)."""
+    """A fresh in-memory dev server per test (Schedules, worker restarts): schedules and
+    workflow ids are global to a server, so tests do not share one."""
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary_path("temporal"),

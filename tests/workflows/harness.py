@@ -33,12 +33,13 @@ async def worker(
     transport: Transport | None = None,
     slack_base_url: str | None = None,
     slack_token: str | None = None,
+    cadences: Path | None = None,
 ) -> AsyncIterator[str]:
     """A worker with every registered workflow and activity; yields its task queue."""
     queue = task_queue or f"test-{uuid.uuid4().hex[:8]}"
     settings = Settings(data_dir=data_dir, slack_bot_token=slack_token, _env_file=None)
     activities = build_activities(
-        settings, sessions, transport=transport, slack_base_url=slack_base_url
+        settings, sessions, transport=transport, slack_base_url=slack_base_url, cadences=cadences
     )
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(
