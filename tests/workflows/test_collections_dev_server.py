@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -49,7 +49,8 @@ defaults: {annual_invoiced: fast, self_serve_monthly: fast, no_subscription: fas
 cadences:
   fast:
     description: always open, a step a day
-    window: {hours: "00:00-24:00", days: [mon, tue, wed, thu, fri, sat, sun], public_holidays: false}
+    window:
+      {hours: "00:00-24:00", days: [mon, tue, wed, thu, fri, sat, sun], public_holidays: false}
     approval_reminder_hours: 24
     steps:
       - {name: reminder_1, offset_days: 0, action: email, template: reminder}
@@ -200,10 +201,12 @@ async def test_daily_sweep_schedule_starts_cadences_once_even_when_run_twice(
                 if len(actions) < count:
                     return False
                 action = actions[-1].action
+                assert isinstance(action, ScheduleActionExecutionStartWorkflow)
                 handle = client.get_workflow_handle(
                     action.workflow_id, run_id=action.first_execution_run_id
                 )
-                return (await handle.describe()).status.name == "COMPLETED"  # type: ignore[union-attr]
+                state = (await handle.describe()).status
+                return state is not None and state.name == "COMPLETED"
 
             await eventually(swept)
 
@@ -240,8 +243,9 @@ async def test_embedded_dev_server_keeps_workflows_across_a_restart(tmp_path: Pa
         await client.start_workflow(
             "Collections", {"customer_id": "C-NOBODY"}, id="survives-restart", task_queue="idle"
         )
-        with urllib.request.urlopen(server.ui_url, timeout=10) as response:  # the Web UI
-            assert response.status == 200
+        ui = await asyncio.to_thread(urllib.request.urlopen, server.ui_url, timeout=10)
+        assert ui.status == 200  # the Web UI answers
+        ui.close()
     finally:
         server.stop()
     assert (tmp_path / "temporal.sqlite").is_file()
