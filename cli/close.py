@@ -74,6 +74,11 @@ def _period(text: str | None) -> Period:
     return Period.of(today).previous()
 
 
+def _actor(as_user: str) -> str:
+    """``ana`` acting from the command line is ``cli:ana`` in the audit log."""
+    return as_user if ":" in as_user else f"cli:{as_user}"
+
+
 def _refuse_if_signed_off(period: Period) -> None:
     with open_ledger(settings().ledger_url)() as session:
         closed = closed_period(session, period)
@@ -112,7 +117,7 @@ def run(
     """Start the period's close, or re-run its reports before sign-off; prints the roll-forward."""
     month = _period(period)
     _refuse_if_signed_off(month)
-    who = as_user or f"cli:{getpass.getuser()}"
+    who = _actor(as_user or getpass.getuser())
 
     async def work(client: Client) -> CloseSummary:
         try:
@@ -163,7 +168,9 @@ def tick(
     month = _period(period)
     found = _with_temporal(
         lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
-            TICK_UPDATE, TickRequest(step=step, user=as_user, note=note), result_type=CloseStatus
+            TICK_UPDATE,
+            TickRequest(step=step, user=_actor(as_user), note=note),
+            result_type=CloseStatus,
         )
     )
     console.print(f"{step} ticked by {as_user}")
@@ -176,7 +183,7 @@ def sign_off(as_user: AsOption, period: PeriodOption = None) -> None:
     month = _period(period)
     signed = _with_temporal(
         lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
-            SIGN_OFF_UPDATE, SignOffRequest(user=as_user), result_type=SignedOff
+            SIGN_OFF_UPDATE, SignOffRequest(user=_actor(as_user)), result_type=SignedOff
         )
     )
     closing = ", ".join(format_money(v, c) for c, v in sorted(signed.closing_ar.items()))

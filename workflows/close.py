@@ -97,23 +97,35 @@ class CloseWorkflow:
         return self._signed_off
 
     async def _prepare(self, requested_by: str) -> CloseSummary:
-        """(Re)compute the reports; earlier ticks were given on earlier numbers, so they go."""
+        """(Re)compute the reports; earlier ticks were given on earlier numbers, so they go.
+
+        When preparing fails, what people saw before stays (reports, ticks), and the
+        failure reaches whoever asked.
+        """
+        before = (self._state, self._summary, self._ticks)
         self._state = "preparing"
         self._summary = None
         self._ticks = []
         self._runs += 1
-        summary = await workflow.execute_activity_method(
-            CloseActivities.prepare,
-            PrepareRequest(
-                workflow_id=workflow.info().workflow_id,
-                period=self._period,
-                run=self._runs,
-                requested_by=requested_by,
-                at=workflow.now(),
-            ),
-            start_to_close_timeout=REPORTS,
-            retry_policy=RETRY,
-        )
+        try:
+            summary = await workflow.execute_activity_method(
+                CloseActivities.prepare,
+                PrepareRequest(
+                    workflow_id=workflow.info().workflow_id,
+                    period=self._period,
+                    run=self._runs,
+                    requested_by=requested_by,
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=REPORTS,
+                retry_policy=RETRY,
+            )
+        except ActivityError as error:
+            self._state, self._summary, self._ticks = before
+            raise ApplicationError(
+                f"the {self._period} reports could not be prepared: {_reason(error)}",
+                type="CloseRefused",
+            ) from None
         self._summary = summary
         self._state = "ready"
         return summary
@@ -133,7 +145,13 @@ class CloseWorkflow:
             )
         except CloseRefused as refused:  # only when two updates race past their validators
             raise ApplicationError(str(refused), type="CloseRefused") from None
-        tick = Tick(step=request.step, by=person.handle, at=workflow.now(), note=request.note)
+        tick = Tick(
+            step=request.step,
+            by=person.handle,
+            at=workflow.now(),
+            note=request.note,
+            actor=request.user,
+        )
         self._ticks.append(tick)
         await workflow.execute_activity_method(
             CloseActivities.record_tick,
@@ -172,15 +190,16 @@ class CloseWorkflow:
                     ticks=tuple(self._ticks),
                     by=person.handle,
                     at=workflow.now(),
+                    actor=request.user,
                 ),
                 start_to_close_timeout=QUICK,
                 retry_policy=RETRY,
             )
         except ActivityError as error:
             self._state = "ready"
-            cause = error.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(error)
-            raise ApplicationError(f"sign-off refused: {message}", type="CloseRefused") from None
+            raise ApplicationError(
+                f"sign-off refused: {_reason(error)}", type="CloseRefused"
+            ) from None
         self._signed_off = signed
         self._state = "signed_off"
         return signed
@@ -216,6 +235,11 @@ class CloseWorkflow:
             ticks=tuple(self._ticks),
             signed_off=self._signed_off,
         )
+
+
+def _reason(error: ActivityError) -> str:
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(error)
 
 
 @workflow.defn(name="ScheduledCloseWorkflow")

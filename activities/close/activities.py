@@ -130,7 +130,7 @@ class CloseActivities:
             audit.record(
                 session,
                 at=tick.at,
-                actor=f"person:{tick.by}",
+                actor=tick.actor or tick.by,
                 action="close.step_ticked",
                 subject_type="period",
                 subject_id=request.period,
@@ -164,7 +164,7 @@ class CloseActivities:
                     audit.record(
                         session,
                         at=request.at,
-                        actor=f"person:{request.by}",
+                        actor=request.actor or request.by,
                         action="close.signed_off",
                         subject_type="period",
                         subject_id=str(period),

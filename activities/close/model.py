@@ -82,9 +82,10 @@ class CloseSummary(_Model):
 
 class Tick(_Model):
     step: str
-    by: str
+    by: str  # the person's handle in the approval matrix
     at: datetime
     note: str | None = None
+    actor: str | None = None  # as the request named them: slack:U0X..., cli:ana
 
 
 class TickRequest(_Model):
@@ -148,6 +149,7 @@ class SignOffRecord(_Model):
     ticks: tuple[Tick, ...]
     by: str
     at: datetime
+    actor: str | None = None
 
 
 class ScheduleCheck(_Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,4 +61,8 @@ def close_report() -> Callable[[sessionmaker[Session], str], CloseReport]:
 
 @pytest.fixture
 def close_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", company_timezone=TIMEZONE, _env_file=None)
+    """Settings for the close activities, with a copy of the repository's config to break."""
+    config = shutil.copytree(CONFIG, tmp_path / "config")
+    return Settings(
+        data_dir=tmp_path / "data", config_dir=config, company_timezone=TIMEZONE, _env_file=None
+    )

@@ -186,10 +186,10 @@ async def test_a_close_runs_from_reports_to_a_locked_period(
         )
         trail = [(e.action, e.actor) for e in audit.history(session, "period", "2026-11")]
     assert trail == [
-        ("close.step_ticked", "person:ana"),
-        ("close.step_ticked", "person:ben"),
-        *[("close.step_ticked", "person:maria")] * 3,
-        ("close.signed_off", "person:chen"),
+        ("close.step_ticked", "ana"),
+        ("close.step_ticked", "ben"),
+        *[("close.step_ticked", "maria")] * 3,
+        ("close.signed_off", "chen"),
     ]
     checklist = (output / "checklist.csv").read_text().splitlines()
     assert checklist[1].startswith("invoice_register,") and ",ana," in checklist[1]
@@ -254,6 +254,27 @@ async def test_a_rerun_replaces_the_reports_and_a_moved_ledger_refuses_sign_off(
         SIGN_OFF_UPDATE, SignOffRequest(user=CONTROLLER), result_type=SignedOff
     )
     assert signed.closing_ar["USD"] == Decimal("349.00")
+
+
+async def test_a_failed_rerun_keeps_the_reports_and_ticks_people_saw(
+    time_skipping_env: WorkflowEnvironment, worker: str, close_settings: Settings
+) -> None:
+    handle = await _start(time_skipping_env.client, worker)
+    first = await handle.execute_update(REPORTS_UPDATE, result_type=CloseSummary)
+    await _tick(handle, "invoice_register", ANALYST)
+    (close_settings.config_dir / "close_checklist.yaml").write_text("steps: []\n")
+    await _refused(
+        handle,
+        RERUN_UPDATE,
+        RerunRequest(user=MANAGER),
+        "the 2026-11 reports could not be prepared: close_checklist.yaml: steps",
+    )
+    status = await handle.query(STATUS_QUERY, result_type=CloseStatus)
+    assert (status.state, status.summary, [t.step for t in status.ticks]) == (
+        "ready",
+        first,
+        ["invoice_register"],
+    )
 
 
 async def test_a_blocking_exception_blocks_sign_off(
