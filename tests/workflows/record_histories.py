@@ -1,0 +1,139 @@
+"""Record the collections workflows' histories for the replay test.
+
+They go to tests/histories/collections_*.json.
+
+Run after a deliberate, compatible change to workflows/collections.py, and commit the files:
+
+    .venv/bin/python -m tests.workflows.record_histories
+
+Four runs on a time-skipping server against a throwaway SQLite ledger: a full
+enterprise cadence to write-off review (escalation, approvals, suspension); a
+promise to pay that is broken and then a payment that ends the cadence; the
+first run of a cadence that continues-as-new; and one daily sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.collections.messages import (
+    ACCOUNT_CHANGED,
+    APPROVAL_DECIDED,
+    PAYMENT_RECEIVED,
+    AccountChanged,
+    ApprovalDecision,
+    PaymentReceived,
+)
+from activities.ledger.db import make_engine, migrate, session_factory
+from activities.temporal_runtime import binary_path
+from tests.collections.factories import account, invoice
+from tests.workflows.harness import start_cadence, worker
+from tests.workflows.test_collections_cadence import early_morning, pay, promise, skip_to
+from workflows.collections import CollectionsSweepWorkflow, SweepStart
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+
+
+async def save(handle: WorkflowHandle, name: str, run_id: str | None = None) -> None:  # type: ignore[type-arg]
+    target = (
+        handle if run_id is None else handle._client.get_workflow_handle(handle.id, run_id=run_id)
+    )
+    history = await target.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+    print(f"recorded {name}.json ({len(history.events)} events)")
+
+
+async def fresh_env() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary_path("temporal-test-server"),
+    )
+
+
+async def record(folder: Path) -> None:
+    engine = make_engine(f"sqlite:///{folder / 'ledger.sqlite'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+
+    env = await fresh_env()
+    async with worker(env.client, sessions, folder) as queue:
+        due = await early_morning(env) + timedelta(days=7)
+        customer_id = account(sessions, await env.get_current_time(), account_owner="U0OWNER")
+        invoice(sessions, customer_id, "1200.00", due)
+        handle = await start_cadence(env.client, customer_id, queue)
+        for step in ("suspension", "write_off_review"):
+            await handle.signal(
+                APPROVAL_DECIDED, ApprovalDecision(step=step, approved=True, approver="slack:U0")
+            )
+        await handle.result()
+        await save(handle, "collections_full_cadence")
+    await env.shutdown()
+
+    env = await fresh_env()
+    async with worker(env.client, sessions, folder) as queue:
+        due = await early_morning(env) + timedelta(days=2)
+        customer_id = account(sessions, await env.get_current_time())
+        invoice(sessions, customer_id, "1000.00", due)
+        handle = await start_cadence(env.client, customer_id, queue)
+        await skip_to(env, due + timedelta(days=3))
+        promise(sessions, customer_id, due + timedelta(days=10), await env.get_current_time())
+        await handle.signal(ACCOUNT_CHANGED, AccountChanged(reason="promise to pay recorded"))
+        await skip_to(env, due + timedelta(days=20))
+        paid_at = await env.get_current_time()
+        pay(sessions, customer_id, "1000.00", paid_at, f"pay-{customer_id}")
+        await handle.signal(
+            PAYMENT_RECEIVED,
+            PaymentReceived(
+                processor_id=f"pay-{customer_id}",
+                amount=Decimal("1000.00"),
+                currency="USD",
+                received_at=paid_at,
+            ),
+        )
+        await handle.result()
+        await save(handle, "collections_promise_broken_then_paid")
+    await env.shutdown()
+
+    env = await fresh_env()
+    async with worker(env.client, sessions, folder) as queue:
+        due = await early_morning(env) + timedelta(days=7)
+        customer_id = account(sessions, await env.get_current_time())
+        invoice(sessions, customer_id, "300.00", due)
+        handle = await start_cadence(env.client, customer_id, queue, history_limit=100)
+        await skip_to(env, due + timedelta(days=40))
+        await save(handle, "collections_continued_as_new", run_id=handle.result_run_id)
+        await handle.terminate("recorded")
+
+        sweep = await env.client.start_workflow(
+            CollectionsSweepWorkflow.run,
+            SweepStart(),
+            id="collections-sweep-record",
+            task_queue=queue,
+        )
+        await sweep.result()
+        await save(sweep, "collections_sweep")
+    await env.shutdown()
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(record(Path(folder)))
+    return 0
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
