@@ -17,6 +17,7 @@ from activities.ledger.db import SchemaError
 from activities.ledger.errors import LedgerError
 from activities.settings import SettingsError
 from cli import approvals as approval_commands
+from cli import close as close_commands
 from cli import disputes as dispute_commands
 from cli import ledger as ledger_commands
 from cli import orders as order_commands
@@ -33,6 +34,7 @@ ledger_commands.register(app)
 order_commands.register(app)
 approval_commands.register(app)
 dispute_commands.register(app)
+close_commands.register(app)
 app.command("preview")(preview)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from activities.ledger import periods  # noqa: F401  (installs the closed-period guard)
 from activities.ledger.errors import explain
 
 MIGRATIONS = Path(__file__).with_name("migrations")

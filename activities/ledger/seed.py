@@ -454,6 +454,7 @@ def _pay(
     offsets = {"prompt": (-12, 0), "late": (5, 45), "partial": (-5, 20), "overpay": (-10, 0)}
     low, high = offsets[behaviour]
     paid_on = due + timedelta(days=rng.randint(low, high))
+    paid_on = max(paid_on, due - timedelta(days=customer.payment_terms_days))  # not before issue
     if paid_on > today:
         return 0
     amount = amount_due

@@ -46,12 +46,6 @@ def test_every_difference_is_the_sum_of_the_records_behind_it(
             assert rf.difference == behind, (month, rf.currency)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo seed pays some invoices before their issue date (paid_on = due - up to 12 "
-    "days with 0 or 15 days' terms), and payments.py dates an application at the receipt; "
-    "asked the lead to clamp paid_on to the issue date. Remove this mark when it passes.",
-)
 def test_the_roll_forward_ties_to_zero_in_every_currency(
     demo_book: sessionmaker[Session], close_report: Report
 ) -> None:
