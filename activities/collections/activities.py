@@ -20,14 +20,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.collections import emails, store
 from activities.collections.cadence import CadenceBook, CadenceError
+from activities.collections.client import start_or_nudge
 from activities.collections.facts import AccountSnapshot, PromiseFact
-from activities.collections.messages import (
-    ACCOUNT_CHANGED,
-    WORKFLOW_TYPE,
-    AccountChanged,
-    CollectionsStart,
-    workflow_id,
-)
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
@@ -320,14 +314,7 @@ class CollectionsActivities:
 
         async def touch(customer_id: str) -> None:
             async with limit:
-                await client.start_workflow(
-                    WORKFLOW_TYPE,
-                    CollectionsStart(customer_id=customer_id),
-                    id=workflow_id(customer_id),
-                    task_queue=request.task_queue,
-                    start_signal=ACCOUNT_CHANGED,
-                    start_signal_args=[AccountChanged(reason="daily sweep")],
-                )
+                await start_or_nudge(client, customer_id, request.task_queue, "daily sweep")
                 activity.heartbeat(customer_id)
 
         await asyncio.gather(*(touch(c) for c in accounts))

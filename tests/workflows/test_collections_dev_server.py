@@ -23,9 +23,9 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.collections.client import cadence_status, notify_account_changed, notify_payment
 from activities.collections.messages import (
     APPROVAL_DECIDED,
-    PAYMENT_RECEIVED,
     ApprovalDecision,
     CadenceStatus,
     PaymentReceived,
@@ -138,8 +138,9 @@ async def test_killed_worker_is_replaced_and_nothing_is_sent_twice(
         await eventually(suspended)
         paid_at = datetime.now(UTC)
         pay(sessions, customer_id, "900.00", paid_at, "pay-after-restart")
-        await handle.signal(
-            PAYMENT_RECEIVED,
+        assert await notify_payment(
+            client,
+            customer_id,
             PaymentReceived(
                 processor_id="pay-after-restart",
                 amount=Decimal("900.00"),
@@ -266,3 +267,15 @@ def test_missing_binary_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
     with pytest.raises(TemporalUnavailable, match="no-such-temporal-binary"):
         binary_path("no-such-temporal-binary")
+
+
+async def test_telling_an_account_without_a_cadence_is_not_an_error(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    client = dev_server_env.client
+    payment = PaymentReceived(
+        processor_id="p", amount=Decimal("1.00"), currency="USD", received_at=datetime.now(UTC)
+    )
+    assert await notify_payment(client, "C-NO-CADENCE", payment) is False
+    assert await notify_account_changed(client, "C-NO-CADENCE", "dispute opened") is False
+    assert await cadence_status(client, "C-NO-CADENCE") is None

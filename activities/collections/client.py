@@ -1,0 +1,75 @@
+"""Telling an account's cadence that something changed, from anywhere in the product.
+
+The payment activity, the CLI and the Slack bot call these after the ledger
+change is committed. An account without a running cadence is not an error:
+the daily sweep starts one when something becomes due.
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.collections.messages import (
+    ACCOUNT_CHANGED,
+    APPROVAL_DECIDED,
+    PAYMENT_RECEIVED,
+    STATUS_QUERY,
+    WORKFLOW_TYPE,
+    AccountChanged,
+    ApprovalDecision,
+    CadenceStatus,
+    CollectionsStart,
+    PaymentReceived,
+    workflow_id,
+)
+
+
+async def _signal(client: Client, customer_id: str, name: str, payload: object) -> bool:
+    """Signal the running cadence; ``False`` when the account has none."""
+    try:
+        await client.get_workflow_handle(workflow_id(customer_id)).signal(name, payload)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def notify_payment(client: Client, customer_id: str, payment: PaymentReceived) -> bool:
+    """After a payment is recorded: the cadence re-reads the account (and stops if paid up)."""
+    return await _signal(client, customer_id, PAYMENT_RECEIVED, payment)
+
+
+async def notify_account_changed(client: Client, customer_id: str, reason: str) -> bool:
+    """After a promise, dispute or override change: the cadence re-reads the account."""
+    return await _signal(client, customer_id, ACCOUNT_CHANGED, AccountChanged(reason=reason))
+
+
+async def decide_step(client: Client, customer_id: str, decision: ApprovalDecision) -> bool:
+    return await _signal(client, customer_id, APPROVAL_DECIDED, decision)
+
+
+async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reason: str) -> None:
+    """Signal-with-start: the account's cadence starts if it is not running."""
+    await client.start_workflow(
+        WORKFLOW_TYPE,
+        CollectionsStart(customer_id=customer_id),
+        id=workflow_id(customer_id),
+        task_queue=task_queue,
+        start_signal=ACCOUNT_CHANGED,
+        start_signal_args=[AccountChanged(reason=reason)],
+    )
+
+
+async def cadence_status(client: Client, customer_id: str) -> CadenceStatus | None:
+    """The cadence's status query, or ``None`` when the account has no cadence."""
+    try:
+        status: CadenceStatus = await client.get_workflow_handle(workflow_id(customer_id)).query(
+            STATUS_QUERY, result_type=CadenceStatus
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return status
