@@ -73,7 +73,7 @@ def test_draft_gets_its_number_when_finalized(sessions: sessionmaker[Session]) -
             session, "CUS-1", _draft(), source_key="d", actor="a", now=NOW, finalize=False
         )
         issue_invoice(session, "CUS-1", _draft(), source_key="e", actor="a", now=NOW)
-        assert draft.number is None and draft.status == InvoiceStatus.DRAFT
+        assert (draft.number, draft.status) == (None, InvoiceStatus.DRAFT)
         finalize_invoice(session, draft, actor="a", now=NOW)
         assert (draft.number, draft.status) == ("INV-000002", InvoiceStatus.OPEN)
         with pytest.raises(LedgerError, match="only drafts"):
