@@ -26,8 +26,12 @@ from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities, ens
 log = logging.getLogger("billing-ops.worker")
 
 
-async def serve(config: Settings, stop: asyncio.Event) -> None:
-    """Run the worker until ``stop`` is set."""
+async def serve(config: Settings, stop: asyncio.Event, max_cached_workflows: int = 1000) -> None:
+    """Run the worker until ``stop`` is set.
+
+    ``max_cached_workflows`` bounds the workflows kept in memory between tasks; an
+    evicted one is rebuilt from its history when it next has work (see bench/README.md).
+    """
     sessions = open_ledger(config.ledger_url)
     activities = build_activities(config, sessions)
     async with temporal_client(config, embed=True) as client:
@@ -40,6 +44,7 @@ async def serve(config: Settings, stop: asyncio.Event) -> None:
                 workflow_runner=WORKFLOW_RUNNER,
                 activities=activities,
                 activity_executor=executor,
+                max_cached_workflows=max_cached_workflows,
                 graceful_shutdown_timeout=timedelta(seconds=20),
             )
             where = config.temporal_address or (

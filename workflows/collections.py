@@ -62,6 +62,8 @@ class CollectionsWorkflow:
         self._progress = plan.Progress()
         self._emails_sent = 0
         self._changes = 0
+        #: ``_changes`` when the account was last read: a signal after it means re-read.
+        self._read_at_change = 0
         self._decisions: dict[str, ApprovalDecision] = {}
         self._status = CadenceStatus(customer_id="")
 
@@ -179,6 +181,7 @@ class CollectionsWorkflow:
     # --- the steps -----------------------------------------------------------------
 
     async def _load(self) -> AccountSnapshot:
+        self._read_at_change = self._changes
         return await workflow.execute_activity_method(
             CollectionsActivities.load_account,
             LoadAccount(customer_id=self._customer_id, as_of=workflow.now()),
@@ -270,7 +273,7 @@ class CollectionsWorkflow:
         if step.name not in progress.approval_asks:
             await self._ask(step, reminder=0)
         self._show("waiting_for_approval", next_action=step.name)
-        seen = self._changes
+        seen = self._read_at_change
         while step.name not in self._decisions:
             next_reminder = progress.approval_asked_at[step.name] + interval
             self._status.next_action_due = next_reminder
@@ -319,11 +322,15 @@ class CollectionsWorkflow:
     # --- bookkeeping ---------------------------------------------------------------
 
     async def _wait_until(self, moment: datetime, woken: Callable[[], bool] | None = None) -> bool:
-        """Sleep until ``moment``; ``True`` when a signal (or ``woken``) cut the sleep short."""
+        """Sleep until ``moment``; ``True`` when a signal (or ``woken``) cut the sleep short.
+
+        A signal that arrived since the account was last read counts too: the facts
+        the decision was made on may already be stale.
+        """
         delay = moment - workflow.now()
         if delay <= timedelta(0):
             return False
-        seen = self._changes
+        seen = self._read_at_change
         condition = woken or (lambda: self._changes != seen)
         try:
             await workflow.wait_condition(condition, timeout=delay)
@@ -332,7 +339,7 @@ class CollectionsWorkflow:
         return True
 
     async def _wait_for_change(self) -> None:
-        seen = self._changes
+        seen = self._read_at_change
         await workflow.wait_condition(lambda: self._changes != seen)
 
     def _mark_done(self, step: Step, skipped: bool = False) -> None:
