@@ -209,10 +209,10 @@ class CollectionsActivities:
 
     @activity.defn(name="collections.hand_to_write_off_review")
     def hand_to_write_off_review(self, step: TeamStep) -> str:
+        """Record the hand-off in the audit log (once) and tell the team; the cadence ends."""
         snapshot = self._snapshot(step.customer_id, step.now)
-        text = emails.render_text(
-            "write_off_review", emails.facts(snapshot, self.book), self.templates
-        )
+        values = emails.facts(snapshot, self.book)
+        text = emails.render_text("write_off_review", values, self.templates)
         key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
         with transaction(self.sessions) as session:
             if session.get(IdempotencyKey, f"audit:{key}") is None:
@@ -231,7 +231,7 @@ class CollectionsActivities:
                     action="collections.write_off_review",
                     subject_type="customer",
                     subject_id=step.customer_id,
-                    after={"total": emails.facts(snapshot, self.book)["total"]},
+                    after={"total": values["total"], "invoices": values["invoice_count"]},
                 )
         return self.notices.post(Notice(key, self.book.team_channel, text), step.now).where
 

@@ -7,6 +7,7 @@ templates only word them. A template's first line is ``Subject: ...``.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def facts(
     }
 
 
-def _invoice(invoice: InvoiceFact, today: Any) -> dict[str, str]:
+def _invoice(invoice: InvoiceFact, today: date) -> dict[str, str]:
     days = (today - invoice.due_date).days
     status = (
         f"{days} days overdue" if days > 0 else "due today" if days == 0 else f"due in {-days} days"
