@@ -15,12 +15,18 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.worker import Worker
 
+from activities.approvals.matrix import load_matrix
 from activities.ledger.db import open_ledger
 from activities.settings import Settings, settings
 from activities.temporal_runtime import EMBEDDED_UI_PORT, temporal_client
+from bot.approvals import approval_notifier
+from bot.ticket_review import SlackReviewNotifier
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities, ensure_schedules
 
 log = logging.getLogger("billing-ops.worker")
@@ -33,7 +39,7 @@ async def serve(config: Settings, stop: asyncio.Event, max_cached_workflows: int
     evicted one is rebuilt from its history when it next has work (see bench/README.md).
     """
     sessions = open_ledger(config.ledger_url)
-    activities = build_activities(config, sessions)
+    activities = build_activities(config, sessions, **slack_notifiers(config, sessions))
     async with temporal_client(config, embed=True) as client:
         await ensure_schedules(client, config.temporal_task_queue)
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
@@ -55,6 +61,18 @@ async def serve(config: Settings, stop: asyncio.Event, max_cached_workflows: int
             async with worker:
                 await stop.wait()
             log.info("worker stopped")
+
+
+def slack_notifiers(config: Settings, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Approval requests and ticket drafts go to Slack when a bot token is configured;
+    without one the registry's defaults write them to the log."""
+    if config.slack_bot_token is None:
+        return {}
+    client = WebClient(token=config.slack_bot_token.get_secret_value())
+    return {
+        "approval_notifier": approval_notifier(config, sessions, load_matrix(config.config_dir)),
+        "review_notifier": SlackReviewNotifier(client, sessions),
+    }
 
 
 def run_worker() -> int:

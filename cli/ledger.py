@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -14,10 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.aging import age, bucket_labels, buckets_from_bounds
 from activities.billing.money import format_money
+from activities.collections.client import notify_payment
+from activities.collections.messages import PaymentReceived
 from activities.ledger import customers, invoices, payments
 from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
 from activities.ledger.models import InvoiceStatus
 from activities.settings import settings
+from activities.temporal_runtime import TemporalUnavailable, temporal_client
 
 console = Console()
 
@@ -211,6 +215,8 @@ def payments_record(
         result = payments.record_payment(session, payment_in, _actor(as_user))
     if result.already_recorded:
         console.print(f"payment {result.processor_id} was already recorded; nothing changed")
+    else:
+        _tell_collections(customer_id, result, when)
     for application in result.applications:
         console.print(
             f"  {application.invoice_number}: applied "
@@ -221,6 +227,29 @@ def payments_record(
         console.print(f"unapplied cash: {format_money(result.unapplied, result.currency)}")
     if result.account_credit:
         console.print(f"account credit: {format_money(result.account_credit, result.currency)}")
+
+
+def _tell_collections(customer_id: str, result: payments.PaymentResult, when: datetime) -> None:
+    """Wake the account's cadence so it stops (or re-computes) at once; without a running
+    Temporal the cadence still sees the payment the next time it reads the account."""
+    payment = PaymentReceived(
+        processor_id=result.processor_id,
+        amount=result.amount,
+        currency=result.currency,
+        received_at=when,
+    )
+
+    async def tell() -> bool:
+        async with temporal_client(settings(), embed=False) as client:
+            return await notify_payment(client, customer_id, payment)
+
+    try:
+        if asyncio.run(tell()):
+            console.print(f"collections cadence of {customer_id} told about the payment")
+    except TemporalUnavailable:
+        console.print(
+            "Temporal is not running: the cadence sees the payment when it next reads the account"
+        )
 
 
 @payments_app.command("refund")

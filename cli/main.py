@@ -18,6 +18,7 @@ from activities.ledger.errors import LedgerError
 from activities.settings import SettingsError
 from cli import approvals as approval_commands
 from cli import close as close_commands
+from cli import collections as collections_commands
 from cli import disputes as dispute_commands
 from cli import ledger as ledger_commands
 from cli import orders as order_commands
@@ -35,7 +36,16 @@ order_commands.register(app)
 approval_commands.register(app)
 dispute_commands.register(app)
 close_commands.register(app)
+collections_commands.register(app)
 app.command("preview")(preview)
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the Temporal worker; with no TEMPORAL_ADDRESS it embeds a dev server (UI on :8233)."""
+    from worker import run_worker
+
+    raise typer.Exit(run_worker())
 
 
 @app.command("bot")

@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.db import make_engine, migrate, session_factory
 
+#: Temporal fixtures, and the exit hook every run needs once temporalio's bridge is loaded.
+pytest_plugins = ["tests.temporal_fixtures"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 NO_POSTGRES = "TEST_DATABASE_URL is not set: PostgreSQL ledger tests need a server (CI sets it)"
 

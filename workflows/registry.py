@@ -24,20 +24,38 @@ from temporalio.client import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.approvals.activities import ApprovalActivities
+from activities.approvals.matrix import load_matrix
+from activities.approvals.notifier import LogNotifier, Notifier
 from activities.close.activities import CloseActivities
 from activities.collections.activities import CollectionsActivities
 from activities.collections.cadence import load_cadences
 from activities.collections.emails import TEMPLATES
+from activities.disputes.activities import DisputeActivities
+from activities.drafting.activities import DraftingActivities, build_drafter
 from activities.orders.provisioning import order_activities
 from activities.outbox import Outbox, Transport, transport_from_settings
 from activities.settings import Settings
 from activities.team_notices import team_notices
+from activities.zendesk.activities import ZendeskActivities
+from activities.zendesk.client import zendesk_client
+from activities.zendesk.policy import load_policy
+from activities.zendesk.review import LogReviewNotifier, ReviewNotifier
 from workflows.close import SCHEDULE_ID, CloseWorkflow, ScheduledCloseWorkflow, close_schedule
 from workflows.collections import CollectionsSweepWorkflow, CollectionsWorkflow, SweepStart
+from workflows.disputes import DisputeWorkflow
 from workflows.provisioning import OrderProvisioningWorkflow
+from workflows.tickets import TicketWorkflow
 
-WORKFLOWS: list[type] = [CollectionsWorkflow, CollectionsSweepWorkflow, OrderProvisioningWorkflow]
-WORKFLOWS += [CloseWorkflow, ScheduledCloseWorkflow]
+WORKFLOWS: list[type] = [
+    CollectionsWorkflow,
+    CollectionsSweepWorkflow,
+    OrderProvisioningWorkflow,
+    DisputeWorkflow,
+    TicketWorkflow,
+    CloseWorkflow,
+    ScheduledCloseWorkflow,
+]
 
 #: The sandbox every worker and replayer uses. ``holidays`` loads its country tables on
 #: first use, which the sandbox would otherwise re-import (and refuse) inside a workflow.
@@ -57,13 +75,28 @@ def build_activities(
     transport: Transport | None = None,
     slack_base_url: str | None = None,
     cadences: Path | None = None,
+    approval_notifier: Notifier | None = None,
+    review_notifier: ReviewNotifier | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity, bound to the ledger, the cadences, the outbox and the team channel."""
+    """Every activity, bound to the ledger, the cadences, the outbox and the team channel.
+
+    The notifiers default to the log; the worker passes Slack ones when a bot token is
+    configured (they live in ``bot/``, which ``workflows/`` does not import).
+    """
     book = load_cadences(cadences or settings.config_dir / "cadences.yaml", TEMPLATES)
     outbox = Outbox(sessions, transport or transport_from_settings(settings), settings.email_from)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     notices = team_notices(sessions, settings.data_dir, token, slack_base_url)
     collections = CollectionsActivities(sessions, book, outbox, notices)
+    matrix = load_matrix(settings.config_dir)
+    approvals = ApprovalActivities(sessions, matrix, approval_notifier or LogNotifier())
+    zendesk = ZendeskActivities(
+        sessions,
+        lambda: zendesk_client(settings),
+        load_policy(settings.config_dir / "zendesk.yaml"),
+        matrix,
+        review_notifier or LogReviewNotifier(),
+    )
     return [
         collections.load_account,
         collections.send_email,
@@ -77,6 +110,10 @@ def build_activities(
         collections.sweep_overdue_accounts,
         *order_activities(sessions, outbox),
         *CloseActivities(sessions, settings).all(),
+        *approvals.all(),
+        *DisputeActivities(sessions, outbox).all(),
+        DraftingActivities(build_drafter(settings, sessions)).draft_message,
+        *zendesk.all(),
     ]
 
 

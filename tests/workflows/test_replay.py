@@ -1,6 +1,6 @@
-"""Recorded collections histories replay on the current workflow code: a change that would
-break running cadences fails here. Re-record (`python -m tests.workflows.record_histories`)
-only for a deliberate, compatible change; see docs/temporal.md."""
+"""Every recorded history under tests/histories replays on the worker's registry: a change
+that would break running workflows fails here. Re-record only for a deliberate, compatible
+change; see docs/temporal.md for each workflow's recorder."""
 
 from __future__ import annotations
 
@@ -39,10 +39,13 @@ def test_every_registered_workflow_has_a_recorded_history() -> None:
     assert names - recorded == set(), "record a history for these workflows"
 
 
+ALL = sorted(HISTORIES.glob("*.json"))
+
+
 @pytest.mark.parametrize(
     "history",
-    [WorkflowHistory.from_json(f"replay-{p.stem}", json.loads(p.read_text())) for p in COLLECTIONS],
-    ids=[p.stem for p in COLLECTIONS],
+    [WorkflowHistory.from_json(f"replay-{p.stem}", json.loads(p.read_text())) for p in ALL],
+    ids=[p.stem for p in ALL],
 )
 async def test_recorded_history_replays(history: WorkflowHistory) -> None:
     replayer = Replayer(
