@@ -131,6 +131,7 @@ async def ensure_schedules(client: Client, task_queue: str) -> None:
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     with contextlib.suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(SWEEP_SCHEDULE_ID, schedule)
+        # The first start sweeps at once, so accounts already overdue get their cadence today.
+        await client.create_schedule(SWEEP_SCHEDULE_ID, schedule, trigger_immediately=True)
     with contextlib.suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(SCHEDULE_ID, close_schedule(task_queue))

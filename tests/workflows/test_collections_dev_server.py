@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,8 +62,9 @@ cadences:
 
 
 def fast_config(tmp_path: Path) -> Path:
+    """The product's configuration with a cadence whose steps come seconds apart."""
     folder = tmp_path / "config"
-    folder.mkdir()
+    shutil.copytree(Settings().config_dir, folder)
     (folder / "cadences.yaml").write_text(FAST_CADENCES)
     return folder
 
