@@ -12,8 +12,10 @@ from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from activities.drafting.model import chat_model
 from activities.settings import Settings, SettingsError
-from bot import approvals, billing_command, home, ticket_review
+from bot import approvals, assistant_listener, billing_command, home, ticket_review
+from bot.assistant import Assistant
 from bot.services import Services
 
 
@@ -41,6 +43,10 @@ def create_app(
     approvals.register(app, services)
     home.register(app, services)
     ticket_review.register(app, services)
+    assistant = Assistant(
+        services.sessions, chat_model(settings), settings.config_dir, services.clock
+    )
+    assistant_listener.register(app, assistant)
     return app
 
 

@@ -26,6 +26,10 @@ def test_the_manifest_matches_the_app() -> None:
     ]
     assert all(url.endswith(SLACK_PATH) for url in urls)
     assert settings["interactivity"]["is_enabled"] is True
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "app_mention",
+        "message.im",
+    ]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert {"commands", "chat:write"} <= set(manifest["oauth_config"]["scopes"]["bot"])

@@ -1,0 +1,41 @@
+"""The assistant's Slack face: answers app mentions and direct messages in their thread.
+
+The answer can take seconds (the model and its read-only tools), so the event is
+acknowledged first and the answer runs as a lazy listener after the ack.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
+
+from bot.assistant import Assistant
+
+MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
+
+
+def register(app: AsyncApp, assistant: Assistant) -> None:
+    async def ack_event(ack: AsyncAck) -> None:
+        await ack()
+
+    async def answer(event: dict[str, Any], say: AsyncSay) -> None:
+        if event.get("bot_id") or event.get("subtype"):
+            return  # our own replies and edits are not questions
+        if event["type"] == "message" and event.get("channel_type") != "im":
+            return  # in channels the assistant answers only when mentioned
+        question = MENTION.sub("", str(event.get("text", ""))).strip()
+        thread_ts = event.get("thread_ts") or event["ts"]
+        if not question:
+            await say(
+                text="Ask me about an account, e.g. _what does CUS-0042 owe?_", thread_ts=thread_ts
+            )
+            return
+        reply = await assistant.answer(
+            question, thread=f"{event['channel']}:{thread_ts}", user=str(event.get("user"))
+        )
+        await say(text=reply, thread_ts=thread_ts)
+
+    app.event("app_mention")(ack=ack_event, lazy=[answer])
+    app.event("message")(ack=ack_event, lazy=[answer])
