@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.assistant import NO_MODEL
 from tests.bot import slack_requests
 from tests.bot.conftest import ANALYST, BotUnderTest
+from tests.bot.fake_slack import TEAM_ID
 
 _ids = count(1)
 
@@ -22,14 +23,12 @@ def event(**fields: Any) -> bytes:
     return json.dumps(
         {
             "token": "deprecated-verification-token",
-            "team_id": slack_requests.TEAM_ID,
+            "team_id": TEAM_ID,
             "api_app_id": "A0BILLING",
             "type": "event_callback",
             "event_id": f"EvA{next(_ids):07d}",
             "event_time": int(time.time()),
-            "authorizations": [
-                {"team_id": slack_requests.TEAM_ID, "user_id": "U0BOT", "is_bot": True}
-            ],
+            "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT", "is_bot": True}],
             "event": {"user": ANALYST, "event_ts": f"{time.time():.6f}", **fields},
         }
     ).encode()
