@@ -19,6 +19,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/billing-ops init-db
 	$(BIN)/billing-ops seed-demo
+	@echo "Temporal UI: http://127.0.0.1:8233  ledger: .data/ledger.sqlite  emails: .data/outbox/"
+	@if [ -n "$$SLACK_BOT_TOKEN" ] || grep -qs '^SLACK_BOT_TOKEN=' .env; then \
+		$(BIN)/billing-ops bot & \
+	fi; \
 	$(BIN)/billing-ops worker
 
 lint: $(STAMP)
