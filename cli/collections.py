@@ -1,4 +1,7 @@
-"""Collections commands: a cadence's status, promises to pay, approvals, and the sweep.
+"""Collections commands: a cadence's status, promises to pay, and starting a cadence.
+
+Steps that need a person (suspension, write-off, final notice) are decided with
+`billing-ops approvals decide`, like every other approval.
 
 They talk to the running worker's Temporal (the embedded dev server when
 TEMPORAL_ADDRESS is unset), so start `billing-ops worker` first.
@@ -20,14 +23,14 @@ from temporalio.client import Client
 
 from activities.collections import client as cadence
 from activities.collections import store
-from activities.collections.messages import ApprovalDecision
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
 from activities.temporal_runtime import temporal_client
 
 console = Console()
 collections_app = typer.Typer(
-    help="Collections cadences: status, promises to pay, approvals.", no_args_is_help=True
+    help="Collections cadences: status, promises to pay (approvals: billing-ops approvals).",
+    no_args_is_help=True,
 )
 T = TypeVar("T")
 
@@ -106,19 +109,21 @@ def promise(
     )
 
 
-@collections_app.command("approve")
-def approve(
-    customer_id: str,
-    step: str,
-    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve")] = False,
-    note: Annotated[str | None, typer.Option()] = None,
-    as_user: Annotated[str | None, typer.Option("--as")] = None,
-) -> None:
-    """Approve (or reject) a step that waits for a person: suspension, write-off review, ..."""
-    decision = ApprovalDecision(step=step, approved=not reject, approver=_actor(as_user), note=note)
-    if not _with_client(lambda client: cadence.decide_step(client, customer_id, decision)):
-        raise ValueError(f"customer {customer_id}: no collections cadence is running")
-    console.print(f"{customer_id}: {step} {'rejected' if reject else 'approved'}")
+@collections_app.command(
+    "approve",
+    hidden=True,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def approve() -> None:
+    """Moved: collections steps are approved like every other request."""
+    console.print(
+        "collections steps (suspension, write-off, final notice) are approved through the "
+        "approval matrix: `billing-ops approvals list` shows the pending requests, "
+        "`billing-ops approvals decide <request id> approve|reject --as <you> --reason ...` "
+        "decides one",
+        highlight=False,
+    )
+    raise typer.Exit(1)
 
 
 @collections_app.command("start")

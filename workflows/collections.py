@@ -5,22 +5,34 @@ respect its overrides and its promise to pay, then take the next step of its
 cadence inside the customer's send window, until nothing is left to collect.
 Every decision is made on facts loaded by an activity; every side effect is an
 activity keyed by customer, cycle and step.
+
+Steps that policy says a person must approve (a suspension, the write-off
+hand-off, a final notice to a strategic account) go through the shared
+approval step (:mod:`workflows.approval`): the approval matrix picks the role
+and its SLA, the decision arrives as the ``approvals.decide`` update
+(``billing-ops approvals decide``, Slack's buttons), and the ``approvals``
+query lists the requests. A write-off asks for the overdue total. While a
+request waits, a change to the account is checked: when the step no longer
+applies (paid up, the cycle moved, do-not-dun, a pause, a promise to pay) the
+request is withdrawn and the cadence goes on from the fresh facts.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.approval import ApprovalInput, AwaitsApproval, Decision
+
 with workflow.unsafe.imports_passed_through():
     from activities.collections import plan
     from activities.collections.activities import (
-        ApprovalAsk,
-        ApprovalRecord,
         CollectionsActivities,
         EmailSent,
         EmailStep,
@@ -29,18 +41,15 @@ with workflow.unsafe.imports_passed_through():
         SweepRequest,
         SweepResult,
         TeamStep,
-        approval_request_id,
     )
     from activities.collections.cadence import Step
-    from activities.collections.facts import AccountSnapshot, PromiseFact
+    from activities.collections.facts import AccountSnapshot, PromiseFact, totals
     from activities.collections.messages import (
         ACCOUNT_CHANGED,
-        APPROVAL_DECIDED,
         PAYMENT_RECEIVED,
         STATUS_QUERY,
         WORKFLOW_TYPE,
         AccountChanged,
-        ApprovalDecision,
         CadenceStatus,
         CollectionsOutcome,
         CollectionsStart,
@@ -56,7 +65,7 @@ QUICK = timedelta(minutes=2)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class CollectionsWorkflow:
+class CollectionsWorkflow(AwaitsApproval):
     def __init__(self) -> None:
         self._customer_id = ""
         self._progress = plan.Progress()
@@ -64,14 +73,12 @@ class CollectionsWorkflow:
         self._changes = 0
         #: ``_changes`` when the account was last read: a signal after it means re-read.
         self._read_at_change = 0
-        self._decisions: dict[str, ApprovalDecision] = {}
         self._status = CadenceStatus(customer_id="")
 
     @workflow.run
     async def run(self, start: CollectionsStart) -> CollectionsOutcome:
         self._customer_id = start.customer_id
         self._emails_sent = start.emails_sent
-        self._decisions = dict(start.decisions)
         self._status = CadenceStatus(customer_id=start.customer_id, emails_sent=self._emails_sent)
         # How steps already due are treated when counting (re)starts: a first start catches
         # up with the latest reminder only; a run continued-as-new carries its progress.
@@ -101,7 +108,7 @@ class CollectionsWorkflow:
             if cycle is None:
                 if account.open_promise:
                     await self._settle(account, account.open_promise)
-                return self._finish("nothing left to collect")
+                return await self._finish("nothing left to collect")
             today = local_today(now, account.timezone)
             if self._progress.cycle != cycle:
                 first = self._progress.cycle is None
@@ -109,8 +116,6 @@ class CollectionsWorkflow:
                 self._progress = plan.enter_cycle(
                     account.cadence, self._progress, cycle, today, mode
                 )
-                if not first:
-                    self._decisions.clear()  # approvals were given for the old cycle's steps
             elif catch is not None:
                 self._progress = plan.skip_due(account.cadence, self._progress, today, catch)
             catch = None
@@ -149,16 +154,16 @@ class CollectionsWorkflow:
                 await self._wait_until(at)
                 continue
             if step.needs_approval(account.strategic) and step.name not in self._progress.approved:
-                decision = await self._approval(account, step)
-                if decision is not None and decision.approved:
+                outcome = await self._approval(account, step)
+                if outcome == "approved":
                     self._progress.approved.append(step.name)
-                elif decision is not None:
+                elif outcome == "rejected":
                     self._mark_done(step, skipped=True)
                 continue  # re-read the account, then act inside the send window
             await self._take(account, step)
             self._mark_done(step)
             if step.action == "write_off_review":
-                return self._finish("handed to write-off review")
+                return await self._finish("handed to write-off review")
 
     # --- signals and queries -------------------------------------------------------
 
@@ -170,13 +175,20 @@ class CollectionsWorkflow:
     def account_changed(self, change: AccountChanged) -> None:
         self._changes += 1
 
-    @workflow.signal(name=APPROVAL_DECIDED)
-    def approval_decided(self, decision: ApprovalDecision) -> None:
-        self._decisions[decision.step] = decision
-
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> CadenceStatus:
-        return self._status
+        """Where the cadence is; while a step waits for approval, which request and whom."""
+        pending = [a for a in self.approvals() if a.status == "pending"]
+        if not pending:
+            return self._status
+        waiting = pending[-1]
+        return self._status.model_copy(
+            update={
+                "next_action_due": waiting.due_at,
+                "detail": f"approval {waiting.request_id} ({waiting.action}) waits for "
+                f"{' or '.join(waiting.waiting_for)}: billing-ops approvals decide",
+            }
+        )
 
     # --- the steps -----------------------------------------------------------------
 
@@ -262,62 +274,67 @@ class CollectionsWorkflow:
             retry_policy=RETRY,
         )
 
-    async def _approval(self, account: AccountSnapshot, step: Step) -> ApprovalDecision | None:
-        """Wait for a person's decision on ``step``, reminding the team every
-        ``approval_reminder_hours``. Returns ``None`` when the account changed meanwhile.
+    async def _approval(self, account: AccountSnapshot, step: Step) -> str:
+        """Ask the approval matrix's people for ``step``: ``approved``, ``rejected``, or
+        ``withdrawn`` when the account changed so that the step no longer applies.
 
-        Kept apart on purpose: the disputes work replaces it with the shared approval step.
+        A write-off asks for the overdue total; an account owing in several currencies
+        gets one request per currency (bands never add currencies up), and the hand-off
+        needs all of them.
         """
-        progress = self._progress
-        interval = timedelta(hours=account.cadence.approval_reminder_hours)
-        if step.name not in progress.approval_asks:
-            await self._ask(step, reminder=0)
         self._show("waiting_for_approval", next_action=step.name)
-        seen = self._read_at_change
-        while step.name not in self._decisions:
-            next_reminder = progress.approval_asked_at[step.name] + interval
-            self._status.next_action_due = next_reminder
-            if await self._wait_until(
-                next_reminder, lambda: step.name in self._decisions or self._changes != seen
-            ):
-                if step.name not in self._decisions:
-                    return None
-            elif step.name not in self._decisions:
-                await self._ask(step, reminder=progress.approval_asks[step.name] + 1)
-        decision = self._decisions.pop(step.name)
-        await workflow.execute_activity_method(
-            CollectionsActivities.record_approval,
-            ApprovalRecord(
-                request_id=approval_request_id(
-                    workflow.info().workflow_id, str(progress.cycle), step.name
-                ),
-                approved=decision.approved,
-                approver=decision.approver,
-                note=decision.note,
-                now=workflow.now(),
-            ),
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY,
-        )
-        return decision
+        amounts: list[tuple[Decimal | None, str | None]] = [(None, None)]
+        if step.action == "write_off_review":
+            amounts = [(v, c) for c, v in totals(account.collectible).items()] or amounts
+        for amount, currency in amounts:
+            decision = await self._ask(account, step, amount, currency)
+            if not decision.approved:
+                return decision.outcome
+        return "approved"
 
-    async def _ask(self, step: Step, reminder: int) -> None:
-        await workflow.execute_activity_method(
-            CollectionsActivities.request_approval,
-            ApprovalAsk(
-                customer_id=self._customer_id,
-                workflow_id=workflow.info().workflow_id,
-                cycle=str(self._progress.cycle),
-                step=step.name,
-                action=step.action,
-                reminder=reminder,
-                now=workflow.now(),
-            ),
-            start_to_close_timeout=QUICK,
-            retry_policy=RETRY,
+    async def _ask(
+        self,
+        account: AccountSnapshot,
+        step: Step,
+        amount: Decimal | None,
+        currency: str | None,
+    ) -> Decision:
+        owed = f"{amount} {currency}" if amount is not None else "no amount"
+        asking = asyncio.create_task(
+            self.request_approval(
+                ApprovalInput(
+                    action=step.approval_action,
+                    summary=f"collections {step.name} for {account.legal_name} "
+                    f"({self._customer_id}): {self._status.stage} done, overdue since "
+                    f"{self._progress.cycle}; {owed}",
+                    requested_by=f"workflow:{workflow.info().workflow_id}",
+                    customer_id=self._customer_id,
+                    amount=amount,
+                    currency=currency,
+                )
+            )
         )
-        self._progress.approval_asks[step.name] = reminder
-        self._progress.approval_asked_at[step.name] = workflow.now()
+        while not asking.done():
+            # A signal since the account was last read (even one that raced that read) means
+            # the facts the request was made on may be stale: read them again.
+            await workflow.wait_condition(
+                lambda: asking.done() or self._changes != self._read_at_change
+            )
+            if not asking.done() and (moot := self._moot(await self._load())):
+                self.withdraw_approvals(f"workflow:{workflow.info().workflow_id}", moot)
+        return await asking
+
+    def _moot(self, account: AccountSnapshot) -> str | None:
+        """Why the step waiting for approval no longer applies to ``account``, if it does not."""
+        if account.do_not_dun:
+            return "the account was marked do-not-dun"
+        if account.paused_until and account.paused_until > account.as_of:
+            return "the account's collections were paused"
+        if account.open_promise:
+            return "the customer promised to pay"
+        if plan.cycle_of(account) != self._progress.cycle:
+            return "the overdue invoices changed (paid, credited or disputed)"
+        return None
 
     # --- bookkeeping ---------------------------------------------------------------
 
@@ -347,8 +364,6 @@ class CollectionsWorkflow:
         self._status.stage = step.name
         if skipped:
             self._progress.skipped.append(step.name)
-        self._progress.approval_asks.pop(step.name, None)
-        self._progress.approval_asked_at.pop(step.name, None)
 
     def _show(
         self,
@@ -362,8 +377,9 @@ class CollectionsWorkflow:
         self._status.next_action_due = due
         self._status.detail = detail
 
-    def _finish(self, reason: str) -> CollectionsOutcome:
+    async def _finish(self, reason: str) -> CollectionsOutcome:
         self._show("finished", detail=reason)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return CollectionsOutcome(
             customer_id=self._customer_id,
             reason=reason,
@@ -380,7 +396,6 @@ class CollectionsWorkflow:
             customer_id=self._customer_id,
             progress=self._progress,
             emails_sent=self._emails_sent,
-            decisions=self._decisions,
             history_limit=start.history_limit,
         )
 

@@ -103,8 +103,6 @@ def build_activities(
         collections.escalate_to_owner,
         collections.suspend_account,
         collections.hand_to_write_off_review,
-        collections.request_approval,
-        collections.record_approval,
         collections.settle_promise,
         collections.record_promise,
         collections.sweep_overdue_accounts,

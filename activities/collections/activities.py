@@ -23,7 +23,6 @@ from activities.collections.cadence import CadenceBook, CadenceError
 from activities.collections.client import start_or_nudge
 from activities.collections.facts import AccountSnapshot, PromiseFact
 from activities.ledger import audit
-from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import IdempotencyKey
@@ -62,24 +61,6 @@ class TeamStep(BaseModel):
     emails_sent: int = 0
 
 
-class ApprovalAsk(BaseModel):
-    customer_id: str
-    workflow_id: str
-    cycle: str
-    step: str
-    action: str
-    reminder: int
-    now: datetime
-
-
-class ApprovalRecord(BaseModel):
-    request_id: str
-    approved: bool
-    approver: str
-    note: str | None
-    now: datetime
-
-
 class SettlePromise(BaseModel):
     workflow_id: str
     promise_id: int
@@ -105,10 +86,6 @@ class SweepRequest(BaseModel):
 
 class SweepResult(BaseModel):
     accounts: list[str]
-
-
-def approval_request_id(workflow: str, cycle: str, step: str) -> str:
-    return f"{workflow}:{cycle}:{step}"
 
 
 def _refuse(error: Exception) -> ApplicationError:
@@ -234,40 +211,6 @@ class CollectionsActivities:
                     after={"total": values["total"], "invoices": values["invoice_count"]},
                 )
         return self.notices.post(Notice(key, self.book.team_channel, text), step.now).where
-
-    @activity.defn(name="collections.request_approval")
-    def request_approval(self, ask: ApprovalAsk) -> str:
-        """File the approval request (once) and post it, or a reminder, to the team."""
-        snapshot = self._snapshot(ask.customer_id, ask.now)
-        request_id = approval_request_id(ask.workflow_id, ask.cycle, ask.step)
-        values = emails.facts(snapshot, self.book) | {"step": ask.step, "reminder": ask.reminder}
-        text = emails.render_text("approval_request", values, self.templates)
-        with transaction(self.sessions) as session:
-            store.request_approval(
-                session,
-                request_id=request_id,
-                workflow_id=ask.workflow_id,
-                action=ask.action,
-                customer=get_customer(session, ask.customer_id),
-                summary=text,
-                required_role="collections_lead",
-                now=ask.now,
-            )
-        key = f"{request_id}:ask:{ask.reminder}"
-        self.notices.post(Notice(key, self.book.team_channel, text), ask.now)
-        return request_id
-
-    @activity.defn(name="collections.record_approval")
-    def record_approval(self, record: ApprovalRecord) -> None:
-        with transaction(self.sessions) as session:
-            store.decide_approval(
-                session,
-                record.request_id,
-                approved=record.approved,
-                approver=record.approver,
-                note=record.note,
-                now=record.now,
-            )
 
     @activity.defn(name="collections.settle_promise")
     def settle_promise(self, request: SettlePromise) -> str:

@@ -17,6 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 Action = Literal["email", "slack_escalation", "suspend", "write_off_review"]
 Approval = Literal["none", "always", "strategic"]
+#: A step that waits for a person asks the approval matrix for this action: any customer
+#: email that needs approval is a final notice (config/approval_matrix.yaml).
+APPROVAL_ACTIONS = {
+    "suspend": "suspension",
+    "write_off_review": "write_off",
+    "email": "final_notice",
+}
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -99,11 +106,18 @@ class Step(_Model):
             raise ValueError("an email step needs a template")
         if self.action in ("slack_escalation", "write_off_review") and self.template:
             raise ValueError(f"a {self.action} step sends no customer email; remove the template")
+        if self.action == "slack_escalation" and self.approval != "none":
+            raise ValueError("a slack_escalation step only tells the team; it needs no approval")
         return self
 
     def needs_approval(self, strategic: bool) -> bool:
         """Whether policy wants a person to approve this step for this account."""
         return self.approval == "always" or (self.approval == "strategic" and strategic)
+
+    @property
+    def approval_action(self) -> str:
+        """The approval matrix's action for this step: who approves it, and how fast."""
+        return APPROVAL_ACTIONS[self.action]
 
     @property
     def is_message(self) -> bool:

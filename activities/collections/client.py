@@ -12,12 +12,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.collections.messages import (
     ACCOUNT_CHANGED,
-    APPROVAL_DECIDED,
     PAYMENT_RECEIVED,
     STATUS_QUERY,
     WORKFLOW_TYPE,
     AccountChanged,
-    ApprovalDecision,
     CadenceStatus,
     CollectionsStart,
     PaymentReceived,
@@ -44,10 +42,6 @@ async def notify_payment(client: Client, customer_id: str, payment: PaymentRecei
 async def notify_account_changed(client: Client, customer_id: str, reason: str) -> bool:
     """After a promise, dispute or override change: the cadence re-reads the account."""
     return await _signal(client, customer_id, ACCOUNT_CHANGED, AccountChanged(reason=reason))
-
-
-async def decide_step(client: Client, customer_id: str, decision: ApprovalDecision) -> bool:
-    return await _signal(client, customer_id, APPROVAL_DECIDED, decision)
 
 
 async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reason: str) -> None:

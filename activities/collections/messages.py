@@ -21,21 +21,11 @@ from activities.collections.plan import Progress
 WORKFLOW_TYPE = "Collections"
 PAYMENT_RECEIVED = "payment_received"
 ACCOUNT_CHANGED = "account_changed"
-APPROVAL_DECIDED = "approval_decided"
 STATUS_QUERY = "status"
 
 
 def workflow_id(customer_id: str) -> str:
     return f"collections-{customer_id}"
-
-
-class ApprovalDecision(BaseModel):
-    """Signal payload: a person approved or rejected a step that needs approval."""
-
-    step: str
-    approved: bool
-    approver: str
-    note: str | None = None
 
 
 class CollectionsStart(BaseModel):
@@ -44,7 +34,6 @@ class CollectionsStart(BaseModel):
     customer_id: str
     progress: Progress | None = None
     emails_sent: int = 0
-    decisions: dict[str, ApprovalDecision] = Field(default_factory=dict)
     #: Continue-as-new once the history holds this many events (tests lower it).
     history_limit: int = Field(default=5000, ge=100)
 

@@ -41,9 +41,6 @@ class Progress(BaseModel):
     skipped: list[str] = Field(default_factory=list)
     #: Steps a person approved in this cycle, not yet taken.
     approved: list[str] = Field(default_factory=list)
-    #: Steps waiting for approval: how many times the team was asked, and when last.
-    approval_asks: dict[str, int] = Field(default_factory=dict)
-    approval_asked_at: dict[str, datetime] = Field(default_factory=dict)
     #: A broken promise whose missed-commitment email is still to be sent.
     missed_promise: PromiseFact | None = None
 

@@ -18,8 +18,6 @@ from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import (
-    ApprovalRequest,
-    ApprovalStatus,
     BillingContact,
     Customer,
     Dispute,
@@ -261,79 +259,6 @@ def settle_promise(
         },
     )
     return promise.status
-
-
-def request_approval(
-    session: Session,
-    *,
-    request_id: str,
-    workflow_id: str,
-    action: str,
-    customer: Customer,
-    summary: str,
-    required_role: str,
-    now: datetime,
-    currency: str | None = None,
-    amount: Decimal | None = None,
-) -> ApprovalRequest:
-    """File the approval request once; asking again returns the first one."""
-    existing = session.get(ApprovalRequest, request_id)
-    if existing is not None:
-        return existing
-    request = ApprovalRequest(
-        id=request_id,
-        workflow_id=workflow_id,
-        action=action,
-        customer_id=customer.id,
-        currency=currency,
-        amount=amount,
-        summary=summary,
-        requested_by=f"workflow:{workflow_id}",
-        required_role=required_role,
-        status=ApprovalStatus.PENDING,
-        requested_at=now,
-    )
-    session.add(request)
-    audit.record(
-        session,
-        at=now,
-        actor=f"workflow:{workflow_id}",
-        action="approval.requested",
-        subject_type="customer",
-        subject_id=customer.id,
-        after={"request": request_id, "action": action, "role": required_role},
-        reason=summary,
-    )
-    return request
-
-
-def decide_approval(
-    session: Session,
-    request_id: str,
-    *,
-    approved: bool,
-    approver: str,
-    note: str | None,
-    now: datetime,
-) -> None:
-    """Record the decision on the request (once; a repeated decision changes nothing)."""
-    request = session.get(ApprovalRequest, request_id)
-    if request is None or request.status != ApprovalStatus.PENDING:
-        return
-    request.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
-    request.decided_by = approver
-    request.decision_reason = note
-    request.decided_at = now
-    audit.record(
-        session,
-        at=now,
-        actor=approver,
-        action=f"approval.{request.status.value}",
-        subject_type="customer",
-        subject_id=request.customer_id or "",
-        after={"request": request_id, "action": request.action},
-        reason=note,
-    )
 
 
 def suspend_entitlements(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
 
+from activities.approvals.matrix import load_matrix
 from activities.collections.cadence import CadenceError, load_cadences
 from activities.collections.emails import TEMPLATES
 from activities.settings import REPO_ROOT
@@ -57,6 +59,7 @@ def broken(tmp_path: Path, change: dict[str, object], step: int | None = None) -
             r"enterprise\.window\.days.*funday",
         ),
         ({"approval_reminder_hours": 0}, None, r"enterprise\.approval_reminder_hours"),
+        ({"approval": "always"}, 4, r"steps\[4\] \(escalation\).*needs no approval"),
     ],
 )
 def test_a_mistake_names_the_cadence_and_step(
@@ -98,3 +101,20 @@ def test_window_hours_are_checked() -> None:
         SendWindow(hours="17:00-09:00", days=("mon",), public_holidays=False)
     with pytest.raises(ValueError, match="not HH:MM-HH:MM"):
         SendWindow(hours="9-5", days=("mon",), public_holidays=False)
+
+
+def test_every_step_that_needs_a_person_is_an_action_of_the_approval_matrix() -> None:
+    matrix = load_matrix(SHIPPED.parent)
+    asked = {
+        (step.name, step.approval_action)
+        for cadence in load_cadences(SHIPPED, TEMPLATES).cadences.values()
+        for step in cadence.steps
+        if step.approval != "none"
+    }
+    assert asked == {
+        ("final_notice", "final_notice"),
+        ("suspension", "suspension"),
+        ("write_off_review", "write_off"),
+    }
+    for _, action in asked:
+        assert matrix.required_role(action, Decimal("1200.00"), "USD").role

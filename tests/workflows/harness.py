@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +21,7 @@ from activities.collections.messages import CollectionsOutcome, CollectionsStart
 from activities.ledger.models import OutboxEmail
 from activities.outbox import Transport
 from activities.settings import Settings
+from workflows.approval import DECIDE_UPDATE, ApprovalState, Decision, DecisionIn
 from workflows.collections import CollectionsWorkflow
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities
 
@@ -86,3 +89,39 @@ def sent_emails(sessions: sessionmaker[Session], customer_id: str) -> list[Sent]
         return [
             Sent(r.idempotency_key, r.subject, r.body_text, r.sent_at) for r in rows if r.sent_at
         ]
+
+
+#: People of config/approval_matrix.yaml, by Slack id (what Slack's buttons send).
+BILLING_MANAGER = "slack:U0BILLMGR1"
+CONTROLLER = "slack:U0CONTROL1"
+
+
+async def pending_approval(
+    handle: WorkflowHandle[CollectionsWorkflow, CollectionsOutcome], action: str
+) -> ApprovalState:
+    """The cadence's pending request for ``action``, once it has been opened (polls the
+    ``approvals`` query; queries do not move the time-skipping server's clock)."""
+    for _ in range(200):
+        for state in await handle.query(CollectionsWorkflow.approvals):
+            if state.action == action and state.status == "pending":
+                return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no pending {action} approval within 10 s")
+
+
+async def decide(
+    handle: WorkflowHandle[CollectionsWorkflow, CollectionsOutcome],
+    action: str,
+    approver: str,
+    outcome: Literal["approve", "reject"] = "approve",
+) -> Decision:
+    """Decide the pending ``action`` request through the ``approvals.decide`` update."""
+    pending = await pending_approval(handle, action)
+    decision: Decision = await handle.execute_update(
+        DECIDE_UPDATE,
+        DecisionIn(
+            request_id=pending.request_id, outcome=outcome, approver=approver, reason="checked"
+        ),
+        result_type=Decision,
+    )
+    return decision

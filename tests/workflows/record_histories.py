@@ -7,7 +7,8 @@ Run after a deliberate, compatible change to workflows/collections.py, and commi
     .venv/bin/python -m tests.workflows.record_histories
 
 Four runs on a time-skipping server against a throwaway SQLite ledger: a full
-enterprise cadence to write-off review (escalation, approvals, suspension); a
+enterprise cadence to write-off review (escalation; suspension and write-off
+approved through the ``approvals.decide`` update); a
 promise to pay that is broken and then a payment that ends the cadence; the
 first run of a cadence that continues-as-new; and one daily sweep.
 """
@@ -29,17 +30,21 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.collections.messages import (
     ACCOUNT_CHANGED,
-    APPROVAL_DECIDED,
     PAYMENT_RECEIVED,
     AccountChanged,
-    ApprovalDecision,
     PaymentReceived,
 )
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.temporal_runtime import binary_path
 from tests.collections.factories import account, invoice
-from tests.workflows.harness import start_cadence, worker
-from tests.workflows.test_collections_cadence import early_morning, pay, promise, skip_to
+from tests.workflows.harness import BILLING_MANAGER, CONTROLLER, start_cadence, worker
+from tests.workflows.test_collections_cadence import (
+    approve_on,
+    early_morning,
+    pay,
+    promise,
+    skip_to,
+)
 from workflows.collections import CollectionsSweepWorkflow, SweepStart
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
@@ -72,10 +77,8 @@ async def record(folder: Path) -> None:
         customer_id = account(sessions, await env.get_current_time(), account_owner="U0OWNER")
         invoice(sessions, customer_id, "1200.00", due)
         handle = await start_cadence(env.client, customer_id, queue)
-        for step in ("suspension", "write_off_review"):
-            await handle.signal(
-                APPROVAL_DECIDED, ApprovalDecision(step=step, approved=True, approver="slack:U0")
-            )
+        await approve_on(env, handle, due, 60, "suspension", BILLING_MANAGER)
+        await approve_on(env, handle, due, 90, "write_off", CONTROLLER)
         await handle.result()
         await save(handle, "collections_full_cadence")
     await env.shutdown()

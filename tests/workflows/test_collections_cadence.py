@@ -10,16 +10,14 @@ from zoneinfo import ZoneInfo
 
 import holidays
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.collections.facts import PromiseFact
 from activities.collections.messages import (
     ACCOUNT_CHANGED,
-    APPROVAL_DECIDED,
     PAYMENT_RECEIVED,
     AccountChanged,
-    ApprovalDecision,
     CollectionsOutcome,
     PaymentReceived,
 )
@@ -38,7 +36,16 @@ from activities.ledger.models import (
 )
 from activities.ledger.payments import PaymentIn, PaymentResult, record_payment
 from tests.collections.factories import account, dispute, invoice
-from tests.workflows.harness import sent_emails, start_cadence, worker
+from tests.workflows.harness import (
+    BILLING_MANAGER,
+    CONTROLLER,
+    decide,
+    pending_approval,
+    sent_emails,
+    start_cadence,
+    worker,
+)
+from workflows.approval import ApprovalState
 from workflows.collections import CollectionsWorkflow
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -87,6 +94,30 @@ def pay(
         )
 
 
+async def pending_approval_on(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[CollectionsWorkflow, CollectionsOutcome],
+    due: date,
+    offset: int,
+    action: str,
+) -> ApprovalState:
+    """Skip to the opening of the send window on the step's day; the cadence asks then."""
+    await skip_to(env, business_day_on_or_after(due + timedelta(days=offset)), hour=9)
+    return await pending_approval(handle, action)
+
+
+async def approve_on(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[CollectionsWorkflow, CollectionsOutcome],
+    due: date,
+    offset: int,
+    action: str,
+    approver: str,
+) -> None:
+    await pending_approval_on(env, handle, due, offset, action)
+    await decide(handle, action, approver)
+
+
 async def test_ninety_day_enterprise_cadence_sends_each_email_on_its_day(
     time_skipping_env: WorkflowEnvironment, sqlite_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
@@ -98,14 +129,21 @@ async def test_ninety_day_enterprise_cadence_sends_each_email_on_its_day(
 
     async with worker(env.client, sqlite_sessions, tmp_path) as queue:
         handle = await start_cadence(env.client, customer_id, queue)
-        for step in ("suspension", "write_off_review"):  # decided ahead; asked for all the same
-            await handle.signal(
-                APPROVAL_DECIDED,
-                ApprovalDecision(step=step, approved=True, approver="slack:U0LEAD"),
-            )
+        await approve_on(env, handle, due, 60, "suspension", BILLING_MANAGER)
+        write_off = await pending_approval_on(env, handle, due, 90, "write_off")
+        await decide(handle, "write_off", CONTROLLER)
         outcome = await handle.result()
 
     assert outcome.reason == "handed to write-off review"
+    # The write-off asks for the overdue total: 1,200 USD is the controller's band.
+    assert (write_off.amount, write_off.currency) == (Decimal("1200.00"), "USD")
+    assert write_off.waiting_for == ("controller",)
+    with sqlite_sessions() as session:
+        requests = session.query(ApprovalRequest).filter_by(customer_id=customer_id).all()
+        assert sorted((r.action, r.status, r.decided_by) for r in requests) == [
+            ("suspension", ApprovalStatus.APPROVED, BILLING_MANAGER),
+            ("write_off", ApprovalStatus.APPROVED, CONTROLLER),
+        ]
     emails = sent_emails(sqlite_sessions, customer_id)
     expected = [
         ("courtesy", -7),
@@ -434,7 +472,7 @@ async def test_emails_go_out_in_the_customers_business_hours(
         assert local.date() == expected and (local.hour, local.minute) == (9, 0)
 
 
-async def test_approval_step_reminds_until_decided_then_acts_in_the_window(
+async def test_an_unanswered_final_notice_escalates_then_goes_out_in_the_window(
     time_skipping_env: WorkflowEnvironment, sqlite_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     env = time_skipping_env
@@ -449,32 +487,110 @@ async def test_approval_step_reminds_until_decided_then_acts_in_the_window(
 
     async with worker(env.client, sqlite_sessions, tmp_path) as queue:
         handle = await start_cadence(env.client, customer_id, queue)
-        asked = business_day_on_or_after(due + timedelta(days=21))
-        first_ask = datetime.combine(asked, time(9), NEW_YORK)
-        await env.sleep(first_ask + timedelta(hours=60) - await env.get_current_time())
+        asked = await pending_approval_on(env, handle, due, 21, "final_notice")
+        # Nobody answers within the billing manager's SLA: the request goes to the controller.
+        await env.sleep(asked.due_at + timedelta(hours=1) - await env.get_current_time())
+        escalated = await pending_approval(handle, "final_notice")
         waiting = await handle.query(CollectionsWorkflow.status)
-        await handle.signal(
-            APPROVAL_DECIDED,
-            ApprovalDecision(step="final_notice", approved=True, approver="slack:U0LEAD"),
-        )
-        await skip_to(env, business_day_on_or_after(asked + timedelta(days=3)))
+        # Decided in the evening, after the send window closed.
+        evening = datetime.combine(escalated.due_at.astimezone(NEW_YORK).date(), time(21), NEW_YORK)
+        await env.sleep(evening - await env.get_current_time())
+        refused = await decide_expecting_refusal(handle, BILLING_MANAGER)
+        await decide(handle, "final_notice", CONTROLLER)
+        await skip_to(env, business_day_on_or_after(evening.date() + timedelta(days=1)))
         await handle.terminate("test over")
 
+    assert asked.waiting_for == ("billing_manager", "controller") and asked.amount is None
+    assert escalated.waiting_for == ("controller",) and escalated.escalations == 1
     assert waiting.state == "waiting_for_approval" and waiting.next_action == "final_notice"
-    asks = sorted(
-        p.name
-        for p in (tmp_path / "outbox" / "team").iterdir()
-        if ":ask:" in p.name or "_ask_" in p.name
-    )
-    assert len(asks) == 3  # the request and two daily reminders
+    assert waiting.detail is not None and escalated.request_id in waiting.detail
+    assert "maria" in refused and "controller" in refused
     final = [e for e in sent_emails(sqlite_sessions, customer_id) if e.step == "final_notice"]
     assert len(final) == 1
     local = final[0].at.astimezone(NEW_YORK)
-    assert local.date() == business_day_on_or_after(asked + timedelta(days=3))
+    assert local.date() == business_day_on_or_after(evening.date() + timedelta(days=1))
     assert (local.hour, local.minute) == (9, 0)  # approved at 21:00, sent next morning
     with sqlite_sessions() as session:
         request = session.query(ApprovalRequest).filter_by(customer_id=customer_id).one()
-        assert request.status == ApprovalStatus.APPROVED and request.decided_by == "slack:U0LEAD"
+        assert request.status == ApprovalStatus.APPROVED and request.decided_by == CONTROLLER
+
+
+async def decide_expecting_refusal(
+    handle: WorkflowHandle[CollectionsWorkflow, CollectionsOutcome], approver: str
+) -> str:
+    """The validator's reason when ``approver`` may not decide the pending final notice."""
+    try:
+        await decide(handle, "final_notice", approver)
+    except WorkflowUpdateFailedError as error:
+        return str(error.cause)
+    raise AssertionError(f"{approver} was allowed to decide")
+
+
+async def test_a_rejected_suspension_is_skipped_and_the_cadence_goes_on(
+    time_skipping_env: WorkflowEnvironment, sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    due = await early_morning(env) + timedelta(days=2)
+    customer_id = account(
+        sqlite_sessions, await env.get_current_time(), contract=ContractType.SELF_SERVE_MONTHLY
+    )
+    invoice(sqlite_sessions, customer_id, "400.00", due)
+
+    async with worker(env.client, sqlite_sessions, tmp_path) as queue:
+        handle = await start_cadence(env.client, customer_id, queue)
+        await pending_approval_on(env, handle, due, 30, "suspension")
+        rejected = await decide(handle, "suspension", BILLING_MANAGER, "reject")
+        await env.sleep(timedelta(hours=1))
+        status = await handle.query(CollectionsWorkflow.status)
+        await pending_approval_on(env, handle, due, 60, "write_off")
+        await handle.terminate("test over")
+
+    assert rejected.outcome == "rejected"
+    assert status.stage == "suspension" and status.next_action == "write_off_review"
+    assert "suspension" not in [e.step for e in sent_emails(sqlite_sessions, customer_id)]
+    with sqlite_sessions() as session:
+        entitlement = session.query(Entitlement).filter_by(customer_id=customer_id).one()
+        assert entitlement.status == EntitlementStatus.ACTIVE
+
+
+async def test_a_payment_while_a_step_waits_for_approval_withdraws_it_and_ends_the_cadence(
+    time_skipping_env: WorkflowEnvironment, sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    due = await early_morning(env) + timedelta(days=2)
+    customer_id = account(
+        sqlite_sessions, await env.get_current_time(), contract=ContractType.SELF_SERVE_MONTHLY
+    )
+    invoice(sqlite_sessions, customer_id, "400.00", due)
+
+    async with worker(env.client, sqlite_sessions, tmp_path) as queue:
+        handle = await start_cadence(env.client, customer_id, queue)
+        asked = await pending_approval_on(env, handle, due, 30, "suspension")
+        await nudge(handle, "daily sweep")  # nothing changed: the request stays open
+        still = await pending_approval(handle, "suspension")
+        now = await env.get_current_time()
+        pay(sqlite_sessions, customer_id, "400.00", now, "pay-while-asking")
+        await handle.signal(
+            PAYMENT_RECEIVED,
+            PaymentReceived(
+                processor_id="pay-while-asking",
+                amount=Decimal("400.00"),
+                currency="USD",
+                received_at=now,
+            ),
+        )
+        outcome = await handle.result()
+        approvals = await handle.query(CollectionsWorkflow.approvals)
+
+    assert still.request_id == asked.request_id
+    assert outcome.reason == "nothing left to collect"
+    assert [(a.request_id, a.status) for a in approvals] == [(asked.request_id, "withdrawn")]
+    with sqlite_sessions() as session:
+        request = session.query(ApprovalRequest).filter_by(customer_id=customer_id).one()
+        assert request.status == ApprovalStatus.WITHDRAWN
+        assert request.decision_reason is not None and "paid" in request.decision_reason
+        entitlement = session.query(Entitlement).filter_by(customer_id=customer_id).one()
+        assert entitlement.status == EntitlementStatus.ACTIVE
 
 
 async def test_continue_as_new_keeps_the_cadence_going(
@@ -487,10 +603,8 @@ async def test_continue_as_new_keeps_the_cadence_going(
 
     async with worker(env.client, sqlite_sessions, tmp_path) as queue:
         handle = await start_cadence(env.client, customer_id, queue, history_limit=100)
-        for step in ("suspension", "write_off_review"):
-            await handle.signal(
-                APPROVAL_DECIDED, ApprovalDecision(step=step, approved=True, approver="slack:U0")
-            )
+        await approve_on(env, handle, due, 60, "suspension", BILLING_MANAGER)
+        await approve_on(env, handle, due, 90, "write_off", CONTROLLER)
         outcome = await handle.result()
         latest = await env.client.get_workflow_handle(handle.id).describe()
 

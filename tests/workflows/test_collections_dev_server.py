@@ -25,19 +25,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.collections.client import cadence_status, notify_account_changed, notify_payment
-from activities.collections.messages import (
-    APPROVAL_DECIDED,
-    ApprovalDecision,
-    CadenceStatus,
-    PaymentReceived,
-    workflow_id,
-)
+from activities.collections.messages import CadenceStatus, PaymentReceived, workflow_id
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.ledger.models import Entitlement, EntitlementStatus
 from activities.settings import REPO_ROOT, Settings
 from activities.temporal_runtime import EmbeddedDevServer
 from tests.collections.factories import account, dispute, invoice
-from tests.workflows.harness import sent_emails, start_cadence, worker
+from tests.workflows.harness import BILLING_MANAGER, decide, sent_emails, start_cadence, worker
 from tests.workflows.test_collections_cadence import pay
 from workflows.collections import CollectionsWorkflow
 from workflows.registry import SWEEP_SCHEDULE_ID, ensure_schedules
@@ -128,11 +122,10 @@ async def test_killed_worker_is_replaced_and_nothing_is_sent_twice(
         first.wait()
     assert [e.step for e in sent_emails(sessions, customer_id)] == ["reminder_2"]
 
-    await handle.signal(
-        APPROVAL_DECIDED, ApprovalDecision(step="suspension", approved=True, approver="slack:U0")
-    )
     second = start_worker_process(env, log)
     try:
+        # The request opened before the kill survives it; the new worker takes the decision.
+        await decide(handle, "suspension", BILLING_MANAGER)
 
         async def suspended() -> bool:
             return "suspension" in [e.step for e in sent_emails(sessions, customer_id)]
