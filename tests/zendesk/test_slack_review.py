@@ -3,6 +3,7 @@ edit or refuse, and the message edited in place once the reply is on the ticket.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -53,15 +54,24 @@ class Reviewing:
     http: aiohttp.ClientSession
     sessions: sessionmaker[Session]
 
-    def message_of(self, workflow_id: str) -> tuple[str, str]:
+    def message_of(self, workflow_id: str) -> tuple[str, str] | None:
         """Where the notifier posted the draft (it keeps that to edit the message later)."""
         with self.sessions() as session:
             row = session.get(IdempotencyKey, f"slack-review:{workflow_id}")
-            assert row is not None and row.result is not None
+            if row is None or row.result is None:
+                return None
             return str(row.result["channel"]), str(row.result["ts"])
 
+    async def posted_at(self, workflow_id: str) -> tuple[str, str]:
+        """The notifier records the message just after Slack answers the post: wait for it."""
+        for _ in range(200):
+            if where := self.message_of(workflow_id):
+                return where
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the draft of {workflow_id} was never recorded as posted")
+
     async def click(self, action_id: str, workflow_id: str, user: str) -> None:
-        channel, ts = self.message_of(workflow_id)
+        channel, ts = await self.posted_at(workflow_id)
         body = slack_requests.button_click(
             action_id, workflow_id, user, channel, ts, "https://slack.invalid/response"
         )
@@ -109,7 +119,6 @@ async def reviewing(
     bolt = create_app(
         settings, services, client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
     )
-    ticket_review.register(bolt, services)
     async with (
         billing_queue(
             time_skipping_env, book, zendesk, policy, matrix, tmp_path, notifier=notifier
