@@ -87,7 +87,8 @@ def build_activities(
     outbox = Outbox(sessions, transport or transport_from_settings(settings), settings.email_from)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     notices = team_notices(sessions, settings.data_dir, token, slack_base_url)
-    collections = CollectionsActivities(sessions, book, outbox, notices)
+    drafter = build_drafter(settings, sessions)
+    collections = CollectionsActivities(sessions, book, outbox, notices, drafter)
     matrix = load_matrix(settings.config_dir)
     approvals = ApprovalActivities(sessions, matrix, approval_notifier or LogNotifier())
     zendesk = ZendeskActivities(
@@ -110,7 +111,7 @@ def build_activities(
         *CloseActivities(sessions, settings).all(),
         *approvals.all(),
         *DisputeActivities(sessions, outbox).all(),
-        DraftingActivities(build_drafter(settings, sessions)).draft_message,
+        DraftingActivities(drafter).draft_message,
         *zendesk.all(),
     ]
 

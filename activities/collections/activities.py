@@ -4,6 +4,16 @@ Each takes one pydantic input whose ``now`` comes from the workflow's clock,
 so the activities never read the wall clock and time-skipping tests see the
 workflow's time. Every write is keyed by customer, cycle and step: a retried
 activity or a replayed workflow never emails, posts or suspends twice.
+
+Customer emails are drafted inside ``collections.send_email`` with the
+:class:`~activities.drafting.compose.Drafter` (the template alone without an
+OpenAI key; the model, held to the facts, with one), not by a separate
+``drafting.draft_message`` step in the workflow. The draft is made from the
+facts read in the same activity that sends it, so the email cannot quote
+figures older than the send; the workflow's commands, and so its recorded
+histories, stay as they were; and the outbox key stays the one idempotency
+point: once an email is queued under its key, a retry sends that first draft
+and does not ask the model again.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import asyncio
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,11 +33,14 @@ from activities.collections import emails, store
 from activities.collections.cadence import CadenceBook, CadenceError
 from activities.collections.client import start_or_nudge
 from activities.collections.facts import AccountSnapshot, PromiseFact
+from activities.drafting.compose import Drafter
+from activities.drafting.facts import Draft, DraftRequest, DraftText
+from activities.drafting.templates import render_message
 from activities.ledger import audit
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import IdempotencyKey
-from activities.outbox import Outbox
+from activities.outbox import Email, Outbox
 from activities.team_notices import Notice, TeamNotices
 
 
@@ -102,12 +116,14 @@ class CollectionsActivities:
         book: CadenceBook,
         outbox: Outbox,
         notices: TeamNotices,
+        drafter: Drafter,
         templates: Path = emails.TEMPLATES,
     ) -> None:
         self.sessions = sessions
         self.book = book
         self.outbox = outbox
         self.notices = notices
+        self.drafter = drafter
         self.templates = templates
 
     def _snapshot(self, customer_id: str, as_of: datetime) -> AccountSnapshot:
@@ -124,7 +140,7 @@ class CollectionsActivities:
 
     @activity.defn(name="collections.send_email")
     def send_email(self, step: EmailStep) -> EmailSent:
-        """Render the consolidated email from fresh facts, queue it under its key, deliver it."""
+        """Draft the consolidated email from fresh facts, queue it under its key, deliver it."""
         key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
         snapshot = self._snapshot(step.customer_id, step.now)
         if not snapshot.collectible:
@@ -143,7 +159,14 @@ class CollectionsActivities:
             )
             return EmailSent(key=key, sent=False, reason="no billing contact")
         values = emails.facts(snapshot, self.book, promise=step.promise)
-        email = emails.render_email(step.template, values, recipients, self.templates)
+        with self.sessions() as session:
+            queued = store.email_queued(session, key)
+        flags: list[str] = []
+        if queued:  # a retry: the outbox sends the draft it holds under the key
+            email = emails.render_email(step.template, values, recipients, self.templates)
+            source = "queued"
+        else:
+            email, source, flags = self._draft(step, key, snapshot, values, recipients)
         delivery = self.outbox.send(key, step.customer_id, email, step.now)
         if not delivery.already_sent:
             with transaction(self.sessions) as session:
@@ -159,9 +182,39 @@ class CollectionsActivities:
                         "key": key,
                         "invoices": [i["number"] for i in values["invoices"]],
                         "total": values["total"],
+                        "draft": source,
+                        "flags": flags,
                     },
                 )
         return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
+
+    def _draft(
+        self,
+        step: EmailStep,
+        key: str,
+        snapshot: AccountSnapshot,
+        values: dict[str, Any],
+        recipients: list[str],
+    ) -> tuple[Email, str, list[str]]:
+        """The email, where its text came from, and any flags; a flagged model draft is
+        replaced by the template (nothing flagged goes out without a person reading it)."""
+        kind = f"collections/{step.template}"
+        draft = self.drafter.draft(
+            DraftRequest(
+                kind=kind,
+                values=values,
+                facts=emails.draft_facts(snapshot, values, step.promise),
+                reference=key,
+                actor=f"workflow:{step.workflow_id}",
+                now=step.now,
+            )
+        )
+        text: DraftText | Draft = draft
+        if draft.needs_human:
+            text = render_message(kind, values)
+        email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
+        source = "template_flagged" if draft.needs_human else draft.source
+        return email, source, list(draft.flags)
 
     @activity.defn(name="collections.escalate_to_owner")
     def escalate_to_owner(self, step: TeamStep) -> str:

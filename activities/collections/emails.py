@@ -18,6 +18,7 @@ from activities.billing.money import format_money
 from activities.collections.cadence import CadenceBook
 from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact, totals
 from activities.collections.send_window import local_today
+from activities.drafting.facts import DraftFacts, InvoiceRef, Money
 from activities.outbox import Email
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "collections"
@@ -61,6 +62,32 @@ def facts(
         "promise_amount": format_money(promise.amount, promise.currency) if promise else "",
         "promise_date": promise.promised_date.isoformat() if promise else "",
     }
+
+
+def draft_facts(
+    snapshot: AccountSnapshot, values: dict[str, Any], promise: PromiseFact | None = None
+) -> DraftFacts:
+    """The exact facts behind :func:`facts`' formatted values: what a model's draft of a
+    collections email may quote, and what the grounding check holds it to."""
+    amounts = {
+        f"total_{c}": Money(amount=v, currency=c) for c, v in totals(snapshot.collectible).items()
+    }
+    dates = {"oldest_due_date": date.fromisoformat(values["oldest_due_date"])}
+    if promise:
+        amounts["promise_amount"] = Money(amount=promise.amount, currency=promise.currency)
+        dates["promise_date"] = promise.promised_date
+    return DraftFacts(
+        customer_id=snapshot.customer_id,
+        customer_name=snapshot.legal_name,
+        invoices=tuple(
+            InvoiceRef(number=i.number, currency=i.currency, balance=i.balance, due_date=i.due_date)
+            for i in snapshot.collectible
+        ),
+        amounts=amounts,
+        dates=dates,
+        counts={"days_overdue": values["days_overdue"], "invoice_count": values["invoice_count"]},
+        references={"payment_link": values["payment_link"]},
+    )
 
 
 def _invoice(invoice: InvoiceFact, today: date) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The ledger reads and writes that collections needs: account facts, promises to pay,
-approval requests and entitlement suspension. Each write is audited and idempotent."""
+what the outbox holds and entitlement suspension. Each write is audited and idempotent."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from activities.ledger.models import (
     IdempotencyKey,
     Invoice,
     InvoiceStatus,
+    OutboxEmail,
     Payment,
     PromiseStatus,
     PromiseToPay,
@@ -259,6 +260,12 @@ def settle_promise(
         },
     )
     return promise.status
+
+
+def email_queued(session: Session, key: str) -> bool:
+    """Whether an email is already in the outbox under ``key`` (sent or about to be)."""
+    found = session.scalar(select(OutboxEmail.id).where(OutboxEmail.idempotency_key == key))
+    return found is not None
 
 
 def suspend_entitlements(
