@@ -2,7 +2,8 @@
 a tick, sign off (and lock the period), and decide whether today starts a close.
 
 Each takes one pydantic model; times come from the workflow's clock. Preparing
-is idempotent by construction (it replaces the period's outputs); a tick and
+is idempotent by construction (it replaces the period's outputs, and posts them
+to Slack once per run); a tick and
 a sign-off are idempotent by period, run and step, so a retry changes nothing
 twice. Refusals (a closed period, a ledger that moved since the reports)
 leave as non-retryable errors that name the rule.
@@ -32,9 +33,10 @@ from activities.close.model import (
     SignOffRecord,
     TickRecord,
 )
-from activities.close.outputs import CHECKLIST_FILE, close_dir, write_outputs
+from activities.close.outputs import CHART_FILE, CHECKLIST_FILE, close_dir, write_outputs
 from activities.close.report import build_report, closing_figures, currency_figures, snapshot
 from activities.close.schedule import period_to_close
+from activities.close.slack import CloseRun, post_outputs, slack_client
 from activities.ledger import audit
 from activities.ledger.db import transaction
 from activities.ledger.periods import (
@@ -55,11 +57,21 @@ def _refused(error: ValueError) -> ApplicationError:
 
 
 class CloseActivities:
-    """Bound to the ledger and the settings (timezone, config and data folders)."""
+    """Bound to the ledger and the settings (timezone, config and data folders, Slack token).
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+    ``slack_base_url`` points the Slack client elsewhere (a test's fake Slack).
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        slack_base_url: str | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
+        token = settings.slack_bot_token
+        self.slack = slack_client(token.get_secret_value(), slack_base_url) if token else None
 
     @activity.defn(name="close.plan")
     def plan(self, request: PlanRequest) -> ClosePlan:
@@ -87,7 +99,8 @@ class CloseActivities:
 
     @activity.defn(name="close.prepare")
     def prepare(self, request: PrepareRequest) -> CloseSummary:
-        """Compute the period's reports and (re)write its workbook, CSVs and chart."""
+        """Compute the period's reports and (re)write its workbook, CSVs and chart; post the
+        workbook and chart to the checklist's Slack channel when Slack is configured."""
         try:
             period = Period.parse(request.period)
             matrix = load_matrix(self.settings.config_dir)
@@ -105,11 +118,28 @@ class CloseActivities:
             raise _refused(error) from None
         directory = close_dir(self.settings.data_dir, str(period))
         files = write_outputs(report, directory)
+        roll_forward = tuple(currency_figures(rf) for rf in report.roll_forward)
+        if self.slack is not None:
+            run = CloseRun(
+                workflow_id=request.workflow_id,
+                period=str(period),
+                run=request.run,
+                at=request.at,
+                roll_forward=roll_forward,
+                blocking=len(report.blocking),
+            )
+            post_outputs(
+                self.slack,
+                self.sessions,
+                checklist.slack_channel,
+                run,
+                [files[0], directory / CHART_FILE],
+            )
         return CloseSummary(
             period=str(period),
             run=request.run,
             prepared_at=request.at,
-            roll_forward=tuple(currency_figures(rf) for rf in report.roll_forward),
+            roll_forward=roll_forward,
             exceptions=len(report.exceptions),
             blocking=tuple(
                 f"{e.check} {e.record}: {e.detail}" for e in report.blocking[:BLOCKING_SHOWN]

@@ -20,6 +20,10 @@ from activities.close.model import ClosePlan, CloseSummary, StepPlan, Tick
 
 CHECKLIST_FILE = "close_checklist.yaml"
 
+#: A channel as Slack names it (``#billing-close``: lowercase, digits, ``-``, ``_``, at most
+#: 80 characters) or its id (``C0123ABCD``).
+SLACK_CHANNEL = r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{8,})$"
+
 
 class ChecklistError(ValueError):
     """The checklist file is wrong; the message names the entry."""
@@ -48,6 +52,7 @@ class _ChecklistFile(_Strict):
     steps: list[_StepFile] = Field(min_length=1)
     sign_off_role: str
     exceptions: _ThresholdsFile
+    slack_channel: str = Field(pattern=SLACK_CHANNEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,7 @@ class Checklist:
     sign_off_roles: tuple[str, ...]
     people: tuple[Person, ...]
     thresholds: Thresholds
+    slack_channel: str  # where the outputs are posted when Slack is configured
 
 
 def load_checklist(config_dir: Path, matrix: ApprovalMatrix) -> Checklist:
@@ -98,6 +104,7 @@ def load_checklist(config_dir: Path, matrix: ApprovalMatrix) -> Checklist:
         thresholds=Thresholds(
             checklist.exceptions.unapplied_payment_days, checklist.exceptions.dispute_sla_days
         ),
+        slack_channel=checklist.slack_channel,
     )
 
 

@@ -46,6 +46,8 @@ _REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "views.open": (("trigger_id", "invalid_trigger_id"), ("view", "invalid_arguments")),
     "views.publish": (("user_id", "user_not_found"), ("view", "invalid_arguments")),
+    "files.getUploadURLExternal": (("filename", "invalid_arguments"), ("length", "invalid_length")),
+    "files.completeUploadExternal": (("files", "invalid_arguments"),),
 }
 
 
@@ -92,6 +94,7 @@ class FakeSlack:
             routes=[
                 Route("/api/{method}", self._api, methods=["POST", "GET"]),
                 Route("/response/{name}", self._response_url, methods=["POST"]),
+                Route("/upload/{file_id}", self._upload, methods=["POST"]),
                 Route("/_calls", self._call_counts, methods=["GET"]),
                 WebSocketRoute("/socket", self._socket_mode),
             ]
@@ -195,6 +198,15 @@ class FakeSlack:
             )
         return PlainTextResponse("ok")
 
+    async def _upload(self, request: Request) -> PlainTextResponse:
+        """The upload URL ``files.getUploadURLExternal`` hands out; records the size received."""
+        size = len(await request.body())
+        with self._lock:
+            self.calls.append(
+                Call(f"upload:{request.path_params['file_id']}", {"bytes": size}, None)
+            )
+        return PlainTextResponse(f"OK - {size}")
+
     async def _call_counts(self, request: Request) -> JSONResponse:
         """How many calls of each kind arrived (response URLs counted together), for a
         fake running in another process (the benchmark)."""
@@ -227,6 +239,15 @@ class FakeSlack:
             return {"channel": args["channel"], "ts": args["ts"], "text": args.get("text", "")}
         if method == "chat.postEphemeral":
             return {"message_ts": f"{1_790_000_000 + next(self._ts)}.000200"}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            return {
+                "file_id": file_id,
+                "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+            }
+        if method == "files.completeUploadExternal":
+            files = json.loads(args["files"])
+            return {"files": [{"id": f["id"], "title": f.get("title", "")} for f in files]}
         if method in ("views.open", "views.publish"):
             view = _json_field(args["view"])
             return {"view": {"id": f"V{next(self._ts):08d}", "team_id": TEAM_ID, **view}}
