@@ -107,10 +107,10 @@ def build_activities(
         collections.settle_promise,
         collections.record_promise,
         collections.sweep_overdue_accounts,
-        *order_activities(sessions, outbox),
+        *order_activities(sessions, outbox, drafter),
         *CloseActivities(sessions, settings).all(),
         *approvals.all(),
-        *DisputeActivities(sessions, outbox).all(),
+        *DisputeActivities(sessions, outbox, drafter).all(),
         DraftingActivities(drafter).draft_message,
         *zendesk.all(),
     ]

@@ -6,6 +6,15 @@ derived from the workflow id and step. Refusals the ledger or the
 re-pricing makes (an invoice of another customer, nothing to credit) are
 raised as non-retryable ``ApplicationError`` with the reason, which the
 workflow shows to people instead of retrying.
+
+Customer emails are drafted inside ``disputes.email_customer`` with the shared
+:class:`~activities.drafting.compose.Drafter`, as the collections emails are:
+the template alone without an OpenAI key; with one, the model's draft held to
+the dispute's invoices as the ledger has them when the email is sent, the
+customer's claim handed over as data to answer. The workflow's commands (and
+its recorded histories) stay as they were, and the outbox key stays the one
+idempotency point: a retry sends the draft queued first and does not ask the
+model again.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,14 +38,18 @@ from activities.collections.messages import (
     CollectionsStart,
 )
 from activities.collections.messages import workflow_id as collections_workflow_id
-from activities.collections.store import billing_emails
+from activities.collections.store import billing_emails, email_queued
 from activities.disputes import resolution, store
 from activities.disputes.resolution import Proposal
 from activities.disputes.triage import Triage
+from activities.drafting.compose import Drafter
+from activities.drafting.facts import Draft, DraftFacts, DraftRequest, DraftText, InvoiceRef
+from activities.drafting.templates import render_message
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
+from activities.ledger.invoices import get_invoice
 from activities.ledger.models import DisputeStatus
-from activities.outbox import Outbox
+from activities.outbox import Email, Outbox
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "disputes"
 
@@ -106,6 +119,9 @@ class EmailCustomer(_Model):
 class EmailResult(_Model):
     sent: bool
     reason: str | None = None
+    #: Where the text came from: ``template``, ``model``, ``model_retry``,
+    #: ``template_fallback``, ``template_flagged`` (hostile text seen) or ``queued``.
+    draft: str | None = None
 
 
 class TellCollections(_Model):
@@ -124,13 +140,18 @@ def _refusals() -> Iterator[None]:
 
 
 class DisputeActivities:
-    """Bound to the ledger and the customer-email outbox."""
+    """Bound to the ledger, the customer-email outbox and the drafter."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], outbox: Outbox, templates: Path = TEMPLATES
+        self,
+        sessions: sessionmaker[Session],
+        outbox: Outbox,
+        drafter: Drafter,
+        templates: Path = TEMPLATES,
     ) -> None:
         self.sessions = sessions
         self.outbox = outbox
+        self.drafter = drafter
         self.templates = templates
 
     @activity.defn(name="disputes.open")
@@ -196,15 +217,22 @@ class DisputeActivities:
 
     @activity.defn(name="disputes.email_customer")
     def email_customer(self, request: EmailCustomer) -> EmailResult:
-        """Tell the customer, from a template in prompts/disputes; sent once per key."""
-        with self.sessions() as session:
+        """Tell the customer, drafted from a template in prompts/disputes; sent once per key."""
+        key = f"{request.workflow_id}:email:{request.template}"
+        with _refusals(), self.sessions() as session:
             customer = get_customer(session, request.customer_id)
             recipients = billing_emails(session, request.customer_id)
-            name = customer.legal_name
+            facts = DraftFacts(
+                customer_id=customer.id,
+                customer_name=customer.legal_name,
+                invoices=tuple(_invoice_ref(session, n) for n in request.invoices),
+                references={"dispute_id": request.dispute_id},
+            )
+            queued = email_queued(session, key)
         if not recipients:
             return EmailResult(sent=False, reason=f"{request.customer_id} has no billing contact")
-        values = {
-            "customer_name": name,
+        values: dict[str, Any] = {
+            "customer_name": facts.customer_name,
             "dispute_id": request.dispute_id,
             "invoices": request.invoices,
             "invoice_list": _listing(request.invoices),
@@ -212,10 +240,41 @@ class DisputeActivities:
             "issued": request.issued,
             "reason": request.reason,
         }
-        email = render_email(request.template, values, recipients, self.templates)
-        key = f"{request.workflow_id}:email:{request.template}"
+        if queued:  # a retry: the outbox sends the draft it holds under the key
+            email = render_email(request.template, values, recipients, self.templates)
+            source = "queued"
+        else:
+            email, source = self._draft(request, key, values, facts, recipients)
         self.outbox.send(key, request.customer_id, email, request.at)
-        return EmailResult(sent=True)
+        return EmailResult(sent=True, draft=source)
+
+    def _draft(
+        self,
+        request: EmailCustomer,
+        key: str,
+        values: dict[str, Any],
+        facts: DraftFacts,
+        recipients: list[str],
+    ) -> tuple[Email, str]:
+        """The email and where its text came from; a flagged model draft is replaced by the
+        template (nothing flagged goes out without a person reading it)."""
+        kind = f"disputes/{request.template}"
+        draft = self.drafter.draft(
+            DraftRequest(
+                kind=kind,
+                values=values,
+                facts=facts,
+                customer_text=request.claim,
+                reference=key,
+                actor=f"workflow:{request.workflow_id}",
+                now=request.at,
+            )
+        )
+        text: DraftText | Draft = draft
+        if draft.needs_human:
+            text = render_message(kind, values, self.drafter.prompts)
+        email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
+        return email, "template_flagged" if draft.needs_human else draft.source
 
     @activity.defn(name="disputes.tell_collections")
     async def tell_collections(self, request: TellCollections) -> None:
@@ -244,6 +303,19 @@ class DisputeActivities:
             self.email_customer,
             self.tell_collections,
         ]
+
+
+def _invoice_ref(session: Session, number: str) -> InvoiceRef:
+    """The invoice as the ledger has it now (after any credit), for the draft's facts."""
+    invoice = get_invoice(session, number)
+    return InvoiceRef(
+        number=number,
+        currency=invoice.currency,
+        balance=invoice.balance,
+        total=invoice.total,
+        due_date=invoice.due_date,
+        issue_date=invoice.issue_date,
+    )
 
 
 def _listing(numbers: list[str]) -> str:

@@ -5,6 +5,14 @@ Each is idempotent by the order id: a retried activity, or the same order
 submitted again, finds what was already done and returns it (one customer,
 one subscription change, entitlements set rather than added, one invoice
 under the source key ``order:<id>``, one email under its outbox key).
+
+The invoice email is drafted inside ``orders.send_invoice_email`` with the
+shared :class:`~activities.drafting.compose.Drafter`, as the collections
+emails are: the template alone without an OpenAI key; with one, the model's
+draft held to the invoice as the ledger has it. The workflow's commands (and
+its recorded histories) stay as they were, and the outbox key stays the one
+idempotency point: a retry sends the draft queued first and does not ask the
+model again.
 """
 
 from __future__ import annotations
@@ -30,7 +38,10 @@ from activities.collections.messages import (
 )
 from activities.collections.messages import WORKFLOW_TYPE as COLLECTIONS_WORKFLOW
 from activities.collections.messages import workflow_id as collections_workflow_id
-from activities.collections.store import billing_emails
+from activities.collections.store import billing_emails, email_queued
+from activities.drafting.compose import Drafter
+from activities.drafting.facts import Draft, DraftFacts, DraftRequest, DraftText, InvoiceRef, Money
+from activities.drafting.templates import render_message
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
@@ -58,7 +69,7 @@ from activities.orders.validation import (
     load_order_rules,
     validate_order,
 )
-from activities.outbox import Outbox
+from activities.outbox import Email, Outbox
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "orders"
 
@@ -186,7 +197,8 @@ def grants_for(subscription: SubscriptionFacts) -> list[Grant]:
 
 
 class ProvisioningActivities:
-    """Bound to the ledger, the order rules, the entitlement service and the outbox."""
+    """Bound to the ledger, the order rules, the entitlement service, the outbox and the
+    drafter."""
 
     def __init__(
         self,
@@ -194,6 +206,7 @@ class ProvisioningActivities:
         rules: OrderRules,
         entitlements: EntitlementService,
         outbox: Outbox,
+        drafter: Drafter,
         templates: Path = TEMPLATES,
         collections_queue: str | None = None,
     ) -> None:
@@ -201,6 +214,7 @@ class ProvisioningActivities:
         self.rules = rules
         self.entitlements = entitlements
         self.outbox = outbox
+        self.drafter = drafter
         self.templates = templates
         #: Where collections cadences run; by default the queue of this worker.
         self.collections_queue = collections_queue
@@ -374,7 +388,8 @@ class ProvisioningActivities:
 
     @activity.defn(name="orders.send_invoice_email")
     def send_invoice_email(self, request: SendInvoiceEmail) -> EmailSent:
-        """Email the invoice to the customer's billing contacts, once (outbox key per order)."""
+        """Draft the invoice email and send it to the customer's billing contacts, once
+        (outbox key per order)."""
         key = f"order:{request.order_id}:invoice-email"
         with self.sessions() as session:
             customer = get_customer(session, request.customer_id)
@@ -384,10 +399,17 @@ class ProvisioningActivities:
             if invoice is None:
                 raise _refuse(LedgerError(f"invoice {request.invoice_number!r} not found"))
             recipients = billing_emails(session, customer.id)
-            values = _email_facts(customer, invoice, request.order_id)
+            values = email_facts(customer, invoice, request.order_id)
+            facts = _draft_facts(customer, invoice, request.order_id)
+            queued = email_queued(session, key)
         if not recipients:
             raise _refuse(LedgerError(f"customer {customer.id} has no billing contact"))
-        email = render_email("invoice_issued", values, recipients, self.templates)
+        flags: list[str] = []
+        if queued:  # a retry: the outbox sends the draft it holds under the key
+            email = render_email("invoice_issued", values, recipients, self.templates)
+            source = "queued"
+        else:
+            email, source, flags = self._draft(request, key, values, facts, recipients)
         delivery = self.outbox.send(key, customer.id, email, request.now)
         if not delivery.already_sent:
             with transaction(self.sessions) as session:
@@ -398,9 +420,37 @@ class ProvisioningActivities:
                     action="order.invoice_emailed",
                     subject_type="invoice",
                     subject_id=request.invoice_number,
-                    after={"key": key, "to": recipients},
+                    after={"key": key, "to": recipients, "draft": source, "flags": flags},
                 )
         return EmailSent(key=key, to=recipients, already_sent=delivery.already_sent)
+
+    def _draft(
+        self,
+        request: SendInvoiceEmail,
+        key: str,
+        values: dict[str, Any],
+        facts: DraftFacts,
+        recipients: list[str],
+    ) -> tuple[Email, str, list[str]]:
+        """The email, where its text came from, and any flags; a flagged model draft is
+        replaced by the template (nothing flagged goes out without a person reading it)."""
+        kind = "orders/invoice_issued"
+        draft = self.drafter.draft(
+            DraftRequest(
+                kind=kind,
+                values=values,
+                facts=facts,
+                reference=key,
+                actor=f"workflow:{request.workflow_id}",
+                now=request.now,
+            )
+        )
+        text: DraftText | Draft = draft
+        if draft.needs_human:
+            text = render_message(kind, values, self.drafter.prompts)
+        email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
+        source = "template_flagged" if draft.needs_human else draft.source
+        return email, source, list(draft.flags)
 
     @activity.defn(name="orders.hand_to_collections")
     async def hand_to_collections(self, request: HandToCollections) -> str:
@@ -426,16 +476,18 @@ class ProvisioningActivities:
         return handle.id
 
 
-def order_activities(sessions: sessionmaker[Session], outbox: Outbox) -> list[Any]:
+def order_activities(
+    sessions: sessionmaker[Session], outbox: Outbox, drafter: Drafter
+) -> list[Any]:
     """The provisioning activities with the rules from config/ and the local entitlement
     table: what the worker registers."""
     activities = ProvisioningActivities(
-        sessions, load_order_rules(), LocalEntitlements(sessions), outbox
+        sessions, load_order_rules(), LocalEntitlements(sessions), outbox, drafter
     )
     return activities.all()
 
 
-def _email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str, Any]:
+def email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str, Any]:
     """What the invoice email may say, formatted for people; the template only words it."""
     currency = invoice.currency
     return {
@@ -454,3 +506,34 @@ def _email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[st
         "total": format_money(invoice.total, currency),
         "amount_due": format_money(invoice.amount_due, currency),
     }
+
+
+def _draft_facts(customer: Customer, invoice: Invoice, order_id: str) -> DraftFacts:
+    """The exact facts behind :func:`email_facts`' formatted values: what a model's draft
+    of the invoice email may quote, and what the grounding check holds it to."""
+    assert invoice.number is not None
+    currency = invoice.currency
+    references = {"order_id": order_id}
+    if invoice.po_number:
+        references["po_number"] = invoice.po_number
+    return DraftFacts(
+        customer_id=customer.id,
+        customer_name=customer.legal_name,
+        invoices=(
+            InvoiceRef(
+                number=invoice.number,
+                currency=currency,
+                balance=invoice.balance,
+                total=invoice.total,
+                due_date=invoice.due_date,
+                issue_date=invoice.issue_date,
+            ),
+        ),
+        amounts={
+            "subtotal": Money(amount=invoice.subtotal, currency=currency),
+            "tax_total": Money(amount=invoice.tax_total, currency=currency),
+            "total": Money(amount=invoice.total, currency=currency),
+            "amount_due": Money(amount=invoice.amount_due, currency=currency),
+        },
+        references=references,
+    )

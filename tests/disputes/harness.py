@@ -24,6 +24,7 @@ from activities.billing.invoicing import InvoiceTerms, Started, Subscription, dr
 from activities.billing.pricebook import SeatPrice
 from activities.billing.tax import TaxTreatment
 from activities.disputes.activities import DisputeActivities
+from activities.drafting.compose import Drafter
 from activities.ledger.invoices import issue_invoice
 from activities.ledger.models import (
     BillingContact,
@@ -141,7 +142,7 @@ async def product_worker(
     registered = build_activities(settings, sessions)
     ours = [
         *ApprovalActivities(sessions, matrix, LogNotifier()).all(),
-        *DisputeActivities(sessions, outbox).all(),
+        *DisputeActivities(sessions, outbox, Drafter(sessions)).all(),
     ]
     activities = {_name(a): a for a in [*ours, *registered]} | extra
     workflows = list(dict.fromkeys([*WORKFLOWS, DisputeWorkflow]))

@@ -20,6 +20,7 @@ from activities.collections.messages import STATUS_QUERY, CadenceStatus
 from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.disputes.activities import DisputeActivities, DisputeIntake, Settle
 from activities.disputes.triage import Triage
+from activities.drafting.compose import Drafter
 from activities.ledger import audit
 from activities.ledger.invoices import get_invoice
 from activities.ledger.models import (
@@ -345,7 +346,8 @@ async def test_a_retried_settlement_issues_the_credit_note_once(
 ) -> None:
     sessions = sqlite_sessions
     account = open_account(sessions, await env.get_current_time())
-    real = DisputeActivities(sessions, Outbox(sessions, FileTransport(data_dir / "o"), "b@x.com"))
+    outbox = Outbox(sessions, FileTransport(data_dir / "o"), "b@x.com")
+    real = DisputeActivities(sessions, outbox, Drafter(sessions))
     flaky = SettleLosingItsFirstReply(real)
     async with product_worker(
         env.client, sessions, data_dir, **{"disputes.settle": flaky.settle}

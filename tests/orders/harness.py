@@ -23,6 +23,7 @@ from activities.approvals.activities import ApprovalActivities
 from activities.approvals.matrix import load_matrix
 from activities.approvals.notifier import LogNotifier
 from activities.billing.proration import shift_months
+from activities.drafting.compose import Drafter
 from activities.orders.entitlements import LocalEntitlements
 from activities.orders.provisioning import ProvisioningActivities
 from activities.orders.store import midnight
@@ -51,6 +52,7 @@ async def order_worker(
         load_order_rules(),
         LocalEntitlements(sessions),
         outbox,
+        Drafter(sessions),
         collections_queue=COLLECTIONS_QUEUE,
     )
     approvals = ApprovalActivities(sessions, load_matrix(REPO_ROOT / "config"), LogNotifier())

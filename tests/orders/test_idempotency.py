@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from activities.drafting.compose import Drafter
 from activities.ledger.models import (
     AuditEntry,
     Customer,
@@ -44,7 +45,9 @@ def test_every_side_effect_happens_once(
 ) -> None:
     """On SQLite, and on PostgreSQL when TEST_DATABASE_URL is set."""
     outbox = Outbox(sessions, FileTransport(tmp_path), "billing@example.com")
-    acts = ProvisioningActivities(sessions, rules, LocalEntitlements(sessions), outbox)
+    acts = ProvisioningActivities(
+        sessions, rules, LocalEntitlements(sessions), outbox, Drafter(sessions)
+    )
     raw = new_customer_order(NOW.date(), order_id="ORD-IDEM")
     wid = "order-ORD-IDEM"
 
@@ -99,7 +102,9 @@ def test_validation_reads_only(
     corpus_ledger: sessionmaker[Session], rules: OrderRules, tmp_path: Path
 ) -> None:
     outbox = Outbox(corpus_ledger, FileTransport(tmp_path), "billing@example.com")
-    acts = ProvisioningActivities(corpus_ledger, rules, LocalEntitlements(corpus_ledger), outbox)
+    acts = ProvisioningActivities(
+        corpus_ledger, rules, LocalEntitlements(corpus_ledger), outbox, Drafter(corpus_ledger)
+    )
     raw = new_customer_order(NOW.date(), customer={"id": "CUS-USD"}, currency="EUR")
     before = count(corpus_ledger, AuditEntry)
     report = acts.validate(ValidateOrder(order=raw, today=NOW.date()))

@@ -205,9 +205,12 @@ async def billing_queue(
         matrix,
         notifier or LogReviewNotifier(),
     )
-    drafting = DraftingActivities(Drafter(sessions, model))
+    drafter = Drafter(sessions, model)
+    drafting = DraftingActivities(drafter)
     disputes = DisputeActivities(
-        sessions, Outbox(sessions, FileTransport(tmp_path / "outbox"), "billing@example.com")
+        sessions,
+        Outbox(sessions, FileTransport(tmp_path / "outbox"), "billing@example.com"),
+        drafter,
     )
     # The bot's server as production builds it in Socket Mode: health check and webhooks.
     route = zendesk_webhook_route(WEBHOOK_SECRET, _returns(env.client), queue, lambda: NOW)
