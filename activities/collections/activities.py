@@ -34,8 +34,7 @@ from activities.collections.cadence import CadenceBook, CadenceError
 from activities.collections.client import start_or_nudge
 from activities.collections.facts import AccountSnapshot, PromiseFact
 from activities.drafting.compose import Drafter
-from activities.drafting.facts import Draft, DraftRequest, DraftText
-from activities.drafting.templates import render_message
+from activities.drafting.facts import DraftRequest
 from activities.ledger import audit
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
@@ -198,10 +197,9 @@ class CollectionsActivities:
     ) -> tuple[Email, str, list[str]]:
         """The email, where its text came from, and any flags; a flagged model draft is
         replaced by the template (nothing flagged goes out without a person reading it)."""
-        kind = f"collections/{step.template}"
-        draft = self.drafter.draft(
+        text, source, flags = self.drafter.unattended(
             DraftRequest(
-                kind=kind,
+                kind=f"collections/{step.template}",
                 values=values,
                 facts=emails.draft_facts(snapshot, values, step.promise),
                 reference=key,
@@ -209,12 +207,11 @@ class CollectionsActivities:
                 now=step.now,
             )
         )
-        text: DraftText | Draft = draft
-        if draft.needs_human:
-            text = render_message(kind, values)
-        email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
-        source = "template_flagged" if draft.needs_human else draft.source
-        return email, source, list(draft.flags)
+        return (
+            Email(to=tuple(recipients), subject=text.subject, body=text.body),
+            source,
+            list(flags),
+        )
 
     @activity.defn(name="collections.escalate_to_owner")
     def escalate_to_owner(self, step: TeamStep) -> str:

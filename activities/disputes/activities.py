@@ -43,8 +43,7 @@ from activities.disputes import resolution, store
 from activities.disputes.resolution import Proposal
 from activities.disputes.triage import Triage
 from activities.drafting.compose import Drafter
-from activities.drafting.facts import Draft, DraftFacts, DraftRequest, DraftText, InvoiceRef
-from activities.drafting.templates import render_message
+from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
 from activities.ledger.invoices import get_invoice
@@ -258,10 +257,9 @@ class DisputeActivities:
     ) -> tuple[Email, str]:
         """The email and where its text came from; a flagged model draft is replaced by the
         template (nothing flagged goes out without a person reading it)."""
-        kind = f"disputes/{request.template}"
-        draft = self.drafter.draft(
+        text, source, _flags = self.drafter.unattended(
             DraftRequest(
-                kind=kind,
+                kind=f"disputes/{request.template}",
                 values=values,
                 facts=facts,
                 customer_text=request.claim,
@@ -270,11 +268,7 @@ class DisputeActivities:
                 now=request.at,
             )
         )
-        text: DraftText | Draft = draft
-        if draft.needs_human:
-            text = render_message(kind, values, self.drafter.prompts)
-        email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
-        return email, "template_flagged" if draft.needs_human else draft.source
+        return Email(to=tuple(recipients), subject=text.subject, body=text.body), source
 
     @activity.defn(name="disputes.tell_collections")
     async def tell_collections(self, request: TellCollections) -> None:

@@ -88,6 +88,19 @@ class Drafter:
         self._record_fallback(request, draft)
         return draft
 
+    def unattended(self, request: DraftRequest) -> tuple[DraftText | Draft, str, tuple[str, ...]]:
+        """The text to send with nobody reading it first, where it came from, and any flags.
+
+        A flagged draft (hostile text seen) is replaced by the template: nothing
+        flagged reaches a customer unless a person has read it. Collections,
+        dispute and order emails all send through this.
+        """
+        draft = self.draft(request)
+        if draft.needs_human:
+            template = render_message(request.kind, request.values, self.prompts)
+            return template, "template_flagged", draft.flags
+        return draft, draft.source, draft.flags
+
     def _trouble(
         self, text: DraftText | None, facts: DraftFacts, reference: DraftText
     ) -> list[str]:

@@ -40,8 +40,7 @@ from activities.collections.messages import WORKFLOW_TYPE as COLLECTIONS_WORKFLO
 from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.collections.store import billing_emails, email_queued
 from activities.drafting.compose import Drafter
-from activities.drafting.facts import Draft, DraftFacts, DraftRequest, DraftText, InvoiceRef, Money
-from activities.drafting.templates import render_message
+from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
@@ -434,10 +433,9 @@ class ProvisioningActivities:
     ) -> tuple[Email, str, list[str]]:
         """The email, where its text came from, and any flags; a flagged model draft is
         replaced by the template (nothing flagged goes out without a person reading it)."""
-        kind = "orders/invoice_issued"
-        draft = self.drafter.draft(
+        text, source, flags = self.drafter.unattended(
             DraftRequest(
-                kind=kind,
+                kind="orders/invoice_issued",
                 values=values,
                 facts=facts,
                 reference=key,
@@ -445,12 +443,11 @@ class ProvisioningActivities:
                 now=request.now,
             )
         )
-        text: DraftText | Draft = draft
-        if draft.needs_human:
-            text = render_message(kind, values, self.drafter.prompts)
-        email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
-        source = "template_flagged" if draft.needs_human else draft.source
-        return email, source, list(draft.flags)
+        return (
+            Email(to=tuple(recipients), subject=text.subject, body=text.body),
+            source,
+            list(flags),
+        )
 
     @activity.defn(name="orders.hand_to_collections")
     async def hand_to_collections(self, request: HandToCollections) -> str:
