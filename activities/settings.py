@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from activities.paths import CONFIG_DIR, REPO_ROOT
 
 
 class SettingsError(RuntimeError):
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     data_dir: Path = Field(default=REPO_ROOT / ".data", description="Local state: SQLite, outbox")
-    config_dir: Path = Field(default=REPO_ROOT / "config", description="Price book, cadences, ...")
+    config_dir: Path = Field(default=CONFIG_DIR, description="Price book, cadences, ...")
     database_url: str | None = Field(default=None, description="Default: SQLite under DATA_DIR")
     company_timezone: str = Field(default="UTC", description="Cut-off timezone for close")
 

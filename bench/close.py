@@ -48,7 +48,7 @@ from activities.ledger.models import (
     Refund,
 )
 from activities.ledger.periods import Period
-from activities.settings import REPO_ROOT
+from activities.paths import REPO_ROOT
 
 PERIOD = Period(2026, 11)
 MONTHS = 24

@@ -35,7 +35,8 @@ from activities.approvals.matrix import load_matrix
 from activities.collections.cadence import load_cadences
 from activities.ledger.db import make_engine, migrate, open_ledger, session_factory, transaction
 from activities.ledger.seed import seed_demo_book
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from bot.app import create_app
 from bot.server import serve
 from bot.services import Services, wall_clock

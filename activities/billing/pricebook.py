@@ -24,8 +24,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from activities.billing.money import ZERO, check_currency, minor_digits, round_money
 from activities.billing.proration import Interval
 from activities.billing.usage import Tier, UsagePrice
+from activities.paths import CONFIG_DIR
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 INTERVALS: tuple[Interval, ...] = get_args(Interval)
 #: Usage unit prices may go below the minor unit, to this many places (the
 #: ledger keeps unit amounts to four places).

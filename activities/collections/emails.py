@@ -20,8 +20,9 @@ from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFa
 from activities.collections.send_window import local_today
 from activities.drafting.facts import DraftFacts, InvoiceRef, Money
 from activities.outbox import Email
+from activities.paths import PROMPTS_DIR
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "collections"
+TEMPLATES = PROMPTS_DIR / "collections"
 
 
 @cache

@@ -49,8 +49,9 @@ from activities.ledger.db import transaction
 from activities.ledger.invoices import get_invoice
 from activities.ledger.models import DisputeStatus
 from activities.outbox import Email, Outbox
+from activities.paths import PROMPTS_DIR
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "disputes"
+TEMPLATES = PROMPTS_DIR / "disputes"
 
 Closing = Literal["resolved", "rejected", "withdrawn"]
 

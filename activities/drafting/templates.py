@@ -17,8 +17,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from activities.drafting.facts import DraftText
+from activities.paths import PROMPTS_DIR
 
-PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS = PROMPTS_DIR
 
 
 @cache

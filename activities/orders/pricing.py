@@ -28,8 +28,8 @@ from activities.billing.proration import (
     proration,
     shift_months,
 )
+from activities.paths import CONFIG_DIR
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 HUNDRED = Decimal(100)
 
 

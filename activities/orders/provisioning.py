@@ -69,8 +69,9 @@ from activities.orders.validation import (
     validate_order,
 )
 from activities.outbox import Email, Outbox
+from activities.paths import PROMPTS_DIR
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "prompts" / "orders"
+TEMPLATES = PROMPTS_DIR / "orders"
 
 
 class _Model(BaseModel):

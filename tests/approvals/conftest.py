@@ -9,7 +9,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.approvals.matrix import ApprovalMatrix, load_matrix
-from activities.settings import REPO_ROOT
+from activities.paths import REPO_ROOT
 from tests.approvals.harness import own_time_skipping_server
 from tests.temporal_fixtures import (
     dev_server_env,

@@ -16,7 +16,7 @@ from activities.approvals.matrix import (
     can_decide,
     load_matrix,
 )
-from activities.settings import REPO_ROOT
+from activities.paths import REPO_ROOT
 
 
 @pytest.mark.parametrize(

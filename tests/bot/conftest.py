@@ -24,7 +24,8 @@ from temporalio.client import Client
 
 from activities.approvals.matrix import ApprovalMatrix, load_matrix
 from activities.collections.cadence import CadenceBook, load_cadences
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from bot.app import create_app
 from bot.server import SLACK_PATH, create_asgi_app
 from bot.services import Services

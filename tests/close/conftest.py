@@ -15,7 +15,8 @@ from activities.close.checklist import load_checklist
 from activities.close.report import CloseReport, build_report
 from activities.ledger.db import transaction
 from activities.ledger.periods import Period
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from tests.close.book import TIMEZONE, write_book
 from tests.temporal_fixtures import (
     dev_server_env,

@@ -11,7 +11,7 @@ import yaml
 from activities.approvals.matrix import load_matrix
 from activities.collections.cadence import CadenceError, load_cadences
 from activities.collections.emails import TEMPLATES
-from activities.settings import REPO_ROOT
+from activities.paths import REPO_ROOT
 
 SHIPPED = REPO_ROOT / "config" / "cadences.yaml"
 

@@ -20,7 +20,8 @@ from activities.drafting.compose import Drafter
 from activities.drafting.model import chat_model
 from activities.ledger import audit
 from activities.outbox import FileTransport, Outbox
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from activities.team_notices import team_notices
 from tests.collections.factories import account, invoice
 from tests.drafting.fake_openai import FakeOpenAI, Reply, draft_reply, serving

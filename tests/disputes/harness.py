@@ -36,7 +36,8 @@ from activities.ledger.models import (
 )
 from activities.ledger.models import Subscription as SubscriptionRow
 from activities.outbox import FileTransport, Outbox
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from tests.ledger import factories
 from workflows.disputes import DisputeWorkflow
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities

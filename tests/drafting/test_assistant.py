@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from activities.drafting.model import chat_model
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import AuditEntry, CreditNote, Invoice, Payment
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from bot.assistant import NO_MODEL, Assistant, Memory
 from tests.conftest import NOW
 from tests.drafting.conftest import scripted

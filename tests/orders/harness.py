@@ -29,7 +29,7 @@ from activities.orders.provisioning import ProvisioningActivities
 from activities.orders.store import midnight
 from activities.orders.validation import load_order_rules
 from activities.outbox import FileTransport, Outbox
-from activities.settings import REPO_ROOT
+from activities.paths import REPO_ROOT
 from workflows.provisioning import OrderProvisioningWorkflow
 
 EXAMPLES = Path(__file__).with_name("examples")

@@ -28,7 +28,8 @@ from activities.collections.client import cadence_status, notify_account_changed
 from activities.collections.messages import CadenceStatus, PaymentReceived, workflow_id
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.ledger.models import Entitlement, EntitlementStatus
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from activities.temporal_runtime import EmbeddedDevServer
 from tests.collections.factories import account, dispute, invoice
 from tests.workflows.harness import BILLING_MANAGER, decide, sent_emails, start_cadence, worker

@@ -40,7 +40,8 @@ from activities.drafting.compose import Drafter
 from activities.ledger.models import BillingContact
 from activities.ledger.payments import PaymentIn, record_payment
 from activities.outbox import FileTransport, Outbox
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from activities.zendesk.activities import ZendeskActivities
 from activities.zendesk.client import zendesk_client
 from activities.zendesk.messages import (

@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.approvals.matrix import load_matrix
 from activities.ledger.db import make_engine, migrate, session_factory
-from activities.settings import REPO_ROOT
+from activities.paths import REPO_ROOT
 from activities.temporal_runtime import binary_path
 from activities.zendesk.messages import ReplyDecision
 from activities.zendesk.policy import load_policy

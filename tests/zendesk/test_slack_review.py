@@ -22,7 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.approvals.matrix import ApprovalMatrix
 from activities.collections.cadence import load_cadences
 from activities.ledger.models import IdempotencyKey
-from activities.settings import REPO_ROOT, Settings
+from activities.paths import REPO_ROOT
+from activities.settings import Settings
 from activities.zendesk.policy import TicketPolicy
 from bot import ticket_review
 from bot.app import create_app
