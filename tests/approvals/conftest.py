@@ -11,14 +11,6 @@ from temporalio.testing import WorkflowEnvironment
 from activities.approvals.matrix import ApprovalMatrix, load_matrix
 from activities.paths import REPO_ROOT
 from tests.approvals.harness import own_time_skipping_server
-from tests.temporal_fixtures import (
-    dev_server_env,
-    pytest_sessionfinish,
-    pytest_unconfigure,
-    time_skipping_env,
-)
-
-__all__ = ["dev_server_env", "pytest_sessionfinish", "pytest_unconfigure", "time_skipping_env"]
 
 
 @pytest.fixture(scope="session")

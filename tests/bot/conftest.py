@@ -31,9 +31,6 @@ from bot.server import SLACK_PATH, create_asgi_app
 from bot.services import Services
 from tests.bot import slack_requests
 from tests.bot.fake_slack import BOT_TOKEN, FakeSlack
-from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure, time_skipping_env
-
-__all__ = ["pytest_sessionfinish", "pytest_unconfigure", "time_skipping_env"]
 
 #: The bot's clock in these tests: a Monday afternoon, UTC.
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)

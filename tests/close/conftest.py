@@ -18,14 +18,6 @@ from activities.ledger.periods import Period
 from activities.paths import REPO_ROOT
 from activities.settings import Settings
 from tests.close.book import TIMEZONE, write_book
-from tests.temporal_fixtures import (
-    dev_server_env,
-    pytest_sessionfinish,
-    pytest_unconfigure,
-    time_skipping_env,
-)
-
-__all__ = ["dev_server_env", "pytest_sessionfinish", "pytest_unconfigure", "time_skipping_env"]
 
 CONFIG = REPO_ROOT / "config"
 

@@ -10,9 +10,6 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.approvals.harness import own_time_skipping_server
-from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure
-
-__all__ = ["pytest_sessionfinish", "pytest_unconfigure"]
 
 
 @pytest.fixture

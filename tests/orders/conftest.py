@@ -26,9 +26,6 @@ from activities.ledger.models import (
 from activities.orders.validation import OrderRules, load_order_rules
 from activities.temporal_runtime import binary_path
 from tests.ledger import factories
-from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure
-
-__all__ = ["pytest_sessionfinish", "pytest_unconfigure"]
 
 #: The corpus is validated as of this day (its dates are fixed).
 TODAY = date(2026, 11, 2)

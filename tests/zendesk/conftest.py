@@ -58,12 +58,9 @@ from bot.server import create_asgi_app
 from bot.zendesk_webhook import PATH, zendesk_webhook_route
 from tests.conftest import NOW
 from tests.ledger.factories import customer, open_invoice
-from tests.temporal_fixtures import pytest_sessionfinish, pytest_unconfigure, time_skipping_env
 from tests.zendesk.fake_zendesk import FakeZendesk, serving
 from workflows.disputes import DisputeWorkflow
 from workflows.tickets import TicketWorkflow
-
-__all__ = ["pytest_sessionfinish", "pytest_unconfigure", "time_skipping_env"]
 
 WEBHOOK_SECRET = "zendesk-webhook-secret"
 ACME_CONTACT = ("Dana Whitfield", "dana@acme.example")
