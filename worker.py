@@ -2,8 +2,9 @@
 
 Connects to ``TEMPORAL_ADDRESS`` or, when it is unset, starts the embedded dev
 server (state in ``DATA_DIR/temporal.sqlite``, Web UI on http://127.0.0.1:8233).
-Stops cleanly on SIGINT/SIGTERM: running activities finish, the embedded
-server is stopped. Run as ``billing-ops worker`` or ``python worker.py``.
+Stops cleanly on SIGINT, SIGTERM and SIGHUP (the terminal closed): running
+activities finish, the embedded server is stopped. If the embedded server dies,
+the worker says so and exits 1. Run as ``billing-ops worker`` or ``python worker.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from temporalio.worker import Worker
 from activities.approvals.matrix import load_matrix
 from activities.ledger.db import open_ledger
 from activities.settings import Settings, settings
-from activities.temporal_runtime import EMBEDDED_UI_PORT, temporal_client
+from activities.temporal_runtime import UI_PORT_OFFSET, temporal_client
 from bot.approvals import approval_notifier
 from bot.ticket_review import SlackReviewNotifier
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities, ensure_schedules
@@ -32,15 +33,23 @@ from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities, ens
 log = logging.getLogger("billing-ops.worker")
 
 
-async def serve(config: Settings, stop: asyncio.Event, max_cached_workflows: int = 1000) -> None:
-    """Run the worker until ``stop`` is set.
+async def serve(
+    config: Settings, stop: asyncio.Event, max_cached_workflows: int = 1000
+) -> str | None:
+    """Run the worker until ``stop`` is set; returns why it stopped early, if it did.
 
     ``max_cached_workflows`` bounds the workflows kept in memory between tasks; an
     evicted one is rebuilt from its history when it next has work (see bench/README.md).
     """
     sessions = open_ledger(config.ledger_url)
     activities = build_activities(config, sessions, **slack_notifiers(config, sessions))
-    async with temporal_client(config, embed=True) as client:
+    failure: list[str] = []
+
+    def server_died(message: str) -> None:
+        failure.append(message)
+        stop.set()
+
+    async with temporal_client(config, embed=True, on_server_exit=server_died) as client:
         await ensure_schedules(client, config.temporal_task_queue)
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
             worker = Worker(
@@ -53,14 +62,16 @@ async def serve(config: Settings, stop: asyncio.Event, max_cached_workflows: int
                 max_cached_workflows=max_cached_workflows,
                 graceful_shutdown_timeout=timedelta(seconds=20),
             )
+            ui_port = config.temporal_embedded_port + UI_PORT_OFFSET
             where = config.temporal_address or (
-                f"embedded dev server, UI at http://127.0.0.1:{EMBEDDED_UI_PORT}"
+                f"embedded dev server, UI at http://127.0.0.1:{ui_port}"
             )
             log.info("worker on task queue %r (%s)", config.temporal_task_queue, where)
             print(f"billing-ops worker running: {where}. Ctrl-C stops it.", flush=True)
             async with worker:
                 await stop.wait()
             log.info("worker stopped")
+    return failure[0] if failure else None
 
 
 def slack_notifiers(config: Settings, sessions: sessionmaker[Session]) -> dict[str, Any]:
@@ -80,14 +91,17 @@ def run_worker() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = settings()
 
-    async def main() -> None:
+    async def main() -> str | None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, stop.set)
-        await serve(config, stop)
+        return await serve(config, stop)
 
-    asyncio.run(main())
+    failure = asyncio.run(main())
+    if failure is not None:
+        print(f"billing-ops worker: {failure}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

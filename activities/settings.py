@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     company_timezone: str = Field(default="UTC", description="Cut-off timezone for close")
 
     temporal_address: str | None = None
+    temporal_embedded_port: int = Field(
+        default=7233, ge=1, le=64535, description="Embedded dev server's port; its UI is +1000"
+    )
     temporal_namespace: str = "default"
     temporal_task_queue: str = "billing-ops"
     temporal_tls_cert: Path | None = None

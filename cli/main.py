@@ -16,6 +16,7 @@ from rich.console import Console
 from activities.ledger.db import SchemaError
 from activities.ledger.errors import LedgerError
 from activities.settings import SettingsError
+from activities.temporal_runtime import TemporalUnavailable
 from cli import approvals as approval_commands
 from cli import close as close_commands
 from cli import collections as collections_commands
@@ -62,7 +63,7 @@ def bot(
 
 
 #: Errors that mean "the input or the configuration is wrong", not "the code is wrong".
-USER_ERRORS = (LedgerError, SchemaError, SettingsError, ValueError)
+USER_ERRORS = (LedgerError, SchemaError, SettingsError, TemporalUnavailable, ValueError)
 
 
 def run(args: list[str] | None = None) -> int:
