@@ -109,3 +109,8 @@ def load_settings() -> Settings:
 def settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
+
+
+def config_dir() -> Path:
+    """``CONFIG_DIR``: where every reader of the billing team's data files looks by default."""
+    return settings().config_dir

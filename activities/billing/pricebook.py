@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from activities.billing.money import ZERO, check_currency, minor_digits, round_money
 from activities.billing.proration import Interval
 from activities.billing.usage import Tier, UsagePrice
-from activities.paths import CONFIG_DIR
+from activities.settings import config_dir
 
 INTERVALS: tuple[Interval, ...] = get_args(Interval)
 #: Usage unit prices may go below the minor unit, to this many places (the
@@ -439,6 +439,6 @@ def _load(path: Path) -> PriceBook:
 
 
 def load_pricebook(path: str | Path | None = None) -> PriceBook:
-    """The price book, by default ``config/pricebook.yaml``; read once per path and cached."""
-    resolved = Path(path).resolve() if path is not None else CONFIG_DIR / "pricebook.yaml"
+    """The price book, by default ``CONFIG_DIR/pricebook.yaml``; read once per path, cached."""
+    resolved = Path(path).resolve() if path is not None else config_dir() / "pricebook.yaml"
     return _load(resolved)

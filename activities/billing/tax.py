@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from activities.billing.money import ZERO, round_money
-from activities.paths import CONFIG_DIR
+from activities.settings import config_dir
 
 _JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -174,6 +174,6 @@ def _load(path: Path) -> TaxTable:
 
 
 def load_tax_table(path: str | Path | None = None) -> TaxTable:
-    """The tax table, by default ``config/tax_rates.yaml``; read once per path and cached."""
-    resolved = Path(path).resolve() if path is not None else CONFIG_DIR / "tax_rates.yaml"
+    """The tax table, by default ``CONFIG_DIR/tax_rates.yaml``; read once per path, cached."""
+    resolved = Path(path).resolve() if path is not None else config_dir() / "tax_rates.yaml"
     return _load(resolved)

@@ -28,7 +28,7 @@ from activities.billing.proration import (
     proration,
     shift_months,
 )
-from activities.paths import CONFIG_DIR
+from activities.settings import config_dir
 
 HUNDRED = Decimal(100)
 
@@ -80,8 +80,8 @@ def parse_discount_bands(data: Any) -> DiscountBands:
 
 @cache
 def load_discount_bands(path: Path | None = None) -> DiscountBands:
-    """The bands from ``config/discount_bands.yaml`` (or ``path``), read once."""
-    source = path or CONFIG_DIR / "discount_bands.yaml"
+    """The bands from ``discount_bands.yaml`` in ``CONFIG_DIR`` (or ``path``), read once."""
+    source = path or config_dir() / "discount_bands.yaml"
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
     except OSError as error:

@@ -218,7 +218,7 @@ class OrderRules:
 
 
 def load_order_rules() -> OrderRules:
-    """The rules from ``config/`` (each file read once per process)."""
+    """The rules from ``CONFIG_DIR`` (each file read once per process)."""
     return OrderRules(load_pricebook(), load_discount_bands(), load_tax_table())
 
 
