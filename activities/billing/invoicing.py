@@ -47,6 +47,7 @@ from activities.billing.proration import (
     DEFAULT_POLICY,
     FULL_PERIOD,
     INTERVAL_MONTHS,
+    EventKind,
     Interval,
     Proration,
     ProrationPolicy,
@@ -368,6 +369,8 @@ class _Period:
     lines: list[_Line] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # Per step (the events of one instant):
+    step_policy: ProrationPolicy = field(init=False)
+    kinds: set[EventKind] = field(default_factory=set)
     swapped: set[str] = field(default_factory=set)
     new_interval: Interval | None = None
     true_up_quarter: int = 0
@@ -383,6 +386,7 @@ class _Period:
         self.seats = sub.seats
         self.paused = sub.paused
         self.peak = sub.seats
+        self.step_policy = self.policy
         if sub.seats < 0:
             raise InvoicingError(f"subscription.seats: {sub.seats} must not be negative")
 
@@ -487,7 +491,9 @@ class _Period:
         return self.hold_start
 
     def share(self, at: datetime) -> Proration:
-        return proration(at, self.end, self.holding_start(), self.end, self.policy, self.interval)
+        return proration(
+            at, self.end, self.holding_start(), self.end, self.step_policy, self.interval
+        )
 
     # Lines.
 
@@ -526,10 +532,13 @@ class _Period:
         amount = round_money(prorate(price.unit_amount * quantity, share), self.currency)
         room = paid.billed - paid.credited
         limited = ""
+        if self.policy.credit_limit == "subtract" and paid.credited:
+            amount -= paid.credited
+            limited = f"; less {paid.credited} credited before"
         if amount > room:
             amount = room if room > ZERO else ZERO
             limited = f"; limited to the {amount} billed and not yet credited"
-        if not amount:
+        if amount <= ZERO:
             return
         paid.credited += amount
         start = self.billed_from(at, share)
@@ -553,7 +562,7 @@ class _Period:
         day's (or the next day's) midnight, never before the period starts."""
         if share is FULL_PERIOD:
             return at
-        return max(effective_instant(at, self.policy), self.start)
+        return max(effective_instant(at, self.step_policy), self.start)
 
     def label(self, price: SeatPrice) -> str:
         return f"{price.name} ({_ADJECTIVE[self.interval]})"
@@ -568,10 +577,12 @@ class _Period:
             if self.started:
                 raise InvoicingError(f"{where}: a start must be the first event")
             self.started = True
+            self.kinds.add("start")
             return
         if not self.started:
             raise InvoicingError(f"{where}: the subscription has not started yet")
         if isinstance(event, SeatsAdded | SeatsRemoved):
+            self.kinds.add("seat_change")
             if event.seats < 1:
                 raise InvoicingError(f"{where}.seats: must be at least 1")
             if isinstance(event, SeatsAdded):
@@ -584,6 +595,7 @@ class _Period:
             else:
                 self.seats -= event.seats
         elif isinstance(event, PlanChanged):
+            self.kinds.add("plan_change")
             self._change_plan(where, event)
         elif isinstance(event, AddonAdded):
             if event.addon.code in self.addons or event.addon.code == self.plan.code:
@@ -604,6 +616,7 @@ class _Period:
                 raise InvoicingError(f"{where}: the subscription is not paused")
             self.paused = False
         elif isinstance(event, Cancelled):
+            self.kinds.add("termination")
             self.cancelled = True
             self.scheduled = None
             self.refund = self.policy.cancellation == "refund"
@@ -622,7 +635,11 @@ class _Period:
         new_months = INTERVAL_MONTHS[event.interval]
         if new_months != old_months and event.addons is None and self.addons:
             raise InvoicingError(f"{where}.addons: give the add-ons' prices in the new interval")
-        if new_months != old_months:
+        if self.policy.upgrade_test == "daily_price":
+            downgrade = self._daily_price(event.plan, event.interval, event.at) < (
+                self._daily_price(self.plan, self.interval, event.at)
+            )
+        elif new_months != old_months:
             downgrade = new_months < old_months
         else:
             downgrade = event.plan.unit_amount < self.plan.unit_amount
@@ -645,6 +662,12 @@ class _Period:
         if new_months != old_months:
             self.new_interval = event.interval
 
+    def _daily_price(self, price: SeatPrice, interval: Interval, at: datetime) -> Decimal:
+        """The price of a day of ``price``: its period's price over that period's days,
+        the period being the one on the anchor's schedule that holds ``at``."""
+        start, end = period_containing(self.anchor, interval, utc(at, "at"))
+        return price.unit_amount / (end - start).days
+
     def _plan_true_up(self, where: str, event: QuarterlyTrueUp, at: datetime) -> None:
         if not self.sub.quarterly_true_up or self.interval != "year":
             raise InvoicingError(
@@ -663,12 +686,18 @@ class _Period:
     # Reconciling what the subscription has with what is paid for.
 
     def step(self, at: datetime, before: dict[str, SeatPrice], before_seats: int) -> None:
-        if self.new_interval is not None:
-            self._restart(at)
-        else:
+        kind = next((k for k in _DAY_OWNER_PRECEDENCE if k in self.kinds), None)
+        self.step_policy = self.policy if kind is None else self.policy.for_event(kind)
+        if self.new_interval is None:
             self._reconcile(at, before, before_seats)
+        elif self.policy.anchor_on_change == "keep":
+            self._realign(at)
+        else:
+            self._restart(at)
         if self.true_up_quarter:
             self._true_up(at)
+        self.step_policy = self.policy
+        self.kinds.clear()
         self.swapped.clear()
         self.new_interval = None
         self.true_up_quarter = 0
@@ -761,6 +790,49 @@ class _Period:
             f"Billing period restarted on {_day(start)} for {_ADJECTIVE[interval]} billing."
         )
 
+    def _realign(self, at: datetime) -> None:
+        """A new interval that keeps the billing day: credit the rest of the current period,
+        then charge the new plan from the change to the next billing day (a period of the
+        new interval ending there), from where whole periods follow."""
+        interval = self.new_interval
+        assert interval is not None
+        share = self.share(at)
+        credits = self._credits_decreases()
+        carried = 0
+        for paid in self.paid.values():
+            text = (
+                f"Unused time on {paid.quantity} × {paid.price.name} ({_ADJECTIVE[self.interval]})"
+            )
+            self.credit(paid, paid.quantity, at, share, text, whole=True)
+            if not credits:
+                carried = max(carried, paid.quantity)
+        start = effective_instant(at, self.step_policy)
+        billing_day = boundary_after(self.anchor, "month", start)
+        if shift_months(billing_day, -1) == start:
+            billing_day = start  # the change falls on a billing day: a whole period from it
+        self.anchor = billing_day
+        self.interval = interval
+        if billing_day == start:
+            self.start = self.hold_start = start
+            self.end = shift_months(start, INTERVAL_MONTHS[interval])
+        else:
+            self.start = start
+            self.end = billing_day
+            self.hold_start = shift_months(billing_day, -INTERVAL_MONTHS[interval])
+        quantity = max(self.seats, carried)
+        self.paid = {}
+        piece = self.share(start)
+        for code, price in self.effective().items():
+            text = f"{quantity} × {self.label(price)}"
+            if piece is not FULL_PERIOD:
+                text = f"Remaining time on {text}"
+            billed = self.charge(price, quantity, start, piece, text, True)
+            self.paid[code] = _Paid(price, quantity, billed, ZERO)
+        self.notes.append(
+            f"{_ADJECTIVE[interval].capitalize()} billing from {_day(start)}; the billing day "
+            f"stays the {_day(billing_day).split()[0]}th."
+        )
+
     def _true_up(self, at: datetime) -> None:
         quarter = self.true_up_quarter
         remaining = 4 - quarter
@@ -832,6 +904,15 @@ def _price_period(
     if renew:
         period.renew()
     return period
+
+
+#: When the events of one instant are of several kinds, the first listed owns the day.
+_DAY_OWNER_PRECEDENCE: tuple[EventKind, ...] = (
+    "termination",
+    "plan_change",
+    "start",
+    "seat_change",
+)
 
 
 # --- Assembling the invoice ----------------------------------------------------------

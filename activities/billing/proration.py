@@ -26,12 +26,16 @@ from decimal import (
     ROUND_UP,
     Decimal,
 )
+from functools import cache
 from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Interval = Literal["month", "quarter", "year"]
+DayCounting = Literal["half_open", "change_day_to_new_state", "change_day_to_old_state"]
+#: The kinds of event whose day can be owned differently (``ProrationPolicy.for_event``).
+EventKind = Literal["start", "plan_change", "seat_change", "termination"]
 
 #: Calendar months in each billing interval.
 INTERVAL_MONTHS: Mapping[str, int] = MappingProxyType({"month": 1, "quarter": 3, "year": 12})
@@ -73,12 +77,18 @@ class ProrationPolicy(BaseModel):
         end)``; the day of a change stays with the old state unless the change
         happens at midnight. ``change_day_to_new_state``: the whole day of a
         change is billed to the new state (changes take effect at the start of
-        their day).
+        their day). ``change_day_to_old_state``: the whole day of a change is
+        billed to the state before it, even a change at 00:00 (changes take
+        effect at the end of their day).
     ``denominator``
         ``actual_period``: the length of the billing period that holds the
         piece (28 to 31 days, a quarter, 365 or 366 days), in the granularity's
         unit; ``fixed_30_day_month``: 30 days per month of the interval (30,
-        90, 360), a fraction never above 1 (Zuora's "30 days - actual/360").
+        90, 360), a fraction never above 1 (Zuora's "30 days - actual/360");
+        ``thirty_360``: the piece is counted as a 30/360 calendar counts it
+        (every month 30 days: 23 May to 15 June is 22 days, not 23) over 30
+        days per month of the interval (Kill Bill's fixed-30 mode, Zuora's
+        strict 30/360).
     ``fraction_places`` / ``fraction_rounding``
         ``None`` keeps the exact ratio (the amount is ``price * days / days``,
         rounded once to the currency); a number rounds the fraction first,
@@ -94,19 +104,58 @@ class ProrationPolicy(BaseModel):
     ``cancellation``
         the unused time of a cancelled subscription goes to the customer's
         ``account_credit`` or is ``refund``-ed.
+    ``start_day``, ``plan_change_day``, ``seat_change_day``, ``termination_day``
+        who owns the day of that kind of event, when it differs from
+        ``day_counting`` (``None`` follows it). ``change_day_to_old_state``
+        bills the whole day of the change to the state before it, even at
+        00:00: Lago counts a termination's day as used.
+    ``anchor_on_change``
+        a change of interval ``reset``-s the billing period at the change (the
+        anchor moves there: Stripe), or ``keep``-s the customer's billing day:
+        the new plan is charged from the change to the next billing day, then
+        whole periods from there (Kill Bill, Lago).
+    ``upgrade_test``
+        whether a plan change is an upgrade (applied at once) or a downgrade:
+        ``interval``: a longer interval is an upgrade, else a dearer unit
+        price; ``daily_price``: the new plan's price per day is at least the
+        old one's, over the periods each would bill (Lago).
+    ``credit_limit``
+        ``cap``: a credit is at most what was billed for the item in the
+        period less what was already credited; ``subtract``: earlier credits
+        are first subtracted from the credit, then the same cap applies (Lago
+        deducts earlier credit-note items from a termination credit).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
     granularity: Literal["day", "second", "none"] = "day"
-    day_counting: Literal["half_open", "change_day_to_new_state"] = "change_day_to_new_state"
-    denominator: Literal["actual_period", "fixed_30_day_month"] = "actual_period"
+    day_counting: DayCounting = "change_day_to_new_state"
+    denominator: Literal["actual_period", "fixed_30_day_month", "thirty_360"] = "actual_period"
     fraction_places: int | None = Field(default=None, ge=0, le=12)
     fraction_rounding: Literal["half_up", "half_even", "down", "up", "floor", "ceiling"] = "half_up"
     seat_increase: Literal["prorate_added", "above_high_water_mark"] = "above_high_water_mark"
     decrease: Literal["credit_now", "at_period_end"] = "at_period_end"
     cancellation: Literal["account_credit", "refund"] = "account_credit"
+    start_day: DayCounting | None = None
+    plan_change_day: DayCounting | None = None
+    seat_change_day: DayCounting | None = None
+    termination_day: DayCounting | None = None
+    anchor_on_change: Literal["reset", "keep"] = "reset"
+    upgrade_test: Literal["interval", "daily_price"] = "interval"
+    credit_limit: Literal["cap", "subtract"] = "cap"
+
+    def for_event(self, kind: EventKind) -> ProrationPolicy:
+        """This policy with ``day_counting`` as it applies to ``kind`` of event."""
+        owner = getattr(self, f"{kind}_day")
+        if owner is None or owner == self.day_counting:
+            return self
+        return _with_day_counting(self, owner)
+
+
+@cache
+def _with_day_counting(policy: ProrationPolicy, owner: DayCounting) -> ProrationPolicy:
+    return policy.model_copy(update={"day_counting": owner})
 
 
 #: The product's default: by the day, the day of a change billed to the new
@@ -115,6 +164,24 @@ class ProrationPolicy(BaseModel):
 #: until the renewal, and re-adding them costs nothing), downgrades wait for
 #: the renewal, and a cancellation's unused time becomes account credit.
 DEFAULT_POLICY = ProrationPolicy(name="daily")
+
+#: Lago, calendar billing (the anchor is the 1st): by the day; the day of a
+#: start or an upgrade goes to the new plan, a termination's day counts as
+#: used; an upgrade is a new plan at least as dear per day, applied at once
+#: with a credit note for the unused days; a downgrade waits for the period
+#: end; earlier credit-note items are deducted from a termination credit.
+_LAGO = ProrationPolicy(
+    name="lago_calendar",
+    granularity="day",
+    day_counting="change_day_to_new_state",
+    termination_day="change_day_to_old_state",
+    seat_increase="prorate_added",
+    decrease="at_period_end",
+    cancellation="account_credit",
+    anchor_on_change="keep",
+    upgrade_test="daily_price",
+    credit_limit="subtract",
+)
 
 #: Named policies a request can ask for by name. ``daily``, ``second`` and
 #: ``none`` are the product's rules at three granularities; the ``*_like``
@@ -156,6 +223,22 @@ PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
             decrease="credit_now",
             cancellation="account_credit",
         ),
+        # Kill Bill: by the day over the real period; the account's billing day
+        # (BCD) is kept on a change of plan or interval; an immediate change
+        # credits the unused time (a repair) to the account's credit balance.
+        "killbill_like": ProrationPolicy(
+            name="killbill_like",
+            granularity="day",
+            day_counting="change_day_to_new_state",
+            seat_increase="prorate_added",
+            decrease="credit_now",
+            cancellation="account_credit",
+            anchor_on_change="keep",
+        ),
+        "lago_calendar": _LAGO,
+        # Lago, anniversary billing (the anchor is the subscription's start): the
+        # same rules; only the anchor differs, and that is the request's.
+        "lago_anniversary": _LAGO.model_copy(update={"name": "lago_anniversary"}),
     }
 )
 
@@ -334,6 +417,8 @@ def proration(
     granularity = policy.granularity
     if granularity == "none":
         return NOT_PRORATED
+    if policy.denominator == "thirty_360":
+        return _thirty_360(start, end, policy, interval)
     fixed = policy.denominator == "fixed_30_day_month"
     if granularity == "second":
         numerator = _second_index(end) - _second_index(start)
@@ -343,12 +428,37 @@ def proration(
             denominator = _second_index(period_end) - _second_index(period_start)
         return _make(numerator, denominator, "seconds", policy)
     ceil = policy.day_counting == "half_open"
-    numerator = _day_index(end, ceil) - _day_index(start, ceil)
+    numerator = max(_day_index(end, ceil) - _first_day(start, policy), 0)
     if fixed:
         denominator = 30 * INTERVAL_MONTHS[interval]
     else:
         denominator = _day_index(period_end, ceil) - _day_index(period_start, ceil)
     return _make(numerator, denominator, "days", policy)
+
+
+def _first_day(start: datetime, policy: ProrationPolicy) -> int:
+    """The day index a piece starting at ``start`` (a change) is billed from."""
+    if policy.day_counting == "change_day_to_old_state":
+        return start.toordinal() + 1
+    return _day_index(start, policy.day_counting == "half_open")
+
+
+def _thirty_360(
+    start: datetime, end: datetime, policy: ProrationPolicy, interval: Interval
+) -> Proration:
+    """30E/360: every month has 30 days (the 31st counts as the 30th), a year 360."""
+    if policy.granularity != "day":
+        raise ProrationError("denominator: thirty_360 counts whole days; use granularity day")
+    first = datetime.fromordinal(_first_day(start, policy))
+    last = datetime.fromordinal(_day_index(end, policy.day_counting == "half_open"))
+    days = (
+        360 * (last.year - first.year)
+        + 30 * (last.month - first.month)
+        + min(last.day, 30)
+        - min(first.day, 30)
+    )
+    denominator = 30 * INTERVAL_MONTHS[interval]
+    return _make(min(max(days, 0), denominator), denominator, "days", policy)
 
 
 def prorate(amount: Decimal, share: Proration) -> Decimal:
@@ -376,7 +486,9 @@ def effective_instant(at: datetime, policy: ProrationPolicy) -> datetime:
         return at.replace(microsecond=0)
     if policy.granularity == "day":
         midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
-        if policy.day_counting == "half_open" and midnight != at:
+        if policy.day_counting == "change_day_to_old_state" or (
+            policy.day_counting == "half_open" and midnight != at
+        ):
             return midnight + timedelta(days=1)
         return midnight
     return at

@@ -43,20 +43,38 @@ from activities.billing.tax import TaxTreatment
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "KWD")
 INTERVALS: tuple[Interval, ...] = ("month", "quarter", "year")
 
+DAY_OWNERS = ["half_open", "change_day_to_new_state", "change_day_to_old_state"]
 policies = st.builds(
     ProrationPolicy,
     name=st.just("generated"),
     granularity=st.sampled_from(["day", "second", "none"]),
-    day_counting=st.sampled_from(["half_open", "change_day_to_new_state"]),
-    denominator=st.sampled_from(["actual_period", "fixed_30_day_month"]),
+    day_counting=st.sampled_from(DAY_OWNERS),
+    denominator=st.sampled_from(["actual_period", "fixed_30_day_month", "thirty_360"]),
     seat_increase=st.sampled_from(["prorate_added", "above_high_water_mark"]),
     decrease=st.sampled_from(["credit_now", "at_period_end"]),
     cancellation=st.sampled_from(["account_credit", "refund"]),
-)
-#: Policies whose fractions add up exactly when a period is cut in two: not a fixed
-#: 30-day month (capped at one period) and not "none" (a whole period is 1, its parts 0).
+    start_day=st.sampled_from([None, *DAY_OWNERS]),
+    plan_change_day=st.sampled_from([None, *DAY_OWNERS]),
+    seat_change_day=st.sampled_from([None, *DAY_OWNERS]),
+    termination_day=st.sampled_from([None, *DAY_OWNERS]),
+    anchor_on_change=st.sampled_from(["reset", "keep"]),
+    upgrade_test=st.sampled_from(["interval", "daily_price"]),
+    credit_limit=st.sampled_from(["cap", "subtract"]),
+).filter(lambda policy: policy.denominator != "thirty_360" or policy.granularity == "day")
+#: Policies whose fractions add up exactly when a period is cut in two: the real
+#: period's length (a fixed 30-day month is capped at one period, 30/360 is not the
+#: calendar), not "none" (a whole period is 1, its parts 0), and not a day owned by the
+#: old state (a piece then starts the day after its start, so two pieces lose a day),
+#: and one owner for the day of every kind of event (a start and a cancellation
+#: counted by different rules do not split one piece).
 additive_policies = policies.filter(
-    lambda policy: policy.denominator == "actual_period" and policy.granularity != "none"
+    lambda policy: policy.denominator == "actual_period"
+    and policy.granularity != "none"
+    and policy.day_counting != "change_day_to_old_state"
+    and all(
+        policy.for_event(kind) is policy
+        for kind in ("start", "plan_change", "seat_change", "termination")
+    )
 )
 anchors = st.datetimes(
     min_value=datetime(2020, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive by design

@@ -1,0 +1,203 @@
+"""The proration knobs that reproduce Kill Bill's and Lago's rules (issue 15).
+
+Each case states the peer's rule and where it is published; the figures are the
+peer's arithmetic on that rule, worked by hand in the test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from activities.billing.invoicing import (
+    Cancelled,
+    InvoicedItem,
+    InvoiceDraft,
+    InvoiceTerms,
+    PlanChanged,
+    Subscription,
+    draft_invoice,
+)
+from activities.billing.pricebook import SeatPrice
+from activities.billing.proration import (
+    DEFAULT_POLICY,
+    PRESETS,
+    ProrationError,
+    ProrationPolicy,
+    proration,
+)
+
+D = Decimal
+TERMS = InvoiceTerms(issue_date=date(2025, 1, 1))
+LAGO = PRESETS["lago_calendar"]
+KILLBILL = PRESETS["killbill_like"]
+PLAN_A = SeatPrice("plan_a", "Plan A", D("100.00"))
+PLAN_B = SeatPrice("plan_b", "Plan B", D("200.00"))
+
+
+def at(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+def monthly(plan: SeatPrice, **kwargs: object) -> Subscription:
+    return Subscription("EUR", at(2025, 1, 1), "month", plan, 1, **kwargs)  # type: ignore[arg-type]
+
+
+def lines(draft: InvoiceDraft) -> list[tuple[str, str, Decimal]]:
+    return [(line.kind, line.item_code, line.amount) for line in draft.lines]
+
+
+# Lago, app/services/credit_notes/create_from_termination.rb (getlago/lago-api):
+# remaining_duration = next_end_of_period - terminated_at's date, and
+# "billed_from -= 1.day if upgrade": a termination's day is used, an upgrade's is not.
+
+
+def test_lago_termination_counts_its_day_as_used() -> None:
+    # €100 a month, calendar billing, terminated on 15 January: 16 of 31 days unused.
+    draft = draft_invoice(
+        monthly(PLAN_A, period_start=at(2025, 1, 1)),
+        [Cancelled(at(2025, 1, 15, 12))],
+        terms=TERMS,
+        policy=LAGO,
+    )
+    assert lines(draft) == [("credit", "plan_a", D("-51.61"))]  # 100 × 16/31
+    # The product's default gives the day of a change to the new state: 17 days.
+    default = draft_invoice(
+        monthly(PLAN_A, period_start=at(2025, 1, 1)),
+        [Cancelled(at(2025, 1, 15, 12))],
+        terms=TERMS,
+    )
+    assert lines(default) == [("credit", "plan_a", D("-54.84"))]  # 100 × 17/31
+
+
+def test_lago_termination_at_midnight_still_counts_the_day() -> None:
+    draft = draft_invoice(
+        monthly(PLAN_A, period_start=at(2025, 1, 1)),
+        [Cancelled(at(2025, 1, 15, 0))],
+        terms=TERMS,
+        policy=LAGO,
+    )
+    assert draft.lines[0].proration_fraction == (D(16) / D(31)).quantize(D("1e-12"))
+    assert draft.lines[0].period_start == at(2025, 1, 16)
+
+
+def test_lago_upgrade_day_goes_to_the_new_plan() -> None:
+    # getlago.com/docs/guide/subscriptions/upgrades-downgrades: an upgrade applies at
+    # once, with a credit note for the unused days of the former plan (paid in advance).
+    draft = draft_invoice(
+        monthly(PLAN_A, period_start=at(2025, 1, 1)),
+        [PlanChanged(at(2025, 1, 15), PLAN_B, "month")],
+        terms=TERMS,
+        policy=LAGO,
+    )
+    assert lines(draft) == [
+        ("credit", "plan_a", D("-54.84")),  # 100 × 17/31 (15–31 January)
+        ("charge", "plan_b", D("109.68")),  # 200 × 17/31
+    ]
+
+
+def test_lago_deducts_earlier_credits_from_a_termination_credit() -> None:
+    # "if credit notes were already issued on the fee, we have to deduct them from the
+    # prorated amount" (create_from_termination.rb): 51.61 - 30.00 credited before.
+    invoiced = (InvoicedItem(PLAN_A, 1, D("100.00"), credited=D("30.00")),)
+    sub = monthly(PLAN_A, period_start=at(2025, 1, 1), invoiced=invoiced)
+    lago = draft_invoice(sub, [Cancelled(at(2025, 1, 15))], terms=TERMS, policy=LAGO)
+    assert lines(lago) == [("credit", "plan_a", D("-21.61"))]
+    capped = LAGO.model_copy(update={"credit_limit": "cap"})
+    cap = draft_invoice(sub, [Cancelled(at(2025, 1, 15))], terms=TERMS, policy=capped)
+    assert lines(cap) == [("credit", "plan_a", D("-51.61"))]  # within the 70.00 left
+
+
+def test_daily_price_decides_upgrade_or_downgrade() -> None:
+    # Lago: "An upgrade occurs when the subscription fee of the new plan, calculated on
+    # a daily basis, equals or exceeds the subscription fee of the previous plan."
+    # €100 a month (3.23/day in January) to €1,000 a year (2.74/day): a downgrade,
+    # though the interval is longer, so it waits for the period end with no credit.
+    yearly = SeatPrice("plan_a", "Plan A", D("1000.00"))
+    change = [PlanChanged(at(2025, 1, 15), yearly, "year")]
+    sub = monthly(PLAN_A, period_start=at(2025, 1, 1))
+    lago = draft_invoice(sub, change, terms=TERMS, policy=LAGO)
+    assert lago.lines == ()
+    assert any("takes effect at the renewal" in note for note in lago.notes)
+    # Under the interval test a longer interval is always an upgrade, credited at once.
+    by_interval = LAGO.model_copy(update={"upgrade_test": "interval"})
+    assert draft_invoice(sub, change, terms=TERMS, policy=by_interval).lines != ()
+
+
+def test_keeping_the_billing_day_on_a_move_to_annual() -> None:
+    # Kill Bill keeps the account's bill cycle day: the annual plan is charged pro rata
+    # from the change to the next billing day, then whole years from there
+    # (docs.killbill.io, "Subscription Billing": billing alignment / BCD).
+    annual = SeatPrice("plan_a", "Plan A", D("365.00"))
+    sub = Subscription("USD", at(2025, 1, 1), "month", PLAN_A, 1, period_start=at(2025, 3, 1))
+    draft = draft_invoice(
+        sub,
+        [PlanChanged(at(2025, 3, 15), annual, "year")],
+        terms=TERMS,
+        policy=KILLBILL,
+        renew=True,
+    )
+    assert lines(draft) == [
+        ("credit", "plan_a", D("-54.84")),  # 100 × 17/31 of March
+        ("charge", "plan_a", D("17.00")),  # 365 × 17/365: 15 March – 1 April
+        ("charge", "plan_a", D("365.00")),  # 1 April 2025 – 1 April 2026
+    ]
+    assert draft.lines[2].period_start == at(2025, 4, 1)
+    assert draft.lines[2].period_end == at(2026, 4, 1)
+    # Stripe's rule (reset) starts a new year at the change instead.
+    reset = draft_invoice(
+        sub, [PlanChanged(at(2025, 3, 15), annual, "year")], terms=TERMS, policy=DEFAULT_POLICY
+    )
+    assert reset.lines[-1].period_start == at(2025, 3, 15)
+    assert reset.lines[-1].period_end == at(2026, 3, 15)
+
+
+def test_a_change_on_the_billing_day_keeps_it_with_a_whole_period() -> None:
+    annual = SeatPrice("plan_a", "Plan A", D("365.00"))
+    sub = Subscription("USD", at(2025, 1, 1), "month", PLAN_A, 1, period_start=at(2025, 3, 1))
+    draft = draft_invoice(
+        sub, [PlanChanged(at(2025, 3, 1), annual, "year")], terms=TERMS, policy=KILLBILL
+    )
+    assert lines(draft) == [("credit", "plan_a", D("-100.00")), ("charge", "plan_a", D("365.00"))]
+    assert (draft.lines[1].period_start, draft.lines[1].period_end) == (
+        at(2025, 3, 1),
+        at(2026, 3, 1),
+    )
+
+
+STRICT_30_360 = ProrationPolicy(name="strict", denominator="thirty_360")
+ACTUAL_OVER_30 = ProrationPolicy(name="actual_over_30", denominator="fixed_30_day_month")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "strict", "actual_over_30"),
+    [
+        # 23 May to 15 June: every month 30 days gives 8 + 14 = 22, actual days 23.
+        (at(2025, 5, 23), at(2025, 6, 15), 22, 23),
+        # the 31st counts as the 30th: 1 to 31 July is 29 days, not 30.
+        (at(2025, 7, 1), at(2025, 7, 31), 29, 30),
+        # February counts as 30 days: 15 February to 15 March is a whole month.
+        (at(2025, 2, 15), at(2025, 3, 15), 30, 28),
+    ],
+)
+def test_strict_30_360_counts_every_month_as_30_days(
+    start: datetime, end: datetime, strict: int, actual_over_30: int
+) -> None:
+    period = (at(2025, 1, 15), at(2026, 1, 15))
+    assert proration(start, end, *period, STRICT_30_360, "year").numerator == strict
+    assert proration(start, end, *period, ACTUAL_OVER_30, "year").numerator == actual_over_30
+    assert proration(start, end, *period, STRICT_30_360, "year").denominator == 360
+
+
+def test_strict_30_360_needs_whole_days() -> None:
+    policy = ProrationPolicy(name="x", granularity="second", denominator="thirty_360")
+    with pytest.raises(ProrationError, match="thirty_360"):
+        proration(at(2025, 5, 23), at(2025, 6, 15), at(2025, 5, 15), at(2025, 6, 15), policy,
+                  "month")
+
+
+def test_every_preset_is_a_named_documented_policy() -> None:
+    for name, policy in PRESETS.items():
+        assert policy.name == name
