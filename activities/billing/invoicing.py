@@ -157,7 +157,8 @@ class Subscription:
     has (nothing when it is paused). Per-seat add-ons follow the seat count.
     With ``quarterly_true_up`` (annual contracts), seats added are billed
     at the next quarterly true-up for the rest of the term, and seats
-    removed are not credited.
+    removed are not credited. Before ``trial_end`` nothing is billed: what
+    the events before it leave in force is billed from the trial's end.
     """
 
     currency: str
@@ -170,6 +171,7 @@ class Subscription:
     invoiced: tuple[InvoicedItem, ...] | None = None
     paused: bool = False
     quarterly_true_up: bool = False
+    trial_end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +283,10 @@ class Commitment:
 
     ``billed_to_date`` is what earlier invoices of the commitment period
     billed for ``item_codes`` (all items when empty); this invoice's lines
-    count too. A shortfall is charged as a true-up line.
+    count too. A shortfall is charged as a true-up line. A subscription active
+    for part of the period (``active_from`` / ``active_until``, e.g. started or
+    terminated inside it) commits to that share of the amount, by the day, as
+    Lago prorates a minimum commitment.
     """
 
     amount: Decimal
@@ -289,6 +294,8 @@ class Commitment:
     period_end: datetime
     billed_to_date: Decimal = ZERO
     item_codes: frozenset[str] = frozenset()
+    active_from: datetime | None = None
+    active_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -876,6 +883,18 @@ class _Period:
             self.charge(price, seats, start, FULL_PERIOD, f"{seats} × {self.label(price)}", True)
 
 
+def _after_trial(
+    timed: list[tuple[datetime, int, Event]], trial_end: datetime
+) -> list[tuple[datetime, int, Event]]:
+    """Events of the trial take effect, for billing, together at its end: nothing is owed
+    for the trial, and only their net effect is billed from then on."""
+    if not timed or not isinstance(timed[0][2], Started):
+        raise InvoicingError(
+            "subscription.trial_end: a trial belongs to the invoice that starts the subscription"
+        )
+    return sorted(((max(at, trial_end), number, event) for at, number, event in timed))
+
+
 def _price_period(
     subscription: Subscription, events: Sequence[Event], policy: ProrationPolicy, renew: bool
 ) -> _Period:
@@ -885,6 +904,9 @@ def _price_period(
         (utc(event.at, f"events[{number}].at"), number, event)
         for number, event in enumerate(events)
     )
+    if subscription.trial_end is not None:
+        timed = _after_trial(timed, utc(subscription.trial_end, "subscription.trial_end"))
+        period.notes.append(f"Free trial until {_day(subscription.trial_end)}.")
     period.open((timed[0][0], timed[0][2]) if timed else None)
     index, count = 0, len(timed)
     while index < count:
@@ -943,19 +965,39 @@ def _usage_lines(charges: Iterable[UsageCharge], currency: str) -> list[_Line]:
     return lines
 
 
+def _committed(commitment: Commitment, currency: str) -> tuple[Decimal, str]:
+    """The amount committed for the time the subscription was active, and how it was cut."""
+    start = utc(commitment.period_start, "commitment.period_start")
+    end = utc(commitment.period_end, "commitment.period_end")
+    active_from = utc(commitment.active_from or start, "commitment.active_from")
+    active_until = utc(commitment.active_until or end, "commitment.active_until")
+    if not start <= active_from < active_until <= end:
+        raise InvoicingError(
+            "commitment.active_from/active_until: the active time must be a non-empty part "
+            f"of the commitment period [{start.isoformat()}, {end.isoformat()})"
+        )
+    if (active_from, active_until) == (start, end):
+        return commitment.amount, ""
+    days = active_until.toordinal() - active_from.toordinal()
+    whole = end.toordinal() - start.toordinal()
+    share = round_money(commitment.amount * days / whole, currency)
+    return share, f" (prorated, {days} of {whole} days)"
+
+
 def _commitment_line(commitment: Commitment, lines: Sequence[_Line], currency: str) -> _Line | None:
     codes = commitment.item_codes
     billed = commitment.billed_to_date + sum(
         (line.amount for line in lines if not codes or line.code in codes), ZERO
     )
-    shortfall = round_money(commitment.amount - billed, currency)
+    committed, cut = _committed(commitment, currency)
+    shortfall = round_money(committed - billed, currency)
     if shortfall <= ZERO:
         return None
     start = utc(commitment.period_start, "commitment.period_start")
     end = utc(commitment.period_end, "commitment.period_end")
     return _Line(
         "charge",
-        f"Minimum commitment true-up: {commitment.amount} committed, {billed} billed, "
+        f"Minimum commitment true-up: {committed} committed{cut}, {billed} billed, "
         f"{_day(start)} – {_day(end)}",
         "minimum_commitment",
         start,

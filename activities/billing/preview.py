@@ -145,6 +145,9 @@ class SubscriptionIn(_Request):
     quarterly_true_up: bool = Field(
         default=False, description="annual contract: seats added are billed at quarterly true-ups"
     )
+    trial_end: Instant | None = Field(
+        default=None, description="free trial: nothing billed before it (needs a 'started' event)"
+    )
 
 
 class CustomerIn(_Request):
@@ -285,6 +288,12 @@ class CommitmentIn(_Request):
     period_end: Instant
     billed_to_date: Amount = Field(default=Decimal(0), description="billed earlier in the period")
     item_codes: list[str] = Field(default_factory=list, description="all items when empty")
+    active_from: Instant | None = Field(
+        default=None, description="started inside the period: the commitment is prorated"
+    )
+    active_until: Instant | None = Field(
+        default=None, description="ended inside the period: the commitment is prorated"
+    )
 
 
 class PreviewRequest(_Request):
@@ -530,6 +539,7 @@ def _subscription(request: PreviewRequest, prices: _Prices) -> Subscription:
         invoiced=invoiced,
         paused=sub.paused,
         quarterly_true_up=sub.quarterly_true_up,
+        trial_end=sub.trial_end,
     )
 
 
@@ -625,6 +635,8 @@ def preview_invoice(
             given.period_end,
             _money(given.billed_to_date, currency, "commitment.billed_to_date"),
             frozenset(given.item_codes),
+            given.active_from,
+            given.active_until,
         )
     draft = draft_invoice(
         _subscription(request, prices),

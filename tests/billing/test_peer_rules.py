@@ -201,3 +201,42 @@ def test_strict_30_360_needs_whole_days() -> None:
 def test_every_preset_is_a_named_documented_policy() -> None:
     for name, policy in PRESETS.items():
         assert policy.name == name
+
+
+def test_a_trial_bills_nothing_until_it_ends() -> None:
+    # Lago and Stripe: a plan's trial period is free; billing starts at the trial's end,
+    # for what the subscription then has (here 3 seats: 2 at the start, 1 added in the trial).
+    from activities.billing.invoicing import SeatsAdded, Started
+
+    sub = Subscription(
+        "EUR", at(2025, 1, 1), "month", PLAN_A, 2, trial_end=at(2025, 1, 15)
+    )
+    draft = draft_invoice(
+        sub, [Started(at(2025, 1, 1)), SeatsAdded(at(2025, 1, 5), 1)], terms=TERMS
+    )
+    assert lines(draft) == [("charge", "plan_a", D("164.52"))]  # 3 × 100 × 17/31
+    assert draft.lines[0].period_start == at(2025, 1, 15)
+    assert "Free trial until 15 Jan 2025." in draft.notes
+
+
+def test_a_trial_longer_than_the_first_period_bills_from_its_end() -> None:
+    from activities.billing.invoicing import Started
+
+    sub = Subscription("EUR", at(2025, 1, 1), "month", PLAN_A, 1, trial_end=at(2025, 2, 10))
+    draft = draft_invoice(sub, [Started(at(2025, 1, 20))], terms=TERMS)
+    assert lines(draft) == [("charge", "plan_a", D("67.86"))]  # 100 × 19/28 of February
+    assert draft.lines[0].period_start == at(2025, 2, 10)
+
+
+def test_a_commitment_is_prorated_for_the_active_part_of_its_period() -> None:
+    # Lago prorates a minimum commitment when the subscription starts (or ends) inside the
+    # commitment period: 1,000 committed for January, active from the 15th: 17/31.
+    from activities.billing.invoicing import Commitment
+
+    sub = monthly(PLAN_A, period_start=at(2025, 1, 1))
+    commitment = Commitment(
+        D("1000.00"), at(2025, 1, 1), at(2025, 2, 1), active_from=at(2025, 1, 15)
+    )
+    draft = draft_invoice(sub, [], terms=TERMS, commitment=commitment)
+    assert lines(draft) == [("charge", "minimum_commitment", D("548.39"))]  # 1000 × 17/31
+    assert "prorated, 17 of 31 days" in draft.lines[0].description
