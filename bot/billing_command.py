@@ -124,7 +124,11 @@ async def run(
             return answers.promise_recorded(request.customer_id, user_id, promise), True
         case AddNote(customer_id=customer_id, text=text):
             now = services.now()
-            await services.ledger(lambda s: add_note(s, customer_id, f"slack:{user_id}", text, now))
+            key = f"slack:{command['trigger_id']}"  # Slack's identity of this request
+            author = f"slack:{user_id}"
+            await services.ledger(
+                lambda s: add_note(s, customer_id, author, text, now, idempotency_key=key)
+            )
             return answers.note_added(customer_id, user_id, text), True
         case DunningChange():
             return await _dunning(services, request, user_id), True

@@ -136,7 +136,10 @@ async def start_bot(
         )
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
         bolt = create_app(bot_settings(), services, client=client)
-        url = await serve(create_asgi_app(bolt, services.ack_first))
+        asgi = create_asgi_app(
+            bolt, services.ack_first, signing_secret=slack_requests.SIGNING_SECRET
+        )
+        url = await serve(asgi)
         http = aiohttp.ClientSession()
         sessions_open.append(http)
         return BotUnderTest(url + SLACK_PATH, slack, http)

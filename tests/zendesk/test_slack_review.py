@@ -124,7 +124,9 @@ async def reviewing(
         billing_queue(
             time_skipping_env, book, zendesk, policy, matrix, tmp_path, notifier=notifier
         ) as queue,
-        served(create_asgi_app(bolt, services.ack_first)) as url,
+        served(
+            create_asgi_app(bolt, services.ack_first, signing_secret=slack_requests.SIGNING_SECRET)
+        ) as url,
         aiohttp.ClientSession() as http,
     ):
         yield Reviewing(queue, slack, url.rstrip("/") + SLACK_PATH, http, book)
