@@ -299,7 +299,7 @@ def test_approval_notifier_messages_show_hostile_text_escaped(
         )
 
     for kind in ("requested", "reminder", "escalated"):
-        notifier.post(message(kind))  # type: ignore[arg-type]
+        notifier.post(message(kind))
     with transaction(book) as session:
         row = session.get(ApprovalRequest, "APR-EVIL2")
         assert row is not None
@@ -350,7 +350,7 @@ def test_ticket_review_messages_show_hostile_text_escaped(
         )
 
     for kind in ("requested", "reminder", "decided"):
-        notifier.post(notice(kind))  # type: ignore[arg-type]
+        notifier.post(notice(kind))
     assert [c.method for c in slack.calls] == ["chat.postMessage"] * 2 + ["chat.update"]
     requested = slack.calls[0].args
     assert SHOWN in requested["text"]  # the notification text, not only the blocks
