@@ -10,12 +10,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from activities.ledger.models import AuditEntry, CustomerNote
+from activities.zendesk import webhook
 from bot.ack_first import AckFirst
 from bot.intake import SLACK_BODY_LIMIT, ZENDESK_BODY_LIMIT
 from bot.server import SLACK_PATH, create_asgi_app
@@ -198,3 +200,25 @@ async def test_the_zendesk_webhook_refuses_a_body_over_its_limit() -> None:
         chunked = head(ZENDESK_PATH, "Transfer-Encoding: chunked")
         chunked += f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         assert (await status_line(url, chunked)).startswith(b"HTTP/1.1 413")
+
+
+async def test_a_signed_webhook_with_an_absurd_ticket_number_gets_400() -> None:
+    """Past the signature, a body Python cannot turn into a ticket number is still a 400."""
+
+    async def no_temporal() -> Client:
+        raise AssertionError("a bad ticket number must not reach Temporal")
+
+    route = zendesk_webhook_route("secret", no_temporal, "q", lambda: NOW)
+    body = json.dumps({"ticket_id": "9" * 5000}).encode()
+    timestamp = NOW.isoformat()
+    headers = {
+        webhook.SIGNATURE_HEADER: webhook.signature("secret", timestamp, body),
+        webhook.TIMESTAMP_HEADER: timestamp,
+        "content-type": "application/json",
+    }
+    async with (
+        served(create_asgi_app(None, AckFirst(), [route])) as url,
+        aiohttp.ClientSession() as http,
+        http.post(url.rstrip("/") + ZENDESK_PATH, data=body, headers=headers) as response,
+    ):
+        assert response.status == 400
