@@ -4,6 +4,10 @@ Posted to Slack through ``slack_sdk`` when ``SLACK_BOT_TOKEN`` is set,
 otherwise written as text files under ``DATA_DIR/outbox/team`` so the
 product runs without Slack. Each notice has an idempotency key: a retried
 activity finds the key and does not post again.
+
+A notice's text is :class:`~activities.slack_text.Mrkdwn`: built with
+:func:`~activities.slack_text.escape` or a Slack template, so a customer's
+name can never post ``<!channel>`` or a disguised link.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.db import transaction
 from activities.ledger.models import IdempotencyKey
+from activities.slack_text import Mrkdwn
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
     key: str
     channel: str
-    text: str
+    text: Mrkdwn
 
 
 @dataclass(frozen=True, slots=True)

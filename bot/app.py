@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from activities.drafting.model import chat_model
 from activities.settings import Settings, SettingsError
+from activities.zendesk.policy import load_policy
 from bot import approvals, assistant_listener, billing_command, home, ticket_review
 from bot.assistant import Assistant
 from bot.services import Services
@@ -42,7 +43,8 @@ def create_app(
     billing_command.register(app, services)
     approvals.register(app, services)
     home.register(app, services)
-    ticket_review.register(app, services)
+    policy = load_policy(settings.config_dir / "zendesk.yaml")
+    ticket_review.register(app, services, policy.reviewer_roles)
     assistant = Assistant(
         services.sessions, chat_model(settings), settings.config_dir, services.clock
     )

@@ -35,6 +35,7 @@ from activities.ledger.db import transaction
 from activities.ledger.errors import NotFound
 from activities.ledger.models import ApprovalRequest
 from activities.settings import Settings
+from activities.slack_text import escape
 from bot import roles
 from bot.blocks.approvals import (
     APPROVE,
@@ -50,7 +51,7 @@ from bot.blocks.approvals import (
     refusal,
     request_message,
 )
-from bot.blocks.kit import escape, user
+from bot.blocks.kit import user
 from bot.services import Services
 from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
 
@@ -227,8 +228,13 @@ async def _decide(
     reason: str,
     where: tuple[str, str],
 ) -> None:
-    """Send the decision to the waiting workflow; show it in place, or say privately why not."""
-    channel, ts = where
+    """Send the decision to the waiting workflow; show it in place, or say privately why not.
+
+    ``where`` is the message that was clicked: refusals go to the clicker there. The
+    decision is shown on the request's own message, as the ledger remembers it, so a
+    click whose value names another request never rewrites the message it came from.
+    """
+    channel, _clicked_ts = where
     found = await _pending(services, user_id, request_id)
     if isinstance(found, str):
         await client.chat_postEphemeral(channel=channel, user=user_id, text=refusal(found))
@@ -240,10 +246,14 @@ async def _decide(
     if refused:
         await client.chat_postEphemeral(channel=channel, user=user_id, text=refusal(refused))
         return
-    facts = await services.ledger(
-        lambda s: facts_of(store.get_request(s, request_id), services.matrix)
-    )
-    await client.chat_update(channel=channel, ts=ts, **decided_message(facts))
+
+    def decided(session: Session) -> tuple[ApprovalFacts, str | None, str | None]:
+        row = store.get_request(session, request_id)
+        return facts_of(row, services.matrix), row.slack_channel, row.slack_ts
+
+    facts, own_channel, own_ts = await services.ledger(decided)
+    if own_channel and own_ts:
+        await client.chat_update(channel=own_channel, ts=own_ts, **decided_message(facts))
 
 
 def _decision(request_id: str, user_id: str, choice: Choice, reason: str) -> DecisionIn:

@@ -1,7 +1,9 @@
 """The assistant's Slack face: answers app mentions and direct messages in their thread.
 
 The answer can take seconds (the model and its read-only tools), so the event is
-acknowledged first and the answer runs as a lazy listener after the ack.
+acknowledged first and the answer runs as a lazy listener after the ack. The
+answer is the model's text, so it is posted escaped: whatever a note or a
+customer name made the model write, it cannot mention anyone or hide a link.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
 
+from activities.slack_text import escape
 from bot.assistant import Assistant
 
 MENTION = re.compile(r"<@[A-Z0-9]+>\s*")
@@ -35,7 +38,7 @@ def register(app: AsyncApp, assistant: Assistant) -> None:
         reply = await assistant.answer(
             question, thread=f"{event['channel']}:{thread_ts}", user=str(event.get("user"))
         )
-        await say(text=reply, thread_ts=thread_ts)
+        await say(text=escape(reply), thread_ts=thread_ts)
 
     app.event("app_mention")(ack=ack_event, lazy=[answer])
     app.event("message")(ack=ack_event, lazy=[answer])

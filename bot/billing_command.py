@@ -9,11 +9,14 @@ changes to an account in the channel, so the team sees who did what.
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from datetime import date
 from typing import Any, assert_never
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from sqlalchemy.orm import Session
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.approvals import store as approval_store
@@ -27,7 +30,7 @@ from activities.disputes.activities import DisputeIntake
 from activities.ledger.customers import account_summary, add_note, get_customer
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
-from activities.ledger.models import InvoiceStatus, Order
+from activities.ledger.models import IdempotencyKey, InvoiceStatus, Order
 from activities.temporal_runtime import TemporalUnavailable
 from bot import dunning, roles
 from bot.blocks import answers
@@ -124,12 +127,17 @@ async def run(
             return answers.promise_recorded(request.customer_id, user_id, promise), True
         case AddNote(customer_id=customer_id, text=text):
             now = services.now()
-            await services.ledger(lambda s: add_note(s, customer_id, f"slack:{user_id}", text, now))
+            key = f"slack:{command['trigger_id']}"  # Slack's identity of this request
+            author = f"slack:{user_id}"
+            await services.ledger(
+                lambda s: add_note(s, customer_id, author, text, now, idempotency_key=key)
+            )
             return answers.note_added(customer_id, user_id, text), True
         case DunningChange():
             return await _dunning(services, request, user_id), True
         case OpenDispute():
-            dispute_id = await _open_dispute(services, request, user_id)
+            key = f"dispute:slack:{command['trigger_id']}"
+            dispute_id = await _open_dispute(services, request, user_id, key)
             return answers.dispute_opened(dispute_id, request, user_id), True
         case MyApprovals():
             return await services.ledger(lambda s: _my_approvals(s, services, user_id)), False
@@ -204,28 +212,44 @@ async def _dunning(services: Services, request: DunningChange, user_id: str) -> 
     return answers.dunning_resumed(customer_id, user_id)
 
 
-async def _open_dispute(services: Services, request: OpenDispute, user_id: str) -> str:
-    """Check the dispute as the ledger will hold it, number it, and start its workflow."""
+async def _open_dispute(services: Services, request: OpenDispute, user_id: str, key: str) -> str:
+    """Check the dispute as the ledger will hold it, number it, and start its workflow.
+
+    ``key`` is the command's identity: the same request replayed finds the number it got
+    the first time, and its workflow id is taken, so nothing opens twice.
+    """
+    now = services.now()
 
     def number(session: Session) -> str:
+        done = session.get(IdempotencyKey, key)
+        if done is not None and done.result:
+            return str(done.result["dispute_id"])
         invoices = list(request.invoice_numbers)
         dispute_store.check_disputable(session, request.customer_id, invoices, request.claim)
-        return dispute_store.new_dispute_id(session)
+        dispute_id = dispute_store.new_dispute_id(session)
+        result = {"dispute_id": dispute_id}
+        session.add(
+            IdempotencyKey(key=key, action="dispute.numbered", result=result, created_at=now)
+        )
+        return dispute_id
 
     dispute_id = await services.ledger(number)
     client = await services.temporal()
-    await client.start_workflow(
-        DisputeWorkflow.run,
-        DisputeIntake(
-            dispute_id=dispute_id,
-            customer_id=request.customer_id,
-            invoices=list(request.invoice_numbers),
-            claim=request.claim,
-            opened_by=f"slack:{user_id}",
-        ),
-        id=dispute_workflow_id(dispute_id),
-        task_queue=services.task_queue,
-    )
+    # A replayed command finds its dispute's workflow already started: nothing opens twice.
+    with suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            DisputeWorkflow.run,
+            DisputeIntake(
+                dispute_id=dispute_id,
+                customer_id=request.customer_id,
+                invoices=list(request.invoice_numbers),
+                claim=request.claim,
+                opened_by=f"slack:{user_id}",
+            ),
+            id=dispute_workflow_id(dispute_id),
+            task_queue=services.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
     return dispute_id
 
 

@@ -6,6 +6,8 @@ webhooks sit beside them (:func:`webhook_routes`: Zendesk at
 ``/webhooks/zendesk``, the payment processor's to come). With
 ``SLACK_APP_TOKEN`` set the bot uses Socket Mode instead (no public URL
 needed) and the server keeps only the webhooks and the health check.
+Every POST passes :mod:`bot.intake` first: body limits, Slack's signature and
+body shape, refused with 400/401/413 before a route reads anything.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -28,7 +31,9 @@ from starlette.routing import BaseRoute, Route
 from activities.settings import Settings, settings
 from bot.ack_first import AckFirst
 from bot.app import create_app
+from bot.intake import SLACK_BODY_LIMIT, ZENDESK_BODY_LIMIT, Gate, Intake, slack_check
 from bot.services import Services, from_settings
+from bot.zendesk_webhook import PATH as ZENDESK_PATH
 from bot.zendesk_webhook import zendesk_webhook_route
 
 SLACK_PATH = "/slack/events"
@@ -38,15 +43,25 @@ log = logging.getLogger("billing_ops.bot")
 
 
 def create_asgi_app(
-    bolt: AsyncApp | None, ack_first: AckFirst, webhooks: Sequence[BaseRoute] = ()
+    bolt: AsyncApp | None,
+    ack_first: AckFirst,
+    webhooks: Sequence[BaseRoute] = (),
+    *,
+    signing_secret: str | None = None,
 ) -> Starlette:
     """The server: Slack's endpoint (unless ``bolt`` is None: Socket Mode), health, webhooks.
 
     ``ack_first`` is the bot's (``Services.ack_first``): it notes each Slack request so
-    that the work after the acks waits for a pause in them.
+    that the work after the acks waits for a pause in them. ``signing_secret`` is
+    Slack's (``SLACK_SIGNING_SECRET``), needed with ``bolt``: the intake checks the
+    signature before Bolt sees the request.
     """
     routes: list[BaseRoute] = [Route("/healthz", _health, methods=["GET"])]
+    gates = {ZENDESK_PATH: Gate(ZENDESK_BODY_LIMIT)}
     if bolt is not None:
+        if not signing_secret:
+            raise ValueError("signing_secret: needed to serve Slack's endpoint")
+        gates[SLACK_PATH] = Gate(SLACK_BODY_LIMIT, slack_check(signing_secret))
         handler = AsyncSlackRequestHandler(bolt)
 
         async def slack_events(request: Request) -> Response:
@@ -54,7 +69,7 @@ def create_asgi_app(
                 return await handler.handle(request)
 
         routes.append(Route(SLACK_PATH, slack_events, methods=["POST"]))
-    return Starlette(routes=[*routes, *webhooks])
+    return Starlette(routes=[*routes, *webhooks], middleware=[Middleware(Intake, gates=gates)])
 
 
 def webhook_routes(config: Settings, services: Services) -> list[BaseRoute]:
@@ -99,8 +114,12 @@ async def serve(
         socket_mode = AsyncSocketModeHandler(bolt, config.slack_app_token.get_secret_value())
         await socket_mode.connect_async()  # type: ignore[no-untyped-call]
         log.info("Slack: Socket Mode connected")
+    secret = config.slack_signing_secret
     asgi = create_asgi_app(
-        None if socket_mode else bolt, services.ack_first, webhook_routes(config, services)
+        None if socket_mode else bolt,
+        services.ack_first,
+        webhook_routes(config, services),
+        signing_secret=secret.get_secret_value() if secret else None,
     )
     # No access log: a line per click is noise; failures are logged where they happen.
     server = uvicorn.Server(

@@ -9,14 +9,16 @@ edits the message in place once decided.
 A click is acknowledged at once; then the bot sends the ``tickets.decide``
 update to the ticket's workflow, whose validator checks that the clicker
 holds a reviewer role and that nobody decided before. A refused click gets
-a private reply saying why. Edit opens the draft in a modal first; what the
-reviewer submits is posted instead of the draft.
+a private reply saying why. Edit opens the draft in a modal first, and only
+for someone who holds a reviewer role (the draft is the customer's business);
+what the reviewer submits is posted instead of the draft.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -92,8 +94,9 @@ class SlackReviewNotifier:
             self.client.chat_update(channel=channel, ts=ts, **decided_message(notice))
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    """Add the ticket buttons and the edit modal to the bot."""
+def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -> None:
+    """Add the ticket buttons and the edit modal to the bot; ``reviewer_roles`` are the
+    policy's (``config/zendesk.yaml``), the roles the workflow lets decide."""
 
     async def ack_click(ack: AsyncAck) -> None:
         await ack()
@@ -107,6 +110,12 @@ def register(app: AsyncApp, services: Services) -> None:
     async def open_editor(body: dict[str, Any], client: AsyncWebClient) -> None:
         workflow_id = str(body["actions"][0]["value"])
         channel, ts = _message_of(body)
+        user_id = str(body["user"]["id"])
+        person = services.person(user_id)
+        if person is None or not set(person.roles) & set(reviewer_roles):
+            why = f"Editing a ticket reply takes one of the roles {', '.join(reviewer_roles)}."
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=refusal(why))
+            return
         draft = await _draft(services, workflow_id)
         if draft is None:
             await client.chat_postEphemeral(

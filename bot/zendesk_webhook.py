@@ -52,8 +52,9 @@ def zendesk_webhook_route(
             return JSONResponse({"error": str(refused)}, status_code=401)
         try:
             ticket = webhook.ticket_id(body)
-        except webhook.WebhookRefused as refused:
-            return JSONResponse({"error": str(refused)}, status_code=400)
+        except ValueError as refused:  # WebhookRefused, or a number too long for int()
+            log.warning("zendesk webhook refused: %s", str(refused)[:200])
+            return JSONResponse({"error": str(refused)[:200]}, status_code=400)
         target = workflow_id(ticket)
         try:
             client = await temporal()

@@ -30,6 +30,7 @@ from activities.billing.money import format_money
 from activities.close.model import CurrencyFigures
 from activities.ledger.db import transaction
 from activities.ledger.models import IdempotencyKey
+from activities.slack_text import escape
 
 log = logging.getLogger("billing_ops.close")
 
@@ -69,7 +70,7 @@ def summary_text(run: CloseRun) -> str:
     )
     blocking = f"{run.blocking} blocking exception{'' if run.blocking == 1 else 's'}"
     return (
-        f"Month-end close {run.period}, run {run.run}: closing AR "
+        f"Month-end close {escape(run.period)}, run {run.run}: closing AR "
         f"{figures or 'none (no receivables)'}. {blocking}. Workbook and AR aging chart in the "
         "thread."
     )

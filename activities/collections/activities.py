@@ -40,6 +40,7 @@ from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import IdempotencyKey
 from activities.outbox import Email, Outbox
+from activities.slack_text import Mrkdwn, escape
 from activities.team_notices import Notice, TeamNotices
 
 
@@ -151,8 +152,10 @@ class CollectionsActivities:
                 Notice(
                     key=f"{key}:no-contact",
                     channel=self.book.team_channel,
-                    text=f"{snapshot.legal_name} ({step.customer_id}) has no billing contact: "
-                    f"the {step.step} email could not be sent.",
+                    text=Mrkdwn(
+                        f"{escape(snapshot.legal_name)} ({escape(step.customer_id)}) has no "
+                        f"billing contact: the {step.step} email could not be sent."
+                    ),
                 ),
                 step.now,
             )
@@ -218,7 +221,7 @@ class CollectionsActivities:
         """Post the escalation for the account owner in the collections channel."""
         snapshot = self._snapshot(step.customer_id, step.now)
         values = emails.facts(snapshot, self.book, emails_sent=step.emails_sent)
-        text = emails.render_text("escalation", values, self.templates)
+        text = emails.render_slack("escalation", values, self.templates)
         key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
         return self.notices.post(Notice(key, self.book.team_channel, text), step.now).where
 
@@ -239,7 +242,7 @@ class CollectionsActivities:
         """Record the hand-off in the audit log (once) and tell the team; the cadence ends."""
         snapshot = self._snapshot(step.customer_id, step.now)
         values = emails.facts(snapshot, self.book)
-        text = emails.render_text("write_off_review", values, self.templates)
+        text = emails.render_slack("write_off_review", values, self.templates)
         key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
         with transaction(self.sessions) as session:
             if session.get(IdempotencyKey, f"audit:{key}") is None:

@@ -2,7 +2,10 @@
 
 The facts (amounts formatted in their currency, invoice numbers, due dates,
 days overdue, the payment link) are computed here from an account snapshot;
-templates only word them. A template's first line is ``Subject: ...``.
+templates only word them. An email template's first line is ``Subject: ...``.
+The team's Slack notices (escalation, write-off review) are rendered by
+:func:`render_slack`, which escapes every value for mrkdwn except the owner's
+mention, which we build.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from activities.collections.send_window import local_today
 from activities.drafting.facts import DraftFacts, InvoiceRef, Money
 from activities.outbox import Email
 from activities.paths import PROMPTS_DIR
+from activities.slack_text import Mrkdwn, escape, mention
+from activities.slack_text import render as render_mrkdwn
 
 TEMPLATES = PROMPTS_DIR / "collections"
 
@@ -30,7 +35,7 @@ def _environment(folder: Path) -> Environment:
     return Environment(
         loader=FileSystemLoader(folder),
         undefined=StrictUndefined,
-        autoescape=False,  # plain-text email and Slack mrkdwn, never HTML
+        autoescape=False,  # plain-text email, never HTML; Slack notices use render_slack
         keep_trailing_newline=True,
     )
 
@@ -58,7 +63,7 @@ def facts(
         "payment_link": book.payment_link.format(customer_id=snapshot.customer_id),
         "sender": book.sender,
         "strategic": snapshot.strategic,
-        "owner_mention": f"<@{owner}>" if owner and not owner.startswith("@") else (owner or ""),
+        "owner_mention": _owner_mention(owner),
         "emails_sent": emails_sent,
         "promise_amount": format_money(promise.amount, promise.currency) if promise else "",
         "promise_date": promise.promised_date.isoformat() if promise else "",
@@ -104,8 +109,21 @@ def _invoice(invoice: InvoiceFact, today: date) -> dict[str, str]:
     }
 
 
+def _owner_mention(owner: str | None) -> Mrkdwn:
+    """The account owner pinged by Slack user id; a handle (``@ana``) or anything else that
+    is not an id is shown as text, never as a mention someone typed into the owner field."""
+    if not owner:
+        return Mrkdwn("")
+    return escape(owner) if owner.startswith("@") else mention(owner)
+
+
 def render_text(template: str, values: dict[str, Any], folder: Path = TEMPLATES) -> str:
     return _environment(folder).get_template(f"{template}.j2").render(values).strip()
+
+
+def render_slack(template: str, values: dict[str, Any], folder: Path = TEMPLATES) -> Mrkdwn:
+    """A team notice for Slack: every value escaped for mrkdwn unless we built it."""
+    return render_mrkdwn(folder, template, values)
 
 
 def render_email(

@@ -18,6 +18,7 @@ from activities.ledger.models import (
     CreditNote,
     Customer,
     CustomerNote,
+    IdempotencyKey,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -153,15 +154,34 @@ def _sum_by_currency(
 
 
 def add_note(
-    session: Session, customer_id: str, author: str, body: str, now: datetime
+    session: Session,
+    customer_id: str,
+    author: str,
+    body: str,
+    now: datetime,
+    *,
+    idempotency_key: str | None = None,
 ) -> CustomerNote:
-    """Attach a note to the account; notes are audited like everything else an analyst does."""
+    """Attach a note to the account; notes are audited like everything else an analyst does.
+
+    With ``idempotency_key`` (a Slack command's request identity), the same key again
+    returns the first note and adds nothing: a replayed request is not a second note.
+    """
+    key = f"note:{idempotency_key}" if idempotency_key else None
+    done = session.get(IdempotencyKey, key) if key else None
+    if done is not None and done.result:
+        existing = session.get(CustomerNote, int(done.result["note_id"]))
+        assert existing is not None
+        return existing
     get_customer(session, customer_id)
     if not body.strip():
         raise LedgerError("note: the text is empty")
     note = CustomerNote(customer_id=customer_id, author=author, body=body.strip(), created_at=now)
     session.add(note)
     session.flush()
+    if key:
+        result = {"note_id": note.id}
+        session.add(IdempotencyKey(key=key, action="note.added", result=result, created_at=now))
     audit.record(
         session,
         at=now,

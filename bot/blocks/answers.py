@@ -2,6 +2,9 @@
 
 A message is ``{"text": ..., "blocks": [...]}``: ``text`` is what a phone's
 notification and a screen reader show, ``blocks`` what the channel shows.
+Both are mrkdwn: every value that came from a person or a record (names,
+notes, claims, what the caller typed) is escaped with
+:func:`activities.slack_text.escape`; mentions come only from :func:`user`.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from activities.billing.preview import PreviewResponse
 from activities.collections.facts import PromiseFact
 from activities.ledger.customers import AccountSummary
 from activities.ledger.models import ApprovalRequest, Invoice, Order
+from activities.slack_text import escape, quote
 from bot.blocks.kit import (
     Block,
     amounts,
     context,
     divider,
-    escape,
     fields,
     header,
     money,
     section,
+    user,
     when,
 )
 from bot.commands import SUMMARY, USAGE, OpenDispute, PreviewChange, Usage
@@ -44,12 +48,12 @@ def message(text: str, blocks: list[Block]) -> Message:
 
 def usage(mistake: Usage) -> Message:
     """A short correction; no blocks, so it reads the same everywhere."""
-    return {"text": mistake.text()}
+    return {"text": escape(mistake.text())}
 
 
 def failure(problem: str) -> Message:
     """Something the ledger or a workflow refused: the reason, as it gave it."""
-    return {"text": f":warning: {problem}"}
+    return {"text": f":warning: {escape(problem)}"}
 
 
 def help_text() -> Message:
@@ -76,15 +80,15 @@ def customer(summary: AccountSummary) -> Message:
         facts.append(("Unapplied cash", amounts(summary.unapplied_cash)))
     facts.append(("Owner", escape(summary.account_owner or "none")))
     blocks = [
-        header(f"{summary.legal_name} ({summary.customer_id})"),
+        header(f"{summary.legal_name} ({summary.customer_id})"),  # plain text: no escaping
         fields(facts),
     ]
     if summary.subscriptions:
         blocks.append(
             section(
                 "\n".join(
-                    f"*{s.plan}* · {s.seats} seats · {s.interval}ly · {s.status}\n"
-                    f"`{s.subscription_id}` term ends {s.term_end:%Y-%m-%d}"
+                    f"*{escape(s.plan)}* · {s.seats} seats · {s.interval}ly · {s.status}\n"
+                    f"`{escape(s.subscription_id)}` term ends {s.term_end:%Y-%m-%d}"
                     for s in summary.subscriptions
                 )
             )
@@ -92,7 +96,7 @@ def customer(summary: AccountSummary) -> Message:
     if summary.overdue:
         shown = summary.overdue[:5]
         lines = [
-            f"`{o.number}` {money(o.balance, o.currency)} · {o.days_overdue} days late"
+            f"`{escape(o.number)}` {money(o.balance, o.currency)} · {o.days_overdue} days late"
             for o in shown
         ]
         if len(summary.overdue) > len(shown):
@@ -105,24 +109,26 @@ def customer(summary: AccountSummary) -> Message:
             for at, author, body in summary.notes[:3]
         )
     text = (
-        f"{summary.legal_name} ({summary.customer_id}): open {amounts(summary.open_balance)}, "
+        f"{escape(summary.legal_name)} ({escape(summary.customer_id)}): "
+        f"open {amounts(summary.open_balance)}, "
         f"{len(summary.overdue)} overdue"
     )
     return message(text, blocks)
 
 
 def invoices(customer_id: str, view: str, rows: Sequence[Invoice], as_of: date) -> Message:
-    title = f"{view.capitalize()} invoices of {customer_id}"
+    heading = f"{view.capitalize()} invoices of {customer_id}"
+    title = escape(heading)
     if not rows:
         return message(f"{title}: none", [section(f"*{title}*\nNone.")])
     lines = [_invoice_line(invoice, as_of) for invoice in rows[:LIST_LIMIT]]
     if len(rows) > LIST_LIMIT:
         lines.append(f"…and {len(rows) - LIST_LIMIT} more: see `billing-ops invoices list`")
-    return message(f"{title}: {len(rows)}", [header(title), section("\n".join(lines))])
+    return message(f"{title}: {len(rows)}", [header(heading), section("\n".join(lines))])
 
 
 def _invoice_line(invoice: Invoice, as_of: date) -> str:
-    number = invoice.number or f"draft {invoice.id}"
+    number = escape(invoice.number or f"draft {invoice.id}")
     late = (as_of - invoice.due_date).days
     due = f"due {invoice.due_date:%Y-%m-%d}"
     if invoice.status.value == "open" and late > 0:
@@ -134,12 +140,12 @@ def _invoice_line(invoice: Invoice, as_of: date) -> str:
 
 
 def aging(report: AgingReport, customer_id: str | None) -> Message:
-    whose = customer_id or "all customers"
-    title = f"AR aging, {whose}, as of {report.as_of:%Y-%m-%d}"
+    heading = f"AR aging, {customer_id or 'all customers'}, as of {report.as_of:%Y-%m-%d}"
+    title = escape(heading)
     rows = report.rows if customer_id else report.totals
     if not rows:
         return message(f"{title}: nothing open", [section(f"*{title}*\nNothing open.")])
-    blocks = [header(title)]
+    blocks = [header(heading)]
     for row in rows:
         pairs = [(label, money(amount, row.currency)) for label, amount in row.amounts.items()]
         pairs.append((f"Total {row.currency}", money(row.total, row.currency)))
@@ -150,17 +156,17 @@ def aging(report: AgingReport, customer_id: str | None) -> Message:
 
 def note_added(customer_id: str, author_id: str, body: str) -> Message:
     return message(
-        f"Note added to {customer_id}",
-        [section(f":memo: Note on *{customer_id}* by <@{author_id}>\n>{escape(body)}")],
+        f"Note added to {escape(customer_id)}",
+        [section(f":memo: Note on *{escape(customer_id)}* by {user(author_id)}\n{quote(body)}")],
     )
 
 
 def order(row: Order) -> Message:
     """Where the order is, and what stops it (the last validation's problems)."""
     status = row.status.value.replace("_", " ")
-    facts = [("Status", status), ("Customer", row.customer_id or "new customer")]
+    facts = [("Status", status), ("Customer", escape(row.customer_id or "new customer"))]
     if row.subscription_id:
-        facts.append(("Subscription", f"`{row.subscription_id}`"))
+        facts.append(("Subscription", f"`{escape(row.subscription_id)}`"))
     facts.append(("Updated", when(row.updated_at)))
     blocks = [header(f"Order {row.id}"), fields(facts)]
     found = row.problems or {}
@@ -177,7 +183,7 @@ def order(row: Order) -> Message:
     exceptions = found.get("price_exceptions") or []
     if exceptions:
         blocks.append(context(f"{len(exceptions)} price exception(s) need approval"))
-    return message(f"Order {row.id}: {status}", blocks)
+    return message(f"Order {escape(row.id)}: {status}", blocks)
 
 
 def approvals(rows: Sequence[ApprovalRequest]) -> Message:
@@ -194,18 +200,19 @@ def approvals(rows: Sequence[ApprovalRequest]) -> Message:
 
 def approval_line(row: ApprovalRequest) -> str:
     amount = money(row.amount, row.currency) if row.amount is not None and row.currency else ""
-    customer = f" · {row.customer_id}" if row.customer_id else ""
+    customer = f" · {escape(row.customer_id)}" if row.customer_id else ""
     due = f" · due {when(row.due_at)}" if row.due_at else ""
     return (
         f"*{row.action.replace('_', ' ')}* {amount}{customer}{due}\n"
-        f"{escape(row.summary)} (`{row.id}`)"
+        f"{escape(row.summary)} (`{escape(row.id)}`)"
     )
 
 
 def preview(change: PreviewChange, invoice: PreviewResponse) -> Message:
     """The engine's lines and totals for a change, nothing rounded or added here."""
     what = f"{change.seats} seats" if change.seats is not None else f"plan {change.plan}"
-    title = f"Preview: {change.subscription_id} to {what}"
+    heading = f"Preview: {change.subscription_id} to {what}"
+    title = escape(heading)
     currency = invoice.currency
     lines = [
         f"{escape(line.description)}\n*{money(line.amount, currency)}*"
@@ -227,7 +234,7 @@ def preview(change: PreviewChange, invoice: PreviewResponse) -> Message:
     if invoice.credit_to_balance:
         totals.append(("To account credit", money(invoice.credit_to_balance, currency)))
     blocks = [
-        header(title),
+        header(heading),
         section("\n".join(lines) or "No lines: the change costs nothing this period."),
         fields(totals),
         context(
@@ -241,37 +248,41 @@ def preview(change: PreviewChange, invoice: PreviewResponse) -> Message:
 def promise_recorded(customer_id: str, user_id: str, promise: PromiseFact) -> Message:
     amount = money(promise.amount, promise.currency)
     text = (
-        f":handshake: <@{user_id}> recorded a promise to pay for *{customer_id}*: "
+        f":handshake: {user(user_id)} recorded a promise to pay for *{escape(customer_id)}*: "
         f"*{amount}* by {promise.promised_date:%Y-%m-%d} (grace {promise.grace_days} days). "
         "Dunning waits until then."
     )
     return message(
-        f"Promise to pay: {customer_id} {amount} by {promise.promised_date}", [section(text)]
+        f"Promise to pay: {escape(customer_id)} {amount} by {promise.promised_date}",
+        [section(text)],
     )
 
 
 def dispute_opened(dispute_id: str, request: OpenDispute, user_id: str) -> Message:
-    invoices = ", ".join(f"`{number}`" for number in request.invoice_numbers)
+    invoices = ", ".join(f"`{escape(number)}`" for number in request.invoice_numbers)
+    customer = escape(request.customer_id)
     text = (
-        f":scales: <@{user_id}> opened dispute *{dispute_id}* for *{request.customer_id}* on "
-        f"{invoices}\n>{escape(request.claim)}\n"
+        f":scales: {user(user_id)} opened dispute *{escape(dispute_id)}* for *{customer}* on "
+        f"{invoices}\n{quote(request.claim)}\n"
         "Its invoices leave collections until it closes. Next: triage it with "
         f"`billing-ops dispute triage {dispute_id} --category ...`"
     )
-    return message(f"Dispute {dispute_id} opened for {request.customer_id}", [section(text)])
+    return message(f"Dispute {escape(dispute_id)} opened for {customer}", [section(text)])
 
 
 def dunning_paused(
     customer_id: str, user_id: str, resume_at: datetime, reason: str | None
 ) -> Message:
-    text = f":double_vertical_bar: <@{user_id}> paused dunning for *{customer_id}* until " + when(
+    customer = escape(customer_id)
+    text = f":double_vertical_bar: {user(user_id)} paused dunning for *{customer}* until " + when(
         resume_at, "{date_short_pretty}"
     )
     if reason:
-        text += f"\n>{escape(reason)}"
-    return message(f"Dunning paused for {customer_id}", [section(text)])
+        text += f"\n{quote(reason)}"
+    return message(f"Dunning paused for {customer}", [section(text)])
 
 
 def dunning_resumed(customer_id: str, user_id: str) -> Message:
-    text = f":arrow_forward: <@{user_id}> resumed dunning for *{customer_id}*."
-    return message(f"Dunning resumed for {customer_id}", [section(text)])
+    customer = escape(customer_id)
+    text = f":arrow_forward: {user(user_id)} resumed dunning for *{customer}*."
+    return message(f"Dunning resumed for {customer}", [section(text)])

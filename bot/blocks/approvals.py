@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from activities.slack_text import escape, quote
 from bot.blocks.kit import (
     Block,
     button,
-    escape,
     fields,
     header,
     plain,
@@ -80,7 +80,7 @@ def request_message(facts: ApprovalFacts) -> dict[str, Any]:
             ],
         }
     )
-    return {"text": f"Approval needed: {facts.title}", "blocks": blocks}
+    return {"text": f"Approval needed: {escape(facts.title)}", "blocks": blocks}
 
 
 def decided_message(facts: ApprovalFacts) -> dict[str, Any]:
@@ -89,9 +89,9 @@ def decided_message(facts: ApprovalFacts) -> dict[str, Any]:
     decided = when(facts.decided_at) if facts.decided_at else "just now"
     line = f"{icon} *{label}* by {facts.decided_by or 'someone'} · {decided}"
     if facts.reason:
-        line += f"\n>{escape(facts.reason)}"
+        line += f"\n{quote(facts.reason)}"
     blocks = [*_facts_blocks(facts, f"{label}: {facts.title}"), section(line)]
-    return {"text": f"{label}: {facts.title}", "blocks": blocks}
+    return {"text": f"{label}: {escape(facts.title)}", "blocks": blocks}
 
 
 def _facts_blocks(facts: ApprovalFacts, title: str) -> list[Block]:
@@ -102,7 +102,7 @@ def _facts_blocks(facts: ApprovalFacts, title: str) -> list[Block]:
     ]
     if facts.due_at and facts.status == "pending":
         pairs.append(("Due", when(facts.due_at)))
-    pairs.append(("Request", f"`{facts.request_id}`"))
+    pairs.append(("Request", f"`{escape(facts.request_id)}`"))
     return [header(title), section(escape(facts.summary)), fields(pairs)]
 
 
@@ -146,4 +146,4 @@ def reason_modal(
 
 
 def refusal(why: str) -> str:
-    return f":no_entry: {why}"
+    return f":no_entry: {escape(why)}"

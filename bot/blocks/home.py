@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from activities.ledger.models import ApprovalRequest
+from activities.slack_text import channel_link, escape
 from bot.blocks.answers import approval_line
 from bot.blocks.kit import Block, context, divider, header, money, section
 
@@ -52,7 +53,8 @@ def home_view(
         *_list(
             f"Accounts in escalation ({len(escalations)})",
             [
-                f"*{e.legal_name}* (`{e.customer_id}`) · {e.stage}\noverdue {e.overdue}"
+                f"*{escape(e.legal_name)}* (`{escape(e.customer_id)}`) · {escape(e.stage)}\n"
+                f"overdue {e.overdue}"
                 for e in escalations
             ],
             "No account is in escalation.",
@@ -61,8 +63,8 @@ def home_view(
         *_list(
             f"Promises to pay due today ({len(promises)})",
             [
-                f"*{p.legal_name}* (`{p.customer_id}`) · {money(p.amount, p.currency)}\n"
-                f"recorded by {p.recorded_by}"
+                f"*{escape(p.legal_name)}* (`{escape(p.customer_id)}`) · "
+                f"{money(p.amount, p.currency)}\nrecorded by {escape(p.recorded_by)}"
                 for p in promises
             ],
             "No promise falls due today.",
@@ -74,7 +76,7 @@ def home_view(
 def _approval(row: ApprovalRequest) -> str:
     line = approval_line(row)
     if row.slack_channel:
-        line += f" · in <#{row.slack_channel}>"
+        line += f" · in {channel_link(row.slack_channel)}"
     return line
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from activities.billing.money import format_money
+from activities.slack_text import mention
 
 Block = dict[str, Any]
 
@@ -75,13 +76,8 @@ def when(moment: datetime, style: str = "{date_short_pretty} {time}") -> str:
 
 
 def user(slack_id: str) -> str:
-    """A mention of a Slack user, shown as their name."""
-    return f"<@{slack_id}>"
-
-
-def escape(text: str) -> str:
-    """Text from people or records, with Slack's control characters escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """A mention of a Slack user, shown as their name (anything not a user id as text)."""
+    return mention(slack_id)
 
 
 def _cut(text: str, limit: int) -> str:

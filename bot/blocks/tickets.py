@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from activities.slack_text import escape, quote
 from activities.zendesk.review import ReviewNotice
-from bot.blocks.kit import Block, button, context, escape, fields, header, plain, section
+from bot.blocks.kit import Block, button, context, fields, header, plain, section, user
 
 SEND = "ticket.send"
 EDIT = "ticket.edit"
@@ -54,8 +55,9 @@ def decided_message(notice: ReviewNotice) -> dict[str, Any]:
     """The same message once the reply is posted: no buttons, who decided what."""
     blocks = _draft_blocks(notice)
     who = _actor(notice.decided_by or "")
-    blocks.append(context(f":white_check_mark: Posted as {notice.outcome} by {who}"))
-    return {"text": f"Ticket #{notice.ticket_id}: {notice.outcome} by {who}", "blocks": blocks}
+    outcome = escape(notice.outcome or "")
+    blocks.append(context(f":white_check_mark: Posted as {outcome} by {who}"))
+    return {"text": f"Ticket #{notice.ticket_id}: {outcome} by {who}", "blocks": blocks}
 
 
 def reminder_text(notice: ReviewNotice) -> str:
@@ -90,7 +92,7 @@ def edit_modal(notice_ticket: int, workflow_id: str, body: str, where: tuple[str
 
 
 def refusal(why: str) -> str:
-    return f":no_entry: {why}"
+    return f":no_entry: {escape(why)}"
 
 
 def _draft_blocks(notice: ReviewNotice) -> list[Block]:
@@ -102,26 +104,26 @@ def _draft_blocks(notice: ReviewNotice) -> list[Block]:
                 ("Customer", escape(notice.customer)),
                 ("From", escape(notice.requester)),
                 ("Subject", escape(notice.ticket_subject) or "(none)"),
-                ("Draft", _SOURCES.get(draft.source, draft.source)),
+                ("Draft", escape(_SOURCES.get(draft.source, draft.source))),
             ]
         ),
     ]
     if draft.flags:
         flags = "\n".join(f"• {escape(flag)}" for flag in draft.flags)
         blocks.append(section(f":warning: *Read before sending: the ticket was flagged*\n{flags}"))
-    quoted = "\n".join(f">{line}" if line else ">" for line in escape(draft.body).splitlines())
-    blocks.append(section(f"*{escape(draft.subject)}*\n{quoted}"))
+    blocks.append(section(f"*{escape(draft.subject)}*\n{quote(draft.body)}"))
     blocks.append(context(escape(draft.approver_summary)))
     return blocks
 
 
 def _fallback(notice: ReviewNotice) -> str:
     flagged = " (flagged)" if notice.draft.flags else ""
-    return f"Ticket #{notice.ticket_id} reply to review{flagged}: {notice.draft.approver_summary}"
+    summary = escape(notice.draft.approver_summary)
+    return f"Ticket #{notice.ticket_id} reply to review{flagged}: {summary}"
 
 
 def _actor(identity: str) -> str:
     channel, _, rest = identity.partition(":")
     if channel == "slack" and rest:
-        return f"<@{rest}>"
+        return user(rest)
     return escape(identity)

@@ -130,13 +130,17 @@ async def start_bot(
         sessions: sessionmaker[Session],
         temporal: Callable[[], Awaitable[Client]] = _no_temporal,
         clock: Callable[[], datetime] = lambda: NOW,
+        settings: Settings | None = None,
     ) -> BotUnderTest:
         services = Services(
             sessions=sessions, matrix=matrix, cadences=cadences, temporal=temporal, clock=clock
         )
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
-        bolt = create_app(bot_settings(), services, client=client)
-        url = await serve(create_asgi_app(bolt, services.ack_first))
+        bolt = create_app(settings or bot_settings(), services, client=client)
+        asgi = create_asgi_app(
+            bolt, services.ack_first, signing_secret=slack_requests.SIGNING_SECRET
+        )
+        url = await serve(asgi)
         http = aiohttp.ClientSession()
         sessions_open.append(http)
         return BotUnderTest(url + SLACK_PATH, slack, http)

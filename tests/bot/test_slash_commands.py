@@ -378,6 +378,27 @@ async def test_a_dispute_starts_its_workflow_and_is_told_to_the_channel(
     assert wrong["text"] == ":warning: invoices: INV-000001 is not an invoice of CUS-2"
 
 
+async def test_a_replayed_dispute_command_opens_one_dispute(
+    bot: BotUnderTest, time_skipping_env: WorkflowEnvironment, book: sessionmaker[Session]
+) -> None:
+    """The same signed request again (Slack's trigger id is its identity): the same dispute
+    number, one workflow, nothing numbered twice."""
+    body = slack_requests.slash_command(
+        "dispute CUS-1 INV-000001 billed twice", ANALYST, bot.slack.response_url("d")
+    )
+    for count in (1, 2, 3):
+        assert await bot.post(body, slack_requests.FORM) == (200, "")
+        await bot.slack.wait_for("response_url:d", count=count)
+    answers = [c.args["text"] for c in bot.slack.calls_to("response_url:d")]
+    assert answers == ["Dispute DSP-000001 opened for CUS-1"] * 3
+    handle = time_skipping_env.client.get_workflow_handle("dispute-DSP-000001")
+    assert (await handle.describe()).workflow_type == "Dispute"
+    await handle.terminate("test over")
+    next_one = await bot.answer("dispute CUS-1 INV-000001 billed twice")  # a new command
+    assert next_one["text"] == "Dispute DSP-000002 opened for CUS-1"
+    await time_skipping_env.client.get_workflow_handle("dispute-DSP-000002").terminate("over")
+
+
 async def test_an_order_shows_its_status_and_what_stops_it(bot: BotUnderTest) -> None:
     answer = await bot.answer("order ORD-77")
     assert answer["text"] == "Order ORD-77: exception"

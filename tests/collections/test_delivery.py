@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.models import OutboxEmail
 from activities.outbox import Email, FileTransport, Outbox, SmtpTransport, message_id
+from activities.slack_text import Mrkdwn, mention
 from activities.team_notices import Notice, TeamNotices
 from tests.bot.fake_slack import BOT_TOKEN, FakeSlack
 
@@ -100,7 +101,11 @@ def test_team_notices_post_to_slack_once(sqlite_sessions: sessionmaker[Session])
             Path("/nonexistent"),
             WebClient(token=BOT_TOKEN, base_url=slack.api_url),
         )
-        notice = Notice("collections:C1:2026-11-01:escalation", "#collections", "<@U1> C1 owes")
+        notice = Notice(
+            "collections:C1:2026-11-01:escalation",
+            "#collections",
+            Mrkdwn(f"{mention('U1')} C1 owes"),
+        )
         first = notices.post(notice, NOW)
         again = notices.post(notice, NOW)
         posts = slack.calls_to("chat.postMessage")
@@ -116,6 +121,6 @@ def test_team_notices_without_slack_are_files(
     sqlite_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     notices = TeamNotices(sqlite_sessions, tmp_path)
-    posted = notices.post(Notice("k:1", "#collections", "hello team"), NOW)
+    posted = notices.post(Notice("k:1", "#collections", Mrkdwn("hello team")), NOW)
     assert posted.where == "file:k_1.txt"
     assert (tmp_path / "k_1.txt").read_text() == "#collections\n\nhello team\n"

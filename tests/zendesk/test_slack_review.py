@@ -124,7 +124,9 @@ async def reviewing(
         billing_queue(
             time_skipping_env, book, zendesk, policy, matrix, tmp_path, notifier=notifier
         ) as queue,
-        served(create_asgi_app(bolt, services.ack_first)) as url,
+        served(
+            create_asgi_app(bolt, services.ack_first, signing_secret=slack_requests.SIGNING_SECRET)
+        ) as url,
         aiohttp.ClientSession() as http,
     ):
         yield Reviewing(queue, slack, url.rstrip("/") + SLACK_PATH, http, book)
@@ -185,3 +187,21 @@ async def test_edit_opens_the_draft_and_sends_what_the_reviewer_wrote(
     assert reply["body"] == edited.strip()
     (updated,) = await reviewing.slack.wait_for("chat.update")
     assert "edited public reply" in json.dumps(updated.args["blocks"])
+
+
+async def test_edit_opens_nothing_for_someone_without_a_reviewer_role(
+    reviewing: Reviewing, zendesk: FakeZendesk
+) -> None:
+    """The draft is the customer's business: Edit shows it only to reviewers."""
+    zendesk.add_ticket(303, subject="Balance", body="What do we owe?", requester=ACME_CONTACT)
+    await _posted_draft(reviewing, 303)
+    for outsider in (SALES, "U0STRANGER"):  # a role that may not review, and nobody at all
+        await reviewing.click(EDIT, "ticket-303", outsider)
+    refused = await reviewing.slack.wait_for(
+        "chat.postEphemeral", count=2, where=lambda c: "Editing a ticket" in c.args["text"]
+    )
+    assert {r.args["user"] for r in refused} == {SALES, "U0STRANGER"}
+    assert all("takes one of the roles analyst" in r.args["text"] for r in refused)
+    await asyncio.sleep(0.3)  # a modal would have been opened by now
+    opened = [c for c in reviewing.slack.calls_to("views.open") if "ticket-303" in str(c.args)]
+    assert opened == []

@@ -1,0 +1,175 @@
+"""HTTP intake: what the server refuses before a body is read whole, parsed or authenticated.
+
+Every POST to a known endpoint passes :class:`Intake` first (an ASGI
+middleware in front of the routes). It reads the body itself, up to the
+endpoint's limit: a ``Content-Length`` over the limit is refused at once
+without reading anything, and a chunked body is counted as it streams and
+refused as soon as it passes the limit. Then the endpoint's check runs on
+the headers and the raw body (for Slack: the timestamp is a whole number,
+the signature is Slack's, the body is the JSON or form Slack sends), and
+only then does the route (Bolt, the Zendesk webhook) see the request, with
+the body replayed from memory.
+
+A refusal is answered with 400, 401 or 413 and a one-line reason, and
+logged as one line: method, path, status and reason, never the body or its
+``response_url`` (which lets whoever holds it answer in Slack for 30
+minutes). Bolt therefore never logs a forged request's body, never parses
+a body that is not Slack's, and never meets a timestamp it cannot read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from slack_sdk.signature import SignatureVerifier
+from starlette.datastructures import Headers
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("billing_ops.intake")
+
+#: Slack's payloads are small (a modal submission with every block is tens of KB).
+SLACK_BODY_LIMIT = 256 * 1024
+#: Zendesk's webhook bodies are ours to shape: the ticket id and a few fields.
+ZENDESK_BODY_LIMIT = 256 * 1024
+#: Seconds since 1970 fit in 12 digits for the next 30,000 years; more is not a timestamp.
+_TIMESTAMP_DIGITS = 12
+
+
+class Refused(Exception):
+    """The request is refused before it reaches its route; ``status`` and a one-line why."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+
+
+Check = Callable[[Headers, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One endpoint's intake rule: the largest body it takes, and a check that raises
+    :class:`Refused` (run on the headers and the complete raw body)."""
+
+    limit: int
+    check: Check | None = None
+
+
+class Intake:
+    """The ASGI middleware that applies each path's :class:`Gate`; other paths pass as they are."""
+
+    def __init__(self, app: ASGIApp, gates: Mapping[str, Gate]) -> None:
+        self.app = app
+        self.gates = dict(gates)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gate = self.gates.get(scope["path"]) if scope["type"] == "http" else None
+        if gate is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        try:
+            body = await _read(receive, headers, gate.limit)
+            if body is None:
+                return  # the client went away: nobody to answer
+            if gate.check is not None:
+                gate.check(headers, body)
+        except Refused as refused:
+            log.warning(
+                "refused %s %s: %d %s", scope["method"], scope["path"], refused.status, refused.why
+            )
+            response = PlainTextResponse(refused.why, status_code=refused.status)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read(receive: Receive, headers: Headers, limit: int) -> bytes | None:
+    """The whole body, or :class:`Refused` (413) as soon as it is known to pass ``limit``."""
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()) or len(declared) > 18:
+            raise Refused(400, "Content-Length: not a whole number of bytes")
+        if int(declared) > limit:
+            raise Refused(413, f"body: {declared} bytes, over the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, f"body: over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the route the body already read, then the client's own."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def slack_check(signing_secret: str) -> Check:
+    """Slack's rule: a whole-number timestamp, Slack's v0 signature (within five minutes),
+    then a body that is the JSON object or form Slack sends, in UTF-8."""
+    verifier = SignatureVerifier(signing_secret)
+
+    def check(headers: Headers, body: bytes) -> None:
+        timestamp = headers.get("x-slack-request-timestamp")
+        signature = headers.get("x-slack-signature")
+        if not timestamp or not signature:
+            raise Refused(401, "unsigned: X-Slack-Signature and X-Slack-Request-Timestamp needed")
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > _TIMESTAMP_DIGITS:
+            raise Refused(400, "X-Slack-Request-Timestamp: not a whole number of seconds")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(400, "body: not UTF-8") from None
+        if not verifier.is_valid(text, timestamp, signature):
+            raise Refused(401, "signature: not Slack's, or older than five minutes")
+        _slack_shape(headers.get("content-type", ""), text)
+
+    return check
+
+
+def _slack_shape(content_type: str, text: str) -> None:
+    """Refuse what Bolt would fail to parse: Slack sends a JSON object (events) or a form
+    (commands; interactions carry a JSON object in ``payload``)."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/json":
+        if not isinstance(_json(text), dict):
+            raise Refused(400, "body: expected a JSON object")
+    elif kind == "application/x-www-form-urlencoded":
+        try:
+            form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+        except ValueError:
+            raise Refused(400, "body: not a form") from None
+        if "payload" in form and not isinstance(_json(form["payload"]), dict):
+            raise Refused(400, "payload: expected a JSON object")
+    else:
+        raise Refused(400, f"Content-Type: {kind[:60] or 'none'} is not JSON or a form")
+
+
+def _json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        return None
