@@ -15,6 +15,14 @@ class NotFound(LedgerError):
     """The named record does not exist."""
 
 
+class LedgerBusy(RuntimeError):
+    """Another writer held the rows too long (or the database could not be reached in time).
+
+    Not a :class:`LedgerError`: nothing is wrong with the request, so it is retried
+    (a Temporal activity retries it; a person is told to try again).
+    """
+
+
 #: Constraint names (see models.NAMING_CONVENTION) and what they mean to a person.
 _RULES = {
     "uq_invoices_number": "invoice numbers are unique",
