@@ -91,8 +91,12 @@ def draft(amount: str) -> InvoiceDraft:
 # --- the cases: what is booked before, and what worker w does in round r -----------------------
 
 
-def _book_invoice(session: Session, round_: int) -> None:
+def _book_customer(session: Session, round_: int) -> None:
     factories.customer(session, customer_id(round_))
+
+
+def _book_invoice(session: Session, round_: int) -> None:
+    _book_customer(session, round_)
     factories.open_invoice(session, customer_id(round_), "100.00", DUE)
 
 
@@ -175,7 +179,7 @@ CASES: dict[str, Case] = {
     "refund_vs_refund": Case(_book_paid_invoice, _refund_vs_refund),
     "refund_vs_payment": Case(_book_paid_invoice, _refund_vs_payment),
     "credit_note_vs_payment": Case(_book_invoice, _credit_vs_payment),
-    "invoices_one_customer": Case(factories.customer, _invoices_one_customer),
+    "invoices_one_customer": Case(_book_customer, _invoices_one_customer),
 }
 
 

@@ -54,7 +54,8 @@ def test_one_processor_id_is_one_payment(engine: Engine, sessions: sessionmaker[
 
 def test_payments_that_exceed_the_invoice(engine: Engine, sessions: sessionmaker[Session]) -> None:
     outcomes = _race(engine, sessions, "payments_exceed_invoice")
-    assert all(_kinds(got) == ["done"] * WORKERS for got in outcomes.values())
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
     with sessions() as session:
         assert set(session.scalars(select(Invoice.balance))) == {0}
         assert session.scalar(select(func.sum(Payment.unapplied))) == 140 * len(outcomes)
@@ -80,14 +81,16 @@ def test_refund_racing_a_new_payment(engine: Engine, sessions: sessionmaker[Sess
 
 def test_credit_note_racing_a_payment(engine: Engine, sessions: sessionmaker[Session]) -> None:
     outcomes = _race(engine, sessions, "credit_note_vs_payment")
-    assert all(_kinds(got) == ["done"] * WORKERS for got in outcomes.values())
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
 
 
 def test_invoices_and_a_payment_for_one_customer(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     outcomes = _race(engine, sessions, "invoices_one_customer")
-    assert all(_kinds(got) == ["done"] * WORKERS for got in outcomes.values())
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
     with sessions() as session:
         numbers = sorted(session.scalars(select(Invoice.number)))
     assert numbers == [f"INV-{n:06d}" for n in range(1, 2 * len(outcomes) + 1)]
