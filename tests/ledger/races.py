@@ -163,7 +163,9 @@ def _invoices_one_customer(session: Session, round_: int, worker: int) -> Outcom
         record_payment(session, payment(round_, f"bill-{round_}", "150.00"), ACTOR)
         return ("done", "")
     key = f"bill-run:{round_}:{'B' if worker == 1 else 'A'}"
-    issue_invoice(session, customer_id(round_), draft("100.00"), source_key=key, actor=ACTOR, now=NOW)
+    issue_invoice(
+        session, customer_id(round_), draft("100.00"), source_key=key, actor=ACTOR, now=NOW
+    )
     return ("done", "")
 
 
@@ -221,18 +223,27 @@ def _worker(
     act = CASES[case].act
     for round_ in range(rounds):
         barrier.wait(timeout=120)
-        results.put((round_, attempt(sessions, lambda s, r=round_: act(s, r, worker))))
+        results.put((round_, attempt(sessions, _bound(act, round_, worker))))
     engine.dispose()
 
 
-def attempt(sessions: sessionmaker[Session], act: Callable[[Session], Outcome]) -> Outcome:
-    """One transaction: what it returned, or how it was refused, or the traceback of a crash."""
+def _bound(
+    act: Callable[[Session, int, int], Outcome], round_: int, worker: int
+) -> Callable[[Session], Outcome]:
+    return lambda session: act(session, round_, worker)
+
+
+def attempt(
+    sessions: sessionmaker[Session], act: Callable[[Session], Outcome], retries: int = 3
+) -> Outcome:
+    """One transaction, retried on "busy" as a Temporal activity would be: what it returned,
+    or how it was refused, or the traceback of a crash."""
     try:
         with transaction(sessions) as session:
             return act(session)
     except LedgerBusy as error:
-        return ("busy", str(error))
+        return attempt(sessions, act, retries - 1) if retries else ("busy", str(error))
     except LedgerError as error:
         return ("refused", str(error))
-    except Exception:  # noqa: BLE001  (the test reports any crash with its traceback)
+    except Exception:
         return ("crash", traceback.format_exc())
