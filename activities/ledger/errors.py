@@ -146,6 +146,8 @@ def from_database(error: DBAPIError) -> Exception:
         return explain(error)
     state = getattr(error.orig, "sqlstate", None)
     message = str(error.orig)
+    if state == "P0001":  # raised by one of our triggers, in words we wrote
+        return LedgerError(message.splitlines()[0])
     if state in _BUSY_STATES or any(word in message for word in _BUSY_WORDS):
         return LedgerBusy(BUSY)
     if isinstance(error, DataError):

@@ -33,9 +33,14 @@ def next_number(session: Session, series: str) -> str:
 
 def _start(session: Session, series: str) -> Insert:
     """Create the series' counter at 1, or leave the one a concurrent writer just created."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    if session.get_bind().dialect.name == "postgresql":
+        return (
+            postgresql.insert(InvoiceSeries)
+            .values(series=series, next_number=1)
+            .on_conflict_do_nothing(index_elements=["series"])
+        )
     return (
-        dialect.insert(InvoiceSeries)
+        sqlite.insert(InvoiceSeries)
         .values(series=series, next_number=1)
         .on_conflict_do_nothing(index_elements=["series"])
     )
