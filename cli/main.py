@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import InvalidOperation
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 
 from activities.ledger.db import SchemaError
-from activities.ledger.errors import LedgerError
+from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable, from_database
 from activities.settings import SettingsError
 from cli import approvals as approval_commands
 from cli import close as close_commands
@@ -61,8 +63,9 @@ def bot(
     raise typer.Exit(run_bot(host=host, port=port))
 
 
-#: Errors that mean "the input or the configuration is wrong", not "the code is wrong".
-USER_ERRORS = (LedgerError, SchemaError, SettingsError, ValueError)
+#: Errors that mean "the input, the configuration or the moment is wrong", not "the code is
+#: wrong": each is one line that says what to do. Busy and unavailable mean "try again".
+USER_ERRORS = (LedgerError, SchemaError, SettingsError, ValueError, LedgerBusy, LedgerUnavailable)
 
 
 def run(args: list[str] | None = None) -> int:
@@ -72,9 +75,20 @@ def run(args: list[str] | None = None) -> int:
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else int(done.code is not None)
     except USER_ERRORS as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        return 1
+        return _refused(str(error))
+    except DBAPIError as error:  # never the statement or its parameters: only what to do
+        return _refused(str(from_database(error)))
+    except InvalidOperation:
+        return _refused(
+            "a number is out of range or not a number: amounts must be finite and below "
+            "1,000,000,000,000,000"
+        )
     return 0
+
+
+def _refused(message: str) -> int:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return 1
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from sqlalchemy import String
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -72,6 +73,18 @@ def check_length(field: str, value: str, column: InstrumentedAttribute[str]) -> 
     limit = kind.length if isinstance(kind, String) else None
     if limit is not None and len(value) > limit:
         raise LedgerError(f"{field}: {len(value)} characters, at most {limit} are allowed")
+
+
+#: The largest amount a money column holds (NUMERIC(19, 4)): below 10^15.
+MAX_AMOUNT = Decimal(10) ** 15
+
+
+def check_amount(field: str, amount: Decimal) -> None:
+    """Refuse NaN, infinities and amounts too large for the ledger, naming the field."""
+    if not amount.is_finite():
+        raise LedgerError(f"{field}: {amount} is not a finite amount")
+    if abs(amount) >= MAX_AMOUNT:
+        raise LedgerError(f"{field}: {amount} is too large; the ledger holds amounts below 10^15")
 
 
 def constraint_name(error: IntegrityError) -> str | None:

@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session
 
 from activities.billing.money import ZERO, check_currency, is_rounded, round_money
 from activities.ledger import audit, locks
-from activities.ledger.errors import LedgerError, NotFound, check_length, constraint_name
+from activities.ledger.errors import (
+    LedgerError,
+    NotFound,
+    check_amount,
+    check_length,
+    constraint_name,
+)
 from activities.ledger.models import (
     CreditNote,
     CreditNoteKind,
@@ -147,6 +153,7 @@ def _recorded(session: Session, processor_id: str) -> Payment | None:
 
 def _validate(payment_in: PaymentIn) -> None:
     check_currency(payment_in.currency)
+    check_amount("amount", payment_in.amount)
     if payment_in.amount <= ZERO:
         raise LedgerError(f"amount: must be positive, got {payment_in.amount}")
     if not is_rounded(payment_in.amount, payment_in.currency):
@@ -360,6 +367,7 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
                 f"as {existing.amount} {existing.currency}; refusing a different one"
             )
         return RefundResult(existing.processor_id, existing.amount, existing.currency, (), True)
+    check_amount("amount", refund_in.amount)
     if (
         refund_in.amount <= ZERO
         or round_money(refund_in.amount, payment.currency) != refund_in.amount
