@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.approvals.matrix import MATRIX_FILE, load_matrix
 from activities.billing.money import format_money
 from activities.close.model import (
     CloseStart,
@@ -34,8 +35,8 @@ from activities.close.model import (
     TickRequest,
     workflow_id,
 )
-from activities.ledger.db import open_ledger
-from activities.ledger.periods import Period, closed_message, closed_period
+from activities.ledger.db import open_ledger, transaction
+from activities.ledger.periods import Period, closed_message, closed_period, reopen_period
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from workflows.close import (
@@ -245,3 +246,40 @@ def _print_status(found: CloseStatus) -> None:
         console.print(table)
     if found.summary is not None:
         _print_summary(found.summary)
+
+
+#: The approval-matrix role that may reopen a closed, never signed-off month.
+REOPENER_ROLE = "controller"
+
+
+@close_app.command("reopen")
+def reopen(
+    period: Annotated[str, typer.Argument(help="YYYY-MM, never signed off, before a signed one")],
+    as_user: AsOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log")],
+) -> None:
+    """Reopen a month closed only because a later month was signed off (controller, audited).
+
+    A signed-off month stays closed: corrections are booked in the open period.
+    """
+    month = Period.parse(period)
+    person = load_matrix(settings().config_dir).person(as_user)
+    if person is None or REOPENER_ROLE not in person.roles:
+        raise ValueError(
+            f"--as: {as_user!r} is not a {REOPENER_ROLE} in the approval matrix "
+            f"({settings().config_dir / MATRIX_FILE}); only a {REOPENER_ROLE} reopens a period"
+        )
+    with transaction(open_ledger(settings().ledger_url)) as session:
+        reopened = reopen_period(
+            session,
+            month,
+            timezone=settings().company_timezone,
+            reopened_by=_actor(as_user),
+            reason=reason,
+            at=datetime.now(UTC),
+        )
+    console.print(
+        f"period {reopened.period} reopened by {reopened.reopened_by} "
+        f"on {reopened.reopened_at:%Y-%m-%d}: records dated in it may be written until it is "
+        "signed off"
+    )

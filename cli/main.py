@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import InvalidOperation
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 
 from activities.ledger.db import SchemaError
-from activities.ledger.errors import LedgerError
+from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable, from_database
 from activities.settings import SettingsError
 from activities.temporal_runtime import TemporalUnavailable
 from cli import approvals as approval_commands
@@ -62,8 +65,17 @@ def bot(
     raise typer.Exit(run_bot(host=host, port=port))
 
 
-#: Errors that mean "the input or the configuration is wrong", not "the code is wrong".
-USER_ERRORS = (LedgerError, SchemaError, SettingsError, TemporalUnavailable, ValueError)
+#: Errors that mean "the input, the configuration or the moment is wrong", not "the code is
+#: wrong": each is one line that says what to do. Busy and unavailable mean "try again".
+USER_ERRORS = (
+    LedgerError,
+    SchemaError,
+    SettingsError,
+    TemporalUnavailable,
+    ValueError,
+    LedgerBusy,
+    LedgerUnavailable,
+)
 
 
 def run(args: list[str] | None = None) -> int:
@@ -73,9 +85,23 @@ def run(args: list[str] | None = None) -> int:
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else int(done.code is not None)
     except USER_ERRORS as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        return 1
+        return _refused(str(error))
+    except DBAPIError as error:  # never the statement or its parameters: only what to do
+        return _refused(str(from_database(error)))
+    except InvalidOperation:
+        return _refused(
+            "a number is out of range or not a number: amounts must be finite and below "
+            "1,000,000,000,000,000"
+        )
     return 0
+
+
+def _refused(message: str) -> int:
+    # The message quotes what was typed: text, never markup (a "[/x]" in an id is data).
+    Console(stderr=True).print(
+        Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True
+    )
+    return 1
 
 
 def main() -> None:

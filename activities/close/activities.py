@@ -44,6 +44,7 @@ from activities.ledger.periods import (
     PeriodClosed,
     closed_message,
     closed_period,
+    hold_writes,
     lock_period,
 )
 from activities.settings import Settings
@@ -179,6 +180,7 @@ class CloseActivities:
         timezone = self.settings.company_timezone
         try:
             with transaction(self.sessions) as session:
+                hold_writes(session)  # what is compared below cannot move until we commit
                 closed = closed_period(session, period)
                 if closed is None:
                     closing = self._unchanged_closing(session, period, timezone, request.summary)

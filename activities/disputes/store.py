@@ -21,7 +21,7 @@ from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
 from activities.billing.money import ZERO
 from activities.disputes.reprice import BilledLine, BilledSubscription, InvoiceFacts
 from activities.disputes.triage import Address
-from activities.ledger import audit
+from activities.ledger import audit, locks
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import get_invoice, issue_invoice
@@ -236,6 +236,11 @@ def issue_credit_note(
 ) -> CreditNote:
     """Credit ``amount`` against the invoice's open balance; what exceeds it (the invoice was
     paid) stays on the account as credit. The same ``key`` again returns the first note."""
+    found = get_invoice(session, invoice_number)
+    # Row locks in the ledger's fixed order (activities/ledger/locks.py): a payment or
+    # another credit note on this invoice waits until this one commits, then sees it.
+    locks.customer(session, found.customer_id)
+    invoice = locks.invoices(session, [found.id])[found.id]
     existing = session.scalar(select(CreditNote).where(CreditNote.idempotency_key == key))
     if existing is not None:
         if existing.amount != amount:
@@ -243,7 +248,6 @@ def issue_credit_note(
                 f"idempotency key {key}: already issued {existing.number} for {existing.amount}"
             )
         return existing
-    invoice = get_invoice(session, invoice_number)
     if amount <= ZERO:
         raise LedgerError(f"amount: a credit note must be positive, got {amount}")
     if amount > invoice.total:
@@ -303,7 +307,9 @@ def reissue_invoice(
 
     The same ``key`` again returns the re-issued invoice.
     """
-    original = get_invoice(session, invoice_number)
+    found = get_invoice(session, invoice_number)
+    locks.customer(session, found.customer_id)
+    original = locks.invoices(session, [found.id])[found.id]
     again = session.scalar(select(Invoice).where(Invoice.source_key == key))
     if again is not None:
         return again

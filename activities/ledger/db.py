@@ -13,13 +13,18 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger import periods  # noqa: F401  (installs the closed-period guard)
-from activities.ledger.errors import explain
+from activities.ledger.errors import from_database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+#: How long a writer waits for another one's locks before giving up with "ledger busy".
+LOCK_WAIT_SECONDS = 30
+#: How long connecting to a PostgreSQL server may take before "cannot reach the ledger".
+CONNECT_SECONDS = 10
 
 
 class SchemaError(RuntimeError):
@@ -27,24 +32,51 @@ class SchemaError(RuntimeError):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys on and its parent folder created."""
+    """An engine for ``url`` that waits at most :data:`LOCK_WAIT_SECONDS` for another writer.
+
+    SQLite gets foreign keys on, its parent folder created, and every transaction
+    started with ``BEGIN IMMEDIATE``: the write lock is taken before the first read,
+    which is what makes read-then-write safe there (activities/ledger/locks.py).
+    A ``?timeout=`` in a SQLite URL overrides the wait.
+    """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
-    engine = create_engine(url, **kwargs)
+        if "timeout" not in parsed.query:
+            connect_args["timeout"] = LOCK_WAIT_SECONDS
+    else:
+        connect_args["connect_timeout"] = CONNECT_SECONDS
+    engine = create_engine(url, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+    else:
+        event.listen(engine, "connect", _postgresql_lock_timeout)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's documented recipe: the driver must not open transactions itself,
+    # so that the "begin" event below decides how each one starts.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_lock_timeout(dbapi_connection: Any, _record: Any) -> None:
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
+    dbapi_connection.autocommit = autocommit
 
 
 def _alembic_config(engine: Engine) -> Config:
@@ -115,13 +147,14 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits together on success and rolls back on any error.
 
     A constraint violation leaves as a :class:`~activities.ledger.errors.LedgerError`
-    that names the rule, with nothing written.
+    that names the rule, a lock that waited too long as
+    :class:`~activities.ledger.errors.LedgerBusy`, with nothing written.
     """
     try:
         with factory() as session, session.begin():
             yield session
-    except IntegrityError as error:
-        raise explain(error) from error
+    except DBAPIError as error:
+        raise from_database(error) from error
 
 
 def open_ledger(url: str) -> sessionmaker[Session]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 
 class LedgerError(ValueError):
@@ -13,6 +16,18 @@ class LedgerError(ValueError):
 
 class NotFound(LedgerError):
     """The named record does not exist."""
+
+
+class LedgerBusy(RuntimeError):
+    """Another writer held the rows too long (or the database could not be reached in time).
+
+    Not a :class:`LedgerError`: nothing is wrong with the request, so it is retried
+    (a Temporal activity retries it; a person is told to try again).
+    """
+
+
+class LedgerUnavailable(RuntimeError):
+    """The ledger database cannot be reached or opened; the message says what to check."""
 
 
 #: Constraint names (see models.NAMING_CONVENTION) and what they mean to a person.
@@ -42,7 +57,7 @@ _SQLITE_PATTERNS = (
 
 def explain(error: IntegrityError) -> LedgerError:
     """Turn a database constraint violation into a one-line :class:`LedgerError`."""
-    name = _constraint_name(error)
+    name = constraint_name(error)
     if name == "FOREIGN KEY" or (name and name.startswith("fk_")):
         return LedgerError("the record refers to something that does not exist (foreign key)")
     rule = _RULES.get(name or "")
@@ -52,7 +67,28 @@ def explain(error: IntegrityError) -> LedgerError:
     return LedgerError(f"the ledger refused the change: {detail}")
 
 
-def _constraint_name(error: IntegrityError) -> str | None:
+def check_length(field: str, value: str, column: InstrumentedAttribute[str]) -> None:
+    """Refuse a value longer than its column holds (SQLite would store it, PostgreSQL refuse)."""
+    kind = column.type
+    limit = kind.length if isinstance(kind, String) else None
+    if limit is not None and len(value) > limit:
+        raise LedgerError(f"{field}: {len(value)} characters, at most {limit} are allowed")
+
+
+#: The largest amount a money column holds (NUMERIC(19, 4)): below 10^15.
+MAX_AMOUNT = Decimal(10) ** 15
+
+
+def check_amount(field: str, amount: Decimal) -> None:
+    """Refuse NaN, infinities and amounts too large for the ledger, naming the field."""
+    if not amount.is_finite():
+        raise LedgerError(f"{field}: {amount} is not a finite amount")
+    if abs(amount) >= MAX_AMOUNT:
+        raise LedgerError(f"{field}: {amount} is too large; the ledger holds amounts below 10^15")
+
+
+def constraint_name(error: IntegrityError) -> str | None:
+    """The name of the constraint a write violated, on either database."""
     diag = getattr(error.orig, "diag", None)
     if diag is not None and getattr(diag, "constraint_name", None):
         return str(diag.constraint_name)
@@ -63,3 +99,85 @@ def _constraint_name(error: IntegrityError) -> str | None:
             groups = match.groups()
             return f"uq_{groups[0]}_{groups[1]}" if len(groups) == 2 else groups[0]
     return None
+
+
+#: Idempotency keys two writers can claim at the same instant: the loser's retry finds the
+#: winner's record and returns it, so the violation is transient, not a refusal.
+_RACED_KEYS = {
+    "uq_invoices_source_key": "invoice (source key)",
+    "uq_refunds_processor_id": "refund (processor id)",
+    "uq_credit_notes_idempotency_key": "credit note (idempotency key)",
+    "uq_payments_processor_id": "payment (processor id)",
+}
+
+#: PostgreSQL SQLSTATEs of a wait that gave up: lock timeout, deadlock, serialization, cancel.
+_BUSY_STATES = {"55P03", "40P01", "40001", "57014"}
+_BUSY_WORDS = ("database is locked", "database table is locked", "database is busy")
+
+BUSY = (
+    "the ledger is busy: another writer held the records this needs for too long; "
+    "nothing was written, try again"
+)
+
+#: (words in the driver's message, what to tell the person); the first match wins.
+_UNAVAILABLE = (
+    (
+        re.compile(r'database "([^"]+)" does not exist'),
+        "the ledger database {0!r} named in DATABASE_URL does not exist: create it "
+        "(e.g. `createdb {0}`) or correct DATABASE_URL, then run `billing-ops init-db`",
+    ),
+    (
+        re.compile(r'password authentication failed|role "[^"]+" does not exist'),
+        "the ledger database refused the login in DATABASE_URL: check the user and password",
+    ),
+    (
+        re.compile(r"unable to open database file"),
+        "cannot open the SQLite ledger file named in DATABASE_URL: check the path and "
+        "that its folder is writable",
+    ),
+    (
+        re.compile(r'no such table|relation "[^"]+" does not exist|UndefinedTable'),
+        "the ledger has no schema yet: run `billing-ops init-db`",
+    ),
+)
+
+
+def from_database(error: DBAPIError) -> Exception:
+    """One line for a person from a database failure, without SQL text or parameters.
+
+    A constraint or value the ledger refuses is a :class:`LedgerError` (the request
+    is wrong); a lock wait that gave up is :class:`LedgerBusy` and an unreachable
+    database :class:`LedgerUnavailable` (both transient: try again).
+    """
+    if isinstance(error, IntegrityError):
+        raced = _RACED_KEYS.get(constraint_name(error) or "")
+        if raced:
+            return LedgerBusy(
+                f"another writer recorded the same {raced} at the same moment; nothing was "
+                "written: try again, and the retry finds it"
+            )
+        return explain(error)
+    state = getattr(error.orig, "sqlstate", None)
+    message = str(error.orig)
+    if state == "P0001":  # raised by one of our triggers, in words we wrote
+        return LedgerError(message.splitlines()[0])
+    if state in _BUSY_STATES or any(word in message for word in _BUSY_WORDS):
+        return LedgerBusy(BUSY)
+    if isinstance(error, DataError):
+        return LedgerError(
+            "a value does not fit the ledger (too long, or a number out of range); "
+            "check the lengths and amounts given"
+        )
+    for pattern, advice in _UNAVAILABLE:
+        match = pattern.search(message) or pattern.search(type(error.orig).__name__)
+        if match:
+            return LedgerUnavailable(advice.format(*match.groups()))
+    if error.connection_invalidated or "connect" in message.lower():
+        return LedgerUnavailable(
+            "cannot reach the ledger database named in DATABASE_URL: check that the server "
+            "is running and the host and port are right"
+        )
+    return LedgerUnavailable(
+        f"the ledger database failed ({type(error.orig).__name__}); nothing was written: "
+        "try again, and report it if it persists"
+    )

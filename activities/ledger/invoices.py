@@ -44,8 +44,9 @@ def issue_invoice(
     A finalized invoice gets the next number of the series and is open for
     payment; a draft gets its number when it is finalized.
     """
-    # A retry arrives in a later transaction and finds the committed invoice here; the
-    # same key twice inside one transaction is refused by the unique constraint instead.
+    # A retry arrives in a later transaction and finds the committed invoice here. Two
+    # writers issuing the same key at the same instant: the unique constraint refuses the
+    # second at commit as LedgerBusy (errors.from_database), and its retry finds the first.
     # Not flushing keeps a bill run's inserts batched.
     with session.no_autoflush:
         existing = session.scalar(select(Invoice).where(Invoice.source_key == source_key))

@@ -596,3 +596,23 @@ class ClosedPeriod(Base):
     signed_off_by: Mapped[str] = mapped_column(String(120))
     signed_off_at: Mapped[datetime]
     workflow_id: Mapped[str] = mapped_column(String(200))
+
+
+class ReopenedPeriod(Base):
+    """A month before the last signed-off one that was never signed, opened again for writes.
+
+    Signing a month closes every earlier month too (activities/ledger/periods.py);
+    the controller reopens one that was never signed with a reason, audited.
+    Append-only (triggers, migration 0004): signing the month later closes it again.
+    """
+
+    __tablename__ = "reopened_periods"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="bounds_ordered"),)
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True, comment="YYYY-MM")
+    timezone: Mapped[str] = mapped_column(String(64), comment="timezone of the bounds")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reopened_by: Mapped[str] = mapped_column(String(120))
+    reopened_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)

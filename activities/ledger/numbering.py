@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import Insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from activities.ledger.models import InvoiceSeries
@@ -24,8 +25,22 @@ def next_number(session: Session, series: str) -> str:
     )
     with session.no_autoflush:  # the counter does not depend on pending rows
         bumped = session.execute(bump).scalar_one_or_none()
-    if bumped is None:
-        session.add(InvoiceSeries(series=series, next_number=2))
-        session.flush()
-        bumped = 2
+        if bumped is None:  # the series' first number: two writers may start it at once
+            session.execute(_start(session, series))
+            bumped = session.execute(bump).scalar_one()
     return f"{series}-{bumped - 1:06d}"
+
+
+def _start(session: Session, series: str) -> Insert:
+    """Create the series' counter at 1, or leave the one a concurrent writer just created."""
+    if session.get_bind().dialect.name == "postgresql":
+        return (
+            postgresql.insert(InvoiceSeries)
+            .values(series=series, next_number=1)
+            .on_conflict_do_nothing(index_elements=["series"])
+        )
+    return (
+        sqlite.insert(InvoiceSeries)
+        .values(series=series, next_number=1)
+        .on_conflict_do_nothing(index_elements=["series"])
+    )

@@ -5,7 +5,11 @@ open invoice in the payment's currency (by due date), skipping invoices in
 an open dispute; what is left is an overpayment kept as unapplied cash or
 turned into account credit. The processor's id makes recording idempotent:
 the same payment posted twice (a webhook retry, a replayed activity) is
-applied once.
+applied once, also when both copies arrive at the same instant (the loser of
+the race on the unique key gets the first one back as already recorded).
+
+Balances move under row locks taken in the ledger's one fixed order
+(activities/ledger/locks.py): customer, payment, invoices by ascending id.
 """
 
 from __future__ import annotations
@@ -16,15 +20,22 @@ from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from activities.billing.money import ZERO, check_currency, is_rounded, round_money
-from activities.ledger import audit
-from activities.ledger.customers import get_customer
-from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger import audit, locks
+from activities.ledger.errors import (
+    LedgerError,
+    NotFound,
+    check_amount,
+    check_length,
+    constraint_name,
+)
 from activities.ledger.models import (
     CreditNote,
     CreditNoteKind,
+    Customer,
     Dispute,
     DisputedInvoice,
     DisputeStatus,
@@ -77,12 +88,10 @@ class PaymentResult:
 def record_payment(session: Session, payment_in: PaymentIn, actor: str) -> PaymentResult:
     """Record a payment and apply it; recording the same processor id again changes nothing."""
     _validate(payment_in)
-    existing = session.scalar(
-        select(Payment).where(Payment.processor_id == payment_in.processor_id)
-    )
+    existing = _recorded(session, payment_in.processor_id)
     if existing is not None:
         return _replay(session, existing, payment_in)
-    customer = get_customer(session, payment_in.customer_id)
+    customer = locks.customer(session, payment_in.customer_id)
     payment = Payment(
         processor_id=payment_in.processor_id,
         customer_id=customer.id,
@@ -93,8 +102,15 @@ def record_payment(session: Session, payment_in: PaymentIn, actor: str) -> Payme
         method=payment_in.method,
         received_at=payment_in.received_at,
     )
-    session.add(payment)
-    session.flush()
+    try:
+        with session.begin_nested():  # a racing copy of this payment may commit first
+            session.add(payment)
+    except IntegrityError as error:
+        if constraint_name(error) != "uq_payments_processor_id":
+            raise
+        existing = _recorded(session, payment_in.processor_id)
+        assert existing is not None  # the unique key just said so
+        return _replay(session, existing, payment_in)
     audit.record(
         session,
         at=payment_in.received_at,
@@ -104,10 +120,12 @@ def record_payment(session: Session, payment_in: PaymentIn, actor: str) -> Payme
         subject_id=payment.processor_id,
         after={"customer_id": customer.id, "amount": payment.amount, "currency": payment.currency},
     )
+    targets = _targets(session, payment_in)
+    locks.invoices(session, (invoice.id for invoice in targets))
     applications = [
         _apply(session, payment, invoice, actor)
-        for invoice in _targets(session, payment_in)
-        if payment.unapplied > ZERO
+        for invoice in targets
+        if payment.unapplied > ZERO and invoice.balance > ZERO
     ]
     credit = ZERO
     if payment.unapplied > ZERO and payment_in.overpayment == "account_credit":
@@ -124,8 +142,18 @@ def record_payment(session: Session, payment_in: PaymentIn, actor: str) -> Payme
     )
 
 
+def _recorded(session: Session, processor_id: str) -> Payment | None:
+    """The payment recorded under ``processor_id``, as committed now."""
+    return session.scalar(
+        select(Payment)
+        .where(Payment.processor_id == processor_id)
+        .execution_options(populate_existing=True)
+    )
+
+
 def _validate(payment_in: PaymentIn) -> None:
     check_currency(payment_in.currency)
+    check_amount("amount", payment_in.amount)
     if payment_in.amount <= ZERO:
         raise LedgerError(f"amount: must be positive, got {payment_in.amount}")
     if not is_rounded(payment_in.amount, payment_in.currency):
@@ -134,6 +162,9 @@ def _validate(payment_in: PaymentIn) -> None:
         )
     if not payment_in.processor_id.strip():
         raise LedgerError("processor_id: required, it makes recording the payment idempotent")
+    check_length("processor_id", payment_in.processor_id, Payment.processor_id)
+    check_length("customer_id", payment_in.customer_id, Customer.id)
+    check_length("method", payment_in.method, Payment.method)
     if payment_in.received_at.tzinfo is None:
         raise LedgerError("received_at: must be timezone-aware")
 
@@ -151,7 +182,7 @@ def _replay(session: Session, payment: Payment, payment_in: PaymentIn) -> Paymen
         )
     applications = tuple(
         Application(a.invoice.number or "", a.amount, a.invoice.balance)
-        for a in payment.applications
+        for a in _applications(session, payment)
     )
     credit = session.scalar(
         select(CreditNote.amount).where(
@@ -276,10 +307,21 @@ def _to_account_credit(session: Session, payment: Payment, actor: str) -> Decima
     return amount
 
 
-def _net_applications(payment: Payment) -> list[tuple[Invoice, Decimal]]:
+def _applications(session: Session, payment: Payment) -> list[PaymentApplication]:
+    """The payment's applications as committed now (the cached collection may be stale)."""
+    return list(
+        session.scalars(
+            select(PaymentApplication)
+            .where(PaymentApplication.payment_id == payment.id)
+            .order_by(PaymentApplication.id)
+        )
+    )
+
+
+def _net_applications(session: Session, payment: Payment) -> list[tuple[Invoice, Decimal]]:
     """What the payment still has on each invoice, in the order it was first applied."""
     net: dict[int, tuple[Invoice, Decimal]] = {}
-    for application in payment.applications:
+    for application in _applications(session, payment):
         invoice, amount = net.get(application.invoice_id, (application.invoice, ZERO))
         net[application.invoice_id] = (invoice, amount + application.amount)
     return [(invoice, amount) for invoice, amount in net.values() if amount > ZERO]
@@ -308,11 +350,15 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
 
     Refunding cash that paid an invoice re-opens that invoice for the amount.
     """
-    payment = session.scalar(
+    check_length("processor_id", refund_in.processor_id, Refund.processor_id)
+    check_length("payment_processor_id", refund_in.payment_processor_id, Payment.processor_id)
+    found = session.scalar(
         select(Payment).where(Payment.processor_id == refund_in.payment_processor_id)
     )
-    if payment is None:
+    if found is None:
         raise NotFound(f"payment_processor_id: no payment {refund_in.payment_processor_id!r}")
+    locks.customer(session, found.customer_id)
+    payment = locks.payment(session, found.id)
     existing = session.scalar(select(Refund).where(Refund.processor_id == refund_in.processor_id))
     if existing is not None:
         if (existing.payment_id, existing.amount) != (payment.id, refund_in.amount):
@@ -321,6 +367,7 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
                 f"as {existing.amount} {existing.currency}; refusing a different one"
             )
         return RefundResult(existing.processor_id, existing.amount, existing.currency, (), True)
+    check_amount("amount", refund_in.amount)
     if (
         refund_in.amount <= ZERO
         or round_money(refund_in.amount, payment.currency) != refund_in.amount
@@ -339,7 +386,9 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
     payment.unapplied -= from_unapplied
     remaining -= from_unapplied
     reopened: list[str] = []
-    for invoice, applied in reversed(_net_applications(payment)):
+    net = _net_applications(session, payment)
+    locks.invoices(session, (invoice.id for invoice, _ in net))
+    for invoice, applied in reversed(net):
         if remaining == ZERO:
             break
         take = min(applied, remaining)

@@ -7,12 +7,26 @@ date, payments by receipt, payment applications, credit notes, refunds) can
 no longer be added, changed or removed: a correction is booked in the open
 period, so the figures that were signed stay true.
 
-The lock is a ``before_flush`` guard on every SQLAlchemy session, not a
-check in the close code, so it holds whatever code writes through the ORM.
-Figures that later, dated events move (an invoice's open balance and
-paid/open status, a payment's unapplied cash, a credit note's unused
-credit) stay free, because the event that moves them is itself dated and
-checked.
+Signing a month off also closes every earlier month that was never signed
+(a payment dated in an unsigned October must not change the November that
+was signed on top of it), unless the controller reopens that month with a
+reason (:func:`reopen_period`, audited). A signed-off month stays closed.
+
+The database enforces the lock (triggers of migration 0004 on invoices,
+invoice lines, payments, payment applications, credit notes and refunds), so
+it binds every write path: ORM flushes, Core statements, bulk saves, raw SQL.
+A ``before_flush`` guard repeats the check for ORM writes to name the record
+in the refusal. Figures that later, dated events move (an invoice's open
+balance and paid/open status, a payment's unapplied cash, a credit note's
+unused credit) stay free, because the event that moves them is itself dated
+and checked.
+
+A write checked before a sign-off must not commit after it. On PostgreSQL the
+trigger's check holds a ROW SHARE lock on ``closed_periods`` until the writer's
+transaction ends, and the sign-off takes EXCLUSIVE (:func:`hold_writes`) before
+it recomputes the closing figures: it waits for writers in flight, and writers
+arriving meanwhile wait for it and then see the new closed period. On SQLite
+every transaction holds the database's write lock from its start.
 """
 
 from __future__ import annotations
@@ -25,9 +39,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.orm import Session, UOWTransaction
 
+from activities.ledger import audit
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import (
     Base,
@@ -39,6 +54,7 @@ from activities.ledger.models import (
     Payment,
     PaymentApplication,
     Refund,
+    ReopenedPeriod,
 )
 
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
@@ -115,6 +131,67 @@ def closed_message(closed: ClosedPeriod) -> str:
     )
 
 
+def hold_writes(session: Session) -> None:
+    """Make writers to dated records wait until this transaction ends (PostgreSQL).
+
+    Taken by a sign-off before it computes what it signs, and by a reopening.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE closed_periods IN EXCLUSIVE MODE"))
+
+
+def reopen_period(
+    session: Session,
+    period: Period,
+    *,
+    timezone: str,
+    reopened_by: str,
+    reason: str,
+    at: datetime,
+) -> ReopenedPeriod:
+    """Open again a month that was closed only because a later month was signed off.
+
+    The caller checks that ``reopened_by`` may (the approval matrix's controller).
+    A signed-off month stays closed; reopening a month twice returns the first reopening.
+    """
+    hold_writes(session)
+    signed = closed_period(session, period)
+    if signed is not None:
+        raise PeriodClosed(
+            f"{closed_message(signed)}; a signed-off period cannot be reopened"
+        )
+    horizon = session.scalar(select(func.max(ClosedPeriod.period)))
+    if horizon is None or str(period) > horizon:
+        raise LedgerError(f"period: {period} is not closed (last signed-off month: {horizon})")
+    existing = session.get(ReopenedPeriod, str(period))
+    if existing is not None:
+        return existing
+    if not reason.strip():
+        raise LedgerError("reason: reopening a period needs a reason for the audit log")
+    reopened = ReopenedPeriod(
+        period=str(period),
+        timezone=timezone,
+        starts_at=period.starts_at(timezone),
+        ends_at=period.cut_off(timezone),
+        reopened_by=reopened_by,
+        reopened_at=at,
+        reason=reason,
+    )
+    session.add(reopened)
+    audit.record(
+        session,
+        at=at,
+        actor=reopened_by,
+        action="period.reopened",
+        subject_type="period",
+        subject_id=str(period),
+        after={"period": str(period), "last_signed_off": horizon, "timezone": timezone},
+        reason=reason,
+    )
+    session.flush()
+    return reopened
+
+
 def refuse_if_closed(session: Session, period: Period) -> None:
     """Raise :class:`PeriodClosed` when ``period`` has been signed off."""
     closed = closed_period(session, period)
@@ -136,6 +213,7 @@ def lock_period(
 
     A second sign-off from a different close is refused: the first one stands.
     """
+    hold_writes(session)
     existing = closed_period(session, period)
     if existing is not None:
         if existing.workflow_id != workflow_id:
@@ -205,13 +283,12 @@ def _refuse_changes_in_closed_periods(
         closed = session.scalars(select(ClosedPeriod)).all()
         if not closed:
             return
+        reopened = session.scalars(select(ReopenedPeriod)).all()
         for record, kind in touched:
             for when in _dates_to_check(session, record, kind):
-                period = _period_holding(closed, when)
-                if period is not None:
-                    raise PeriodClosed(
-                        f"{_label(record)} dated {_day(when)}: {closed_message(period)}"
-                    )
+                why = _why_closed(closed, reopened, when)
+                if why is not None:
+                    raise PeriodClosed(f"{_label(record)} dated {_day(when)}: {why}")
 
 
 def _dates_to_check(session: Session, record: Any, kind: str) -> list[date | datetime]:
@@ -270,13 +347,31 @@ def _comparable(when: object) -> bool:
     )
 
 
-def _period_holding(closed: Sequence[ClosedPeriod], when: date | datetime) -> ClosedPeriod | None:
-    for period in closed:
-        if isinstance(when, datetime):
-            if period.starts_at <= when < period.ends_at:
-                return period
-        elif period.period == f"{when:%Y-%m}":
-            return period
+def _holds(period: ClosedPeriod | ReopenedPeriod, when: date | datetime) -> bool:
+    if isinstance(when, datetime):
+        return period.starts_at <= when < period.ends_at
+    return period.period == f"{when:%Y-%m}"
+
+
+def _why_closed(
+    closed: Sequence[ClosedPeriod], reopened: Sequence[ReopenedPeriod], when: date | datetime
+) -> str | None:
+    """Why ``when`` is closed (signed off, or before a signed-off month), or None when open.
+
+    The same rule as the database triggers (migration 0004).
+    """
+    signed = next((period for period in closed if _holds(period, when)), None)
+    if signed is not None:
+        return closed_message(signed)
+    last = max(closed, key=lambda period: period.ends_at)
+    before = when < last.ends_at if isinstance(when, datetime) else f"{when:%Y-%m}" < last.period
+    if before and not any(_holds(period, when) for period in reopened):
+        month = f"{when.astimezone(UTC):%Y-%m}" if isinstance(when, datetime) else f"{when:%Y-%m}"
+        return (
+            f"period {month} is closed: it was never signed off, but {last.period} after it "
+            f"was (by {last.signed_off_by}); book this in the open period, or have the "
+            f"controller reopen it (`billing-ops close reopen {month}`)"
+        )
     return None
 
 

@@ -1,0 +1,249 @@
+"""Races between processes: N writer processes released together by a barrier, round after round.
+
+Each case books its own customers and invoices up front (one set per round),
+then every worker does its part of round ``r`` at the same instant as the
+others, through the store API, in its own process and its own connection.
+Workers report what they got back (done, already recorded, refused, busy, or
+a crash with its traceback) so the test can check the answers as well as the
+book. Workers are forked from a forkserver that imported this module once, so
+everything they run is top level here and nothing of pytest's state leaks in.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
+from activities.disputes.store import issue_credit_note
+from activities.ledger.db import make_engine, session_factory, transaction
+from activities.ledger.errors import LedgerBusy, LedgerError
+from activities.ledger.invoices import issue_invoice
+from activities.ledger.models import LineKind
+from activities.ledger.payments import PaymentIn, RefundIn, record_payment, refund_payment
+from tests.conftest import NOW
+from tests.ledger import factories
+
+ACTOR = "race:test"
+DUE = date(2026, 12, 31)
+
+#: (outcome, detail): outcome is done, already, refused, busy or crash.
+Outcome = tuple[str, str]
+
+
+def customer_id(round_: int) -> str:
+    return f"RACE-{round_}"
+
+
+def payment(round_: int, processor_id: str, amount: str) -> PaymentIn:
+    return PaymentIn(
+        customer_id=customer_id(round_),
+        processor_id=processor_id,
+        amount=Decimal(amount),
+        currency="USD",
+        received_at=NOW,
+    )
+
+
+def draft(amount: str) -> InvoiceDraft:
+    total = Decimal(amount)
+    zero = Decimal("0.00")
+    line = InvoiceLineDraft(
+        kind=LineKind.CHARGE.value,
+        description="Plan",
+        item_code="plan",
+        period_start=NOW,
+        period_end=NOW + timedelta(days=30),
+        quantity=Decimal(1),
+        unit_amount=total,
+        proration_fraction=Decimal(1),
+        amount=total,
+        discount_amount=zero,
+        tax_rate=Decimal(0),
+        tax_amount=zero,
+    )
+    return InvoiceDraft(
+        currency="USD",
+        lines=(line,),
+        subtotal=total,
+        discount_total=zero,
+        tax_total=zero,
+        total=total,
+        credit_applied=zero,
+        amount_due=total,
+        po_number=None,
+        issue_date=NOW.date(),
+        due_date=DUE,
+        period_start=NOW,
+        period_end=NOW + timedelta(days=30),
+        credit_to_balance=zero,
+        refund_due=zero,
+    )
+
+
+# --- the cases: what is booked before, and what worker w does in round r -----------------------
+
+
+def _book_customer(session: Session, round_: int) -> None:
+    factories.customer(session, customer_id(round_))
+
+
+def _book_invoice(session: Session, round_: int) -> None:
+    _book_customer(session, round_)
+    factories.open_invoice(session, customer_id(round_), "100.00", DUE)
+
+
+def _book_paid_invoice(session: Session, round_: int) -> None:
+    _book_invoice(session, round_)
+    record_payment(session, payment(round_, f"paid-{round_}", "100.00"), ACTOR)
+
+
+def _same_processor_id(session: Session, round_: int, _worker: int) -> Outcome:
+    result = record_payment(session, payment(round_, f"same-{round_}", "100.00"), ACTOR)
+    return ("already" if result.already_recorded else "done", "")
+
+
+def _overpay(session: Session, round_: int, worker: int) -> Outcome:
+    record_payment(session, payment(round_, f"over-{round_}-{worker}", "60.00"), ACTOR)
+    return ("done", "")
+
+
+def _refund(session: Session, round_: int, worker: int, amount: str) -> Outcome:
+    refund_payment(
+        session,
+        RefundIn(
+            processor_id=f"re-{round_}-{worker}",
+            payment_processor_id=f"paid-{round_}",
+            amount=Decimal(amount),
+            reason="race",
+            refunded_at=NOW,
+        ),
+        ACTOR,
+    )
+    return ("done", "")
+
+
+def _refund_vs_refund(session: Session, round_: int, worker: int) -> Outcome:
+    return _refund(session, round_, worker, "60.00")
+
+
+def _refund_vs_payment(session: Session, round_: int, worker: int) -> Outcome:
+    if worker % 2 == 0:
+        return _refund(session, round_, worker, "100.00")
+    record_payment(session, payment(round_, f"new-{round_}-{worker}", "100.00"), ACTOR)
+    return ("done", "")
+
+
+def _credit_vs_payment(session: Session, round_: int, worker: int) -> Outcome:
+    if worker % 2 == 0:
+        issue_credit_note(
+            session,
+            key=f"cn-{round_}-{worker}",
+            invoice_number=f"INV-{round_ + 1:06d}",
+            amount=Decimal("70.00"),
+            reason="race",
+            actor=ACTOR,
+            at=NOW,
+        )
+    else:
+        record_payment(session, payment(round_, f"cnp-{round_}-{worker}", "70.00"), ACTOR)
+    return ("done", "")
+
+
+def _invoices_one_customer(session: Session, round_: int, worker: int) -> Outcome:
+    """Two bill runs for one customer, one of them retried at the same instant, and a payment."""
+    if worker == 3:
+        record_payment(session, payment(round_, f"bill-{round_}", "150.00"), ACTOR)
+        return ("done", "")
+    key = f"bill-run:{round_}:{'B' if worker == 1 else 'A'}"
+    issue_invoice(
+        session, customer_id(round_), draft("100.00"), source_key=key, actor=ACTOR, now=NOW
+    )
+    return ("done", "")
+
+
+@dataclass(frozen=True)
+class Case:
+    book: Callable[[Session, int], None]
+    act: Callable[[Session, int, int], Outcome]
+
+
+CASES: dict[str, Case] = {
+    "same_processor_id": Case(_book_invoice, _same_processor_id),
+    "payments_exceed_invoice": Case(_book_invoice, _overpay),
+    "refund_vs_refund": Case(_book_paid_invoice, _refund_vs_refund),
+    "refund_vs_payment": Case(_book_paid_invoice, _refund_vs_payment),
+    "credit_note_vs_payment": Case(_book_invoice, _credit_vs_payment),
+    "invoices_one_customer": Case(_book_customer, _invoices_one_customer),
+}
+
+
+# --- running a race ---------------------------------------------------------------------------
+
+
+def book(sessions: sessionmaker[Session], case: str, rounds: int) -> None:
+    with transaction(sessions) as session:
+        for round_ in range(rounds):
+            CASES[case].book(session, round_)
+
+
+def race(url: str, case: str, rounds: int, workers: int) -> dict[int, list[Outcome]]:
+    """Run ``case`` with ``workers`` processes for ``rounds`` rounds: outcomes per round."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # each worker starts as a fork of a warm process
+    barrier = context.Barrier(workers)
+    results: Any = context.Queue()
+    processes = [
+        context.Process(target=_worker, args=(url, case, worker, rounds, barrier, results))
+        for worker in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    outcomes: dict[int, list[Outcome]] = {round_: [] for round_ in range(rounds)}
+    for _ in range(rounds * workers):
+        round_, outcome = results.get(timeout=300)
+        outcomes[round_].append(outcome)
+    for process in processes:
+        process.join(timeout=60)
+    return outcomes
+
+
+def _worker(
+    url: str, case: str, worker: int, rounds: int, barrier: Any, results: Any
+) -> None:
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    act = CASES[case].act
+    for round_ in range(rounds):
+        barrier.wait(timeout=120)
+        results.put((round_, attempt(sessions, _bound(act, round_, worker))))
+    engine.dispose()
+
+
+def _bound(
+    act: Callable[[Session, int, int], Outcome], round_: int, worker: int
+) -> Callable[[Session], Outcome]:
+    return lambda session: act(session, round_, worker)
+
+
+def attempt(
+    sessions: sessionmaker[Session], act: Callable[[Session], Outcome], retries: int = 3
+) -> Outcome:
+    """One transaction, retried on "busy" as a Temporal activity would be: what it returned,
+    or how it was refused, or the traceback of a crash."""
+    try:
+        with transaction(sessions) as session:
+            return act(session)
+    except LedgerBusy as error:
+        return attempt(sessions, act, retries - 1) if retries else ("busy", str(error))
+    except LedgerError as error:
+        return ("refused", str(error))
+    except Exception:
+        return ("crash", traceback.format_exc())

@@ -1,0 +1,98 @@
+"""Money under concurrency: 4 writer processes per race, released together, round after round.
+
+After each race every invariant of activities/ledger/invariants.py must hold
+and every answer must be one a person can act on (never a crash). PostgreSQL
+runs 4 processes x 50 rounds per case; SQLite, whose writers queue on one
+file lock, runs fewer rounds of the same cases.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from activities.ledger.invariants import violations
+from activities.ledger.models import Invoice, Payment, Refund
+from tests.ledger import races
+
+WORKERS = 4
+ROUNDS = {"postgresql": 50, "sqlite": int(os.environ.get("SQLITE_RACE_ROUNDS", "10"))}
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _race(
+    engine: Engine, sessions: sessionmaker[Session], case: str
+) -> dict[int, list[races.Outcome]]:
+    rounds = ROUNDS[engine.dialect.name]
+    races.book(sessions, case, rounds)
+    outcomes = races.race(_url(engine), case, rounds, WORKERS)
+    crashes = [
+        detail for per_round in outcomes.values() for kind, detail in per_round if kind == "crash"
+    ]
+    assert not crashes, f"{len(crashes)} crash(es), first:\n{crashes[0]}"
+    with sessions() as session:
+        broken = violations(session)
+    assert not broken, f"{len(broken)} invariant(s) broken, first ones:\n" + "\n".join(broken[:8])
+    return outcomes
+
+
+def _kinds(outcomes: list[races.Outcome]) -> list[str]:
+    return sorted(kind for kind, _ in outcomes)
+
+
+def test_one_processor_id_is_one_payment(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "same_processor_id")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["already"] * (WORKERS - 1) + ["done"], (round_, got)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == len(outcomes)
+
+
+def test_payments_that_exceed_the_invoice(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "payments_exceed_invoice")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+    with sessions() as session:
+        assert set(session.scalars(select(Invoice.balance))) == {0}
+        assert session.scalar(select(func.sum(Payment.unapplied))) == 140 * len(outcomes)
+
+
+def test_refund_racing_refund(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "refund_vs_refund")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] + ["refused"] * (WORKERS - 1), (round_, got)
+        refusals = [detail for kind, detail in got if kind == "refused"]
+        assert all("exceeds what is refundable" in detail for detail in refusals), refusals
+    with sessions() as session:
+        assert session.scalar(select(func.sum(Refund.amount))) == 60 * len(outcomes)
+
+
+def test_refund_racing_a_new_payment(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "refund_vs_payment")
+    for round_, got in outcomes.items():
+        # two refunds of the whole payment: one is refused; both new payments are taken
+        assert _kinds(got) == ["done"] * (WORKERS - 1) + ["refused"], (round_, got)
+    with sessions() as session:
+        assert session.scalar(select(func.sum(Refund.amount))) == 100 * len(outcomes)
+
+
+def test_credit_note_racing_a_payment(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "credit_note_vs_payment")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+
+
+def test_invoices_and_a_payment_for_one_customer(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "invoices_one_customer")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+    with sessions() as session:
+        numbers = sorted(n or "" for n in session.scalars(select(Invoice.number)))
+    assert numbers == [f"INV-{n:06d}" for n in range(1, 2 * len(outcomes) + 1)]
