@@ -39,7 +39,7 @@ from activities.orders.messages import (
     workflow_id,
 )
 from activities.orders.model import ORDER_ID_PATTERN
-from activities.orders.store import ledger_facts
+from activities.orders.store import ledger_facts, resubmission
 from activities.orders.validation import (
     Problem,
     ValidationReport,
@@ -72,12 +72,11 @@ def _actor(as_user: str | None) -> str:
 
 
 def _documents(file: Path) -> list[OrderDocument]:
+    """The file's orders; a file beyond the size limits or not text is refused whole."""
     try:
         return read_orders(file)
     except OSError as error:
         raise ValueError(f"{file}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{file}: not a UTF-8 text file") from None
 
 
 # --- validate -----------------------------------------------------------------
@@ -141,6 +140,8 @@ def validate(
             json.dumps([r.model_dump(mode="json", exclude={"order"}) for r in reports], indent=2)
         )
     else:
+        if documents:
+            console.print(f"{file.name}: read as {documents[0].read_as}", highlight=False)
         for report, document in zip(reports, documents, strict=True):
             print_report(report, document)
     if any(not report.ok for report in reports):
@@ -151,16 +152,36 @@ def validate(
 
 
 async def submit_documents(
-    client: Client, documents: Sequence[OrderDocument], actor: str, task_queue: str
+    client: Client,
+    documents: Sequence[OrderDocument],
+    actor: str,
+    task_queue: str,
+    sessions: sessionmaker[Session] | None = None,
 ) -> list[str]:
-    """Start one provisioning workflow per order; an order already running is left alone."""
-    started = []
+    """Start one provisioning workflow per order; an order already running is left alone.
+
+    Nothing starts when the file itself has errors (a key given twice, two orders with
+    one id, rows that disagree): the workflow sees only the order as read, so those
+    would otherwise be lost.
+    """
     for document in documents:
         order_id = document.order_id
         if not document.readable or order_id is None:
             raise ValueError("order_id: every order needs one before it can be submitted")
         if not re.match(ORDER_ID_PATTERN, order_id):
             raise ValueError(f"order_id: {order_id!r} is not a valid order id")
+        errors = [p for p in document.problems if p.severity == "error"]
+        if errors:
+            raise ValueError(f"{order_id}: nothing submitted, the file has errors: {errors[0]}")
+        if sessions is not None:
+            with sessions() as session:
+                row = session.get(Order, order_id)
+                if row is not None:
+                    resubmission(row, document.raw)
+    started = []
+    for document in documents:
+        order_id = document.order_id
+        assert order_id is not None
         try:
             handle = await client.start_workflow(
                 WORKFLOW_TYPE,
@@ -246,8 +267,9 @@ def submit(
     """Start provisioning for every order in FILE (errors become exceptions to fix)."""
     documents = _documents(file)
     queue = settings().temporal_task_queue
+    sessions = _sessions()
     for line in _with_client(
-        lambda client: submit_documents(client, documents, _actor(as_user), queue)
+        lambda client: submit_documents(client, documents, _actor(as_user), queue, sessions)
     ):
         console.print(line, highlight=False)
 

@@ -13,11 +13,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger import periods  # noqa: F401  (installs the closed-period guard)
-from activities.ledger.errors import explain
+from activities.ledger.errors import explain, explain_data
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -122,6 +122,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
     except IntegrityError as error:
         raise explain(error) from error
+    except DataError as error:  # a value the column cannot hold: retrying cannot help
+        raise explain_data(error) from error
 
 
 def open_ledger(url: str) -> sessionmaker[Session]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 
 class LedgerError(ValueError):
@@ -63,3 +63,10 @@ def _constraint_name(error: IntegrityError) -> str | None:
             groups = match.groups()
             return f"uq_{groups[0]}_{groups[1]}" if len(groups) == 2 else groups[0]
     return None
+
+
+def explain_data(error: DataError) -> LedgerError:
+    """A value the database cannot store (too long, out of range, a NUL byte) as a one-line
+    :class:`LedgerError`: a data error, never a transient one."""
+    detail = str(error.orig).splitlines()[0] if error.orig else str(error)
+    return LedgerError(f"the ledger refused a value: {detail}")
