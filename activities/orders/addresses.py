@@ -193,5 +193,5 @@ def area_postal_rules(country: str, region: str) -> AreaPostalRules | None:
     own = tuple(google.postal_code_matchers[len(rules.postal_patterns) :])
     if not own or area not in names:
         return None
-    examples = google.postal_code_examples or []
+    examples = [e for e in google.postal_code_examples or [] if all(m.match(e) for m in own)]
     return AreaPostalRules(names[area], own, examples[0] if examples else None)

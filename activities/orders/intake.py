@@ -412,8 +412,8 @@ class _CsvOrder:
                     Problem(
                         field=path,
                         rule="csv_conflict",
-                        message=f"row {row}, column {column!r}: {value!r} differs from "
-                        f"{first[0]!r} in row {first[1]}; an order has one {column}",
+                        message=f"row {row}, column {column!r}: {_shown(value)} differs from "
+                        f"{_shown(first[0])} in row {first[1]}; an order has one {column}",
                     )
                 )
         line_type = cells.get("Line Type", "").casefold()

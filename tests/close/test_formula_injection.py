@@ -39,7 +39,7 @@ def _poison(sessions: sessionmaker[Session]) -> None:
             )
         session.execute(update(Invoice).values(po_number="\t=1+1"))
         session.execute(update(InvoiceLine).values(description="\r=2+2"))
-        session.execute(update(CreditNote).values(reason="=WEBSERVICE(\"https://x\")"))
+        session.execute(update(CreditNote).values(reason='=WEBSERVICE("https://x")'))
         session.execute(update(Refund).values(reason="@evil"))
 
 
@@ -83,7 +83,7 @@ def test_no_cell_runs_a_formula_we_did_not_write(
                     if field.startswith(FORMULA_TRIGGERS):
                         assert _is_number(field), f"{path.name}: {field!r}"
                     fields.append(field)
-    assert f"'{HOSTILE['CUS-A']}" in fields and "'=WEBSERVICE(\"https://x\")" in fields
+    assert f"'{HOSTILE['CUS-A']}" in fields and '\'=WEBSERVICE("https://x")' in fields
     assert any(field.startswith("-") and _is_number(field) for field in fields)  # numbers stay
 
 
