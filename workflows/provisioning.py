@@ -155,7 +155,11 @@ class OrderProvisioningWorkflow(AwaitsApproval):
         then the rejection ends the workflow from :meth:`run`'s caller)."""
         while not report.ok:
             await self._record("exception", report, actor=self._workflow_actor())
-            self._show(state="exception", detail=self._exception_detail(report))
+            self._show(
+                state="exception",
+                problems=report.problems,
+                detail=self._exception_detail(report),
+            )
             self._revalidated = False
             await workflow.wait_condition(lambda: self._revalidated or self._rejection is not None)
             if self._rejection is not None:
