@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows.approval import ApprovalInput, AwaitsApproval
 
 with workflow.unsafe.imports_passed_through():
+    from activities.ledger.errors import DATA_ERRORS
     from activities.orders.intake import apply_correction
     from activities.orders.messages import (
         CORRECT_UPDATE,
@@ -59,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
 #: whatever raised them): the order then waits as an exception for a person.
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["LedgerError", "NotFound", "IntegrityError", "DataError"],
+    non_retryable_error_types=DATA_ERRORS,
 )
 QUICK = timedelta(minutes=2)
 

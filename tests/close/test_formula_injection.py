@@ -73,13 +73,13 @@ def test_no_cell_runs_a_formula_we_did_not_write(
     assert f"'{HOSTILE['CUS-A']}" in texts  # the name is there, as text
     assert "'\t=1+1" in texts and "'\r=2+2" in texts
 
-    fields = []
+    fields: list[str] = []
     for path in files:
         if path.suffix != ".csv":
             continue
         with path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.reader(handle):
-                for field in row:
+            for record in csv.reader(handle):
+                for field in record:
                     if field.startswith(FORMULA_TRIGGERS):
                         assert _is_number(field), f"{path.name}: {field!r}"
                     fields.append(field)

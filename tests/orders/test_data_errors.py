@@ -8,6 +8,7 @@ believes (PostgreSQL's VARCHAR limit; on SQLite, which has none, a trigger in it
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,7 +45,7 @@ def narrow_legal_names(sessions: sessionmaker[Session]) -> None:
             )
 
 
-async def attempts(handle: WorkflowHandle[object, object], activity: str) -> list[int]:
+async def attempts(handle: WorkflowHandle[Any, Any], activity: str) -> list[int]:
     """The attempt number of each start of ``activity`` in the workflow's history."""
     scheduled: set[int] = set()
     found = []
