@@ -143,9 +143,7 @@ def validate(
         )
     else:
         if documents:
-            console.print(
-                f"{escape(file.name)}: read as {documents[0].read_as}", highlight=False
-            )
+            console.print(f"{escape(file.name)}: read as {documents[0].read_as}", highlight=False)
         for report, document in zip(reports, documents, strict=True):
             print_report(report, document)
     if any(not report.ok for report in reports):
