@@ -11,10 +11,11 @@ class LedgerError(ValueError):
     """A request the ledger refuses; nothing was written."""
 
 
-#: Exception type names that mean "the data is wrong": an activity that raises one (as such,
-#: or wrapped in an ApplicationError of that type) is never retried. Every workflow's
+#: Exception type names that mean "the data is wrong" (pydantic's ValidationError: data that
+#: does not fit its model): an activity that raises one (as such, or wrapped in an
+#: ApplicationError of that type) is never retried. Every workflow's
 #: retry policy lists them, so no data error can retry forever.
-DATA_ERRORS = ["LedgerError", "NotFound", "IntegrityError", "DataError"]
+DATA_ERRORS = ["LedgerError", "NotFound", "IntegrityError", "DataError", "ValidationError"]
 
 
 class NotFound(LedgerError):

@@ -260,6 +260,24 @@ def _plain_json(value: Any, path: str, problems: list[Problem]) -> Any:
     return {k: _plain_json(v, f"{path}.{k}" if path else k, problems) for k, v in value.items()}
 
 
+#: An order nests three levels (order, address, tax id); anything far deeper is not an order,
+#: and walking it would exhaust Python's recursion limit.
+MAX_DEPTH = 10
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` levels (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_json(text: str, encoding: str = "UTF-8") -> list[OrderDocument]:
     """One order object, or a list of them. Decimals stay exact (never parsed as floats);
     a key given twice in an object is an error, never "the last one wins"."""
@@ -280,6 +298,16 @@ def parse_json(text: str, encoding: str = "UTF-8") -> list[OrderDocument]:
     read_as = f"JSON, {encoding}"
     documents = []
     for index, item in enumerate(items):
+        if _deeper_than(item, MAX_DEPTH):
+            problem = Problem(
+                field="order",
+                rule="json",
+                message=f"item {index} is nested deeper than {MAX_DEPTH} levels; an order has 3",
+            )
+            documents.append(
+                OrderDocument(raw={}, problems=[problem], readable=False, read_as=read_as)
+            )
+            continue
         if isinstance(item, dict):
             problems: list[Problem] = []
             raw = _plain_json(item, "", problems)
