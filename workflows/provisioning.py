@@ -152,8 +152,8 @@ class OrderProvisioningWorkflow(AwaitsApproval):
         return self._outcome("provisioned")
 
     async def _until_valid(self, report: ValidationReport) -> ValidationReport:
-        """Hold the order as an exception until a correction validates (or it is rejected:
-        then the rejection ends the workflow from :meth:`run`'s caller)."""
+        """Hold the order as an exception until a correction validates it; a rejection
+        raises :class:`_Rejected`, which :meth:`run` turns into the rejected outcome."""
         while not report.ok:
             await self._record("exception", report, actor=self._workflow_actor())
             self._show(

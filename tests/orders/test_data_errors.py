@@ -7,19 +7,24 @@ believes (PostgreSQL's VARCHAR limit; on SQLite, which has none, a trigger in it
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.ledger.models import Order, OrderStatus
 from activities.orders.messages import CORRECT_UPDATE, Correction, Rejection
-from activities.orders.validation import ValidationReport
+from activities.orders.provisioning import ProvisionAccount, ReceiveOrder, ValidateOrder
+from activities.orders.validation import OrderRules, ValidationReport
 from tests.orders.harness import eventually, new_customer_order, order_worker
+from tests.orders.test_drafted_email import provisioning
 from tests.orders.test_workflow import _state_is, counts, start, today_of, unique
 from workflows.provisioning import OrderProvisioningWorkflow
 
@@ -108,3 +113,28 @@ async def test_a_ledger_refusal_holds_the_order_after_one_attempt_with_nothing_w
         assert (await other.result()).state == "rejected"
     assert outcome.state == "provisioned"
     assert counts(sessions)["customers"] == 1 and counts(sessions)["invoices"] == 1
+
+
+def test_a_billing_email_taken_after_validation_is_refused_when_the_customer_is_created(
+    sessions: sessionmaker[Session], rules: OrderRules, tmp_path: Path
+) -> None:
+    """Two new customers with one billing email, both validated before either exists: the
+    second is refused in the transaction that would create it, for good, with nothing
+    written (the invoice email would otherwise go to the other company's AP team)."""
+    acts = provisioning(sessions, rules, tmp_path, None)
+    now = datetime(2026, 11, 16, 9, 30, tzinfo=UTC)
+    orders = [new_customer_order(now.date(), order_id=f"ORD-E{n}") for n in (1, 2)]
+    orders[1]["customer"]["contact_email"] = "AP@Globex.example"
+    reports = []
+    for order in orders:
+        acts.receive(ReceiveOrder(order_id=order["order_id"], order=order, actor="cli:a", now=now))
+        reports.append(acts.validate(ValidateOrder(order=order, today=now.date())))
+    assert all(report.ok for report in reports)
+    first, second = (report.order for report in reports)
+    assert first is not None and second is not None
+    acts.provision_account(ProvisionAccount(order=first, workflow_id="order-ORD-E1", now=now))
+    with pytest.raises(ApplicationError) as refused:
+        acts.provision_account(ProvisionAccount(order=second, workflow_id="order-ORD-E2", now=now))
+    assert refused.value.non_retryable
+    assert "AP@Globex.example is already the billing email of CUS-000001" in refused.value.message
+    assert counts(sessions)["customers"] == 1 and counts(sessions)["subscriptions"] == 1
