@@ -165,8 +165,8 @@ def read_orders(path: Path) -> list[OrderDocument]:
                 f"{path.name}: a CSV order file holds at most {MAX_CSV_LINES:,} lines, this one "
                 f"has {lines:,}; split it into several files"
             )
-        return unique_order_ids(parse_csv(text, encoding))
-    return unique_order_ids(parse_json(text, encoding))
+        return unique_billing_emails(unique_order_ids(parse_csv(text, encoding)))
+    return unique_billing_emails(unique_order_ids(parse_json(text, encoding)))
 
 
 def decode(data: bytes, name: str) -> tuple[str, str]:
@@ -206,6 +206,31 @@ def unique_order_ids(documents: list[OrderDocument]) -> list[OrderDocument]:
             )
         else:
             first[key] = index
+    return documents
+
+
+def unique_billing_emails(documents: list[OrderDocument]) -> list[OrderDocument]:
+    """Two new customers in one file cannot share a billing email: it names one customer
+    (the ledger's side of the rule is checked by validation and again at creation)."""
+    first: dict[str, int] = {}
+    for index, document in enumerate(documents):
+        customer = document.raw.get("customer")
+        if not isinstance(customer, dict) or customer.get("id"):
+            continue
+        email = customer.get("contact_email")
+        if not isinstance(email, str) or not email.strip():
+            continue
+        key = email.strip().casefold()
+        if key in first and document.order_id != documents[first[key]].order_id:
+            document.problems.append(
+                Problem(
+                    field="customer.contact_email",
+                    rule="email_taken",
+                    message=f"{email.strip()} is also the billing email of the new customer of "
+                    f"order {first[key] + 1} in this file; one billing email, one customer",
+                )
+            )
+        first.setdefault(key, index)
     return documents
 
 
