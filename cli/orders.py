@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -39,7 +40,7 @@ from activities.orders.messages import (
     workflow_id,
 )
 from activities.orders.model import ORDER_ID_PATTERN
-from activities.orders.store import ledger_facts
+from activities.orders.store import ledger_facts, resubmission
 from activities.orders.validation import (
     Problem,
     ValidationReport,
@@ -72,12 +73,11 @@ def _actor(as_user: str | None) -> str:
 
 
 def _documents(file: Path) -> list[OrderDocument]:
+    """The file's orders; a file beyond the size limits or not text is refused whole."""
     try:
         return read_orders(file)
     except OSError as error:
         raise ValueError(f"{file}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{file}: not a UTF-8 text file") from None
 
 
 # --- validate -----------------------------------------------------------------
@@ -108,12 +108,13 @@ def print_report(report: ValidationReport, document: OrderDocument) -> None:
     if report.price_exceptions:
         summary += f", {len(report.price_exceptions)} price exception(s) needing approval"
     mark = "[red]✗[/red]" if errors else "[green]✓[/green]"
-    console.print(f"{mark} {name}: {summary}", highlight=False)
+    console.print(f"{mark} {escape(name)}: {summary}", highlight=False)
     for problem in [*errors, *warnings]:
         colour = "red" if problem.severity == "error" else "yellow"
         console.print(
-            f"  [{colour}]{problem.severity}[/{colour}] {problem.field}: {problem.message} "
-            f"[dim]\\[{problem.rule}][/dim]{_where(problem, document)}",
+            f"  [{colour}]{problem.severity}[/{colour}] {escape(problem.field)}: "
+            f"{escape(problem.message)} "
+            f"[dim]\\[{problem.rule}][/dim]{escape(_where(problem, document))}",
             highlight=False,
             soft_wrap=True,
         )
@@ -141,6 +142,8 @@ def validate(
             json.dumps([r.model_dump(mode="json", exclude={"order"}) for r in reports], indent=2)
         )
     else:
+        if documents:
+            console.print(f"{escape(file.name)}: read as {documents[0].read_as}", highlight=False)
         for report, document in zip(reports, documents, strict=True):
             print_report(report, document)
     if any(not report.ok for report in reports):
@@ -150,17 +153,44 @@ def validate(
 # --- submit, status, correct, reject --------------------------------------------
 
 
-async def submit_documents(
-    client: Client, documents: Sequence[OrderDocument], actor: str, task_queue: str
-) -> list[str]:
-    """Start one provisioning workflow per order; an order already running is left alone."""
-    started = []
+def check_submission(
+    documents: Sequence[OrderDocument], sessions: sessionmaker[Session] | None
+) -> None:
+    """Refuse the whole file before anything starts when it cannot be submitted as it is.
+
+    The file's own errors (a key given twice, two orders with one id, rows that
+    disagree) are seen only here: the workflow gets the order as read, so they would
+    otherwise be lost. An order id already in the ledger must carry the same order.
+    """
     for document in documents:
         order_id = document.order_id
         if not document.readable or order_id is None:
             raise ValueError("order_id: every order needs one before it can be submitted")
         if not re.match(ORDER_ID_PATTERN, order_id):
             raise ValueError(f"order_id: {order_id!r} is not a valid order id")
+        errors = [p for p in document.problems if p.severity == "error"]
+        if errors:
+            raise ValueError(f"{order_id}: nothing submitted, the file has errors: {errors[0]}")
+        if sessions is not None:
+            with sessions() as session:
+                row = session.get(Order, order_id)
+                if row is not None:
+                    resubmission(row, document.raw)
+
+
+async def submit_documents(
+    client: Client,
+    documents: Sequence[OrderDocument],
+    actor: str,
+    task_queue: str,
+    sessions: sessionmaker[Session] | None = None,
+) -> list[str]:
+    """Start one provisioning workflow per order; an order already running is left alone."""
+    check_submission(documents, sessions)
+    started = []
+    for document in documents:
+        order_id = document.order_id
+        assert order_id is not None
         try:
             handle = await client.start_workflow(
                 WORKFLOW_TYPE,
@@ -234,7 +264,9 @@ def _with_client(work: Any) -> Any:
     try:
         return asyncio.run(main())
     except TemporalUnavailable as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(
+            f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(code=1) from None
 
 
@@ -246,8 +278,10 @@ def submit(
     """Start provisioning for every order in FILE (errors become exceptions to fix)."""
     documents = _documents(file)
     queue = settings().temporal_task_queue
+    sessions = _sessions()
+    check_submission(documents, sessions)  # before Temporal is reached: nothing starts
     for line in _with_client(
-        lambda client: submit_documents(client, documents, _actor(as_user), queue)
+        lambda client: submit_documents(client, documents, _actor(as_user), queue, sessions)
     ):
         console.print(line, highlight=False)
 
@@ -257,7 +291,7 @@ def print_view(view: OrderView) -> None:
     for name in ("customer_id", "subscription_id", "detail"):
         value = getattr(view, name)
         if value:
-            console.print(f"  {name.replace('_', ' ')}: {value}", highlight=False)
+            console.print(f"  {name.replace('_', ' ')}: {escape(str(value))}", highlight=False)
     if view.invoice:
         invoice = view.invoice
         console.print(
@@ -266,7 +300,7 @@ def print_view(view: OrderView) -> None:
             highlight=False,
         )
     for problem in view.problems:
-        console.print(f"  {problem}", highlight=False, soft_wrap=True)
+        console.print(f"  {escape(str(problem))}", highlight=False, soft_wrap=True)
     for exception in view.price_exceptions:
         console.print(f"  approval: {exception.describe()}", highlight=False, soft_wrap=True)
 

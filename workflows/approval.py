@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.approvals.matrix import ApprovalRoute, DecisionRefused, can_decide
     from activities.approvals.notifier import NoticeKind
+    from activities.ledger.errors import DATA_ERRORS
 
 #: The update that carries a decision, and the query that lists a workflow's requests.
 DECIDE_UPDATE = "approvals.decide"
@@ -77,7 +78,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 #: Bad input (an unknown action, a currency without a rate) will not get better by retrying.
 ACTIVITY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["MatrixError", "LedgerError", "NotFound", "CurrencyError"],
+    non_retryable_error_types=["MatrixError", "CurrencyError", *DATA_ERRORS],
 )
 
 

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         TickRequest,
         workflow_id,
     )
+    from activities.ledger.errors import DATA_ERRORS
 
 TICK_UPDATE = "close.tick"
 SIGN_OFF_UPDATE = "close.sign_off"
@@ -65,7 +66,11 @@ SCHEDULE_ID = "close-monthly"
 QUICK = timedelta(minutes=1)
 #: A million invoices take minutes, not hours (bench/README.md).
 REPORTS = timedelta(minutes=60)
-RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10)
+RETRY = RetryPolicy(
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+    non_retryable_error_types=DATA_ERRORS,
+)
 #: A period started once and not failed is never started again: a signed-off close stays done.
 ONE_CLOSE_PER_PERIOD = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
 

@@ -57,10 +57,11 @@ with workflow.unsafe.imports_passed_through():
         State,
     )
     from activities.collections.send_window import local_today
+    from activities.ledger.errors import DATA_ERRORS
 
 #: Activities retry until they succeed (a mail server or database outage only delays
 #: the cadence); data errors are raised as non-retryable and fail the workflow.
-RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
+RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10), non_retryable_error_types=DATA_ERRORS)
 QUICK = timedelta(minutes=2)
 
 

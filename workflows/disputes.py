@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.disputes.resolution import Proposal
     from activities.disputes.triage import Triage
+    from activities.ledger.errors import DATA_ERRORS
 
 WORKFLOW_TYPE = "Dispute"
 TRIAGE_UPDATE = "triage"
@@ -47,7 +48,7 @@ WITHDRAW_UPDATE = "withdraw"
 STATUS_QUERY = "status"
 
 QUICK = timedelta(minutes=2)
-RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
+RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10), non_retryable_error_types=DATA_ERRORS)
 
 Stage = Literal[
     "opening", "awaiting_triage", "proposing", "awaiting_approval", "settling", "closed"

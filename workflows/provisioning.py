@@ -18,10 +18,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.approval import ApprovalInput, AwaitsApproval
 
 with workflow.unsafe.imports_passed_through():
+    from activities.ledger.errors import DATA_ERRORS
     from activities.orders.intake import apply_correction
     from activities.orders.messages import (
         CORRECT_UPDATE,
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         Rejection,
         State,
     )
+    from activities.orders.model import Order
     from activities.orders.provisioning import (
         AccountChange,
         GrantEntitlements,
@@ -50,12 +53,28 @@ with workflow.unsafe.imports_passed_through():
         ValidateOrder,
         grants_for,
     )
-    from activities.orders.validation import ValidationReport, parse_order
+    from activities.orders.validation import Problem, ValidationReport, parse_order
 
 #: Activities retry until they succeed (an outage only delays the order); bad data is
-#: raised as non-retryable by the activities and fails the workflow for a person to see.
-RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+#: raised as non-retryable by the activities (and the ledger's refusals are never retried
+#: whatever raised them): the order then waits as an exception for a person.
+RETRY = RetryPolicy(
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=DATA_ERRORS,
+)
 QUICK = timedelta(minutes=2)
+
+
+class _Rejected(Exception):
+    """An analyst rejected the order held as an exception."""
+
+
+def _data_error(error: ActivityError) -> str | None:
+    """The reason when an activity failed for good on its data; None for anything else."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.message
+    return None
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -67,9 +86,17 @@ class OrderProvisioningWorkflow(AwaitsApproval):
         self._revalidated = False
         self._correcting = False
         self._rejection: Rejection | None = None
+        self._entitled = False
 
     @workflow.run
     async def run(self, start: OrderStart) -> OrderOutcome:
+        try:
+            return await self._run(start)
+        except _Rejected:
+            assert self._rejection is not None
+            return await self._reject(self._rejection.by, self._rejection.reason)
+
+    async def _run(self, start: OrderStart) -> OrderOutcome:
         self._order = dict(start.order)
         self._show(order_id=start.order_id)
         record = await self._receive(start)
@@ -84,38 +111,66 @@ class OrderProvisioningWorkflow(AwaitsApproval):
             return self._outcome("provisioned", already=True)
 
         report = await self._validate()
+        while True:
+            report = await self._until_valid(report)
+            assert report.order is not None
+            order = report.order
+            if report.price_exceptions:
+                await self._record("pending_approval", report, actor=self._workflow_actor())
+                self._show(
+                    state="pending_approval", detail="waiting for a price-exception approval"
+                )
+                amount = sum((e.amount for e in report.price_exceptions), Decimal(0))
+                decision = await self.request_approval(
+                    ApprovalInput(
+                        action="price_exception",
+                        summary=f"Order {order.order_id}: "
+                        + "; ".join(e.describe() for e in report.price_exceptions),
+                        requested_by=start.submitted_by,
+                        customer_id=order.customer.id,
+                        amount=amount,
+                        currency=order.currency,
+                    )
+                )
+                if not decision.approved:
+                    return await self._reject(
+                        decision.decided_by,
+                        f"price exception {decision.outcome}: {decision.reason}",
+                    )
+            try:
+                await self._provision(order)
+            except ActivityError as error:
+                refusal = _data_error(error)
+                if refusal is None:
+                    raise
+                # Bad data never retries: the order waits as an exception, saying what exists.
+                report = self._refused(report, refusal)
+                continue
+            break
+        await self._record("provisioned", None, actor=self._workflow_actor())
+        self._show(state="provisioned", detail=None)
+        return self._outcome("provisioned")
+
+    async def _until_valid(self, report: ValidationReport) -> ValidationReport:
+        """Hold the order as an exception until a correction validates it; a rejection
+        raises :class:`_Rejected`, which :meth:`run` turns into the rejected outcome."""
         while not report.ok:
             await self._record("exception", report, actor=self._workflow_actor())
-            self._show(state="exception", detail="waiting for an analyst to correct or reject")
+            self._show(
+                state="exception",
+                problems=report.problems,
+                detail=self._exception_detail(report),
+            )
             self._revalidated = False
             await workflow.wait_condition(lambda: self._revalidated or self._rejection is not None)
             if self._rejection is not None:
-                return await self._reject(self._rejection.by, self._rejection.reason)
+                raise _Rejected()
             assert self._report is not None
             report = self._report
+        return report
 
-        assert report.order is not None
-        order = report.order
-        if report.price_exceptions:
-            await self._record("pending_approval", report, actor=self._workflow_actor())
-            self._show(state="pending_approval", detail="waiting for a price-exception approval")
-            amount = sum((e.amount for e in report.price_exceptions), Decimal(0))
-            decision = await self.request_approval(
-                ApprovalInput(
-                    action="price_exception",
-                    summary=f"Order {order.order_id}: "
-                    + "; ".join(e.describe() for e in report.price_exceptions),
-                    requested_by=start.submitted_by,
-                    customer_id=order.customer.id,
-                    amount=amount,
-                    currency=order.currency,
-                )
-            )
-            if not decision.approved:
-                return await self._reject(
-                    decision.decided_by, f"price exception {decision.outcome}: {decision.reason}"
-                )
-
+    async def _provision(self, order: Order) -> None:
+        """Customer and subscription, entitlements, invoice, email, collections."""
         self._show(state="provisioning", detail=None)
         wid = workflow.info().workflow_id
         change: AccountChange = await workflow.execute_activity_method(
@@ -137,6 +192,7 @@ class OrderProvisioningWorkflow(AwaitsApproval):
             start_to_close_timeout=QUICK,
             retry_policy=RETRY,
         )
+        self._entitled = True
         invoice: InvoiceFacts | None = await workflow.execute_activity_method(
             ProvisioningActivities.issue_first_invoice,
             IssueOrderInvoice(order=order, change=change, workflow_id=wid, now=workflow.now()),
@@ -165,9 +221,37 @@ class OrderProvisioningWorkflow(AwaitsApproval):
                 start_to_close_timeout=QUICK,
                 retry_policy=RETRY,
             )
-        await self._record("provisioned", None, actor=self._workflow_actor())
-        self._show(state="provisioned", detail=None)
-        return self._outcome("provisioned")
+
+    def _refused(self, report: ValidationReport, reason: str) -> ValidationReport:
+        """The report an order held for a data error shows: the ledger's refusal and
+        exactly what provisioning has written so far."""
+        view = self._view
+        if view.customer_id is None:
+            written = (
+                "nothing was written (the customer and subscription are one transaction); "
+                "a correction validates the order again and provisions it from the start"
+            )
+        else:
+            done = [f"customer {view.customer_id}", f"subscription {view.subscription_id}"]
+            if self._entitled:
+                done.append("its entitlements")
+            if view.invoice is not None:
+                done.append(f"invoice {view.invoice.number}")
+            written = (
+                f"{', '.join(done)} exist; a correction validates the order again and "
+                "continues from the step that failed with them (the customer and "
+                "subscription already created are not changed by it)"
+            )
+        problem = Problem(
+            field="order",
+            rule="ledger_refused",
+            message=f"provisioning stopped: {reason}; {written}",
+        )
+        return report.model_copy(update={"problems": [*report.problems, problem]})
+
+    def _exception_detail(self, report: ValidationReport) -> str:
+        refused = [p.message for p in report.problems if p.rule == "ledger_refused"]
+        return refused[0] if refused else "waiting for an analyst to correct or reject"
 
     # --- steps ------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from activities.drafting.activities import DraftingActivities
     from activities.drafting.facts import Draft
+    from activities.ledger.errors import DATA_ERRORS
     from activities.zendesk.activities import (
         FetchTicket,
         PostReply,
@@ -52,7 +53,7 @@ ZENDESK_TIMEOUT = timedelta(minutes=5)
 DRAFT_TIMEOUT = timedelta(minutes=10)
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["ZendeskRefused", "LedgerError", "NotFound", "ValueError"],
+    non_retryable_error_types=["ZendeskRefused", "ValueError", *DATA_ERRORS],
 )
 
 AUTO_SEND = "policy:auto_send"

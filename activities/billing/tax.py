@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from stdnum.eu import vat as eu_vat
 
 from activities.billing.money import ZERO, round_money
 from activities.settings import config_dir
@@ -79,7 +80,7 @@ def tax_treatment(
     country = jurisdiction[:2]
     if exempt:
         return TaxTreatment(ZERO, "Tax exempt", "Tax exempt: exemption certificate on file.")
-    if vat_id and country in table.reverse_charge_countries and country != table.seller_country:
+    if vat_id and reverse_charge_applies(table, country, vat_id):
         return TaxTreatment(
             ZERO, "Reverse charge", f"{table.reverse_charge_note} Customer VAT id: {vat_id}."
         )
@@ -90,6 +91,30 @@ def tax_treatment(
             "add the country before invoicing customers there"
         )
     return TaxTreatment(entry.rate, f"{entry.name} {_percent(entry.rate)}", entry.note)
+
+
+#: EU VAT prefixes that are not the ISO country code (Greece; Northern Ireland is not an EU
+#: member state for services).
+_VAT_PREFIX_COUNTRY = {"EL": "GR", "XI": "GB"}
+
+
+def vat_id_country(vat_id: str) -> str | None:
+    """The country of a valid EU VAT id (``EL`` is Greece), or ``None`` when it is not one."""
+    if not eu_vat.is_valid(vat_id):
+        return None
+    prefix = eu_vat.compact(vat_id)[:2].upper()
+    return _VAT_PREFIX_COUNTRY.get(prefix, prefix)
+
+
+def reverse_charge_applies(table: TaxTable, country: str, vat_id: str) -> bool:
+    """Reverse charge needs a valid VAT id registered in the customer's own EU country, and
+    that country is not the seller's: a German customer quoting an Irish (the seller's) or
+    a French VAT id pays VAT like anyone without one."""
+    return (
+        country in table.reverse_charge_countries
+        and country != table.seller_country
+        and vat_id_country(vat_id) == country
+    )
 
 
 def line_tax(taxable: Decimal, treatment: TaxTreatment, currency: str) -> Decimal:

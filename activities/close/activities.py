@@ -48,6 +48,7 @@ from activities.ledger.periods import (
     lock_period,
 )
 from activities.settings import Settings
+from activities.spreadsheet_text import spreadsheet_text
 
 #: How many blocking exceptions the summary names (the workbook lists all of them).
 BLOCKING_SHOWN = 20
@@ -266,12 +267,15 @@ def _write_checklist(path: Path, request: SignOffRecord) -> None:
             tick = ticks.get(step.id)
             writer.writerow(
                 [
-                    step.id,
-                    step.title,
-                    step.role,
-                    tick.by if tick else "",
-                    tick.at.isoformat() if tick else "",
-                    (tick.note or "") if tick else "",
+                    spreadsheet_text(text)
+                    for text in (
+                        step.id,
+                        step.title,
+                        step.role,
+                        tick.by if tick else "",
+                        tick.at.isoformat() if tick else "",
+                        (tick.note or "") if tick else "",
+                    )
                 ]
             )
         writer.writerow(
@@ -279,7 +283,7 @@ def _write_checklist(path: Path, request: SignOffRecord) -> None:
                 "sign_off",
                 "Period signed off and locked",
                 "sign-off",
-                request.by,
+                spreadsheet_text(request.by),
                 request.at.isoformat(),
                 f"reports of run {request.summary.run}",
             ]

@@ -26,6 +26,7 @@ from activities.billing.money import minor_digits
 from activities.close.report import CloseReport
 from activities.close.rollforward import MOVEMENT_LINES
 from activities.close.tables import Column, Table
+from activities.spreadsheet_text import Formula, spreadsheet_text
 
 ROLL_FORWARD_SHEET = "Roll-forward"
 AGING_SHEET = "AR aging 12 months"
@@ -46,9 +47,12 @@ def money_format(currency: str) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """What a cell or CSV field holds: UTC without tzinfo for times, text for enums."""
+    """What a cell or CSV field holds: UTC without tzinfo for times, typed text that can
+    never run as a formula (only a :class:`Formula` we wrote does)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, str):
+        return spreadsheet_text(value)
     return value
 
 
@@ -80,8 +84,10 @@ def _roll_forward_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
     sheet.append([_cell(sheet, f"AR roll-forward, {report.period}", bold=True)])
     sheet.append(
         [
-            f"From {cut_offs.starts_at:%Y-%m-%d %H:%M} to {cut_offs.cut_off:%Y-%m-%d %H:%M} UTC "
-            f"(the month in {cut_offs.timezone}); one column per currency, never mixed."
+            _plain(
+                f"From {cut_offs.starts_at:%Y-%m-%d %H:%M} to {cut_offs.cut_off:%Y-%m-%d %H:%M} "
+                f"UTC (the month in {cut_offs.timezone}); one column per currency, never mixed."
+            )
         ]
     )
     sheet.append([])
@@ -107,13 +113,13 @@ def _roll_forward_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
     last_movement = RF_CLOSING_ROW - 1
     line(
         "Closing AR (roll-forward)",
-        [f"=SUM({c}{RF_OPENING_ROW}:{c}{last_movement})" for c in letters],
+        [Formula(f"=SUM({c}{RF_OPENING_ROW}:{c}{last_movement})") for c in letters],
         bold=True,
     )
     line("Closing AR (open invoices at cut-off)", [f.closing_from_invoices for f in figures])
     line(
         "Difference",
-        [f"={c}{RF_FROM_INVOICES_ROW}-{c}{RF_CLOSING_ROW}" for c in letters],
+        [Formula(f"={c}{RF_FROM_INVOICES_ROW}-{c}{RF_CLOSING_ROW}") for c in letters],
         bold=True,
     )
     sheet.append([])
@@ -129,7 +135,7 @@ def _roll_forward_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
 
 def _table_sheet(sheet: WriteOnlyWorksheet, table: Table) -> None:
     sheet.append([_cell(sheet, table.title, bold=True)])
-    sheet.append([table.note or ""])
+    sheet.append([_plain(table.note or "")])
     sheet.append([])
     sheet.append([_cell(sheet, _header(c), bold=True) for c in table.columns])
     if table.currency_column is None:
@@ -152,7 +158,9 @@ def _table_sheet(sheet: WriteOnlyWorksheet, table: Table) -> None:
         for index, column in enumerate(table.columns[1:], 1):
             letter = get_column_letter(index + 1)
             if column.kind == "money":
-                total.append(_cell(sheet, f"=SUM({letter}{first}:{letter}{row_number})", fmt, True))
+                total.append(
+                    _cell(sheet, Formula(f"=SUM({letter}{first}:{letter}{row_number})"), fmt, True)
+                )
             elif index == table.currency_column:
                 total.append(_cell(sheet, currency, bold=True))
             else:
@@ -173,10 +181,12 @@ def _aging_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
         fmt = money_format(row.currency)
         sheet.append(
             [
-                month,
-                row.currency,
+                _plain(month),
+                _plain(row.currency),
                 *(_cell(sheet, row.amounts[label], fmt) for label in labels),
-                _cell(sheet, f"=SUM({first_bucket}{number}:{last_bucket}{number})", fmt, True),
+                _cell(
+                    sheet, Formula(f"=SUM({first_bucket}{number}:{last_bucket}{number})"), fmt, True
+                ),
             ]
         )
 

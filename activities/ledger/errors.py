@@ -14,6 +14,13 @@ class LedgerError(ValueError):
     """A request the ledger refuses; nothing was written."""
 
 
+#: Exception type names that mean "the data is wrong" (pydantic's ValidationError: data that
+#: does not fit its model): an activity that raises one (as such, or wrapped in an
+#: ApplicationError of that type) is never retried. Every workflow's
+#: retry policy lists them, so no data error can retry forever.
+DATA_ERRORS = ["LedgerError", "NotFound", "IntegrityError", "DataError", "ValidationError"]
+
+
 class NotFound(LedgerError):
     """The named record does not exist."""
 
@@ -164,10 +171,7 @@ def from_database(error: DBAPIError) -> Exception:
     if state in _BUSY_STATES or any(word in message for word in _BUSY_WORDS):
         return LedgerBusy(BUSY)
     if isinstance(error, DataError):
-        return LedgerError(
-            "a value does not fit the ledger (too long, or a number out of range); "
-            "check the lengths and amounts given"
-        )
+        return explain_data(error)
     for pattern, advice in _UNAVAILABLE:
         match = pattern.search(message) or pattern.search(type(error.orig).__name__)
         if match:
@@ -181,3 +185,10 @@ def from_database(error: DBAPIError) -> Exception:
         f"the ledger database failed ({type(error.orig).__name__}); nothing was written: "
         "try again, and report it if it persists"
     )
+
+
+def explain_data(error: DataError) -> LedgerError:
+    """A value the database cannot store (too long, out of range, a NUL byte) as a one-line
+    :class:`LedgerError`: a data error, never a transient one."""
+    detail = str(error.orig).splitlines()[0] if error.orig else str(error)
+    return LedgerError(f"the ledger refused a value: {detail}")

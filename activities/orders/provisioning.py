@@ -235,11 +235,14 @@ class ProvisioningActivities:
     @activity.defn(name="orders.receive")
     def receive(self, request: ReceiveOrder) -> OrderRecord:
         """Record the order's arrival (once); an order already provisioned is returned as it is."""
-        with transaction(self.sessions) as session:
-            row = store.receive(
-                session, request.order_id, request.order, request.actor, request.now
-            )
-            return _record(row, session)
+        try:
+            with transaction(self.sessions) as session:
+                row = store.receive(
+                    session, request.order_id, request.order, request.actor, request.now
+                )
+                return _record(row, session)
+        except LedgerError as error:
+            raise _refuse(error) from None
 
     @activity.defn(name="orders.validate")
     def validate(self, request: ValidateOrder) -> ValidationReport:
@@ -250,17 +253,20 @@ class ProvisioningActivities:
 
     @activity.defn(name="orders.record_status")
     def record_status(self, request: RecordStatus) -> None:
-        with transaction(self.sessions) as session:
-            store.set_status(
-                session,
-                request.order_id,
-                OrderStatus(request.status),
-                payload=request.order,
-                report=request.report,
-                actor=request.actor,
-                reason=request.reason,
-                now=request.now,
-            )
+        try:
+            with transaction(self.sessions) as session:
+                store.set_status(
+                    session,
+                    request.order_id,
+                    OrderStatus(request.status),
+                    payload=request.order,
+                    report=request.report,
+                    actor=request.actor,
+                    reason=request.reason,
+                    now=request.now,
+                )
+        except LedgerError as error:
+            raise _refuse(error) from None
 
     @activity.defn(name="orders.provision_account")
     def provision_account(self, request: ProvisionAccount) -> AccountChange:
@@ -319,13 +325,16 @@ class ProvisioningActivities:
     @activity.defn(name="orders.provision_entitlements")
     def provision_entitlements(self, request: GrantEntitlements) -> list[EntitlementChange]:
         """Bring the customer's entitlements to what the subscription now has."""
-        return self.entitlements.apply(
-            request.customer_id,
-            request.subscription_id,
-            request.grants,
-            actor=f"workflow:{request.workflow_id}",
-            now=request.now,
-        )
+        try:
+            return self.entitlements.apply(
+                request.customer_id,
+                request.subscription_id,
+                request.grants,
+                actor=f"workflow:{request.workflow_id}",
+                now=request.now,
+            )
+        except LedgerError as error:
+            raise _refuse(error) from None
 
     @activity.defn(name="orders.issue_first_invoice")
     def issue_first_invoice(self, request: IssueOrderInvoice) -> InvoiceFacts | None:
@@ -392,7 +401,10 @@ class ProvisioningActivities:
         (outbox key per order)."""
         key = f"order:{request.order_id}:invoice-email"
         with self.sessions() as session:
-            customer = get_customer(session, request.customer_id)
+            try:
+                customer = get_customer(session, request.customer_id)
+            except LedgerError as error:
+                raise _refuse(error) from None
             invoice = session.scalar(
                 select(Invoice).where(Invoice.number == request.invoice_number)
             )

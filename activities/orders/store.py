@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from activities.billing.pricebook import PriceBook
@@ -35,6 +35,7 @@ from activities.ledger.models import (
 )
 from activities.ledger.numbering import next_number
 from activities.orders.changes import subscription_items
+from activities.orders.intake import content_hash
 from activities.orders.model import Order as OrderForm
 from activities.orders.validation import (
     CustomerFacts,
@@ -95,16 +96,33 @@ def subscription_facts(subscription: Subscription) -> SubscriptionFacts:
 
 
 def ledger_facts(session: Session, raw: Mapping[str, Any]) -> LedgerFacts:
-    """The customer and subscription an order (as received, maybe malformed) refers to."""
+    """The customer and subscription an order (as received, maybe malformed) refers to,
+    and the customer its billing email already belongs to."""
     customer_ref = raw.get("customer")
     customer_id = customer_ref.get("id") if isinstance(customer_ref, Mapping) else None
+    email = customer_ref.get("contact_email") if isinstance(customer_ref, Mapping) else None
     amends = raw.get("amends")
     customer = session.get(Customer, customer_id.strip()) if isinstance(customer_id, str) else None
     subscription = session.get(Subscription, amends.strip()) if isinstance(amends, str) else None
     return LedgerFacts(
         customer=customer_facts(customer) if customer else None,
         subscription=subscription_facts(subscription) if subscription else None,
+        email_owners=email_owners(session, email) if isinstance(email, str) else [],
     )
+
+
+def email_owners(session: Session, email: str) -> list[str]:
+    """The customers whose billing contacts have ``email`` (without regard to case)."""
+    wanted = email.strip().casefold()
+    if not wanted:
+        return []
+    rows = session.scalars(
+        select(BillingContact.customer_id)
+        .where(func.lower(BillingContact.email) == wanted)
+        .distinct()
+        .order_by(BillingContact.customer_id)
+    )
+    return list(rows)
 
 
 # --- The order row -------------------------------------------------------------
@@ -116,11 +134,16 @@ def receive(
     """The order's row, created on first receipt; a resubmission replaces the payload
     unless the order was already provisioned (then the row is returned as it is)."""
     row = session.get(Order, order_id)
+    submitted = content_hash(jsonable(dict(payload)))
+    if row is not None:
+        resubmission(row, payload)
     if row is not None and row.status == OrderStatus.PROVISIONED:
         return row
     before = None if row is None else {"status": row.status, "payload": row.payload}
     if row is None:
-        row = Order(id=order_id, received_at=now, problems=None)
+        row = Order(id=order_id, received_at=now, problems=None, content_hash=submitted)
+        opportunity = payload.get("opportunity_id")
+        row.opportunity_id = opportunity.strip() if isinstance(opportunity, str) else None
         session.add(row)
     row.status = OrderStatus.RECEIVED
     row.payload = jsonable(dict(payload))
@@ -141,6 +164,55 @@ def receive(
         after={"status": row.status},
     )
     return row
+
+
+def resubmission(row: Order, payload: Mapping[str, Any]) -> None:
+    """An order id submitted again must carry the same order: as first submitted, or as
+    corrected since. Anything else is refused, showing what differs."""
+    content = jsonable(dict(payload))
+    if content_hash(content) in (row.content_hash, content_hash(row.payload)):
+        return
+    raise LedgerError(
+        f"order_id: {row.id} was already submitted with other content ({row.status.value}); "
+        f"this one differs in {differences(row.payload, content)}. Send a new order id, or "
+        "correct the order held as an exception"
+    )
+
+
+def differences(held: Any, given: Any, limit: int = 5) -> str:
+    """``seats: 20 -> 50; customer.legal_name: 'A' -> 'B'``: the fields that differ."""
+    left, right = _flatten(held), _flatten(given)
+    changed = [
+        f"{path}: {_short(left.get(path))} -> {_short(right.get(path))}"
+        for path in sorted(left.keys() | right.keys())
+        if left.get(path, _MISSING) != right.get(path, _MISSING)
+    ]
+    more = f"; and {len(changed) - limit} more" if len(changed) > limit else ""
+    return "; ".join(changed[:limit]) + more
+
+
+_MISSING = object()
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat |= _flatten(item, f"{path}.{key}" if path else str(key))
+        return flat
+    if isinstance(value, list):
+        flat = {}
+        for index, item in enumerate(value):
+            flat |= _flatten(item, f"{path}[{index}]")
+        return flat
+    return {path: value}
 
 
 def set_status(
@@ -192,6 +264,7 @@ def create_customer(session: Session, order: OrderForm, actor: str, now: datetim
     """A new customer from the order's details (the order has been validated)."""
     ref, address = order.customer, order.billing_address
     assert ref.legal_name and ref.contact_email
+    claim_billing_email(session, ref.contact_email)
     customer = Customer(
         id=next_number(session, CUSTOMER_SERIES),
         legal_name=ref.legal_name,
@@ -232,6 +305,27 @@ def create_customer(session: Session, order: OrderForm, actor: str, now: datetim
         },
     )
     return customer
+
+
+def claim_billing_email(session: Session, email: str) -> None:
+    """Refuse a new customer a billing email that is already another customer's.
+
+    Validation checked it when the order was read; this checks again in the
+    transaction that creates the customer, holding (on PostgreSQL) a lock on the
+    address until commit, so two orders racing with one new address cannot both
+    take it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"billing-email:{email.strip().casefold()}"},
+        )
+    owners = email_owners(session, email)
+    if owners:
+        raise LedgerError(
+            f"customer.contact_email: {email} is already the billing email of "
+            f"{', '.join(owners)}; name that customer (customer.id) or give a new address"
+        )
 
 
 def _items(order: OrderForm, book: PriceBook) -> list[SubscriptionItem]:

@@ -119,6 +119,9 @@ class LedgerFacts(BaseModel):
 
     customer: CustomerFacts | None = None
     subscription: SubscriptionFacts | None = None
+    email_owners: list[str] = Field(
+        default_factory=list, description="customers already billed at the order's email"
+    )
 
 
 class ValidationReport(BaseModel):
@@ -153,6 +156,18 @@ _PYDANTIC_RULES = {
     "less_than_equal": "range",
     "greater_than_equal": "range",
 }
+#: Rules raised by :mod:`activities.orders.fields` under their own names.
+_FIELD_RULES = frozenset(
+    {
+        "max_length",
+        "control_character",
+        "markup",
+        "boolean",
+        "date_format",
+        "timestamp",
+        "excel_serial_date",
+    }
+)
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:
@@ -176,8 +191,11 @@ def parse_order(raw: Any) -> tuple[Order | None, list[Problem]]:
         for item in error.errors(include_url=False):
             # Unions report each member; the first is the useful one.
             location = tuple(p for p in item["loc"] if not str(p).startswith(("function-", "lax-")))
-            rule = _PYDANTIC_RULES.get(item["type"], "type")
-            shown = repr(item.get("input"))[:60] if item["type"] != "missing" else ""
+            kind = item["type"]
+            rule = kind if kind in _FIELD_RULES else _PYDANTIC_RULES.get(kind, "type")
+            shown = (
+                "" if kind == "missing" or rule in _FIELD_RULES else repr(item.get("input"))[:60]
+            )
             message = item["msg"] if not shown else f"{item['msg']} (got {shown})"
             problems.append(Problem(field=_field_path(location), rule=rule, message=message))
         return None, _unique(problems)
@@ -253,6 +271,16 @@ class _Check:
 
     def customer(self) -> None:
         ref, known = self.order.customer, self.facts.customer
+        others = [owner for owner in self.facts.email_owners if owner != ref.id]
+        if ref.contact_email and others:
+            # One billing address, one customer: the Zendesk queue and the invoice emails
+            # find the account by it.
+            self.error(
+                "customer.contact_email",
+                "email_taken",
+                f"{ref.contact_email} is the billing email of {', '.join(others)}; name that "
+                "customer (customer.id) to order for it, or give this customer its own address",
+            )
         if ref.id is not None:
             if known is None:
                 self.error(
@@ -742,6 +770,9 @@ class _Check:
         """Tax ids and exemption; returns the order with ids and address normalised."""
         order = self.order
         country = order.billing_address.country
+        country_ok = bool(country) and not any(
+            p.field == "billing_address.country" for p in self.problems
+        )
         normalised = []
         seen: set[tuple[str, str]] = set()
         for index, tax_id in enumerate(order.tax_ids):
@@ -756,11 +787,14 @@ class _Check:
                 self.error(f"{at}.value", "duplicate", f"{tax_id.value} is listed twice")
             seen.add((tax_id.scheme, result.value))
             normalised.append(tax_id.model_copy(update={"value": result.value}))
-            if country and result.country and result.country != country:
-                self.warn(
+            if country_ok and result.country and result.country != country:
+                # A VAT id of another country than the address decides the invoice's tax
+                # (reverse charge or not) on a claim the address contradicts: refused.
+                self.error(
                     f"{at}.value",
                     "tax_country_mismatch",
-                    f"the tax id is from {result.country}, the billing address is in {country}",
+                    f"the tax id is from {result.country}, the billing address is in "
+                    f"{country}; give the id registered in the billing country",
                 )
         if (
             country in self.tax_table.reverse_charge_countries

@@ -485,7 +485,9 @@ def test_tax_account_credit_po_and_due_date() -> None:
     assert (result.subtotal, result.tax_total, result.total) == (D("44.00"), D("8.80"), D("52.80"))
     assert (result.credit_applied, result.amount_due) == (D("52.80"), D("0.00"))
     assert (result.po_number, result.due_date) == ("PO-991", date(2025, 3, 17))
-    reverse = InvoiceTerms(date(2025, 1, 31), tax=tax_treatment(table, "NL", vat_id="NL123"))
+    reverse = InvoiceTerms(
+        date(2025, 1, 31), tax=tax_treatment(table, "NL", vat_id="NL004495445B01")
+    )
     assert (
         draft(january(10), [SeatsAdded(at(2025, 1, 10), 2)], terms=reverse)
         .notes[0]

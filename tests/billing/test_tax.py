@@ -46,6 +46,17 @@ def test_exemption_and_reverse_charge() -> None:
     assert tax_treatment(table, "GB", vat_id="GB123456789").rate == Decimal("0.20")
 
 
+def test_reverse_charge_needs_a_valid_vat_id_of_the_customers_own_country() -> None:
+    """A German customer quoting the seller's (Irish) or a French VAT id, or a number that
+    fails its check digits, pays German VAT: only a valid DE id reverse-charges."""
+    table = load_tax_table()
+    for vat_id in ("IE6388047V", "FR40303265045", "DE136695977", "not a number"):
+        treatment = tax_treatment(table, "DE", vat_id=vat_id)
+        assert (treatment.rate, treatment.label) == (Decimal("0.19"), "VAT 19%"), vat_id
+    assert tax_treatment(table, "DE", vat_id="DE 136 695 976").label == "Reverse charge"
+    assert tax_treatment(table, "GR", vat_id="EL094259216").label == "Reverse charge"  # EL is GR
+
+
 def test_unknown_or_malformed_jurisdictions() -> None:
     table = load_tax_table()
     with pytest.raises(TaxError, match=r"customer.jurisdiction: no tax rate for 'BR'"):

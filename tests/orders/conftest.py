@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.ledger.models import (
     Base,
+    BillingContact,
     ContractType,
     Interval,
     ItemKind,
@@ -49,9 +50,11 @@ def rules() -> OrderRules:
 
 
 def seed_corpus_ledger(session: Session) -> None:
-    """The accounts the corpus names: CUS-USD (requires POs) with SUB-1 (business, 10 seats,
-    monthly, 25.00) and the cancelled SUB-2; CUS-EUR in Germany."""
+    """The accounts the corpus names: CUS-USD (requires POs, billed at ap@usd-customer.example)
+    with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled SUB-2; CUS-EUR in
+    Germany."""
     factories.customer(session, "CUS-USD", po_required=True)
+    session.add(BillingContact(customer_id="CUS-USD", name="AP", email="ap@usd-customer.example"))
     factories.customer(
         session,
         "CUS-EUR",

@@ -106,7 +106,9 @@ async def test_submit_status_correct_and_reject_through_temporal(
     good = new_customer_order(today, order_id="ORD-CLI-1")
     held = new_customer_order(today, order_id="ORD-CLI-2")
     held["billing_address"]["postal_code"] = "1000"
+    held["customer"]["contact_email"] = "ap@initech.example"
     doomed = new_customer_order(today, order_id="ORD-CLI-3", plan="platinum")
+    doomed["customer"]["contact_email"] = "ap@hooli.example"
     file = tmp_path / "orders.json"
     file.write_text(json.dumps([good, held, doomed], default=str))
     async with order_worker(env.client, ledger, tmp_path / "outbox") as queue:

@@ -49,6 +49,7 @@ def provisioning(
 def invoiced_order(acts: ProvisioningActivities, order_id: str) -> SendInvoiceEmail:
     """A new customer's order taken as far as its first invoice: the email step's input."""
     raw = new_customer_order(NOW.date(), order_id=order_id)
+    raw["customer"]["contact_email"] = f"ap-{order_id.lower()}@globex.example"  # one each
     wid = f"order-{order_id}"
     acts.receive(ReceiveOrder(order_id=order_id, order=raw, actor="cli:ana", now=NOW))
     report = acts.validate(ValidateOrder(order=raw, today=NOW.date()))

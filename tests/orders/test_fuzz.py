@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import csv
+import io
 import json
 import random
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +19,14 @@ from hypothesis import strategies as st
 
 from activities.billing.invoicing import InvoiceTerms, draft_invoice
 from activities.orders.changes import engine_subscription, first_invoice_events, subscription_items
-from activities.orders.intake import CorrectionError, apply_correction
+from activities.orders.fields import column_length, forbidden_character
+from activities.orders.intake import (
+    CorrectionError,
+    apply_correction,
+    check_document,
+    parse_csv,
+    parse_json,
+)
 from activities.orders.validation import (
     CustomerFacts,
     LedgerFacts,
@@ -279,3 +289,127 @@ def test_the_validator_never_crashes(base: dict[str, Any], seed: int, facts: Led
         terms=InvoiceTerms(issue_date=TODAY, payment_terms_days=order.payment_terms_days),
     )
     assert draft.total >= 0
+
+
+# --- Issue 14: what a careless or hostile sales desk sends ---------------------------------
+
+#: Text that must never pass: bidi overrides and isolates, zero-width characters, a BOM,
+#: C0 and C1 controls, NUL, Slack mentions.
+HOSTILE_TEXT = [
+    "Acme \u202eHbmG",
+    "Jana\u200dWeber",
+    "Zero\u200bWidth",
+    "\ufeffAcme",
+    "Ber\u0085lin",
+    "Nul\x00l",
+    "Tab\there",
+    "Left\u2066to\u2069",
+    "Acme <!channel>",
+    "<@U012AB3CD>",
+]
+TEXT_FIELDS = [
+    "customer.legal_name",
+    "customer.contact_name",
+    "customer.contact_email",
+    "purchase_order.number",
+    "billing_address.line1",
+    "billing_address.line2",
+    "billing_address.city",
+    "billing_address.postal_code",
+    "exemption_certificate",
+    "opportunity_id",
+    "tax_ids[0].value",
+]
+
+
+def _field_value(order: Any, path: str) -> Any:
+    node = order
+    for part in path.replace("[0]", ".0").split("."):
+        if isinstance(node, list):
+            node = node[int(part)] if node else None
+        else:
+            node = getattr(node, part, None)
+        if node is None:
+            return None
+    return node
+
+
+def _with_duplicate(text: str, keys: list[str], pick: random.Random) -> str:
+    """The JSON text with one of its top-level keys given a second time, first."""
+    key = pick.choice(keys)
+    value = json.dumps(pick.choice([20, 50, True, "enterprise", "USD", "99.00", None]))
+    return text.replace("{", f'{{"{key}": {value}, ', 1)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.sampled_from(BASES), seed=st.integers(0, 2**32))
+def test_hostile_json_is_refused_and_what_passes_fits_the_ledger(
+    base: dict[str, Any], seed: int
+) -> None:
+    """Duplicate keys, booleans, over-long and invisible text: every one is an error, and a
+    valid order's every text fits its ledger column in plain characters."""
+    pick = random.Random(seed)
+    changes = mutations(seed)
+    for _ in range(pick.randint(0, 2)):
+        path = pick.choice(TEXT_FIELDS)
+        limit = column_length(re.sub(r"\[\d+\]", "", path))
+        changes.append(
+            (path, pick.choice([*HOSTILE_TEXT, "x" * (limit + 1), "y" * limit, True, 0]))
+        )
+    duplicate = pick.random() < 0.3
+    order = mutate(base, changes)
+    text = json.dumps(order, default=str)
+    if duplicate:
+        text = _with_duplicate(text, sorted(order), pick)
+    note(f"changes: {changes!r}, duplicate: {duplicate}")
+    (document,) = parse_json(text)
+    report = check_document(document, RULES, LedgerFacts(), TODAY)
+    if duplicate:
+        assert any(p.rule == "duplicate_key" for p in report.errors)
+    if not report.ok:
+        return
+    assert report.order is not None
+    for path in TEXT_FIELDS:
+        value = _field_value(report.order, path)
+        if isinstance(value, str):
+            assert len(value) <= column_length(re.sub(r"\[\d+\]", "", path)), path
+            assert forbidden_character(value) is None, path
+            assert "<!" not in value and "<@" not in value, path
+    assert not isinstance(report.order.seats, bool)
+
+
+CSV_EXAMPLE = (EXAMPLES / "new_customer.csv").read_text(encoding="utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    bom=st.booleans(),
+    crlf=st.booleans(),
+    junk=st.one_of(st.none(), st.sampled_from(HOSTILE_TEXT), st.text(max_size=30)),
+    column=st.integers(0, 23),
+)
+def test_csv_dialects_read_the_same_order(
+    delimiter: str, bom: bool, crlf: bool, junk: str | None, column: int
+) -> None:
+    """Comma, semicolon or tab; BOM or not; CRLF or LF: the same rows give the same order,
+    and a junk cell anywhere is a problem, never an exception."""
+    rows = list(csv.reader(io.StringIO(CSV_EXAMPLE)))
+    if delimiter == ";":  # a semicolon export writes decimal commas
+        for row in rows[1:]:
+            row[7] = row[7].replace(".", ",")
+    if junk is not None:
+        rows[1][column] = junk
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n" if crlf else "\n").writerows(rows)
+    text = ("\ufeff" if bom else "") + out.getvalue()
+    documents = parse_csv(text.removeprefix("\ufeff"))
+    for document in documents:
+        report = check_document(document, RULES, LedgerFacts(), TODAY)
+        for problem in report.problems:
+            assert problem.field and problem.rule and problem.message
+    if junk is None:
+        (document,) = documents
+        (reference,) = parse_csv(CSV_EXAMPLE)
+        assert document.raw == reference.raw
+        assert check_document(document, RULES, LedgerFacts(), TODAY).ok
