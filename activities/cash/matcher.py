@@ -44,15 +44,49 @@ SUBSET_SIZE = 4
 
 #: Words that come before an invoice number in remittance texts, in the languages we bill in.
 _INVOICE_WORDS = r"(?:INVOICES?|INVS?|RECHNUNG|RECH|RG|FACTURES?|FACTURAS?|FATTURA|FAKTURA|FACT)"
-_OCR_DIGITS = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1",
-                             "S": "5", "B": "8", "Z": "2"})
-_OCR_LETTERS = {"I": "[I1L|]", "O": "[O0Q]", "S": "[S5]", "B": "[B8]", "Z": "[Z2]"}
-_NUMBER = r"[\s\-_#:./]{0,3}(?:NO\.?|NR\.?|N°|NUMBER)?[\s\-_#:./]{0,3}([0-9OQDIL|SBZ]{1,10})(?![A-Z0-9])"
-_LEGAL_FORMS = frozenset(
-    "inc incorporated llc ltd limited gmbh ag sa sas sarl bv nv plc corp corporation co "
-    "company kk pty srl spa oy ab as aps kg ug llp lp".split()
+_OCR_DIGITS = str.maketrans(
+    {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8", "Z": "2"}
 )
-_NOISE = frozenset("the payment payments pmt ref transfer wire ach from by via".split())
+_OCR_LETTERS = {"I": "[I1L|]", "O": "[O0Q]", "S": "[S5]", "B": "[B8]", "Z": "[Z2]"}
+_NUMBER = (
+    r"[\s\-_#:./]{0,3}(?:NO\.?|NR\.?|N°|NUMBER)?[\s\-_#:./]{0,3}([0-9OQDIL|SBZ]{1,10})(?![A-Z0-9])"
+)
+_LEGAL_FORMS = frozenset(
+    [
+        "inc",
+        "incorporated",
+        "llc",
+        "ltd",
+        "limited",
+        "gmbh",
+        "ag",
+        "sa",
+        "sas",
+        "sarl",
+        "bv",
+        "nv",
+        "plc",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "kk",
+        "pty",
+        "srl",
+        "spa",
+        "oy",
+        "ab",
+        "as",
+        "aps",
+        "kg",
+        "ug",
+        "llp",
+        "lp",
+    ]
+)
+_NOISE = frozenset(
+    ["the", "payment", "payments", "pmt", "ref", "transfer", "wire", "ach", "from", "by", "via"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +184,7 @@ class Book:
         prefixes = {key[0] for key in self.by_key} or {"INV"}
         self._default_prefix = "INV" if "INV" in prefixes else sorted(prefixes)[0]
         alternatives = "|".join(
-            "".join(_OCR_LETTERS.get(c, re.escape(c)) for c in p)
+            r"\s?".join(_OCR_LETTERS.get(c, re.escape(c)) for c in p)
             for p in sorted(prefixes, key=len, reverse=True)
         )
         self._prefixed = re.compile(rf"(?<![A-Z0-9])({alternatives}){_NUMBER}")
@@ -172,8 +206,9 @@ class Book:
                 scores[owner] = max(scores.get(owner, 0.0), score)
         return scores
 
-    def referenced(self, remittance: str) -> tuple[list[OpenInvoice], list[OpenInvoice]]:
-        """Open invoices the text names exactly (after OCR repair), and those one typo away."""
+    def referenced(self, remittance: str) -> tuple[list[OpenInvoice], list[OpenInvoice], int]:
+        """Open invoices the text names exactly (after OCR repair), those one typo away, and
+        how many invoice numbers the text holds at all (open or not)."""
         text = remittance.upper()
         keys: list[tuple[str, int]] = []
         for pattern, fixed in ((self._prefixed, None), (self._worded, self._default_prefix)):
@@ -192,10 +227,11 @@ class Book:
                 invoice = self.by_key.get((prefix, neighbour))
                 if invoice is not None and invoice not in near and invoice not in exact:
                     near.append(invoice)
-        return exact, near
+        return exact, near, len(keys)
 
 
 def _repair_prefix(found: str, prefixes: Mapping[str, str]) -> str | None:
+    found = "".join(found.split())
     for prefix in prefixes:
         if len(prefix) == len(found) and all(
             a == b or re.fullmatch(_OCR_LETTERS.get(a, re.escape(a)), b)
@@ -219,7 +255,9 @@ def _one_typo_away(number: int) -> set[int]:
     return {int(f) for f in found if f} - {number}
 
 
-def allocate(amount: Decimal, invoices: Sequence[OpenInvoice]) -> tuple[tuple[Allocation, ...], Decimal]:
+def allocate(
+    amount: Decimal, invoices: Sequence[OpenInvoice]
+) -> tuple[tuple[Allocation, ...], Decimal]:
     """Spread ``amount`` over ``invoices`` in order, each up to its ledger balance."""
     remaining = amount
     allocations = []
@@ -234,10 +272,12 @@ def match(line: Line, book: Book) -> list[Proposal]:
     """Every plausible application of ``line``, best first (empty: nobody to propose)."""
     account_owner = book.accounts.get(normalize_account(line.payer_account))
     names = book.name_scores(line.payer_name)
-    exact_refs, near_refs = book.referenced(line.remittance)
+    exact_refs, near_refs, mentioned = book.referenced(line.remittance)
     found: dict[tuple[str, tuple[str, ...]], Proposal] = {}
 
-    def add(customer_id: str, invoices: Sequence[OpenInvoice], confidence: float, *why: str) -> None:
+    def add(
+        customer_id: str, invoices: Sequence[OpenInvoice], confidence: float, *why: str
+    ) -> None:
         allocations, remainder = allocate(line.amount, invoices)
         reasons = list(why)
         if account_owner == customer_id:
@@ -253,8 +293,13 @@ def match(line: Line, book: Book) -> list[Proposal]:
             confidence = min(confidence, 0.4)
             reasons.append("the payer looks like a different customer")
         proposal = Proposal(
-            customer_id, line.currency, allocations, remainder, max(short, ZERO),
-            round(confidence, 3), tuple(reasons),
+            customer_id,
+            line.currency,
+            allocations,
+            remainder,
+            max(short, ZERO),
+            round(confidence, 3),
+            tuple(reasons),
         )
         key = (customer_id, proposal.invoices)
         if key not in found or found[key].confidence < proposal.confidence:
@@ -262,6 +307,13 @@ def match(line: Line, book: Book) -> list[Proposal]:
 
     def corroborated(customer_id: str) -> bool:
         return account_owner == customer_id or names.get(customer_id, 0) >= NAME_MATCH
+
+    def elsewhere(customer_id: str, named: Sequence[OpenInvoice]) -> bool:
+        pool = book.by_customer.get((customer_id, line.currency), [])
+        others = [i for i in pool if i not in named]
+        return any(i.balance == line.amount for i in others) or (
+            _subset_paying(line.amount, others) is not None
+        )
 
     def conflict(customer_id: str) -> bool:
         if account_owner is not None:
@@ -276,7 +328,11 @@ def match(line: Line, book: Book) -> list[Proposal]:
         for customer_id, invoices in by_customer.items():
             same = [i for i in invoices if i.currency == line.currency]
             numbers = ", ".join(i.number for i in invoices)
-            said = f"remittance names {numbers}" if not typo else f"remittance names {numbers} with a typo"
+            said = (
+                f"remittance names {numbers}"
+                if not typo
+                else f"remittance names {numbers} with a typo"
+            )
             if not same:
                 add(customer_id, [], 0.2, said, f"but the line is in {line.currency}")
                 continue
@@ -288,6 +344,11 @@ def match(line: Line, book: Book) -> list[Proposal]:
                 confidence = 0.95 if exact_amount and corroborated(customer_id) else 0.6
             elif exact_amount:
                 confidence = 0.98
+            elif elsewhere(customer_id, same):
+                # a short or over payment whose amount is exactly another open invoice's
+                # balance: the number may be a typo for that one
+                confidence = 0.6
+                said += ", but the amount equals another open invoice's balance"
             else:
                 confidence = 0.92 if corroborated(customer_id) else 0.7
             if exact_amount:
@@ -304,21 +365,45 @@ def match(line: Line, book: Book) -> list[Proposal]:
         pool = book.by_customer.get((customer_id, line.currency), [])
         who = "payer account known" if by_account else "payer name"
         singles = [i for i in pool if i.balance == line.amount]
+        chosen = [i for i in singles if i in exact_refs] or [i for i in singles if i in near_refs]
         if singles:
-            extra = f" (oldest of {len(singles)} with that balance)" if len(singles) > 1 else ""
-            add(customer_id, singles[:1], 0.95 if strong else 0.8,
-                f"{who}; amount equals the balance of {singles[0].number}{extra}")
+            # several invoices with this balance (a monthly subscription): the one the text
+            # names, else the oldest; unsure when the text names several of them, or an
+            # invoice we cannot place
+            pick = (chosen or singles)[0]
+            unsure = len(chosen) > 1 or (
+                not chosen
+                and (
+                    (len(singles) > 1 and mentioned > 0)
+                    or _subset_paying(line.amount, pool) is not None
+                )
+            )
+            extra = "" if chosen or len(singles) == 1 else f" (oldest of {len(singles)})"
+            add(
+                customer_id,
+                [pick],
+                0.95 if strong and not unsure else 0.75,
+                f"{who}; amount equals the balance of {pick.number}{extra}",
+            )
             continue
         subset = _subset_paying(line.amount, pool)
         if subset is not None:
             sets, invoices = subset
-            add(customer_id, invoices, 0.93 if strong and sets == 1 else 0.7,
+            add(
+                customer_id,
+                invoices,
+                0.93 if strong and sets == 1 else 0.7,
                 f"{who}; amount equals the balances of {', '.join(i.number for i in invoices)}"
-                + ("" if sets == 1 else f" (one of {sets} sets)"))
+                + ("" if sets == 1 else f" (one of {sets} sets)"),
+            )
             continue
         if pool:
-            add(customer_id, pool, 0.5 if strong else 0.35,
-                f"{who}; the amount matches no set of open invoices (oldest first)")
+            add(
+                customer_id,
+                pool,
+                0.5 if strong else 0.35,
+                f"{who}; the amount matches no set of open invoices (oldest first)",
+            )
         else:
             add(customer_id, [], 0.3, f"{who}; no open invoice in {line.currency}")
 
@@ -326,31 +411,32 @@ def match(line: Line, book: Book) -> list[Proposal]:
     if not found:
         same_amount = book.by_amount.get((line.currency, line.amount), [])
         for invoice in same_amount[:3]:
-            add(invoice.customer_id, [invoice],
+            add(
+                invoice.customer_id,
+                [invoice],
                 0.6 if len(same_amount) == 1 else 0.3,
                 f"amount equals the balance of {invoice.number}"
-                + ("" if len(same_amount) == 1 else f" (one of {len(same_amount)} invoices)"))
+                + ("" if len(same_amount) == 1 else f" (one of {len(same_amount)} invoices)"),
+            )
     return sorted(found.values(), key=lambda p: (-p.confidence, p.customer_id, p.invoices))
 
 
 def _subset_paying(
     amount: Decimal, pool: Sequence[OpenInvoice]
 ) -> tuple[int, list[OpenInvoice]] | None:
-    """The set of 2..4 of the oldest open invoices whose balances add up to ``amount``:
-    (how many sets do, the oldest such set), or None."""
-    candidates = [i for i in pool[:SUBSET_POOL] if i.balance < amount]
-    if sum(i.balance for i in pool) == amount and len(pool) > 1:
+    """A set of 2..4 of the oldest open invoices whose balances add up to ``amount``:
+    (1, the set) when it is the only one, (2, the oldest found) when there are more; None."""
+    if len(pool) > 1 and sum(i.balance for i in pool) == amount:
         return 1, list(pool)
-    sets = 0
-    first: list[OpenInvoice] | None = None
+    candidates = [i for i in pool[:SUBSET_POOL] if i.balance < amount]
+    found: list[OpenInvoice] | None = None
     for size in range(2, min(SUBSET_SIZE, len(candidates)) + 1):
         for combo in combinations(candidates, size):
             if sum(i.balance for i in combo) == amount:
-                sets += 1
-                first = first or list(combo)
-        if first is not None:
-            return sets, first
-    return None
+                if found is not None:
+                    return 2, found
+                found = list(combo)
+    return (1, found) if found is not None else None
 
 
 def decide(proposals: Sequence[Proposal], threshold: float) -> Proposal | None:

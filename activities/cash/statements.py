@@ -200,8 +200,15 @@ def _camt_entry(
     details = entry.findall("c:NtryDtls/c:TxDtls", ns)
     if not details:
         yield StatementLine(
-            _reference(entry_ref, where), statement_id, account, booked, entry_amount, currency,
-            "", "", _text(" ".join(entry.xpath("c:AddtlNtryInf/text()", namespaces=ns))),
+            _reference(entry_ref, where),
+            statement_id,
+            account,
+            booked,
+            entry_amount,
+            currency,
+            "",
+            "",
+            _text(" ".join(_texts(entry, "c:AddtlNtryInf/text()", ns))),
         )
         return
     for position, detail in enumerate(details, start=1):
@@ -220,8 +227,11 @@ def _camt_entry(
             reference = f"{entry_ref}/{position}" if entry_ref else ""
         payer = _first(
             detail,
-            ("c:RltdPties/c:Dbtr/c:Nm", "c:RltdPties/c:Dbtr/c:Pty/c:Nm",
-             "c:RltdPties/c:UltmtDbtr/c:Nm"),
+            (
+                "c:RltdPties/c:Dbtr/c:Nm",
+                "c:RltdPties/c:Dbtr/c:Pty/c:Nm",
+                "c:RltdPties/c:UltmtDbtr/c:Nm",
+            ),
             ns,
         )
         payer_account = _first(
@@ -229,15 +239,27 @@ def _camt_entry(
             ("c:RltdPties/c:DbtrAcct/c:Id/c:IBAN", "c:RltdPties/c:DbtrAcct/c:Id/c:Othr/c:Id"),
             ns,
         )
-        remittance = detail.xpath(
+        remittance = _texts(
+            detail,
             "c:RmtInf/c:Ustrd/text() | c:RmtInf/c:Strd//c:Ref/text() | c:Refs/c:EndToEndId/text()",
-            namespaces=ns,
+            ns,
         )
         yield StatementLine(
-            _reference(reference, here), statement_id, account, booked, amount, tx_currency,
-            _text(payer), _text(payer_account),
+            _reference(reference, here),
+            statement_id,
+            account,
+            booked,
+            amount,
+            tx_currency,
+            _text(payer),
+            _text(payer_account),
             _text(" ".join(r for r in remittance if r != "NOTPROVIDED")),
         )
+
+
+def _texts(element: etree._Element, path: str, ns: dict[str, str]) -> list[str]:
+    found = element.xpath(path, namespaces=ns)
+    return [str(t) for t in found if isinstance(t, str)] if isinstance(found, list) else []
 
 
 def _is_reversal(entry: etree._Element, ns: dict[str, str]) -> bool:
@@ -280,8 +302,13 @@ def parse_bai2(text: str) -> list[StatementLine]:
     try:
         document = reader.parse_from_string(text, check_integrity=True)
     except (
-        ParsingException, IntegrityException, NotSupportedYetException, ValueError, IndexError,
-        KeyError, AttributeError,
+        ParsingException,
+        IntegrityException,
+        NotSupportedYetException,
+        ValueError,
+        IndexError,
+        KeyError,
+        AttributeError,
     ) as error:
         raise StatementError(f"bai2: {error}") from None
     lines: list[StatementLine] = []
@@ -298,8 +325,14 @@ def parse_bai2(text: str) -> list[StatementLine]:
                 amount = (Decimal(tx.amount) * quantum(currency)).quantize(quantum(currency))
                 reference = tx.bank_reference or tx.customer_reference or ""
                 yield_line = StatementLine(
-                    _reference(reference, where), f"bai2:{document.header.file_id}", number,
-                    as_of, amount, currency, "", "",
+                    _reference(reference, where),
+                    f"bai2:{document.header.file_id}",
+                    number,
+                    as_of,
+                    amount,
+                    currency,
+                    "",
+                    "",
                     _text(" ".join(x for x in (tx.customer_reference, tx.text) if x)),
                 )
                 lines.append(_bai2_parties(yield_line))
@@ -309,13 +342,25 @@ def parse_bai2(text: str) -> list[StatementLine]:
 def _bai2_parties(line: StatementLine) -> StatementLine:
     """Wire details in a BAI2 text often carry ``ORIGINATOR: name`` and ``ACCT: number``;
     take them out when present (still untrusted text)."""
-    name = re.search(r"(?:ORIGINATOR|ORIG|OBI|FROM)\s*[:=]\s*([^/;:]+?)(?=\s+[A-Z]{2,}\s*[:=]|$)",
-                     line.remittance, re.IGNORECASE)
-    account = re.search(r"(?:ACCT|ACCOUNT|IBAN)\s*[:=]\s*([A-Z0-9 ]{4,40}?)(?=\s+[A-Z]{2,}\s*[:=]|$)",
-                        line.remittance, re.IGNORECASE)
+    name = re.search(
+        r"(?:ORIGINATOR|ORIG|OBI|FROM)\s*[:=]\s*([^/;:]+?)(?=\s+[A-Z]{2,}\s*[:=]|$)",
+        line.remittance,
+        re.IGNORECASE,
+    )
+    account = re.search(
+        r"(?:ACCT|ACCOUNT|IBAN)\s*[:=]\s*([A-Z0-9 ]{4,40}?)(?=\s+[A-Z]{2,}\s*[:=]|$)",
+        line.remittance,
+        re.IGNORECASE,
+    )
     return StatementLine(
-        line.bank_reference, line.statement_id, line.account, line.booked_on, line.amount,
-        line.currency, _text(name.group(1)) if name else "", _text(account.group(1)) if account else "",
+        line.bank_reference,
+        line.statement_id,
+        line.account,
+        line.booked_on,
+        line.amount,
+        line.currency,
+        _text(name.group(1)) if name else "",
+        _text(account.group(1)) if account else "",
         line.remittance,
     )
 
@@ -352,8 +397,12 @@ def parse_csv(text: str, fmt: CsvFormat, statement_id: str) -> list[StatementLin
             ) from None
         lines.append(
             StatementLine(
-                _reference(row[cols.bank_reference] or "", where), statement_id, fmt.account,
-                booked, amount, currency,
+                _reference(row[cols.bank_reference] or "", where),
+                statement_id,
+                fmt.account,
+                booked,
+                amount,
+                currency,
                 _text(row[cols.payer_name] if cols.payer_name else ""),
                 _text(row[cols.payer_account] if cols.payer_account else ""),
                 _text(row[cols.remittance] if cols.remittance else ""),
