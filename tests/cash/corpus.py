@@ -285,8 +285,8 @@ def _ambiguous_set(pool: Sequence[OpenInvoice], total: Decimal, size: int) -> bo
         for k in range(1, min(4, len(pool)) + 1)
         for combo in combinations(pool[:16], k)
     )
-    return (
-        sums[total] > 1 or sum((i.balance for i in pool), Decimal(0)) == total and size < len(pool)
+    return sums[total] > 1 or (
+        sum((i.balance for i in pool), Decimal(0)) == total and size < len(pool)
     )
 
 
