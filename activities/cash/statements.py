@@ -340,18 +340,10 @@ def parse_bai2(text: str) -> list[StatementLine]:
 
 
 def _bai2_parties(line: StatementLine) -> StatementLine:
-    """Wire details in a BAI2 text often carry ``ORIGINATOR: name`` and ``ACCT: number``;
-    take them out when present (still untrusted text)."""
-    name = re.search(
-        r"(?:ORIGINATOR|ORIG|OBI|FROM)\s*[:=]\s*([^/;:]+?)(?=\s+[A-Z]{2,}\s*[:=]|$)",
-        line.remittance,
-        re.IGNORECASE,
-    )
-    account = re.search(
-        r"(?:ACCT|ACCOUNT|IBAN)\s*[:=]\s*([A-Z0-9 ]{4,40}?)(?=\s+[A-Z]{2,}\s*[:=]|$)",
-        line.remittance,
-        re.IGNORECASE,
-    )
+    """Wire details in a BAI2 text often carry ``ORIG=name;`` (or ``ORIGINATOR:``, ``OBI:``)
+    and ``ACCT=number;``: take them out when present (still untrusted text)."""
+    name = re.search(r"\b(?:ORIGINATOR|ORIG|OBI)\s*[:=]\s*([^;]+)", line.remittance, re.I)
+    account = re.search(r"\b(?:ACCT|ACCOUNT|IBAN)\s*[:=]\s*([^;]+)", line.remittance, re.I)
     return StatementLine(
         line.bank_reference,
         line.statement_id,
@@ -360,7 +352,7 @@ def _bai2_parties(line: StatementLine) -> StatementLine:
         line.amount,
         line.currency,
         _text(name.group(1)) if name else "",
-        _text(account.group(1)) if account else "",
+        _text(account.group(1))[:64] if account else "",
         line.remittance,
     )
 
