@@ -3,7 +3,7 @@
 ``/slack/events`` takes Slack's slash commands, button clicks, modal
 submissions and events (HTTP mode); ``/healthz`` answers load balancers; the
 webhooks sit beside them (:func:`webhook_routes`: Zendesk at
-``/webhooks/zendesk``, the payment processor's to come). With
+``/webhooks/zendesk``, Stripe at ``/stripe/webhook``). With
 ``SLACK_APP_TOKEN`` set the bot uses Socket Mode instead (no public URL
 needed) and the server keeps only the webhooks and the health check.
 """
@@ -29,6 +29,7 @@ from activities.settings import Settings, settings
 from bot.ack_first import AckFirst
 from bot.app import create_app
 from bot.services import Services, from_settings
+from bot.stripe_webhook import stripe_webhook_route
 from bot.zendesk_webhook import zendesk_webhook_route
 
 SLACK_PATH = "/slack/events"
@@ -58,13 +59,16 @@ def create_asgi_app(
 
 
 def webhook_routes(config: Settings, services: Services) -> list[BaseRoute]:
-    """Webhooks served beside Slack, each when its secret is configured. The payment
-    processor's webhook joins here the same way."""
+    """Webhooks served beside Slack, each when its secret is configured."""
     routes: list[BaseRoute] = []
     if config.zendesk_webhook_secret is not None:
         secret = config.zendesk_webhook_secret.get_secret_value()
         routes.append(
             zendesk_webhook_route(secret, services.temporal, services.task_queue, services.clock)
+        )
+    if config.stripe_webhook_secret is not None:
+        routes.append(
+            stripe_webhook_route(config.stripe_webhook_secret.get_secret_value(), services)
         )
     return routes
 

@@ -67,7 +67,7 @@ KEPT_PROPOSALS = 5
 _INSERT_CHUNK = 500
 
 
-def _insert_ignoring_duplicates(
+def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: list[dict[str, Any]], keys: list[str]
 ) -> list[int]:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, returning the ids of the rows inserted:
@@ -112,7 +112,7 @@ def import_lines(session: Session, lines: Sequence[StatementLine], now: datetime
         )
     if not rows:
         return []
-    return _insert_ignoring_duplicates(session, BankStatementLine, rows, ["bank_reference"])
+    return insert_ignoring_duplicates(session, BankStatementLine, rows, ["bank_reference"])
 
 
 def load_book(session: Session) -> Book:
@@ -190,6 +190,7 @@ class Applied:
 
     line_id: int
     customer_id: str
+    received_at: datetime
     payments: list[PaymentResult] = field(default_factory=list)
     promises_kept: list[int] = field(default_factory=list)
 
@@ -271,7 +272,7 @@ def apply_line(
     customer = get_customer(session, customer_id)
     plan = _plan(session, row, customer.id, invoice_numbers, amounts)
     received_at = datetime.combine(row.booked_on, time(12), tzinfo=UTC)
-    applied = Applied(line_id, customer.id)
+    applied = Applied(line_id, customer.id, received_at)
     base = f"bank:{row.bank_reference}"
     for position, (number, amount) in enumerate(plan, start=1):
         processor_id = base if len(plan) == 1 and number else f"{base}#{position}"
@@ -400,7 +401,7 @@ def _learn(
     if name := normalize_name(row.payer_name):
         rows.append((PayerMappingKind.NAME, name[:200]))
     for kind, key in rows:
-        learned = _insert_ignoring_duplicates(
+        learned = insert_ignoring_duplicates(
             session,
             PayerMapping,
             [

@@ -130,5 +130,5 @@ def test_read_statement_detects_the_format_from_the_content(tmp_path: Path) -> N
     assert [r[0] for r in found[1]] == ["REF-1", "REF-3"]
     binary = tmp_path / "photo.jpg"
     binary.write_bytes(b"\xff\xd8\xff")
-    with pytest.raises(StatementError, match="neither camt.053"):
+    with pytest.raises(StatementError, match=r"neither camt\.053"):
         read_statement(binary, policy.csv)
