@@ -10,6 +10,7 @@ import pytest
 from activities.cash.policy import load_policy
 from activities.cash.statements import (
     StatementError,
+    StatementLine,
     parse_bai2,
     parse_camt053,
     parse_csv,
@@ -25,7 +26,7 @@ LINES = [
 ]
 
 
-def _credits(parsed: list) -> list[tuple[str, Decimal, str, str, str]]:
+def _credits(parsed: list[StatementLine]) -> list[tuple[str, Decimal, str, str, str]]:
     return [
         (p.bank_reference, p.amount, p.payer_name, p.payer_account, p.remittance) for p in parsed
     ]
