@@ -17,6 +17,7 @@ from activities.ledger.db import SchemaError
 from activities.ledger.errors import LedgerError
 from activities.settings import SettingsError
 from cli import approvals as approval_commands
+from cli import cash as cash_commands
 from cli import close as close_commands
 from cli import collections as collections_commands
 from cli import disputes as dispute_commands
@@ -37,6 +38,7 @@ approval_commands.register(app)
 dispute_commands.register(app)
 close_commands.register(app)
 collections_commands.register(app)
+cash_commands.register(app)
 app.command("preview")(preview)
 
 
