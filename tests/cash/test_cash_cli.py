@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.models import (
@@ -23,14 +24,14 @@ from activities.ledger.models import (
     StatementLineStatus,
 )
 from tests.cash.files import BankLine, camt053
-from tests.cli.conftest import CliResult, cli, ledger_env  # noqa: F401  (fixtures)
+from tests.cli.conftest import CliResult
 from tests.conftest import NOW
 from tests.ledger import factories
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def _sessions(env: dict[str, str]):  # type: ignore[no-untyped-def]
+def _sessions(env: dict[str, str]) -> sessionmaker[Session]:
     return session_factory(make_engine(env["DATABASE_URL"]))
 
 
@@ -103,7 +104,6 @@ def test_import_applies_the_sure_line_and_queues_the_rest_once(
         third = session.scalar(select(Invoice).where(Invoice.number == "INV-000003"))
         promise = session.scalar(select(PromiseToPay))
         learned = session.scalars(select(PayerMapping.key)).all()
-        lines = {r.bank_reference: r.id for r in session.scalars(select(BankStatementLine))}
     assert first is not None and first.balance == Decimal("0.00")
     assert third is not None and third.balance == Decimal("75.00")  # the text asserted nothing
     assert promise is not None and promise.status == PromiseStatus.KEPT
@@ -188,7 +188,7 @@ def test_a_malformed_statement_is_one_line_and_imports_nothing(
     assert cli("init-db")[0] == 0
     bad = tmp_path / "camt.xml"
     bad.write_bytes(camt053(LINES).replace(b">60.00<", b">60.001<"))
-    status, out, err = cli("cash", "import", str(bad))
+    status, _, err = cli("cash", "import", str(bad))
     assert status == 1
     assert err.count("\n") == 1 and "more decimals than USD" in err
     with _sessions(ledger_env)() as session:
