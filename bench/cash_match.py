@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from activities.cash.matcher import Book, OpenInvoice, decide, match  # noqa: E402
-from activities.ledger.seed import PLACES, WORDS_A, WORDS_B, WORDS_C  # noqa: E402
-from tests.cash.corpus import generate, iban  # noqa: E402
+from activities.cash.matcher import Book, OpenInvoice, decide, match
+from activities.ledger.seed import PLACES, WORDS_A, WORDS_B, WORDS_C
+from tests.cash.corpus import generate, iban
 
 CURRENCIES = (("USD", 55), ("EUR", 25), ("GBP", 12), ("JPY", 8))
 PRICES = (
