@@ -213,9 +213,12 @@ def match_lines(
 
     Each application runs in a savepoint: a line the ledger refuses (an invoice
     paid meanwhile, a closed period) goes to review with the reason instead of
-    stopping the batch.
+    stopping the batch. A line whose sure proposal pays an invoice that an earlier
+    line of the batch already paid (a customer paying twice) goes to review too: the
+    book it was matched against no longer holds.
     """
     summary = MatchSummary()
+    touched: set[str] = set()  # invoices an earlier line of this batch paid: the book is stale
     for line_id in line_ids:
         row = session.get(BankStatementLine, line_id)
         if row is None or row.status != StatementLineStatus.REVIEW:
@@ -223,6 +226,13 @@ def match_lines(
         proposals = match(_line_for_matcher(row), book)
         row.proposals = {"proposals": [_proposal_json(p) for p in proposals[:KEPT_PROPOSALS]]}
         sure = decide(proposals, policy.auto_apply_confidence)
+        if sure is not None and touched.intersection(sure.invoices):
+            row.proposals = {
+                **row.proposals,
+                "refused": "an earlier line of the same import paid "
+                + ", ".join(sorted(touched.intersection(sure.invoices))),
+            }
+            sure = None
         if sure is None:
             summary.for_review.append(line_id)
             continue
@@ -244,6 +254,7 @@ def match_lines(
             summary.for_review.append(line_id)
             continue
         summary.applied.append(applied)
+        touched.update(a.invoice_number for p in applied.payments for a in p.applications)
     return summary
 
 

@@ -208,17 +208,16 @@ def _dispatch(
 
 
 def _customer(session: Session, obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(customer id, open invoice to pay first) from our metadata or the linked Stripe customer."""
+    """(customer id, open invoice to pay first) from our metadata or the linked Stripe customer.
+
+    An invoice named in the metadata counts only when it belongs to the customer the
+    metadata and the Stripe customer link name (when they do)."""
     metadata = obj.get("metadata")
     metadata = metadata if isinstance(metadata, Mapping) else {}
     named = metadata.get("invoice_number")
     claimed = metadata.get("customer_id")
-    if isinstance(named, str) and named:
-        invoice = session.scalar(select(Invoice).where(Invoice.number == named))
-        if invoice is not None and claimed in (None, invoice.customer_id):
-            payable = invoice.status == InvoiceStatus.OPEN and invoice.balance > ZERO
-            return invoice.customer_id, named if payable else None
     stripe_customer = _optional_id(obj.get("customer"))
+    linked = None
     if stripe_customer is not None:
         linked = session.scalar(
             select(PayerMapping.customer_id).where(
@@ -226,8 +225,21 @@ def _customer(session: Session, obj: Mapping[str, Any]) -> tuple[str | None, str
                 PayerMapping.key == stripe_customer,
             )
         )
-        if linked is not None:
-            return linked, None
+    if isinstance(named, str) and named:
+        invoice = session.scalar(select(Invoice).where(Invoice.number == named))
+        if (
+            invoice is not None
+            and claimed in (None, invoice.customer_id)
+            and linked
+            in (
+                None,
+                invoice.customer_id,
+            )
+        ):
+            payable = invoice.status == InvoiceStatus.OPEN and invoice.balance > ZERO
+            return invoice.customer_id, named if payable else None
+    if linked is not None:
+        return linked, None
     if isinstance(claimed, str) and session.get(Customer, claimed) is not None:
         return claimed, None
     return None, None

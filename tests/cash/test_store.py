@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.cash.policy import CashPolicy
 from activities.cash.statements import StatementLine
-from activities.cash.store import apply_line, import_lines
+from activities.cash.store import apply_line, import_lines, load_book, match_lines
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import (
@@ -156,3 +156,33 @@ def test_a_confirmed_match_does_not_overwrite_what_another_customer_taught(
     with sessions() as session:
         taught = {m.key: m.customer_id for m in session.scalars(select(PayerMapping))}
     assert taught == {"NL91ABNA0417164300": "CUS-1", "payer": "CUS-1"}
+
+
+def test_a_customer_paying_the_same_invoice_twice_in_one_statement_leaves_the_second_for_review(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    _book(sqlite_sessions)
+    twice = [
+        StatementLine(
+            ref,
+            "S1",
+            "ours",
+            date(2026, 11, 2),
+            Decimal("100.00"),
+            "USD",
+            "CUS-1 Ltd",
+            "",
+            "INV-000002",
+        )
+        for ref in ("B-1", "B-2")
+    ]
+    with transaction(sqlite_sessions) as session:
+        ids = import_lines(session, twice, NOW)
+        summary = match_lines(session, ids, load_book(session), CashPolicy(), NOW, "system:test")
+    assert [a.line_id for a in summary.applied] == ids[:1]
+    assert summary.for_review == ids[1:]
+    with sqlite_sessions() as session:
+        second = session.get(BankStatementLine, ids[1])
+        assert second is not None and second.proposals is not None
+        assert "earlier line of the same import paid INV-000002" in second.proposals["refused"]
+        assert session.scalar(select(func.sum(Payment.amount))) == Decimal("100.00")

@@ -348,3 +348,18 @@ async def test_a_failed_card_payment_reaches_the_collections_cadence(
     ]
     assert [s.signal_name for s in signals] == ["account_changed"]
     assert b"card payment failed (insufficient_funds)" in signals[0].input.payloads[0].data
+
+
+async def test_metadata_naming_another_customers_invoice_pays_only_the_linked_customer(
+    ledger: sessionmaker[Session], start_webhook: Callable[..., Awaitable[Webhook]]
+) -> None:
+    with ledger.begin() as session:
+        factories.customer(session, "CUS-2")
+        factories.open_invoice(session, "CUS-2", "100.00", date(2026, 10, 1))  # INV-000003
+    hook = await start_webhook(ledger)
+    status, answer = await hook.post(
+        event("evt_x", "payment_intent.succeeded", intent("pi_x", 10000, "INV-000003"))
+    )
+    assert status == 200 and "INV-000001" in answer["message"], answer
+    invoices, _, _ = _state(ledger)
+    assert invoices[2] == ("INV-000003", Decimal("100.00"), "open")
