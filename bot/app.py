@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from activities.drafting.model import chat_model
 from activities.settings import Settings, SettingsError
-from bot import approvals, assistant_listener, billing_command, home, ticket_review
+from bot import approvals, assistant_listener, billing_command, cash_review, home, ticket_review
 from bot.assistant import Assistant
 from bot.services import Services
 
@@ -43,6 +43,7 @@ def create_app(
     approvals.register(app, services)
     home.register(app, services)
     ticket_review.register(app, services)
+    cash_review.register(app, services)
     assistant = Assistant(
         services.sessions, chat_model(settings), settings.config_dir, services.clock
     )

@@ -98,6 +98,33 @@ def cash_import(
     for applied in summary.applied:
         _print_applied(applied)
     _tell([w for a in summary.applied for w in wake.for_applied(a)])
+    if summary.for_review:
+        _post_to_slack(file.name, len(summary.applied), summary.for_review)
+
+
+def _post_to_slack(source: str, applied: int, line_ids: list[int]) -> None:
+    """One message per statement in the approvals channel, when the bot's token is set:
+    the lines for review with their best candidates as buttons (bot/cash_review.py)."""
+    config = settings()
+    if config.slack_bot_token is None:
+        return
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.blocks.cash import statement_batch
+    from bot.cash_review import review_line
+
+    with _sessions()() as session:
+        lines = [review_line(get_line(session, line_id)) for line_id in line_ids]
+    blocks = statement_batch(source, applied, lines)
+    try:
+        WebClient(token=config.slack_bot_token.get_secret_value()).chat_postMessage(
+            channel=config.slack_approvals_channel,
+            blocks=blocks,
+            text=f"Bank statement {source}: {len(lines)} line(s) for review",
+        )
+    except (SlackApiError, OSError) as error:
+        console.print(f"Slack: the review message was not posted ({type(error).__name__})")
 
 
 def _print_applied(applied: Applied) -> None:
