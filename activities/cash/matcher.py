@@ -182,8 +182,10 @@ class Book:
                     self._name_owners[normalized].add(customer_id)
         # names with their words sorted: fuzz.ratio on them is token_sort_ratio, without
         # re-sorting 50,000 names for every payer
-        self._sorted_names = {_sorted_words(n): n for n in self._name_owners}
-        self._choices = list(self._sorted_names)
+        self._sorted_owners: dict[str, set[str]] = defaultdict(set)
+        for name, owners in self._name_owners.items():
+            self._sorted_owners[_sorted_words(name)] |= owners
+        self._choices = list(self._sorted_owners)
         prefixes = {key[0] for key in self.by_key} or {"INV"}
         self._default_prefix = "INV" if "INV" in prefixes else sorted(prefixes)[0]
         alternatives = "|".join(
@@ -192,7 +194,7 @@ class Book:
         )
         self._prefixed = re.compile(rf"(?<![A-Z0-9])({alternatives}){_NUMBER}")
         self._worded = re.compile(rf"(?<![A-Z0-9]){_INVOICE_WORDS}\.?{_NUMBER}")
-        self._prefix_of = {p: p for p in prefixes}
+        self._prefixes = frozenset(prefixes)
 
     def name_scores(self, payer_name: str) -> dict[str, float]:
         """Customers whose name or alias resembles ``payer_name``: id -> score (0-100)."""
@@ -209,7 +211,7 @@ class Book:
             score_cutoff=NAME_MATCH,
             limit=5,
         ):
-            for owner in self._name_owners[self._sorted_names[choice]]:
+            for owner in self._sorted_owners[choice]:
                 scores[owner] = max(scores.get(owner, 0.0), score)
         return scores
 
@@ -220,7 +222,7 @@ class Book:
         keys: list[tuple[str, int]] = []
         for pattern, fixed in ((self._prefixed, None), (self._worded, self._default_prefix)):
             for match in pattern.finditer(text):
-                prefix = fixed or _repair_prefix(match.group(1), self._prefix_of)
+                prefix = fixed or _repair_prefix(match.group(1), self._prefixes)
                 digits = match.groups()[-1]
                 if prefix is None or not any(c.isdigit() for c in digits):
                     continue
@@ -241,7 +243,7 @@ def _sorted_words(name: str) -> str:
     return " ".join(sorted(name.split()))
 
 
-def _repair_prefix(found: str, prefixes: Mapping[str, str]) -> str | None:
+def _repair_prefix(found: str, prefixes: Iterable[str]) -> str | None:
     found = "".join(found.split())
     for prefix in prefixes:
         if len(prefix) == len(found) and all(
@@ -386,6 +388,7 @@ def match(line: Line, book: Book) -> list[Proposal]:
                 not chosen
                 and (
                     (len(singles) > 1 and mentioned > 0)
+                    or bool(exact_refs)  # the text names another open invoice
                     or _subset_paying(line.amount, pool) is not None
                 )
             )
@@ -403,7 +406,7 @@ def match(line: Line, book: Book) -> list[Proposal]:
             add(
                 customer_id,
                 invoices,
-                0.93 if strong and sets == 1 else 0.7,
+                0.93 if strong and sets == 1 and not set(exact_refs) - set(invoices) else 0.7,
                 f"{who}; amount equals the balances of {', '.join(i.number for i in invoices)}"
                 + ("" if sets == 1 else f" (one of {sets} sets)"),
             )
