@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     zendesk_token: SecretStr | None = None
     zendesk_webhook_secret: SecretStr | None = None
 
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_...: /stripe/webhook is served when set"
+    )
+
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from activities.drafting.model import chat_model
 from activities.settings import Settings, SettingsError
 from activities.zendesk.policy import load_policy
-from bot import approvals, assistant_listener, billing_command, home, ticket_review
+from bot import approvals, assistant_listener, billing_command, cash_review, home, ticket_review
 from bot.assistant import Assistant
 from bot.services import Services
 
@@ -45,6 +45,7 @@ def create_app(
     home.register(app, services)
     policy = load_policy(settings.config_dir / "zendesk.yaml")
     ticket_review.register(app, services, policy.reviewer_roles)
+    cash_review.register(app, services)
     assistant = Assistant(
         services.sessions, chat_model(settings), settings.config_dir, services.clock
     )

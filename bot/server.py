@@ -3,7 +3,7 @@
 ``/slack/events`` takes Slack's slash commands, button clicks, modal
 submissions and events (HTTP mode); ``/healthz`` answers load balancers; the
 webhooks sit beside them (:func:`webhook_routes`: Zendesk at
-``/webhooks/zendesk``, the payment processor's to come). With
+``/webhooks/zendesk``, Stripe at ``/stripe/webhook``). With
 ``SLACK_APP_TOKEN`` set the bot uses Socket Mode instead (no public URL
 needed) and the server keeps only the webhooks and the health check.
 Every POST passes :mod:`bot.intake` first: body limits, Slack's signature and
@@ -33,6 +33,9 @@ from bot.ack_first import AckFirst
 from bot.app import create_app
 from bot.intake import SLACK_BODY_LIMIT, ZENDESK_BODY_LIMIT, Gate, Intake, slack_check
 from bot.services import Services, from_settings
+from bot.stripe_webhook import MAX_BODY as STRIPE_BODY_LIMIT
+from bot.stripe_webhook import PATH as STRIPE_PATH
+from bot.stripe_webhook import stripe_webhook_route
 from bot.zendesk_webhook import PATH as ZENDESK_PATH
 from bot.zendesk_webhook import zendesk_webhook_route
 
@@ -57,7 +60,7 @@ def create_asgi_app(
     signature before Bolt sees the request.
     """
     routes: list[BaseRoute] = [Route("/healthz", _health, methods=["GET"])]
-    gates = {ZENDESK_PATH: Gate(ZENDESK_BODY_LIMIT)}
+    gates = {ZENDESK_PATH: Gate(ZENDESK_BODY_LIMIT), STRIPE_PATH: Gate(STRIPE_BODY_LIMIT)}
     if bolt is not None:
         if not signing_secret:
             raise ValueError("signing_secret: needed to serve Slack's endpoint")
@@ -73,13 +76,16 @@ def create_asgi_app(
 
 
 def webhook_routes(config: Settings, services: Services) -> list[BaseRoute]:
-    """Webhooks served beside Slack, each when its secret is configured. The payment
-    processor's webhook joins here the same way."""
+    """Webhooks served beside Slack, each when its secret is configured."""
     routes: list[BaseRoute] = []
     if config.zendesk_webhook_secret is not None:
         secret = config.zendesk_webhook_secret.get_secret_value()
         routes.append(
             zendesk_webhook_route(secret, services.temporal, services.task_queue, services.clock)
+        )
+    if config.stripe_webhook_secret is not None:
+        routes.append(
+            stripe_webhook_route(config.stripe_webhook_secret.get_secret_value(), services)
         )
     return routes
 

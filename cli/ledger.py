@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.aging import age, bucket_labels, buckets_from_bounds
 from activities.billing.money import format_money
+from activities.cash.store import recent_payments
 from activities.collections.client import notify_payment
 from activities.collections.messages import PaymentReceived
 from activities.ledger import customers, invoices, payments
@@ -96,6 +97,11 @@ def customer_show(
     today = (as_of or _now()).date()
     with _sessions()() as session:
         summary = customers.account_summary(session, customer_id, today)
+        paid = [
+            f"{p.received_at:%Y-%m-%d} {format_money(p.amount - p.refunded, p.currency)} "
+            f"{p.method} {p.processor_id}"
+            for p in recent_payments(session, customer_id)
+        ]
     console.print(
         f"[bold]{summary.legal_name}[/bold] ({summary.customer_id}) "
         f"{summary.country} · billed in {summary.currency} · net {summary.payment_terms_days}"
@@ -116,6 +122,8 @@ def customer_show(
     ):
         if amounts:
             console.print(f"{label}: " + ", ".join(format_money(v, c) for c, v in amounts.items()))
+    if paid:
+        console.print("recent payments: " + "; ".join(paid), highlight=False)
     if summary.overdue:
         table = Table("invoice", "due", "days overdue", "balance", title="overdue")
         for item in summary.overdue:

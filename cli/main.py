@@ -21,6 +21,7 @@ from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable,
 from activities.settings import SettingsError
 from activities.temporal_runtime import TemporalUnavailable
 from cli import approvals as approval_commands
+from cli import cash as cash_commands
 from cli import close as close_commands
 from cli import collections as collections_commands
 from cli import disputes as dispute_commands
@@ -41,6 +42,7 @@ approval_commands.register(app)
 dispute_commands.register(app)
 close_commands.register(app)
 collections_commands.register(app)
+cash_commands.register(app)
 app.command("preview")(preview)
 
 

@@ -620,3 +620,91 @@ class ReopenedPeriod(Base):
     reopened_by: Mapped[str] = mapped_column(String(120))
     reopened_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
+
+
+class StatementLineStatus(StrEnum):
+    REVIEW = "review"
+    APPLIED = "applied"
+    UNAPPLIED = "unapplied"
+    RETURNED = "returned"
+
+
+class BankStatementLine(Base):
+    """A credit on one of our bank accounts, as the bank reported it (activities/cash).
+
+    The bank's reference is unique: importing the same statement again, or an
+    overlapping one, adds nothing. ``status`` moves once, from ``review`` (or
+    straight at import) to a decision, by a conditional UPDATE.
+    """
+
+    __tablename__ = "bank_statement_lines"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_bank_statement_lines_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bank_reference: Mapped[str] = mapped_column(String(140), unique=True)
+    statement_id: Mapped[str] = mapped_column(String(140))
+    account: Mapped[str] = mapped_column(String(64), comment="our account the cash arrived on")
+    booked_on: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal]
+    payer_name: Mapped[str] = mapped_column(Text, comment="untrusted: as the bank passed it on")
+    payer_account: Mapped[str] = mapped_column(String(64))
+    remittance: Mapped[str] = mapped_column(Text, comment="untrusted: the payer's text")
+    status: Mapped[StatementLineStatus] = mapped_column(_enum(StatementLineStatus))
+    proposals: Mapped[dict[str, Any] | None] = mapped_column(comment="the matcher's candidates")
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decided_at: Mapped[datetime | None]
+    decision: Mapped[dict[str, Any] | None] = mapped_column(comment="what was applied, and why")
+    imported_at: Mapped[datetime]
+
+
+class PayerMappingKind(StrEnum):
+    ACCOUNT = "account"
+    NAME = "name"
+    STRIPE_CUSTOMER = "stripe_customer"
+
+
+class PayerMapping(Base):
+    """Who pays from where: a bank account or payer name learned from a confirmed match,
+    or a Stripe customer id, mapped to our customer."""
+
+    __tablename__ = "payer_mappings"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[PayerMappingKind] = mapped_column(_enum(PayerMappingKind))
+    key: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    learned_by: Mapped[str] = mapped_column(String(120))
+    learned_at: Mapped[datetime]
+
+
+class StripeEventStatus(StrEnum):
+    APPLIED = "applied"
+    RECORDED = "recorded"
+    PARKED = "parked"
+    IGNORED = "ignored"
+
+
+class StripeEvent(Base):
+    """A Stripe event as received: the event id makes every delivery after the first a no-op;
+    a parked event (a refund before its payment) is applied when its payment arrives."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(100), index=True)
+    waits_for: Mapped[str | None] = mapped_column(
+        String(100), index=True, comment="the payment a parked event waits for"
+    )
+    status: Mapped[StripeEventStatus] = mapped_column(_enum(StripeEventStatus))
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    outcome: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(comment="the event's data.object")
+    created_at: Mapped[datetime] = mapped_column(comment="when Stripe created the event")
+    received_at: Mapped[datetime]

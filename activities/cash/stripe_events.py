@@ -1,0 +1,533 @@
+"""Stripe events turned into ledger changes, each exactly once.
+
+The webhook (bot/stripe_webhook.py) verifies the signature; ``billing-ops stripe
+replay`` feeds saved events. Both hand the event here, inside one ledger
+transaction. Idempotency has two layers:
+
+- the event id: the ``stripe_events`` row is inserted first (ON CONFLICT DO
+  NOTHING), so a repeated delivery, even one racing the first, finds it and
+  changes nothing;
+- the processor's object id: ``payment_intent.succeeded``, ``charge.succeeded``
+  and ``invoice.paid`` for one payment all carry the same payment intent, which
+  is the payment's processor id in the ledger; refunds use the refund id,
+  disputes the dispute id.
+
+Out of order: a refund or a card dispute whose payment the ledger has not seen
+yet is *parked* (``waits_for`` the payment's id) and applied when the payment
+arrives; a payment from a Stripe customer nobody has linked to a customer yet is
+parked until ``billing-ops stripe link``. So any order of delivery ends in the
+same ledger.
+
+Mapping to our records: ``metadata.invoice_number`` (and ``metadata.customer_id``)
+that we set when creating the payment, else the Stripe customer id linked to a
+customer. Metadata names an invoice; amounts always come from the event's amount
+fields and the ledger's balances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from activities.billing.money import ZERO, check_currency, quantum
+from activities.cash.store import insert_ignoring_duplicates, release_kept_promise
+from activities.disputes.store import close_dispute, open_dispute
+from activities.ledger import audit
+from activities.ledger.errors import LedgerError
+from activities.ledger.models import (
+    Customer,
+    Dispute,
+    DisputeStatus,
+    Invoice,
+    InvoiceStatus,
+    PayerMapping,
+    PayerMappingKind,
+    Payment,
+    PaymentApplication,
+    StripeEvent,
+    StripeEventStatus,
+)
+from activities.ledger.payments import (
+    PaymentIn,
+    PaymentResult,
+    RefundIn,
+    record_payment,
+    refund_payment,
+)
+
+ACTOR = "stripe"
+PAID = ("payment_intent.succeeded", "charge.succeeded", "invoice.paid")
+FAILED = ("payment_intent.payment_failed", "invoice.payment_failed")
+DISPUTE = ("charge.dispute.created", "charge.dispute.closed")
+HANDLED = (*PAID, *FAILED, *DISPUTE, "charge.refunded")
+
+
+@dataclass
+class EventOutcome:
+    """What one event did; the caller wakes the cadences after the transaction commits."""
+
+    event_id: str
+    status: str
+    message: str
+    customer_id: str | None = None
+    payments: list[PaymentResult] = field(default_factory=list)
+    account_changed: str | None = None
+    released: list[EventOutcome] = field(default_factory=list)
+    received_at: datetime | None = None
+
+    def customers_to_wake(self) -> list[tuple[str, EventOutcome]]:
+        woken = [(self.customer_id, self)] if self.customer_id and self._woke() else []
+        for later in self.released:
+            woken.extend(later.customers_to_wake())
+        return [(c, o) for c, o in woken if c]
+
+    def _woke(self) -> bool:
+        return bool(self.account_changed or any(not p.already_recorded for p in self.payments))
+
+
+class _Parked(Exception):
+    def __init__(self, waits_for: str, message: str) -> None:
+        super().__init__(message)
+        self.waits_for = waits_for
+
+
+def _str(value: Any, where: str) -> str:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if not isinstance(value, str) or not value.strip() or len(value) > 100:
+        raise LedgerError(f"{where}: expected an id string")
+    return value
+
+
+def _optional_id(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value.strip() and len(value) <= 100 else None
+
+
+def _money(minor: Any, currency: Any, where: str) -> tuple[Decimal, str]:
+    if isinstance(minor, bool) or not isinstance(minor, int) or minor < 0:
+        raise LedgerError(f"{where}: amount must be a non-negative integer of minor units")
+    if not isinstance(currency, str):
+        raise LedgerError(f"{where}: currency is missing")
+    code = check_currency(currency.upper())
+    return (Decimal(minor) * quantum(code)).quantize(quantum(code)), code
+
+
+def _at(seconds: Any) -> datetime:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
+        raise LedgerError("created: expected a Unix timestamp")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def handle_event(session: Session, event: Mapping[str, Any], now: datetime) -> EventOutcome:
+    """Apply one Stripe event to the ledger (once); see the module docstring."""
+    event_id = _str(event.get("id"), "id")
+    kind = event.get("type")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(kind, str) or not isinstance(obj, Mapping):
+        raise LedgerError("event: needs a type and data.object")
+    object_id = _str(obj.get("id"), "data.object.id")
+    created = _at(event.get("created"))
+    inserted = insert_ignoring_duplicates(
+        session,
+        StripeEvent,
+        [
+            {
+                "id": event_id,
+                "type": kind[:64],
+                "object_id": object_id,
+                "status": StripeEventStatus.IGNORED.value,
+                "outcome": "received",
+                "payload": dict(obj),
+                "created_at": created,
+                "received_at": now,
+            }
+        ],
+        ["id"],
+    )
+    if not inserted:
+        return EventOutcome(event_id, "duplicate", "already received; nothing changed")
+    row = session.get(StripeEvent, event_id)
+    assert row is not None
+    return _process(session, row, now)
+
+
+def _process(session: Session, row: StripeEvent, now: datetime) -> EventOutcome:
+    outcome = EventOutcome(row.id, StripeEventStatus.IGNORED.value, "")
+    try:
+        with session.begin_nested():
+            _dispatch(session, row.type, row.payload, row.created_at, now, outcome)
+    except _Parked as parked:
+        row.status, row.waits_for = StripeEventStatus.PARKED, parked.waits_for
+        outcome.status, outcome.message = row.status.value, str(parked)
+    except LedgerError as refused:
+        row.status, row.waits_for = StripeEventStatus.IGNORED, None
+        outcome.status, outcome.message = row.status.value, f"refused: {refused}"
+    else:
+        row.status, row.waits_for = StripeEventStatus(outcome.status), None
+    row.outcome = outcome.message
+    row.customer_id = outcome.customer_id
+    audit.record(
+        session,
+        at=now,
+        actor=ACTOR,
+        action="stripe.event",
+        subject_type="stripe_event",
+        subject_id=row.id[:64],
+        after={"type": row.type, "status": row.status, "outcome": outcome.message},
+    )
+    return outcome
+
+
+def _dispatch(
+    session: Session,
+    kind: str,
+    obj: Mapping[str, Any],
+    created: datetime,
+    now: datetime,
+    outcome: EventOutcome,
+) -> None:
+    if kind in PAID:
+        _paid(session, kind, obj, created, now, outcome)
+    elif kind == "charge.refunded":
+        _refunded(session, obj, created, outcome)
+    elif kind in FAILED:
+        _failed(session, kind, obj, created, outcome)
+    elif kind in DISPUTE:
+        _dispute(session, kind, obj, created, outcome)
+    else:
+        outcome.message = f"{kind}: not an event billing-ops acts on"
+
+
+def _customer(session: Session, obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(customer id, open invoice to pay first) from our metadata or the linked Stripe customer.
+
+    An invoice named in the metadata counts only when it belongs to the customer the
+    metadata and the Stripe customer link name (when they do)."""
+    metadata = obj.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    named = metadata.get("invoice_number")
+    claimed = metadata.get("customer_id")
+    stripe_customer = _optional_id(obj.get("customer"))
+    linked = None
+    if stripe_customer is not None:
+        linked = session.scalar(
+            select(PayerMapping.customer_id).where(
+                PayerMapping.kind == PayerMappingKind.STRIPE_CUSTOMER,
+                PayerMapping.key == stripe_customer,
+            )
+        )
+    if isinstance(named, str) and named:
+        invoice = session.scalar(select(Invoice).where(Invoice.number == named))
+        if (
+            invoice is not None
+            and claimed in (None, invoice.customer_id)
+            and linked
+            in (
+                None,
+                invoice.customer_id,
+            )
+        ):
+            payable = invoice.status == InvoiceStatus.OPEN and invoice.balance > ZERO
+            return invoice.customer_id, named if payable else None
+    if linked is not None:
+        return linked, None
+    if isinstance(claimed, str) and session.get(Customer, claimed) is not None:
+        return claimed, None
+    return None, None
+
+
+def _payment_id(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """The payment's processor id: its payment intent, shared by every event about it."""
+    if kind == "payment_intent.succeeded":
+        return _optional_id(obj.get("id"))
+    if kind == "invoice.paid":
+        return _optional_id(obj.get("payment_intent")) or _optional_id(obj.get("charge"))
+    return _optional_id(obj.get("payment_intent")) or _optional_id(obj.get("id"))
+
+
+def _paid(
+    session: Session,
+    kind: str,
+    obj: Mapping[str, Any],
+    created: datetime,
+    now: datetime,
+    outcome: EventOutcome,
+) -> None:
+    processor_id = _payment_id(kind, obj)
+    if processor_id is None:
+        outcome.message = f"{kind}: no payment intent or charge (paid outside Stripe?)"
+        return
+    if kind == "charge.succeeded" and obj.get("captured") is False:
+        outcome.message = "charge authorised, not captured: no cash yet"
+        return
+    minor = {
+        "payment_intent.succeeded": obj.get("amount_received", obj.get("amount")),
+        "invoice.paid": obj.get("amount_paid"),
+        "charge.succeeded": obj.get("amount_captured", obj.get("amount")),
+    }[kind]
+    amount, currency = _money(minor, obj.get("currency"), kind)
+    if amount == ZERO:
+        outcome.message = "nothing was paid"
+        return
+    customer_id, invoice_number = _customer(session, obj)
+    if customer_id is None:
+        stripe_customer = _optional_id(obj.get("customer")) or "no customer"
+        raise _Parked(
+            f"customer:{stripe_customer}",
+            f"no customer for Stripe customer {stripe_customer}: "
+            "`billing-ops stripe link` it and the payment is applied",
+        )
+    result = record_payment(
+        session,
+        PaymentIn(
+            customer_id=customer_id,
+            processor_id=processor_id,
+            amount=amount,
+            currency=currency,
+            received_at=created,
+            method="card",
+            invoice_number=invoice_number,
+        ),
+        ACTOR,
+    )
+    outcome.customer_id = customer_id
+    outcome.received_at = created
+    outcome.payments.append(result)
+    outcome.status = StripeEventStatus.APPLIED.value
+    outcome.message = (
+        f"payment {processor_id} already recorded"
+        if result.already_recorded
+        else f"payment {processor_id} of {amount} {currency} applied to "
+        f"{', '.join(a.invoice_number for a in result.applications) or 'no invoice'}"
+    )
+    if not result.already_recorded:
+        release_kept_promise(session, customer_id, ACTOR, now)
+    outcome.released = release_parked(session, processor_id, now)
+
+
+def release_parked(session: Session, waits_for: str, now: datetime) -> list[EventOutcome]:
+    """Apply the events parked until ``waits_for`` (a payment, or a linked Stripe customer)."""
+    parked = session.scalars(
+        select(StripeEvent)
+        .where(StripeEvent.waits_for == waits_for, StripeEvent.status == StripeEventStatus.PARKED)
+        .order_by(StripeEvent.created_at, StripeEvent.id)
+    ).all()
+    return [_process(session, row, now) for row in parked]
+
+
+def _payment(session: Session, processor_id: str, what: str) -> Payment:
+    payment = session.scalar(select(Payment).where(Payment.processor_id == processor_id))
+    if payment is None:
+        raise _Parked(processor_id, f"{what} before its payment {processor_id}: parked until it")
+    return payment
+
+
+def _refunded(
+    session: Session, obj: Mapping[str, Any], created: datetime, outcome: EventOutcome
+) -> None:
+    processor_id = _payment_id("charge.refunded", obj)
+    assert processor_id is not None
+    payment = _payment(session, processor_id, "refund")
+    refunds = obj.get("refunds")
+    listed = refunds.get("data") if isinstance(refunds, Mapping) else None
+    done: list[str] = []
+    if isinstance(listed, list) and listed:
+        for refund in listed:
+            if not isinstance(refund, Mapping) or refund.get("status") not in (
+                "succeeded",
+                "pending",
+            ):
+                continue
+            amount, _ = _money(
+                refund.get("amount"), refund.get("currency", payment.currency), "refund"
+            )
+            refund_id = _str(refund.get("id"), "refund.id")
+            result = refund_payment(
+                session,
+                RefundIn(
+                    refund_id,
+                    processor_id,
+                    amount,
+                    f"Stripe refund {refund_id}",
+                    _at(refund.get("created", int(created.timestamp()))),
+                ),
+                ACTOR,
+            )
+            done.append(f"{refund_id} {'again' if result.already_recorded else amount}")
+    else:
+        total, _ = _money(obj.get("amount_refunded"), obj.get("currency"), "amount_refunded")
+        delta = total - payment.refunded
+        if delta > ZERO:
+            key = f"{obj.get('id')}:refunded-to:{obj.get('amount_refunded')}"
+            refund_payment(
+                session, RefundIn(key[:100], processor_id, delta, "Stripe refund", created), ACTOR
+            )
+            done.append(f"{delta}")
+    outcome.customer_id = payment.customer_id
+    outcome.status = StripeEventStatus.APPLIED.value
+    outcome.account_changed = "card payment refunded"
+    outcome.message = f"refunds on {processor_id}: {', '.join(done) or 'none new'}"
+
+
+def _failed(
+    session: Session,
+    kind: str,
+    obj: Mapping[str, Any],
+    created: datetime,
+    outcome: EventOutcome,
+) -> None:
+    customer_id, _ = _customer(session, obj)
+    if customer_id is None:
+        outcome.message = "failed payment of a Stripe customer nobody is linked to"
+        return
+    error = obj.get("last_payment_error")
+    error = error if isinstance(error, Mapping) else {}
+    code = error.get("decline_code") or error.get("code") or "declined"
+    code = code if isinstance(code, str) and code.isidentifier() else "declined"
+    minor = obj.get("amount_due", obj.get("amount"))
+    amount, currency = _money(minor, obj.get("currency"), kind)
+    audit.record(
+        session,
+        at=created,
+        actor=ACTOR,
+        action="payment.failed",
+        subject_type="customer",
+        subject_id=customer_id,
+        after={"object": obj.get("id"), "amount": amount, "currency": currency, "code": code},
+    )
+    outcome.customer_id = customer_id
+    outcome.status = StripeEventStatus.RECORDED.value
+    outcome.account_changed = f"card payment failed ({code}): ask for a new card"
+    outcome.message = f"failed payment of {amount} {currency} recorded ({code})"
+
+
+def _dispute(
+    session: Session,
+    kind: str,
+    obj: Mapping[str, Any],
+    created: datetime,
+    outcome: EventOutcome,
+) -> None:
+    stripe_id = _str(obj.get("id"), "dispute.id")
+    processor_id = _optional_id(obj.get("payment_intent")) or _str(obj.get("charge"), "charge")
+    payment = _payment(session, processor_id, "card dispute")
+    dispute_id = f"STRIPE-{stripe_id}"[:40]
+    outcome.customer_id = payment.customer_id
+    outcome.status = StripeEventStatus.RECORDED.value
+    if session.get(Dispute, dispute_id) is None:
+        invoices = _paid_invoices(session, payment)
+        if not invoices:
+            outcome.message = f"card dispute {stripe_id}: the payment is on no invoice to hold"
+            return
+        reason = obj.get("reason") if isinstance(obj.get("reason"), str) else "unspecified"
+        open_dispute(
+            session,
+            dispute_id=dispute_id,
+            customer_id=payment.customer_id,
+            invoice_numbers=invoices,
+            claim=f"card dispute {stripe_id} ({reason})",
+            opened_by=ACTOR,
+            at=created,
+        )
+        outcome.message = f"dispute {dispute_id} opened, holding {', '.join(invoices)}"
+        outcome.account_changed = "card dispute opened"
+    if kind == "charge.dispute.closed":
+        status = obj.get("status")
+        if status == "lost":
+            amount, _ = _money(obj.get("amount"), obj.get("currency"), "dispute")
+            refund_payment(
+                session,
+                RefundIn(stripe_id, processor_id, amount, "card dispute lost", created),
+                ACTOR,
+            )
+            close_dispute(
+                session,
+                dispute_id,
+                DisputeStatus.RESOLVED,
+                ACTOR,
+                "card dispute lost: the bank returned the money to the cardholder",
+                created,
+            )
+        elif status == "won":
+            close_dispute(
+                session,
+                dispute_id,
+                DisputeStatus.REJECTED,
+                ACTOR,
+                "card dispute won: the payment stands",
+                created,
+            )
+        elif status == "warning_closed":
+            close_dispute(
+                session,
+                dispute_id,
+                DisputeStatus.WITHDRAWN,
+                ACTOR,
+                "inquiry closed without a chargeback",
+                created,
+            )
+        else:
+            outcome.message = f"card dispute {stripe_id} closed as {status!r}: nothing to do"
+            return
+        outcome.message = f"dispute {dispute_id} closed ({status})"
+        outcome.account_changed = f"card dispute {status}"
+
+
+def _paid_invoices(session: Session, payment: Payment) -> list[str]:
+    rows = session.execute(
+        select(Invoice.number)
+        .join(PaymentApplication, PaymentApplication.invoice_id == Invoice.id)
+        .where(PaymentApplication.payment_id == payment.id)
+        .group_by(Invoice.number)
+        .having(func.sum(PaymentApplication.amount) > 0)
+        .order_by(Invoice.number)
+    ).scalars()
+    return [n for n in rows if n]
+
+
+def link_customer(
+    session: Session, stripe_customer: str, customer_id: str, actor: str, now: datetime
+) -> list[EventOutcome]:
+    """Link a Stripe customer to ours, then apply the payments parked for want of it."""
+    if session.get(Customer, customer_id) is None:
+        raise LedgerError(f"customer {customer_id!r} not found")
+    if not stripe_customer.startswith("cus_"):
+        raise LedgerError(f"stripe customer: {stripe_customer!r} is not a Stripe customer id")
+    existing = session.scalar(
+        select(PayerMapping.customer_id).where(
+            PayerMapping.kind == PayerMappingKind.STRIPE_CUSTOMER,
+            PayerMapping.key == stripe_customer,
+        )
+    )
+    if existing not in (None, customer_id):
+        raise LedgerError(f"stripe customer: {stripe_customer} is already linked to {existing}")
+    if existing is None:
+        session.add(
+            PayerMapping(
+                kind=PayerMappingKind.STRIPE_CUSTOMER,
+                key=stripe_customer,
+                customer_id=customer_id,
+                learned_by=actor,
+                learned_at=now,
+            )
+        )
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="stripe.customer_linked",
+            subject_type="customer",
+            subject_id=customer_id,
+            after={"stripe": stripe_customer},
+        )
+        session.flush()
+    return release_parked(session, f"customer:{stripe_customer}", now)

@@ -1,0 +1,93 @@
+"""The Stripe webhook endpoint: ``POST /stripe/webhook``, a route of the bot's ASGI server.
+
+The ``Stripe-Signature`` header is verified by the official ``stripe`` package
+(``stripe.Webhook.construct_event``, tolerance five minutes); anything else
+(no or a wrong signature, a stale one, a body that is not JSON or is larger
+than :data:`MAX_BODY`) gets a 400 and one log line, and changes nothing. A
+verified event is applied in one ledger transaction
+(:func:`activities.cash.stripe_events.handle_event`, idempotent on the event
+id and the payment's id); then the customer's collections cadence is told. A
+ledger outage answers 503, so Stripe delivers the event again later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import stripe
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from temporalio.service import RPCError
+
+from activities.cash import wake
+from activities.cash.stripe_events import handle_event
+from activities.ledger.errors import LedgerError
+from activities.temporal_runtime import TemporalUnavailable
+from bot.services import Services
+
+PATH = "/stripe/webhook"
+#: Stripe's events are a few kilobytes; anything this large is not one of them.
+MAX_BODY = 256 * 1024
+TOLERANCE_SECONDS = 300
+
+log = logging.getLogger("billing_ops.stripe")
+
+
+def _refuse(reason: str, status: int = 400) -> JSONResponse:
+    log.warning("stripe webhook refused: %s", reason)
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+async def _body(request: Request) -> bytes | None:
+    """The body, or None when it is larger than :data:`MAX_BODY` (read no further)."""
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
+
+
+def stripe_webhook_route(secret: str, services: Services) -> Route:
+    """``POST /stripe/webhook`` for events signed with ``secret`` (``whsec_...``)."""
+
+    async def receive(request: Request) -> JSONResponse:
+        body = await _body(request)
+        if body is None:
+            return _refuse(f"body: larger than {MAX_BODY} bytes")
+        try:
+            stripe.Webhook.construct_event(
+                body, request.headers.get("stripe-signature"), secret, TOLERANCE_SECONDS
+            )
+            event: Any = json.loads(body)
+        except stripe.SignatureVerificationError as error:
+            return _refuse(f"signature: {str(error).splitlines()[0]}")
+        except ValueError as error:  # not UTF-8 or not JSON
+            return _refuse(f"body: not a JSON event ({type(error).__name__})")
+        if not isinstance(event, dict):
+            return _refuse("body: not a JSON event object")
+        try:
+            outcome = await services.ledger(lambda s: handle_event(s, event, services.now()))
+        except LedgerError as error:
+            return _refuse(f"event {str(event.get('id'))[:40]}: {error}")
+        except SQLAlchemyError as error:
+            log.error("stripe webhook: the ledger is unavailable (%s)", type(error).__name__)
+            return JSONResponse({"error": "the ledger is unavailable"}, status_code=503)
+        log.info("stripe %s %s: %s", event.get("type"), outcome.event_id, outcome.message)
+        wakes = wake.for_event(outcome, str(event.get("type")), services.now())
+        if wakes:
+            try:
+                await wake.wake(await services.temporal(), wakes, services.task_queue)
+            except (RPCError, RuntimeError, TemporalUnavailable) as error:
+                # the ledger has the change; the cadence sees it when it next reads the account
+                log.warning("stripe %s: cadence not told (%s)", outcome.event_id, error)
+        return JSONResponse({"status": outcome.status, "message": outcome.message})
+
+    return Route(PATH, receive, methods=["POST"])
