@@ -123,16 +123,22 @@ async def test_a_grounded_model_draft_is_what_gets_posted(
         201, subject="Open balance?", body="What do we owe right now?", requester=ACME_CONTACT
     )
     right = (
-        "Hello Dana Whitfield,\n\nAcme Corp has $1,734.50 open: INV-000001 ($1,234.50, due "
-        "October 1, 2026) and INV-000003 ($500.00, due 2026-11-20). We received your last "
-        "payment of $250.00 on 13 October 2026.\n\nYou can pay at "
-        "https://billing.example.com/portal.\n\nBilling team, Example Software Inc.\n"
+        "Hello,\n\nThe account {customer_name} has {open_total_USD} open: {invoice_list}\n\n"
+        "We received your last payment of {last_payment_amount} on {last_payment_date}.\n\n"
+        "You can pay at {portal_link}.\n\nBilling team, Example Software Inc.\n"
     )
-    wrong = right.replace("$1,734.50", "$1,734.00")
+    wrong = right.replace("{open_total_USD}", "$1,734.00")
+    posted = (
+        "Hello,\n\nThe account \u201cAcme Corp\u201d has $1,734.50 open:   INV-000001  due "
+        "2026-10-01  balance $1,234.50\n  INV-000003  due 2026-11-20  balance $500.00\n\n"
+        "We received your last payment of $250.00 on 2026-10-13.\n\n"
+        "You can pay at https://billing.example.com/portal.\n\n"
+        "Billing team, Example Software Inc.\n"
+    )
     with serving(FakeOpenAI()) as fake:
         fake.queue(
-            draft_reply("Re: Open balance?", wrong, "Balance and how to pay"),
-            draft_reply("Re: Open balance?", right, "Balance and how to pay"),
+            draft_reply("Re: your balance", wrong, "Balance and how to pay"),
+            draft_reply("Re: your balance", right, "Balance and how to pay"),
         )
         async with billing_queue(
             time_skipping_env, book, zendesk, policy, matrix, tmp_path, model=_model(fake)
@@ -143,7 +149,7 @@ async def test_a_grounded_model_draft_is_what_gets_posted(
             await queue.decide(201, ReplyDecision(action="send", by="slack:U0ANALYST1"))
             await queue.handle(201).result()
         retry = fake.requests[1]["messages"][-1]["content"]
-        assert 'amount "$1,734.00" is not one of the facts' in retry
+        assert 'has $1,734.00 open:" types digit' in retry
     (reply,) = zendesk.replies(201)
-    assert reply["body"] == right
+    assert reply["body"] == posted
     assert "billing_ops_model_retry" in zendesk.tickets[201]["tags"]
