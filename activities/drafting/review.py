@@ -125,9 +125,7 @@ class DraftReview:
 
     def check(self, text: DraftText | None, canary: str) -> Checked:
         if text is None:
-            return Checked(
-                ["the model returned no usable draft (its output was not a DraftText)"]
-            )
+            return Checked(["the model returned no usable draft (its output was not a DraftText)"])
         problems: list[str] = []
         subject = text.subject.strip()
         if not subject or "\n" in subject or len(subject) > SUBJECT_LIMIT:
@@ -176,7 +174,10 @@ class DraftReview:
         if problems:
             return Checked(problems)
         held = tuple(self._held(sentence) for sentence in prose)
-        flags = hostile.inspect("\n".join(prose), hostile.DRAFT_RULES)
+        flags = hostile.inspect(
+            "\n".join(unmarked(placeholders.fill(s, self.values)) for s in prose),
+            hostile.DRAFT_RULES,
+        )
         return Checked(
             [],
             DraftText(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from langchain_core.messages import HumanMessage
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.drafting.compose import Drafter
@@ -11,7 +12,6 @@ from activities.drafting.review import DraftReview
 from activities.drafting.templates import render_marked, render_message, requirements
 from activities.ledger import audit
 from activities.settings import Settings
-from pydantic import SecretStr
 from tests.drafting.conftest import (
     GOOD_BODY,
     GOOD_BODY_FILLED,
@@ -161,4 +161,4 @@ def test_model_calls_are_bounded_to_fit_the_send_steps() -> None:
     model = chat_model(Settings(openai_api_key=SecretStr("sk-test")))
     assert model is not None
     assert model.max_tokens == MAX_TOKENS
-    assert DRAFT_BUDGET < min(COLLECTIONS_STEP, DISPUTE_STEP)
+    assert min(COLLECTIONS_STEP, DISPUTE_STEP) > DRAFT_BUDGET
