@@ -128,9 +128,12 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\bmark\b[^.\n]{0,30}\bas paid\b|\b(?:zero|clear)\s+(?:the|our|my)?\s*balance\b"
             r"|\bbalance\b[^.\n]{0,30}\b(?:should be|is|to) (?:\$?0(?:[.,]00)?|zero|nothing)\b"
             r"|\b100\s?%\s+(?:discount|off|credit)\b|\bfree of charge\b|\bgoodwill\b"
+            r"|\bbalance\W{0,3}(?:\$|USD|EUR)?\s?0(?:[.,]00)?\b|\bcredit note\b"
+            r"|\b(?:promised|agreed|approved)\b[^.\n]{0,40}\b(?:credit|refund|discount|waiver)"
             # de
             r"|\b(?:gutschrift|ruckerstattung|erstattung|erstatten|rabatt|kulanz|nachlass"
-            r"|stornier\w*|storno|erlass(?:en)?|abschreib\w*|als bezahlt)\b"
+            r"|stornier\w*|storno|erlass(?:en)?|abschreib\w*|abzuschreib\w*|als bezahlt"
+            r"|zugesagt|versprochen)\b"
             # fr
             r"|\b(?:(?:un|d')\s?avoir|rembourse\w*|remise|geste commercial|annule[rz]? la facture"
             r"|annulation de la facture|passe[rz]? en perte|considere[rz]? comme payee?)\b"
