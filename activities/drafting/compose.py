@@ -170,7 +170,8 @@ class Drafter:
 def intake_flags(request: DraftRequest) -> tuple[str, ...]:
     """Hostile-text findings in everything outside that the request carries."""
     texts = [request.customer_text or "", *request.untrusted.values()]
-    findings = {str(f): None for text in texts for f in hostile.inspect(text)}
+    findings = dict.fromkeys(request.intake_flags)
+    findings |= {str(f): None for text in texts for f in hostile.inspect(text)}
     return tuple(findings)
 
 

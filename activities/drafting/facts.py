@@ -83,6 +83,9 @@ class DraftRequest(_Frozen):
     #: requester's name, an analyst's note): rendered as ``Untrusted``, shown only
     #: quoted, never a fact. A name here wins over the same name in ``values``.
     untrusted: dict[str, str] = Field(default_factory=dict)
+    #: Findings made on intake, before the text reached the request (invisible characters
+    #: removed from a ticket): they stay on the draft so its reviewer sees them.
+    intake_flags: tuple[str, ...] = ()
     #: What the draft is for, for the audit log: ``ticket-123:reply``,
     #: ``collections:CUS-1:2026-11-01:reminder``.
     reference: str

@@ -224,6 +224,7 @@ class ZendeskActivities:
                     if customer_id
                     else {"requester_name": ticket.requester_name}
                 ),
+                intake_flags=flags,
                 reference=f"{request.workflow_id}:reply",
                 actor=f"workflow:{request.workflow_id}",
                 now=request.now,

@@ -159,7 +159,7 @@ def _email(account_id: str, invoice: str, template: str, claim: str, reason: str
         workflow_id=f"dispute-ZD-{template}",
         dispute_id="ZD-77",
         customer_id=account_id,
-        template=template,  # type: ignore[arg-type]
+        template=template,
         invoices=[invoice],
         claim=claim,
         reason=reason,
