@@ -1,20 +1,23 @@
 """Drafting benchmark: 50 fixed drafting tasks through the real ``langchain-openai`` client
-against the scripted OpenAI-compatible server, reporting tokens per draft and the share of
-drafts that passed the grounding check on the first try.
+against the scripted OpenAI-compatible server, reporting tokens per draft, the share of
+drafts held for a person or replaced by the template and why, and, for a simulated week of
+ticket replies, how many went out unreviewed per category.
 
     .venv/bin/python -m bench.drafting            # the table
     .venv/bin/python -m bench.drafting --json     # the figures as JSON
 
 The tasks are the product's own message kinds (collections emails and ticket
 replies) over a fixed set of accounts in USD, EUR, GBP and JPY. The scripted
-model rewrites the reference draft the way a model does (other greetings,
-amounts as ``USD 1,234.50`` or ``1.234,50 €``, written dates) and, on a fixed
-schedule, gets a figure wrong on its first try: a changed amount, a shifted
-date, an invented late fee or invoice number. Retried with the mismatch named,
-it corrects the figure, except on a few tasks where it repeats the mistake.
-So the first-try share measures the pipeline against that schedule, not a
-real model's accuracy; what the run shows is that every wrong figure is
-caught, and what our prompts cost in tokens. Token counts come from the
+model works from the reference draft in placeholders: on every fourth task it
+keeps the template's sentences (a draft that may go out alone), on the others
+it writes a greeting of its own (a draft a person must read); on a fixed
+schedule it types a figure on its first try instead of a placeholder (an
+amount, a date, a late fee, an invoice number). Retried with the problem
+named, it goes back to placeholders, except on a few tasks where it repeats
+the mistake. So the shares measure the pipeline against that schedule, not a
+real model's accuracy; what the run shows is that every typed figure is
+caught, what the stricter rules cost in held drafts, and what our prompts
+cost in tokens. Token counts come from the
 server's approximation (one token per word or punctuation mark, about 0.8 of
 what OpenAI's tokenizer counts for English prose with figures).
 """
@@ -29,8 +32,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,11 +43,11 @@ from pydantic import SecretStr
 
 from activities.billing.money import format_money
 from activities.drafting.compose import Drafter
-from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
+from activities.drafting.facts import Draft, DraftFacts, DraftRequest, InvoiceRef, Money
 from activities.drafting.model import chat_model
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.settings import Settings
-from tests.drafting.fake_openai import FakeOpenAI, Reply, draft_reply, serving
+from tests.drafting.fake_openai import FakeOpenAI, Reply, draft_reply, reference_of, serving
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 TASKS = 50
@@ -137,7 +141,7 @@ def _request(n: int, kind: str, account: tuple[str, str, str, tuple[str, ...]]) 
         "open_total": format_money(total, currency),
         "oldest_due_date": min(due).isoformat(),
         "days_overdue": (NOW.date() - min(due)).days,
-        "payment_link": f"https://pay.example.com/c/{customer_id}",
+        "payment_link": f"https://billing.example.com/pay/{customer_id}",
         "portal_link": "https://billing.example.com/portal",
         "sender": "Billing team, Example Software Inc.",
         "strategic": False,
@@ -145,8 +149,7 @@ def _request(n: int, kind: str, account: tuple[str, str, str, tuple[str, ...]]) 
         "emails_sent": 1,
         "promise_amount": format_money(total, currency),
         "promise_date": promise.isoformat(),
-        "ticket_subject": "Our invoices",
-        "requester_name": "Alex",
+        "ticket": f"#{n}",
         "last_payment_amount": "",
         "last_payment_date": "",
         "dispute_id": f"ZD-{500 + n}",
@@ -161,13 +164,18 @@ def _request(n: int, kind: str, account: tuple[str, str, str, tuple[str, ...]]) 
         invoices=tuple(invoices),
         amounts={"total": Money(amount=total, currency=currency)},
         dates={"promise_date": promise},
-        references={"payment_link": values["payment_link"], "portal_link": values["portal_link"]},
+        references={
+            "payment_link": values["payment_link"],
+            "portal_link": values["portal_link"],
+            "dispute_id": values["dispute_id"],
+        },
     )
     return DraftRequest(
         kind=kind,
         values=values,
         facts=facts,
         customer_text="Could you tell us where we stand?" if kind.startswith("tickets/") else None,
+        untrusted={"customer_name": name},
         reference=f"bench-{n}",
         actor="bench",
         now=NOW,
@@ -181,21 +189,17 @@ _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
 
 def scripted_model(request: dict[str, Any]) -> Reply:
-    """Rewrite the reference draft in another style; on its schedule, get a figure wrong."""
+    """Work from the reference in placeholders; on its schedule, type a figure instead."""
     user = request["messages"][1]["content"]
     number = _task_of(user)
     retried = len(request["messages"]) > 2
-    reference = user.split("REFERENCE DRAFT", 1)[1].split("\n", 1)[1]
-    reference = reference.split("\n\nThe customer wrote", 1)[0]
-    subject_line, _, body = reference.partition("\n")
-    subject = subject_line.removeprefix("Subject: ").strip()
-    body = _restyle(body.strip(), number)
+    subject, body = reference_of(request)
+    if number % 4:
+        body = body.replace("Hello,", "Dear customer,", 1)  # words of its own
     error = FIRST_TRY_ERRORS.get(number)
     if error and (not retried or number in STUBBORN):
         body = _spoil(body, error)
-    return draft_reply(
-        subject, body + "\n", f"Asks {'for payment' if 'pay' in body else 'nothing'}"
-    )
+    return draft_reply(subject, body.strip() + "\n", "Asks for what the template asks")
 
 
 def _task_of(prompt: str) -> int:
@@ -203,23 +207,66 @@ def _task_of(prompt: str) -> int:
     return (int(found[1]) - 2000) // 7 if found else 0
 
 
-def _restyle(body: str, number: int) -> str:
-    body = re.sub(r"^Hello ", "Dear ", body, flags=re.MULTILINE)
-    if number % 2:
-        body = _ISO.sub(lambda m: date(*map(int, m.groups())).strftime("%B %-d, %Y"), body)
-    if number % 3 == 0:
-        body = body.replace("$", "USD ")
-    return body
-
-
 def _spoil(body: str, error: str) -> str:
     if error == "amount":
-        return _AMOUNT.sub(lambda m: m[1] + m[2].replace("4", "7", 1).replace("0", "9", 1), body, 1)
+        return re.sub(
+            r"\{(?:total|open_total|invoice(?:_1)?\.balance)[^}]*\}", "$1,234.50", body, count=1
+        )
     if error == "date":
         return body + "\nPlease pay by December 24, 2026."
     if error == "late_fee":
         return body + "\nA 2% late fee applies from next week."
     return body + "\nSee also INV-999999."
+
+
+def _why(draft: Draft) -> list[str]:
+    """The reasons a draft was held or replaced, as a few fixed labels for counting."""
+    labels = []
+    for problem in draft.problems:
+        if " types " in problem:
+            labels.append("fallback: typed a figure, link or id")
+        elif "leaves out" in problem:
+            labels.append("fallback: left out a required fact")
+        elif "placeholders the facts do not have" in problem:
+            labels.append("fallback: unknown placeholder")
+        elif "repeats" in problem or "holds" in problem:
+            labels.append("fallback: repeated the customer or the prompt")
+        elif " is not one of the facts" in problem or "wrong" in problem:
+            labels.append("fallback: a figure off the facts (grounding)")
+        else:
+            labels.append("fallback: other")
+    if draft.flags:
+        labels.append("held: hostile text flagged")
+    if draft.held:
+        labels.append("held: the model's own words")
+    return sorted(set(labels))
+
+
+#: The categories the demo lets go out alone (config/zendesk.yaml's low-risk ones).
+AUTO_SEND = ("invoice_copy", "payment_status")
+#: A simulated week of the demo's billing queue: tickets per day, over the bench accounts.
+WEEK_DAYS, TICKETS_PER_DAY = 7, 10
+
+
+def _week(drafter: Drafter) -> dict[str, dict[str, int]]:
+    """Per category: tickets in a week, and how many replies went out with nobody reading.
+
+    A reply goes out alone only when its category is one the team allows, the requester
+    is a verified billing contact (every fifth ticket comes through the Zendesk
+    organization only), and the draft needs no person (template text, nothing flagged).
+    """
+    week: dict[str, dict[str, int]] = {}
+    for n in range(WEEK_DAYS * TICKETS_PER_DAY):
+        kind = [k for k in KINDS if k.startswith("tickets/")][n % 5]
+        category = kind.removeprefix("tickets/")
+        task = _request(n, kind, ACCOUNTS[n % len(ACCOUNTS)])
+        draft = drafter.draft(task)
+        verified = n % 5 != 4
+        alone = category in AUTO_SEND and verified and not draft.needs_human
+        counts = week.setdefault(category, {"tickets": 0, "unreviewed": 0})
+        counts["tickets"] += 1
+        counts["unreviewed"] += int(alone)
+    return week
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -241,19 +288,28 @@ def run() -> dict[str, Any]:
         for task in tasks():
             drafts.append(drafter.draft(task.request))
         elapsed = time.perf_counter() - started
+        week = _week(drafter)
         engine.dispose()
     sources = [d.source for d in drafts]
     first_try = sources.count("model")
     injected = len(FIRST_TRY_ERRORS)
     caught = sum(1 for n, d in enumerate(drafts) if n in FIRST_TRY_ERRORS and d.problems)
+    held = [d for d in drafts if d.needs_human]
+    reasons = Counter(label for d in drafts for label in _why(d))
     return {
         "tasks": len(drafts),
         "passed_first_try": first_try,
         "share_first_try": round(first_try / len(drafts), 3),
         "passed_after_retry": sources.count("model_retry"),
         "template_fallback": sources.count("template_fallback"),
+        "share_template_fallback": round(sources.count("template_fallback") / len(drafts), 3),
+        "held_for_a_person": len(held),
+        "share_held_for_a_person": round(len(held) / len(drafts), 3),
+        "may_go_out_alone": len(drafts) - len(held),
+        "why": dict(sorted(reasons.items())),
         "wrong_figures_injected": injected,
         "wrong_figures_caught": caught,
+        "week_unreviewed_by_category": week,
         "prompt_tokens_per_draft": round(statistics.mean(d.prompt_tokens for d in drafts), 1),
         "completion_tokens_per_draft": round(
             statistics.mean(d.completion_tokens for d in drafts), 1

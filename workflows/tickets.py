@@ -139,7 +139,7 @@ class TicketWorkflow:
                 body=decision.body or draft.body,
                 public=public,
                 draft_source="edited" if decision.body else draft.source,
-                flagged=draft.needs_human,
+                flagged=bool(draft.flags),
                 decided_by=decision.by,
                 now=workflow.now(),
             ),

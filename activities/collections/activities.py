@@ -205,6 +205,7 @@ class CollectionsActivities:
                 kind=f"collections/{step.template}",
                 values=values,
                 facts=emails.draft_facts(snapshot, values, step.promise),
+                untrusted={"customer_name": snapshot.legal_name},
                 reference=key,
                 actor=f"workflow:{step.workflow_id}",
                 now=step.now,

@@ -22,6 +22,7 @@ from activities.collections.cadence import CadenceBook
 from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact, totals
 from activities.collections.send_window import local_today
 from activities.drafting.facts import DraftFacts, InvoiceRef, Money
+from activities.drafting.templates import render_file, unmarked_text
 from activities.outbox import Email
 from activities.paths import PROMPTS_DIR
 from activities.slack_text import Mrkdwn, escape, mention
@@ -129,10 +130,7 @@ def render_slack(template: str, values: dict[str, Any], folder: Path = TEMPLATES
 def render_email(
     template: str, values: dict[str, Any], to: list[str], folder: Path = TEMPLATES
 ) -> Email:
-    text = render_text(template, values, folder)
-    first, _, body = text.partition("\n")
-    if not first.startswith("Subject: "):
-        raise ValueError(f"template {template}.j2: the first line must be 'Subject: ...'")
-    return Email(
-        to=tuple(to), subject=first.removeprefix("Subject: ").strip(), body=body.strip() + "\n"
-    )
+    """A customer email from its template, rendered as every drafted message is (outside
+    text only quoted): byte for byte the template-only draft."""
+    text = unmarked_text(render_file(folder, template, values))
+    return Email(to=tuple(to), subject=text.subject, body=text.body)

@@ -264,6 +264,7 @@ class DisputeActivities:
                 values=values,
                 facts=facts,
                 customer_text=request.claim,
+                untrusted={"customer_name": facts.customer_name, "reason": request.reason},
                 reference=key,
                 actor=f"workflow:{request.workflow_id}",
                 now=request.at,

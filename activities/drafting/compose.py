@@ -1,12 +1,15 @@
 """Drafting one message: the template always, the model when one is configured, held to the facts.
 
 The template-only draft is rendered first: it is the message when no model
-is configured, the model's reference, and the fallback. The model's draft
-must pass the grounding check; a draft that fails is sent back once with
-each mismatch named, and if the second one fails too (or the model cannot
-be reached) the template-only draft goes out and the fallback is audited.
-Customer text and the model's output are inspected for hostile content;
-a finding flags the draft for a person.
+is configured, the model's reference, and the fallback. The model writes
+with placeholders and its draft must pass :class:`~activities.drafting.review.DraftReview`
+(no figure typed, everything the step must say, nothing copied from the
+customer or the prompt); a draft that fails is sent back once with each
+problem named, and if the second one fails too (or the model cannot be
+reached) the template-only draft goes out and the fallback is audited.
+Outside text and the model's own sentences are inspected for hostile
+content, and a draft with sentences of the model's own is ``held``: either
+puts a person in front of it.
 """
 
 from __future__ import annotations
@@ -22,10 +25,19 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from openai import OpenAIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.billing.money import format_money
-from activities.drafting import grounding, hostile
-from activities.drafting.facts import Draft, DraftFacts, DraftRequest, DraftText, Source
-from activities.drafting.templates import PROMPTS, render_message, render_prompt
+from activities.drafting import hostile
+from activities.drafting.facts import Draft, DraftRequest, DraftText, Source
+from activities.drafting.links import load_allowed_links
+from activities.drafting.review import DraftReview
+from activities.drafting.templates import (
+    PROMPTS,
+    render_marked,
+    render_message,
+    render_prompt,
+    requirements,
+    unmarked_text,
+)
+from activities.drafting.untrusted import unmarked
 from activities.ledger import audit
 from activities.ledger.db import transaction
 
@@ -36,7 +48,8 @@ class Drafter:
     """Drafts messages for every part of the product that writes to customers.
 
     ``model`` is ``None`` when no OpenAI key is configured: drafts are then
-    exactly the rendered templates.
+    exactly the rendered templates. ``allowed_links`` are the starts of the
+    only links a draft may hold (``config/drafting.yaml``).
     """
 
     def __init__(
@@ -44,19 +57,33 @@ class Drafter:
         sessions: sessionmaker[Session],
         model: BaseChatModel | None = None,
         prompts: Path = PROMPTS,
+        allowed_links: Sequence[str] | None = None,
     ) -> None:
         self.sessions = sessions
         self.model = model
         self.prompts = prompts
+        self.allowed_links = (
+            tuple(allowed_links) if allowed_links is not None else load_allowed_links()
+        )
         #: Written into the system prompt; a draft that repeats it leaked the prompt.
         self.canary = f"bo-{secrets.token_hex(6)}"
 
     def draft(self, request: DraftRequest) -> Draft:
-        reference = render_message(request.kind, request.values, self.prompts)
-        flags = tuple(str(f) for f in hostile.inspect(request.customer_text or ""))
+        marked = render_marked(request.kind, request.values, request.untrusted, self.prompts)
+        reference = unmarked_text(marked)
+        flags = intake_flags(request)
         if self.model is None:
             return _draft(request.kind, reference, "template", flags=flags)
-        attempts = _Attempts(self.model, self._messages(request, reference), self.prompts)
+        system = self._system_prompt(request)
+        review = DraftReview(
+            request.facts,
+            marked,
+            requirements(request.kind, self.prompts),
+            untrusted=[request.customer_text or "", *request.untrusted.values()],
+            prompts=[system, render_prompt("retry", {"problems": []}, self.prompts)],
+            allowed_links=self.allowed_links,
+        )
+        attempts = _Attempts(self.model, self._messages(request, review, system), self.prompts)
         problems: list[str] = []
         for source in _MODEL_SOURCES:
             try:
@@ -64,19 +91,18 @@ class Drafter:
             except _ModelFailed as failure:
                 problems.append(str(failure))
                 break
-            trouble = self._trouble(text, request.facts, reference)
-            if not trouble:
-                assert text is not None
-                draft_flags = hostile.inspect(_joined(text), hostile.DRAFT_RULES)
+            checked = review.check(text, self.canary)
+            if checked.text is not None:
                 return _draft(
                     request.kind,
-                    text,
+                    checked.text,
                     source,
                     problems=problems,
-                    flags=flags + tuple(str(f) for f in draft_flags),
+                    flags=flags + checked.flags,
+                    held=checked.held,
                     tokens=attempts.tokens,
                 )
-            problems += trouble
+            problems += checked.problems
         draft = _draft(
             request.kind,
             reference,
@@ -91,41 +117,30 @@ class Drafter:
     def unattended(self, request: DraftRequest) -> tuple[DraftText | Draft, str, tuple[str, ...]]:
         """The text to send with nobody reading it first, where it came from, and any flags.
 
-        A flagged draft (hostile text seen) is replaced by the template: nothing
-        flagged reaches a customer unless a person has read it. Collections,
-        dispute and order emails all send through this.
+        Only a draft that earned it goes out unattended: template sentences and
+        filled placeholders, nothing flagged. Otherwise the template is sent
+        (``template_flagged`` when hostile text was seen, ``template_held`` when
+        the model wrote sentences of its own). Collections, dispute and order
+        emails all send through this.
         """
         draft = self.draft(request)
         if draft.needs_human:
-            template = render_message(request.kind, request.values, self.prompts)
-            return template, "template_flagged", draft.flags
+            template = render_message(request.kind, request.values, self.prompts, request.untrusted)
+            return template, "template_flagged" if draft.flags else "template_held", draft.flags
         return draft, draft.source, draft.flags
 
-    def _trouble(
-        self, text: DraftText | None, facts: DraftFacts, reference: DraftText
-    ) -> list[str]:
-        """Why ``text`` cannot go out: no draft at all, figures off the facts, a prompt leak."""
-        if text is None:
-            return ["the model returned no usable draft (its output did not fit DraftText)"]
-        trouble = [m.describe() for m in grounding.check(text, facts, reference)]
-        if self.canary in _joined(text):
-            trouble.append("the draft repeats the system prompt's internal marker")
-        return trouble
+    def _system_prompt(self, request: DraftRequest) -> str:
+        return render_prompt("system", {"canary": self.canary}, self.prompts)
 
-    def _messages(self, request: DraftRequest, reference: DraftText) -> list[BaseMessage]:
-        system = render_prompt(
-            "system",
-            {"customer_name": request.facts.customer_name, "canary": self.canary},
-            self.prompts,
-        )
+    def _messages(
+        self, request: DraftRequest, review: DraftReview, system: str
+    ) -> list[BaseMessage]:
         user = render_prompt(
             "draft",
             {
                 "kind": request.kind,
-                "facts": request.facts,
-                "invoices": _invoice_lines(request.facts),
-                "figures": _figures(request.facts),
-                "reference": reference,
+                "placeholders": _described(review.values),
+                "reference": review.model_reference(),
                 "customer_text": request.customer_text,
             },
             self.prompts,
@@ -148,8 +163,16 @@ class Drafter:
                     "problems": list(draft.problems),
                     "flags": list(draft.flags),
                 },
-                reason="the model's drafts did not match the facts",
+                reason="the model's drafts did not say what the message must, from the facts",
             )
+
+
+def intake_flags(request: DraftRequest) -> tuple[str, ...]:
+    """Hostile-text findings in everything outside that the request carries."""
+    texts = [request.customer_text or "", *request.untrusted.values()]
+    findings = dict.fromkeys(request.intake_flags)
+    findings |= {str(f): None for text in texts for f in hostile.inspect(text)}
+    return tuple(findings)
 
 
 _MODEL_SOURCES: tuple[Source, Source] = ("model", "model_retry")
@@ -198,6 +221,7 @@ def _draft(
     *,
     problems: Sequence[str] = (),
     flags: tuple[str, ...] = (),
+    held: tuple[str, ...] = (),
     tokens: tuple[int, int] = (0, 0),
 ) -> Draft:
     return Draft(
@@ -208,35 +232,12 @@ def _draft(
         source=source,
         problems=tuple(problems),
         flags=flags,
+        held=held,
         prompt_tokens=tokens[0],
         completion_tokens=tokens[1],
     )
 
 
-def _joined(text: DraftText) -> str:
-    return "\n".join((text.subject, text.body, text.approver_summary))
-
-
-def _invoice_lines(facts: DraftFacts) -> list[dict[str, str]]:
-    return [
-        {
-            "number": i.number,
-            "balance": format_money(i.balance, i.currency),
-            "total": format_money(i.total, i.currency) if i.total is not None else "",
-            "due_date": i.due_date.isoformat() if i.due_date else "",
-            "issue_date": i.issue_date.isoformat() if i.issue_date else "",
-        }
-        for i in facts.invoices
-    ]
-
-
-def _figures(facts: DraftFacts) -> list[tuple[str, str]]:
-    """The named facts as the model should see them, each in the form it should copy."""
-    figures = [(k, format_money(m.amount, m.currency)) for k, m in facts.amounts.items()]
-    figures += [
-        (k, f"{d.isoformat()} ({d:%A}, {d:%B} {d.day}, {d.year})") for k, d in facts.dates.items()
-    ]
-    figures += [(k, f"{p.normalize():f}%") for k, p in facts.percentages.items()]
-    figures += [(k, str(n)) for k, n in facts.counts.items()]
-    figures += list(facts.references.items())
-    return figures
+def _described(values: dict[str, str]) -> list[tuple[str, str]]:
+    """The placeholders as the model is shown them: name and what it stands for, one line."""
+    return [(name, unmarked(value).replace("\n", " / ")) for name, value in values.items()]

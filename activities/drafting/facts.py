@@ -79,6 +79,13 @@ class DraftRequest(_Frozen):
     #: The customer's own words this message answers (a ticket body, an email):
     #: quoted to the model as data, never as instructions.
     customer_text: str | None = None
+    #: Outside text the template shows, by name (the customer's legal name, a
+    #: requester's name, an analyst's note): rendered as ``Untrusted``, shown only
+    #: quoted, never a fact. A name here wins over the same name in ``values``.
+    untrusted: dict[str, str] = Field(default_factory=dict)
+    #: Findings made on intake, before the text reached the request (invisible characters
+    #: removed from a ticket): they stay on the draft so its reviewer sees them.
+    intake_flags: tuple[str, ...] = ()
     #: What the draft is for, for the audit log: ``ticket-123:reply``,
     #: ``collections:CUS-1:2026-11-01:reminder``.
     reference: str
@@ -91,8 +98,11 @@ class DraftRequest(_Frozen):
 class DraftText(BaseModel):
     """The draft the model returns (its structured output)."""
 
-    subject: str = Field(description="Email subject line, plain text")
-    body: str = Field(description="Email body, plain text, signed like the reference draft")
+    subject: str = Field(description="Email subject line: one line, plain text, placeholders")
+    body: str = Field(
+        description="Email body, plain text, signed like the reference draft; "
+        "every figure, date, id and link as a {placeholder}"
+    )
     approver_summary: str = Field(
         description="One line for the person approving: what the message says and asks"
     )
@@ -116,10 +126,19 @@ class Draft(_Frozen):
     problems: tuple[str, ...] = ()
     #: Hostile-text findings in the customer's words or the model's draft.
     flags: tuple[str, ...] = ()
+    #: Sentences in the model's own words, each with why a person must read it
+    #: (no ledger record backs it): such a draft has not earned going out alone.
+    held: tuple[str, ...] = ()
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
     @property
     def needs_human(self) -> bool:
-        """A person must read this draft before it goes out (hostile text was seen)."""
-        return bool(self.flags)
+        """A person must read this draft before it goes out: hostile text, or the model's
+        own words."""
+        return bool(self.flags or self.held)
+
+    @property
+    def review_reasons(self) -> tuple[str, ...]:
+        """Why a person must read it, for the reviewer: flags first, then held sentences."""
+        return self.flags + self.held

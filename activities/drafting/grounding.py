@@ -1,8 +1,10 @@
 """The grounding check: every figure in a model's draft must be one of the facts.
 
 What a draft may state is the facts the deterministic activities computed
-plus whatever the template-only draft states (it is rendered from those same
-facts, and it holds the template's own wording such as "within 7 days").
+plus whatever the template-only draft states in its own words (it is rendered
+from those same facts, and it holds the template's wording such as "within 7
+days"). Outside text the template shows quoted (a name, a claim, a note) is
+left out of the reference: a figure that appears only there is not a fact.
 Amounts are compared by value and currency, dates by the parts written,
 document numbers and links exactly, and any other number must be a known
 figure too. Anything else is a :class:`Mismatch` that names what was written
@@ -18,6 +20,7 @@ from decimal import Decimal
 from activities.billing.money import format_money
 from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.mentions import AmountMention, DateMention, Mentions, find_mentions
+from activities.drafting.untrusted import without_quotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +70,10 @@ class Grounds:
             grounds.numbers.add(percent)
         grounds.numbers.update(Decimal(n) for n in facts.counts.values())
         grounds.numbers.add(Decimal(len(facts.invoices)))
-        for text in (facts.customer_id or "", facts.customer_name, *facts.references.values()):
+        # The customer's name is not here: like all outside text it is never a fact.
+        for text in (facts.customer_id or "", *facts.references.values()):
             grounds._quoted_text(text)
-        grounds._quoted_text(_as_text(reference))
+        grounds._quoted_text(without_quotes(_as_text(reference)))
         return grounds
 
     def _amount(self, amount: Decimal, currency: str | None) -> None:

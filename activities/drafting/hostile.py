@@ -1,20 +1,30 @@
-"""Spotting customer text that tries to steer the assistant, and drafts that took the bait.
+"""Spotting outside text that tries to steer the model, and drafts that took the bait.
 
-Customer words reach the model only as quoted data, and the model has no
-tool that moves money, so hostile text cannot act by itself. This detector
-is the second line: a message that tries to override instructions, fish for
-the system prompt or other customers' data, talk its way into a credit, or
-change where payments go is flagged so that a person reads the draft
-before anything is sent. It errs on the side of flagging: a false alarm costs
-one human read, a miss could cost a payment.
+Customer words reach the model only as quoted data, the model has no tool
+that moves money, and its prose never goes out without a person; this
+detector is the third line. Text that addresses the assistant or overrides
+its instructions, mimics a system, developer or tool message or a JSON tool
+call, fishes for the prompt or other customers' data, talks its way into a
+credit, refund, waiver or write-off, or changes where payments go (new bank
+details, IBAN, sort code, routing number) is flagged, in English, German,
+French and Spanish, and so is hidden text (invisible or bidi characters,
+HTML comments, long base64). A flag means a person reads the draft first;
+it never blocks the customer's ticket. The rules read the text after NFKC,
+with invisible characters removed and letters folded to their ASCII
+look-alikes, so ``ign\u200bore`` or a Cyrillic ``о`` does not slip past.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
-_I = re.IGNORECASE
+from unidecode import unidecode
+
+from activities.drafting.untrusted import INVISIBLE
+
+_I = re.IGNORECASE | re.MULTILINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +40,53 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "instruction override",
         re.compile(
+            # en
             r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}"
             r"\b(?:instructions?|rules?|prompts?|guidelines|polic(?:y|ies)|restrictions|above|previous)\b"
             r"|\byou are now\b|\bnew instructions\b|\bdeveloper mode\b|\bjailbreak|\bDAN\b"
             r"|\bact as (?:an?|the) |\bpretend (?:to be|you are)\b"
-            r"|<\|?(?:im_start|im_end|system|endoftext)\|?>|\[/?INST\]|^\s*(?:system|assistant)\s*:",
-            _I | re.MULTILINE,
+            # de
+            r"|\b(?:ignorier|vergiss|missacht|uberg[ae]h)\w*\b[^.\n]{0,40}"
+            r"\b(?:anweisung|regel|vorgabe|richtlinie|prompt|anleitung|obige|vorherige)\w*"
+            r"|\bdu bist (?:jetzt|nun|ab sofort)\b|\bneue anweisung"
+            # fr
+            r"|\b(?:ignore[rz]?|oublie[rz]?|contourne[rz]?)\b[^.\n]{0,40}"
+            r"\b(?:instructions?|consignes?|regles?|directives?|prompt|precedent)"
+            r"|\btu es (?:maintenant|desormais)\b|\bnouvelles? (?:instructions|consignes)\b"
+            # es
+            r"|\b(?:ignora|ignore|olvida|omite|desobedece)\w*\b[^.\n]{0,40}"
+            r"\b(?:instrucciones|reglas|indicaciones|normas|prompt|anterior)"
+            r"|\b(?:ahora eres|a partir de ahora eres)\b|\bnuevas instrucciones\b",
+            _I,
+        ),
+    ),
+    (
+        "addresses the assistant",
+        re.compile(
+            r"\b(?:dear |hey |hi |hello )?(?:assistant|chatbot|ai model|language model|llm|gpt"
+            r"|assistent(?:in)?|ki-?assistent|ki|sprachmodell|assistante?|modele de langage|ia"
+            r"|asistente|modelo de lenguaje)\b[\s,:]+(?:please |bitte |s'il te plait |por favor )?"
+            r"\w+"
+            r"|\b(?:to|an|a|al|para)\s+(?:the\s+|den\s+|die\s+|l'|el\s+|la\s+)?"
+            r"(?:ai|assistant|ki|assistenten|assistant|ia|asistente|bot|model|modell|modelo)\b[\s:,]"
+            r"|\b(?:as an ai|als ki|en tant qu'ia|como ia)\b",
+            _I,
+        ),
+    ),
+    (
+        "mimics a system or tool message",
+        re.compile(
+            r"^\s*[\[#(<*]*\s*(?:system|developer|tool|function|assistant|systeme|sistema"
+            r"|entwickler|developpeur|desarrollador|admin|administrator)"
+            r"(?:\s+(?:note|message|prompt|notiz|hinweis|nachricht|nota|mensaje|remarque))?"
+            r"\s*[\]>)*]*\s*[:>\]-]"
+            r"|<\|?(?:im_start|im_end|system|endoftext)\|?>|\[/?INST\]|</?\s*(?:system|tool|function"
+            r"|assistant|developer|instructions?|customer_message)\b[^>]*>"
+            r"|\b(?:developer|system|admin|entwickler|developpeur|desarrollador)"
+            r"[ -](?:note|notiz|hinweis|remarque|nota|override|message|nachricht|mensaje)\b"
+            r"|\{\s*\"(?:name|tool|tool_calls?|function|arguments|role|action|parameters)\"\s*:"
+            r"|\"(?:tool_calls?|function_call|arguments)\"\s*:",
+            _I,
         ),
     ),
     (
@@ -45,7 +96,10 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\b(?:reveal|print|repeat|show|output|tell me)\b[^.\n]{0,40}"
             r"\b(?:your (?:prompt|instructions|rules|configuration)"
             r"|api[- ]?keys?|passwords?|tokens?|credentials)\b"
-            r"|\bapi[- ]?key\b",
+            r"|\bapi[- ]?key\b|\bsystem-?prompt|\bprompt (?:du )?systeme\b|\bprompt del sistema\b"
+            r"|\b(?:zeig|nenn|gib)\w*\b[^.\n]{0,30}\b(?:anweisungen|passwort|zugangsdaten)\b"
+            r"|\b(?:montre|revele|affiche)\w*\b[^.\n]{0,30}\b(?:instructions|mot de passe)\b"
+            r"|\b(?:muestra|revela|dime)\w*\b[^.\n]{0,30}\b(?:instrucciones|contrasena)\b",
             _I,
         ),
     ),
@@ -54,7 +108,10 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:other|another|all|every|different)\s+(?:customers?|clients?|accounts?|companies|tenants?)\b"
             r"|\b(?:customer|client|account)\s+(?:list|database|records)\b"
-            r"|\binvoices?\s+(?:of|for|belonging to)\s+(?:another|other|a different)\b",
+            r"|\binvoices?\s+(?:of|for|belonging to)\s+(?:another|other|a different)\b"
+            r"|\b(?:anderer|andere|anderen|aller|alle)\s+kunden\b|\bkundenliste\b"
+            r"|\b(?:autres|tous les) clients\b|\bliste des clients\b"
+            r"|\b(?:otros|todos los) clientes\b|\blista de clientes\b",
             _I,
         ),
     ),
@@ -63,10 +120,26 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:issue|apply|give|grant|approve|add|process|credit|send|transfer|wire)\b"
             r"[^.\n]{0,40}\b(?:credits?|refunds?|discounts?|rebates?|compensation|money back)\b"
-            r"|\b(?:waive|write[- ]off|cancel)\b[^.\n]{0,30}"
-            r"\b(?:invoices?|balance|fees?|charges?|debt)\b"
+            r"|\b(?:waive[sd]?|waiving|write[- ]?off|written[- ]off|writes? off"
+            r"|cancel(?:led)?|void(?:ed)?)\b"
+            r"[^.\n]{0,40}\b(?:invoices?|balance|fees?|charges?|debt|amount|INV-?\w*)"
+            r"|\b(?:invoices?|balance|fees?|charges?|debt|INV-\w+)\b[^.\n]{0,40}"
+            r"\b(?:waived|written off|void(?:ed)?|cancell?ed|zeroed)\b"
             r"|\bmark\b[^.\n]{0,30}\bas paid\b|\b(?:zero|clear)\s+(?:the|our|my)?\s*balance\b"
-            r"|\b100\s?%\s+(?:discount|off|credit)\b|\bfree of charge\b",
+            r"|\bbalance\b[^.\n]{0,30}\b(?:should be|is|to) (?:\$?0(?:[.,]00)?|zero|nothing)\b"
+            r"|\b100\s?%\s+(?:discount|off|credit)\b|\bfree of charge\b|\bgoodwill\b"
+            r"|\bbalance\W{0,3}(?:\$|USD|EUR)?\s?0(?:[.,]00)?\b|\bcredit note\b"
+            r"|\b(?:promised|agreed|approved)\b[^.\n]{0,40}\b(?:credit|refund|discount|waiver)"
+            # de
+            r"|\b(?:gutschrift|ruckerstattung|erstattung|erstatten|rabatt|kulanz|nachlass"
+            r"|stornier\w*|storno|erlass(?:en)?|abschreib\w*|abzuschreib\w*|als bezahlt"
+            r"|zugesagt|versprochen)\b"
+            # fr
+            r"|\b(?:(?:un|d')\s?avoir|rembourse\w*|remise|geste commercial|annule[rz]? la facture"
+            r"|annulation de la facture|passe[rz]? en perte|considere[rz]? comme payee?)\b"
+            # es
+            r"|\b(?:reembols\w*|nota de credito|descuento|bonificacion|anul\w* la factura"
+            r"|condon\w*|dar de baja la deuda|como pagad[ao])\b",
             _I,
         ),
     ),
@@ -75,40 +148,68 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:new|changed?|updated?|different)\b[^.\n]{0,30}"
             r"\b(?:bank|banking|remittance|wire|payment|account)\s+(?:details|information|info|instructions|account|number)\b"
-            r"|\b(?:IBAN|SWIFT|BIC|routing number|sort code|account number)\b"
-            r"|\b(?:pay|send|remit|wire)\b[^.\n]{0,30}\bto (?:our|this|the following|a) new\b",
+            r"|\b(?:IBAN|SWIFT|BIC|routing number|sort code|account number|ABA)\b"
+            r"|\bsort\b[^.\n]{0,10}\d{2}[- ]\d{2}[- ]\d{2}"
+            r"|\b(?:pay|send|remit|wire)\b[^.\n]{0,30}\bto (?:our|this|the following|a) new\b"
+            # de
+            r"|\b(?:bankverbindung|kontonummer|kontoverbindung|bankdaten|BLZ|bankleitzahl"
+            r"|zahlungsempfanger)\b|\bneue[snmr]? (?:konto|bank)"
+            r"|\b(?:uberweis|zahl)\w*\b[^.\n]{0,30}\bauf (?:unser|das) neue"
+            # fr
+            r"|\b(?:coordonnees bancaires|RIB|nouveau compte|nouvelle banque|changement de banque"
+            r"|numero de compte)\b"
+            # es
+            r"|\b(?:datos bancarios|cuenta bancaria|nueva cuenta|numero de cuenta|nuevo banco"
+            r"|cambio de banco|clabe)\b",
             _I,
         ),
     ),
     (
         "hidden text",
-        re.compile(
-            r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]|<!--|<script\b|[A-Za-z0-9+/]{60,}={0,2}",
-            _I,
-        ),
+        re.compile(r"<!--|<script\b|[A-Za-z0-9+/]{60,}={0,2}", _I),
     ),
 )
 
-
-#: What a model's draft must never contain, whatever the customer wrote.
+#: What a model's draft must never contain, whatever the customer wrote: it may not
+#: promise money, change where payments go, or speak as the system.
 DRAFT_RULES = frozenset(
-    {"instruction override", "prompt or secret fishing", "payment details change", "hidden text"}
+    {
+        "instruction override",
+        "mimics a system or tool message",
+        "prompt or secret fishing",
+        "asks for money to move",
+        "payment details change",
+        "hidden text",
+    }
 )
+
+
+def folded(text: str) -> str:
+    """``text`` as the rules read it: NFKC, invisible characters out, ASCII look-alikes."""
+    return unidecode(unicodedata.normalize("NFKC", INVISIBLE.sub("", text)))
 
 
 def inspect(text: str, only: frozenset[str] | None = None) -> tuple[Finding, ...]:
     """Every rule ``text`` trips, with the words that tripped it (one finding per rule).
 
-    ``only`` limits the rules by category: :data:`DRAFT_RULES` for a draft,
-    which may rightly mention a refund but never new bank details.
+    ``only`` limits the rules by category: :data:`DRAFT_RULES` for a draft.
     """
     findings = []
+    hidden = INVISIBLE.findall(text)
+    if hidden and (only is None or "hidden text" in only):
+        codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in hidden}))
+        findings.append(
+            Finding("hidden text", f"{len(hidden)} invisible or bidi characters ({codes})")
+        )
+    reading = folded(text)
     for category, pattern in _RULES:
         if only is not None and category not in only:
             continue
-        match = pattern.search(text)
+        if category == "hidden text" and hidden:
+            continue
+        match = pattern.search(reading)
         if match:
-            findings.append(Finding(category, _excerpt(text, match)))
+            findings.append(Finding(category, _excerpt(reading, match)))
     return tuple(findings)
 
 

@@ -95,6 +95,17 @@ class PostedReply(_Model):
     posted: bool
 
 
+def _intake_flags(ticket: TicketView) -> tuple[str, ...]:
+    """Hostile-text findings in what the requester wrote, and the hidden characters removed."""
+    found = hostile.inspect(f"{ticket.subject}\n{ticket.text}\n{ticket.requester_name}")
+    flags = [str(f) for f in found]
+    if ticket.hidden_characters:
+        flags.insert(
+            0, f"hidden text: {ticket.hidden_characters} invisible or bidi characters removed"
+        )
+    return tuple(flags)
+
+
 def dispute_id_for(ticket_id: int) -> str:
     return f"ZD-{ticket_id}"
 
@@ -148,14 +159,15 @@ class ZendeskActivities:
         """Match the customer, classify, gather the facts and say what to draft."""
         ticket = request.ticket
         category = classify(ticket.subject, ticket.text)
-        flags = tuple(str(f) for f in hostile.inspect(f"{ticket.subject}\n{ticket.text}"))
+        flags = _intake_flags(ticket)
         with _refusals(), self.sessions() as session:
-            customer_id = match_customer(
+            match = match_customer(
                 session,
                 ticket.requester_email,
                 ticket.organization_external_id,
                 ticket.organization_name,
             )
+            customer_id = match.customer_id
             if customer_id is None:
                 kind, found = "unmatched", reply_facts.unmatched_facts(ticket, self.policy)
             else:
@@ -207,6 +219,12 @@ class ZendeskActivities:
                 values=values,
                 facts=facts,
                 customer_text=f"Subject: {ticket.subject}\n\n{ticket.text}",
+                untrusted=(
+                    {"customer_name": facts.customer_name, "requester_name": ticket.requester_name}
+                    if customer_id
+                    else {"requester_name": ticket.requester_name}
+                ),
+                intake_flags=flags,
                 reference=f"{request.workflow_id}:reply",
                 actor=f"workflow:{request.workflow_id}",
                 now=request.now,
@@ -221,7 +239,11 @@ class ZendeskActivities:
             reviewer_roles=self.policy.reviewer_roles,
             review_channel=self.policy.review_channel,
             review_reminder_hours=self.policy.review_reminder_hours,
-            auto_send=customer_id is not None and not flags and category in self.policy.auto_send,
+            # Earned, not configured: the category must be one the team lets go out alone,
+            # the requester a verified billing contact of exactly one account, nothing
+            # flagged; the workflow adds the draft's own condition (template text and
+            # filled placeholders only: Draft.needs_human is false).
+            auto_send=match.by == "email" and not flags and category in self.policy.auto_send,
         )
 
     @activity.defn(name="zendesk.notify_reviewers")

@@ -43,7 +43,9 @@ def unmatched_facts(ticket: TicketView, policy: TicketPolicy) -> ReplyFacts:
     """For a requester we cannot tie to an account: nothing about any account."""
     return ReplyFacts(
         values=_common(ticket, policy, ""),
-        facts=DraftFacts(customer_id=None, customer_name=ticket.requester_name),
+        facts=DraftFacts(
+            customer_id=None, customer_name="", references={"ticket": f"#{ticket.ticket_id}"}
+        ),
         named_invoices=(),
     )
 
@@ -114,9 +116,10 @@ def gather(
 
 
 def _common(ticket: TicketView, policy: TicketPolicy, customer_name: str) -> dict[str, JsonValue]:
+    """What every reply template may use. The ticket's subject and the requester's name are
+    not here: the customer wrote them, and a reply never repeats them."""
     return {
-        "ticket_subject": ticket.subject,
-        "requester_name": ticket.requester_name,
+        "ticket": f"#{ticket.ticket_id}",
         "customer_name": customer_name,
         "portal_link": policy.portal_link,
         "reply_days": policy.reply_days,

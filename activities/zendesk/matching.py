@@ -10,10 +10,22 @@ An account mentioned in the ticket text is never used: anyone can write
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from activities.ledger.models import BillingContact, Customer
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The customer a ticket is from, and how we know: only ``email`` (a verified billing
+    contact of exactly one account) lets a reply go out without a person."""
+
+    customer_id: str | None
+    by: Literal["email", "organization"] | None = None
 
 
 def match_customer(
@@ -21,8 +33,31 @@ def match_customer(
     requester_email: str | None,
     organization_external_id: str | None = None,
     organization_name: str | None = None,
+) -> Match:
+    """The customer, or no customer when no identity matches exactly one account."""
+    customer_id = _match(session, requester_email, organization_external_id, organization_name)
+    if customer_id is None:
+        return Match(None)
+    return Match(customer_id, "email" if _by_email(session, requester_email) else "organization")
+
+
+def _by_email(session: Session, requester_email: str | None) -> bool:
+    if not requester_email:
+        return False
+    owners = session.scalars(
+        select(BillingContact.customer_id)
+        .where(func.lower(BillingContact.email) == requester_email.strip().lower())
+        .distinct()
+    ).all()
+    return len(owners) == 1
+
+
+def _match(
+    session: Session,
+    requester_email: str | None,
+    organization_external_id: str | None,
+    organization_name: str | None,
 ) -> str | None:
-    """The customer id, or None when no identity matches exactly one account."""
     if requester_email:
         owners = session.scalars(
             select(BillingContact.customer_id)

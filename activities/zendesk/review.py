@@ -44,6 +44,8 @@ class ReviewNotice(BaseModel):
             return f"ticket #{self.ticket_id}: {self.outcome} by {self.decided_by}"
         lead = "reply drafted" if self.kind == "requested" else "reply still waits for review"
         flags = f"; FLAGGED: {'; '.join(self.draft.flags)}" if self.draft.flags else ""
+        if self.draft.held:
+            flags += f"; HELD: {'; '.join(self.draft.held)}"
         return (
             f"ticket #{self.ticket_id} ({self.category}, {self.customer}, from {self.requester}): "
             f"{lead} ({self.draft.source}): {self.draft.approver_summary}{flags}"

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, Ticket
 
+from activities.drafting.untrusted import clean
 from activities.zendesk.client import with_retries
 
 #: Set with our reply, in the same update: the ticket has had its one reply from billing-ops.
@@ -36,6 +37,9 @@ class TicketView(BaseModel):
     requester_email: str | None
     organization_name: str | None = None
     organization_external_id: str | None = None
+    #: Invisible and bidi control characters removed from the subject, text and name on
+    #: intake: any at all flags the ticket for a person.
+    hidden_characters: int = 0
 
     @property
     def answered(self) -> bool:
@@ -68,13 +72,16 @@ def fetch_ticket(client: Zenpy, ticket_id: int) -> TicketView:
         c for c in comments if c.public and c.author_id == ticket.requester_id and c.body
     ]
     text = from_requester[-1].body if from_requester else (ticket.description or "")
+    subject, body = clean(ticket.subject or ""), clean(text[:MAX_TEXT])
+    name = clean(requester.name or requester.email or "there")
     return TicketView(
         ticket_id=ticket_id,
-        subject=ticket.subject or "",
-        text=text[:MAX_TEXT],
+        subject=subject.text,
+        text=body.text,
+        hidden_characters=subject.removed + body.removed + name.removed,
         status=ticket.status or "new",
         tags=tuple(ticket.tags or ()),
-        requester_name=requester.name or requester.email or "there",
+        requester_name=name.text,
         requester_email=requester.email,
         organization_name=getattr(organization, "name", None),
         organization_external_id=getattr(organization, "external_id", None),

@@ -24,7 +24,13 @@ from activities.paths import REPO_ROOT
 from activities.settings import Settings
 from activities.team_notices import team_notices
 from tests.collections.factories import account, invoice
-from tests.drafting.fake_openai import FakeOpenAI, Reply, draft_reply, serving
+from tests.drafting.fake_openai import (
+    FakeOpenAI,
+    Reply,
+    draft_reply,
+    reference_reply,
+    serving,
+)
 from tests.workflows.harness import sent_emails
 
 NOW = datetime(2026, 11, 17, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 in New York
@@ -113,13 +119,13 @@ def test_without_a_model_the_email_is_the_template(
     assert [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)] == ["template"]
 
 
-def test_the_model_drafts_the_email_and_a_retry_sends_it_once_without_asking_again(
+def test_a_model_draft_of_template_sentences_is_sent_once_without_asking_again(
     sqlite_sessions: sessionmaker[Session],
     overdue: Account,
     tmp_path: Path,
     fake_openai: FakeOpenAI,
 ) -> None:
-    fake_openai.queue(overdue.reply())
+    fake_openai.responder = reference_reply
     activities = collections(sqlite_sessions, tmp_path, fake_openai)
     first = activities.send_email(overdue.step)
     again = activities.send_email(overdue.step)
@@ -127,10 +133,34 @@ def test_the_model_drafts_the_email_and_a_retry_sends_it_once_without_asking_aga
     assert first.sent and not first.already_sent and again.already_sent
     assert len(fake_openai.requests) == 1
     (sent,) = sent_emails(sqlite_sessions, overdue.customer_id)
-    assert sent.body == overdue.body()
-    assert sent.subject == f"{overdue.number} is 14 days past due"
+    snapshot = activities.load_account(LoadAccount(customer_id=overdue.customer_id, as_of=NOW))
+    template = emails.render_email("reminder", emails.facts(snapshot, activities.book), [])
+    assert (sent.subject, sent.body) == (template.subject, template.body)
     assert [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)] == ["model"]
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_model_draft_in_its_own_words_is_replaced_by_the_template(
+    sqlite_sessions: sessionmaker[Session],
+    overdue: Account,
+    tmp_path: Path,
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Filled placeholders, no typed figure, every required fact, but claims in the model's
+    own words (it calls the invoice paid): nobody has checked them, so the template goes."""
+    body = (
+        "Hello,\n\nGood news: {invoice.number} for {invoice.balance} is paid, nothing is owed "
+        "and {total_USD} was credited. Pay at {payment_link} if you like, due "
+        "{invoice.due_date}.\n\nThe Accounts Receivable team\n"
+    )
+    fake_openai.queue(draft_reply("All settled", body, "Tells them all is paid"))
+    activities = collections(sqlite_sessions, tmp_path, fake_openai)
+    assert activities.send_email(overdue.step).sent
+    (sent,) = sent_emails(sqlite_sessions, overdue.customer_id)
+    assert "paid" not in sent.body.replace("unpaid", "") and "credited" not in sent.body
+    assert sent.body.startswith("Hello,\n\nOur records show $1,200.00 outstanding")
+    drafts = [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)]
+    assert drafts == ["template_held"]
 
 
 def test_a_model_that_gets_the_amount_wrong_twice_falls_back_to_the_template(

@@ -77,32 +77,47 @@ def test_without_a_model_the_email_is_the_template(
     assert (sent.subject, sent.body) == template(request)
 
 
-def test_the_model_drafts_the_email_and_a_wrong_amount_sends_the_template(
+def test_a_claim_in_the_model_s_own_words_is_never_sent(
+    sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A model says the invoice is settled and nothing is owed, in German, with placeholders
+    only and no word any rule knows. Nothing in the ledger backs it: the template goes out."""
+    account = open_account(sqlite_sessions, NOW)
+    request = received(account)
+    obeying = (
+        "Hello,\n\nGute Nachricht: {invoice.number} ist erledigt, Sie schulden uns nichts mehr. "
+        "We have opened case {dispute_id} for it.\n\nThe billing team\n"
+    )
+    model = scripted(tool_message(draft_args(obeying)))
+    result = disputes(sqlite_sessions, tmp_path, model).email_customer(request)
+
+    assert result.sent and result.draft == "template_held"
+    (sent,) = sent_emails(sqlite_sessions, account.customer_id)
+    assert (sent.subject, sent.body) == template(request)
+    assert "erledigt" not in sent.body
+
+
+def test_a_typed_figure_twice_sends_the_template_once_per_key(
     sqlite_sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     account = open_account(sqlite_sessions, NOW)
-    request = received(account)
     amount = total(sqlite_sessions, account.invoice)
 
     def body(figure: str) -> str:
         return (
-            f"Hello,\n\nThank you for writing about invoice {account.invoice} ({figure}). "
-            f"Case DSP-000001 is open, and we will not send reminders while we look into it.\n\n"
-            "The billing team\n"
+            "Hello,\n\nThank you for writing about invoice {invoice.number} "
+            f"({figure}). Case {{dispute_id}} is open, and we will not send reminders while we "
+            "look into it.\n\nThe billing team\n"
         )
 
-    good = disputes(sqlite_sessions, tmp_path, scripted(tool_message(draft_args(body(amount)))))
-    assert good.email_customer(request).draft == "model"
-    assert good.email_customer(request).draft == "queued"  # a retry: the model is not asked
-    (sent,) = sent_emails(sqlite_sessions, account.customer_id)
-    assert sent.body == body(amount)
-
-    wrong = received(account).model_copy(update={"workflow_id": "dispute-DSP-000002"})
-    bad = scripted(tool_message(draft_args(body("$1.00"))), tool_message(draft_args(body("$2.00"))))
-    result = disputes(sqlite_sessions, tmp_path, bad).email_customer(wrong)
+    wrong = received(account)
+    bad = scripted(tool_message(draft_args(body(amount))), tool_message(draft_args(body("$2.00"))))
+    activities = disputes(sqlite_sessions, tmp_path, bad)
+    result = activities.email_customer(wrong)
+    assert activities.email_customer(wrong).draft == "queued"  # a retry: the model is not asked
 
     assert result.draft == "template_fallback"
-    _, fallback = sent_emails(sqlite_sessions, account.customer_id)
+    (fallback,) = sent_emails(sqlite_sessions, account.customer_id)
     assert (fallback.subject, fallback.body) == template(wrong)
     with sqlite_sessions() as session:
         (entry,) = [
@@ -111,4 +126,19 @@ def test_the_model_drafts_the_email_and_a_wrong_amount_sends_the_template(
             if e.action == "draft.template_fallback"
         ]
     assert entry.after is not None and entry.after["kind"] == "disputes/received"
-    assert any('"$1.00"' in p for p in entry.after["problems"])
+    assert any(amount in p for p in entry.after["problems"])
+
+
+def test_a_void_claim_in_the_model_s_words_is_flagged_and_replaced(
+    sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    account = open_account(sqlite_sessions, NOW)
+    obeying = (
+        "Hello,\n\nWe confirm that {invoice.number} is void and that you owe nothing. "
+        "We have opened case {dispute_id} for it.\n\nThe billing team\n"
+    )
+    model = scripted(tool_message(draft_args(obeying)))
+    result = disputes(sqlite_sessions, tmp_path, model).email_customer(received(account))
+    assert result.draft == "template_flagged"
+    (sent,) = sent_emails(sqlite_sessions, account.customer_id)
+    assert "void" not in sent.body

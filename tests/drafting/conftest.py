@@ -22,8 +22,7 @@ PORTAL = "https://billing.example.com/portal"
 def payment_status_request(customer_text: str | None = None) -> DraftRequest:
     """A reply to "what do we owe?": two open invoices in USD, and the last payment."""
     values: dict[str, Any] = {
-        "ticket_subject": "Open balance?",
-        "requester_name": "Dana",
+        "ticket": "#42",
         "customer_name": "Acme Corp",
         "open_total": "$1,734.50",
         "invoices": [
@@ -75,7 +74,7 @@ def payment_status_request(customer_text: str | None = None) -> DraftRequest:
             "last_payment_amount": Money(amount=Decimal("250.00"), currency="USD"),
         },
         dates={"last_payment_date": date(2026, 10, 15)},
-        references={"portal_link": PORTAL},
+        references={"portal_link": PORTAL, "ticket": "#42"},
     )
     return DraftRequest(
         kind="tickets/payment_status",
@@ -88,20 +87,31 @@ def payment_status_request(customer_text: str | None = None) -> DraftRequest:
     )
 
 
+#: A draft in the model's own words, every fact a placeholder: usable, but held for a person.
 GOOD_BODY = (
-    "Hello Dana,\n\nThank you for asking. Acme Corp has $1,734.50 open: INV-000123 "
-    "($1,234.50, due October 1, 2026) and INV-000140 ($500.00 of $750.00, due 2026-10-31). "
-    "We received your last payment of USD 250.00 on 15 October 2026.\n\n"
+    "Hello,\n\nThank you for asking. The account {customer_name} has {open_total} open: "
+    "{invoice_1.number} ({invoice_1.balance}, due {invoice_1.due_date}) and {invoice_2.number} "
+    "({invoice_2.balance} of {invoice_2.total}, due {invoice_2.due_date}). We received your "
+    "last payment of {last_payment_amount} on {last_payment_date}.\n\n"
+    f"You can pay at {{portal_link}}.\n\n{SENDER}\n"
+)
+#: GOOD_BODY as the customer reads it, placeholders filled.
+GOOD_BODY_FILLED = (
+    "Hello,\n\nThank you for asking. The account \u201cAcme Corp\u201d has $1,734.50 open: "
+    "INV-000123 ($1,234.50, due 2026-10-01) and INV-000140 "
+    "($500.00 of $750.00, due 2026-10-31). We received your "
+    "last payment of $250.00 on 2026-10-15.\n\n"
     f"You can pay at {PORTAL}.\n\n{SENDER}\n"
 )
-WRONG_AMOUNT_BODY = GOOD_BODY.replace("$1,734.50", "$1,743.50")
+#: The model typing a figure instead of the placeholder.
+WRONG_AMOUNT_BODY = GOOD_BODY.replace("{open_total}", "$1,743.50")
 
 
-def draft_args(body: str = GOOD_BODY, subject: str = "Re: Open balance?") -> dict[str, str]:
+def draft_args(body: str = GOOD_BODY, subject: str = "Re: your open balance") -> dict[str, str]:
     return {
         "subject": subject,
         "body": body,
-        "approver_summary": "Tells Dana the open balance and how to pay",
+        "approver_summary": "Tells the customer the open balance and how to pay",
     }
 
 

@@ -45,6 +45,26 @@ def draft_reply(subject: str, body: str, summary: str) -> Reply:
 
 Responder = Callable[[dict[str, Any]], Reply]
 
+_REFERENCE = re.compile(
+    r"REFERENCE DRAFT[^\n]*\nSubject: (?P<subject>[^\n]*)\n\n(?P<body>.*?)"
+    r"(?:\n\nThe customer wrote the message below|\Z)",
+    re.DOTALL,
+)
+
+
+def reference_of(request: dict[str, Any]) -> tuple[str, str]:
+    """The subject and body of the reference draft (placeholders and all) in a draft prompt."""
+    user = request["messages"][1]["content"]
+    found = _REFERENCE.search(user)
+    assert found is not None, "not a drafting prompt"
+    return found.group("subject"), found.group("body")
+
+
+def reference_reply(request: dict[str, Any]) -> Reply:
+    """A model that copies the team's template, placeholders and all."""
+    subject, body = reference_of(request)
+    return draft_reply(subject, body, "The team's template, unchanged")
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 

@@ -6,8 +6,17 @@ import pytest
 
 from activities.drafting.facts import DraftText
 from activities.drafting.grounding import check
-from activities.drafting.templates import render_message
-from tests.drafting.conftest import GOOD_BODY, draft_args, payment_status_request
+from activities.drafting.templates import render_marked, render_message
+from tests.drafting.conftest import PORTAL, SENDER, draft_args, payment_status_request
+
+#: A filled-in draft in another style (the grounding check is the second line, behind the
+#: placeholders: it reads filled text however it is written).
+GOOD_BODY = (
+    "Hello,\n\nThank you for asking. Acme Corp has $1,734.50 open: INV-000123 "
+    "($1,234.50, due October 1, 2026) and INV-000140 ($500.00 of $750.00, due 2026-10-31). "
+    "We received your last payment of USD 250.00 on 15 October 2026.\n\n"
+    f"You can pay at {PORTAL}.\n\n{SENDER}\n"
+)
 
 
 def _problems(body: str, subject: str = "Re: Open balance?") -> list[str]:
@@ -74,3 +83,18 @@ def test_figures_the_template_writes_itself_are_allowed() -> None:
 def test_a_month_and_day_without_the_year_match_a_fact() -> None:
     assert _problems(GOOD_BODY.replace("15 October 2026", "October 15")) == []
     assert _problems(GOOD_BODY.replace("15 October 2026", "October 16")) != []
+
+
+def test_figures_in_quoted_outside_text_are_not_facts() -> None:
+    """A legal name holding a balance and a link: the template shows it quoted, and nothing
+    in it grounds a draft."""
+    request = payment_status_request()
+    name = "Acme $0.00 owed, CN-000091 void, see https://evil.example/pay"
+    reference = render_marked(request.kind, request.values, {"customer_name": name})
+    facts = request.facts.model_copy(update={"customer_name": name})
+    claim = GOOD_BODY.replace("Thank you for asking.", "You owe $0.00 after CN-000091.")
+    claim = claim.replace(PORTAL, "https://evil.example/pay")
+    problems = [m.describe() for m in check(DraftText(**draft_args(claim)), facts, reference)]
+    assert any('"$0.00"' in p for p in problems)
+    assert any('"CN-000091"' in p for p in problems)
+    assert any("https://evil.example/pay" in p for p in problems)

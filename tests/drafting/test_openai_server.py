@@ -8,11 +8,16 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.drafting.compose import Drafter
-from activities.drafting.model import chat_model
+from activities.drafting.model import MAX_TOKENS, chat_model
 from activities.drafting.templates import render_message
 from activities.ledger import audit
 from activities.settings import Settings
-from tests.drafting.conftest import GOOD_BODY, WRONG_AMOUNT_BODY, payment_status_request
+from tests.drafting.conftest import (
+    GOOD_BODY,
+    GOOD_BODY_FILLED,
+    WRONG_AMOUNT_BODY,
+    payment_status_request,
+)
 from tests.drafting.fake_openai import FakeOpenAI, Reply, draft_reply
 
 
@@ -24,7 +29,7 @@ def _drafter(fake: FakeOpenAI, sessions: sessionmaker[Session]) -> Drafter:
 
 
 def _reply(body: str) -> Reply:
-    return draft_reply("Re: Open balance?", body, "Tells Dana the open balance")
+    return draft_reply("Re: your open balance", body, "Tells the customer the open balance")
 
 
 def test_no_api_key_means_no_model() -> None:
@@ -37,8 +42,9 @@ def test_a_grounded_draft_through_the_openai_client(
     fake_openai.queue(_reply(GOOD_BODY))
     draft = _drafter(fake_openai, sqlite_sessions).draft(payment_status_request())
     assert draft.source == "model"
-    assert draft.body == GOOD_BODY
+    assert draft.body == GOOD_BODY_FILLED
     (request,) = fake_openai.requests
+    assert request["max_completion_tokens"] == MAX_TOKENS
     assert request["model"] == "gpt-test"
     assert [t["function"]["name"] for t in request["tools"]] == ["DraftText"]
     assert request["messages"][0]["role"] == "system"
@@ -51,11 +57,11 @@ def test_a_wrong_amount_is_caught_and_named_in_the_retry(
     fake_openai.queue(_reply(WRONG_AMOUNT_BODY), _reply(GOOD_BODY))
     draft = _drafter(fake_openai, sqlite_sessions).draft(payment_status_request())
     assert draft.source == "model_retry"
-    assert draft.body == GOOD_BODY
+    assert draft.body == GOOD_BODY_FILLED
     first, second = fake_openai.requests
     retry = second["messages"][-1]
     assert retry["role"] == "user"
-    assert '- amount "$1,743.50" is not one of the facts' in retry["content"]
+    assert 'has $1,743.50 open:" types digit "1"' in retry["content"]
     assert second["messages"][:-1] == first["messages"]
 
 

@@ -114,13 +114,17 @@ def test_the_model_drafts_the_email_and_a_wrong_amount_sends_the_template(
             "to your account.\n\nBilling team\n"
         )
 
-    good = scripted(tool_message(draft_args(body(first.invoice_number, amount))))
+    # Placeholders only, but in the model's own words: nobody checked them, the template goes.
+    own_words = body("{invoice.number}", "{amount_due}")
+    good = scripted(tool_message(draft_args(own_words)))
     acts = provisioning(sqlite_sessions, rules, tmp_path, good)
     assert not acts.send_invoice_email(first).already_sent
     assert acts.send_invoice_email(first).already_sent  # a retry: the model is not asked
     (sent,) = sent_emails(sqlite_sessions, first.customer_id)
-    assert sent.body == body(first.invoice_number, amount)
-    assert [a["draft"] for a in email_audit(sqlite_sessions, first.invoice_number)] == ["model"]
+    assert (sent.subject, sent.body) == template(sqlite_sessions, first)
+    assert amount in sent.body
+    drafts = [a["draft"] for a in email_audit(sqlite_sessions, first.invoice_number)]
+    assert drafts == ["template_held"]
 
     bad = scripted(
         tool_message(draft_args(body(second.invoice_number, "$1.00"))),

@@ -177,7 +177,7 @@ async def test_edit_opens_the_draft_and_sends_what_the_reviewer_wrote(
     view = opened.args["view"]
     assert view["callback_id"] == EDIT_MODAL
     initial = view["blocks"][0]["element"]["initial_value"]
-    assert "The Acme Corp account has $1,734.50 open" in initial
+    assert "The account \u201cAcme Corp\u201d has $1,734.50 open" in initial
 
     edited = initial.replace("Hello Dana Whitfield,", "Hi Dana,")
     await reviewing.submit(view, ANALYST, edited)

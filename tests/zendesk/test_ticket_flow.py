@@ -64,7 +64,7 @@ async def test_a_payment_question_is_answered_after_review(
     (reply,) = zendesk.replies(101)
     assert reply["public"] is True
     body = reply["body"]
-    assert "The Acme Corp account has $1,734.50 open" in body
+    assert "The account \u201cAcme Corp\u201d has $1,734.50 open" in body
     assert "INV-000001" in body and "INV-000003" in body
     assert "INV-000002" not in body and "9,999" not in body  # Globex's invoice
     assert "The last payment we received was $250.00 on 2026-10-13." in body
