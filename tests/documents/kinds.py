@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from activities.billing.invoicing import (
     Cancelled,
     Discount,
-    Event,
     InvoicedItem,
     InvoiceDraft,
     InvoiceTerms,
@@ -59,8 +58,16 @@ class Buyer:
 
 US = Buyer("CUS-US", "Acme Corp", "US", "USD", "New York", "US-NY", "10001")
 DE = Buyer("CUS-DE", "Müller & Söhne GmbH", "DE", "EUR", "Berlin", None, "10115")
-NL = Buyer("CUS-NL", "Van der Berg B.V.", "NL", "EUR", "Amsterdam", None, "1012 AB",
-           vat_id="NL859048127B01")
+NL = Buyer(
+    "CUS-NL",
+    "Van der Berg B.V.",
+    "NL",
+    "EUR",
+    "Amsterdam",
+    None,
+    "1012 AB",
+    vat_id="NL859048127B01",
+)
 JP = Buyer("CUS-JP", "Sakura KK", "JP", "JPY", "Tokyo", None, "100-0005")
 GR = Buyer("CUS-GR", "Ωμέγα Λογισμικό Α.Ε.", "DE", "EUR", "Berlin", None, "10115")
 RU = Buyer("CUS-RU", "ООО «Ромашка»", "DE", "EUR", "Berlin", None, "10117")
@@ -90,7 +97,9 @@ def add_customer(session: Session, buyer: Buyer) -> Customer:
 
 def _terms(buyer: Buyer, issued: date, **extra: object) -> InvoiceTerms:
     tax = tax_treatment(
-        load_tax_table(), buyer.region or buyer.country, exempt=buyer.tax_exempt,
+        load_tax_table(),
+        buyer.region or buyer.country,
+        exempt=buyer.tax_exempt,
         vat_id=buyer.vat_id,
     )
     return InvoiceTerms(issue_date=issued, payment_terms_days=30, tax=tax, **extra)  # type: ignore[arg-type]
@@ -135,8 +144,14 @@ def upgrade(buyer: Buyer = DE) -> InvoiceDraft:
 
 def usage_in_arrears(buyer: Buyer = US) -> InvoiceDraft:
     api = UsageCharge(
-        "api_calls", "API calls", "call", datetime(2026, 10, 1, tzinfo=UTC), NOVEMBER,
-        D(1_350_000), load_pricebook().usage_price("api_calls", "USD", "business"), D(400_000),
+        "api_calls",
+        "API calls",
+        "call",
+        datetime(2026, 10, 1, tzinfo=UTC),
+        NOVEMBER,
+        D(1_350_000),
+        load_pricebook().usage_price("api_calls", "USD", "business"),
+        D(400_000),
     )
     return draft_invoice(
         _sub(buyer, BUSINESS, 10, period_start=datetime(2026, 10, 1, tzinfo=UTC)),
@@ -151,13 +166,20 @@ def true_up(buyer: Buyer = NL) -> InvoiceDraft:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     return draft_invoice(
         Subscription(
-            buyer.currency, start, "year", SeatPrice("business", "Business", D("300.00")), 100,
-            invoiced=(InvoicedItem(SeatPrice("business", "Business", D("300.00")), 100,
-                                   D("30000.00")),),
+            buyer.currency,
+            start,
+            "year",
+            SeatPrice("business", "Business", D("300.00")),
+            100,
+            invoiced=(
+                InvoicedItem(SeatPrice("business", "Business", D("300.00")), 100, D("30000.00")),
+            ),
             quarterly_true_up=True,
         ),
-        [SeatsAdded(datetime(2026, 2, 3, tzinfo=UTC), 10),
-         QuarterlyTrueUp(datetime(2026, 4, 1, tzinfo=UTC))],
+        [
+            SeatsAdded(datetime(2026, 2, 3, tzinfo=UTC), 10),
+            QuarterlyTrueUp(datetime(2026, 4, 1, tzinfo=UTC)),
+        ],
         terms=_terms(buyer, date(2026, 4, 1)),
     )
 

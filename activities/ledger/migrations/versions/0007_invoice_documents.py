@@ -32,28 +32,33 @@ depends_on: str | Sequence[str] | None = None
 
 log = logging.getLogger("alembic.runtime.migration")
 
-_INVOICE_COLUMNS = (
-    sa.Column("seller", sa.JSON(), nullable=True, comment="config/seller.yaml at issue"),
-    sa.Column("buyer_name", sa.String(length=200), nullable=True),
-    sa.Column("buyer_tax_scheme", sa.String(length=16), nullable=True),
-    sa.Column("buyer_tax_id", sa.String(length=64), nullable=True),
-    sa.Column("billing_address", sa.JSON(), nullable=True, comment="as at issue"),
-    sa.Column("locale", sa.String(length=16), nullable=True, comment="dates and amounts"),
-    sa.Column("tax_category", sa.String(length=2), nullable=True, comment="EN 16931 / UNCL5305"),
-    sa.Column("tax_label", sa.String(length=64), nullable=True),
-    sa.Column("tax_exemption_reason", sa.Text(), nullable=True),
-    sa.Column("tax_exemption_code", sa.String(length=32), nullable=True, comment="VATEX code"),
-    sa.Column("notes", sa.JSON(), nullable=True, comment="{'notes': [legal notes]}"),
-    sa.Column("payment_terms", sa.Text(), nullable=True),
-    sa.Column("payment_instructions", sa.JSON(), nullable=True),
-)
+
+def _invoice_columns() -> tuple[sa.Column[object], ...]:
+    """The invoice's new columns (fresh objects each time: a Column belongs to one table)."""
+    return (
+        sa.Column("seller", sa.JSON(), nullable=True, comment="config/seller.yaml at issue"),
+        sa.Column("buyer_name", sa.String(length=200), nullable=True),
+        sa.Column("buyer_tax_scheme", sa.String(length=16), nullable=True),
+        sa.Column("buyer_tax_id", sa.String(length=64), nullable=True),
+        sa.Column("billing_address", sa.JSON(), nullable=True, comment="as at issue"),
+        sa.Column("locale", sa.String(length=16), nullable=True, comment="dates and amounts"),
+        sa.Column(
+            "tax_category", sa.String(length=2), nullable=True, comment="EN 16931 / UNCL5305"
+        ),
+        sa.Column("tax_label", sa.String(length=64), nullable=True),
+        sa.Column("tax_exemption_reason", sa.Text(), nullable=True),
+        sa.Column("tax_exemption_code", sa.String(length=32), nullable=True, comment="VATEX code"),
+        sa.Column("notes", sa.JSON(), nullable=True, comment="{'notes': [legal notes]}"),
+        sa.Column("payment_terms", sa.Text(), nullable=True),
+        sa.Column("payment_instructions", sa.JSON(), nullable=True),
+    )
 
 
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("invoices") as batch:
-        for column in _INVOICE_COLUMNS:
-            batch.add_column(column.copy())
+        for column in _invoice_columns():
+            batch.add_column(column)
     with op.batch_alter_table("invoice_lines") as batch:
         batch.add_column(
             sa.Column(
@@ -135,7 +140,7 @@ def downgrade() -> None:
     with op.batch_alter_table("invoice_lines") as batch:
         batch.drop_column("tax_category")
     with op.batch_alter_table("invoices") as batch:
-        for column in reversed(_INVOICE_COLUMNS):
+        for column in reversed(_invoice_columns()):
             batch.drop_column(column.name)
 
 
@@ -152,7 +157,7 @@ _invoices = sa.Table(
     sa.Column("issue_date", sa.Date),
     sa.Column("due_date", sa.Date),
     sa.Column("tax_total", Money()),
-    *(column.copy() for column in _INVOICE_COLUMNS),
+    *_invoice_columns(),
 )
 _lines = sa.Table(
     "invoice_lines",
