@@ -171,3 +171,28 @@ def rerender_matches(invoice: Invoice, stored: Sequence[Document]) -> bool:
     """True when rendering the invoice again gives exactly the stored documents."""
     fresh = {kind: _digest(content) for kind, _, _, content in render_invoice_documents(invoice)}
     return fresh == {row.kind: row.sha256 for row in stored}
+
+
+def _starting_with(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
+
+
+def settlement_documents(
+    session: Session, key: str, *, actor: str, now: datetime
+) -> list[Document]:
+    """The documents of what a dispute's settlement issued under ``key``: each credit
+    note's PDF and each re-issued invoice's documents, issued now if not yet."""
+    pattern = _starting_with(f"{key}:")
+    notes = session.scalars(
+        select(CreditNote)
+        .where(CreditNote.idempotency_key.like(pattern, escape="\\"))
+        .order_by(CreditNote.id)
+    ).all()
+    reissued = session.scalars(
+        select(Invoice).where(Invoice.source_key.like(pattern, escape="\\")).order_by(Invoice.id)
+    ).all()
+    documents = [issue_credit_note_document(session, note, actor=actor, now=now) for note in notes]
+    for invoice in reissued:
+        documents.extend(issue_invoice_documents(session, invoice, actor=actor, now=now))
+    return documents

@@ -302,3 +302,32 @@ def test_the_email_carries_the_pdf_and_the_xml_over_smtp_once(
     }
     assert attachments == stored
     assert set(attachments) == {f"{number}.pdf", f"{number}-factur-x.xml"}
+
+
+def test_a_dispute_credit_note_has_its_own_pdf_with_the_tax_split(
+    sessions: sessionmaker[Session],
+) -> None:
+    from activities.disputes.store import issue_credit_note
+    from activities.documents.store import settlement_documents
+
+    with sessions.begin() as session:
+        invoice = issue_kind(session, "renewal_with_discount_de")  # 225.00 net + 19 % VAT
+        note = issue_credit_note(
+            session,
+            key="wf-1:settle:credit_note:INV",
+            invoice_number=invoice.number or "",
+            amount=Decimal("119.00"),
+            reason="two seats billed after they were removed",
+            actor="test",
+            at=NOW,
+        )
+        documents = settlement_documents(session, "wf-1:settle", actor="test", now=NOW)
+        assert [d.kind for d in documents] == [DocumentKind.CREDIT_NOTE_PDF]
+        assert documents[0].credit_note_id == note.id
+        text = pdf_text(document_bytes(documents[0]))
+        # Nothing from another settlement's key prefix ("wf-10:...") is picked up.
+        assert settlement_documents(session, "wf-", actor="test", now=NOW) == []
+    assert "Credit note" in text and (note.number or "") in text
+    assert f"Credit against invoice {invoice.number}" in text
+    assert "100,00 €" in text and "19,00 €" in text and "119,00 €" in text  # net, VAT, total
+    assert "Left as account credit 0,00 €" in text
