@@ -19,8 +19,14 @@ from activities.ledger.db import make_engine, migrate
 from activities.paths import REPO_ROOT
 from tests.documents.kinds import NOW, issue_kind
 
-EXAMPLES = ("renewal_with_discount_de", "upgrade_credit_and_charge", "reverse_charge_eu",
-            "cancellation_credit_note", "jpy_no_minor_unit", "first_prorated_us_sales_tax")
+EXAMPLES = (
+    "renewal_with_discount_de",
+    "upgrade_credit_and_charge",
+    "reverse_charge_eu",
+    "cancellation_credit_note",
+    "jpy_no_minor_unit",
+    "first_prorated_us_sales_tax",
+)
 TARGET = REPO_ROOT / "docs" / "examples" / "documents"
 
 
@@ -28,8 +34,19 @@ def to_png(pdf: Path, dpi: int = 80) -> Path:
     """The first page of ``pdf`` as ``<pdf>.png`` (pdftoppm names it; we rename)."""
     stem = pdf.with_suffix("")
     subprocess.run(
-        ["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf),
-         str(stem)],
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            str(dpi),
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(pdf),
+            str(stem),
+        ],
         check=True,
         timeout=60,
     )
