@@ -17,6 +17,7 @@ model again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -409,8 +410,9 @@ class ProvisioningActivities:
             if invoice is None:
                 raise _refuse(LedgerError(f"invoice {request.invoice_number!r} not found"))
             recipients = billing_emails(session, customer.id)
-            values = email_facts(customer, invoice, request.order_id)
-            values["attachments"] = [name for _, name in documents]
+            values = email_facts(
+                customer, invoice, request.order_id, [name for _, name in documents]
+            )
             facts = _draft_facts(customer, invoice, request.order_id)
             queued = email_queued(session, key)
         if not recipients:
@@ -526,8 +528,11 @@ def order_activities(
     return activities.all()
 
 
-def email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str, Any]:
-    """What the invoice email may say, formatted for people; the template only words it."""
+def email_facts(
+    customer: Customer, invoice: Invoice, order_id: str, attachments: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What the invoice email may say, formatted for people; the template only words it.
+    ``attachments`` are the file names of the documents the email carries."""
     currency = invoice.currency
     return {
         "customer_name": customer.legal_name,
@@ -544,6 +549,7 @@ def email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str
         "tax_total": format_money(invoice.tax_total, currency),
         "total": format_money(invoice.total, currency),
         "amount_due": format_money(invoice.amount_due, currency),
+        "attachments": list(attachments),
     }
 
 
