@@ -4,10 +4,12 @@ e-invoice against the EN 16931 XSD and rules, stored bytes against their hash.""
 from __future__ import annotations
 
 import email
+import shutil
 import socket
 from collections.abc import Iterator
 from decimal import Decimal
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import facturx
@@ -331,3 +333,32 @@ def test_a_dispute_credit_note_has_its_own_pdf_with_the_tax_split(
     assert f"Credit against invoice {invoice.number}" in text
     assert "100,00 €" in text and "19,00 €" in text and "119,00 €" in text  # net, VAT, total
     assert "Left as account credit 0,00 €" in text
+
+
+@pytest.mark.skipif(
+    shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) missing; .ci/run installs it"
+)
+def test_the_pdf_renders_to_a_page_a_person_can_read(
+    sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """What a customer's viewer shows: poppler draws an A4 page with ink in the header,
+    the lines table and the totals (a broken font or an empty page would not)."""
+    from PIL import Image
+
+    from tests.documents.examples import to_png
+
+    with sqlite_sessions.begin() as session:
+        _, documents = issued(session, "reverse_charge_eu")
+        pdf = tmp_path / "invoice.pdf"
+        pdf.write_bytes(documents[0].content)
+    image = Image.open(to_png(pdf, dpi=40)).convert("L")
+    width, height = image.size
+    assert abs(height / width - 297 / 210) < 0.01  # A4 portrait
+
+    def inked(top: float, bottom: float) -> int:
+        band = image.crop((0, int(height * top), width, int(height * bottom)))
+        return sum(band.histogram()[:128])
+
+    assert inked(0.04, 0.12) > 50  # title and invoice facts
+    assert inked(0.30, 0.45) > 50  # the lines table
+    assert inked(0.6, 0.9) < inked(0.04, 0.6)  # one short invoice: the foot of the page is empty
