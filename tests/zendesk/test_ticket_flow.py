@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
@@ -104,6 +106,10 @@ async def test_low_risk_kinds_go_out_alone_when_policy_says_so(
     (reply,) = zendesk.replies(102)
     assert "INV-000003" in reply["body"] and "INV-000001" not in reply["body"]
     assert "https://billing.example.com/portal" in reply["body"]
+    # The copy itself is attached, uploaded through zenpy's upload API: the stored PDF.
+    assert [a["file_name"] for a in reply["attachments"]] == ["INV-000003.pdf"]
+    pdf = PdfReader(BytesIO(reply["attachments"][0]["content"]))
+    assert "INV-000003" in (pdf.pages[0].extract_text() or "")
 
 
 async def test_an_edited_reply_can_go_as_an_internal_note(
