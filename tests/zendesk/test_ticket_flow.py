@@ -336,3 +336,30 @@ async def test_a_billing_address_change_opens_a_change_request_for_a_person_to_t
     (reply,) = zendesk.replies(110)
     assert "change request ZD-110" in reply["body"]
     assert "5 Market Street" not in reply["body"]  # nothing is confirmed before a person checks
+
+
+async def test_an_invoice_copy_never_attaches_another_accounts_invoice(
+    time_skipping_env: WorkflowEnvironment,
+    book: sessionmaker[Session],
+    zendesk: FakeZendesk,
+    policy: TicketPolicy,
+    matrix: ApprovalMatrix,
+    tmp_path: Path,
+) -> None:
+    """A reply edited to name another customer's invoice (INV-000002 is CUS-0002's) attaches
+    only the requester's own (INV-000003)."""
+    zendesk.add_ticket(
+        104,
+        subject="Invoice copy",
+        body="Please send INV-000002 and INV-000003 as PDFs.",
+        requester=ACME_CONTACT,
+    )
+    async with billing_queue(time_skipping_env, book, zendesk, policy, matrix, tmp_path) as queue:
+        await queue.webhook(_body(104))
+        assert (await queue.state(104, "awaiting_review")).category == "invoice_copy"
+        handle = queue.handle(104)
+        edited = "Here are INV-000002 and INV-000003, attached."
+        await queue.decide(104, ReplyDecision(action="send", by="cli:maria", body=edited))
+        assert (await handle.result()).outcome == "public_reply"
+    (reply,) = zendesk.replies(104)
+    assert [a["file_name"] for a in reply["attachments"]] == ["INV-000003.pdf"]
