@@ -362,3 +362,39 @@ def test_the_pdf_renders_to_a_page_a_person_can_read(
     assert inked(0.04, 0.12) > 50  # title and invoice facts
     assert inked(0.30, 0.45) > 50  # the lines table
     assert inked(0.6, 0.9) < inked(0.04, 0.6)  # one short invoice: the foot of the page is empty
+
+
+def test_two_workers_issuing_the_same_documents_at_once_keep_one_set(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A retried activity racing its first attempt: both render the same bytes, the unique
+    key keeps one set, and the loser returns the winner's rows instead of failing."""
+    import threading
+
+    with sessions.begin() as session:
+        invoice_id = issue_kind(session, "renewal_with_discount_de").id
+    barrier = threading.Barrier(2)
+    results: list[list[tuple[str, str]]] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with sessions.begin() as session:
+                invoice = session.get(Invoice, invoice_id)
+                assert invoice is not None
+                list(invoice.lines)
+                barrier.wait(timeout=30)
+                rows = issue_invoice_documents(session, invoice, actor="worker", now=NOW)
+                results.append([(row.kind.value, row.sha256) for row in rows])
+        except BaseException as error:  # reported below with the other thread's result
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and len(results) == 2
+    assert results[0] == results[1]
+    with sessions() as session:
+        assert len(session.scalars(select(Document)).all()) == 2
