@@ -25,15 +25,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.db import transaction
-from activities.ledger.models import OutboxEmail
+from activities.ledger.models import Document, OutboxAttachment, OutboxEmail
 from activities.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class Email:
+    """``documents`` are ids of stored documents (invoice PDFs, e-invoice XML) to attach."""
+
     to: tuple[str, ...]
     subject: str
     body: str
+    documents: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +138,15 @@ class Outbox:
                     created_at=now,
                 )
                 session.add(row)
+                session.flush()
+                session.add_all(
+                    OutboxAttachment(email_id=row.id, position=position, document_id=document)
+                    for position, document in enumerate(email.documents, start=1)
+                )
             if row.sent_at is not None:
                 return Delivery(key, row.message_id or "", row.transport or "", True)
             message = self._message(row)
+            _attach(session, message, row)
         self.transport.send(message)
         with transaction(self.sessions) as session:
             stored = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == key))
@@ -157,3 +166,24 @@ class Outbox:
         message["X-Idempotency-Key"] = row.idempotency_key
         message.set_content(row.body_text)
         return message
+
+
+def _attach(session: Session, message: EmailMessage, row: OutboxEmail) -> None:
+    """Attach the documents queued with the email, as stored (their hash checked)."""
+    attached = session.scalars(
+        select(Document)
+        .join(OutboxAttachment, OutboxAttachment.document_id == Document.id)
+        .where(OutboxAttachment.email_id == row.id)
+        .order_by(OutboxAttachment.position)
+    ).all()
+    for document in attached:
+        content = document.content
+        if hashlib.sha256(content).hexdigest() != document.sha256:
+            raise ValueError(
+                f"email {row.idempotency_key}: attachment {document.filename} does not match "
+                "its stored hash; not sending an altered document"
+            )
+        maintype, subtype = document.media_type.split("/", 1)
+        message.add_attachment(
+            content, maintype=maintype, subtype=subtype, filename=document.filename
+        )

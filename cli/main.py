@@ -25,6 +25,7 @@ from cli import cash as cash_commands
 from cli import close as close_commands
 from cli import collections as collections_commands
 from cli import disputes as dispute_commands
+from cli import documents as document_commands
 from cli import ledger as ledger_commands
 from cli import orders as order_commands
 from cli.preview import preview
@@ -37,6 +38,7 @@ app = typer.Typer(
     add_completion=False,
 )
 ledger_commands.register(app)
+document_commands.register(ledger_commands.invoices_app)
 order_commands.register(app)
 approval_commands.register(app)
 dispute_commands.register(app)

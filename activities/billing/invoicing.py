@@ -61,7 +61,7 @@ from activities.billing.proration import (
     shift_months_back,
     utc,
 )
-from activities.billing.tax import NO_TAX, TaxTreatment, line_tax
+from activities.billing.tax import NO_TAX, STANDARD, TaxTreatment, line_tax
 from activities.billing.usage import UsageCharge, price_usage
 
 LineKind = Literal["charge", "credit"]
@@ -80,7 +80,8 @@ class InvoiceLineDraft:
 
     ``amount`` is signed (credits negative); ``discount_amount`` and
     ``tax_amount`` carry the sign of ``amount``. The line's net is
-    ``amount - discount_amount`` and tax is on that net.
+    ``amount - discount_amount`` and tax is on that net, at ``tax_rate`` in
+    the EN 16931 VAT category ``tax_category`` (``S``, ``Z``, ``E``, ``AE``, ``O``).
     """
 
     kind: LineKind
@@ -95,6 +96,7 @@ class InvoiceLineDraft:
     discount_amount: Decimal
     tax_rate: Decimal
     tax_amount: Decimal
+    tax_category: str = STANDARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ class InvoiceDraft:
     left to pay. A negative total is owed to the customer: it is
     ``credit_to_balance`` (new account credit) or ``refund_due`` (a
     cancellation refunded under the policy). ``notes`` are printed on the
-    invoice (tax wording, changes scheduled for the renewal).
+    invoice (tax wording, changes scheduled for the renewal); ``tax`` is the
+    treatment every line was taxed under (category, exemption reason).
     """
 
     currency: str
@@ -125,6 +128,7 @@ class InvoiceDraft:
     credit_to_balance: Decimal
     refund_due: Decimal
     notes: tuple[str, ...] = ()
+    tax: TaxTreatment = NO_TAX
 
 
 # --- The input ------------------------------------------------------------------
@@ -1057,6 +1061,7 @@ def _assemble(
                 discount,
                 rate,
                 tax,
+                terms.tax.category,
             )
         )
         subtotal += amount
@@ -1086,6 +1091,7 @@ def _assemble(
         credit_to_balance=zero if refund else owed_back,
         refund_due=owed_back if refund else zero,
         notes=tuple(notes),
+        tax=terms.tax,
     )
 
 

@@ -46,17 +46,29 @@ class TaxTable:
     rates: Mapping[str, TaxRate]
 
 
+#: EN 16931 VAT category codes (UNTDID 5305) the invoices use.
+STANDARD, ZERO_RATED, EXEMPT, REVERSE_CHARGE, OUTSIDE_SCOPE = "S", "Z", "E", "AE", "O"
+
+
 @dataclass(frozen=True, slots=True)
 class TaxTreatment:
-    """The rate every line of one invoice is taxed at, and what the invoice says about it."""
+    """The rate every line of one invoice is taxed at, and what the invoice says about it.
+
+    ``category`` is the EN 16931 VAT category of every line; an exempt or
+    reverse-charged invoice also names why (``exemption_reason``, and the
+    VATEX code e-invoices carry), which the ledger stores and documents print.
+    """
 
     rate: Decimal
     label: str
     note: str | None = None
+    category: str = STANDARD
+    exemption_reason: str | None = None
+    exemption_code: str | None = None
 
 
 #: For callers that compute without tax (internal estimates, tests of the math).
-NO_TAX = TaxTreatment(ZERO, "No tax")
+NO_TAX = TaxTreatment(ZERO, "No tax", category=OUTSIDE_SCOPE)
 
 
 def _percent(rate: Decimal) -> str:
@@ -79,10 +91,21 @@ def tax_treatment(
         )
     country = jurisdiction[:2]
     if exempt:
-        return TaxTreatment(ZERO, "Tax exempt", "Tax exempt: exemption certificate on file.")
+        return TaxTreatment(
+            ZERO,
+            "Tax exempt",
+            "Tax exempt: exemption certificate on file.",
+            category=EXEMPT,
+            exemption_reason="Exempt customer: exemption certificate on file",
+        )
     if vat_id and reverse_charge_applies(table, country, vat_id):
         return TaxTreatment(
-            ZERO, "Reverse charge", f"{table.reverse_charge_note} Customer VAT id: {vat_id}."
+            ZERO,
+            "Reverse charge",
+            f"{table.reverse_charge_note} Customer VAT id: {vat_id}.",
+            category=REVERSE_CHARGE,
+            exemption_reason=table.reverse_charge_note,
+            exemption_code="VATEX-EU-AE",
         )
     entry = table.rates.get(jurisdiction) or table.rates.get(country)
     if entry is None:
@@ -90,7 +113,12 @@ def tax_treatment(
             f"customer.jurisdiction: no tax rate for {jurisdiction!r} in config/tax_rates.yaml; "
             "add the country before invoicing customers there"
         )
-    return TaxTreatment(entry.rate, f"{entry.name} {_percent(entry.rate)}", entry.note)
+    return TaxTreatment(
+        entry.rate,
+        f"{entry.name} {_percent(entry.rate)}",
+        entry.note,
+        category=STANDARD if entry.rate else ZERO_RATED,
+    )
 
 
 #: EU VAT prefixes that are not the ISO country code (Greece; Northern Ireland is not an EU

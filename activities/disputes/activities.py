@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ from activities.collections.store import billing_emails, email_queued
 from activities.disputes import resolution, store
 from activities.disputes.resolution import Proposal
 from activities.disputes.triage import Triage
+from activities.documents.store import settlement_documents
 from activities.drafting.compose import Drafter
 from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef
 from activities.ledger.customers import get_customer
@@ -245,8 +247,21 @@ class DisputeActivities:
             source = "queued"
         else:
             email, source = self._draft(request, key, values, facts, recipients)
+        if request.template == "resolved" and not queued:
+            email = replace(email, documents=self._settlement_documents(request))
         self.outbox.send(key, request.customer_id, email, request.at)
         return EmailResult(sent=True, draft=source)
+
+    def _settlement_documents(self, request: EmailCustomer) -> tuple[int, ...]:
+        """The credit notes' and re-issued invoices' documents, to attach to the email."""
+        with _refusals(), transaction(self.sessions) as session:
+            documents = settlement_documents(
+                session,
+                f"{request.workflow_id}:settle",
+                actor=f"workflow:{request.workflow_id}",
+                now=request.at,
+            )
+            return tuple(document.id for document in documents)
 
     def _draft(
         self,

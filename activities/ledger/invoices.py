@@ -10,20 +10,77 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.aging import OpenItem
 from activities.billing.invoicing import InvoiceDraft
 from activities.billing.money import ZERO
+from activities.billing.seller import Seller, SellerError, load_seller
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
-from activities.ledger.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from activities.ledger.models import Customer, Invoice, InvoiceLine, InvoiceStatus, LineKind
 from activities.ledger.numbering import next_number
 
 INVOICE_SERIES = "INV"
+
+#: The buyer's tax id an invoice prints, in this order of preference.
+TAX_ID_SCHEMES = ("eu_vat", "gb_vat", "ch_vat", "no_vat", "au_abn", "ca_bn", "us_ein", "jp_cn")
+
+
+def document_locale(country: str) -> str:
+    """The locale a customer's documents format dates and amounts in: the most likely one
+    for the country (``DE`` → ``de_DE``, ``JP`` → ``ja_JP``), English where babel knows none."""
+    try:
+        return str(Locale.parse(f"und_{country}"))
+    except (UnknownLocaleError, ValueError):
+        return "en_GB"
+
+
+def billing_address(customer: Customer) -> dict[str, Any]:
+    """The customer's name and address as an invoice keeps them (JSON)."""
+    return {
+        "line1": customer.address_line1,
+        "line2": customer.address_line2,
+        "city": customer.city,
+        "region": customer.region,
+        "postal_code": customer.postal_code,
+        "country": customer.country,
+    }
+
+
+def buyer_tax_id(customer: Customer) -> tuple[str, str] | None:
+    """The tax id printed for the buyer: (scheme, value), VAT ids first."""
+    held = {tax_id.scheme: tax_id.value for tax_id in customer.tax_ids}
+    for scheme in (*TAX_ID_SCHEMES, *sorted(held)):
+        if scheme in held:
+            return scheme, held[scheme]
+    return None
+
+
+def _says(invoice: Invoice, customer: Customer, draft: InvoiceDraft, seller: Seller) -> None:
+    """Copy onto the invoice what it says as at issue: seller, buyer, address, tax wording,
+    terms and how to pay. Documents print these, never today's customer or config."""
+    tax_id = buyer_tax_id(customer)
+    invoice.seller = seller.snapshot()
+    invoice.buyer_name = customer.legal_name
+    invoice.buyer_tax_scheme, invoice.buyer_tax_id = tax_id or (None, None)
+    invoice.billing_address = billing_address(customer)
+    invoice.locale = document_locale(customer.country)
+    invoice.tax_category = draft.tax.category
+    invoice.tax_label = draft.tax.label
+    invoice.tax_exemption_reason = draft.tax.exemption_reason
+    invoice.tax_exemption_code = draft.tax.exemption_code
+    invoice.notes = {"notes": list(draft.notes)}
+    days = (draft.due_date - draft.issue_date).days
+    invoice.payment_terms = seller.terms_text(days)
+    invoice.payment_instructions = seller.instructions_for(draft.currency).model_dump(
+        mode="json", exclude_none=True
+    )
 
 
 def issue_invoice(
@@ -36,6 +93,7 @@ def issue_invoice(
     now: datetime,
     subscription_id: str | None = None,
     finalize: bool = True,
+    seller: Seller | None = None,
 ) -> Invoice:
     """Store ``draft`` for the customer; the same ``source_key`` twice returns the first invoice.
 
@@ -97,10 +155,15 @@ def issue_invoice(
                 discount_amount=line.discount_amount,
                 tax_rate=line.tax_rate,
                 tax_amount=line.tax_amount,
+                tax_category=line.tax_category,
             )
             for position, line in enumerate(draft.lines, start=1)
         ],
     )
+    try:
+        _says(invoice, customer, draft, seller or load_seller())
+    except SellerError as error:
+        raise LedgerError(str(error)) from None
     session.add(invoice)
     if not finalize:
         session.flush()  # a draft is known by its id until it has a number

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -270,6 +271,21 @@ class Invoice(Base):
     amount_due: Mapped[Decimal]
     balance: Mapped[Decimal] = mapped_column(comment="open balance still to collect")
     created_at: Mapped[datetime]
+    # What the invoice says, as at issue (issue 17): printed on its documents and carried
+    # into its e-invoice, never looked up again from the customer or config.
+    seller: Mapped[dict[str, Any] | None] = mapped_column(comment="config/seller.yaml at issue")
+    buyer_name: Mapped[str | None] = mapped_column(String(200))
+    buyer_tax_scheme: Mapped[str | None] = mapped_column(String(16))
+    buyer_tax_id: Mapped[str | None] = mapped_column(String(64))
+    billing_address: Mapped[dict[str, Any] | None] = mapped_column(comment="as at issue")
+    locale: Mapped[str | None] = mapped_column(String(16), comment="dates and amounts")
+    tax_category: Mapped[str | None] = mapped_column(String(2), comment="EN 16931 / UNCL5305")
+    tax_label: Mapped[str | None] = mapped_column(String(64))
+    tax_exemption_reason: Mapped[str | None] = mapped_column(Text)
+    tax_exemption_code: Mapped[str | None] = mapped_column(String(32), comment="VATEX code")
+    notes: Mapped[dict[str, Any] | None] = mapped_column(comment="{'notes': [legal notes]}")
+    payment_terms: Mapped[str | None] = mapped_column(Text)
+    payment_instructions: Mapped[dict[str, Any] | None] = mapped_column()
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.position"
@@ -296,6 +312,7 @@ class InvoiceLine(Base):
     discount_amount: Mapped[Decimal]
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(9, 6))
     tax_amount: Mapped[Decimal]
+    tax_category: Mapped[str | None] = mapped_column(String(2), comment="EN 16931 / UNCL5305")
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
@@ -708,3 +725,50 @@ class StripeEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(comment="the event's data.object")
     created_at: Mapped[datetime] = mapped_column(comment="when Stripe created the event")
     received_at: Mapped[datetime]
+
+
+class DocumentKind(StrEnum):
+    INVOICE_PDF = "invoice_pdf"
+    CREDIT_NOTE_PDF = "credit_note_pdf"
+    CII_XML = "cii_xml"
+
+
+class Document(Base):
+    """An issued document (PDF, e-invoice XML), kept as sent: it never changes once stored.
+
+    Exactly one of ``invoice_id`` and ``credit_note_id`` is set; one document of
+    each kind per invoice or credit note. ``sha256`` is checked whenever the
+    bytes are read back, and a re-rendering must reproduce it.
+    """
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "kind"),
+        UniqueConstraint("credit_note_id", "kind"),
+        CheckConstraint(
+            "(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_subject"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    credit_note_id: Mapped[int | None] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind))
+    filename: Mapped[str] = mapped_column(String(120))
+    media_type: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class OutboxAttachment(Base):
+    """A stored document attached to an outbox email; the email is rebuilt from these on retry."""
+
+    __tablename__ = "email_attachments"
+    __table_args__ = (UniqueConstraint("email_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("email_outbox.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))

@@ -9,11 +9,13 @@ engine's (:func:`activities.billing.invoicing.draft_invoice`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
 from activities.billing.invoicing import (
     AddonAdded,
+    Discount,
     Event,
     PlanChanged,
     SeatsAdded,
@@ -140,3 +142,42 @@ def amendment_events(
     if new_plan.quantity > old_plan.quantity:
         events.append(SeatsAdded(at=at, seats=new_plan.quantity - old_plan.quantity))
     return events
+
+
+def order_discounts(
+    subscription: Subscription, order: Order, book: PriceBook
+) -> tuple[Subscription, tuple[Discount, ...]]:
+    """A new subscription at its prices before the order's discounts, and the discounts.
+
+    The subscription keeps the discounted per-seat price (what renewals bill);
+    the first invoice bills the price before the discount and the discount as
+    its own amount on each line, so the customer can check both.
+    """
+    discounts: list[Discount] = []
+
+    def undiscounted(price: SeatPrice, listed: Decimal, percent: Decimal) -> SeatPrice:
+        if not percent:
+            return price
+        discounts.append(
+            Discount(
+                f"{percent.normalize():f}% order discount", percent, None, frozenset({price.code})
+            )
+        )
+        return SeatPrice(price.code, price.name, listed)
+
+    plan = undiscounted(
+        subscription.plan,
+        order.unit_price
+        if order.unit_price is not None
+        else book.plans[order.plan].prices[order.interval, order.currency],
+        order.discount_percent,
+    )
+    ordered = {addon.code: addon for addon in order.addons}
+    addons = []
+    for addon in subscription.addons:
+        line = ordered[addon.code]
+        listed = line.unit_price
+        if listed is None:
+            listed = book.seat_addons[addon.code].prices[order.interval, order.currency]
+        addons.append(undiscounted(addon, listed, line.discount_percent))
+    return replace(subscription, plan=plan, addons=tuple(addons)), tuple(discounts)

@@ -17,6 +17,8 @@ model again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.billing.invoicing import InvoiceTerms, InvoicingError, draft_invoice
+from activities.billing.invoicing import Discount, InvoiceTerms, InvoicingError, draft_invoice
 from activities.billing.money import format_money
 from activities.billing.tax import TaxError, TaxTreatment, tax_treatment
 from activities.collections.emails import render_email
@@ -39,19 +41,23 @@ from activities.collections.messages import (
 from activities.collections.messages import WORKFLOW_TYPE as COLLECTIONS_WORKFLOW
 from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.collections.store import billing_emails, email_queued
+from activities.documents.einvoice import EInvoiceError
+from activities.documents.fonts import GlyphError
+from activities.documents.store import issue_invoice_documents
 from activities.drafting.compose import Drafter
 from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
-from activities.ledger.invoices import issue_invoice
+from activities.ledger.invoices import get_invoice, issue_invoice
 from activities.ledger.models import Customer, Invoice, Order, OrderStatus
 from activities.orders import store
 from activities.orders.changes import (
     amendment_events,
     engine_subscription,
     first_invoice_events,
+    order_discounts,
 )
 from activities.orders.entitlements import (
     EntitlementChange,
@@ -350,8 +356,11 @@ class ProvisioningActivities:
         try:
             with transaction(self.sessions) as session:
                 customer = get_customer(session, change.customer_id)
+                discounts: tuple[Discount, ...] = ()
                 if change.before is None:
-                    subscription = engine_subscription(change.after, book)
+                    subscription, discounts = order_discounts(
+                        engine_subscription(change.after, book), order, book
+                    )
                     events = first_invoice_events(change.after)
                 else:
                     subscription = engine_subscription(change.before, book)
@@ -366,6 +375,7 @@ class ProvisioningActivities:
                         payment_terms_days=order.payment_terms_days,
                         po_number=order.purchase_order.number if order.purchase_order else None,
                         tax=self._tax(customer),
+                        discounts=discounts,
                     ),
                 )
                 if not draft.lines:
@@ -400,6 +410,7 @@ class ProvisioningActivities:
         """Draft the invoice email and send it to the customer's billing contacts, once
         (outbox key per order)."""
         key = f"order:{request.order_id}:invoice-email"
+        documents = self._documents(request)
         with self.sessions() as session:
             try:
                 customer = get_customer(session, request.customer_id)
@@ -411,7 +422,9 @@ class ProvisioningActivities:
             if invoice is None:
                 raise _refuse(LedgerError(f"invoice {request.invoice_number!r} not found"))
             recipients = billing_emails(session, customer.id)
-            values = email_facts(customer, invoice, request.order_id)
+            values = email_facts(
+                customer, invoice, request.order_id, [name for _, name in documents]
+            )
             facts = _draft_facts(customer, invoice, request.order_id)
             queued = email_queued(session, key)
         if not recipients:
@@ -422,6 +435,7 @@ class ProvisioningActivities:
             source = "queued"
         else:
             email, source, flags = self._draft(request, key, values, facts, recipients)
+        email = replace(email, documents=tuple(document for document, _ in documents))
         delivery = self.outbox.send(key, customer.id, email, request.now)
         if not delivery.already_sent:
             with transaction(self.sessions) as session:
@@ -435,6 +449,35 @@ class ProvisioningActivities:
                     after={"key": key, "to": recipients, "draft": source, "flags": flags},
                 )
         return EmailSent(key=key, to=recipients, already_sent=delivery.already_sent)
+
+    def _documents(self, request: SendInvoiceEmail) -> list[tuple[int, str]]:
+        """The invoice's documents (id, filename), issued now if they are not yet.
+
+        A document that must not be sent (an e-invoice breaking an EN 16931 rule, a
+        name the font cannot print) stops the email: the refusal, with the rule, is
+        audited on the invoice and fails the activity for good, so the order's
+        workflow stops there for a person to resolve.
+        """
+        actor = f"workflow:{request.workflow_id}"
+        try:
+            with transaction(self.sessions) as session:
+                invoice = get_invoice(session, request.invoice_number)
+                rows = issue_invoice_documents(session, invoice, actor=actor, now=request.now)
+                return [(row.id, row.filename) for row in rows]
+        except (EInvoiceError, GlyphError) as error:
+            with transaction(self.sessions) as session:
+                audit.record(
+                    session,
+                    at=request.now,
+                    actor=actor,
+                    action="invoice.documents_refused",
+                    subject_type="invoice",
+                    subject_id=request.invoice_number,
+                    reason=str(error),
+                )
+            raise _refuse(error) from None
+        except LedgerError as error:
+            raise _refuse(error) from None
 
     def _draft(
         self,
@@ -497,8 +540,11 @@ def order_activities(
     return activities.all()
 
 
-def email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str, Any]:
-    """What the invoice email may say, formatted for people; the template only words it."""
+def email_facts(
+    customer: Customer, invoice: Invoice, order_id: str, attachments: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What the invoice email may say, formatted for people; the template only words it.
+    ``attachments`` are the file names of the documents the email carries."""
     currency = invoice.currency
     return {
         "customer_name": customer.legal_name,
@@ -515,6 +561,7 @@ def email_facts(customer: Customer, invoice: Invoice, order_id: str) -> dict[str
         "tax_total": format_money(invoice.tax_total, currency),
         "total": format_money(invoice.total, currency),
         "amount_due": format_money(invoice.amount_due, currency),
+        "attachments": list(attachments),
     }
 
 

@@ -7,11 +7,13 @@ reply, and the Zendesk tag set in the same update as the comment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,12 +21,13 @@ from zenpy import Zenpy
 
 from activities.approvals.matrix import ApprovalMatrix
 from activities.disputes.activities import DisputeIntake
+from activities.documents.store import document_bytes, issue_invoice_documents
 from activities.drafting import hostile
 from activities.drafting.facts import DraftRequest
 from activities.ledger import audit
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
-from activities.ledger.models import IdempotencyKey
+from activities.ledger.models import IdempotencyKey, Invoice
 from activities.zendesk import facts as reply_facts
 from activities.zendesk.classify import classify
 from activities.zendesk.client import ZendeskRefused
@@ -104,6 +107,10 @@ def _intake_flags(ticket: TicketView) -> tuple[str, ...]:
             0, f"hidden text: {ticket.hidden_characters} invisible or bidi characters removed"
         )
     return tuple(flags)
+
+
+#: Invoice numbers as our replies print them (the ledger's series, INVOICE_SERIES).
+INVOICE_NUMBER = re.compile(r"\bINV-\d+\b")
 
 
 def dispute_id_for(ticket_id: int) -> str:
@@ -260,6 +267,7 @@ class ZendeskActivities:
         tags = ["billing_ops", f"billing_{request.category}", f"billing_ops_{request.draft_source}"]
         if request.flagged:
             tags.append("billing_ops_flagged")
+        attachments = self._invoice_copies(request)
         with _refusals():
             posted = post_reply(
                 self.client(),
@@ -269,6 +277,7 @@ class ZendeskActivities:
                     public=request.public,
                     tags=tuple(tags),
                     status="pending" if request.public else None,
+                    attachments=attachments,
                 ),
             )
         with transaction(self.sessions) as session:
@@ -299,6 +308,39 @@ class ZendeskActivities:
                     reason=f"reply to Zendesk ticket #{request.ticket_id}",
                 )
         return PostedReply(posted=posted)
+
+    def _invoice_copies(self, request: PostReply) -> tuple[tuple[str, str, bytes], ...]:
+        """For a public invoice-copy reply: the documents of the invoices the reply names,
+        and only those of the requester's own account (another account's number in the
+        text attaches nothing)."""
+        if request.category != "invoice_copy" or not request.public or not request.customer_id:
+            return ()
+        numbers = sorted(set(INVOICE_NUMBER.findall(request.body)))
+        if not numbers:
+            return ()
+        try:
+            return self._documents_of(request, numbers)
+        except ValueError as error:  # an e-invoice breaking a rule, a name the font lacks
+            raise ApplicationError(
+                str(error), type=type(error).__name__, non_retryable=True
+            ) from None
+
+    def _documents_of(
+        self, request: PostReply, numbers: list[str]
+    ) -> tuple[tuple[str, str, bytes], ...]:
+        with transaction(self.sessions) as session:
+            own = session.scalars(
+                select(Invoice)
+                .where(Invoice.customer_id == request.customer_id, Invoice.number.in_(numbers))
+                .order_by(Invoice.number)
+            ).all()
+            return tuple(
+                (document.filename, document.media_type, document_bytes(document))
+                for invoice in own
+                for document in issue_invoice_documents(
+                    session, invoice, actor=request.decided_by, now=request.now
+                )
+            )
 
     def all(self) -> list[Callable[..., object]]:
         """Every Zendesk activity, for the worker's registry."""

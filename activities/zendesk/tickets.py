@@ -9,6 +9,8 @@ finds the tag and posts nothing.
 
 from __future__ import annotations
 
+from io import BytesIO
+
 from pydantic import BaseModel, ConfigDict
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, Ticket
@@ -55,6 +57,8 @@ class ReplyToPost(BaseModel):
     tags: tuple[str, ...] = ()
     #: ``pending`` after a public reply (the customer's turn); None leaves it as is.
     status: str | None = None
+    #: Files uploaded with the reply: (file name, media type, bytes).
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 def fetch_ticket(client: Zenpy, ticket_id: int) -> TicketView:
@@ -96,7 +100,11 @@ def post_reply(client: Zenpy, reply: ReplyToPost) -> bool:
         if REPLIED_TAG in (current.tags or ()):
             return False
         update = Ticket(id=reply.ticket_id)
-        update.comment = Comment(body=reply.body, public=reply.public)
+        tokens = [
+            client.attachments.upload(BytesIO(content), target_name=name, content_type=media).token
+            for name, media, content in reply.attachments
+        ]
+        update.comment = Comment(body=reply.body, public=reply.public, uploads=tokens or None)
         update.additional_tags = [REPLIED_TAG, *reply.tags]
         if reply.status:
             update.status = reply.status

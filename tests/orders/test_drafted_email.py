@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.money import format_money
 from activities.collections.emails import render_email
+from activities.documents.store import invoice_documents
 from activities.drafting.compose import Drafter
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
@@ -70,8 +71,13 @@ def invoiced_order(acts: ProvisioningActivities, order_id: str) -> SendInvoiceEm
 
 def template(sessions: sessionmaker[Session], step: SendInvoiceEmail) -> tuple[str, str]:
     with sessions() as session:
-        invoice = session.scalars(select(Invoice).where(Invoice.number == step.invoice_number))
-        values = email_facts(get_customer(session, step.customer_id), invoice.one(), step.order_id)
+        invoice = session.scalars(
+            select(Invoice).where(Invoice.number == step.invoice_number)
+        ).one()
+        attached = [document.filename for document in invoice_documents(session, invoice)]
+        values = email_facts(
+            get_customer(session, step.customer_id), invoice, step.order_id, attached
+        )
     email = render_email("invoice_issued", values, ["ap@example.com"], TEMPLATES)
     return email.subject, email.body
 
@@ -145,3 +151,22 @@ def test_the_model_drafts_the_email_and_a_wrong_amount_sends_the_template(
         ]
     assert entry.after is not None and entry.after["kind"] == "orders/invoice_issued"
     assert any('"$1.00"' in p for p in entry.after["problems"])
+
+
+def test_the_invoice_email_carries_the_invoice_pdf(
+    sqlite_sessions: sessionmaker[Session], rules: OrderRules, tmp_path: Path
+) -> None:
+    from email import message_from_bytes, policy
+
+    step = invoiced_order(provisioning(sqlite_sessions, rules, tmp_path, None), "ORD-PDF")
+    provisioning(sqlite_sessions, rules, tmp_path, None).send_invoice_email(step)
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    attached = {
+        part.get_filename(): part.get_content_type()
+        for part in message.walk()
+        if part.get_filename()
+    }
+    assert attached == {f"{step.invoice_number}.pdf": "application/pdf"}
+    body = message.get_body(("plain",))
+    assert body is not None and f"Attached: {step.invoice_number}.pdf" in body.get_content()

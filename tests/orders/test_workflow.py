@@ -16,6 +16,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from temporalio.testing import WorkflowEnvironment
 
 from activities.billing.invoicing import (
+    Discount,
     Event,
     InvoiceDraft,
     InvoiceTerms,
@@ -77,13 +78,22 @@ async def start(
     )
 
 
-def expected_invoice(subscription: Subscription, events: list[Event], day: date) -> InvoiceDraft:
+def expected_invoice(
+    subscription: Subscription,
+    events: list[Event],
+    day: date,
+    discounts: tuple[Discount, ...] = (),
+) -> InvoiceDraft:
     """What the engine itself bills, with the order's terms (net 30, PO-77, New York tax)."""
     return draft_invoice(
         subscription,
         events,
         terms=InvoiceTerms(
-            issue_date=day, payment_terms_days=30, po_number="PO-77", tax=NEW_YORK_TAX
+            issue_date=day,
+            payment_terms_days=30,
+            po_number="PO-77",
+            tax=NEW_YORK_TAX,
+            discounts=discounts,
         ),
     )
 
@@ -184,17 +194,24 @@ async def test_a_good_order_is_provisioned_subscribed_invoiced_emailed_and_hande
         "api_calls": 0,
     }
 
-    # The first invoice is the engine's: from the term start to the billing anchor.
+    # The first invoice is the engine's: from the term start to the billing anchor, at the
+    # book price with the order's 10 % off as each line's own discount amount.
     engine_view = Subscription(
         currency="USD",
         anchor=midnight(date.fromisoformat(order["billing_anchor"])),
         interval="month",
-        plan=BUSINESS,
+        plan=SeatPrice("business", "Business", Decimal("25.00")),
         seats=20,
         addons=(SECURITY,),
     )
+    ten_off = (Discount("10% order discount", Decimal(10), None, frozenset({"business"})),)
     invoice = invoice_of(sqlite_sessions, outcome.invoice.number)
-    assert_invoice_is(invoice, expected_invoice(engine_view, [Started(at=midnight(today))], today))
+    expected = expected_invoice(engine_view, [Started(at=midnight(today))], today, ten_off)
+    assert_invoice_is(invoice, expected)
+    assert [line.discount_amount for line in invoice.lines] == [
+        line.discount_amount for line in expected.lines
+    ]
+    assert invoice.lines[0].discount_amount > 0 and invoice.discount_total > 0
     assert invoice.subscription_id == outcome.subscription_id
 
     with sqlite_sessions() as session:
@@ -413,7 +430,9 @@ async def test_a_price_exception_waits_for_sales_approval(
     if outcome == "approve":
         assert result.state == "provisioned"
         invoice = invoice_of(sqlite_sessions, result.invoice.number if result.invoice else "")
-        assert invoice.lines[0].unit_amount == Decimal("17.50")  # 25.00 less 30 %
+        line = invoice.lines[0]  # the book price, and the 30 % off as its own amount
+        assert line.unit_amount == Decimal("25.00")
+        assert line.discount_amount == (line.amount * Decimal("0.30")).quantize(Decimal("0.01"))
     else:
         assert result.state == "rejected"
         assert counts(sqlite_sessions)["subscriptions"] == 0

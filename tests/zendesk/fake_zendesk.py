@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 AGENT_ID = 900
 
@@ -52,6 +53,8 @@ class FakeZendesk:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     failures: deque[Failure] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
+    #: Files uploaded through /api/v2/uploads.json, by token: (file name, bytes).
+    uploads: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     netloc: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -144,6 +147,17 @@ class FakeZendesk:
         headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
         return failure.status, {"error": "scripted failure", "status": failure.status}, headers
 
+    def upload(self, path: str, content: bytes) -> tuple[int, dict[str, Any]]:
+        """POST /api/v2/uploads.json?filename=…: keep the file, answer with its token."""
+        query = parse_qs(urlsplit(path).query)
+        name = query.get("filename", [""])[0]
+        token = f"upload-{len(self.uploads) + 1}"
+        self.uploads[token] = (name, content)
+        attachment = {"id": len(self.uploads), "file_name": name, "size": len(content)}
+        return 201, {
+            "upload": {"token": token, "attachment": attachment, "attachments": [attachment]}
+        }
+
     def _answer(
         self, method: str, path: str, body: dict[str, Any] | None
     ) -> tuple[int, dict[str, Any]]:
@@ -175,9 +189,14 @@ class FakeZendesk:
     def _update(self, ticket: dict[str, Any], changes: dict[str, Any]) -> None:
         if "comment" in changes:
             comment = changes["comment"]
-            self.comments[ticket["id"]].append(
-                self._comment(ticket["id"], AGENT_ID, comment["body"], comment.get("public", True))
+            posted = self._comment(
+                ticket["id"], AGENT_ID, comment["body"], comment.get("public", True)
             )
+            posted["attachments"] = [
+                {"file_name": self.uploads[token][0], "content": self.uploads[token][1]}
+                for token in comment.get("uploads") or ()
+            ]
+            self.comments[ticket["id"]].append(posted)
         for tag in changes.get("additional_tags", []):
             if tag not in ticket["tags"]:
                 ticket["tags"].append(tag)
@@ -193,10 +212,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
-        status, payload, headers = self.server.fake.handle(
-            method, self.path, body, self.headers.get("Authorization")
-        )
+        if self.path.startswith("/api/v2/uploads.json"):
+            with self.server.fake._lock:
+                status, payload = self.server.fake.upload(self.path, raw)
+            headers: dict[str, str] = {}
+        else:
+            body = json.loads(raw) if raw else None
+            status, payload, headers = self.server.fake.handle(
+                method, self.path, body, self.headers.get("Authorization")
+            )
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")

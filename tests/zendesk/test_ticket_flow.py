@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
@@ -104,6 +106,10 @@ async def test_low_risk_kinds_go_out_alone_when_policy_says_so(
     (reply,) = zendesk.replies(102)
     assert "INV-000003" in reply["body"] and "INV-000001" not in reply["body"]
     assert "https://billing.example.com/portal" in reply["body"]
+    # The copy itself is attached, uploaded through zenpy's upload API: the stored PDF.
+    assert [a["file_name"] for a in reply["attachments"]] == ["INV-000003.pdf"]
+    pdf = PdfReader(BytesIO(reply["attachments"][0]["content"]))
+    assert "INV-000003" in (pdf.pages[0].extract_text() or "")
 
 
 async def test_an_edited_reply_can_go_as_an_internal_note(
@@ -330,3 +336,30 @@ async def test_a_billing_address_change_opens_a_change_request_for_a_person_to_t
     (reply,) = zendesk.replies(110)
     assert "change request ZD-110" in reply["body"]
     assert "5 Market Street" not in reply["body"]  # nothing is confirmed before a person checks
+
+
+async def test_an_invoice_copy_never_attaches_another_accounts_invoice(
+    time_skipping_env: WorkflowEnvironment,
+    book: sessionmaker[Session],
+    zendesk: FakeZendesk,
+    policy: TicketPolicy,
+    matrix: ApprovalMatrix,
+    tmp_path: Path,
+) -> None:
+    """A reply edited to name another customer's invoice (INV-000002 is CUS-0002's) attaches
+    only the requester's own (INV-000003)."""
+    zendesk.add_ticket(
+        104,
+        subject="Invoice copy",
+        body="Please send INV-000002 and INV-000003 as PDFs.",
+        requester=ACME_CONTACT,
+    )
+    async with billing_queue(time_skipping_env, book, zendesk, policy, matrix, tmp_path) as queue:
+        await queue.webhook(_body(104))
+        assert (await queue.state(104, "awaiting_review")).category == "invoice_copy"
+        handle = queue.handle(104)
+        edited = "Here are INV-000002 and INV-000003, attached."
+        await queue.decide(104, ReplyDecision(action="send", by="cli:maria", body=edited))
+        assert (await handle.result()).outcome == "public_reply"
+    (reply,) = zendesk.replies(104)
+    assert [a["file_name"] for a in reply["attachments"]] == ["INV-000003.pdf"]

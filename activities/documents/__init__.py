@@ -1,0 +1,1 @@
+"""Invoice documents: PDF invoices and credit notes, EN 16931 e-invoices, kept as issued."""

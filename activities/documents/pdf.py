@@ -1,0 +1,237 @@
+"""The PDF layout of invoices and credit notes, drawn with fpdf2 from a DocumentContent.
+
+Why fpdf2: pure Python, installs from wheels alone (its dependencies are
+fontTools, Pillow and defusedxml, all wheels), embeds and subsets TrueType
+fonts so non-Latin names print, writes PDF/A-friendly files with a fixed
+creation date, and renders a one-page invoice in a few milliseconds (see
+``bench/documents.py``); reportlab would do too but needs its own font
+registry per process and is slower for small documents.
+
+Deterministic: the creation date is the document's own (from the ledger),
+the file identifier is derived from the content, and the embedded font
+subset is named from the glyphs used, so rendering the same row twice gives
+the same bytes, and the stored hash can be checked by rendering again.
+
+The font is DejaVu Sans (``fonts.py``): Latin, Greek, Cyrillic and the
+currency signs. CJK is not in it; text it cannot draw is refused with the
+characters named rather than printed as empty boxes.
+"""
+
+from __future__ import annotations
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from activities.documents.content import DocumentContent, Row
+from activities.documents.fonts import GlyphError, fonts, missing_glyphs
+
+FAMILY = "DejaVu"
+
+
+class _Page(FPDF):
+    footer_text = ""
+    page_label = "Page"
+
+    def footer(self) -> None:
+        self.set_y(-14)
+        self.set_font(FAMILY, size=7)
+        self.set_text_color(110)
+        self.cell(0, 4, self.footer_text, align="L")
+        self.set_x(self.l_margin)
+        self.cell(0, 4, f"{self.page_label} {self.page_no()}/{{nb}}", align="R")
+
+
+_GREY = (110, 110, 110)
+_LINE_HEIGHT = 4.2
+
+
+def _all_text(content: DocumentContent) -> str:
+    parts: list[str] = [content.title, content.number, content.footer, *content.notes]
+    parts += [value for pair in content.facts for value in pair]
+    for party in (content.seller, content.buyer):
+        parts += [party.name, *party.lines]
+    for row in content.rows:
+        parts += [row.description, row.period, row.amount, row.unit_amount, row.net]
+    parts += [value for pair in content.totals for value in pair]
+    parts += [*content.due, *content.payment]
+    return "\n".join(parts)
+
+
+def render_pdf(content: DocumentContent) -> bytes:
+    """The document as PDF bytes; the same content always gives the same bytes."""
+    missing = missing_glyphs(_all_text(content))
+    if missing:
+        raise GlyphError(
+            f"document {content.number}: the font cannot draw {missing!r}; "
+            "transliterate the name or add a font that covers it"
+        )
+    pdf = _Page(format="A4", unit="mm")
+    pdf.footer_text = content.footer
+    pdf.set_margins(16, 16, 16)
+    pdf.set_auto_page_break(True, margin=20)
+    regular, bold = fonts()
+    pdf.add_font(FAMILY, "", str(regular))
+    pdf.add_font(FAMILY, "B", str(bold))
+    pdf.set_creation_date(content.created_at)
+    pdf.set_title(f"{content.title} {content.number}")
+    pdf.set_author(content.seller.name)
+    pdf.set_subject(f"{content.title} {content.number} for {content.buyer.name}")
+    pdf.set_creator("billing-ops")
+    pdf.set_producer("billing-ops (fpdf2)")
+    pdf.set_lang("en")
+    pdf.add_page()
+    _header(pdf, content)
+    _parties(pdf, content)
+    _lines(pdf, content)
+    _totals(pdf, content)
+    _notes(pdf, content)
+    return bytes(pdf.output())
+
+
+def _header(pdf: FPDF, content: DocumentContent) -> None:
+    pdf.set_font(FAMILY, "B", 20)
+    pdf.cell(90, 10, content.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FAMILY, "B", 10)
+    pdf.cell(90, 5, content.seller.name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    top = 16.0
+    pdf.set_font(FAMILY, size=8.5)
+    for label, value in content.facts:
+        pdf.set_xy(120, top)
+        pdf.set_text_color(*_GREY)
+        pdf.cell(30, _LINE_HEIGHT + 0.4, label)
+        pdf.set_text_color(0)
+        pdf.cell(44, _LINE_HEIGHT + 0.4, value, align="R")
+        top += _LINE_HEIGHT + 0.6
+    pdf.set_y(max(pdf.get_y(), top) + 6)
+
+
+def _party(pdf: FPDF, x: float, y: float, role: str, name: str, lines: tuple[str, ...]) -> float:
+    pdf.set_xy(x, y)
+    pdf.set_font(FAMILY, size=7.5)
+    pdf.set_text_color(*_GREY)
+    pdf.cell(80, 4, role.upper(), new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_text_color(0)
+    pdf.set_font(FAMILY, "B", 9.5)
+    _text(pdf, 84, 4.8, name)
+    pdf.set_font(FAMILY, size=8.5)
+    for line in lines:
+        _text(pdf, 84, _LINE_HEIGHT, line)
+    return pdf.get_y()
+
+
+def _parties(pdf: FPDF, content: DocumentContent) -> None:
+    top = pdf.get_y()
+    seller, buyer = content.seller, content.buyer
+    left = _party(pdf, pdf.l_margin, top, seller.role, seller.name, seller.lines)
+    right = _party(pdf, 110, top, buyer.role, buyer.name, buyer.lines)
+    pdf.set_y(max(left, right) + 7)
+
+
+#: Column widths (mm) of the lines table: description, qty, unit, amount, discount, tax, net.
+_COLUMNS = (72.0, 14.0, 22.0, 22.0, 18.0, 12.0, 18.0)
+_HEADINGS = ("Description", "Qty", "Unit price", "Amount", "Discount", "Tax", "Net")
+
+
+def _row_cells(row: Row) -> tuple[str, ...]:
+    return (row.quantity, row.unit_amount, row.amount, row.discount, row.tax_rate, row.net)
+
+
+def _table_head(pdf: FPDF) -> None:
+    pdf.set_font(FAMILY, "B", 7.5)
+    pdf.set_fill_color(238, 238, 238)
+    for width, heading in zip(_COLUMNS, _HEADINGS, strict=True):
+        pdf.cell(width, 6, heading, fill=True, align="L" if heading == "Description" else "R")
+    pdf.ln(6)
+
+
+def _lines(pdf: FPDF, content: DocumentContent) -> None:
+    _table_head(pdf)
+    for row in content.rows:
+        height = _row_height(pdf, row)
+        if pdf.will_page_break(height):
+            pdf.add_page()
+            _table_head(pdf)
+        top = pdf.get_y()
+        pdf.set_font(FAMILY, size=8)
+        _text(pdf, _COLUMNS[0], _LINE_HEIGHT, row.description)
+        if row.period:
+            pdf.set_font(FAMILY, size=7)
+            pdf.set_text_color(*_GREY)
+            _text(pdf, _COLUMNS[0], 3.6, row.period)
+            pdf.set_text_color(0)
+        bottom = pdf.get_y()
+        pdf.set_font(FAMILY, size=8)
+        x = pdf.l_margin + _COLUMNS[0]
+        for width, value in zip(_COLUMNS[1:], _row_cells(row), strict=True):
+            pdf.set_xy(x, top)
+            pdf.cell(width, _LINE_HEIGHT, value, align="R")
+            x += width
+        pdf.set_y(bottom + 1.2)
+        pdf.set_draw_color(225)
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+        pdf.set_y(pdf.get_y() + 1.2)
+
+
+def _text(pdf: FPDF, width: float, height: float, text: str) -> None:
+    """One line of text at the cursor, wrapped only when it does not fit (wrapping is slow)."""
+    if pdf.get_string_width(text) < width - 2 * pdf.c_margin:
+        pdf.cell(width, height, text, new_x=XPos.LEFT, new_y=YPos.NEXT)
+    else:
+        pdf.multi_cell(width, height, text, align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+
+
+def _row_height(pdf: FPDF, row: Row) -> float:
+    pdf.set_font(FAMILY, size=8)
+    lines = int(pdf.get_string_width(row.description) // (_COLUMNS[0] - 2 * pdf.c_margin)) + 1
+    height = lines * _LINE_HEIGHT + 2.4
+    if row.period:
+        height += 3.6
+    return height
+
+
+def _totals(pdf: FPDF, content: DocumentContent) -> None:
+    needed = (len(content.totals) + len(content.tax_rows) + 4) * 5.0
+    if pdf.will_page_break(needed):
+        pdf.add_page()
+    pdf.ln(2)
+    top = pdf.get_y()
+    # Tax breakdown by rate, left.
+    pdf.set_font(FAMILY, "B", 7.5)
+    pdf.cell(40, 5, "Tax breakdown")
+    pdf.cell(25, 5, "Taxable", align="R")
+    pdf.cell(22, 5, "Tax", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FAMILY, size=8)
+    for tax_row in content.tax_rows:
+        pdf.cell(40, 4.6, tax_row.label)
+        pdf.cell(25, 4.6, tax_row.taxable, align="R")
+        pdf.cell(22, 4.6, tax_row.tax, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    left = pdf.get_y()
+    # Totals, right.
+    y = top
+    for label, value in content.totals:
+        pdf.set_xy(120, y)
+        bold = label == "Total"
+        pdf.set_font(FAMILY, "B" if bold else "", 8.5)
+        pdf.cell(40, 5, label)
+        pdf.cell(34, 5, value, align="R")
+        y += 5
+    pdf.set_draw_color(0)
+    pdf.line(120, y + 0.8, pdf.w - pdf.r_margin, y + 0.8)
+    pdf.set_xy(120, y + 1.6)
+    pdf.set_font(FAMILY, "B", 11)
+    pdf.cell(36, 7, content.due[0])
+    pdf.cell(38, 7, content.due[1], align="R")
+    pdf.set_y(max(left, y + 9) + 4)
+
+
+def _notes(pdf: FPDF, content: DocumentContent) -> None:
+    for heading, lines in (("Notes", content.notes), ("Payment", content.payment)):
+        if not lines:
+            continue
+        pdf.set_font(FAMILY, "B", 8)
+        pdf.cell(0, 5, heading, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(FAMILY, size=8)
+        for line in lines:
+            pdf.set_x(pdf.l_margin)
+            _text(pdf, pdf.w - pdf.l_margin - pdf.r_margin, _LINE_HEIGHT, line)
+        pdf.ln(2)

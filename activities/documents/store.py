@@ -1,0 +1,198 @@
+"""Issued documents in the ledger: rendered once, stored with their hash, never changed.
+
+``issue_invoice_documents`` renders an invoice's PDF (and, for a buyer in an
+e-invoicing country, the checked EN 16931 XML embedded as Factur-X) and
+stores the bytes with their SHA-256; asking again returns what was stored.
+Reading checks the hash; :func:`rerender_matches` renders again from the
+ledger row and compares, which holds because rendering is deterministic.
+
+Two workers issuing the same invoice's documents at once both render the
+same bytes; the unique (invoice, kind) key keeps one, and the other reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from activities.billing.seller import load_seller
+from activities.documents.content import credit_note_content, invoice_content
+from activities.documents.einvoice import XML_FILENAME, check_einvoice, cii_xml, facturx_pdf
+from activities.documents.pdf import render_pdf
+from activities.ledger import audit
+from activities.ledger.errors import LedgerError
+from activities.ledger.models import CreditNote, Document, DocumentKind, Invoice
+
+PDF = "application/pdf"
+XML = "application/xml"
+
+
+def einvoice_due(invoice: Invoice) -> bool:
+    """A buyer in a country where the seller issues EN 16931 e-invoices (config/seller.yaml)."""
+    address = invoice.billing_address or {}
+    return bool(invoice.seller) and address.get("country") in load_seller().einvoice_countries
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def render_invoice_documents(invoice: Invoice) -> list[tuple[DocumentKind, str, str, bytes]]:
+    """(kind, filename, media type, bytes) of the invoice's documents, rendered from the row.
+
+    Raises :class:`~activities.documents.einvoice.EInvoiceError` (the rule broken) or
+    :class:`~activities.documents.pdf.GlyphError` when a document must not be issued.
+    """
+    content = invoice_content(invoice)
+    pdf = render_pdf(content)
+    kind = (
+        DocumentKind.CREDIT_NOTE_PDF if content.kind == "credit_note" else DocumentKind.INVOICE_PDF
+    )
+    if not einvoice_due(invoice):
+        return [(kind, content.filename, PDF, pdf)]
+    xml = cii_xml(invoice)
+    check_einvoice(content.number, xml)
+    pdf = facturx_pdf(
+        pdf,
+        xml,
+        title=f"{content.title} {content.number}",
+        author=content.seller.name,
+        moment=content.created_at,
+    )
+    return [
+        (kind, content.filename, PDF, pdf),
+        (DocumentKind.CII_XML, f"{content.number}-{XML_FILENAME}", XML, xml),
+    ]
+
+
+def invoice_documents(session: Session, invoice: Invoice) -> list[Document]:
+    """The documents stored for the invoice, PDF first."""
+    rows = session.scalars(
+        select(Document).where(Document.invoice_id == invoice.id).order_by(Document.id)
+    ).all()
+    return sorted(rows, key=lambda row: row.kind == DocumentKind.CII_XML)
+
+
+def issue_invoice_documents(
+    session: Session, invoice: Invoice, *, actor: str, now: datetime
+) -> list[Document]:
+    """The invoice's documents: the stored ones, or rendered, checked and stored now."""
+    if invoice.number is None:
+        raise LedgerError(f"invoice {invoice.id}: a draft has no documents until it is finalized")
+    stored = invoice_documents(session, invoice)
+    if stored:
+        return stored
+    rendered = render_invoice_documents(invoice)
+    rows = [
+        Document(
+            invoice_id=invoice.id,
+            kind=kind,
+            filename=filename,
+            media_type=media_type,
+            sha256=_digest(content),
+            size=len(content),
+            content=content,
+            created_at=now,
+        )
+        for kind, filename, media_type, content in rendered
+    ]
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+    except IntegrityError:  # issued by a concurrent worker: same bytes, keep theirs
+        return invoice_documents(session, invoice)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="invoice.documents_issued",
+        subject_type="invoice",
+        subject_id=invoice.number,
+        after={row.filename: row.sha256 for row in rows},
+    )
+    return rows
+
+
+def issue_credit_note_document(
+    session: Session, note: CreditNote, *, actor: str, now: datetime
+) -> Document:
+    """A ledger credit note's PDF (dispute credits, overpayments), stored once."""
+    existing = session.scalar(select(Document).where(Document.credit_note_id == note.id))
+    if existing is not None:
+        return existing
+    invoice = session.get(Invoice, note.invoice_id) if note.invoice_id is not None else None
+    content = credit_note_content(note, invoice)
+    pdf = render_pdf(content)
+    row = Document(
+        credit_note_id=note.id,
+        kind=DocumentKind.CREDIT_NOTE_PDF,
+        filename=content.filename,
+        media_type=PDF,
+        sha256=_digest(pdf),
+        size=len(pdf),
+        content=pdf,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        found = session.scalar(select(Document).where(Document.credit_note_id == note.id))
+        assert found is not None
+        return found
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="credit_note.document_issued",
+        subject_type="credit_note",
+        subject_id=note.number,
+        after={row.filename: row.sha256},
+    )
+    return row
+
+
+def document_bytes(document: Document) -> bytes:
+    """The stored bytes, after checking them against the hash stored beside them."""
+    if _digest(document.content) != document.sha256:
+        raise LedgerError(
+            f"document {document.filename}: stored bytes do not match their SHA-256; "
+            "the document was altered after issue"
+        )
+    return document.content
+
+
+def rerender_matches(invoice: Invoice, stored: Sequence[Document]) -> bool:
+    """True when rendering the invoice again gives exactly the stored documents."""
+    fresh = {kind: _digest(content) for kind, _, _, content in render_invoice_documents(invoice)}
+    return fresh == {row.kind: row.sha256 for row in stored}
+
+
+def _starting_with(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
+
+
+def settlement_documents(
+    session: Session, key: str, *, actor: str, now: datetime
+) -> list[Document]:
+    """The documents of what a dispute's settlement issued under ``key``: each credit
+    note's PDF and each re-issued invoice's documents, issued now if not yet."""
+    pattern = _starting_with(f"{key}:")
+    notes = session.scalars(
+        select(CreditNote)
+        .where(CreditNote.idempotency_key.like(pattern, escape="\\"))
+        .order_by(CreditNote.id)
+    ).all()
+    reissued = session.scalars(
+        select(Invoice).where(Invoice.source_key.like(pattern, escape="\\")).order_by(Invoice.id)
+    ).all()
+    documents = [issue_credit_note_document(session, note, actor=actor, now=now) for note in notes]
+    for invoice in reissued:
+        documents.extend(issue_invoice_documents(session, invoice, actor=actor, now=now))
+    return documents

@@ -1,0 +1,128 @@
+"""Documents benchmark: invoices rendered to PDF (and, for EU buyers, EN 16931 XML checked and
+embedded as Factur-X), against the floor of a bare fpdf2 page with the same text and font.
+
+    .venv/bin/python -m bench.documents                  # 1,000 documents
+    .venv/bin/python -m bench.documents --count 10000    # the issue's run
+    .venv/bin/python -m bench.documents --json
+
+The invoices are the test book's kinds (tests/documents/kinds.py: prorated
+first invoice, renewal with discount, seat increase, upgrade, usage, true-up,
+cancellation credit note, reverse charge, JPY, Greek and Cyrillic buyers),
+issued once into a SQLite ledger and then rendered round-robin from their
+rows by ``render_invoice_documents``, the very function that issues them;
+7 of the 11 are EU buyers, so most documents also carry validated XML.
+Nothing is stored during the timed loop. Figures are CPU time of this
+process (one core); peak memory is the process's maximum resident set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from typing import Any
+
+from fpdf import FPDF
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload, sessionmaker
+
+from activities.documents.content import DocumentContent, invoice_content
+from activities.documents.fonts import fonts
+from activities.documents.pdf import FAMILY
+from activities.documents.store import render_invoice_documents
+from activities.ledger.db import make_engine, migrate
+from activities.ledger.models import DocumentKind, Invoice
+from tests.documents.kinds import KINDS, issue_kind
+
+
+def _strings(content: DocumentContent) -> list[str]:
+    out = [content.title, content.number, content.footer, *content.notes, *content.payment]
+    out += [v for pair in (*content.facts, *content.totals, content.due) for v in pair]
+    for party in (content.seller, content.buyer):
+        out += [party.name, *party.lines]
+    for row in content.rows:
+        out += [row.description, row.period, row.quantity, row.unit_amount, row.amount,
+                row.discount, row.tax_rate, row.net]
+    return [text for text in out if text]
+
+
+def floor_pdf(strings: list[str]) -> bytes:
+    """The least any PDF of this text costs: one page, the same two fonts, one cell a string."""
+    regular, bold = fonts()
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.add_font(FAMILY, "", str(regular))
+    pdf.add_font(FAMILY, "B", str(bold))
+    pdf.add_page()
+    pdf.set_font(FAMILY, "B", 10)
+    pdf.cell(0, 5, strings[0], new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FAMILY, size=8)
+    for text in strings[1:]:
+        pdf.cell(0, 4, text, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def run(count: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{folder}/ledger.sqlite")
+        migrate(engine)
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        with sessions.begin() as session:
+            for name in KINDS:
+                issue_kind(session, name)
+        with sessions() as session:
+            invoices = session.scalars(
+                select(Invoice).options(selectinload(Invoice.lines)).order_by(Invoice.id)
+            ).all()
+            texts = [_strings(invoice_content(invoice)) for invoice in invoices]
+            render_invoice_documents(invoices[0])  # fonts cut and cached before the clock
+            floor_pdf(texts[0])
+            pdfs = xmls = 0
+            size = 0
+            start = time.process_time()
+            for number in range(count):
+                for kind, _, _, content in render_invoice_documents(
+                    invoices[number % len(invoices)]
+                ):
+                    size += len(content)
+                    if kind == DocumentKind.CII_XML:
+                        xmls += 1
+                    else:
+                        pdfs += 1
+            spent = time.process_time() - start
+            floor_start = time.process_time()
+            for number in range(count):
+                floor_pdf(texts[number % len(texts)])
+            floor_spent = time.process_time() - floor_start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "documents": count,
+        "pdfs": pdfs,
+        "einvoices_validated": xmls,
+        "cpu_seconds": round(spent, 2),
+        "pdfs_per_second": round(pdfs / spent, 1),
+        "floor_pdfs_per_second": round(count / floor_spent, 1),
+        "ratio_to_floor": round(spent / floor_spent, 2),
+        "mean_bytes": size // max(pdfs, 1),
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.count)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>22}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""`billing-ops invoices show INV` and `invoices pdf INV -o FILE`: an invoice as issued."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from activities.documents.content import invoice_content
+from activities.documents.store import document_bytes, issue_invoice_documents
+from activities.ledger import invoices
+from activities.ledger.db import open_ledger
+from activities.ledger.models import DocumentKind
+from activities.settings import settings
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to the `invoices` group."""
+    app.command("show")(show)
+    app.command("pdf")(pdf)
+
+
+def show(number: str) -> None:
+    """Print an invoice as its document says it: parties, lines, tax, totals, notes."""
+    with open_ledger(settings().ledger_url)() as session:
+        invoice = invoices.get_invoice(session, number)
+        content = invoice_content(invoice)
+        status = invoice.status.value
+        balance = invoice.balance
+    console.print(f"[bold]{content.title} {content.number}[/bold] ({status})", highlight=False)
+    for label, value in content.facts:
+        console.print(f"  {label}: {value}", highlight=False)
+    for party in (content.seller, content.buyer):
+        console.print(f"{party.role}: {party.name}", highlight=False, markup=False)
+        for line in party.lines:
+            console.print(f"  {line}", highlight=False, markup=False)
+    table = Table("description", "qty", "unit", "amount", "discount", "tax", "net")
+    for row in content.rows:
+        table.add_row(
+            f"{row.description}\n{row.period}".strip(),
+            row.quantity,
+            row.unit_amount,
+            row.amount,
+            row.discount,
+            row.tax_rate,
+            row.net,
+        )
+    console.print(table)
+    for tax_row in content.tax_rows:
+        console.print(f"  {tax_row.label}: {tax_row.tax} on {tax_row.taxable}", highlight=False)
+    for label, value in (*content.totals, content.due):
+        console.print(f"  {label}: {value}", highlight=False)
+    console.print(f"  open balance: {balance} {invoice.currency}", highlight=False)
+    for line in (*content.notes, *content.payment):
+        console.print(line, highlight=False, markup=False)
+
+
+def pdf(
+    number: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the PDF")],
+    xml: Annotated[bool, typer.Option(help="Write the e-invoice XML instead")] = False,
+    as_user: Annotated[str | None, typer.Option("--as")] = None,
+) -> None:
+    """Write the invoice's PDF (issued and stored on first use, the stored bytes after)."""
+    if output.is_dir():
+        raise ValueError(f"--output: {output} is a folder; give a file name")
+    if not output.parent.is_dir():
+        raise ValueError(f"--output: folder {output.parent} does not exist")
+    actor = f"cli:{as_user or getpass.getuser()}"
+    with open_ledger(settings().ledger_url).begin() as session:
+        invoice = invoices.get_invoice(session, number)
+        documents = issue_invoice_documents(session, invoice, actor=actor, now=datetime.now(UTC))
+        wanted = [d for d in documents if (d.kind == DocumentKind.CII_XML) == xml]
+        if not wanted:
+            raise ValueError(f"invoice {number}: no e-invoice; its buyer does not receive one")
+        content = document_bytes(wanted[0])
+        filename = wanted[0].filename
+    partial = output.with_name(f".{output.name}.partial")
+    partial.write_bytes(content)
+    os.replace(partial, output)
+    console.print(f"{filename} written to {output} ({len(content)} bytes)", highlight=False)
