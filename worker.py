@@ -41,7 +41,7 @@ async def serve(config: Settings, stop: asyncio.Event, max_cached_workflows: int
     sessions = open_ledger(config.ledger_url)
     activities = build_activities(config, sessions, **slack_notifiers(config, sessions))
     async with temporal_client(config, embed=True) as client:
-        await ensure_schedules(client, config.temporal_task_queue)
+        await ensure_schedules(client, config.temporal_task_queue, config.config_dir)
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
             worker = Worker(
                 client,

@@ -22,6 +22,7 @@ from cli import collections as collections_commands
 from cli import disputes as dispute_commands
 from cli import ledger as ledger_commands
 from cli import orders as order_commands
+from cli import recurring as recurring_commands
 from cli.preview import preview
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ approval_commands.register(app)
 dispute_commands.register(app)
 close_commands.register(app)
 collections_commands.register(app)
+recurring_commands.register(app)
 app.command("preview")(preview)
 
 
