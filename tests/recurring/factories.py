@@ -1,4 +1,4 @@
-"""Subscriptions for recurring-billing tests, written through the ORM as provisioning leaves them."""
+"""Subscriptions for recurring-billing tests, written through the ORM as provisioning would."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from activities.ledger.models import (
     SubscriptionItem,
     SubscriptionPeriod,
 )
-from activities.recurring.bill_run import bill_subscription, due_subscriptions, run_summary
-from activities.recurring.changes import ChangeRequest, change_subscription
+from activities.recurring.bill_run import Outcome, bill_subscription, due_subscriptions, run_summary
+from activities.recurring.changes import ChangeOutcome, ChangeRequest, change_subscription
 from tests.recurring.factories import billing, subscription
 
 ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
@@ -44,18 +44,18 @@ def change(
     apply: bool = True,
     key: str | None = None,
     **values: object,
-):  # noqa: ANN201
+) -> ChangeOutcome:
     b = billing()
     with transaction(sessions) as session:
         return change_subscription(
             session,
             ChangeRequest(
                 subscription_id=sub,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 at=at,
                 actor="cli:test",
                 idempotency_key=key or f"{sub}:{kind}:{at.isoformat()}",
-                **values,  # type: ignore[arg-type]
+                **values,
             ),
             book=b.book,
             taxes=b.taxes,
@@ -65,7 +65,7 @@ def change(
         )
 
 
-def run(sessions: sessionmaker[Session], day: date, sub: str):  # noqa: ANN201
+def run(sessions: sessionmaker[Session], day: date, sub: str) -> list[Outcome]:
     with transaction(sessions) as session:
         return bill_subscription(session, sub, day, billing(), actor="workflow:test", now=NOW)
 
