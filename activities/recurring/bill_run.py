@@ -282,6 +282,7 @@ def _renew(
             now=now,
             subscription_id=subscription.id,
         )
+        session.flush()  # the invoice's id, for the usage it bills and the run's record
         credit_net(session, invoice, draft, key=key, actor=actor, now=now)
         if window.charges:
             mark_invoiced(session, subscription.id, period.period_end, window.last_id, invoice.id)

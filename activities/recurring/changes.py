@@ -409,6 +409,7 @@ def invoice_pending_changes(
         now=now,
         subscription_id=subscription.id,
     )
+    session.flush()
     credit_net(session, invoice, draft, key=key, actor=actor, now=now)
     period.lines_invoiced = priced.change_lines
     period.invoiced_through = through

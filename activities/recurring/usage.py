@@ -275,7 +275,7 @@ def usage_charges(
             .order_by(UsageEvent.metric)
         ).all()
         for metric, total, already in rows:
-            total, already = Decimal(total or 0), Decimal(already or 0)
+            total, already = _units(total), _units(already)
             if total == already:
                 continue
             try:
@@ -289,6 +289,12 @@ def usage_charges(
                 )
             )
     return UsageWindow(tuple(charges), last_id)
+
+
+def _units(value: object) -> Decimal:
+    """A sum as the database returns it (``1260000.000000``) without its trailing zeros."""
+    units = Decimal(str(value or 0))
+    return units.quantize(Decimal(1)) if units == units.to_integral_value() else units.normalize()
 
 
 def mark_invoiced(
