@@ -41,7 +41,8 @@ with workflow.unsafe.imports_passed_through():
 
 QUICK = timedelta(minutes=2)
 BATCH = timedelta(minutes=30)
-HEARTBEAT = timedelta(minutes=2)
+#: Each subscription heartbeats within milliseconds; a dead worker's batch moves on in 20 s.
+HEARTBEAT = timedelta(seconds=20)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10)
 STATUS_QUERY = "bill_run.status"
 

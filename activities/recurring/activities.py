@@ -45,6 +45,7 @@ from activities.recurring.bill_run import (
     Billing,
     bill_subscription,
     due_subscriptions,
+    issued_in_run,
     record_skip,
     run_summary,
 )
@@ -142,9 +143,14 @@ class RecurringActivities:
 
     @activity.defn(name="bill_run.invoice_batch")
     def invoice_batch(self, request: BatchRequest) -> BatchResult:
-        """Invoice each subscription of the batch in its own transaction."""
+        """Invoice each subscription of the batch in its own transaction.
+
+        What was issued is read back from the run's records, not remembered here: an
+        attempt killed after committing some subscriptions (its last heartbeat lost)
+        is retried, finds them no longer due, and still hands their invoices on.
+        """
         info = activity.info()
-        done: dict[str, Any] = {"issued": [], "skipped": [], "nothing": 0, "index": 0}
+        done: dict[str, Any] = {"skipped": [], "nothing": 0, "index": 0}
         if info.heartbeat_details:  # a retry: carry on after the last subscription done
             done = dict(info.heartbeat_details[0])
         actor = f"workflow:{request.workflow_id}"
@@ -169,16 +175,13 @@ class RecurringActivities:
                     record_skip(session, subscription_id, request.run_date, reason, request.now)
                 done["skipped"].append({"subscription_id": subscription_id, "reason": reason})
             else:
-                for outcome in outcomes:
-                    if outcome.invoice is not None:
-                        issued = IssuedInvoice(**asdict(outcome.invoice))
-                        done["issued"].append(issued.model_dump(mode="json"))
-                    elif outcome.outcome == "nothing":
-                        done["nothing"] += 1
+                done["nothing"] += sum(1 for o in outcomes if o.outcome == "nothing")
             done["index"] = index + 1
             activity.heartbeat(done)
+        with self.sessions() as session:
+            issued = issued_in_run(session, request.run_date, request.subscription_ids)
         return BatchResult(
-            issued=[IssuedInvoice.model_validate(i) for i in done["issued"]],
+            issued=[IssuedInvoice(**asdict(invoice)) for invoice in issued],
             skipped=[Skipped.model_validate(s) for s in done["skipped"]],
             nothing=int(done["nothing"]),
         )

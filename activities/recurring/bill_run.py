@@ -156,7 +156,9 @@ def bill_subscription(
     outcomes: list[Outcome] = []
     while period is not None:
         for boundary in true_up_dates(subscription, period, until):
-            outcomes.append(_true_up(session, subscription, period, boundary, billing, actor, now))
+            outcomes.append(
+                _true_up(session, subscription, period, boundary, run_date, billing, actor, now)
+            )
         if period.period_end >= until:
             break
         outcome, period = _renew(session, subscription, period, run_date, billing, actor, now)
@@ -193,6 +195,7 @@ def _true_up(
     subscription: Subscription,
     period: SubscriptionPeriod,
     boundary: datetime,
+    run_date: date,
     billing: Billing,
     actor: str,
     now: datetime,
@@ -240,6 +243,19 @@ def _true_up(
     )
     invoice = session.scalar(select(Invoice).where(Invoice.number == number))
     assert invoice is not None
+    session.add(
+        BillRunRecord(
+            run_date=run_date,
+            subscription_id=subscription.id,
+            period_start=boundary,
+            outcome="credited" if invoice.total < ZERO else "invoiced",
+            invoice_id=invoice.id,
+            currency=invoice.currency,
+            amount=invoice.total,
+            reason="quarterly seat true-up",
+            recorded_at=now,
+        )
+    )
     return Outcome(subscription.id, "invoiced", boundary, _issued(subscription, invoice))
 
 
@@ -335,6 +351,31 @@ def _renew(
     )
     session.flush()
     return Outcome(subscription.id, outcome, record.period_start, issued), next_period
+
+
+def issued_in_run(session: Session, run_date: date, subscription_ids: list[str]) -> list[Issued]:
+    """The invoices the run of ``run_date`` issued to these subscriptions, from its records."""
+    rows = session.execute(
+        select(BillRunRecord, Invoice)
+        .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
+        .where(
+            BillRunRecord.run_date == run_date,
+            BillRunRecord.subscription_id.in_(subscription_ids),
+        )
+        .order_by(BillRunRecord.id)
+    ).all()
+    return [
+        Issued(
+            record.subscription_id,
+            invoice.customer_id,
+            invoice.number or "",
+            invoice.currency,
+            invoice.total,
+            invoice.amount_due,
+            invoice.due_date,
+        )
+        for record, invoice in rows
+    ]
 
 
 def record_skip(
