@@ -123,12 +123,14 @@ def show(subscription_id: str) -> None:
             f"{subscription.contract_type.value}, {subscription.status.value}, "
             f"{subscription.currency}",
             highlight=False,
+            soft_wrap=True,
         )
         for item in state["items"]:
             console.print(
                 f"  {item['item_code']:<20} {item['kind']:<12} x{item['quantity']:<6} "
                 f"{_money(item['unit_price'], subscription.currency)}",
                 highlight=False,
+                soft_wrap=True,
             )
         if period is None:
             console.print("no current billing period (cancelled, or never invoiced)")
@@ -137,6 +139,7 @@ def show(subscription_id: str) -> None:
             f"period {period.period_start.date()} – {period.period_end.date()} "
             f"(the bill run of {period.period_end.date()} invoices it)",
             highlight=False,
+            soft_wrap=True,
         )
         events = period_events(session, period)
         for row in events:
@@ -148,6 +151,7 @@ def show(subscription_id: str) -> None:
             console.print(
                 f"  {row.effective_at.isoformat()}  {what}  by {row.actor} ({row.source})",
                 highlight=False,
+                soft_wrap=True,
             )
         if not events:
             console.print("  no changes this period")
@@ -261,6 +265,7 @@ def _print_change(outcome: ChangeOutcome) -> None:
         f"{outcome.effective_at.isoformat()} (period {outcome.period_start.date()} – "
         f"{outcome.period_end.date()}); changes are invoiced {when}",
         highlight=False,
+        soft_wrap=True,
     )
     table = Table("not invoiced yet this period", "amount", "tax")
     for line in outcome.pending:
@@ -274,11 +279,12 @@ def _print_change(outcome: ChangeOutcome) -> None:
         f"invoice at {outcome.period_end.date()} would total "
         f"{_money(outcome.next_invoice_total, currency)}",
         highlight=False,
+        soft_wrap=True,
     )
     if outcome.invoice_number:
-        console.print(f"invoiced now: {outcome.invoice_number}", highlight=False)
+        console.print(f"invoiced now: {outcome.invoice_number}", highlight=False, soft_wrap=True)
     elif outcome.applied:
-        console.print("recorded", highlight=False)
+        console.print("recorded", highlight=False, soft_wrap=True)
 
 
 @usage_app.command("ingest")
@@ -312,11 +318,14 @@ def _print_ingest(summary: IngestSummary) -> None:
         f"{summary.accepted} accepted, {summary.duplicate} duplicate, "
         f"{len(summary.refused)} refused",
         highlight=False,
+        soft_wrap=True,
     )
     for number, reason in summary.refused[:50]:
         console.print(f"  line {number}: {reason}", highlight=False, markup=False)
     if len(summary.refused) > 50:
-        console.print(f"  ... and {len(summary.refused) - 50} more refused", highlight=False)
+        console.print(
+            f"  ... and {len(summary.refused) - 50} more refused", highlight=False, soft_wrap=True
+        )
 
 
 def _date(text: str | None) -> date:
@@ -360,7 +369,6 @@ def _dry_run(day: date) -> None:
         while ids := due_subscriptions(session, day, after=after, limit=200):
             after = ids[-1]
             for subscription_id in ids:
-                session.begin()
                 try:
                     outcomes = bill_subscription(
                         session, subscription_id, day, billing, actor="cli:dry-run", now=_now()
@@ -395,6 +403,7 @@ def _dry_run(day: date) -> None:
         f"dry run {day.isoformat()}: {count} invoices would be issued ({figures or 'nothing'}); "
         "nothing was written",
         highlight=False,
+        soft_wrap=True,
     )
 
 
