@@ -156,9 +156,9 @@ def bill_subscription(
     outcomes: list[Outcome] = []
     while period is not None:
         for boundary in true_up_dates(subscription, period, until):
-            outcomes.append(
-                _true_up(session, subscription, period, boundary, run_date, billing, actor, now)
-            )
+            trued = _true_up(session, subscription, period, boundary, run_date, billing, actor, now)
+            if trued is not None:
+                outcomes.append(trued)
         if period.period_end >= until:
             break
         outcome, period = _renew(session, subscription, period, run_date, billing, actor, now)
@@ -199,7 +199,8 @@ def _true_up(
     billing: Billing,
     actor: str,
     now: datetime,
-) -> Outcome:
+) -> Outcome | None:
+    """The quarter's true-up invoice; ``None`` when no seats were held above those paid."""
     key = f"true-up:{subscription.id}:{boundary.isoformat()}"
     recorded = list(period_events(session, period))
     if not any(r.idempotency_key == key for r in recorded):
@@ -232,12 +233,7 @@ def _true_up(
     pending = priced.full.lines[period.lines_invoiced : priced.change_lines]
     if not pending:
         period.invoiced_through = boundary
-        return Outcome(
-            subscription.id,
-            "nothing",
-            boundary,
-            reason="quarterly true-up: no seats above those paid",
-        )
+        return None
     number = invoice_pending_changes(
         session, subscription, period, priced, key=key, actor=actor, now=now, through=boundary
     )

@@ -50,6 +50,8 @@ def seed_current_periods(session: Session, *, seed: int, now: datetime) -> tuple
                 period_start=start,
                 period_end=end,
                 lines_invoiced=0,
+                # The book's invoices billed whole periods: earlier true-ups had nothing to do.
+                invoiced_through=now if subscription.interval.value == "year" else None,
                 updated_at=now,
             )
         )
