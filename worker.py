@@ -50,7 +50,7 @@ async def serve(
         stop.set()
 
     async with temporal_client(config, embed=True, on_server_exit=server_died) as client:
-        await ensure_schedules(client, config.temporal_task_queue)
+        await ensure_schedules(client, config.temporal_task_queue, config.config_dir)
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
             worker = Worker(
                 client,

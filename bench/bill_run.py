@@ -8,6 +8,7 @@ account credit. The mix is generated from a fixed seed (see ``make_jobs``).
 
     python bench/bill_run.py [--count 100000] [--seed 7] [--tracemalloc]
     python bench/bill_run.py --persist sqlite|postgresql [--count 20000]
+    python bench/bill_run.py --ledger-run sqlite|postgresql [--count 5000]
 
 ``bill_run`` yields the drafts one by one; ``--persist`` stores them through
 the ledger's ``issue_invoice`` (gapless numbers, lines, audit entry), in
@@ -326,6 +327,157 @@ def persist_run(jobs: list[BillingJob], backend: str) -> None:
                 connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+def ledger_run(count: int, backend: str) -> None:
+    """The product's bill run path (activities/recurring/bill_run.py: lock, price the
+    period from the ledger, issue, advance the period, record, audit) for ``count``
+    monthly subscriptions, one transaction each, next to the in-memory engine's rate
+    for the same subscriptions measured in this run."""
+    import os
+    import tempfile
+    import uuid
+
+    from sqlalchemy import insert, text
+    from sqlalchemy.engine import make_url
+
+    from activities.billing.tax import load_tax_table
+    from activities.ledger.db import make_engine, migrate, session_factory, transaction
+    from activities.ledger.models import (
+        Customer,
+        SubscriptionItem,
+        SubscriptionPeriod,
+    )
+    from activities.ledger.models import (
+        Subscription as SubscriptionRow,
+    )
+    from activities.recurring.bill_run import Billing, bill_subscription
+    from activities.recurring.policy import load_policy
+
+    book = load_pricebook()
+    anchor = datetime(2026, 1, 1, tzinfo=UTC)
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    price = book.plan_price("business", "month", "USD")
+    tax = tax_treatment(load_tax_table(), "US-TX")
+    jobs = [
+        BillingJob(
+            Subscription("USD", anchor, "month", price, 10 + i % 50, period_start=start),
+            (),
+            (),
+            InvoiceTerms(end.date(), tax=tax),
+            DEFAULT_POLICY,
+        )
+        for i in range(count)
+    ]
+    started = time.process_time()
+    for _ in bill_run(jobs):
+        pass
+    memory_rate = count / (time.process_time() - started)
+
+    schema = None
+    if backend == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='ledger-run-')}/ledger.sqlite"
+    else:
+        base = os.environ.get(
+            "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with make_engine(base).begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        ids = [f"S{i:07d}" for i in range(count)]
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Customer),
+                [
+                    {
+                        "id": f"C{i:07d}",
+                        "legal_name": f"Bench {i}",
+                        "country": "US",
+                        "timezone": "UTC",
+                        "currency": "USD",
+                        "payment_terms_days": 30,
+                        "address_line1": "1 Main St",
+                        "city": "Austin",
+                        "region": "US-TX",
+                        "tax_exempt": False,
+                        "po_required": False,
+                        "do_not_dun": False,
+                        "strategic": False,
+                        "created_at": anchor,
+                    }
+                    for i in range(count)
+                ],
+            )
+            connection.execute(
+                insert(SubscriptionRow),
+                [
+                    {
+                        "id": sid,
+                        "customer_id": f"C{i:07d}",
+                        "plan": "business",
+                        "interval": "month",
+                        "contract_type": "self_serve_monthly",
+                        "status": "active",
+                        "currency": "USD",
+                        "term_start": anchor,
+                        "term_end": datetime(2029, 1, 1, tzinfo=UTC),
+                        "billing_anchor": anchor,
+                        "created_at": anchor,
+                    }
+                    for i, sid in enumerate(ids)
+                ],
+            )
+            connection.execute(
+                insert(SubscriptionItem),
+                [
+                    {
+                        "subscription_id": sid,
+                        "item_code": "business",
+                        "kind": "plan",
+                        "quantity": 10 + i % 50,
+                        "unit_price": price.unit_amount,
+                    }
+                    for i, sid in enumerate(ids)
+                ],
+            )
+            connection.execute(
+                insert(SubscriptionPeriod),
+                [
+                    {
+                        "subscription_id": sid,
+                        "period_start": start,
+                        "period_end": end,
+                        "lines_invoiced": 0,
+                        "updated_at": anchor,
+                    }
+                    for sid in ids
+                ],
+            )
+        sessions = session_factory(engine)
+        billing = Billing(book, load_tax_table(), load_policy())
+        started_wall = time.perf_counter()
+        for sid in ids:
+            with transaction(sessions) as session:
+                bill_subscription(session, sid, end.date(), billing, actor="bench", now=NOW)
+        ledger_rate = count / (time.perf_counter() - started_wall)
+        print(
+            f"ledger bill run on {backend}: {ledger_rate:,.0f} invoices/s (wall clock, one "
+            f"transaction each); in-memory engine, same subscriptions: {memory_rate:,.0f} "
+            f"invoices/s (CPU); ratio {ledger_rate / memory_rate:.3f}"
+        )
+    finally:
+        engine.dispose()
+        if schema:
+            with make_engine(base).begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=100_000)
@@ -336,7 +488,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--persist", choices=("sqlite", "postgresql"), help="store the run through the ledger"
     )
+    parser.add_argument(
+        "--ledger-run",
+        choices=("sqlite", "postgresql"),
+        help="run the product's bill run path against a fresh ledger",
+    )
     args = parser.parse_args(argv)
+    if args.ledger_run:
+        ledger_run(args.count, args.ledger_run)
+        sys.stdout.flush()
+        return
 
     started = time.perf_counter()
     jobs = make_jobs(args.count, args.seed)

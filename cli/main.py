@@ -28,6 +28,7 @@ from cli import disputes as dispute_commands
 from cli import documents as document_commands
 from cli import ledger as ledger_commands
 from cli import orders as order_commands
+from cli import recurring as recurring_commands
 from cli.preview import preview
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ dispute_commands.register(app)
 close_commands.register(app)
 collections_commands.register(app)
 cash_commands.register(app)
+recurring_commands.register(app)
 app.command("preview")(preview)
 
 

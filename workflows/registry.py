@@ -35,12 +35,16 @@ from activities.disputes.activities import DisputeActivities
 from activities.drafting.activities import DraftingActivities, build_drafter
 from activities.orders.provisioning import order_activities
 from activities.outbox import Outbox, Transport, transport_from_settings
+from activities.recurring.activities import recurring_activities
+from activities.recurring.model import SCHEDULE_ID as BILL_RUN_SCHEDULE_ID
+from activities.recurring.policy import load_policy as load_recurring_policy
 from activities.settings import Settings
 from activities.team_notices import team_notices
 from activities.zendesk.activities import ZendeskActivities
 from activities.zendesk.client import zendesk_client
 from activities.zendesk.policy import load_policy
 from activities.zendesk.review import LogReviewNotifier, ReviewNotifier
+from workflows.bill_run import BillRunWorkflow, bill_run_schedule
 from workflows.close import SCHEDULE_ID, CloseWorkflow, ScheduledCloseWorkflow, close_schedule
 from workflows.collections import CollectionsSweepWorkflow, CollectionsWorkflow, SweepStart
 from workflows.disputes import DisputeWorkflow
@@ -55,6 +59,7 @@ WORKFLOWS: list[type] = [
     TicketWorkflow,
     CloseWorkflow,
     ScheduledCloseWorkflow,
+    BillRunWorkflow,
 ]
 
 #: The sandbox every worker and replayer uses. ``holidays`` loads its country tables on
@@ -113,10 +118,11 @@ def build_activities(
         *DisputeActivities(sessions, outbox, drafter).all(),
         DraftingActivities(drafter).draft_message,
         *zendesk.all(),
+        *recurring_activities(settings, sessions, outbox, drafter, slack_base_url),
     ]
 
 
-async def ensure_schedules(client: Client, task_queue: str) -> None:
+async def ensure_schedules(client: Client, task_queue: str, config_dir: Path | None = None) -> None:
     """Create the recurring starts if they do not exist yet (an existing one is left as is,
     so an operator's pause or edit in the UI survives a worker restart)."""
     schedule = Schedule(
@@ -134,3 +140,6 @@ async def ensure_schedules(client: Client, task_queue: str) -> None:
         await client.create_schedule(SWEEP_SCHEDULE_ID, schedule, trigger_immediately=True)
     with contextlib.suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(SCHEDULE_ID, close_schedule(task_queue))
+    cron = load_recurring_policy(config_dir or Settings().config_dir).bill_run.cron
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(BILL_RUN_SCHEDULE_ID, bill_run_schedule(task_queue, cron))

@@ -772,3 +772,116 @@ class OutboxAttachment(Base):
     email_id: Mapped[int] = mapped_column(ForeignKey("email_outbox.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+
+
+class SubscriptionEventKind(StrEnum):
+    SEATS_ADDED = "seats_added"
+    SEATS_REMOVED = "seats_removed"
+    PLAN_CHANGED = "plan_changed"
+    ADDON_ADDED = "addon_added"
+    ADDON_REMOVED = "addon_removed"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    CANCELLED = "cancelled"
+    QUARTERLY_TRUE_UP = "quarterly_true_up"
+
+
+class SubscriptionPeriod(Base):
+    """Where a subscription's billing stands: its current period and what it held at its start.
+
+    ``opening`` is the subscription as it stood when the period began, taken when the
+    period's first change is recorded (``None`` while nothing changed: the subscription's
+    own rows are then the opening state). ``lines_invoiced`` counts the change lines of
+    the period already invoiced at once (changes up to ``invoiced_through``), so the
+    next invoice of the period bills only the rest. One row per subscription, locked
+    ``FOR UPDATE`` by every change and by the bill run, so the two never interleave.
+    """
+
+    __tablename__ = "subscription_periods"
+    __table_args__ = (
+        CheckConstraint("period_end > period_start", name="period_ordered"),
+        CheckConstraint("lines_invoiced >= 0", name="lines_non_negative"),
+        Index("ix_subscription_periods_period_end", "period_end"),
+    )
+
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    opening: Mapped[dict[str, Any] | None] = mapped_column(comment="state at the period start")
+    lines_invoiced: Mapped[int] = mapped_column(Integer, default=0)
+    invoiced_through: Mapped[datetime | None] = mapped_column(
+        comment="the latest change already invoiced at once"
+    )
+    updated_at: Mapped[datetime]
+
+
+class SubscriptionEvent(Base):
+    """One change to a subscription, as the invoicing engine prices it: append-only history.
+
+    Prices are kept on the event (``unit_price``, ``details``) so a later price book
+    never reprices a past change.
+    """
+
+    __tablename__ = "subscription_events"
+    __table_args__ = (
+        Index("ix_subscription_events_subscription_effective", "subscription_id", "effective_at"),
+        CheckConstraint("seats IS NULL OR seats >= 1", name="seats_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    kind: Mapped[SubscriptionEventKind] = mapped_column(_enum(SubscriptionEventKind))
+    effective_at: Mapped[datetime]
+    seats: Mapped[int | None] = mapped_column(Integer, comment="seats added or removed")
+    plan: Mapped[str | None] = mapped_column(String(64))
+    addon: Mapped[str | None] = mapped_column(String(64))
+    unit_price: Mapped[Decimal | None]
+    details: Mapped[dict[str, Any] | None] = mapped_column(comment="prices of a plan change")
+    actor: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(32), comment="cli, slack, bill-run, api")
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    recorded_at: Mapped[datetime]
+
+
+class UsageEvent(Base):
+    """A metered quantity reported for a subscription; the sender's event id makes it once."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+        Index("ix_usage_events_subscription_occurred", "subscription_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    event_id: Mapped[str] = mapped_column(String(100))
+    metric: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(19, 6))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoices.id"), comment="the invoice that billed it"
+    )
+
+
+class BillRunRecord(Base):
+    """One bill run's outcome per subscription: invoiced, skipped (with why) or failed."""
+
+    __tablename__ = "bill_run_items"
+    __table_args__ = (
+        UniqueConstraint("run_date", "subscription_id", "period_start"),
+        Index("ix_bill_run_items_run_date", "run_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_date: Mapped[date] = mapped_column(Date)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    period_start: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16), comment="invoiced, credited, skipped")
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount: Mapped[Decimal | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]

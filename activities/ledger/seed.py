@@ -40,6 +40,7 @@ from activities.ledger.models import (
     TaxId,
 )
 from activities.ledger.payments import PaymentIn, record_payment
+from activities.recurring.demo import seed_current_periods
 
 ACTOR = "system:seed-demo"
 
@@ -280,8 +281,10 @@ def seed_demo_book(session: Session, *, count: int, seed: int, today: date) -> s
             _promise(session, rng, customer, today, now)
         if rng.random() < 0.15:
             customer_store.add_note(session, customer.id, rng.choice(OWNERS), _note(rng), now)
+    changes, usage = seed_current_periods(session, seed=seed, now=now)
     return (
-        f"seeded {count} customers, {invoices} invoices and {payments} payments "
+        f"seeded {count} customers, {invoices} invoices, {payments} payments, "
+        f"{changes} subscription changes and {usage} usage events "
         f"(as of {today.isoformat()}); try `billing-ops customer show CUS-0001`, "
         "`billing-ops invoices list --overdue`, `billing-ops aging`"
     )

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from activities.billing.pricebook import PriceBook
+from activities.billing.proration import boundary_after
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError, NotFound
@@ -30,6 +31,7 @@ from activities.ledger.models import (
     OrderStatus,
     Subscription,
     SubscriptionItem,
+    SubscriptionPeriod,
     SubscriptionStatus,
     TaxId,
 )
@@ -370,6 +372,7 @@ def create_subscription(
     )
     session.add(subscription)
     session.flush()
+    session.add(first_period(subscription, now))
     audit.record(
         session,
         at=now,
@@ -380,6 +383,20 @@ def create_subscription(
         after=subscription_facts(subscription).model_dump(),
     )
     return subscription
+
+
+def first_period(subscription: Subscription, now: datetime) -> SubscriptionPeriod:
+    """The first billing period, which the order's first invoice bills: from the term start
+    to the first renewal of the anchor's schedule after it (the bill run takes it from there)."""
+    return SubscriptionPeriod(
+        subscription_id=subscription.id,
+        period_start=subscription.term_start,
+        period_end=boundary_after(
+            subscription.billing_anchor, subscription.interval.value, subscription.term_start
+        ),
+        lines_invoiced=0,
+        updated_at=now,
+    )
 
 
 def amend_subscription(

@@ -1,0 +1,1 @@
+"""Recurring billing: subscription changes as a ledger record, usage metering, the bill run."""

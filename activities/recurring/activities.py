@@ -1,0 +1,370 @@
+"""The bill run's activities, and the one activity every subscription change goes through.
+
+Each takes one pydantic input whose ``now`` comes from the workflow's clock. Invoicing
+a batch commits one subscription at a time and heartbeats after each; a data problem
+with one subscription is recorded as skipped (with its reason) and the batch goes
+on; only transient faults (the database unreachable, a lock timeout) fail the batch,
+which Temporal retries from the last heartbeat. Delivery sends each invoice once
+(outbox key per invoice) and tells the customer's collections cadence about it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.errors import SlackClientError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.billing.money import format_money
+from activities.billing.pricebook import load_pricebook
+from activities.billing.tax import load_tax_table
+from activities.close.slack import slack_client
+from activities.collections.messages import (
+    ACCOUNT_CHANGED,
+    AccountChanged,
+    CollectionsStart,
+)
+from activities.collections.messages import WORKFLOW_TYPE as COLLECTIONS_WORKFLOW
+from activities.collections.messages import workflow_id as collections_workflow_id
+from activities.collections.store import billing_emails
+from activities.drafting.compose import Drafter
+from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
+from activities.ledger import audit
+from activities.ledger.customers import get_customer
+from activities.ledger.db import transaction
+from activities.ledger.models import Customer, IdempotencyKey, Invoice
+from activities.outbox import Email, Outbox
+from activities.recurring.bill_run import (
+    DATA_ERRORS,
+    Billing,
+    bill_subscription,
+    due_subscriptions,
+    issued_in_run,
+    record_skip,
+    run_summary,
+)
+from activities.recurring.changes import ChangeOutcome, ChangeRequest, change_subscription
+from activities.recurring.model import (
+    BatchRequest,
+    BatchResult,
+    BillRunReport,
+    DeliverRequest,
+    DueBatch,
+    DueRequest,
+    IssuedInvoice,
+    Skipped,
+    SummaryRequest,
+)
+from activities.recurring.policy import load_policy
+from activities.settings import Settings
+
+log = logging.getLogger("billing_ops.bill_run")
+
+SLACK_ACTION = "bill_run.slack_post"
+
+
+class ChangeIn(ChangeRequest):
+    """A change as an activity input: the request, when, and whether to apply it."""
+
+    now: datetime
+    apply: bool = True
+
+
+def _refuse(error: Exception) -> ApplicationError:
+    return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
+
+
+class RecurringActivities:
+    """Bound to the ledger, the pricing inputs, the outbox and drafter, and Slack settings."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        billing: Billing,
+        outbox: Outbox,
+        drafter: Drafter,
+        *,
+        slack_token: str | None = None,
+        slack_base_url: str | None = None,
+        collections_queue: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.billing = billing
+        self.outbox = outbox
+        self.drafter = drafter
+        self.slack_token = slack_token
+        self.slack_base_url = slack_base_url
+        self.collections_queue = collections_queue
+
+    def all(self) -> list[Any]:
+        return [
+            self.change,
+            self.due,
+            self.invoice_batch,
+            self.deliver,
+            self.hand_to_collections,
+            self.finish,
+        ]
+
+    @activity.defn(name="subscriptions.change")
+    def change(self, request: ChangeIn) -> ChangeOutcome:
+        """Preview, or record and apply, one subscription change (see recurring/changes.py)."""
+        try:
+            with transaction(self.sessions) as session:
+                return change_subscription(
+                    session,
+                    ChangeRequest.model_validate(request.model_dump(exclude={"now", "apply"})),
+                    book=self.billing.book,
+                    taxes=self.billing.taxes,
+                    policy=self.billing.policy,
+                    now=request.now,
+                    apply=request.apply,
+                )
+        except DATA_ERRORS as error:
+            raise _refuse(error) from None
+
+    @activity.defn(name="bill_run.due")
+    def due(self, request: DueRequest) -> DueBatch:
+        """The next batch of subscriptions the run's date makes due. Reads only."""
+        with self.sessions() as session:
+            ids = due_subscriptions(
+                session,
+                request.run_date,
+                after=request.after,
+                limit=self.billing.policy.bill_run.batch_size,
+            )
+        return DueBatch(subscription_ids=ids)
+
+    @activity.defn(name="bill_run.invoice_batch")
+    def invoice_batch(self, request: BatchRequest) -> BatchResult:
+        """Invoice each subscription of the batch in its own transaction.
+
+        What was issued is read back from the run's records, not remembered here: an
+        attempt killed after committing some subscriptions (its last heartbeat lost)
+        is retried, finds them no longer due, and still hands their invoices on.
+        """
+        info = activity.info()
+        done: dict[str, Any] = {"skipped": [], "nothing": 0, "index": 0}
+        if info.heartbeat_details:  # a retry: carry on after the last subscription done
+            done = dict(info.heartbeat_details[0])
+        actor = f"workflow:{request.workflow_id}"
+        for index in range(int(done["index"]), len(request.subscription_ids)):
+            subscription_id = request.subscription_ids[index]
+            try:
+                with transaction(self.sessions) as session:
+                    outcomes = bill_subscription(
+                        session,
+                        subscription_id,
+                        request.run_date,
+                        self.billing,
+                        actor=actor,
+                        now=request.now,
+                    )
+            except DATA_ERRORS as error:
+                reason = str(error)
+                log.warning(
+                    "bill run %s: %s skipped: %s", request.run_date, subscription_id, reason
+                )
+                with transaction(self.sessions) as session:
+                    record_skip(session, subscription_id, request.run_date, reason, request.now)
+                done["skipped"].append({"subscription_id": subscription_id, "reason": reason})
+            else:
+                done["nothing"] += sum(1 for o in outcomes if o.outcome == "nothing")
+            done["index"] = index + 1
+            activity.heartbeat(done)
+        with self.sessions() as session:
+            issued = issued_in_run(session, request.run_date, request.subscription_ids)
+        return BatchResult(
+            issued=[IssuedInvoice(**asdict(invoice)) for invoice in issued],
+            skipped=[Skipped.model_validate(s) for s in done["skipped"]],
+            nothing=int(done["nothing"]),
+        )
+
+    @activity.defn(name="bill_run.deliver")
+    def deliver(self, request: DeliverRequest) -> int:
+        """Email each invoice to the customer's billing contacts, once (outbox key per
+        invoice); returns how many were sent now. A customer without a billing contact
+        is logged and left (the invoice stands; the team sees it in the summary)."""
+        sent = 0
+        for issued in request.invoices:
+            if issued.amount_due <= 0:
+                continue
+            key = f"bill-run:{issued.number}:email"
+            with self.sessions() as session:
+                customer = get_customer(session, issued.customer_id)
+                invoice = session.scalar(select(Invoice).where(Invoice.number == issued.number))
+                recipients = billing_emails(session, customer.id)
+                if invoice is None or not recipients:
+                    log.warning("invoice %s: no billing contact, not emailed", issued.number)
+                    continue
+                values = email_values(customer, invoice, issued.subscription_id)
+                facts = draft_facts(customer, invoice, issued.subscription_id)
+            text, source, flags = self.drafter.unattended(
+                DraftRequest(
+                    kind="billing/invoice_issued",
+                    values=values,
+                    facts=facts,
+                    reference=key,
+                    actor=f"workflow:{request.workflow_id}",
+                    now=request.now,
+                )
+            )
+            email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
+            delivery = self.outbox.send(key, customer.id, email, request.now)
+            if delivery.already_sent:
+                continue
+            sent += 1
+            with transaction(self.sessions) as session:
+                audit.record(
+                    session,
+                    at=request.now,
+                    actor=f"workflow:{request.workflow_id}",
+                    action="bill_run.invoice_emailed",
+                    subject_type="invoice",
+                    subject_id=issued.number,
+                    after={"key": key, "to": recipients, "draft": source, "flags": list(flags)},
+                )
+        return sent
+
+    @activity.defn(name="bill_run.hand_to_collections")
+    async def hand_to_collections(self, request: DeliverRequest) -> int:
+        """Signal-with-start each customer's collections cadence (it re-reads the ledger, so
+        a second signal is harmless)."""
+        client = activity.client()
+        queue = self.collections_queue or activity.info().task_queue
+        customers: dict[str, list[IssuedInvoice]] = {}
+        for issued in request.invoices:
+            if issued.amount_due > 0:
+                customers.setdefault(issued.customer_id, []).append(issued)
+        for customer_id, invoices in customers.items():
+            reason = "; ".join(
+                f"invoice {i.number} issued, {format_money(i.amount_due, i.currency)} due "
+                f"{i.due_date.isoformat()}"
+                for i in invoices
+            )
+            await client.start_workflow(
+                COLLECTIONS_WORKFLOW,
+                CollectionsStart(customer_id=customer_id),
+                id=collections_workflow_id(customer_id),
+                task_queue=queue,
+                start_signal=ACCOUNT_CHANGED,
+                start_signal_args=[AccountChanged(reason=f"bill run: {reason}")],
+            )
+        return len(customers)
+
+    @activity.defn(name="bill_run.finish")
+    def finish(self, request: SummaryRequest) -> BillRunReport:
+        """The run's summary from the ledger's records, posted to Slack once when configured."""
+        with self.sessions() as session:
+            summary = run_summary(session, request.run_date)
+        text = summary.text()
+        if request.failures:
+            text += "\n" + "\n".join(f"  failed: {failure}" for failure in request.failures)
+        report = BillRunReport(
+            run_date=request.run_date,
+            invoiced=summary.invoiced,
+            credited=summary.credited,
+            nothing=summary.nothing,
+            skipped=[Skipped(subscription_id=s, reason=r) for s, r in summary.skipped],
+            totals=summary.totals,
+            failures=request.failures,
+            text=text,
+        )
+        ts = self._post(request, text)
+        return report.model_copy(update={"slack_ts": ts})
+
+    def _post(self, request: SummaryRequest, text: str) -> str | None:
+        if not self.slack_token:
+            return None
+        key = f"{SLACK_ACTION}:{request.workflow_id}"
+        with self.sessions() as session:
+            row = session.get(IdempotencyKey, key)
+            if row is not None and row.result:
+                return str(row.result.get("ts"))
+        client = slack_client(self.slack_token, self.slack_base_url)
+        try:
+            posted = client.chat_postMessage(
+                channel=self.billing.policy.bill_run.slack_channel, text=text
+            )
+        except SlackClientError as error:
+            log.warning("bill run %s: summary not posted to Slack: %s", request.run_date, error)
+            return None
+        result = {"channel": str(posted["channel"]), "ts": str(posted["ts"])}
+        with transaction(self.sessions) as session:
+            session.add(
+                IdempotencyKey(key=key, action=SLACK_ACTION, result=result, created_at=request.now)
+            )
+        return result["ts"]
+
+
+def email_values(customer: Customer, invoice: Invoice, subscription_id: str) -> dict[str, Any]:
+    """What the invoice email may say, formatted for people; the template only words it."""
+    currency = invoice.currency
+    return {
+        "customer_name": customer.legal_name,
+        "subscription_id": subscription_id,
+        "number": invoice.number,
+        "issue_date": invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "po_number": invoice.po_number or "",
+        "lines": [
+            {"description": line.description, "amount": format_money(line.amount, currency)}
+            for line in invoice.lines
+        ],
+        "subtotal": format_money(invoice.subtotal, currency),
+        "tax_total": format_money(invoice.tax_total, currency),
+        "total": format_money(invoice.total, currency),
+        "amount_due": format_money(invoice.amount_due, currency),
+    }
+
+
+def draft_facts(customer: Customer, invoice: Invoice, subscription_id: str) -> DraftFacts:
+    """The exact facts behind :func:`email_values`: what a model's draft may quote."""
+    assert invoice.number is not None
+    currency = invoice.currency
+    return DraftFacts(
+        customer_id=customer.id,
+        customer_name=customer.legal_name,
+        invoices=(
+            InvoiceRef(
+                number=invoice.number,
+                currency=currency,
+                balance=invoice.balance,
+                total=invoice.total,
+                due_date=invoice.due_date,
+                issue_date=invoice.issue_date,
+            ),
+        ),
+        amounts={
+            "subtotal": Money(amount=invoice.subtotal, currency=currency),
+            "tax_total": Money(amount=invoice.tax_total, currency=currency),
+            "total": Money(amount=invoice.total, currency=currency),
+            "amount_due": Money(amount=invoice.amount_due, currency=currency),
+        },
+        references={"subscription_id": subscription_id},
+    )
+
+
+def recurring_activities(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    outbox: Outbox,
+    drafter: Drafter,
+    slack_base_url: str | None = None,
+) -> list[Any]:
+    """The activities with the price book, tax table and policy from config/."""
+    billing = Billing(
+        load_pricebook(settings.config_dir / "pricebook.yaml"),
+        load_tax_table(settings.config_dir / "tax_rates.yaml"),
+        load_policy(settings.config_dir),
+    )
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return RecurringActivities(
+        sessions, billing, outbox, drafter, slack_token=token, slack_base_url=slack_base_url
+    ).all()

@@ -1,0 +1,452 @@
+"""The bill run: every subscription whose billing period ends by the run's date is invoiced.
+
+One subscription at a time, each in its own transaction with its rows locked, so a
+problem with one never holds up the others, and a crash loses at most the one in
+hand. The invoice of a period is keyed ``bill-run:<subscription>:<period start>``
+(a unique key in the ledger) and the period moves on in the same transaction, so a
+retried batch, a re-run of the day or a second worker never invoices a period twice.
+
+What one invoice holds is the engine's: the period's changes not invoiced yet, the
+next period in advance (nothing while paused, nothing after a cancellation), the
+period's usage in arrears and late usage of earlier periods. Annual invoiced
+contracts also get their quarterly seat true-up on each quarter boundary of the term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from activities.billing.invoicing import InvoiceTerms, InvoicingError
+from activities.billing.money import ZERO
+from activities.billing.pricebook import PriceBook
+from activities.billing.proration import boundary_after, shift_months, shift_months_back
+from activities.billing.tax import TaxTable
+from activities.ledger import audit
+from activities.ledger.customers import get_customer
+from activities.ledger.errors import LedgerError
+from activities.ledger.invoices import issue_invoice
+from activities.ledger.models import (
+    BillRunRecord,
+    Invoice,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
+    SubscriptionPeriod,
+    SubscriptionStatus,
+)
+from activities.recurring.changes import invoice_pending_changes, lock_subscription
+from activities.recurring.credits import credit_net
+from activities.recurring.history import (
+    INTERVALS,
+    HistoryError,
+    draft_period,
+    engine_event,
+    period_events,
+    quarterly_true_up,
+    state_of,
+)
+from activities.recurring.policy import RecurringPolicy
+from activities.recurring.taxes import customer_tax
+from activities.recurring.usage import mark_invoiced, usage_charges
+
+#: Data problems: the subscription is reported and skipped, never retried.
+DATA_ERRORS = (LedgerError, InvoicingError, HistoryError, ValueError)
+
+
+@dataclass(frozen=True, slots=True)
+class Billing:
+    """What pricing needs besides the ledger: the price book, tax table and policy."""
+
+    book: PriceBook
+    taxes: TaxTable
+    policy: RecurringPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """One invoice the run issued, for delivery and collections."""
+
+    subscription_id: str
+    customer_id: str
+    number: str
+    currency: str
+    total: Decimal
+    amount_due: Decimal
+    due_date: date
+
+
+def cutoff(run_date: date) -> datetime:
+    """Periods ending before this instant (the end of the run's day, UTC) are due."""
+    return datetime.combine(run_date + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def true_up_dates(
+    subscription: Subscription, period: SubscriptionPeriod, until: datetime
+) -> list[datetime]:
+    """Quarter boundaries of an annual contract's term inside its current period, before
+    ``until``, not yet trued up."""
+    if not quarterly_true_up(subscription):
+        return []
+    interval = INTERVALS[subscription.interval.value]
+    holding = shift_months_back(subscription.billing_anchor, interval, period.period_end)
+    after = period.invoiced_through or period.period_start
+    return [
+        boundary
+        for quarter in (1, 2, 3)
+        if after < (boundary := shift_months(holding, 3 * quarter)) < min(until, period.period_end)
+        and boundary > period.period_start
+    ]
+
+
+def due_subscriptions(
+    session: Session, run_date: date, *, after: str = "", limit: int = 100
+) -> list[str]:
+    """The next ``limit`` subscriptions (by id, after ``after``) with a period ending or a
+    quarterly true-up falling by the run's date."""
+    until = cutoff(run_date)
+    found: list[str] = []
+    cursor = after
+    while len(found) < limit:
+        rows = session.execute(
+            select(SubscriptionPeriod, Subscription)
+            .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
+            .where(SubscriptionPeriod.subscription_id > cursor)
+            .order_by(SubscriptionPeriod.subscription_id)
+            .limit(limit * 4)
+        ).all()
+        if not rows:
+            break
+        for period, subscription in rows:
+            if period.period_end < until or true_up_dates(subscription, period, until):
+                found.append(subscription.id)
+                if len(found) == limit:
+                    break
+        cursor = rows[-1][0].subscription_id
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    subscription_id: str
+    outcome: str  # invoiced, credited, nothing, skipped, not_due
+    period_start: datetime | None = None
+    invoice: Issued | None = None
+    reason: str | None = None
+
+
+def bill_subscription(
+    session: Session,
+    subscription_id: str,
+    run_date: date,
+    billing: Billing,
+    *,
+    actor: str,
+    now: datetime,
+) -> list[Outcome]:
+    """Invoice everything due for one subscription by the run's date: quarterly true-ups,
+    then each period that ended (usually one). The caller commits or rolls back."""
+    until = cutoff(run_date)
+    subscription, period = lock_subscription(session, subscription_id)
+    outcomes: list[Outcome] = []
+    while period is not None:
+        for boundary in true_up_dates(subscription, period, until):
+            trued = _true_up(session, subscription, period, boundary, run_date, billing, actor, now)
+            if trued is not None:
+                outcomes.append(trued)
+        if period.period_end >= until:
+            break
+        outcome, period = _renew(session, subscription, period, run_date, billing, actor, now)
+        outcomes.append(outcome)
+    return outcomes or [Outcome(subscription_id, "not_due")]
+
+
+def _terms(
+    session: Session, subscription: Subscription, billing: Billing, issue: date
+) -> InvoiceTerms:
+    customer = get_customer(session, subscription.customer_id)
+    return InvoiceTerms(
+        issue_date=issue,
+        payment_terms_days=customer.payment_terms_days,
+        tax=customer_tax(customer, billing.taxes),
+    )
+
+
+def _issued(subscription: Subscription, invoice: Invoice) -> Issued:
+    assert invoice.number is not None
+    return Issued(
+        subscription.id,
+        subscription.customer_id,
+        invoice.number,
+        invoice.currency,
+        invoice.total,
+        invoice.amount_due,
+        invoice.due_date,
+    )
+
+
+def _true_up(
+    session: Session,
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    boundary: datetime,
+    run_date: date,
+    billing: Billing,
+    actor: str,
+    now: datetime,
+) -> Outcome | None:
+    """The quarter's true-up invoice; ``None`` when no seats were held above those paid."""
+    key = f"true-up:{subscription.id}:{boundary.isoformat()}"
+    recorded = list(period_events(session, period))
+    if not any(r.idempotency_key == key for r in recorded):
+        row = SubscriptionEvent(
+            subscription_id=subscription.id,
+            kind=SubscriptionEventKind.QUARTERLY_TRUE_UP,
+            effective_at=boundary,
+            actor=actor,
+            source="bill-run",
+            reason="quarterly seat true-up of the annual contract",
+            idempotency_key=key,
+            recorded_at=now,
+        )
+        if period.opening is None:
+            period.opening = state_of(subscription)
+        session.add(row)
+        session.flush()
+        recorded = list(period_events(session, period))
+    interval = INTERVALS[(period.opening or state_of(subscription))["interval"]]
+    contract = billing.policy.for_contract(subscription.contract_type.value)
+    priced = draft_period(
+        subscription,
+        period,
+        [engine_event(r, interval, billing.book) for r in recorded if r.effective_at <= boundary],
+        book=billing.book,
+        terms=_terms(session, subscription, billing, boundary.date()),
+        policy=contract.proration,
+        renew=False,
+    )
+    pending = priced.full.lines[period.lines_invoiced : priced.change_lines]
+    if not pending:
+        period.invoiced_through = boundary
+        return None
+    number = invoice_pending_changes(
+        session, subscription, period, priced, key=key, actor=actor, now=now, through=boundary
+    )
+    invoice = session.scalar(select(Invoice).where(Invoice.number == number))
+    assert invoice is not None
+    session.add(
+        BillRunRecord(
+            run_date=run_date,
+            subscription_id=subscription.id,
+            period_start=boundary,
+            outcome="credited" if invoice.total < ZERO else "invoiced",
+            invoice_id=invoice.id,
+            currency=invoice.currency,
+            amount=invoice.total,
+            reason="quarterly seat true-up",
+            recorded_at=now,
+        )
+    )
+    return Outcome(subscription.id, "invoiced", boundary, _issued(subscription, invoice))
+
+
+def _renew(
+    session: Session,
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    run_date: date,
+    billing: Billing,
+    actor: str,
+    now: datetime,
+) -> tuple[Outcome, SubscriptionPeriod | None]:
+    """Invoice the period that ended and open the next (none after a cancellation)."""
+    key = f"bill-run:{subscription.id}:{period.period_start.isoformat()}"
+    recorded = list(period_events(session, period))
+    state = period.opening or state_of(subscription)
+    interval = INTERVALS[state["interval"]]
+    contract = billing.policy.for_contract(subscription.contract_type.value)
+    window = usage_charges(session, subscription, period, state["plan"], billing.book)
+    priced = draft_period(
+        subscription,
+        period,
+        [engine_event(r, interval, billing.book) for r in recorded],
+        book=billing.book,
+        terms=_terms(session, subscription, billing, run_date),
+        policy=contract.proration,
+        usage=window.charges,
+        renew=True,
+    )
+    draft = priced.new
+    issued: Issued | None = None
+    outcome = "nothing"
+    if draft.lines:
+        invoice = issue_invoice(
+            session,
+            subscription.customer_id,
+            draft,
+            source_key=key,
+            actor=actor,
+            now=now,
+            subscription_id=subscription.id,
+        )
+        session.flush()  # the invoice's id, for the usage it bills and the run's record
+        credit_net(session, invoice, draft, key=key, actor=actor, now=now)
+        if window.charges:
+            mark_invoiced(session, subscription.id, period.period_end, window.last_id, invoice.id)
+        issued = _issued(subscription, invoice)
+        outcome = "credited" if invoice.total < ZERO else "invoiced"
+    cancelled = any(r.kind == SubscriptionEventKind.CANCELLED for r in recorded)
+    record = BillRunRecord(
+        run_date=run_date,
+        subscription_id=subscription.id,
+        period_start=period.period_start,
+        outcome=outcome,
+        invoice_id=None if issued is None else invoice.id,
+        currency=subscription.currency,
+        amount=issued.total if issued else ZERO,
+        reason=None if issued else "; ".join(draft.notes) or "nothing to bill",
+        recorded_at=now,
+    )
+    session.add(record)
+    before = {"period_start": period.period_start, "period_end": period.period_end}
+    next_period: SubscriptionPeriod | None
+    if cancelled or subscription.status == SubscriptionStatus.CANCELLED:
+        session.execute(
+            delete(SubscriptionPeriod).where(SubscriptionPeriod.subscription_id == subscription.id)
+        )
+        session.expunge(period)
+        subscription.status = SubscriptionStatus.CANCELLED
+        next_period = None
+        after: dict[str, object] = {"ended": True}
+    else:
+        start = period.period_end
+        period.period_start = start
+        period.period_end = boundary_after(
+            subscription.billing_anchor, INTERVALS[subscription.interval.value], start
+        )
+        period.opening = None
+        period.lines_invoiced = 0
+        period.invoiced_through = None
+        period.updated_at = now
+        next_period = period
+        after = {"period_start": period.period_start, "period_end": period.period_end}
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="subscription.billed",
+        subject_type="subscription",
+        subject_id=subscription.id,
+        before=before,
+        after={**after, "invoice": issued.number if issued else None, "outcome": outcome},
+    )
+    session.flush()
+    return Outcome(subscription.id, outcome, record.period_start, issued), next_period
+
+
+def issued_in_run(session: Session, run_date: date, subscription_ids: list[str]) -> list[Issued]:
+    """The invoices the run of ``run_date`` issued to these subscriptions, from its records."""
+    rows = session.execute(
+        select(BillRunRecord, Invoice)
+        .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
+        .where(
+            BillRunRecord.run_date == run_date,
+            BillRunRecord.subscription_id.in_(subscription_ids),
+        )
+        .order_by(BillRunRecord.id)
+    ).all()
+    return [
+        Issued(
+            record.subscription_id,
+            invoice.customer_id,
+            invoice.number or "",
+            invoice.currency,
+            invoice.total,
+            invoice.amount_due,
+            invoice.due_date,
+        )
+        for record, invoice in rows
+    ]
+
+
+def record_skip(
+    session: Session, subscription_id: str, run_date: date, reason: str, now: datetime
+) -> None:
+    """Report a subscription the run could not bill (once per run date and period)."""
+    period = session.get(SubscriptionPeriod, subscription_id)
+    start = period.period_start if period is not None else now
+    existing = session.scalar(
+        select(BillRunRecord).where(
+            BillRunRecord.run_date == run_date,
+            BillRunRecord.subscription_id == subscription_id,
+            BillRunRecord.period_start == start,
+        )
+    )
+    if existing is not None:
+        existing.reason = reason
+        return
+    session.add(
+        BillRunRecord(
+            run_date=run_date,
+            subscription_id=subscription_id,
+            period_start=start,
+            outcome="skipped",
+            reason=reason[:2000],
+            recorded_at=now,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_date: date
+    invoiced: int
+    credited: int
+    nothing: int
+    skipped: list[tuple[str, str]]
+    totals: dict[str, Decimal]
+
+    def text(self) -> str:
+        from activities.billing.money import format_money
+
+        totals = ", ".join(
+            f"{currency} {format_money(amount, currency)}"
+            for currency, amount in sorted(self.totals.items())
+        )
+        lines = [
+            f"Bill run {self.run_date.isoformat()}: {self.invoiced} invoice"
+            f"{'' if self.invoiced == 1 else 's'} ({totals or 'nothing billed'}), "
+            f"{self.credited} net credit{'' if self.credited == 1 else 's'}, "
+            f"{self.nothing} with nothing to bill, {len(self.skipped)} skipped."
+        ]
+        lines.extend(f"  skipped {sub}: {reason}" for sub, reason in self.skipped)
+        return "\n".join(lines)
+
+
+def run_summary(session: Session, run_date: date) -> RunSummary:
+    """What the run of ``run_date`` did, from its records (all runs of that date together)."""
+    rows: Sequence[BillRunRecord] = session.scalars(
+        select(BillRunRecord)
+        .where(BillRunRecord.run_date == run_date)
+        .order_by(BillRunRecord.subscription_id, BillRunRecord.id)
+    ).all()
+    totals: dict[str, Decimal] = {}
+    counts = {"invoiced": 0, "credited": 0, "nothing": 0}
+    skipped = []
+    billed = {(r.subscription_id, r.period_start) for r in rows if r.outcome != "skipped"}
+    for row in rows:
+        if row.outcome == "skipped":
+            if (row.subscription_id, row.period_start) not in billed:
+                skipped.append((row.subscription_id, row.reason or ""))
+            continue
+        counts[row.outcome] = counts.get(row.outcome, 0) + 1
+        if row.currency and row.amount is not None and row.outcome != "nothing":
+            totals[row.currency] = totals.get(row.currency, ZERO) + row.amount
+    return RunSummary(
+        run_date, counts["invoiced"], counts["credited"], counts["nothing"], skipped, totals
+    )

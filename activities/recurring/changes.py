@@ -1,0 +1,416 @@
+"""Subscription changes: priced by the engine, recorded as an event, applied, audited, at once.
+
+:func:`change_subscription` is the one way a subscription changes mid-term (CLI, Slack,
+the bill run's true-ups). In one transaction, with the subscription's period row locked,
+it builds the change as the engine's event, prices the period with it (an impossible
+change, such as removing more seats than held, is refused here with the engine's
+reason), and when asked to apply: records the event, brings the subscription's rows to
+the new state, audits it, and invoices the change at once when the contract type's
+policy says so. Without ``apply`` it only previews and writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from activities.billing.invoicing import InvoiceTerms, InvoicingError
+from activities.billing.money import ZERO
+from activities.billing.pricebook import PriceBook, PriceBookError
+from activities.billing.tax import TaxTable
+from activities.ledger import audit
+from activities.ledger.customers import get_customer
+from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger.invoices import issue_invoice
+from activities.ledger.models import (
+    ItemKind,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
+    SubscriptionItem,
+    SubscriptionPeriod,
+    SubscriptionStatus,
+)
+from activities.recurring.credits import credit_net
+from activities.recurring.history import (
+    INTERVALS,
+    HistoryError,
+    PeriodDraft,
+    draft_period,
+    engine_event,
+    latest,
+    part_of,
+    period_events,
+    state_of,
+)
+from activities.recurring.policy import RecurringPolicy
+from activities.recurring.taxes import customer_tax
+
+ChangeKind = Literal["seats", "plan", "addon", "pause", "resume", "cancel"]
+
+
+class ChangeRequest(BaseModel):
+    """One change to one subscription. ``at`` defaults to now (a cancellation: the period end)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subscription_id: str = Field(min_length=1, max_length=32)
+    kind: ChangeKind
+    seats: int | None = Field(default=None, ge=1, le=1_000_000, description="new seat count")
+    plan: str | None = Field(default=None, min_length=1, max_length=64)
+    addon: str | None = Field(default=None, min_length=1, max_length=64)
+    addon_on: bool = True
+    at: datetime | None = None
+    actor: str = Field(min_length=1, max_length=120)
+    reason: str | None = Field(default=None, max_length=2000)
+    source: str = Field(default="cli", max_length=32)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ChangeRequest:
+        needs = {"seats": self.seats, "plan": self.plan, "addon": self.addon}
+        if self.kind in needs and needs[self.kind] is None:
+            raise ValueError(f"{self.kind}: a {self.kind} change needs the new {self.kind}")
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueError("at: give a timezone-aware time such as 2026-12-01T00:00:00Z")
+        return self
+
+
+class LineView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    description: str
+    amount: Decimal
+    tax_amount: Decimal
+
+
+class ChangeOutcome(BaseModel):
+    """What the change does: the period's change lines not invoiced yet (this one included),
+    what the next bill run's invoice will hold, and, once applied, any invoice issued now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subscription_id: str
+    currency: str
+    description: str
+    effective_at: datetime
+    period_start: datetime
+    period_end: datetime
+    pending: list[LineView]
+    pending_total: Decimal
+    next_invoice_total: Decimal
+    invoicing: str
+    applied: bool
+    already_recorded: bool = False
+    invoice_number: str | None = None
+
+
+def lock_subscription(
+    session: Session, subscription_id: str
+) -> tuple[Subscription, SubscriptionPeriod | None]:
+    """The subscription and its period row, both locked until the transaction ends (the
+    subscription first, always: the bill run takes them in the same order)."""
+    subscription = session.scalar(
+        select(Subscription).where(Subscription.id == subscription_id).with_for_update()
+    )
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id!r} not found")
+    period = session.scalar(
+        select(SubscriptionPeriod)
+        .where(SubscriptionPeriod.subscription_id == subscription_id)
+        .with_for_update()
+    )
+    return subscription, period
+
+
+def _plan_item(subscription: Subscription) -> SubscriptionItem:
+    for item in subscription.items:
+        if item.kind == ItemKind.PLAN:
+            return item
+    raise HistoryError(f"subscription {subscription.id}: has no plan item")
+
+
+def _event(
+    request: ChangeRequest, subscription: Subscription, at: datetime, book: PriceBook, now: datetime
+) -> tuple[SubscriptionEvent, str]:
+    """The change as an (unsaved) event row, with a sentence saying what it is."""
+    row = SubscriptionEvent(
+        subscription_id=subscription.id,
+        effective_at=at,
+        actor=request.actor,
+        reason=request.reason,
+        source=request.source,
+        idempotency_key=request.idempotency_key,
+        recorded_at=now,
+    )
+    interval = INTERVALS[subscription.interval.value]
+    if request.kind == "seats":
+        assert request.seats is not None
+        held = _plan_item(subscription).quantity
+        if request.seats == held:
+            raise LedgerError(f"seats: the subscription already has {held} seats")
+        row.kind = (
+            SubscriptionEventKind.SEATS_ADDED
+            if request.seats > held
+            else SubscriptionEventKind.SEATS_REMOVED
+        )
+        row.seats = abs(request.seats - held)
+        return row, f"seats {held} → {request.seats}"
+    if request.kind == "plan":
+        assert request.plan is not None
+        if request.plan == subscription.plan:
+            raise LedgerError(f"plan: the subscription is already on {request.plan}")
+        try:
+            price = book.plan_price(request.plan, interval, subscription.currency)
+            addons = [
+                book.addon_price(item.item_code, interval, subscription.currency, request.plan)
+                for item in subscription.items
+                if item.kind == ItemKind.SEAT_ADDON
+            ]
+        except PriceBookError as error:
+            raise LedgerError(f"plan: {error}") from None
+        row.kind = SubscriptionEventKind.PLAN_CHANGED
+        row.plan = request.plan
+        row.unit_price = price.unit_amount
+        row.details = {
+            "addons": [{"code": a.code, "unit_price": str(a.unit_amount)} for a in addons]
+        }
+        return row, f"plan {subscription.plan} → {request.plan}"
+    if request.kind == "addon":
+        assert request.addon is not None
+        held_codes = {item.item_code for item in subscription.items}
+        row.addon = request.addon
+        if not request.addon_on:
+            if request.addon not in held_codes:
+                raise LedgerError(f"addon: {request.addon!r} is not on the subscription")
+            row.kind = SubscriptionEventKind.ADDON_REMOVED
+            return row, f"add-on {request.addon} removed"
+        if request.addon in held_codes:
+            raise LedgerError(f"addon: {request.addon!r} is already on the subscription")
+        try:
+            price = book.addon_price(
+                request.addon, interval, subscription.currency, subscription.plan
+            )
+        except PriceBookError as error:
+            raise LedgerError(f"addon: {error}") from None
+        row.kind = SubscriptionEventKind.ADDON_ADDED
+        row.unit_price = price.unit_amount
+        return row, f"add-on {request.addon} added"
+    kinds = {
+        "pause": SubscriptionEventKind.PAUSED,
+        "resume": SubscriptionEventKind.RESUMED,
+        "cancel": SubscriptionEventKind.CANCELLED,
+    }
+    row.kind = kinds[request.kind]
+    return row, {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[request.kind]
+
+
+def _apply_to_rows(subscription: Subscription, row: SubscriptionEvent) -> None:
+    """Bring the subscription's own rows to the state after the change."""
+    kind = row.kind
+    if kind in (SubscriptionEventKind.SEATS_ADDED, SubscriptionEventKind.SEATS_REMOVED):
+        assert row.seats is not None
+        sign = 1 if kind == SubscriptionEventKind.SEATS_ADDED else -1
+        seats = _plan_item(subscription).quantity + sign * row.seats
+        for item in subscription.items:
+            if item.kind in (ItemKind.PLAN, ItemKind.SEAT_ADDON):
+                item.quantity = seats
+    elif kind == SubscriptionEventKind.PLAN_CHANGED:
+        assert row.plan is not None and row.unit_price is not None
+        plan = _plan_item(subscription)
+        plan.item_code = row.plan
+        plan.unit_price = row.unit_price
+        subscription.plan = row.plan
+        prices = {a["code"]: Decimal(a["unit_price"]) for a in (row.details or {})["addons"]}
+        for item in subscription.items:
+            if item.kind == ItemKind.SEAT_ADDON and item.item_code in prices:
+                item.unit_price = prices[item.item_code]
+    elif kind == SubscriptionEventKind.ADDON_ADDED:
+        assert row.addon is not None and row.unit_price is not None
+        subscription.items.append(
+            SubscriptionItem(
+                item_code=row.addon,
+                kind=ItemKind.SEAT_ADDON,
+                quantity=_plan_item(subscription).quantity,
+                unit_price=row.unit_price,
+            )
+        )
+    elif kind == SubscriptionEventKind.ADDON_REMOVED:
+        for item in list(subscription.items):
+            if item.item_code == row.addon:
+                subscription.items.remove(item)
+    elif kind == SubscriptionEventKind.PAUSED:
+        subscription.status = SubscriptionStatus.PAUSED
+    elif kind == SubscriptionEventKind.RESUMED:
+        subscription.status = SubscriptionStatus.ACTIVE
+    elif kind == SubscriptionEventKind.CANCELLED:
+        subscription.status = SubscriptionStatus.CANCELLED
+
+
+def change_subscription(
+    session: Session,
+    request: ChangeRequest,
+    *,
+    book: PriceBook,
+    taxes: TaxTable,
+    policy: RecurringPolicy,
+    now: datetime,
+    apply: bool,
+) -> ChangeOutcome:
+    """Preview the change, and with ``apply`` record it (see the module's docstring).
+
+    The same idempotency key again returns the recorded change without doing it twice.
+    Raises :class:`LedgerError` (or the engine's ``ValueError``) naming what is wrong;
+    nothing is written then.
+    """
+    subscription, period = lock_subscription(session, request.subscription_id)
+    if period is None:
+        raise LedgerError(
+            f"subscription {subscription.id}: has no current billing period "
+            "(cancelled, or never invoiced)"
+        )
+    contract = policy.for_contract(subscription.contract_type.value)
+    existing = session.scalar(
+        select(SubscriptionEvent).where(
+            SubscriptionEvent.idempotency_key == request.idempotency_key
+        )
+    )
+    if existing is not None and existing.subscription_id != subscription.id:
+        raise LedgerError(f"idempotency key {request.idempotency_key!r}: used for another change")
+    recorded = list(period_events(session, period))
+    if existing is None:
+        if subscription.status == SubscriptionStatus.CANCELLED:
+            raise LedgerError(f"subscription {subscription.id}: is cancelled")
+        at = request.at or (period.period_end if request.kind == "cancel" else now)
+        _check_time(at, request, period)
+        row, description = _event(request, subscription, at, book, now)
+        events = [*recorded, row]
+    else:
+        row, description, events = existing, f"{existing.kind.value} (already recorded)", recorded
+    interval = INTERVALS[(period.opening or state_of(subscription))["interval"]]
+    customer = get_customer(session, subscription.customer_id)
+    terms = InvoiceTerms(
+        issue_date=now.date(),
+        payment_terms_days=customer.payment_terms_days,
+        tax=customer_tax(customer, taxes),
+    )
+    try:
+        engine = [engine_event(event, interval, book) for event in events]
+        priced = draft_period(
+            subscription,
+            period,
+            engine,
+            book=book,
+            terms=terms,
+            policy=contract.proration,
+            renew=True,
+        )
+    except (InvoicingError, HistoryError, ValueError) as error:
+        raise LedgerError(f"{request.kind}: {error}") from None
+    pending = priced.full.lines[period.lines_invoiced : priced.change_lines]
+    outcome = ChangeOutcome(
+        subscription_id=subscription.id,
+        currency=subscription.currency,
+        description=description,
+        effective_at=row.effective_at,
+        period_start=period.period_start,
+        period_end=period.period_end,
+        pending=[
+            LineView(description=line.description, amount=line.amount, tax_amount=line.tax_amount)
+            for line in pending
+        ],
+        pending_total=sum(
+            (line.amount - line.discount_amount + line.tax_amount for line in pending), ZERO
+        ),
+        next_invoice_total=priced.new.total,
+        invoicing=contract.change_invoicing,
+        applied=apply or existing is not None,
+        already_recorded=existing is not None,
+    )
+    if not apply or existing is not None:
+        return outcome
+    if period.opening is None:
+        period.opening = state_of(subscription)
+    before = state_of(subscription)
+    session.add(row)
+    _apply_to_rows(subscription, row)
+    period.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=request.actor,
+        action=f"subscription.{row.kind.value}",
+        subject_type="subscription",
+        subject_id=subscription.id,
+        before=before,
+        after={**state_of(subscription), "effective_at": row.effective_at},
+        reason=request.reason,
+    )
+    number = None
+    if contract.change_invoicing == "immediately" and pending:
+        number = invoice_pending_changes(
+            session,
+            subscription,
+            period,
+            priced,
+            key=f"change:{request.idempotency_key}",
+            actor=request.actor,
+            now=now,
+            through=latest([*recorded, row]),
+        )
+    return outcome.model_copy(update={"invoice_number": number})
+
+
+def _check_time(at: datetime, request: ChangeRequest, period: SubscriptionPeriod) -> None:
+    stamp = at.isoformat()
+    if at < period.period_start:
+        raise LedgerError(
+            f"at: {stamp} is before the current period started "
+            f"({period.period_start.isoformat()}); past periods are invoiced"
+        )
+    if at > period.period_end or (at == period.period_end and request.kind != "cancel"):
+        raise LedgerError(
+            f"at: {stamp} is after the current period ends ({period.period_end.isoformat()}); "
+            "make the change once the bill run has renewed it"
+        )
+    if period.invoiced_through is not None and at <= period.invoiced_through:
+        raise LedgerError(
+            f"at: {stamp} is not after the last change already invoiced "
+            f"({period.invoiced_through.isoformat()}); record changes in time order"
+        )
+
+
+def invoice_pending_changes(
+    session: Session,
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    priced: PeriodDraft,
+    *,
+    key: str,
+    actor: str,
+    now: datetime,
+    through: datetime | None,
+) -> str | None:
+    """Invoice the period's change lines not invoiced yet; ``None`` when they net to nothing."""
+    lines = priced.full.lines[period.lines_invoiced : priced.change_lines]
+    draft = part_of(priced.full, lines)
+    invoice = issue_invoice(
+        session,
+        subscription.customer_id,
+        draft,
+        source_key=key,
+        actor=actor,
+        now=now,
+        subscription_id=subscription.id,
+    )
+    session.flush()
+    credit_net(session, invoice, draft, key=key, actor=actor, now=now)
+    period.lines_invoiced = priced.change_lines
+    period.invoiced_through = through
+    return invoice.number

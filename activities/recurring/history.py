@@ -1,0 +1,247 @@
+"""A subscription's billing period as the invoicing engine prices it, from the ledger's rows.
+
+The engine takes the subscription as it stood at the start of its current period and
+the changes since, in time order (activities/billing/invoicing.py). The ledger keeps
+exactly that: ``subscription_periods`` holds the period and, once something changed,
+the opening state; ``subscription_events`` holds the changes with their prices. Every
+invoice of a period (a change invoiced at once, then the bill run) is the engine's draft
+of the whole period so far, less the change lines already invoiced: the engine sees
+the full history each time, so credits are limited by what was really billed, and
+an invoice never bills a line twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from activities.billing import invoicing
+from activities.billing.invoicing import (
+    InvoiceDraft,
+    InvoiceLineDraft,
+    InvoiceTerms,
+    draft_invoice,
+)
+from activities.billing.money import ZERO, round_money
+from activities.billing.pricebook import PriceBook, SeatPrice
+from activities.billing.proration import Interval as EngineInterval
+from activities.billing.proration import ProrationPolicy
+from activities.billing.usage import UsageCharge
+from activities.ledger.models import (
+    ContractType,
+    Interval,
+    ItemKind,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
+    SubscriptionPeriod,
+    SubscriptionStatus,
+)
+
+INTERVALS: dict[str, EngineInterval] = {"month": "month", "quarter": "quarter", "year": "year"}
+
+
+class HistoryError(ValueError):
+    """The ledger's record of a subscription cannot be priced; the message says what is wrong."""
+
+
+def state_of(subscription: Subscription) -> dict[str, Any]:
+    """The subscription's current plan, seats, add-ons and pause, as JSON values."""
+    return {
+        "plan": subscription.plan,
+        "interval": subscription.interval.value,
+        "paused": subscription.status == SubscriptionStatus.PAUSED,
+        "items": [
+            {
+                "item_code": item.item_code,
+                "kind": item.kind.value,
+                "quantity": item.quantity,
+                "unit_price": str(item.unit_price),
+            }
+            for item in subscription.items
+        ],
+    }
+
+
+def quarterly_true_up(subscription: Subscription) -> bool:
+    """Annual invoiced contracts bill added seats at quarterly true-ups."""
+    return (
+        subscription.contract_type == ContractType.ANNUAL_INVOICED
+        and subscription.interval == Interval.YEAR
+    )
+
+
+def _name(book: PriceBook, code: str) -> str:
+    for table in (book.plans, book.seat_addons):
+        if code in table:
+            return table[code].name
+    return code.replace("_", " ").capitalize()
+
+
+def seat_price(book: PriceBook, code: str, unit_price: Decimal | str) -> SeatPrice:
+    return SeatPrice(code, _name(book, code), Decimal(unit_price))
+
+
+def engine_subscription(
+    subscription: Subscription, period: SubscriptionPeriod, book: PriceBook
+) -> invoicing.Subscription:
+    """The subscription at the start of its current period, everything paid for the period."""
+    state = period.opening or state_of(subscription)
+    items = state["items"]
+    plan = next((item for item in items if item["kind"] == ItemKind.PLAN.value), None)
+    if plan is None:
+        raise HistoryError(f"subscription {subscription.id}: has no plan item")
+    return invoicing.Subscription(
+        currency=subscription.currency,
+        anchor=subscription.billing_anchor,
+        interval=INTERVALS[state["interval"]],
+        plan=seat_price(book, plan["item_code"], plan["unit_price"]),
+        seats=int(plan["quantity"]),
+        addons=tuple(
+            seat_price(book, item["item_code"], item["unit_price"])
+            for item in items
+            if item["kind"] == ItemKind.SEAT_ADDON.value
+        ),
+        period_start=period.period_start,
+        paused=bool(state["paused"]),
+        quarterly_true_up=quarterly_true_up(subscription),
+    )
+
+
+def period_events(session: Session, period: SubscriptionPeriod) -> Sequence[SubscriptionEvent]:
+    """The changes of the current period in time order (a cancellation may fall on its end)."""
+    query = (
+        select(SubscriptionEvent)
+        .where(
+            SubscriptionEvent.subscription_id == period.subscription_id,
+            or_(
+                and_(
+                    SubscriptionEvent.effective_at >= period.period_start,
+                    SubscriptionEvent.effective_at < period.period_end,
+                ),
+                and_(
+                    SubscriptionEvent.kind == SubscriptionEventKind.CANCELLED,
+                    SubscriptionEvent.effective_at == period.period_end,
+                ),
+            ),
+        )
+        .order_by(SubscriptionEvent.effective_at, SubscriptionEvent.id)
+    )
+    return session.scalars(query).all()
+
+
+def engine_event(
+    row: SubscriptionEvent, interval: EngineInterval, book: PriceBook
+) -> invoicing.Event:
+    """One recorded change as the engine's event, at the prices recorded with it."""
+    at = row.effective_at
+    kind = row.kind
+    if kind in (SubscriptionEventKind.SEATS_ADDED, SubscriptionEventKind.SEATS_REMOVED):
+        if row.seats is None:
+            raise HistoryError(f"subscription event {row.id}: {kind.value} without seats")
+        if kind == SubscriptionEventKind.SEATS_ADDED:
+            return invoicing.SeatsAdded(at, row.seats)
+        return invoicing.SeatsRemoved(at, row.seats)
+    if kind == SubscriptionEventKind.PLAN_CHANGED:
+        if row.plan is None or row.unit_price is None:
+            raise HistoryError(f"subscription event {row.id}: a plan change without its price")
+        addons = (row.details or {}).get("addons", [])
+        return invoicing.PlanChanged(
+            at,
+            seat_price(book, row.plan, row.unit_price),
+            interval,
+            tuple(seat_price(book, a["code"], a["unit_price"]) for a in addons),
+        )
+    if kind == SubscriptionEventKind.ADDON_ADDED:
+        if row.addon is None or row.unit_price is None:
+            raise HistoryError(f"subscription event {row.id}: an add-on without its price")
+        return invoicing.AddonAdded(at, seat_price(book, row.addon, row.unit_price))
+    if kind == SubscriptionEventKind.ADDON_REMOVED:
+        if row.addon is None:
+            raise HistoryError(f"subscription event {row.id}: which add-on is not recorded")
+        return invoicing.AddonRemoved(at, row.addon)
+    if kind == SubscriptionEventKind.PAUSED:
+        return invoicing.Paused(at)
+    if kind == SubscriptionEventKind.RESUMED:
+        return invoicing.Resumed(at)
+    if kind == SubscriptionEventKind.CANCELLED:
+        return invoicing.Cancelled(at)
+    return invoicing.QuarterlyTrueUp(at)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodDraft:
+    """The engine's draft of the period so far, and the part not invoiced yet."""
+
+    full: InvoiceDraft
+    new: InvoiceDraft
+    change_lines: int  # lines of ``full`` that price the period's changes
+
+
+def draft_period(
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    events: Sequence[invoicing.Event],
+    *,
+    book: PriceBook,
+    terms: InvoiceTerms,
+    policy: ProrationPolicy,
+    usage: Sequence[UsageCharge] = (),
+    renew: bool,
+) -> PeriodDraft:
+    """Price the whole period (changes, with ``renew`` the next period and usage) and keep,
+    as ``new``, what earlier invoices of the period did not bill."""
+    opening = engine_subscription(subscription, period, book)
+    changes = draft_invoice(opening, events, terms=terms, policy=policy)
+    full = (
+        draft_invoice(opening, events, terms=terms, policy=policy, usage=usage, renew=True)
+        if renew
+        else changes
+    )
+    already = period.lines_invoiced
+    if already > len(changes.lines):
+        raise HistoryError(
+            f"subscription {subscription.id}: {already} change lines were invoiced this period "
+            f"but the recorded changes price only {len(changes.lines)}"
+        )
+    return PeriodDraft(full, part_of(full, full.lines[already:]), len(changes.lines))
+
+
+def part_of(draft: InvoiceDraft, lines: Sequence[InvoiceLineDraft]) -> InvoiceDraft:
+    """An invoice of some of ``draft``'s lines: totals are the sums of those rounded lines."""
+    currency = draft.currency
+    zero = round_money(ZERO, currency)
+    subtotal = sum((line.amount for line in lines), zero)
+    discount = sum((line.discount_amount for line in lines), zero)
+    tax = sum((line.tax_amount for line in lines), zero)
+    total = subtotal - discount + tax
+    owed_back = -total if total < zero else zero
+    refund = draft.refund_due > zero
+    return InvoiceDraft(
+        currency=currency,
+        lines=tuple(lines),
+        subtotal=subtotal,
+        discount_total=discount,
+        tax_total=tax,
+        total=total,
+        credit_applied=zero,
+        amount_due=total if total > zero else zero,
+        po_number=draft.po_number,
+        issue_date=draft.issue_date,
+        due_date=draft.due_date,
+        period_start=min((line.period_start for line in lines), default=None),
+        period_end=max((line.period_end for line in lines), default=None),
+        credit_to_balance=zero if refund else owed_back,
+        refund_due=owed_back if refund else zero,
+        notes=draft.notes,
+    )
+
+
+def latest(events: Sequence[SubscriptionEvent]) -> datetime | None:
+    return max((row.effective_at for row in events), default=None)

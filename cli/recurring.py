@@ -1,0 +1,442 @@
+"""Recurring billing commands: subscription show/change, usage ingest, bill-run (docs/invoicing.md).
+
+``subscription change`` prints what the change would invoice and applies it only
+with ``--yes``; ``bill-run --dry-run`` prices the day's run and writes nothing (each
+subscription is billed in a transaction that is rolled back); ``bill-run`` starts the
+BillRun workflow on the configured Temporal and waits for its summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.billing.money import format_money
+from activities.billing.pricebook import load_pricebook
+from activities.billing.tax import load_tax_table
+from activities.ledger.db import open_ledger, transaction
+from activities.ledger.errors import NotFound
+from activities.ledger.invoices import get_invoice
+from activities.ledger.models import Subscription, SubscriptionPeriod
+from activities.recurring.bill_run import (
+    DATA_ERRORS,
+    Billing,
+    bill_subscription,
+    due_subscriptions,
+    run_summary,
+)
+from activities.recurring.changes import (
+    ChangeKind,
+    ChangeOutcome,
+    ChangeRequest,
+    change_subscription,
+)
+from activities.recurring.history import period_events, state_of
+from activities.recurring.model import BillRunReport, BillRunStart, workflow_id
+from activities.recurring.policy import load_policy
+from activities.recurring.usage import IngestSummary, ingest, read_records
+from activities.settings import settings
+from activities.temporal_runtime import TemporalUnavailable, temporal_client
+from workflows.bill_run import BillRunWorkflow
+
+console = Console()
+err = Console(stderr=True)
+subscription_app = typer.Typer(help="See and change subscriptions.", no_args_is_help=True)
+usage_app = typer.Typer(help="Metered usage.", no_args_is_help=True)
+bill_run_app = typer.Typer(
+    help="The bill run: invoice every subscription whose period ends by a date.",
+    invoke_without_command=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(subscription_app, name="subscription")
+    app.add_typer(usage_app, name="usage")
+    app.add_typer(bill_run_app, name="bill-run")
+
+
+def _sessions() -> sessionmaker[Session]:
+    return open_ledger(settings().ledger_url)
+
+
+def _billing() -> Billing:
+    config = settings().config_dir
+    return Billing(
+        load_pricebook(config / "pricebook.yaml"),
+        load_tax_table(config / "tax_rates.yaml"),
+        load_policy(config),
+    )
+
+
+def _now() -> datetime:
+    """The CLI is an edge of the system: the one place that reads the clock."""
+    return datetime.now(UTC)
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--at: {text!r} is not a date or ISO 8601 time") from None
+    if value.tzinfo is None:
+        if len(text) == 10:  # a date: its midnight UTC
+            return value.replace(tzinfo=UTC)
+        raise ValueError("--at: give a timezone, such as 2026-12-01T09:00:00Z")
+    return value.astimezone(UTC)
+
+
+def _money(amount: object, currency: str) -> str:
+    return format_money(Decimal(str(amount)), currency)
+
+
+@subscription_app.command("show")
+def show(subscription_id: str) -> None:
+    """State, current period, this period's changes and what the next invoice will hold."""
+    billing = _billing()
+    # Read in a transaction that is rolled back: the preview of the next invoice bills it
+    # the way the bill run would, and none of it stays.
+    with _sessions()() as session:
+        subscription = session.get(Subscription, subscription_id)
+        if subscription is None:
+            raise NotFound(f"subscription {subscription_id!r} not found")
+        period = session.get(SubscriptionPeriod, subscription_id)
+        state = state_of(subscription)
+        console.print(
+            f"[bold]{subscription.id}[/bold] customer {subscription.customer_id}, "
+            f"{subscription.plan} {subscription.interval.value}ly, "
+            f"{subscription.contract_type.value}, {subscription.status.value}, "
+            f"{subscription.currency}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for item in state["items"]:
+            console.print(
+                f"  {item['item_code']:<20} {item['kind']:<12} x{item['quantity']:<6} "
+                f"{_money(item['unit_price'], subscription.currency)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if period is None:
+            console.print("no current billing period (cancelled, or never invoiced)")
+            return
+        console.print(
+            f"period {period.period_start.date()} – {period.period_end.date()} "
+            f"(the bill run of {period.period_end.date()} invoices it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        events = period_events(session, period)
+        for row in events:
+            what = row.kind.value
+            if row.seats:
+                what += f" {row.seats}"
+            if row.plan or row.addon:
+                what += f" {row.plan or row.addon}"
+            console.print(
+                f"  {row.effective_at.isoformat()}  {what}  by {row.actor} ({row.source})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if not events:
+            console.print("  no changes this period")
+        try:
+            _print_next_invoice(session, subscription_id, period.period_end.date(), billing)
+        finally:
+            session.rollback()
+
+
+def _print_next_invoice(
+    session: Session, subscription_id: str, day: date, billing: Billing
+) -> None:
+    """What the bill run at the period end would invoice (the caller rolls it back)."""
+    for outcome in bill_subscription(
+        session, subscription_id, day, billing, actor="cli:preview", now=_now()
+    ):
+        if outcome.invoice is None:
+            console.print(f"next invoice: none ({outcome.reason or outcome.outcome})")
+            continue
+        invoice = get_invoice(session, outcome.invoice.number)
+        table = Table(f"next invoice, {day.isoformat()}", "amount", "tax")
+        for line in invoice.lines:
+            table.add_row(
+                line.description,
+                _money(line.amount, invoice.currency),
+                _money(line.tax_amount, invoice.currency),
+            )
+        console.print(table)
+        console.print(
+            f"next invoice total {_money(invoice.total, invoice.currency)}", highlight=False
+        )
+
+
+@subscription_app.command("change")
+def change(
+    subscription_id: str,
+    seats: Annotated[int | None, typer.Option("--seats", help="New seat count")] = None,
+    plan: Annotated[str | None, typer.Option("--plan", help="New plan code")] = None,
+    addon: Annotated[
+        str | None, typer.Option("--addon", help="CODE=1 adds a per-seat add-on, CODE=0 removes it")
+    ] = None,
+    pause: Annotated[bool, typer.Option("--pause")] = False,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+    cancel: Annotated[bool, typer.Option("--cancel")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When it takes effect (default now; --cancel: period end)"),
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Apply it (without: preview only)")] = False,
+    as_user: Annotated[str | None, typer.Option("--as", help="Who asks (audit)")] = None,
+) -> None:
+    """Preview a change to a subscription; with --yes record it (and invoice it at once when
+    the contract's policy says so)."""
+    chosen: list[tuple[ChangeKind, bool]] = [
+        ("seats", seats is not None),
+        ("plan", plan is not None),
+        ("addon", addon is not None),
+        ("pause", pause),
+        ("resume", resume),
+        ("cancel", cancel),
+    ]
+    kinds = [kind for kind, given in chosen if given]
+    if len(kinds) != 1:
+        raise ValueError(
+            "change: give exactly one of --seats, --plan, --addon, --pause, --resume, --cancel"
+        )
+    addon_code, addon_on = None, True
+    if addon is not None:
+        code, _, count = addon.partition("=")
+        if not code or count not in ("0", "1"):
+            raise ValueError(
+                "--addon: per-seat add-ons cover every seat; give CODE=1 to add, CODE=0 to remove"
+            )
+        addon_code, addon_on = code, count == "1"
+    actor = f"cli:{as_user or getpass.getuser()}"
+    request = ChangeRequest(
+        subscription_id=subscription_id,
+        kind=kinds[0],
+        seats=seats,
+        plan=plan,
+        addon=addon_code,
+        addon_on=addon_on,
+        at=_when(at),
+        actor=actor,
+        reason=reason,
+        source="cli",
+        idempotency_key=f"cli:{uuid.uuid4()}",
+    )
+    billing = _billing()
+    with transaction(_sessions()) as session:
+        outcome = change_subscription(
+            session,
+            request,
+            book=billing.book,
+            taxes=billing.taxes,
+            policy=billing.policy,
+            now=_now(),
+            apply=yes,
+        )
+    _print_change(outcome)
+    if not yes:
+        console.print("nothing changed: add --yes to apply it")
+
+
+def _print_change(outcome: ChangeOutcome) -> None:
+    currency = outcome.currency
+    when = "at once" if outcome.invoicing == "immediately" else "at the next bill run"
+    console.print(
+        f"{outcome.subscription_id}: {outcome.description}, effective "
+        f"{outcome.effective_at.isoformat()} (period {outcome.period_start.date()} – "
+        f"{outcome.period_end.date()}); changes are invoiced {when}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table("not invoiced yet this period", "amount", "tax")
+    for line in outcome.pending:
+        table.add_row(
+            line.description, _money(line.amount, currency), _money(line.tax_amount, currency)
+        )
+    if outcome.pending:
+        console.print(table)
+    console.print(
+        f"changes not invoiced yet: {_money(outcome.pending_total, currency)}; the bill run's "
+        f"invoice at {outcome.period_end.date()} would total "
+        f"{_money(outcome.next_invoice_total, currency)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if outcome.invoice_number:
+        console.print(f"invoiced now: {outcome.invoice_number}", highlight=False, soft_wrap=True)
+    elif outcome.applied:
+        console.print("recorded", highlight=False, soft_wrap=True)
+
+
+@usage_app.command("ingest")
+def ingest_usage(
+    path: Annotated[Path, typer.Argument(help="FILE.csv (with a header) or FILE.jsonl")],
+) -> None:
+    """Take usage events in once each; prints accepted, duplicate and refused lines."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    billing = _billing()
+    sessions = _sessions()
+    with path.open(encoding="utf-8", newline="") as stream:
+        records = read_records(stream, path.name)
+        if sys.stderr.isatty():
+            with Progress(console=err, transient=True) as progress:
+                task = progress.add_task("ingesting", total=None)
+                summary = ingest(
+                    sessions,
+                    records,
+                    book=billing.book,
+                    now=_now(),
+                    progress=lambda n: progress.advance(task, n),
+                )
+        else:
+            summary = ingest(sessions, records, book=billing.book, now=_now())
+    _print_ingest(summary)
+
+
+def _print_ingest(summary: IngestSummary) -> None:
+    console.print(
+        f"{summary.accepted} accepted, {summary.duplicate} duplicate, "
+        f"{len(summary.refused)} refused",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for number, reason in summary.refused[:50]:
+        console.print(f"  line {number}: {reason}", highlight=False, markup=False)
+    if len(summary.refused) > 50:
+        console.print(
+            f"  ... and {len(summary.refused) - 50} more refused", highlight=False, soft_wrap=True
+        )
+
+
+def _date(text: str | None) -> date:
+    if text is None:
+        return _now().date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--date: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+@bill_run_app.callback()
+def bill_run(
+    ctx: typer.Context,
+    run_date: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD; default today (UTC)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be invoiced; write nothing")
+    ] = False,
+) -> None:
+    """Run the day's bill run on the worker (or --dry-run it here) and print its summary."""
+    if ctx.invoked_subcommand is not None:
+        return
+    day = _date(run_date)
+    if dry_run:
+        _dry_run(day)
+        return
+    report = _start(day)
+    console.print(report.text, highlight=False, markup=False)
+
+
+def _dry_run(day: date) -> None:
+    billing = _billing()
+    sessions = _sessions()
+    table = Table("subscription", "customer", "period start", "outcome", "total")
+    totals: dict[str, Decimal] = {}
+    count = 0
+    after = ""
+    with sessions() as session:
+        while ids := due_subscriptions(session, day, after=after, limit=200):
+            after = ids[-1]
+            for subscription_id in ids:
+                try:
+                    outcomes = bill_subscription(
+                        session, subscription_id, day, billing, actor="cli:dry-run", now=_now()
+                    )
+                except DATA_ERRORS as error:
+                    table.add_row(subscription_id, "", "", "skipped", str(error))
+                    continue
+                finally:
+                    session.rollback()
+                for outcome in outcomes:
+                    invoice = outcome.invoice
+                    start = outcome.period_start.date().isoformat() if outcome.period_start else ""
+                    if invoice is None:
+                        table.add_row(
+                            subscription_id, "", start, outcome.outcome, outcome.reason or ""
+                        )
+                        continue
+                    count += 1
+                    totals[invoice.currency] = (
+                        totals.get(invoice.currency, Decimal(0)) + invoice.total
+                    )
+                    table.add_row(
+                        subscription_id,
+                        invoice.customer_id,
+                        start,
+                        outcome.outcome,
+                        _money(invoice.total, invoice.currency),
+                    )
+    console.print(table)
+    figures = ", ".join(f"{c} {_money(t, c)}" for c, t in sorted(totals.items()))
+    console.print(
+        f"dry run {day.isoformat()}: {count} invoices would be issued ({figures or 'nothing'}); "
+        "nothing was written",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _start(day: date) -> BillRunReport:
+    async def main() -> BillRunReport:
+        config = settings()
+        async with temporal_client(config, embed=False) as client:
+            try:
+                handle = await client.start_workflow(
+                    BillRunWorkflow.run,
+                    BillRunStart(run_date=day),
+                    id=workflow_id(day),
+                    task_queue=config.temporal_task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                )
+            except WorkflowAlreadyStartedError:
+                handle = client.get_workflow_handle_for(BillRunWorkflow.run, workflow_id(day))
+            return await handle.result()
+
+    try:
+        return asyncio.run(main())
+    except TemporalUnavailable as error:
+        raise ValueError(str(error)) from None
+
+
+@bill_run_app.command("status")
+def status(
+    run_date: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD; default today (UTC)")
+    ] = None,
+) -> None:
+    """What the bill run(s) of a date did: invoices, totals per currency, skipped and why."""
+    day = _date(run_date)
+    with _sessions()() as session:
+        summary = run_summary(session, day)
+    console.print(summary.text(), highlight=False, markup=False)

@@ -1,0 +1,98 @@
+"""The recurring-billing commands through the real command line: a change previewed then
+applied, usage ingested once with each refused line named, a dry run that writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from activities.ledger.db import make_engine, session_factory, transaction
+from activities.ledger.models import (
+    AuditEntry,
+    Invoice,
+    SubscriptionEvent,
+    SubscriptionPeriod,
+    UsageEvent,
+)
+from tests.cli.conftest import CliResult
+from tests.recurring.factories import subscription
+
+
+def _count(url: str, table: type) -> int:
+    with session_factory(make_engine(url))() as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_change_preview_apply_usage_and_dry_run(
+    cli: Callable[..., CliResult], ledger_env: dict[str, str], tmp_path: Path
+) -> None:
+    url = ledger_env["DATABASE_URL"]
+    assert cli("init-db")[0] == 0
+    now = datetime.now(UTC)
+    anchor = datetime.combine((now - timedelta(days=40)).date(), time(), tzinfo=UTC)
+    with transaction(session_factory(make_engine(url))) as session:
+        subscription(session, "SUB-9", anchor=anchor, now=now, seats=10, usage=("api_calls",))
+        period_end = session.get(SubscriptionPeriod, "SUB-9").period_end  # type: ignore[union-attr]
+
+    status, out, _ = cli("subscription", "change", "SUB-9", "--seats", "14")
+    assert status == 0, out
+    assert "seats 10 → 14" in out and "nothing changed" in out
+    assert _count(url, SubscriptionEvent) == 0
+
+    status, out, _ = cli("subscription", "change", "SUB-9", "--seats", "14", "--yes")
+    assert status == 0 and "recorded" in out
+    assert _count(url, SubscriptionEvent) == 1
+
+    for args, message in (
+        (("--seats", "3", "--pause"), "exactly one of"),
+        (("--addon", "advanced_security=3"), "--addon: per-seat add-ons"),
+        (("--seats", "14"), "already has 14 seats"),
+        (("--resume",), "not paused"),
+        (("--plan", "platinum"), "plan:"),
+        (("--seats", "12", "--at", "2020-01-01"), "before the current period started"),
+    ):
+        status, _, err = cli("subscription", "change", "SUB-9", *args, "--yes")
+        assert status == 1 and message in err, (args, err)
+        assert len(err.strip().splitlines()) == 1
+    assert _count(url, SubscriptionEvent) == 1
+
+    status, out, _ = cli("subscription", "show", "SUB-9")
+    assert status == 0
+    assert "seats_added 4" in out and "next invoice total" in out
+    assert _count(url, Invoice) == 0  # the show's preview is rolled back
+
+    stamp = (now - timedelta(days=1)).isoformat()
+    usage = tmp_path / "usage.csv"
+    usage.write_text(
+        "subscription_id,event_id,metric,quantity,occurred_at\n"
+        f"SUB-9,e1,api_calls,120000,{stamp}\n"
+        f"SUB-9,e1,api_calls,120000,{stamp}\n"
+        f"SUB-9,e2,sms,5,{stamp}\n"
+        f"SUB-9,e3,api_calls,-4,{stamp}\n"
+        "SUB-9,e4,api_calls,10,2026-11-02T10:00:00\n"
+        f"SUB-404,e5,api_calls,10,{stamp}\n"
+        f"SUB-9,e6,api_calls,2500.5,{stamp}\n"
+    )
+    status, out, _ = cli("usage", "ingest", str(usage))
+    assert status == 0
+    assert "2 accepted, 1 duplicate, 4 refused" in out
+    assert "line 4: metric: 'sms' is not a usage add-on of SUB-9" in out
+    assert "line 5: quantity" in out and "line 6: occurred_at: needs a timezone" in out
+    assert "line 7: subscription_id: 'SUB-404' not found" in out
+    status, out, _ = cli("usage", "ingest", str(usage))
+    assert "0 accepted, 3 duplicate, 4 refused" in out
+    assert _count(url, UsageEvent) == 2
+
+    audits = _count(url, AuditEntry)
+    status, out, _ = cli("bill-run", "--date", period_end.date().isoformat(), "--dry-run")
+    assert status == 0, out
+    assert "1 invoices would be issued" in out and "nothing was written" in out
+    assert (_count(url, Invoice), _count(url, AuditEntry)) == (0, audits)
+    with session_factory(make_engine(url))() as session:
+        assert session.get(SubscriptionPeriod, "SUB-9").period_end == period_end  # type: ignore[union-attr]
+
+    status, out, _ = cli("bill-run", "status", "--date", period_end.date().isoformat())
+    assert status == 0 and "0 invoices" in out
