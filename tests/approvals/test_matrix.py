@@ -129,7 +129,7 @@ def _broken(tmp_path: Path, old: str, new: str, file: str = "approval_matrix.yam
             "slack: U0ANALYST2",
             "slack: U0ANALYST1",
             "approval_matrix.yaml",
-            "people.ben: u0analyst1 is also ana's",
+            "people.ben: u0analyst1 also names ana",
         ),
         (
             "holidays: US",

@@ -207,7 +207,7 @@ async def test_a_click_by_the_right_role_completes_the_waiting_workflow(
     decision = await waiting.handle.result()
     assert (decision.outcome, decision.decided_by, decision.approver) == (
         "approved",
-        f"slack:{MANAGER}",
+        "slack:maria",
         "maria",
     )
     for update in updates:
@@ -223,13 +223,11 @@ async def test_a_click_by_the_right_role_completes_the_waiting_workflow(
     # A second click on the same message: already decided, said privately.
     await click(bot, APPROVE, waiting, CONTROLLER)
     late = await bot.slack.wait_for("chat.postEphemeral", count=2)
-    assert late[-1].args["text"] == (
-        f":no_entry: This request is already approved by slack:{MANAGER}."
-    )
+    assert late[-1].args["text"] == (":no_entry: This request is already approved by slack:maria.")
     with ledger() as session:
         row = session.get(ApprovalRequest, waiting.request_id)
         assert row is not None
-        assert (row.status, row.decided_by) == (ApprovalStatus.APPROVED, f"slack:{MANAGER}")
+        assert (row.status, row.decided_by) == (ApprovalStatus.APPROVED, "slack:maria")
 
 
 async def test_nobody_approves_their_own_request(
