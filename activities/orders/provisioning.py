@@ -41,7 +41,6 @@ from activities.collections.messages import workflow_id as collections_workflow_
 from activities.collections.store import billing_emails, email_queued
 from activities.drafting.compose import Drafter
 from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
-from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
@@ -68,7 +67,7 @@ from activities.orders.validation import (
     load_order_rules,
     validate_order,
 )
-from activities.outbox import Email, Outbox
+from activities.outbox import Email, Outbox, SentEntry
 from activities.paths import PROMPTS_DIR
 
 TEMPLATES = PROMPTS_DIR / "orders"
@@ -410,18 +409,14 @@ class ProvisioningActivities:
             source = "queued"
         else:
             email, source, flags = self._draft(request, key, values, facts, recipients)
-        delivery = self.outbox.send(key, customer.id, email, request.now)
-        if not delivery.already_sent:
-            with transaction(self.sessions) as session:
-                audit.record(
-                    session,
-                    at=request.now,
-                    actor=f"workflow:{request.workflow_id}",
-                    action="order.invoice_emailed",
-                    subject_type="invoice",
-                    subject_id=request.invoice_number,
-                    after={"key": key, "to": recipients, "draft": source, "flags": flags},
-                )
+        sent = SentEntry(
+            actor=f"workflow:{request.workflow_id}",
+            action="order.invoice_emailed",
+            subject_type="invoice",
+            subject_id=request.invoice_number,
+            after={"key": key, "to": recipients, "draft": source, "flags": flags},
+        )
+        delivery = self.outbox.send(key, customer.id, email, request.now, sent)
         return EmailSent(key=key, to=recipients, already_sent=delivery.already_sent)
 
     def _draft(
