@@ -27,6 +27,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.approvals import people
+from activities.approvals.matrix import ApprovalMatrix
 from activities.drafting.facts import Draft
 from activities.ledger.db import transaction
 from activities.ledger.models import IdempotencyKey
@@ -59,12 +60,18 @@ class SlackReviewNotifier:
     activity edits the message instead of posting it twice.
     """
 
-    def __init__(self, client: WebClient, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, client: WebClient, sessions: sessionmaker[Session], matrix: ApprovalMatrix
+    ) -> None:
         self.client = client
         self.sessions = sessions
+        self.matrix = matrix
 
     def post(self, notice: ReviewNotice) -> None:
         key = f"slack-review:{notice.workflow_id}"
+        decider = self.matrix.person(notice.decided_by or "")
+        if decider is not None:  # ``slack:ana`` or ``cli:ana`` shows as a mention of ana
+            notice = notice.model_copy(update={"decided_by": f"slack:{decider.slack}"})
         with self.sessions() as session:
             row = session.get(IdempotencyKey, key)
             where = (

@@ -34,9 +34,7 @@ def upgrade() -> None:
                 comment="last handed to the transport; with no sent_at, it may have gone out",
             )
         )
-        batch_op.add_column(
-            sa.Column("attempts", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
