@@ -68,11 +68,11 @@ def is_system(identity: str) -> bool:
     return text in SYSTEM_ACTORS or bool(sep and rest and channel in SYSTEM_CHANNELS)
 
 
-def parse(identity: str) -> tuple[str | None, str]:
-    """``(channel, key)`` of a person's actor string: ``cli:slack:U0X`` is ``("cli", "u0x")``.
+def key_of(identity: str) -> str:
+    """The name inside a person's actor string: ``cli:slack:U0X`` is ``u0x``.
 
-    The outermost channel is the one the person came through; nested channels
-    are dropped, the key is trimmed and lower-cased. Refuses non-ASCII text.
+    Channel prefixes (nested ones too) are dropped, the rest is trimmed and
+    lower-cased. Refuses any non-ASCII or unprintable character, naming it.
     """
     text = identity.strip()
     odd = next((c for c in text if not c.isascii() or not c.isprintable()), None)
@@ -82,18 +82,15 @@ def parse(identity: str) -> tuple[str | None, str]:
             f"{identity!r} contains U+{ord(odd):04X} ({name}): people are named in "
             f"{DIRECTORY} in plain ASCII (handle, Slack id or email)"
         )
-    channel: str | None = None
     while True:
         prefix, sep, rest = text.partition(":")
         if not (sep and prefix.lower() in PERSON_CHANNELS):
-            break
-        channel = channel or prefix.lower()
+            return text.lower()
         text = rest.strip()
-    return channel, text.lower()
 
 
 def keys(person: Named) -> tuple[str, str, str]:
-    """What a person may be called by, folded as :func:`parse` folds a key."""
+    """What a person may be called by, folded as :func:`key_of` folds a name."""
     return person.handle.lower(), person.slack.lower(), person.email.lower()
 
 
@@ -102,7 +99,7 @@ def find(people: Iterable[P], identity: str) -> P | None:
     if is_system(identity):
         return None
     try:
-        _, key = parse(identity)
+        key = key_of(identity)
     except IdentityRefused:
         return None
     return next((p for p in people if key and key in keys(p)), None)
@@ -112,7 +109,7 @@ def resolve(people: Iterable[P], identity: str) -> P:
     """The person ``identity`` names; else :class:`IdentityRefused` naming the directory."""
     if is_system(identity):
         raise IdentityRefused(f"{identity.strip()!r} is not a person (a workflow or the system)")
-    _, key = parse(identity)  # raises for non-ASCII
+    key = key_of(identity)  # raises for non-ASCII
     person = next((p for p in people if key and key in keys(p)), None)
     if person is None:
         raise IdentityRefused(
