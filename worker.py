@@ -82,7 +82,7 @@ def slack_notifiers(config: Settings, sessions: sessionmaker[Session]) -> dict[s
     client = WebClient(token=config.slack_bot_token.get_secret_value())
     return {
         "approval_notifier": approval_notifier(config, sessions, load_matrix(config.config_dir)),
-        "review_notifier": SlackReviewNotifier(client, sessions),
+        "review_notifier": SlackReviewNotifier(client, sessions, load_matrix(config.config_dir)),
     }
 
 

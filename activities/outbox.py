@@ -1,11 +1,25 @@
 """Customer email: written to the outbox table under an idempotency key, then delivered.
 
 Delivery goes to files in ``DATA_DIR/outbox`` by default and to SMTP when
-``SMTP_HOST`` is set. The outbox row is committed before delivery and marked
-sent after it, so a retried activity finds the row and does not send again.
-The one gap left (the process dies after the SMTP server accepted the
-message, before the row is marked) is covered by a Message-ID derived from
-the key, which lets mail systems drop the duplicate.
+``SMTP_HOST`` is set. Three states, each committed before the next step, so
+a worker killed anywhere leaves a row its retry can read:
+
+1. *sending*: the row (first write wins), its Message-ID (derived from the
+   key, stored) and ``sending_at`` / ``attempts`` are committed before the
+   transport is called;
+2. the transport delivers: the file transport writes a temporary file and
+   renames it onto ``<key>.eml`` (atomic: a retry overwrites, never adds);
+   SMTP hands the message to the server;
+3. *sent*: ``sent_at`` and the caller's audit entry commit in one
+   transaction, by a conditional UPDATE (``WHERE sent_at IS NULL``), so
+   the audit entry exists exactly once, with the mark.
+
+A retry that finds *sent* does nothing. One that finds *sending* without
+*sent* cannot know whether step 2 happened, so it delivers again with the
+same Message-ID: exactly once for files (the same file, rewritten), at least
+once for SMTP, where the only duplicate is a kill between the server's
+"250 OK" and step 3 and carries the identical Message-ID, so the receiving
+system can drop it. ``docs/delivery.md`` has the measured window.
 """
 
 from __future__ import annotations
@@ -14,16 +28,20 @@ import hashlib
 import os
 import re
 import smtplib
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from activities.faults import crash_point
+from activities.ledger import audit
 from activities.ledger.db import transaction
 from activities.ledger.models import Document, OutboxAttachment, OutboxEmail
 from activities.settings import Settings
@@ -40,11 +58,25 @@ class Email:
 
 
 @dataclass(frozen=True, slots=True)
+class SentEntry:
+    """The audit entry written in the same transaction that marks the email sent."""
+
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    after: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
+    """How a send ended. ``attempts`` above 1: handed over again after an unconfirmed try."""
+
     idempotency_key: str
     message_id: str
     transport: str
     already_sent: bool
+    attempts: int = 1
 
 
 class Transport(Protocol):
@@ -71,11 +103,17 @@ class FileTransport:
         self.folder = folder
 
     def send(self, message: EmailMessage) -> None:
+        """Write a temporary file of our own, flush it to disk, rename it onto the key's name."""
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"{_safe_name(str(message['X-Idempotency-Key']))}.eml"
-        partial = target.with_suffix(".eml.partial")
-        partial.write_bytes(bytes(message))
-        os.replace(partial, target)
+        with tempfile.NamedTemporaryFile(
+            dir=self.folder, prefix=f".{target.name}.", suffix=".partial", delete=False
+        ) as partial:
+            partial.write(bytes(message))
+            partial.flush()
+            os.fsync(partial.fileno())
+        crash_point("outbox.file_written")
+        os.replace(partial.name, target)
 
 
 class SmtpTransport:
@@ -122,8 +160,18 @@ class Outbox:
         self.transport = transport
         self.sender = sender
 
-    def send(self, key: str, customer_id: str | None, email: Email, now: datetime) -> Delivery:
-        """Queue ``email`` under ``key`` (first write wins) and deliver it unless already sent."""
+    def send(
+        self,
+        key: str,
+        customer_id: str | None,
+        email: Email,
+        now: datetime,
+        entry: SentEntry | None = None,
+    ) -> Delivery:
+        """Deliver ``email`` under ``key`` unless already sent; ``entry`` is audited with the mark.
+
+        The first write under a key wins: a retry sends what the row holds.
+        """
         if not email.to:
             raise ValueError(f"email {key}: no recipient")
         with transaction(self.sessions) as session:
@@ -136,6 +184,7 @@ class Outbox:
                     subject=email.subject,
                     body_text=email.body,
                     created_at=now,
+                    attempts=0,
                 )
                 session.add(row)
                 session.flush()
@@ -144,17 +193,35 @@ class Outbox:
                     for position, document in enumerate(email.documents, start=1)
                 )
             if row.sent_at is not None:
-                return Delivery(key, row.message_id or "", row.transport or "", True)
+                return Delivery(key, row.message_id or "", row.transport or "", True, row.attempts)
+            row.message_id = row.message_id or message_id(key)
+            row.sending_at = now
+            row.attempts += 1
+            attempts = row.attempts
             message = self._message(row)
             _attach(session, message, row)
+        crash_point("outbox.sending")
         self.transport.send(message)
+        crash_point("outbox.delivered")
         with transaction(self.sessions) as session:
-            stored = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == key))
-            assert stored is not None
-            stored.sent_at = now
-            stored.transport = self.transport.name
-            stored.message_id = str(message["Message-ID"])
-        return Delivery(key, str(message["Message-ID"]), self.transport.name, False)
+            marked = session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.idempotency_key == key, OutboxEmail.sent_at.is_(None))
+                .values(sent_at=now, transport=self.transport.name)
+            )
+            first = marked.rowcount == 1  # type: ignore[attr-defined]
+            if first and entry is not None:
+                audit.record(
+                    session,
+                    at=now,
+                    actor=entry.actor,
+                    action=entry.action,
+                    subject_type=entry.subject_type,
+                    subject_id=entry.subject_id,
+                    after=entry.after,
+                )
+        crash_point("outbox.sent")
+        return Delivery(key, str(message["Message-ID"]), self.transport.name, not first, attempts)
 
     def _message(self, row: OutboxEmail) -> EmailMessage:
         message = EmailMessage()
@@ -162,7 +229,7 @@ class Outbox:
         message["To"] = row.to_addresses
         message["Subject"] = row.subject
         message["Date"] = format_datetime(row.created_at)
-        message["Message-ID"] = message_id(row.idempotency_key)
+        message["Message-ID"] = row.message_id or message_id(row.idempotency_key)
         message["X-Idempotency-Key"] = row.idempotency_key
         message.set_content(row.body_text)
         return message

@@ -240,8 +240,9 @@ async def _decide(
         await client.chat_postEphemeral(channel=channel, user=user_id, text=refusal(found))
         return
     _facts, workflow_id = found
+    approver = roles.actor(services.matrix, user_id)  # _pending refused anybody unknown
     refused = await _send_update(
-        services, workflow_id, _decision(request_id, user_id, choice, reason)
+        services, workflow_id, _decision(request_id, approver, choice, reason)
     )
     if refused:
         await client.chat_postEphemeral(channel=channel, user=user_id, text=refusal(refused))
@@ -256,18 +257,18 @@ async def _decide(
         await client.chat_update(channel=own_channel, ts=own_ts, **decided_message(facts))
 
 
-def _decision(request_id: str, user_id: str, choice: Choice, reason: str) -> DecisionIn:
+def _decision(request_id: str, approver: str, choice: Choice, reason: str) -> DecisionIn:
     """The update's argument. The step knows approve and reject; a request for changes
     travels as a rejection whose reason says what to change."""
     if choice == "request_changes":
         return DecisionIn(
             request_id=request_id,
             outcome="reject",
-            approver=f"slack:{user_id}",
+            approver=approver,
             reason=f"Changes requested: {reason}",
         )
     return DecisionIn(
-        request_id=request_id, outcome=choice, approver=f"slack:{user_id}", reason=reason
+        request_id=request_id, outcome=choice, approver=approver, reason=reason
     )
 
 

@@ -122,13 +122,13 @@ async def run(
         case RecordPromise():
             key = f"slack:{command['trigger_id']}"
             promise = await services.ledger(lambda s: _promise(s, request, user_id, key, services))
-            reason = f"promise to pay recorded by slack:{user_id}"
+            reason = f"promise to pay recorded by {roles.actor(services.matrix, user_id)}"
             await _tell_collections(services, request.customer_id, reason)
             return answers.promise_recorded(request.customer_id, user_id, promise), True
         case AddNote(customer_id=customer_id, text=text):
             now = services.now()
             key = f"slack:{command['trigger_id']}"  # Slack's identity of this request
-            author = f"slack:{user_id}"
+            author = roles.actor(services.matrix, user_id)
             await services.ledger(
                 lambda s: add_note(s, customer_id, author, text, now, idempotency_key=key)
             )
@@ -176,7 +176,7 @@ def _promise(
         currency=currency,
         promised_date=request.promised_date,
         grace_days=PROMISE_GRACE_DAYS,
-        actor=f"slack:{user_id}",
+        actor=roles.actor(services.matrix, user_id),
         now=services.now(),
         idempotency_key=key,
     )
@@ -198,7 +198,8 @@ async def _tell_collections(services: Services, customer_id: str, reason: str) -
 
 async def _dunning(services: Services, request: DunningChange, user_id: str) -> Message:
     """Hold or release the cadence in the ledger, then wake the cadence to read it."""
-    now, actor, customer_id = services.now(), f"slack:{user_id}", request.customer_id
+    now, actor = services.now(), roles.actor(services.matrix, user_id)
+    customer_id = request.customer_id
     if request.pause:
         resume_at = await services.ledger(
             lambda s: dunning.pause(
@@ -244,7 +245,7 @@ async def _open_dispute(services: Services, request: OpenDispute, user_id: str, 
                 customer_id=request.customer_id,
                 invoices=list(request.invoice_numbers),
                 claim=request.claim,
-                opened_by=f"slack:{user_id}",
+                opened_by=roles.actor(services.matrix, user_id),
             ),
             id=dispute_workflow_id(dispute_id),
             task_queue=services.task_queue,

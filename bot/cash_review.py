@@ -20,6 +20,7 @@ from activities.ledger.models import BankStatementLine, StatementLineStatus
 from activities.paths import CONFIG_DIR
 from activities.slack_text import escape
 from activities.temporal_runtime import TemporalUnavailable
+from bot import roles
 from bot.blocks.cash import APPLY, LEAVE, Candidate, ReviewLine
 from bot.blocks.kit import user
 from bot.services import Services
@@ -61,7 +62,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 text="Only people in the approval matrix decide cash; nothing changed.",
             )
             return
-        actor = f"slack:{user_id}"
+        actor = roles.actor(services.matrix, user_id)
         try:
             if action["action_id"] == APPLY:
                 line_id, index = (int(part) for part in action["value"].split(":"))

@@ -6,11 +6,24 @@ team, which is the analyst role and every role it escalates to in the
 matrix; a note needs only to be someone in the matrix. Decisions on approval
 requests are checked with the matrix's own rule (:func:`can_decide`), and
 the workflow's update validator checks every one of them again.
+
+Who a Slack user is comes from :mod:`activities.approvals.people`, the
+resolver the CLI and the workflows use: the Slack user id Slack signed must
+be a person's ``slack`` id in the directory, and what the bot records is
+that person (``slack:ana``), so the audit log and separation of duties see
+the same person whichever channel they used.
 """
 
 from __future__ import annotations
 
-from activities.approvals.matrix import ApprovalMatrix, ApprovalRoute, DecisionRefused, can_decide
+from activities.approvals import people
+from activities.approvals.matrix import (
+    ApprovalMatrix,
+    ApprovalRoute,
+    DecisionRefused,
+    Person,
+    can_decide,
+)
 from activities.ledger.models import ApprovalRequest
 
 #: The role at the bottom of the AR team's escalation chain.
@@ -20,15 +33,32 @@ AR_ENTRY_ROLE = "analyst"
 NEEDS_AR_TEAM = {"promise": True, "dunning": True, "dispute": True, "note": False}
 
 
+def person_of(matrix: ApprovalMatrix, slack_user_id: str) -> Person | None:
+    """The directory's person whose Slack id is exactly ``slack_user_id``; None if nobody's."""
+    person = matrix.person(f"slack:{slack_user_id}")
+    return person if person is not None and person.slack == slack_user_id.strip() else None
+
+
+def actor(matrix: ApprovalMatrix, slack_user_id: str) -> str:
+    """What the audit log records for this Slack user: ``slack:<handle>``; refused if unknown."""
+    person = person_of(matrix, slack_user_id)
+    if person is None:
+        raise people.IdentityRefused(
+            f"Slack user {slack_user_id} is nobody in {people.DIRECTORY}; "
+            "ask a billing manager to add you"
+        )
+    return people.tag("slack", person)
+
+
 def command_refusal(matrix: ApprovalMatrix, slack_user_id: str, subcommand: str) -> str | None:
     """Why ``slack_user_id`` may not run ``subcommand``, or None when they may."""
     if subcommand not in NEEDS_AR_TEAM:
         return None
-    person = matrix.person(slack_user_id)
+    person = person_of(matrix, slack_user_id)
     if person is None:
         return (
             f"`/billing {subcommand}` changes an account, and you are not in the approval "
-            "matrix (config/approval_matrix.yaml). Ask a billing manager to add you."
+            f"matrix ({people.DIRECTORY}). Ask a billing manager to add you."
         )
     if not NEEDS_AR_TEAM[subcommand]:
         return None
@@ -60,8 +90,8 @@ def decision_refusal(
         people=matrix.people,
     )
     try:
-        can_decide(f"slack:{slack_user_id}", route)
-    except DecisionRefused as refused:
+        can_decide(actor(matrix, slack_user_id), route)
+    except (DecisionRefused, people.IdentityRefused) as refused:
         return str(refused)
     return None
 

@@ -24,6 +24,7 @@ from activities.approvals.matrix import ApprovalMatrix, Person, load_matrix
 from activities.collections.cadence import CadenceBook, load_cadences
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import Settings
+from bot import roles
 from bot.ack_first import AckFirst
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class Services:
 
     def person(self, slack_user_id: str) -> Person | None:
         """Who a Slack user is in the approval matrix, with their roles; None if not there."""
-        return self.matrix.person(slack_user_id)
+        return roles.person_of(self.matrix, slack_user_id)
 
     def now(self) -> datetime:
         moment = self.clock()

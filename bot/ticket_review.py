@@ -28,11 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.approvals import people
+from activities.approvals.matrix import ApprovalMatrix
 from activities.drafting.facts import Draft
 from activities.ledger.db import transaction
 from activities.ledger.models import IdempotencyKey
 from activities.zendesk.messages import DECIDE_UPDATE, DRAFT_QUERY, ReplyDecision
 from activities.zendesk.review import ReviewNotice
+from bot import roles
 from bot.blocks.tickets import (
     EDIT,
     EDIT_MODAL,
@@ -59,12 +62,18 @@ class SlackReviewNotifier:
     activity edits the message instead of posting it twice.
     """
 
-    def __init__(self, client: WebClient, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, client: WebClient, sessions: sessionmaker[Session], matrix: ApprovalMatrix
+    ) -> None:
         self.client = client
         self.sessions = sessions
+        self.matrix = matrix
 
     def post(self, notice: ReviewNotice) -> None:
         key = f"slack-review:{notice.workflow_id}"
+        decider = self.matrix.person(notice.decided_by or "")
+        if decider is not None:  # ``slack:ana`` or ``cli:ana`` shows as a mention of ana
+            notice = notice.model_copy(update={"decided_by": f"slack:{decider.slack}"})
         with self.sessions() as session:
             row = session.get(IdempotencyKey, key)
             where = (
@@ -102,10 +111,12 @@ def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -
         await ack()
 
     async def send(body: dict[str, Any], client: AsyncWebClient) -> None:
-        await _decide(services, client, body, ReplyDecision(action="send", by=_by(body)))
+        await _decide(services, client, body, ReplyDecision(action="send", by=_by(services, body)))
 
     async def send_note(body: dict[str, Any], client: AsyncWebClient) -> None:
-        await _decide(services, client, body, ReplyDecision(action="internal_note", by=_by(body)))
+        await _decide(
+            services, client, body, ReplyDecision(action="internal_note", by=_by(services, body))
+        )
 
     async def open_editor(body: dict[str, Any], client: AsyncWebClient) -> None:
         workflow_id = str(body["actions"][0]["value"])
@@ -139,7 +150,7 @@ def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -
         if not text:
             return  # refused in the ack
         meta = json.loads(view["private_metadata"])
-        decision = ReplyDecision(action="send", by=_by(body), body=text)
+        decision = ReplyDecision(action="send", by=_by(services, body), body=text)
         await _decide(
             services, client, body, decision, meta["workflow_id"], (meta["channel"], meta["ts"])
         )
@@ -193,8 +204,12 @@ async def _draft(services: Services, workflow_id: str) -> Draft | None:
     return draft
 
 
-def _by(body: dict[str, Any]) -> str:
-    return f"slack:{body['user']['id']}"
+def _by(services: Services, body: dict[str, Any]) -> str:
+    """The clicker as the directory knows them (``slack:ana``); an unknown Slack user goes as
+    ``slack:<id>``, which the ticket workflow's validator refuses as no reviewer."""
+    user_id = str(body["user"]["id"])
+    person = roles.person_of(services.matrix, user_id)
+    return people.tag("slack", person) if person else f"slack:{user_id}"
 
 
 def _message_of(body: dict[str, Any]) -> tuple[str, str]:

@@ -30,6 +30,7 @@ from activities.ledger.db import open_ledger
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
+from cli.identity import cli_actor
 from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
 
 console = Console()
@@ -80,9 +81,9 @@ def _route(row: ApprovalRequest) -> ApprovalRoute:
     )
 
 
-def _may_decide(as_user: str, row: ApprovalRequest) -> bool:
+def _may_decide(actor: str, row: ApprovalRequest) -> bool:
     try:
-        can_decide(f"cli:{as_user}", _route(row))
+        can_decide(actor, _route(row))
     except DecisionRefused:
         return False
     return True
@@ -95,8 +96,9 @@ def approvals_list(
     ] = None,
 ) -> None:
     """Pending approval requests, oldest first."""
+    actor = None if as_user is None else cli_actor(as_user)
     with _sessions()() as session:
-        rows = [r for r in store.pending(session) if as_user is None or _may_decide(as_user, r)]
+        rows = [r for r in store.pending(session) if actor is None or _may_decide(actor, r)]
     table = Table("id", "action", "amount", "customer", "waits for", "due (UTC)", "requested by")
     for row in rows:
         table.add_row(
@@ -121,12 +123,13 @@ def approvals_decide(
     reason: Annotated[str, typer.Option(help="Why; kept in the audit log.")],
 ) -> None:
     """Approve or reject a pending request (the waiting workflow checks the matrix)."""
+    approver = cli_actor(as_user)
     with _sessions()() as session:
         row = store.get_request(session, request_id)
     if row.status != ApprovalStatus.PENDING:
         raise ValueError(f"{request_id} is already {row.status.value} by {row.decided_by}")
     decision_in = DecisionIn(
-        request_id=request_id, outcome=outcome, approver=f"cli:{as_user}", reason=reason
+        request_id=request_id, outcome=outcome, approver=approver, reason=reason
     )
 
     async def send(client: Client) -> Decision:

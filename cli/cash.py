@@ -38,7 +38,8 @@ from activities.ledger.db import transaction
 from activities.ledger.models import StatementLineStatus
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
-from cli.ledger import _actor, _decimal, _now, _sessions
+from cli.identity import cli_actor
+from cli.ledger import _decimal, _now, _sessions
 
 console = Console(highlight=False, soft_wrap=True)
 cash_app = typer.Typer(help="Bank statements: import, match, review.", no_args_is_help=True)
@@ -85,7 +86,7 @@ def cash_import(
         lines = read_statement(file, policy.csv)
     except StatementError as error:
         raise ValueError(str(error)) from None
-    actor = _actor(as_user)
+    actor = cli_actor(as_user)
     now = _now()
     with transaction(_sessions()) as session:
         new = import_lines(session, lines, now)
@@ -222,7 +223,7 @@ def _decide(
     as_user: str | None,
 ) -> None:
     policy = _policy()
-    actor = _actor(as_user)
+    actor = cli_actor(as_user)
     with transaction(_sessions()) as session:
         applied = apply_line(
             session,
@@ -248,7 +249,7 @@ def review_leave(
     """Leave a line as unapplied cash (suspense): nobody could say whose it is yet."""
     with transaction(_sessions()) as session:
         row = set_aside(
-            session, line_id, StatementLineStatus.UNAPPLIED, _actor(as_user), _now(), reason
+            session, line_id, StatementLineStatus.UNAPPLIED, cli_actor(as_user), _now(), reason
         )
         console.print(f"line {row.id}: {format_money(row.amount, row.currency)} left unapplied")
 
@@ -262,7 +263,7 @@ def review_refund(
     """Mark a line to be returned to the payer (the bank transfer back is made by treasury)."""
     with transaction(_sessions()) as session:
         row = set_aside(
-            session, line_id, StatementLineStatus.RETURNED, _actor(as_user), _now(), reason
+            session, line_id, StatementLineStatus.RETURNED, cli_actor(as_user), _now(), reason
         )
         console.print(f"line {row.id}: {format_money(row.amount, row.currency)} to be returned")
 
@@ -287,7 +288,7 @@ def cash_show(line_id: int) -> None:
 def stripe_link(stripe_customer: str, customer_id: str, as_user: AsUser = None) -> None:
     """Link a Stripe customer (cus_...) to ours; payments parked for want of it are applied."""
     with transaction(_sessions()) as session:
-        released = link_customer(session, stripe_customer, customer_id, _actor(as_user), _now())
+        released = link_customer(session, stripe_customer, customer_id, cli_actor(as_user), _now())
     console.print(f"{stripe_customer} → {customer_id}; {len(released)} parked event(s) applied")
     _tell([w for r in released for w in wake.for_event(r, "", _now())])
 

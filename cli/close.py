@@ -10,7 +10,6 @@ ticks) comes back from the workflow and is printed as one line.
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
@@ -39,6 +38,7 @@ from activities.ledger.db import open_ledger, transaction
 from activities.ledger.periods import Period, closed_message, closed_period, reopen_period
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
+from cli.identity import cli_actor
 from workflows.close import (
     ONE_CLOSE_PER_PERIOD,
     REPORTS_UPDATE,
@@ -73,11 +73,6 @@ def _period(text: str | None) -> Period:
         return Period.parse(text)
     today = datetime.now(UTC).astimezone(ZoneInfo(settings().company_timezone)).date()
     return Period.of(today).previous()
-
-
-def _actor(as_user: str) -> str:
-    """``ana`` acting from the command line is ``cli:ana`` in the audit log."""
-    return as_user if ":" in as_user else f"cli:{as_user}"
 
 
 def _refuse_if_signed_off(period: Period) -> None:
@@ -118,7 +113,7 @@ def run(
     """Start the period's close, or re-run its reports before sign-off; prints the roll-forward."""
     month = _period(period)
     _refuse_if_signed_off(month)
-    who = _actor(as_user or getpass.getuser())
+    who = cli_actor(as_user)
 
     async def work(client: Client) -> CloseSummary:
         try:
@@ -170,7 +165,7 @@ def tick(
     found = _with_temporal(
         lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
             TICK_UPDATE,
-            TickRequest(step=step, user=_actor(as_user), note=note),
+            TickRequest(step=step, user=cli_actor(as_user), note=note),
             result_type=CloseStatus,
         )
     )
@@ -184,7 +179,7 @@ def sign_off(as_user: AsOption, period: PeriodOption = None) -> None:
     month = _period(period)
     signed = _with_temporal(
         lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
-            SIGN_OFF_UPDATE, SignOffRequest(user=_actor(as_user)), result_type=SignedOff
+            SIGN_OFF_UPDATE, SignOffRequest(user=cli_actor(as_user)), result_type=SignedOff
         )
     )
     closing = ", ".join(format_money(v, c) for c, v in sorted(signed.closing_ar.items()))
@@ -274,7 +269,7 @@ def reopen(
             session,
             month,
             timezone=settings().company_timezone,
-            reopened_by=_actor(as_user),
+            reopened_by=cli_actor(as_user),
             reason=reason,
             at=datetime.now(UTC),
         )

@@ -10,7 +10,6 @@ TEMPORAL_ADDRESS is unset), so start `billing-ops worker` first.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from activities.collections import store
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
 from activities.temporal_runtime import temporal_client
+from cli.identity import cli_actor
 
 console = Console()
 collections_app = typer.Typer(
@@ -46,9 +46,6 @@ def _with_client(work: Callable[[Client], Awaitable[T]]) -> T:
 
     return asyncio.run(main())
 
-
-def _actor(as_user: str | None) -> str:
-    return f"cli:{as_user or getpass.getuser()}"
 
 
 @collections_app.command("status")
@@ -94,7 +91,7 @@ def promise(
             currency=currency.upper(),
             promised_date=promised_date.date(),
             grace_days=grace_days,
-            actor=_actor(as_user),
+            actor=cli_actor(as_user),
             now=datetime.now(UTC),
             idempotency_key=key or uuid.uuid4().hex,
         )

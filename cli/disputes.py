@@ -9,7 +9,6 @@ with ``--category`` at ``open`` or later with ``triage``.
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +22,7 @@ from activities.disputes.triage import Category, Triage
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
 from cli.approvals import with_temporal
+from cli.identity import cli_actor
 from workflows.disputes import (
     STATUS_QUERY,
     TRIAGE_UPDATE,
@@ -57,10 +57,6 @@ AsUser = Annotated[str | None, typer.Option("--as", help="Who acts (default: you
 
 def register(app: typer.Typer) -> None:
     app.add_typer(dispute_app, name="dispute")
-
-
-def _actor(as_user: str | None) -> str:
-    return f"cli:{as_user or getpass.getuser()}"
 
 
 def _triage(category: Category | None, **facts: Any) -> Triage | None:
@@ -121,7 +117,7 @@ def dispute_open(
         customer_id=customer_id,
         invoices=invoice,
         claim=claim,
-        opened_by=_actor(as_user),
+        opened_by=cli_actor(as_user),
         triage=triage,
     )
 
@@ -178,7 +174,7 @@ def dispute_triage(
         state: DisputeState = await client.get_workflow_handle(
             workflow_id(dispute_id)
         ).execute_update(
-            TRIAGE_UPDATE, TriageIn(triage=triage, by=_actor(as_user)), result_type=DisputeState
+            TRIAGE_UPDATE, TriageIn(triage=triage, by=cli_actor(as_user)), result_type=DisputeState
         )
         return state
 
@@ -210,7 +206,9 @@ def dispute_withdraw(
         state: DisputeState = await client.get_workflow_handle(
             workflow_id(dispute_id)
         ).execute_update(
-            WITHDRAW_UPDATE, WithdrawIn(by=_actor(as_user), reason=reason), result_type=DisputeState
+            WITHDRAW_UPDATE,
+            WithdrawIn(by=cli_actor(as_user), reason=reason),
+            result_type=DisputeState,
         )
         return state
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from activities.ledger import invoices
 from activities.ledger.db import open_ledger
 from activities.ledger.models import DocumentKind
 from activities.settings import settings
+from cli.identity import cli_actor
 
 console = Console()
 
@@ -74,7 +74,7 @@ def pdf(
         raise ValueError(f"--output: {output} is a folder; give a file name")
     if not output.parent.is_dir():
         raise ValueError(f"--output: folder {output.parent} does not exist")
-    actor = f"cli:{as_user or getpass.getuser()}"
+    actor = cli_actor(as_user)
     with open_ledger(settings().ledger_url).begin() as session:
         invoice = invoices.get_invoice(session, number)
         documents = issue_invoice_documents(session, invoice, actor=actor, now=datetime.now(UTC))

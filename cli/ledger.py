@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
@@ -23,6 +22,7 @@ from activities.ledger.db import current_revision, make_engine, migrate, open_le
 from activities.ledger.models import InvoiceStatus
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
+from cli.identity import cli_actor
 
 console = Console()
 
@@ -48,9 +48,6 @@ def _now() -> datetime:
     """The CLI is an edge of the system: the one place that reads the clock."""
     return datetime.now(UTC)
 
-
-def _actor(as_user: str | None) -> str:
-    return f"cli:{as_user or getpass.getuser()}"
 
 
 def _decimal(value: str, field: str) -> Decimal:
@@ -148,7 +145,7 @@ def customer_note(
 ) -> None:
     """Add a note to a customer's account."""
     with _sessions().begin() as session:
-        note = customers.add_note(session, customer_id, _actor(as_user), text, _now())
+        note = customers.add_note(session, customer_id, cli_actor(as_user), text, _now())
     console.print(f"note {note.id} added to {customer_id}")
 
 
@@ -220,7 +217,7 @@ def payments_record(
         overpayment="account_credit" if to_credit else "unapplied",
     )
     with _sessions().begin() as session:
-        result = payments.record_payment(session, payment_in, _actor(as_user))
+        result = payments.record_payment(session, payment_in, cli_actor(as_user))
     if result.already_recorded:
         console.print(f"payment {result.processor_id} was already recorded; nothing changed")
     else:
@@ -277,7 +274,7 @@ def payments_refund(
         refunded_at=_now(),
     )
     with _sessions().begin() as session:
-        result = payments.refund_payment(session, refund_in, _actor(as_user))
+        result = payments.refund_payment(session, refund_in, cli_actor(as_user))
     state = "was already recorded" if result.already_recorded else "recorded"
     console.print(
         f"refund {result.processor_id} of {format_money(result.amount, result.currency)} "

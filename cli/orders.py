@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import re
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from activities.orders.validation import (
 )
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
+from cli.identity import cli_actor
 
 console = Console()
 order_app = typer.Typer(
@@ -67,9 +67,6 @@ def _today() -> date:
     """The CLI is an edge of the system: the one place that reads the clock."""
     return datetime.now(UTC).date()
 
-
-def _actor(as_user: str | None) -> str:
-    return f"cli:{as_user or getpass.getuser()}"
 
 
 def _documents(file: Path) -> list[OrderDocument]:
@@ -281,7 +278,7 @@ def submit(
     sessions = _sessions()
     check_submission(documents, sessions)  # before Temporal is reached: nothing starts
     for line in _with_client(
-        lambda client: submit_documents(client, documents, _actor(as_user), queue, sessions)
+        lambda client: submit_documents(client, documents, cli_actor(as_user), queue, sessions)
     ):
         console.print(line, highlight=False)
 
@@ -341,7 +338,7 @@ def correct(
     """Correct fields of an order held as an exception; it is validated again at once."""
     fields = dict(_parse_assignment(text) for text in assignments)
     report = _with_client(
-        lambda client: correct_order(client, order_id, fields, _actor(as_user), reason)
+        lambda client: correct_order(client, order_id, fields, cli_actor(as_user), reason)
     )
     document = OrderDocument(raw={})
     print_report(report, document)
@@ -356,5 +353,5 @@ def reject(
     as_user: Annotated[str | None, typer.Option("--as", help="Who rejects (default: you).")] = None,
 ) -> None:
     """Reject an order held as an exception: nothing is provisioned."""
-    _with_client(lambda client: reject_order(client, order_id, _actor(as_user), reason))
+    _with_client(lambda client: reject_order(client, order_id, cli_actor(as_user), reason))
     console.print(f"{order_id}: rejected", highlight=False)

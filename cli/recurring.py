@@ -9,7 +9,6 @@ BillRun workflow on the configured Temporal and waits for its summary.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import sys
 import uuid
 from datetime import UTC, date, datetime
@@ -51,6 +50,7 @@ from activities.recurring.policy import load_policy
 from activities.recurring.usage import IngestSummary, ingest, read_records
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
+from cli.identity import cli_actor
 from workflows.bill_run import BillRunWorkflow
 
 console = Console()
@@ -227,7 +227,7 @@ def change(
                 "--addon: per-seat add-ons cover every seat; give CODE=1 to add, CODE=0 to remove"
             )
         addon_code, addon_on = code, count == "1"
-    actor = f"cli:{as_user or getpass.getuser()}"
+    actor = cli_actor(as_user)
     request = ChangeRequest(
         subscription_id=subscription_id,
         kind=kinds[0],

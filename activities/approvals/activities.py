@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from activities.approvals import store
+from activities.approvals import people, store
 from activities.approvals.business_days import add_business_days
 from activities.approvals.matrix import (
     ApprovalMatrix,
     ApprovalRoute,
+    MatrixError,
     Person,
     describe_amount,
 )
@@ -91,7 +92,15 @@ class ApprovalActivities:
 
     @activity.defn(name="approvals.open")
     def open_approval(self, request: OpenApproval) -> ApprovalOpened:
-        """Find the band and role in the matrix and record the pending request."""
+        """Find the band and role in the matrix and record the pending request.
+
+        The requester must be a person of the directory or a system actor: a
+        name nobody answers to could approve its own request under another."""
+        if not people.is_system(request.requested_by):
+            try:
+                self.matrix.resolve(request.requested_by)
+            except people.IdentityRefused as refused:
+                raise MatrixError(f"requested_by: {refused}") from None
         requirement = self.matrix.required_role(request.action, request.amount, request.currency)
         due_at = self._due(request.at, requirement.sla_business_days)
         with transaction(self.sessions) as session:

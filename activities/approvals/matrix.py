@@ -24,6 +24,7 @@ import holidays
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from activities.approvals import people
 from activities.billing.money import ZERO, CurrencyError, check_currency, format_money
 
 MATRIX_FILE = "approval_matrix.yaml"
@@ -122,19 +123,11 @@ class Person:
     roles: tuple[str, ...]
 
     def answers_to(self, identity: str) -> bool:
-        """True when ``identity`` (handle, Slack id, email, or ``cli:``/``slack:`` actor) is us."""
-        plain = _plain_identity(identity)
-        return plain in (self.handle, self.slack.lower(), self.email.lower())
+        """True when the actor string ``identity`` names us (:mod:`activities.approvals.people`)."""
+        return people.find((self,), identity) is not None
 
     def label(self) -> str:
         return f"{self.handle} ({', '.join(self.roles)})"
-
-
-def _plain_identity(identity: str) -> str:
-    """``slack:U0X`` and ``cli:ana`` are how the audit log names actors; strip the channel."""
-    prefix, _, rest = identity.strip().partition(":")
-    plain = rest if rest and prefix in ("cli", "slack", "email") else identity.strip()
-    return plain.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +215,12 @@ class ApprovalMatrix:
         )
 
     def person(self, identity: str) -> Person | None:
-        return next((p for p in self.people if p.answers_to(identity)), None)
+        """Who the actor string ``identity`` names; None for system actors and unknowns."""
+        return people.find(self.people, identity)
+
+    def resolve(self, identity: str) -> Person:
+        """Who ``identity`` names, or :class:`~activities.approvals.people.IdentityRefused`."""
+        return people.resolve(self.people, identity)
 
     def holders(self, role: str) -> tuple[Person, ...]:
         return tuple(p for p in self.people if role in p.roles)
@@ -243,15 +241,14 @@ def can_decide(person: str, request: ApprovalRoute) -> Person:
 
     Holders of one of ``request.roles`` (the role the request waits for and
     every role above it) may decide; the requester may not, whatever roles
-    they hold.
+    they hold and whichever channel or name either of them used: both actor
+    strings are resolved to people of the directory and the people compared.
     """
-    decider = next((p for p in request.people if p.answers_to(person)), None)
-    if decider is None:
-        raise DecisionRefused(
-            f"{person!r} is not in the approval matrix; ask for their handle, Slack id or email "
-            f"to be added to {MATRIX_FILE}"
-        )
-    if decider.answers_to(request.requested_by):
+    try:
+        decider = people.resolve(request.people, person)
+    except people.IdentityRefused as refused:
+        raise DecisionRefused(str(refused)) from None
+    if people.same_person(request.people, person, request.requested_by):
         raise DecisionRefused(
             f"{decider.handle} requested this {request.action} and cannot decide it "
             "(separation of duties: nobody approves their own request)"
@@ -382,17 +379,22 @@ def _check(matrix: _MatrixFile, rates: _RatesFile) -> None:
             if index and band.up_to is not None and band.up_to <= (bands[index - 1].up_to or ZERO):
                 raise fail(f"{where}.up_to", "bands must go up: each limit above the previous")
 
-    handles: dict[str, str] = {}
+    # One identity per person: no handle, Slack id or email (case folded) names two people.
+    owners: dict[str, str] = {}
     for handle, person in matrix.people.items():
-        if handle != handle.lower() or not re.fullmatch(r"[a-z][a-z0-9_.-]*", handle):
+        if not re.fullmatch(r"[a-z][a-z0-9_.-]*", handle):
             raise fail(f"people.{handle}", "a handle is lower case letters, digits, . _ -")
+        if not person.email.isascii():
+            raise fail(f"people.{handle}.email", "must be plain ASCII (confusable letters)")
         for held_role in person.roles:
             if held_role not in roles:
                 raise fail(f"people.{handle}.roles", f"{held_role!r} is not a role")
-        for key in (person.slack.lower(), person.email.lower()):
-            if key in handles:
-                raise fail(f"people.{handle}", f"{key} is also {handles[key]}'s")
-            handles[key] = handle
+        if handle in people.SYSTEM_ACTORS:
+            raise fail(f"people.{handle}", f"{handle!r} names the system, not a person")
+        for key in {handle, person.slack.lower(), person.email.lower()}:
+            if key in owners:
+                raise fail(f"people.{handle}", f"{key} also names {owners[key]}")
+            owners[key] = handle
 
     held = {name for person in matrix.people.values() for name in person.roles}
     for action, bands in matrix.actions.items():

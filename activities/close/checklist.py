@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from activities.approvals import people
 from activities.approvals.matrix import ApprovalMatrix, Person
 from activities.close.model import ClosePlan, CloseSummary, StepPlan, Tick
 
@@ -122,13 +123,10 @@ def _check_role(matrix: ApprovalMatrix, role: str, where: str) -> None:
 
 
 def _person(plan: ClosePlan, user: str) -> Person:
-    person = next((p for p in plan.people if p.answers_to(user)), None)
-    if person is None:
-        raise CloseRefused(
-            f"{user!r} is not in the approval matrix; ask for their handle, Slack id or email "
-            "to be added to config/approval_matrix.yaml"
-        )
-    return person
+    try:
+        return people.resolve(plan.people, user)
+    except people.IdentityRefused as refused:
+        raise CloseRefused(str(refused)) from None
 
 
 def may_tick(

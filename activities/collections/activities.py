@@ -39,7 +39,7 @@ from activities.ledger import audit
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import IdempotencyKey
-from activities.outbox import Email, Outbox
+from activities.outbox import Email, Outbox, SentEntry
 from activities.slack_text import Mrkdwn, escape
 from activities.team_notices import Notice, TeamNotices
 
@@ -169,25 +169,21 @@ class CollectionsActivities:
             source = "queued"
         else:
             email, source, flags = self._draft(step, key, snapshot, values, recipients)
-        delivery = self.outbox.send(key, step.customer_id, email, step.now)
-        if not delivery.already_sent:
-            with transaction(self.sessions) as session:
-                audit.record(
-                    session,
-                    at=step.now,
-                    actor=f"workflow:{step.workflow_id}",
-                    action="collections.email_sent",
-                    subject_type="customer",
-                    subject_id=step.customer_id,
-                    after={
-                        "step": step.step,
-                        "key": key,
-                        "invoices": [i["number"] for i in values["invoices"]],
-                        "total": values["total"],
-                        "draft": source,
-                        "flags": flags,
-                    },
-                )
+        sent = SentEntry(
+            actor=f"workflow:{step.workflow_id}",
+            action="collections.email_sent",
+            subject_type="customer",
+            subject_id=step.customer_id,
+            after={
+                "step": step.step,
+                "key": key,
+                "invoices": [i["number"] for i in values["invoices"]],
+                "total": values["total"],
+                "draft": source,
+                "flags": flags,
+            },
+        )
+        delivery = self.outbox.send(key, step.customer_id, email, step.now, sent)
         return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
 
     def _draft(

@@ -471,6 +471,10 @@ class OutboxEmail(Base):
     sent_at: Mapped[datetime | None]
     transport: Mapped[str | None] = mapped_column(String(16))
     message_id: Mapped[str | None] = mapped_column(String(200))
+    sending_at: Mapped[datetime | None] = mapped_column(
+        comment="last handed to the transport; with no sent_at, it may have gone out"
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class IdempotencyKey(Base):

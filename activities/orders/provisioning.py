@@ -74,7 +74,7 @@ from activities.orders.validation import (
     load_order_rules,
     validate_order,
 )
-from activities.outbox import Email, Outbox
+from activities.outbox import Email, Outbox, SentEntry
 from activities.paths import PROMPTS_DIR
 
 TEMPLATES = PROMPTS_DIR / "orders"
@@ -436,18 +436,14 @@ class ProvisioningActivities:
         else:
             email, source, flags = self._draft(request, key, values, facts, recipients)
         email = replace(email, documents=tuple(document for document, _ in documents))
-        delivery = self.outbox.send(key, customer.id, email, request.now)
-        if not delivery.already_sent:
-            with transaction(self.sessions) as session:
-                audit.record(
-                    session,
-                    at=request.now,
-                    actor=f"workflow:{request.workflow_id}",
-                    action="order.invoice_emailed",
-                    subject_type="invoice",
-                    subject_id=request.invoice_number,
-                    after={"key": key, "to": recipients, "draft": source, "flags": flags},
-                )
+        sent = SentEntry(
+            actor=f"workflow:{request.workflow_id}",
+            action="order.invoice_emailed",
+            subject_type="invoice",
+            subject_id=request.invoice_number,
+            after={"key": key, "to": recipients, "draft": source, "flags": flags},
+        )
+        delivery = self.outbox.send(key, customer.id, email, request.now, sent)
         return EmailSent(key=key, to=recipients, already_sent=delivery.already_sent)
 
     def _documents(self, request: SendInvoiceEmail) -> list[tuple[int, str]]:

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from zenpy import Zenpy
 
+from activities.approvals import people
 from activities.approvals.matrix import ApprovalMatrix
 from activities.disputes.activities import DisputeIntake
 from activities.documents.store import document_bytes, issue_invoice_documents
@@ -59,9 +60,8 @@ class Reviewer(_Model):
     email: str
 
     def is_(self, identity: str) -> bool:
-        channel, _, rest = identity.strip().partition(":")
-        plain = (rest if rest and channel in ("slack", "cli", "email") else identity).lower()
-        return plain in (self.handle.lower(), self.slack.lower(), self.email.lower())
+        """True when the actor string ``identity`` names this reviewer (the one resolver)."""
+        return people.find((self,), identity) is not None
 
 
 class TicketTriage(_Model):

@@ -135,7 +135,7 @@ async def test_the_validator_refuses_the_wrong_role_and_the_requester_without_to
             "or controller",
             "ana.ortiz@example.com": "ana requested this credit_note and cannot decide it "
             "(separation of duties: nobody approves their own request)",
-            "cli:mallory": "'cli:mallory' is not in the approval matrix",
+            "cli:mallory": "'cli:mallory' is nobody in config/approval_matrix.yaml",
         }
         for approver, message in refusals.items():
             with pytest.raises(WorkflowUpdateFailedError) as refused:

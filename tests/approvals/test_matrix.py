@@ -129,7 +129,25 @@ def _broken(tmp_path: Path, old: str, new: str, file: str = "approval_matrix.yam
             "slack: U0ANALYST2",
             "slack: U0ANALYST1",
             "approval_matrix.yaml",
-            "people.ben: u0analyst1 is also ana's",
+            "people.ben: u0analyst1 also names ana",
+        ),
+        (  # a handle that is another person's Slack id, case folded: two people, one name
+            "  ben:\n",
+            "  u0analyst1:\n",
+            "approval_matrix.yaml",
+            "people.u0analyst1: u0analyst1 also names ana",
+        ),
+        (
+            "email: ben.adeyemi@example.com",
+            "email: bеn.adeyemi@example.com",  # Cyrillic е
+            "approval_matrix.yaml",
+            "people.ben.email: must be plain ASCII",
+        ),
+        (
+            "  ben:\n",
+            "  schedule:\n",
+            "approval_matrix.yaml",
+            "people.schedule: 'schedule' names the system, not a person",
         ),
         (
             "holidays: US",

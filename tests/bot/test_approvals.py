@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,12 +30,13 @@ from activities.approvals.matrix import ApprovalMatrix
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
 from bot.approvals import SlackApprovalNotifier
 from bot.blocks.approvals import APPROVE, REASON_BLOCK, REASON_INPUT, REQUEST_CHANGES
+from cli.identity import cli_actor
 from tests.bot import slack_requests
 from tests.bot.approval_probe import AskForApproval
 from tests.bot.conftest import ANALYST, ANALYST_2, CONTROLLER, MANAGER, BotUnderTest
 from tests.bot.fake_slack import BOT_TOKEN, Call, FakeSlack
 from tests.ledger import factories
-from workflows.approval import ApprovalInput, Decision
+from workflows.approval import DECIDE_UPDATE, ApprovalInput, Decision, DecisionIn
 
 T = TypeVar("T")
 
@@ -207,7 +208,7 @@ async def test_a_click_by_the_right_role_completes_the_waiting_workflow(
     decision = await waiting.handle.result()
     assert (decision.outcome, decision.decided_by, decision.approver) == (
         "approved",
-        f"slack:{MANAGER}",
+        "slack:maria",
         "maria",
     )
     for update in updates:
@@ -223,13 +224,11 @@ async def test_a_click_by_the_right_role_completes_the_waiting_workflow(
     # A second click on the same message: already decided, said privately.
     await click(bot, APPROVE, waiting, CONTROLLER)
     late = await bot.slack.wait_for("chat.postEphemeral", count=2)
-    assert late[-1].args["text"] == (
-        f":no_entry: This request is already approved by slack:{MANAGER}."
-    )
+    assert late[-1].args["text"] == (":no_entry: This request is already approved by slack:maria.")
     with ledger() as session:
         row = session.get(ApprovalRequest, waiting.request_id)
         assert row is not None
-        assert (row.status, row.decided_by) == (ApprovalStatus.APPROVED, f"slack:{MANAGER}")
+        assert (row.status, row.decided_by) == (ApprovalStatus.APPROVED, "slack:maria")
 
 
 async def test_nobody_approves_their_own_request(
@@ -247,6 +246,49 @@ async def test_nobody_approves_their_own_request(
         "(separation of duties: nobody approves their own request)"
     )
     assert bot.slack.calls_to("chat.update") == []
+    await waiting.handle.terminate("test over")
+
+
+@pytest.mark.parametrize(
+    "requested_by",
+    [
+        "cli --as slack:U0BILLMGR1",  # what the command line records today
+        "cli:slack:U0BILLMGR1",  # what it recorded before identities were resolved
+        "cli:Maria.Lindqvist@example.com",
+    ],
+)
+async def test_a_request_made_from_the_cli_under_a_slack_id_cannot_be_approved_in_slack(
+    world: tuple[BotUnderTest, str],
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+    requested_by: str,
+) -> None:
+    """Issue 12's attack: request from the CLI as ``--as slack:U0…``, approve as U0… in Slack."""
+    bot, queue = world
+    if requested_by.startswith("cli --as "):
+        requested_by = cli_actor(requested_by.removeprefix("cli --as "))
+        assert requested_by == "cli:maria"
+    own = CREDIT.model_copy(update={"requested_by": requested_by})
+    waiting = await ask(time_skipping_env, queue, bot.slack, ledger, own)
+    await click(bot, APPROVE, waiting, MANAGER)
+    (refused,) = await bot.slack.wait_for("chat.postEphemeral")
+    assert refused.args["text"] == (
+        ":no_entry: maria requested this credit_note and cannot decide it "
+        "(separation of duties: nobody approves their own request)"
+    )
+    assert bot.slack.calls_to("chat.update") == []
+    # and the workflow's own validator refuses what the bot would have sent
+    with pytest.raises(WorkflowUpdateFailedError, match="Workflow update failed") as direct:
+        await waiting.handle.execute_update(
+            DECIDE_UPDATE,
+            DecisionIn(
+                request_id=waiting.request_id,
+                outcome="approve",
+                approver=f"slack:{MANAGER}",
+                reason="mine",
+            ),
+        )
+    assert "cannot decide it (separation of duties" in str(direct.value.cause)
     await waiting.handle.terminate("test over")
 
 

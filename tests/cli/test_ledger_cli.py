@@ -40,11 +40,15 @@ def test_customer_show_invoices_list_payment_and_aging(
     status, out, _ = cli("invoices", "list", "--overdue", "--as-of", "2026-11-02")
     assert status == 0 and "2 invoice(s)" in out and "€19.99" in out
 
-    status, out, _ = cli("payments", "record", "CUS-1", "1250", "usd", "--processor-id", "ch_9")
+    status, out, _ = cli(
+        "payments", "record", "CUS-1", "1250", "usd", "--processor-id", "ch_9", "--as", "ana"
+    )
     assert status == 0
     assert "INV-000001: applied $1,200.00, balance now $0.00" in out
     assert "INV-000002: applied $50.00, balance now $30.00" in out
-    status, out, _ = cli("payments", "record", "CUS-1", "1250", "USD", "--processor-id", "ch_9")
+    status, out, _ = cli(
+        "payments", "record", "CUS-1", "1250", "USD", "--processor-id", "ch_9", "--as", "ana"
+    )
     assert "already recorded; nothing changed" in out
 
     status, out, _ = cli("aging", "--as-of", "2027-01-15", "--by", "customer")
@@ -64,11 +68,11 @@ def test_bad_input_is_one_line_naming_the_field(
     _book(ledger_env)
     for args, message in [
         (
-            ("payments", "record", "CUS-1", "12,50", "USD", "--processor-id", "x"),
+            ("payments", "record", "CUS-1", "12,50", "USD", "--processor-id", "x", "--as", "ana"),
             "amount: '12,50' is not a decimal number",
         ),
         (
-            ("payments", "record", "CUS-1", "0.00", "USD", "--processor-id", "x"),
+            ("payments", "record", "CUS-1", "0.00", "USD", "--processor-id", "x", "--as", "ana"),
             "amount: must be positive",
         ),
         (("customer", "show", "CUS-404"), "customer 'CUS-404' not found"),

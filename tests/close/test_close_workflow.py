@@ -148,7 +148,7 @@ async def test_a_close_runs_from_reports_to_a_locked_period(
         handle,
         TICK_UPDATE,
         TickRequest(step="invoice_register", user="mallory"),
-        "not in the approval matrix",
+        "nobody in config/approval_matrix.yaml",
     )
     await _refused(
         handle, TICK_UPDATE, TickRequest(step="coffee", user=ANALYST), "not on the close"

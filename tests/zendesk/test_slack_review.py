@@ -100,7 +100,7 @@ async def reviewing(
 ) -> AsyncIterator[Reviewing]:
     slack.clear()
     notifier = ticket_review.SlackReviewNotifier(
-        WebClient(token=BOT_TOKEN, base_url=slack.api_url), book
+        WebClient(token=BOT_TOKEN, base_url=slack.api_url), book, matrix
     )
 
     async def temporal() -> Client:
@@ -159,7 +159,7 @@ async def test_the_draft_is_posted_with_three_buttons_and_sent_by_a_reviewer(
 
     await reviewing.click(SEND, "ticket-301", ANALYST)
     outcome = await reviewing.queue.handle(301).result()
-    assert (outcome.outcome, outcome.decided_by) == ("public_reply", f"slack:{ANALYST}")
+    assert (outcome.outcome, outcome.decided_by) == ("public_reply", "slack:ana")
     (updated,) = await reviewing.slack.wait_for("chat.update")
     assert (updated.args["channel"], updated.args["ts"]) == reviewing.message_of("ticket-301")
     assert not [b for b in updated.args["blocks"] if b["type"] == "actions"]
