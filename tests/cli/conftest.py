@@ -23,6 +23,9 @@ def ledger_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         "DATA_DIR": str(tmp_path / "data"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
     }
+    # The analyst's login, as getpass.getuser reads it: ana is in the directory, so
+    # commands run without --as act as her (tests of the fallback set their own).
+    monkeypatch.setenv("LOGNAME", "ana")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings.cache_clear()

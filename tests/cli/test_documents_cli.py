@@ -29,7 +29,7 @@ def test_show_prints_the_invoice_and_pdf_writes_the_stored_document(
     status, out, _ = cli("invoices", "show", "INV-000001")
     assert status == 0
     assert "Invoice INV-000001" in out and "Van der Berg B.V." in out
-    assert "Reverse charge" in out and "NL859048127B01" in out and "PO-4711" in out
+    assert "Reverse charge" in out and "NL000099998B57" in out and "PO-4711" in out
     assert "Amount due: € 186,00" in " ".join(out.replace("\xa0", " ").split())
 
     target = tmp_path / "copy.pdf"

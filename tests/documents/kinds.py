@@ -66,7 +66,7 @@ NL = Buyer(
     "Amsterdam",
     None,
     "1012 AB",
-    vat_id="NL859048127B01",
+    vat_id="NL000099998B57",
 )
 JP = Buyer("CUS-JP", "Sakura KK", "JP", "JPY", "Tokyo", None, "100-0005")
 GR = Buyer("CUS-GR", "Ωμέγα Λογισμικό Α.Ε.", "DE", "EUR", "Berlin", None, "10115")

@@ -104,7 +104,7 @@ def test_each_kind_prints_what_makes_it_that_kind(sessions: sessionmaker[Session
     assert "Quarterly true-up" in texts["quarterly_true_up"]
     assert "Reverse charge" in texts["reverse_charge_eu"]
     assert "Article 196, Council Directive 2006/112/EC" in texts["reverse_charge_eu"]
-    assert "NL859048127B01" in texts["reverse_charge_eu"]
+    assert "NL000099998B57" in texts["reverse_charge_eu"]
     assert "Credit note" in texts["cancellation_credit_note"]
     assert "Ωμέγα Λογισμικό Α.Ε." in texts["greek_buyer"]
     assert "ООО «Ромашка»" in texts["cyrillic_buyer"]
@@ -162,7 +162,7 @@ def test_reverse_charge_einvoice_carries_category_ae_with_its_reason(
     assert header_tax.findtext("ram:ExemptionReasonCode", namespaces=NS) == "VATEX-EU-AE"
     assert "Article 196" in (header_tax.findtext("ram:ExemptionReason", namespaces=NS) or "")
     assert invoice.tax_category == "AE" and all(line.tax_category == "AE" for line in invoice.lines)
-    assert invoice.buyer_tax_id == "NL859048127B01"
+    assert invoice.buyer_tax_id == "NL000099998B57"
 
 
 def test_non_eu_buyers_get_the_pdf_alone(sessions: sessionmaker[Session]) -> None:
@@ -206,7 +206,7 @@ def test_an_invalid_einvoice_is_never_issued_and_names_the_rule(
         invoice.buyer_tax_scheme = None
         with pytest.raises(EInvoiceError, match="BR-AE-02"):
             issue_invoice_documents(session, invoice, actor="test", now=NOW)
-        invoice.buyer_tax_id, invoice.buyer_tax_scheme = "NL859048127B01", "eu_vat"
+        invoice.buyer_tax_id, invoice.buyer_tax_scheme = "NL000099998B57", "eu_vat"
         invoice.tax_total += Decimal("1.00")  # totals that do not add up: BR-CO-14 / BR-CO-15
         with pytest.raises(EInvoiceError, match=r"BR-CO-1[45]"):
             issue_invoice_documents(session, invoice, actor="test", now=NOW)
@@ -371,6 +371,11 @@ def test_two_workers_issuing_the_same_documents_at_once_keep_one_set(
     key keeps one set, and the loser returns the winner's rows instead of failing."""
     import threading
 
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        pytest.skip(
+            "SQLite starts every ledger transaction with BEGIN IMMEDIATE: two writers are "
+            "never inside at once, so there is no race to hold them to"
+        )
     with sessions.begin() as session:
         invoice_id = issue_kind(session, "renewal_with_discount_de").id
     barrier = threading.Barrier(2)
