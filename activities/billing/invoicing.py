@@ -771,11 +771,9 @@ class _Period:
                 self.credit(paid, removed, at, share, text, whole=False)
                 paid.quantity -= removed
 
-    def _restart(self, at: datetime) -> None:
-        """A longer (or, crediting now, shorter) interval: credit the rest of the current
-        period, then start a new period of the new interval at the change."""
-        interval = self.new_interval
-        assert interval is not None
+    def _credit_current_period(self, at: datetime) -> int:
+        """Credit every paid item's unused time from ``at``, before a change of interval;
+        returns the seats still owed for the period when decreases are not credited."""
         share = self.share(at)
         credits = self._credits_decreases()
         carried = 0
@@ -786,6 +784,14 @@ class _Period:
             self.credit(paid, paid.quantity, at, share, text, whole=True)
             if not credits:
                 carried = max(carried, paid.quantity)
+        return carried
+
+    def _restart(self, at: datetime) -> None:
+        """A longer (or, crediting now, shorter) interval: credit the rest of the current
+        period, then start a new period of the new interval at the change."""
+        interval = self.new_interval
+        assert interval is not None
+        carried = self._credit_current_period(at)
         start = effective_instant(at, self.policy)
         self.anchor = self.start = self.hold_start = start
         self.interval = interval
@@ -807,16 +813,7 @@ class _Period:
         new interval ending there), from where whole periods follow."""
         interval = self.new_interval
         assert interval is not None
-        share = self.share(at)
-        credits = self._credits_decreases()
-        carried = 0
-        for paid in self.paid.values():
-            text = (
-                f"Unused time on {paid.quantity} × {paid.price.name} ({_ADJECTIVE[self.interval]})"
-            )
-            self.credit(paid, paid.quantity, at, share, text, whole=True)
-            if not credits:
-                carried = max(carried, paid.quantity)
+        carried = self._credit_current_period(at)
         start = effective_instant(at, self.step_policy)
         billing_day = boundary_after(self.anchor, "month", start)
         if shift_months(billing_day, -1) == start:
