@@ -152,7 +152,7 @@ def test_review_decisions_apply_split_leave_refund_and_only_once(
         "--invoice",
         "INV-000003",
         "--as",
-        "chloe",
+        "maria",
     )
     assert status == 1 and "already applied (by cli:ben)" in err
 
