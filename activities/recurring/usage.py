@@ -182,8 +182,10 @@ def ingest(
         def flush() -> None:
             if not batch:
                 return
-            with sessions() as session, session.begin():
-                added = _insert(session, list(batch.values()))
+            # On the reader's own connection: a second session would wait for the write lock
+            # the reader holds on SQLite (every transaction there begins IMMEDIATE).
+            added = _insert(reader, list(batch.values()))
+            reader.commit()
             summary.accepted += added
             summary.duplicate += len(batch) - added
             if progress is not None:
