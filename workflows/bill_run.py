@@ -41,7 +41,9 @@ with workflow.unsafe.imports_passed_through():
 
 QUICK = timedelta(minutes=2)
 BATCH = timedelta(minutes=30)
-#: Each subscription heartbeats within milliseconds; a dead worker's batch moves on in 20 s.
+#: Each subscription (and each delivered invoice, each customer handed to collections)
+#: heartbeats within milliseconds; a dead worker's activity moves on to another in 20 s
+#: instead of waiting out its 30-minute start-to-close.
 HEARTBEAT = timedelta(seconds=20)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10)
 STATUS_QUERY = "bill_run.status"
@@ -123,7 +125,11 @@ class BillRunWorkflow:
         for method in (RecurringActivities.deliver, RecurringActivities.hand_to_collections):
             try:
                 await workflow.execute_activity_method(
-                    method, request, start_to_close_timeout=BATCH, retry_policy=RETRY
+                    method,
+                    request,
+                    start_to_close_timeout=BATCH,
+                    heartbeat_timeout=HEARTBEAT,
+                    retry_policy=RETRY,
                 )
             except ActivityError as error:
                 numbers = ", ".join(i.number for i in request.invoices[:3])

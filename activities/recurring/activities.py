@@ -193,6 +193,7 @@ class RecurringActivities:
         is logged and left (the invoice stands; the team sees it in the summary)."""
         sent = 0
         for issued in request.invoices:
+            activity.heartbeat(issued.number)  # a killed worker's delivery resumes in seconds
             if issued.amount_due <= 0:
                 continue
             key = f"bill-run:{issued.number}:email"
@@ -243,6 +244,7 @@ class RecurringActivities:
             if issued.amount_due > 0:
                 customers.setdefault(issued.customer_id, []).append(issued)
         for customer_id, invoices in customers.items():
+            activity.heartbeat(customer_id)
             reason = "; ".join(
                 f"invoice {i.number} issued, {format_money(i.amount_due, i.currency)} due "
                 f"{i.due_date.isoformat()}"
