@@ -119,6 +119,16 @@ class ProrationPolicy(BaseModel):
         ``interval``: a longer interval is an upgrade, else a dearer unit
         price; ``daily_price``: the new plan's price per day is at least the
         old one's, over the periods each would bill (Lago).
+    ``period_length``
+        the period a piece running up to a renewal is measured against:
+        ``anchored``: the anchor's own period (anchored on the 31st, 31 Jan
+        to 28 Feb is 28 days); ``back_from_end``: one interval counted back
+        from the renewal the piece ends on, the day clamped (28 Feb minus a
+        month is 28 Jan: 31 days; 30 Apr minus a month is 30 Mar). Kill Bill
+        measures a leading proration this way (``InvoiceDateUtils.
+        calculateProRationBeforeFirstBillingPeriod``), so a billing day past
+        a month's end gives it different fractions. A whole period is 1 either
+        way. (The engine's pieces always run up to a renewal.)
     ``credit_limit``
         ``cap``: a credit is at most what was billed for the item in the
         period less what was already credited; ``subtract``: earlier credits
@@ -144,6 +154,7 @@ class ProrationPolicy(BaseModel):
     anchor_on_change: Literal["reset", "keep"] = "reset"
     upgrade_test: Literal["interval", "daily_price"] = "interval"
     credit_limit: Literal["cap", "subtract"] = "cap"
+    period_length: Literal["anchored", "back_from_end"] = "anchored"
 
     def for_event(self, kind: EventKind) -> ProrationPolicy:
         """This policy with ``day_counting`` as it applies to ``kind`` of event."""
@@ -223,9 +234,11 @@ PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
             decrease="credit_now",
             cancellation="account_credit",
         ),
-        # Kill Bill: by the day over the real period; the account's billing day
-        # (BCD) is kept on a change of plan or interval; an immediate change
-        # credits the unused time (a repair) to the account's credit balance.
+        # Kill Bill: by the day over the real period, a leading piece measured
+        # against the interval before the billing day it runs to; the account's
+        # billing day (BCD) is kept on a change of plan or interval; an
+        # immediate change credits the unused time (a repair) to the account's
+        # credit balance.
         "killbill_like": ProrationPolicy(
             name="killbill_like",
             granularity="day",
@@ -234,6 +247,7 @@ PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
             decrease="credit_now",
             cancellation="account_credit",
             anchor_on_change="keep",
+            period_length="back_from_end",
         ),
         "lago_calendar": _LAGO,
         # Lago, anniversary billing (the anchor is the subscription's start): the
@@ -417,6 +431,9 @@ def proration(
     granularity = policy.granularity
     if granularity == "none":
         return NOT_PRORATED
+    if policy.period_length == "back_from_end":
+        # Never shorter than the anchored period (the end's day is at most the anchor's).
+        period_start = shift_months(period_end, -INTERVAL_MONTHS[interval])
     if policy.denominator == "thirty_360":
         return _thirty_360(start, end, policy, interval)
     fixed = policy.denominator == "fixed_30_day_month"

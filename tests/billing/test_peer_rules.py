@@ -167,6 +167,54 @@ def test_a_change_on_the_billing_day_keeps_it_with_a_whole_period() -> None:
     )
 
 
+# Kill Bill, invoice/src/main/java/org/killbill/billing/invoice/generator/InvoiceDateUtils.java
+# (killbill/killbill): calculateProRationBeforeFirstBillingPeriod measures a leading piece
+# against previousBillingCycleDate = nextBillingCycleDate.minus(billingPeriod), with
+# Joda's month arithmetic clamping the day: for a billing day of 31, 28 Feb minus a month
+# is 28 Jan (31 days), and 30 Apr minus a month is 30 Mar (31 days).
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "kill_bill", "anchored"),
+    [
+        # a February piece with billing day 31: 18 of 31 days, not 18 of 28
+        (at(2025, 2, 10), at(2025, 2, 28), (18, 31), (18, 28)),
+        # an April piece: 30 Mar - 30 Apr is 31 days; the anchored period 31 Mar - 30 Apr 30
+        (at(2025, 4, 10), at(2025, 4, 30), (20, 31), (20, 30)),
+        # March runs from the clamped 28 Feb either way
+        (at(2025, 3, 10), at(2025, 3, 31), (21, 31), (21, 31)),
+    ],
+)
+def test_kill_bill_measures_a_billing_day_past_the_months_end_back_from_the_renewal(
+    start: datetime, end: datetime, kill_bill: tuple[int, int], anchored: tuple[int, int]
+) -> None:
+    anchor = at(2025, 1, 31)
+    from activities.billing.proration import shift_months_back
+
+    period = (shift_months_back(anchor, "month", end), end)
+    share = proration(start, end, *period, KILLBILL, "month")
+    assert (share.numerator, share.denominator) == kill_bill
+    share = proration(start, end, *period, DEFAULT_POLICY, "month")
+    assert (share.numerator, share.denominator) == anchored
+    # a whole period is 1 under both rules
+    assert proration(*period, *period, KILLBILL, "month").fraction == 1
+
+
+def test_kill_bill_upgrade_on_a_billing_day_31_schedule() -> None:
+    # Plan A (100) to Plan B (200) on 10 April, billing day 31: both pieces over 31 days.
+    sub = Subscription("USD", at(2025, 1, 31), "month", PLAN_A, 1, period_start=at(2025, 3, 31))
+    draft = draft_invoice(sub, [PlanChanged(at(2025, 4, 10), PLAN_B, "month")], terms=TERMS,
+                          policy=KILLBILL)
+    assert lines(draft) == [
+        ("credit", "plan_a", D("-64.52")),  # 100 × 20/31
+        ("charge", "plan_b", D("129.03")),  # 200 × 20/31
+    ]
+    anchored = KILLBILL.model_copy(update={"period_length": "anchored"})
+    draft = draft_invoice(sub, [PlanChanged(at(2025, 4, 10), PLAN_B, "month")], terms=TERMS,
+                          policy=anchored)
+    assert lines(draft) == [("credit", "plan_a", D("-66.67")), ("charge", "plan_b", D("133.33"))]
+
+
 STRICT_30_360 = ProrationPolicy(name="strict", denominator="thirty_360")
 ACTUAL_OVER_30 = ProrationPolicy(name="actual_over_30", denominator="fixed_30_day_month")
 
