@@ -163,6 +163,11 @@ class Subscription:
     at the next quarterly true-up for the rest of the term, and seats
     removed are not credited. Before ``trial_end`` nothing is billed: what
     the events before it leave in force is billed from the trial's end.
+    ``amount_paid`` is what the customer has paid toward the period's invoiced
+    charges, tax included (``None``: all of it); a cancellation refunded under
+    the policy refunds at most what was paid less the used time, tax
+    included, and the rest becomes account credit (Lago's termination credit
+    note).
     """
 
     currency: str
@@ -176,6 +181,7 @@ class Subscription:
     paused: bool = False
     quarterly_true_up: bool = False
     trial_end: datetime | None = None
+    amount_paid: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +383,7 @@ class _Period:
     peak: int = 0
     scheduled: PlanChanged | None = None
     paid: dict[str, _Paid] = field(default_factory=dict)
+    released: list[_Paid] = field(default_factory=list)  # paid items given up this period
     lines: list[_Line] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # Per step (the events of one instant):
@@ -740,7 +747,7 @@ class _Period:
             self.credit(held, held.quantity, at, share, text, whole=True)
             if not credits:
                 carried = max(carried, held.quantity)
-            del paid_items[code]
+            self.released.append(paid_items.pop(code))
         increase = self.policy.seat_increase
         for code, price in after.items():
             paid = paid_items.get(code)
@@ -797,6 +804,7 @@ class _Period:
         self.interval = interval
         self.end = shift_months(start, INTERVAL_MONTHS[interval])
         quantity = max(self.seats, carried)
+        self.released.extend(self.paid.values())
         self.paid = {}
         for code, price in self.effective().items():
             billed = self.charge(
@@ -828,6 +836,7 @@ class _Period:
             self.end = billing_day
             self.hold_start = shift_months(billing_day, -INTERVAL_MONTHS[interval])
         quantity = max(self.seats, carried)
+        self.released.extend(self.paid.values())
         self.paid = {}
         piece = self.share(start)
         for code, price in self.effective().items():
@@ -859,6 +868,31 @@ class _Period:
                 paid.billed += self.charge(price, extra, at, share, text, whole=False)
             paid.quantity = peak
         self.peak = self.seats
+
+    def refund_limit(self, terms: InvoiceTerms) -> Decimal | None:
+        """How much of a cancellation may be refunded: what was paid less the used time
+        (what stays billed once credits are taken off), after percentage discounts and
+        with tax, as Lago's ``calculate_refund`` does; ``None`` when the whole period is
+        taken as paid. A fixed-amount coupon is not taken off the used time, so the
+        refund errs low, never above what was paid."""
+        paid = self.sub.amount_paid
+        if paid is None or not self.refund:
+            return None
+        currency = self.currency
+        if paid < 0 or paid != round_money(paid, currency):
+            raise InvoicingError(
+                f"subscription.amount_paid: {paid} must be a non-negative amount in {currency}"
+            )
+        used_total = ZERO
+        for item in (*self.paid.values(), *self.released):
+            used = item.billed - item.credited
+            line = _Line(
+                "charge", "", item.price.code, self.start, self.end, Decimal(item.quantity),
+                item.price.unit_amount, FULL_PERIOD, used, whole_item=False,
+            )
+            net = used - _discount(line, terms.discounts, currency) if terms.discounts else used
+            used_total += net + (line_tax(net, terms.tax, currency) if terms.tax.rate else ZERO)
+        return max(paid - used_total, ZERO)
 
     def renew(self) -> None:
         """Bill the next period in advance, with any change scheduled for the renewal."""
@@ -1034,6 +1068,7 @@ def _assemble(
     terms: InvoiceTerms,
     notes: list[str],
     refund: bool,
+    refund_limit: Decimal | None = None,
 ) -> InvoiceDraft:
     zero = round_money(ZERO, currency)
     rate = terms.tax.rate
@@ -1069,6 +1104,9 @@ def _assemble(
         min(round_money(terms.account_credit, currency), total) if total > zero else zero
     )
     owed_back = -total if total < zero else zero
+    refunded = zero
+    if refund:
+        refunded = owed_back if refund_limit is None else min(owed_back, refund_limit)
     if terms.tax.note:
         notes.append(terms.tax.note)
     return InvoiceDraft(
@@ -1085,8 +1123,8 @@ def _assemble(
         due_date=terms.issue_date + timedelta(days=terms.payment_terms_days),
         period_start=min((line.start for line in lines), default=None),
         period_end=max((line.end for line in lines), default=None),
-        credit_to_balance=zero if refund else owed_back,
-        refund_due=owed_back if refund else zero,
+        credit_to_balance=owed_back - refunded,
+        refund_due=refunded,
         notes=tuple(notes),
         tax=terms.tax,
     )
@@ -1127,4 +1165,5 @@ def draft_invoice(
         true_up = _commitment_line(commitment, lines, currency)
         if true_up is not None:
             lines.append(true_up)
-    return _assemble(currency, lines, terms, period.notes, period.refund)
+    limit = period.refund_limit(terms)
+    return _assemble(currency, lines, terms, period.notes, period.refund, limit)

@@ -148,6 +148,11 @@ class SubscriptionIn(_Request):
     trial_end: Instant | None = Field(
         default=None, description="free trial: nothing billed before it (needs a 'started' event)"
     )
+    amount_paid: Amount | None = Field(
+        default=None,
+        description="paid toward the period's invoiced charges, tax included; a refunded "
+        "cancellation refunds at most this less the used time, the rest is account credit",
+    )
 
 
 class CustomerIn(_Request):
@@ -540,6 +545,7 @@ def _subscription(request: PreviewRequest, prices: _Prices) -> Subscription:
         paused=sub.paused,
         quarterly_true_up=sub.quarterly_true_up,
         trial_end=sub.trial_end,
+        amount_paid=sub.amount_paid,
     )
 
 

@@ -28,6 +28,7 @@ from activities.billing.proration import (
     ProrationPolicy,
     proration,
 )
+from activities.billing.tax import TaxTreatment
 
 D = Decimal
 TERMS = InvoiceTerms(issue_date=date(2025, 1, 1))
@@ -288,3 +289,51 @@ def test_a_commitment_is_prorated_for_the_active_part_of_its_period() -> None:
     draft = draft_invoice(sub, [], terms=TERMS, commitment=commitment)
     assert lines(draft) == [("charge", "minimum_commitment", D("548.39"))]  # 1000 × 17/31
     assert "prorated, 17 of 31 days" in draft.lines[0].description
+
+
+# Lago, app/services/credit_notes/create_from_termination.rb (getlago/lago-api), with
+# on_termination_credit_note "refund": the unused time (tax included) is refunded up to
+# what was paid less the used time (calculate_refund: paid_amount_prorated_to_subscription
+# - creditable_used_amount), and the rest of it is credited to the customer's balance.
+VAT_20 = TaxTreatment(D("0.20"), "VAT 20%")
+LAGO_REFUND = LAGO.model_copy(update={"name": "lago_refund", "cancellation": "refund"})
+
+
+@pytest.mark.parametrize(
+    ("paid", "refund", "credit"),
+    [
+        # paid in full: 120 - (48.39 used + 9.68 VAT) = 61.93, all of the 61.93 unused
+        (D("120.00"), D("61.93"), D("0.00")),
+        # paid 60: only 60 - 58.07 = 1.93 is refundable; the rest of the unused is credit
+        (D("60.00"), D("1.93"), D("60.00")),
+        # nothing paid: nothing refunded, the unused time is account credit
+        (D("0.00"), D("0.00"), D("61.93")),
+        # not given: the period counts as paid, as before
+        (None, D("61.93"), D("0.00")),
+    ],
+)
+def test_lago_splits_a_termination_credit_into_refund_and_account_credit(
+    paid: Decimal | None, refund: Decimal, credit: Decimal
+) -> None:
+    # 100 a month with 20 % VAT, terminated on 15 January: 16 of 31 days unused (51.61 net).
+    sub = monthly(PLAN_A, period_start=at(2025, 1, 1), amount_paid=paid)
+    terms = InvoiceTerms(issue_date=date(2025, 1, 15), tax=VAT_20)
+    draft = draft_invoice(sub, [Cancelled(at(2025, 1, 15, 10))], terms=terms, policy=LAGO_REFUND)
+    assert lines(draft) == [("credit", "plan_a", D("-51.61"))]
+    assert draft.total == D("-61.93")
+    assert (draft.refund_due, draft.credit_to_balance) == (refund, credit)
+    assert draft.refund_due + draft.credit_to_balance == -draft.total
+
+
+def test_amount_paid_does_not_refund_under_an_account_credit_policy() -> None:
+    sub = monthly(PLAN_A, period_start=at(2025, 1, 1), amount_paid=D("100.00"))
+    draft = draft_invoice(sub, [Cancelled(at(2025, 1, 15, 10))], terms=TERMS, policy=LAGO)
+    assert (draft.refund_due, draft.credit_to_balance) == (D("0.00"), D("51.61"))
+
+
+def test_amount_paid_must_be_a_currency_amount() -> None:
+    from activities.billing.invoicing import InvoicingError
+
+    sub = monthly(PLAN_A, period_start=at(2025, 1, 1), amount_paid=D("-1"))
+    with pytest.raises(InvoicingError, match="amount_paid"):
+        draft_invoice(sub, [Cancelled(at(2025, 1, 15))], terms=TERMS, policy=LAGO_REFUND)

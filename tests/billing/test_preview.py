@@ -273,3 +273,20 @@ def test_a_new_plan_must_offer_the_add_ons() -> None:
     assert (
         response.notes[0] == "Change to Plus (monthly) takes effect at the renewal on 1 Apr 2025."
     )
+
+
+def test_amount_paid_splits_a_refunded_cancellation() -> None:
+    """Cancelled on 20 January under chargebee_like (refunds): 12 of 31 days unused,
+    240.00 + 4 % tax = 249.60 owed back. Used: 306.45 + 73.55 = 380.00, with tax 395.20;
+    of the 500.00 paid, 104.80 can be refunded, the other 144.80 is account credit."""
+    request = example("preview-seat-increase.json")
+    request["policy"] = "chargebee_like"
+    request["subscription"]["amount_paid"] = "500.00"
+    request["events"] = [{"type": "cancelled", "at": "2025-01-20T00:00:00Z"}]
+    response = run(request)
+    assert [line.amount for line in response.lines] == [D("-193.55"), D("-46.45")]
+    assert response.total == D("-249.60")
+    assert (response.refund_due, response.credit_to_balance) == (D("104.80"), D("144.80"))
+    del request["subscription"]["amount_paid"]
+    response = run(request)
+    assert (response.refund_due, response.credit_to_balance) == (D("249.60"), D("0.00"))
