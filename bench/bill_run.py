@@ -107,6 +107,19 @@ def bill_run(jobs: Iterable[BillingJob]) -> Iterator[InvoiceDraft]:
         )
 
 
+#: Every preset in the mix, so each knob (anchor kept, daily-price upgrades, credits
+#: subtracted, Kill Bill's period length, 30-day months) is paid for in the figure.
+POLICIES: tuple[tuple[ProrationPolicy, int], ...] = (
+    (DEFAULT_POLICY, 60),
+    (PRESETS["stripe_like"], 10),
+    (PRESETS["chargebee_like"], 6),
+    (PRESETS["zuora_30_day"], 6),
+    (PRESETS["killbill_like"], 6),
+    (PRESETS["lago_calendar"], 6),
+    (PRESETS["lago_anniversary"], 6),
+)
+
+
 def _pick(rng: random.Random, weighted: tuple[tuple[_T, int], ...]) -> _T:
     values = [value for value, _ in weighted]
     return rng.choices(values, weights=[weight for _, weight in weighted])[0]
@@ -172,7 +185,7 @@ def _job(rng: random.Random, book: PriceBook, currency: str, tax: TaxTreatment) 
         discounts=discounts,
         account_credit=credit if currency != "JPY" else credit * 100,
     )
-    policy = PRESETS["stripe_like"] if rng.random() < 0.2 else DEFAULT_POLICY
+    policy = _pick(rng, POLICIES)
     return BillingJob(subscription, events, usage, terms, policy)
 
 
