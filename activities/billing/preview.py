@@ -54,7 +54,7 @@ from activities.billing.money import check_currency, round_money
 from activities.billing.pricebook import PriceBook, PriceBookError, SeatPrice, load_pricebook
 from activities.billing.proration import PRESETS, Interval, ProrationPolicy, policy_named
 from activities.billing.tax import TaxTable, load_tax_table, tax_treatment
-from activities.billing.usage import UsageCharge
+from activities.billing.usage import Tier, UsageCharge, UsageModel, UsagePrice
 
 
 class PreviewError(ValueError):
@@ -248,6 +248,70 @@ _EVENT_TYPES = frozenset(
 )
 
 
+class TierIn(_Request):
+    """Units up to ``up_to`` (inclusive; null on the last tier) at ``unit_amount`` each, or
+    per started block of ``block_size`` units; ``flat_amount`` once when usage reaches it."""
+
+    up_to: Units | None
+    unit_amount: Amount
+    flat_amount: Amount = Decimal(0)
+    block_size: Units | None = Field(default=None, gt=0)
+
+
+class UsagePriceIn(_Request):
+    """A usage price given in the request instead of the price book's, as another system
+    holds it: ``per_unit`` (``unit_amount``), ``package`` (``unit_amount`` per started
+    block of ``block_size``), ``graduated`` or ``volume`` (``tiers``)."""
+
+    model: Literal["per_unit", "package", "graduated", "volume"]
+    unit_amount: Amount | None = None
+    block_size: Units | None = Field(default=None, gt=0)
+    tiers: list[TierIn] | None = None
+    name: str | None = Field(default=None, max_length=120)
+    unit: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _shape(self) -> UsagePriceIn:
+        needs = {
+            "per_unit": {"unit_amount"},
+            "package": {"unit_amount", "block_size"},
+            "graduated": {"tiers"},
+            "volume": {"tiers"},
+        }[self.model]
+        for name in ("unit_amount", "block_size", "tiers"):
+            given = getattr(self, name) is not None
+            if name in needs and not given:
+                raise ValueError(f"the {self.model} model needs {name}")
+            if given and name not in needs:
+                raise ValueError(f"{name} is not used by the {self.model} model")
+        tiers = self.tiers or []
+        if self.tiers is not None and not tiers:
+            raise ValueError("tiers: give at least one tier")
+        previous = Decimal(0)
+        for number, tier in enumerate(tiers):
+            last = number == len(tiers) - 1
+            if (tier.up_to is None) != last:
+                raise ValueError(f"tiers[{number}].up_to: only the last tier is unlimited (null)")
+            if tier.up_to is not None:
+                if tier.up_to <= previous:
+                    raise ValueError(f"tiers[{number}].up_to: must be above {previous}")
+                previous = tier.up_to
+        return self
+
+    def usage_price(self, included: Decimal) -> UsagePrice:
+        if self.model in ("per_unit", "package"):
+            assert self.unit_amount is not None
+            model: UsageModel = "per_unit" if self.model == "per_unit" else "block"
+            size = self.block_size if self.block_size is not None else Decimal(1)
+            return UsagePrice(model, included, self.unit_amount, size)
+        tiers = tuple(
+            Tier(tier.up_to, tier.unit_amount, tier.flat_amount, tier.block_size)
+            for tier in self.tiers or ()
+        )
+        tiered: UsageModel = "graduated" if self.model == "graduated" else "volume"
+        return UsagePrice(tiered, included, tiers=tiers)
+
+
 class UsageIn(_Request):
     """Metered units of a usage add-on for one usage period (billed in arrears)."""
 
@@ -258,6 +322,10 @@ class UsageIn(_Request):
     period_end: Instant
     included_units: Units | None = Field(
         default=None, description="defaults to what the plan includes in the price book"
+    )
+    price: UsagePriceIn | None = Field(
+        default=None,
+        description="the price to use instead of the price book's (the code need not be in it)",
     )
 
     @model_validator(mode="after")
@@ -553,6 +621,9 @@ def _usage(request: PreviewRequest, book: PriceBook) -> list[UsageCharge]:
     charges = []
     for number, usage in enumerate(request.usage):
         where = f"usage[{number}]"
+        if usage.price is not None:
+            charges.append(_usage_priced_in_request(usage, request.currency, where))
+            continue
         try:
             addon = book.usage_addon(usage.code)
             if usage.included_units is None:
@@ -581,6 +652,26 @@ def _usage(request: PreviewRequest, book: PriceBook) -> list[UsageCharge]:
             )
         )
     return charges
+
+
+def _usage_priced_in_request(usage: UsageIn, currency: str, where: str) -> UsageCharge:
+    price = usage.price
+    assert price is not None
+    for number, tier in enumerate(price.tiers or ()):
+        _money(tier.flat_amount, currency, f"{where}.price.tiers[{number}].flat_amount")
+    if price.model == "package" and price.unit_amount is not None:
+        _money(price.unit_amount, currency, f"{where}.price.unit_amount")
+    included = usage.included_units if usage.included_units is not None else Decimal(0)
+    return UsageCharge(
+        usage.code,
+        price.name or usage.code,
+        price.unit or "unit",
+        usage.period_start,
+        usage.period_end,
+        usage.units,
+        price.usage_price(included),
+        usage.invoiced_units,
+    )
 
 
 def _money(value: Decimal, currency: str, where: str) -> Decimal:

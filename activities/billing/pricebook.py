@@ -187,6 +187,7 @@ class _TierIn(_Strict):
     up_to: int | None = Field(ge=1)
     unit_price: _ByCurrency
     flat_price: _ByCurrency | None = None
+    block_size: int | None = Field(default=None, ge=1)  # unit_price per started block
 
 
 class _UsageAddonIn(_Strict):
@@ -415,6 +416,7 @@ def _usage_prices(usage: _UsageAddonIn, currencies: tuple[str, ...]) -> Mapping[
                     None if tier.up_to is None else Decimal(tier.up_to),
                     tier.unit_price[currency],
                     zero if tier.flat_price is None else tier.flat_price[currency],
+                    None if tier.block_size is None else Decimal(tier.block_size),
                 )
                 for tier in usage.tiers
             )

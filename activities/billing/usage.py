@@ -30,12 +30,26 @@ class UsageError(ValueError):
 class Tier:
     """Billable units up to ``up_to`` (inclusive; ``None`` for no limit) at ``unit_amount``.
 
-    ``flat_amount`` is charged once when usage reaches the tier.
+    ``flat_amount`` is charged once when usage reaches the tier. With
+    ``block_size``, ``unit_amount`` is the price of each started block of that
+    many units in the tier (Zuora's and Chargebee's package-per-tier pricing).
     """
 
     up_to: Decimal | None
     unit_amount: Decimal
     flat_amount: Decimal = ZERO
+    block_size: Decimal | None = None
+
+    def quantity(self, units: Decimal) -> Decimal:
+        """What ``units`` of the tier are billed as: units, or started blocks."""
+        if self.block_size is None or units <= ZERO:
+            return units
+        return _blocks(units, self.block_size)
+
+    def priced(self) -> str:
+        if self.block_size is None:
+            return f"{self.unit_amount:f}"
+        return f"{self.unit_amount:f} per started block of {_units(self.block_size)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +170,15 @@ def _graduated(
         # This tier's units in (lower, upper] that lie between the two counts.
         top = now if upper is None or now < upper else upper
         bottom = before if before > lower else lower
-        quantity = top - bottom
+        quantity = (
+            tier.quantity(top - lower) - tier.quantity(bottom - lower) if top > bottom else ZERO
+        )
         span = f"{_units(lower + 1)}+" if upper is None else f"{_units(lower + 1)}–{_units(upper)}"
         if quantity > ZERO:
+            what = f"{unit}s" if tier.block_size is None else "started blocks"
             text = (
-                f"{name}: {_units(quantity)} {unit}s in tier {number} ({span}) "
-                f"at {tier.unit_amount:f}{included}"
+                f"{name}: {_units(quantity)} {what} in tier {number} ({span}) "
+                f"at {tier.priced()}{included}"
             )
             lines.append(_line(text, quantity, tier.unit_amount, currency))
         if tier.flat_amount and before <= lower < now:
@@ -182,22 +199,24 @@ def _volume(
     name, unit = charge.name, charge.unit
     tier = _volume_tier(tiers, now)
     if before > ZERO and _volume_tier(tiers, before) is tier:
-        quantity = now - before
+        quantity = tier.quantity(now) - tier.quantity(before)
+        if not quantity:
+            return []
         text = (
             f"{name}: {_units(quantity)} more {unit}s at the volume price "
-            f"{tier.unit_amount:f} ({_units(now)} billable in the period{included})"
+            f"{tier.priced()} ({_units(now)} billable in the period{included})"
         )
         return [_line(text, quantity, tier.unit_amount, currency)]
-    text = f"{name}: {_units(now)} {unit}s at the volume price {tier.unit_amount:f}{included}"
-    lines = [_line(text, now, tier.unit_amount, currency)]
+    text = f"{name}: {_units(now)} {unit}s at the volume price {tier.priced()}{included}"
+    lines = [_line(text, tier.quantity(now), tier.unit_amount, currency)]
     if tier.flat_amount:
         lines.append(_line(f"{name}: volume tier flat fee", Decimal(1), tier.flat_amount, currency))
     if before > ZERO:
         # What the earlier invoice charged, line by line as it was rounded.
         earlier = _volume_tier(tiers, before)
-        already = round_money(before * earlier.unit_amount, currency) + round_money(
-            earlier.flat_amount, currency
-        )
+        already = round_money(
+            earlier.quantity(before) * earlier.unit_amount, currency
+        ) + round_money(earlier.flat_amount, currency)
         text = f"{name}: less the {_units(before)} {unit}s already invoiced for this period"
         lines.append(UsageLine(text, Decimal(1), already, -already))
     return lines

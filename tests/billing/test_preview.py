@@ -290,3 +290,96 @@ def test_amount_paid_splits_a_refunded_cancellation() -> None:
     del request["subscription"]["amount_paid"]
     response = run(request)
     assert (response.refund_due, response.credit_to_balance) == (D("249.60"), D("0.00"))
+
+
+def _usage_request(units: str, price: dict[str, Any], invoiced: str = "0") -> dict[str, Any]:
+    request = example("preview-seat-increase.json")
+    request["events"] = []
+    request["customer"]["account_credit"] = "0.00"
+    request["usage"] = [
+        {
+            "code": "api_calls",
+            "units": units,
+            "invoiced_units": invoiced,
+            "period_start": "2025-01-01T00:00:00Z",
+            "period_end": "2025-02-01T00:00:00Z",
+            "included_units": "0",
+            "price": price,
+        }
+    ]
+    return request
+
+
+def _usage_lines(response: PreviewResponse) -> list[tuple[Decimal, Decimal]]:
+    lines = response.lines
+    return [(line.quantity, line.amount) for line in lines if line.item_code == "api_calls"]
+
+
+def test_a_graduated_usage_price_given_in_the_request() -> None:
+    # getlago.com/docs/guide/plans/charges/charge-models/graduated: $1 a unit for the
+    # first 100, $0.50 for the next 100, $0.10 for any more; 250 units: 100 + 50 + 5.
+    price = {
+        "model": "graduated",
+        "tiers": [
+            {"up_to": "100", "unit_amount": "1"},
+            {"up_to": "200", "unit_amount": "0.50"},
+            {"up_to": None, "unit_amount": "0.10"},
+        ],
+    }
+    response = run(_usage_request("250", price))
+    assert _usage_lines(response) == [
+        (D("100"), D("100.00")),
+        (D("100"), D("50.00")),
+        (D("50"), D("5.00")),
+    ]
+    # 230 of them invoiced mid-period: only the last 20 (at 0.10) are billed now
+    assert _usage_lines(run(_usage_request("250", price, invoiced="230"))) == [(D("20"), D("2.00"))]
+
+
+def test_a_package_size_per_tier_counts_started_packages() -> None:
+    # docs.flexprice.io, "Tiered", package size in a tier: volume mode, 4,500 calls in a
+    # tier priced $1.00 per package of 1,000: 4.5 packages round up to 5, $5.
+    price = {
+        "model": "volume",
+        "tiers": [
+            {"up_to": "10000", "unit_amount": "1.00", "block_size": "1000"},
+            {"up_to": None, "unit_amount": "0.80", "block_size": "1000"},
+        ],
+    }
+    assert _usage_lines(run(_usage_request("4500", price))) == [(D("5"), D("5.00"))]
+    # graduated ("slab"): packages are counted on the units inside each tier
+    price["model"] = "graduated"
+    assert _usage_lines(run(_usage_request("12500", price))) == [
+        (D("10"), D("10.00")),
+        (D("3"), D("2.40")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        ({"model": "graduated"}, "needs tiers"),
+        ({"model": "per_unit", "unit_amount": "1", "tiers": []}, "not used by"),
+        ({"model": "package", "unit_amount": "5"}, "needs block_size"),
+        (
+            {"model": "volume", "tiers": [{"up_to": "10", "unit_amount": "1"}]},
+            "only the last tier is unlimited",
+        ),
+        (
+            {
+                "model": "graduated",
+                "tiers": [
+                    {"up_to": "10", "unit_amount": "1"},
+                    {"up_to": "5", "unit_amount": "1"},
+                    {"up_to": None, "unit_amount": "1"},
+                ],
+            },
+            "must be above 10",
+        ),
+    ],
+)
+def test_a_bad_usage_price_in_the_request_names_the_rule(
+    price: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        PreviewRequest.model_validate_json(json.dumps(_usage_request("10", price)))
