@@ -46,11 +46,11 @@ from activities.billing.pricebook import SeatPrice
 from activities.billing.proration import (
     DEFAULT_POLICY,
     FULL_PERIOD,
-    INTERVAL_MONTHS,
     EventKind,
     Interval,
     Proration,
     ProrationPolicy,
+    advance,
     boundary_after,
     effective_instant,
     period_containing,
@@ -322,7 +322,9 @@ class InvoiceTerms:
 
 # --- Pricing the period -----------------------------------------------------------
 
-_ADJECTIVE = {"month": "monthly", "quarter": "quarterly", "year": "annual"}
+_ADJECTIVE = {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "annual"}
+#: Only to order intervals by length (which change is to a longer one), never to price.
+_NOMINAL_DAYS = {"week": 7, "month": 30, "quarter": 91, "year": 365}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -649,16 +651,16 @@ class _Period:
             )
 
     def _change_plan(self, where: str, event: PlanChanged) -> None:
-        old_months = INTERVAL_MONTHS[self.interval]
-        new_months = INTERVAL_MONTHS[event.interval]
-        if new_months != old_months and event.addons is None and self.addons:
+        old_length = _NOMINAL_DAYS[self.interval]
+        new_length = _NOMINAL_DAYS[event.interval]
+        if new_length != old_length and event.addons is None and self.addons:
             raise InvoicingError(f"{where}.addons: give the add-ons' prices in the new interval")
         if self.policy.upgrade_test == "daily_price":
             downgrade = self._daily_price(event.plan, event.interval, event.at) < (
                 self._daily_price(self.plan, self.interval, event.at)
             )
-        elif new_months != old_months:
-            downgrade = new_months < old_months
+        elif new_length != old_length:
+            downgrade = new_length < old_length
         else:
             downgrade = event.plan.unit_amount < self.plan.unit_amount
         if downgrade and self.policy.decrease == "at_period_end":
@@ -677,7 +679,7 @@ class _Period:
             new_addons = {addon.code: addon for addon in event.addons}
             self.swapped.update(code for code in self.addons if code not in new_addons)
             self.addons = new_addons
-        if new_months != old_months:
+        if new_length != old_length:
             self.new_interval = event.interval
 
     def _daily_price(self, price: SeatPrice, interval: Interval, at: datetime) -> Decimal:
@@ -802,7 +804,7 @@ class _Period:
         start = effective_instant(at, self.policy)
         self.anchor = self.start = self.hold_start = start
         self.interval = interval
-        self.end = shift_months(start, INTERVAL_MONTHS[interval])
+        self.end = advance(start, interval, 1)
         quantity = max(self.seats, carried)
         self.released.extend(self.paid.values())
         self.paid = {}
@@ -821,6 +823,11 @@ class _Period:
         new interval ending there), from where whole periods follow."""
         interval = self.new_interval
         assert interval is not None
+        if "week" in (interval, self.interval):
+            raise InvoicingError(
+                "policy.anchor_on_change: a weekly plan has a billing weekday, not a billing "
+                "day of the month; a change to or from weekly billing needs anchor_on_change reset"
+            )
         carried = self._credit_current_period(at)
         start = effective_instant(at, self.step_policy)
         billing_day = boundary_after(self.anchor, "month", start)
@@ -830,11 +837,11 @@ class _Period:
         self.interval = interval
         if billing_day == start:
             self.start = self.hold_start = start
-            self.end = shift_months(start, INTERVAL_MONTHS[interval])
+            self.end = advance(start, interval, 1)
         else:
             self.start = start
             self.end = billing_day
-            self.hold_start = shift_months(billing_day, -INTERVAL_MONTHS[interval])
+            self.hold_start = advance(billing_day, interval, -1)
         quantity = max(self.seats, carried)
         self.released.extend(self.paid.values())
         self.paid = {}

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from babel.numbers import get_currency_name
@@ -26,7 +26,8 @@ from activities.billing.proration import Interval
 from activities.billing.usage import Tier, UsagePrice
 from activities.settings import config_dir
 
-INTERVALS: tuple[Interval, ...] = get_args(Interval)
+#: The intervals every price book item is priced in (a weekly price comes from a request).
+INTERVALS: tuple[Interval, ...] = ("month", "quarter", "year")
 #: Usage unit prices may go below the minor unit, to this many places (the
 #: ledger keeps unit amounts to four places).
 USAGE_PRICE_PLACES = 4
@@ -97,7 +98,9 @@ class PriceBook:
 
     def plan_price(self, code: str, interval: Interval, currency: str) -> SeatPrice:
         plan = self.plan(code)
-        return SeatPrice(code, plan.name, plan.prices[interval, self._currency(currency)])
+        return SeatPrice(
+            code, plan.name, _priced(plan.prices, code, interval, self._currency(currency))
+        )
 
     def addon_price(self, code: str, interval: Interval, currency: str, plan: str) -> SeatPrice:
         """The per-seat add-on's price; refused when the plan does not offer it."""
@@ -107,7 +110,8 @@ class PriceBook:
             raise PriceBookError(
                 f"add-on {code!r} is not available on the {plan} plan (only on {offered})"
             )
-        return SeatPrice(code, addon.name, addon.prices[interval, self._currency(currency)])
+        amount = _priced(addon.prices, code, interval, self._currency(currency))
+        return SeatPrice(code, addon.name, amount)
 
     def usage_addon(self, code: str) -> UsageAddon:
         return _find(self.usage_addons, code, "usage add-on")
@@ -126,6 +130,18 @@ class PriceBook:
                 f"currency {currency!r} is not in the price book ({', '.join(self.currencies)})"
             )
         return currency
+
+
+def _priced(
+    prices: Mapping[tuple[str, str], Decimal], code: str, interval: str, currency: str
+) -> Decimal:
+    try:
+        return prices[interval, currency]
+    except KeyError:
+        raise PriceBookError(
+            f"{code!r} has no {interval} price in the price book (it has month, quarter and "
+            "year); give its unit_amount"
+        ) from None
 
 
 def _find(table: Mapping[str, _T], code: str, what: str) -> _T:

@@ -32,13 +32,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Interval = Literal["month", "quarter", "year"]
+Interval = Literal["week", "month", "quarter", "year"]
 DayCounting = Literal["half_open", "change_day_to_new_state", "change_day_to_old_state"]
 #: The kinds of event whose day can be owned differently (``ProrationPolicy.for_event``).
 EventKind = Literal["start", "plan_change", "seat_change", "termination"]
 
-#: Calendar months in each billing interval.
+#: Calendar months in each month-based billing interval (a week is 7 days: ``advance``).
 INTERVAL_MONTHS: Mapping[str, int] = MappingProxyType({"month": 1, "quarter": 3, "year": 12})
+_WEEK = timedelta(days=7)
 
 _ROUNDINGS: Mapping[str, str] = MappingProxyType(
     {
@@ -300,12 +301,22 @@ def shift_months(anchor: datetime, months: int) -> datetime:
     return anchor.replace(year=year, month=month0 + 1, day=day)
 
 
+def advance(instant: datetime, interval: Interval, count: int) -> datetime:
+    """``instant`` moved by ``count`` intervals: whole weeks of 7 days, or whole months
+    with the day clamped (from ``instant``'s own day, not an anchor's)."""
+    if interval == "week":
+        return instant + count * _WEEK
+    return shift_months(instant, count * INTERVAL_MONTHS[interval])
+
+
 def boundary_after(anchor: datetime, interval: Interval, at: datetime) -> datetime:
     """The first renewal instant of the anchor's schedule strictly after ``at``.
 
     Renewals are ``anchor + k intervals`` for every whole ``k`` (also before
     the anchor, for a first period that runs up to a future anchor).
     """
+    if interval == "week":
+        return anchor + ((at - anchor) // _WEEK + 1) * _WEEK
     step = INTERVAL_MONTHS[interval]
     months = (at.year - anchor.year) * 12 + at.month - anchor.month
     # The renewal k = months // step falls in at's month or an earlier one, and
@@ -319,6 +330,8 @@ def boundary_after(anchor: datetime, interval: Interval, at: datetime) -> dateti
 
 def renewal_after(anchor: datetime, interval: Interval, renewal: datetime) -> datetime:
     """The renewal that follows ``renewal``, itself a renewal of the anchor's schedule."""
+    if interval == "week":
+        return renewal + _WEEK
     months = (renewal.year - anchor.year) * 12 + renewal.month - anchor.month
     return shift_months(anchor, months + INTERVAL_MONTHS[interval])
 
@@ -338,6 +351,8 @@ def shift_months_back(anchor: datetime, interval: Interval, boundary: datetime) 
     Feb for a schedule anchored on the 28th but 29 Feb in a leap year for one
     anchored on the 31st.
     """
+    if interval == "week":
+        return boundary - _WEEK
     step = INTERVAL_MONTHS[interval]
     months = (boundary.year - anchor.year) * 12 + boundary.month - anchor.month
     return shift_months(anchor, months - step)
@@ -433,7 +448,12 @@ def proration(
         return NOT_PRORATED
     if policy.period_length == "back_from_end":
         # Never shorter than the anchored period (the end's day is at most the anchor's).
-        period_start = shift_months(period_end, -INTERVAL_MONTHS[interval])
+        period_start = advance(period_end, interval, -1)
+    if policy.denominator != "actual_period" and interval == "week":
+        raise ProrationError(
+            f"denominator: {policy.denominator} counts 30-day months; a weekly interval is "
+            "prorated over its actual 7 days (actual_period)"
+        )
     if policy.denominator == "thirty_360":
         return _thirty_360(start, end, policy, interval)
     fixed = policy.denominator == "fixed_30_day_month"

@@ -337,3 +337,65 @@ def test_amount_paid_must_be_a_currency_amount() -> None:
     sub = monthly(PLAN_A, period_start=at(2025, 1, 1), amount_paid=D("-1"))
     with pytest.raises(InvoicingError, match="amount_paid"):
         draft_invoice(sub, [Cancelled(at(2025, 1, 15))], terms=TERMS, policy=LAGO_REFUND)
+
+
+# Weekly plans: Lago's plan interval "weekly" (getlago.com/docs/guide/plans, plan
+# interval: weekly, monthly, quarterly, yearly) and Stripe's recurring interval "week"
+# bill 7-day periods; a first partial week is prorated by the day, over 7 days.
+WEEKLY = SeatPrice("plan_w", "Plan W", D("70.00"))
+MONDAY = at(2025, 1, 6)
+
+
+def test_a_weekly_plan_prorates_its_first_week_and_renews_every_seven_days() -> None:
+    sub = Subscription("EUR", MONDAY, "week", WEEKLY, 1)
+    from activities.billing.invoicing import Started
+
+    draft = draft_invoice(sub, [Started(at(2025, 1, 8))], terms=TERMS, renew=True)
+    assert lines(draft) == [("charge", "plan_w", D("50.00")), ("charge", "plan_w", D("70.00"))]
+    first, renewal = draft.lines
+    assert (first.period_start, first.period_end) == (at(2025, 1, 8), at(2025, 1, 13))
+    assert "(5 of 7 days)" in first.description and "Plan W (weekly)" in first.description
+    assert (renewal.period_start, renewal.period_end) == (at(2025, 1, 13), at(2025, 1, 20))
+
+
+def test_seats_added_mid_week_are_charged_for_the_rest_of_the_week() -> None:
+    sub = Subscription("EUR", MONDAY, "week", WEEKLY, 2, period_start=at(2025, 1, 13))
+    from activities.billing.invoicing import SeatsAdded
+
+    draft = draft_invoice(
+        sub, [SeatsAdded(at(2025, 1, 17), 3)], terms=TERMS, policy=PRESETS["chargebee_like"]
+    )
+    assert lines(draft) == [("charge", "plan_w", D("90.00"))]  # 3 × 70 × 3/7 (Fri–Sun)
+
+
+def test_a_move_from_weekly_to_monthly_restarts_the_period_at_the_change() -> None:
+    sub = Subscription("EUR", MONDAY, "week", WEEKLY, 1, period_start=at(2025, 1, 13))
+    monthly_plan = SeatPrice("plan_m", "Plan M", D("280.00"))
+    draft = draft_invoice(
+        sub,
+        [PlanChanged(at(2025, 1, 16), monthly_plan, "month")],
+        terms=TERMS,
+        policy=PRESETS["stripe_like"],
+    )
+    assert lines(draft) == [("credit", "plan_w", D("-40.00")), ("charge", "plan_m", D("280.00"))]
+    assert (draft.lines[1].period_start, draft.lines[1].period_end) == (
+        at(2025, 1, 16),
+        at(2025, 2, 16),
+    )
+
+
+def test_weekly_billing_refuses_rules_made_for_months() -> None:
+    from activities.billing.invoicing import InvoicingError, SeatsAdded
+
+    sub = Subscription("EUR", MONDAY, "week", WEEKLY, 1, period_start=at(2025, 1, 13))
+    with pytest.raises(InvoicingError, match="anchor_on_change"):
+        draft_invoice(
+            sub,
+            [PlanChanged(at(2025, 1, 16), SeatPrice("plan_m", "M", D("280")), "month")],
+            terms=TERMS,
+            policy=KILLBILL,
+        )
+    with pytest.raises(ProrationError, match="denominator"):
+        draft_invoice(
+            sub, [SeatsAdded(at(2025, 1, 16), 1)], terms=TERMS, policy=PRESETS["zuora_30_day"]
+        )

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from activities.billing.preview import (
+    PreviewError,
     PreviewRequest,
     PreviewResponse,
     describe_validation_error,
@@ -383,3 +384,22 @@ def test_a_bad_usage_price_in_the_request_names_the_rule(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         PreviewRequest.model_validate_json(json.dumps(_usage_request("10", price)))
+
+
+def test_a_weekly_subscription_takes_its_price_from_the_request() -> None:
+    request = example("preview-seat-increase.json")
+    request["subscription"].update(
+        interval="week",
+        billing_anchor="2025-01-06T00:00:00Z",
+        current_period_start="2025-01-13T00:00:00Z",
+        invoiced=None,
+        addons=[],
+    )
+    request["events"] = [{"type": "seats_added", "at": "2025-01-17T00:00:00Z", "seats": 2}]
+    with pytest.raises(PreviewError, match="no week price in the price book"):
+        run(request)
+    request["subscription"]["plan"]["unit_amount"] = "14.00"
+    response = run(request)
+    assert [(line.amount, line.period_end.isoformat()) for line in response.lines] == [
+        (D("12.00"), "2025-01-20T00:00:00+00:00")  # 2 × 14 × 3/7
+    ]
