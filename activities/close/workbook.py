@@ -25,7 +25,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
@@ -38,6 +38,7 @@ from activities.spreadsheet_text import Formula, spreadsheet_text
 ROLL_FORWARD_SHEET = "Roll-forward"
 AGING_SHEET = "AR aging 12 months"
 BOLD = Font(bold=True)
+RIGHT = Alignment(horizontal="right")
 
 #: Where the roll-forward's rows sit (1-based), so tests and formulas agree.
 RF_HEADER_ROW = 4
@@ -54,6 +55,8 @@ CHECK = "Check (formula)"
 MIN_WIDTH, MAX_WIDTH = 8, 60
 #: Characters a date or a UTC time shows in the workbook's default formats.
 KIND_WIDTH = {"date": 10, "datetime": 19}
+#: Room beside the widest value: LibreOffice's default font runs wider than Excel's.
+PADDING = 3
 
 
 def money_format(currency: str) -> str:
@@ -93,6 +96,14 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any, fmt: str | None = None, bold: b
     return cell
 
 
+def _heading(sheet: WriteOnlyWorksheet, title: str, over_numbers: bool) -> Any:
+    """A column's title, right-aligned over numbers so it sits above them."""
+    cell = _cell(sheet, title, bold=True)
+    if over_numbers:
+        cell.alignment = RIGHT
+    return cell
+
+
 def _shown_width(value: Any) -> int:
     """Characters a value takes on screen: money with its thousands separators."""
     if isinstance(value, Decimal):
@@ -108,7 +119,7 @@ def _set_widths(sheet: WriteOnlyWorksheet, widths: Iterable[int]) -> None:
     # sets them up alike), but its type stubs leave them out.
     dimensions = sheet.column_dimensions  # type: ignore[attr-defined]
     for index, width in enumerate(widths, 1):
-        dimensions[get_column_letter(index)].width = min(max(width + 2, MIN_WIDTH), MAX_WIDTH)
+        dimensions[get_column_letter(index)].width = min(max(width + PADDING, MIN_WIDTH), MAX_WIDTH)
 
 
 def _set_filter(sheet: WriteOnlyWorksheet, ref: str) -> None:
@@ -161,9 +172,9 @@ def _roll_forward_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
     sheet.append(
         [
             _cell(sheet, "", bold=True),
-            *(_cell(sheet, f.currency, bold=True) for f in figures),
+            *(_heading(sheet, f.currency, True) for f in figures),
             None,
-            *(_cell(sheet, title, bold=True) for title in check_title),
+            *(_heading(sheet, title, True) for title in check_title),
         ]
     )
     last_movement = RF_CLOSING_ROW - 1
@@ -211,7 +222,9 @@ def _table_sheet(sheet: WriteOnlyWorksheet, table: Table) -> None:
     sheet.append([_cell(sheet, table.title, bold=True)])
     sheet.append([_plain(table.note or "")])
     sheet.append([])
-    sheet.append([_cell(sheet, h, bold=True) for h in headers])
+    sheet.append(
+        [_heading(sheet, h, c.kind != "text") for h, c in zip(headers, table.columns, strict=True)]
+    )
     last_column = get_column_letter(len(table.columns))
     if table.currency_column is None:
         for row in table.rows:
@@ -306,7 +319,7 @@ def _aging_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
     sheet.append([_cell(sheet, "AR by aging bucket at each month-end", bold=True)])
     sheet.append(["Days past due at each month's last day; one row per currency, never mixed."])
     sheet.append([])
-    sheet.append([_cell(sheet, h, bold=True) for h in headers])
+    sheet.append([_heading(sheet, h, index >= 2) for index, h in enumerate(headers)])
     first_bucket = get_column_letter(3)
     last_bucket = get_column_letter(2 + len(labels))
     for number, (month, row) in enumerate(rows, TABLE_HEADER_ROW + 1):
