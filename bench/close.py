@@ -7,6 +7,13 @@ does for the last month: the report (SQL aggregates, registers, exceptions),
 the outputs (XLSX, CSVs, chart), and the sign-off's re-check of the
 roll-forward. Load time is reported separately.
 
+Beside the close it measures, in the same run on the same ledger, its floor: the
+roll-forward's three plain ``GROUP BY currency`` aggregates (invoices, applications,
+credit notes), and prints the ratio (issue 20's goal: within 4x). It also times a
+bare openpyxl write-only workbook of the same register cells, without styles: the
+floor of writing the registers into a workbook at all, which the SQL floor does not
+include (see docs/close.md, "Speed"). ``rows(size)`` gives the table for ``python -m bench``.
+
     .venv/bin/python bench/close.py --backend sqlite
     .venv/bin/python bench/close.py --backend postgresql   # BENCH_DATABASE_URL or the local test DB
     .venv/bin/python bench/close.py --invoices 100000      # a smaller ledger
@@ -28,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from openpyxl import Workbook
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import make_url
 
@@ -36,7 +44,8 @@ from activities.billing.money import round_money
 from activities.billing.tax import load_tax_table
 from activities.close.checklist import load_checklist
 from activities.close.outputs import write_outputs
-from activities.close.report import build_report, closing_figures, snapshot
+from activities.close.report import CloseReport, build_report, closing_figures, snapshot
+from activities.close.workbook import write_workbook
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.ledger.models import CreditNote as CreditNoteRow
 from activities.ledger.models import (
@@ -64,6 +73,10 @@ TAX_RATES = {
     "GB": Decimal("0.20"),
     "JP": Decimal("0.10"),
 }
+#: Issue 20's goals: the close within 4x of its SQL floor; the workbook within 2x of a bare
+#: write-only workbook of the same cells.
+GOAL = 4.0
+WORKBOOK_GOAL = 2.0
 POSTGRES = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -361,7 +374,60 @@ class Timings:
     report: float
     outputs: float
     sign_off_check: float
+    #: The roll-forward's three GROUP BY currency aggregates, in plain SQL.
+    sql_floor: float
+    #: The workbook part of the outputs, and a bare write-only workbook of the same cells.
+    workbook: float
+    workbook_floor: float
     rows: str
+
+    @property
+    def close(self) -> float:
+        return self.report + self.outputs
+
+
+#: The roll-forward's work with nothing around it: one aggregate per table, by currency.
+FLOOR_QUERIES = (
+    "SELECT currency, sum(total), sum(credit_applied), sum(balance) FROM invoices "
+    "WHERE status NOT IN ('draft', 'void') GROUP BY currency",
+    "SELECT i.currency, sum(a.amount) FROM payment_applications a "
+    "JOIN invoices i ON i.id = a.invoice_id WHERE i.status NOT IN ('draft', 'void') "
+    "GROUP BY i.currency",
+    "SELECT i.currency, sum(c.amount) FROM credit_notes c "
+    "JOIN invoices i ON i.id = c.invoice_id WHERE i.status NOT IN ('draft', 'void') "
+    "GROUP BY i.currency",
+)
+
+
+def sql_floor(engine: Engine) -> float:
+    """Seconds for the three aggregates, best of three (the first warms the cache as the
+    close's own first query does)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        with engine.connect() as connection:
+            for query in FLOOR_QUERIES:
+                connection.execute(text(query)).all()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def workbook_floor(report: CloseReport, path: Path) -> float:
+    """Seconds openpyxl's write-only mode takes for the registers' cells as they are: no
+    styles, formats, widths or totals (times made naive beforehand, outside the clock)."""
+    tables = [[tuple(_naive(v) for v in row) for row in table.rows] for table in report.tables]
+    started = time.perf_counter()
+    book = Workbook(write_only=True)
+    for number, rows in enumerate(tables):
+        sheet = book.create_sheet(f"t{number}")
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return time.perf_counter() - started
+
+
+def _naive(value: Any) -> Any:
+    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
 def run(url: str, invoices: int, seed: int, out: Path) -> tuple[Counts, Timings]:
@@ -383,6 +449,12 @@ def run(url: str, invoices: int, seed: int, out: Path) -> tuple[Counts, Timings]
     started = time.perf_counter()
     write_outputs(report, out / str(PERIOD))
     written = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    write_workbook(report, out / "workbook-alone.xlsx")
+    workbook = time.perf_counter() - started
+    bare = workbook_floor(report, out / "floor.xlsx")
+    floor = sql_floor(engine)
     started = time.perf_counter()
     with sessions() as session:
         figures = closing_figures(session, PERIOD, TIMEZONE)
@@ -398,7 +470,7 @@ def run(url: str, invoices: int, seed: int, out: Path) -> tuple[Counts, Timings]
         f"{registers['cash-applications']:,} applications, {len(report.exceptions):,} exceptions"
     )
     engine.dispose()
-    return counts, Timings(loaded, reported, written, checked, rows)
+    return counts, Timings(loaded, reported, written, checked, floor, workbook, bare, rows)
 
 
 def _postgres_url() -> tuple[str, Engine, str]:
@@ -411,6 +483,37 @@ def _postgres_url() -> tuple[str, Engine, str]:
     return scoped.render_as_string(hide_password=False), admin, schema
 
 
+def measure(backend: str, invoices: int, seed: int, scratch: Path) -> tuple[Counts, Timings]:
+    """One load and close on a fresh ledger (a throwaway schema on PostgreSQL)."""
+    admin = schema = None
+    if backend == "sqlite":
+        url = f"sqlite:///{scratch / 'ledger.sqlite'}"
+    else:
+        url, admin, schema = _postgres_url()
+    try:
+        return run(url, invoices, seed, scratch / backend)
+    finally:
+        if admin is not None:
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+def rows(size: int = 100_000) -> list[tuple[str, float, float, float]]:
+    """For ``python -m bench``: (work, product s, floor s, goal ratio), on PostgreSQL."""
+    with tempfile.TemporaryDirectory(prefix="bench-close-") as scratch:
+        _, timings = measure("postgresql", size, 7, Path(scratch))
+    return [
+        (f"month-end close, {size:,} invoices, PostgreSQL", timings.close, timings.sql_floor, GOAL),
+        (
+            f"close workbook vs bare write-only openpyxl, {size:,} invoices",
+            timings.workbook,
+            timings.workbook_floor,
+            WORKBOOK_GOAL,
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -420,24 +523,23 @@ def main() -> None:
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     with tempfile.TemporaryDirectory(prefix="bench-close-") as scratch:
         for backend in backends:
-            admin = schema = None
-            if backend == "sqlite":
-                url = f"sqlite:///{Path(scratch) / 'ledger.sqlite'}"
-            else:
-                url, admin, schema = _postgres_url()
-            try:
-                counts, timings = run(url, args.invoices, args.seed, Path(scratch) / backend)
-            finally:
-                if admin is not None:
-                    with admin.begin() as connection:
-                        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                    admin.dispose()
-            total = timings.report + timings.outputs
+            counts, timings = measure(backend, args.invoices, args.seed, Path(scratch))
+            total = timings.close
             print(f"{backend}: loaded {counts} in {timings.load:.1f} s")
             print(
-                f"{backend}: close of {PERIOD} in {total:.1f} s (report {timings.report:.1f} s, "
-                f"workbook + CSVs + chart {timings.outputs:.1f} s); sign-off re-check "
-                f"{timings.sign_off_check:.1f} s; {timings.rows}",
+                f"{backend}: close of {PERIOD} in {total:.2f} s (report {timings.report:.2f} s, "
+                f"workbook + CSVs + chart {timings.outputs:.2f} s); sign-off re-check "
+                f"{timings.sign_off_check:.2f} s; {timings.rows}"
+            )
+            print(
+                f"{backend}: floor (the roll-forward's 3 GROUP BY currency queries) "
+                f"{timings.sql_floor:.2f} s; ratio {total / timings.sql_floor:.1f}x "
+                f"(goal {GOAL:.0f}x)"
+            )
+            print(
+                f"{backend}: workbook alone {timings.workbook:.2f} s; bare write-only workbook "
+                f"of the same cells {timings.workbook_floor:.2f} s; ratio "
+                f"{timings.workbook / timings.workbook_floor:.1f}x",
                 flush=True,
             )
     sys.stdout.flush()

@@ -1,7 +1,8 @@
 """The picture of the close: AR by aging bucket at each of the last twelve month-ends.
 
 One panel per currency (amounts in different currencies are never added),
-stacked bars from current to the oldest bucket. Amounts become floats here
+stacked bars from current to the oldest bucket, only for the month-ends that
+hold any AR, the legend outside the panels. Amounts become floats here
 and only here: they are pixels, not money.
 """
 
@@ -18,6 +19,8 @@ from activities.close.report import CloseReport
 
 #: From current (calm) to the oldest bucket (alarming).
 COLOURS = ("#4c956c", "#a7c957", "#f2c14e", "#f78154", "#b5443b", "#6d2e46")
+#: Room above the tallest bar, so it never touches the frame.
+HEADROOM = 1.15
 
 
 def write_chart(report: CloseReport, path: Path) -> None:
@@ -30,13 +33,19 @@ def write_chart(report: CloseReport, path: Path) -> None:
 
 def aging_chart(report: CloseReport) -> Figure:
     history = report.aging
-    months = [f"{p.year % 100:02d}-{p.month:02d}" for p in report.cut_offs.periods]
     labels = [b.label for b in history.at_cut_off.buckets]
     currencies = sorted({row.currency for aged in history.reports for row in aged.totals})
+    # Only the month-ends that hold any AR: a new ledger's empty months would crowd the bars.
+    shown = [
+        (f"{period.year % 100:02d}-{period.month:02d}", aged)
+        for period, aged in zip(report.cut_offs.periods, history.reports, strict=True)
+        if any(row.total for row in aged.totals)
+    ]
+    months = [month for month, _ in shown]
     panels = max(len(currencies), 1)
-    figure = Figure(figsize=(10, 2.8 * panels + 0.8), dpi=110, layout="constrained")
+    figure = Figure(figsize=(10, 2.6 * panels + 1.0), dpi=110, layout="constrained")
     axes = figure.subplots(panels, 1, squeeze=False)
-    figure.suptitle(f"AR by aging bucket, 12 month-ends to {report.period}")
+    figure.suptitle(f"AR by aging bucket at each month-end with AR, up to {report.period}")
     if not currencies:
         axes[0][0].text(0.5, 0.5, "No receivables in these twelve months", ha="center")
         axes[0][0].set_axis_off()
@@ -46,12 +55,21 @@ def aging_chart(report: CloseReport) -> Figure:
         for colour, label in zip(COLOURS, labels, strict=False):
             heights = [
                 float(next((r.amounts[label] for r in aged.totals if r.currency == currency), ZERO))
-                for aged in history.reports
+                for _, aged in shown
             ]
             axis.bar(months, heights, bottom=bottoms, color=colour, label=label)
             bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+        axis.set_ylim(0, max(max(bottoms), 1.0) * HEADROOM)
         axis.set_ylabel(f"AR ({currency})")
         axis.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         axis.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(title="days past due", loc="upper left", fontsize="small", ncols=len(labels))
+    handles, names = axes[0][0].get_legend_handles_labels()
+    # Outside the panels, so no bar is ever hidden behind it; oldest bucket on top, as stacked.
+    figure.legend(
+        handles[::-1],
+        names[::-1],
+        title="days past due",
+        loc="outside right upper",
+        fontsize="small",
+    )
     return figure

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import accumulate
 
 from activities.billing.aging import AgingReport, OpenItem, age
 from activities.billing.money import ZERO, round_money
@@ -90,18 +91,26 @@ class AgingHistory:
 
 
 def aging_history(movements: Sequence[Movement], cut_offs: CutOffs) -> AgingHistory:
-    """AR at each month-end, aged by due date with the standard buckets."""
+    """AR at each month-end, aged by due date with the standard buckets.
+
+    A movement counts from the first month-end that both it and its invoice are in
+    (``max(issued, at)``) onwards, so each currency and due date is a running sum over
+    the months: one pass over the movements, not one per month.
+    """
+    months = len(cut_offs.periods)
+    starting: dict[tuple[str, date], list[Decimal]] = {}
+    for m in movements:
+        first = max(m.issued, m.at)
+        if m.kind in AR_KINDS and first <= months:
+            key = (m.currency, m.due_date)
+            starting.setdefault(key, [ZERO] * months)[first - 1] += m.amount
+    running = sorted((key, list(accumulate(amounts))) for key, amounts in starting.items())
     reports = []
-    for index, period in enumerate(cut_offs.periods, 1):
-        open_by_due: dict[tuple[str, date], Decimal] = {}
-        for m in movements:
-            if m.kind in AR_KINDS and m.issued <= index and m.at <= index:
-                key = (m.currency, m.due_date)
-                open_by_due[key] = open_by_due.get(key, ZERO) + m.amount
+    for index, period in enumerate(cut_offs.periods):
         items = (
-            OpenItem("*", "", currency, due, amount)
-            for (currency, due), amount in sorted(open_by_due.items())
-            if amount
+            OpenItem("*", "", currency, due, amounts[index])
+            for (currency, due), amounts in running
+            if amounts[index]
         )
         reports.append(age(items, period.last_day))
     return AgingHistory(tuple(reports))

@@ -1,16 +1,23 @@
 """The close workbook (XLSX) and the same reports as CSV files.
 
-One sheet per report. Totals are spreadsheet formulas (``=SUM(...)``), so an
-accountant who edits or filters a sheet sees them follow; the roll-forward's
-closing line and its difference are formulas over the lines above them.
-Amounts are written as exact decimals with their currency's decimals; times
-are UTC (Excel has no timezones).
+One sheet per report. Every figure is written as the value we computed, so
+a reader that does not calculate (pandas, ``openpyxl`` with ``data_only``,
+a preview pane) sees it; openpyxl cannot store a formula's cached result, so
+each computed total has a check formula beside it that a spreadsheet
+recomputes from the rows (the roll-forward's check columns, the registers'
+check rows below their last block, the aging sheet's formula column).
+Amounts are exact decimals with their currency's decimals; times are UTC
+(Excel has no timezones). Columns are as wide as their content, headers are
+frozen and the registers have filters, so the sheets open readable.
+
+Sheets are streamed (openpyxl's write-only mode): a register's rows go to the
+file as they are written, and styled cells are made only for money and headers.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +25,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
@@ -31,6 +38,7 @@ from activities.spreadsheet_text import Formula, spreadsheet_text
 ROLL_FORWARD_SHEET = "Roll-forward"
 AGING_SHEET = "AR aging 12 months"
 BOLD = Font(bold=True)
+RIGHT = Alignment(horizontal="right")
 
 #: Where the roll-forward's rows sit (1-based), so tests and formulas agree.
 RF_HEADER_ROW = 4
@@ -39,6 +47,16 @@ RF_CLOSING_ROW = RF_OPENING_ROW + len(MOVEMENT_LINES) + 1
 RF_FROM_INVOICES_ROW = RF_CLOSING_ROW + 1
 RF_DIFFERENCE_ROW = RF_CLOSING_ROW + 2
 TABLE_HEADER_ROW = 4
+#: The heading of a roll-forward check column and of a register's check row.
+CHECK = "Check (formula)"
+
+#: Column widths in characters: never so narrow that a number shows ``###``, never wider
+#: than a screen's share (long text stays whole in the cell; the column just shows less).
+MIN_WIDTH, MAX_WIDTH = 8, 60
+#: Characters a date or a UTC time shows in the workbook's default formats.
+KIND_WIDTH = {"date": 10, "datetime": 19}
+#: Room beside the widest value: LibreOffice's default font runs wider than Excel's.
+PADDING = 3
 
 
 def money_format(currency: str) -> str:
@@ -78,9 +96,69 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any, fmt: str | None = None, bold: b
     return cell
 
 
+def _heading(sheet: WriteOnlyWorksheet, title: str, over_numbers: bool) -> Any:
+    """A column's title, right-aligned over numbers so it sits above them."""
+    cell = _cell(sheet, title, bold=True)
+    if over_numbers:
+        cell.alignment = RIGHT
+    return cell
+
+
+def _shown_width(value: Any) -> int:
+    """Characters a value takes on screen: money with its thousands separators."""
+    if isinstance(value, Decimal):
+        return len(f"{value:,}")
+    if isinstance(value, datetime | date):
+        return KIND_WIDTH["datetime" if isinstance(value, datetime) else "date"]
+    return len(str(value))
+
+
+def _set_widths(sheet: WriteOnlyWorksheet, widths: Iterable[int]) -> None:
+    """Column widths, set before the first row (a streamed sheet writes them first)."""
+    # A write-only sheet has the column dimensions and the filter of a full one (openpyxl
+    # sets them up alike), but its type stubs leave them out.
+    dimensions = sheet.column_dimensions  # type: ignore[attr-defined]
+    for index, width in enumerate(widths, 1):
+        dimensions[get_column_letter(index)].width = min(max(width + PADDING, MIN_WIDTH), MAX_WIDTH)
+
+
+def _set_filter(sheet: WriteOnlyWorksheet, ref: str) -> None:
+    """Filter buttons on the header row (a streamed sheet writes them after its rows)."""
+    sheet.auto_filter.ref = ref  # type: ignore[attr-defined]
+
+
+def _widest(values: Iterable[Any]) -> int:
+    return max((_shown_width(v) for v in values if v is not None), default=0)
+
+
 def _roll_forward_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
     cut_offs = report.cut_offs
     figures = report.roll_forward
+    labels = ["Opening AR", *(label for _, label in MOVEMENT_LINES)]
+    labels += ["Closing AR (roll-forward)", "Closing AR (open invoices at cut-off)", "Difference"]
+    amounts = [
+        [
+            f.opening,
+            *(f.movement(k) for k, _ in MOVEMENT_LINES),
+            f.closing,
+            f.closing_from_invoices,
+            f.difference,
+        ]
+        for f in figures
+    ]
+    letters = [get_column_letter(2 + i) for i in range(len(figures))]
+    column_width = max((_widest(a) for a in amounts), default=0)
+    check_title = [f"{CHECK} {f.currency}" for f in figures]
+    _set_widths(
+        sheet,
+        [
+            _widest(labels),
+            *([column_width] * len(figures)),
+            0,
+            *(max(column_width, len(t)) for t in check_title),
+        ],
+    )
+    sheet.freeze_panes = f"B{RF_OPENING_ROW}"
     sheet.append([_cell(sheet, f"AR roll-forward, {report.period}", bold=True)])
     sheet.append(
         [
@@ -92,36 +170,33 @@ def _roll_forward_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
     )
     sheet.append([])
     sheet.append(
-        [_cell(sheet, "", bold=True), *(_cell(sheet, f.currency, bold=True) for f in figures)]
+        [
+            _cell(sheet, "", bold=True),
+            *(_heading(sheet, f.currency, True) for f in figures),
+            None,
+            *(_heading(sheet, title, True) for title in check_title),
+        ]
     )
-
-    def line(label: str, values: Sequence[Any], bold: bool = False) -> None:
-        sheet.append(
-            [
-                _cell(sheet, label, bold=bold),
-                *(
-                    _cell(sheet, v, money_format(f.currency), bold)
-                    for f, v in zip(figures, values, strict=True)
-                ),
-            ]
-        )
-
-    letters = [get_column_letter(2 + i) for i in range(len(figures))]
-    line("Opening AR", [f.opening for f in figures])
-    for kind, label in MOVEMENT_LINES:
-        line(label, [f.movement(kind) for f in figures])
     last_movement = RF_CLOSING_ROW - 1
-    line(
-        "Closing AR (roll-forward)",
-        [Formula(f"=SUM({c}{RF_OPENING_ROW}:{c}{last_movement})") for c in letters],
-        bold=True,
-    )
-    line("Closing AR (open invoices at cut-off)", [f.closing_from_invoices for f in figures])
-    line(
-        "Difference",
-        [Formula(f"={c}{RF_FROM_INVOICES_ROW}-{c}{RF_CLOSING_ROW}") for c in letters],
-        bold=True,
-    )
+    check_formulas: dict[int, Callable[[str], Formula]] = {
+        RF_CLOSING_ROW: lambda c: Formula(f"=SUM({c}{RF_OPENING_ROW}:{c}{last_movement})"),
+        RF_DIFFERENCE_ROW: lambda c: Formula(f"={c}{RF_FROM_INVOICES_ROW}-{c}{RF_CLOSING_ROW}"),
+    }
+    for number, label in enumerate(labels, RF_OPENING_ROW):
+        bold = number in check_formulas
+        formula = check_formulas.get(number)
+        row: list[Any] = [_cell(sheet, label, bold=bold)]
+        row += [
+            _cell(sheet, a[number - RF_OPENING_ROW], money_format(f.currency), bold)
+            for f, a in zip(figures, amounts, strict=True)
+        ]
+        if formula is not None:
+            row.append(None)
+            row += [
+                _cell(sheet, formula(c), money_format(f.currency))
+                for f, c in zip(figures, letters, strict=True)
+            ]
+        sheet.append(row)
     sheet.append([])
     sheet.append(
         [
@@ -131,64 +206,142 @@ def _roll_forward_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
             "records behind it."
         ]
     )
+    sheet.append(
+        [
+            f"The {CHECK} columns recompute the closing AR and the difference from the lines "
+            "above with spreadsheet formulas; each matches the figure in its currency's column."
+        ]
+    )
 
 
 def _table_sheet(sheet: WriteOnlyWorksheet, table: Table) -> None:
+    headers = [_header(c) for c in table.columns]
+    totals = table.totals() if table.currency_column is not None else {}
+    _set_widths(sheet, _table_widths(table, headers, totals))
+    sheet.freeze_panes = f"A{TABLE_HEADER_ROW + 1}"
     sheet.append([_cell(sheet, table.title, bold=True)])
     sheet.append([_plain(table.note or "")])
     sheet.append([])
-    sheet.append([_cell(sheet, _header(c), bold=True) for c in table.columns])
+    sheet.append(
+        [_heading(sheet, h, c.kind != "text") for h, c in zip(headers, table.columns, strict=True)]
+    )
+    last_column = get_column_letter(len(table.columns))
     if table.currency_column is None:
         for row in table.rows:
             sheet.append([_plain(v) for v in row])
+        if table.rows:
+            last_row = TABLE_HEADER_ROW + len(table.rows)
+            _set_filter(sheet, f"A{TABLE_HEADER_ROW}:{last_column}{last_row}")
         return
     row_number = TABLE_HEADER_ROW
+    ranges: list[tuple[str, int, int]] = []
+    kinds = [c.kind for c in table.columns]
     for currency, rows in table.currency_blocks():
         fmt = money_format(currency)
         first = row_number + 1
         for row in rows:
             sheet.append(
                 [
-                    _cell(sheet, v, fmt) if c.kind == "money" else _plain(v)
-                    for c, v in zip(table.columns, row, strict=True)
+                    _cell(sheet, v, fmt) if kind == "money" else _plain(v)
+                    for kind, v in zip(kinds, row, strict=True)
                 ]
             )
         row_number += len(rows)
-        total: list[Any] = [_cell(sheet, f"Total {currency}", bold=True)]
-        for index, column in enumerate(table.columns[1:], 1):
-            letter = get_column_letter(index + 1)
-            if column.kind == "money":
-                total.append(
-                    _cell(sheet, Formula(f"=SUM({letter}{first}:{letter}{row_number})"), fmt, True)
-                )
-            elif index == table.currency_column:
-                total.append(_cell(sheet, currency, bold=True))
-            else:
-                total.append(None)
-        sheet.append(total)
+        sheet.append(_total_row(sheet, table, currency, totals[currency]))
+        ranges.append((currency, first, row_number))
         row_number += 1
+    if ranges:
+        _set_filter(sheet, f"A{TABLE_HEADER_ROW}:{last_column}{row_number}")
+        sheet.append([])
+        for currency, first, last in ranges:
+            sheet.append(_check_row(sheet, table, currency, first, last))
+
+
+def _table_widths(
+    table: Table, headers: Sequence[str], totals: dict[str, dict[int, Decimal]]
+) -> list[int]:
+    """Each column as wide as its header, its widest value and its totals (with builtins
+    over whole columns: a register has some 40,000 rows at a million invoices)."""
+    widths = [len(h) for h in headers]
+    for index, column in enumerate(table.columns):
+        present = [v for row in table.rows if (v := row[index]) is not None]
+        if not present:
+            continue
+        if column.kind in KIND_WIDTH:
+            widest = KIND_WIDTH[column.kind]
+        elif column.kind == "money":  # the widest amount is the largest either side of zero
+            widest = max(_shown_width(max(present)), _shown_width(min(present)))
+        else:
+            widest = max(map(len, map(str, present)))
+        widths[index] = max(widths[index], widest)
+    for by_column in totals.values():
+        for index, amount in by_column.items():
+            widths[index] = max(widths[index], _shown_width(amount))
+    if totals:
+        widths[0] = max(widths[0], len(f"{CHECK}: total XXX"))
+    return widths
+
+
+def _total_row(
+    sheet: WriteOnlyWorksheet, table: Table, currency: str, totals: dict[int, Decimal]
+) -> list[Any]:
+    fmt = money_format(currency)
+    row: list[Any] = [_cell(sheet, f"Total {currency}", bold=True)]
+    for index, column in enumerate(table.columns[1:], 1):
+        if column.kind == "money":
+            row.append(_cell(sheet, totals[index], fmt, True))
+        elif index == table.currency_column:
+            row.append(_cell(sheet, currency, bold=True))
+        else:
+            row.append(None)
+    return row
+
+
+def _check_row(
+    sheet: WriteOnlyWorksheet, table: Table, currency: str, first: int, last: int
+) -> list[Any]:
+    """The currency's totals again, as formulas over its rows: a spreadsheet recomputes them."""
+    fmt = money_format(currency)
+    row: list[Any] = [_cell(sheet, f"{CHECK}: total {currency}")]
+    for index, column in enumerate(table.columns[1:], 1):
+        letter = get_column_letter(index + 1)
+        if column.kind == "money":
+            row.append(_cell(sheet, Formula(f"=SUM({letter}{first}:{letter}{last})"), fmt))
+        elif index == table.currency_column:
+            row.append(currency)
+        else:
+            row.append(None)
+    return row
 
 
 def _aging_sheet(sheet: WriteOnlyWorksheet, report: CloseReport) -> None:
     labels = [b.label for b in report.aging.at_cut_off.buckets]
+    headers = ("Month", "Currency", *labels, "Total", f"Total: {CHECK}")
+    rows = list(_aging_rows(report))
+    amounts = [a for _, r in rows for a in (*r.amounts.values(), r.total)]
+    money_width = _widest(amounts)
+    _set_widths(sheet, [max(len(h), 7 if i < 2 else money_width) for i, h in enumerate(headers)])
+    sheet.freeze_panes = f"C{TABLE_HEADER_ROW + 1}"
     sheet.append([_cell(sheet, "AR by aging bucket at each month-end", bold=True)])
     sheet.append(["Days past due at each month's last day; one row per currency, never mixed."])
     sheet.append([])
-    sheet.append([_cell(sheet, h, bold=True) for h in ("Month", "Currency", *labels, "Total")])
+    sheet.append([_heading(sheet, h, index >= 2) for index, h in enumerate(headers)])
     first_bucket = get_column_letter(3)
     last_bucket = get_column_letter(2 + len(labels))
-    for number, (month, row) in enumerate(_aging_rows(report), TABLE_HEADER_ROW + 1):
+    for number, (month, row) in enumerate(rows, TABLE_HEADER_ROW + 1):
         fmt = money_format(row.currency)
         sheet.append(
             [
                 _plain(month),
                 _plain(row.currency),
                 *(_cell(sheet, row.amounts[label], fmt) for label in labels),
-                _cell(
-                    sheet, Formula(f"=SUM({first_bucket}{number}:{last_bucket}{number})"), fmt, True
-                ),
+                _cell(sheet, row.total, fmt, True),
+                _cell(sheet, Formula(f"=SUM({first_bucket}{number}:{last_bucket}{number})"), fmt),
             ]
         )
+    if rows:
+        last = get_column_letter(len(headers))
+        _set_filter(sheet, f"A{TABLE_HEADER_ROW}:{last}{TABLE_HEADER_ROW + len(rows)}")
 
 
 def _aging_rows(report: CloseReport) -> Iterator[tuple[str, Any]]:

@@ -19,6 +19,7 @@ from activities.close.outputs import CHART_FILE, write_outputs
 from activities.close.report import CloseReport
 from activities.close.workbook import (
     AGING_SHEET,
+    CHECK,
     RF_CLOSING_ROW,
     RF_DIFFERENCE_ROW,
     RF_FROM_INVOICES_ROW,
@@ -74,7 +75,8 @@ def test_the_workbook_totals_equal_the_ledger(
 
     sheet = workbook[ROLL_FORWARD_SHEET]
     for currency, column in _columns(sheet, RF_HEADER_ROW).items():
-        assert str(sheet[f"{column}{RF_CLOSING_ROW}"].value).startswith("=SUM(")
+        if currency.startswith(CHECK):
+            continue  # the check columns: tests/close/test_workbook.py
         closing = Decimal(EXPECTED["2026-11"][currency][-1])
         assert value(sheet, f"{column}{RF_CLOSING_ROW}") == closing, currency
         assert value(sheet, f"{column}{RF_FROM_INVOICES_ROW}") == closing, currency
