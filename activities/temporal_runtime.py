@@ -314,8 +314,9 @@ async def temporal_client(
         return
     orphan = read_server_record(settings.data_dir)
     if orphan is not None:
-        log.warning("stopping the embedded Temporal server a stopped worker left (pid %d)",
-                    orphan.pid)
+        log.warning(
+            "stopping the embedded Temporal server a stopped worker left (pid %d)", orphan.pid
+        )
         await asyncio.to_thread(_stop_orphan, orphan)
     port = settings.temporal_embedded_port
     if await _answers(settings, f"{EMBEDDED_IP}:{port}"):

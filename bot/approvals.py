@@ -267,9 +267,7 @@ def _decision(request_id: str, approver: str, choice: Choice, reason: str) -> De
             approver=approver,
             reason=f"Changes requested: {reason}",
         )
-    return DecisionIn(
-        request_id=request_id, outcome=choice, approver=approver, reason=reason
-    )
+    return DecisionIn(request_id=request_id, outcome=choice, approver=approver, reason=reason)
 
 
 async def _send_update(services: Services, workflow_id: str, decision: DecisionIn) -> str | None:

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any, assert_never
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -41,6 +42,7 @@ from bot.commands import (
     CustomerLookup,
     DunningChange,
     Help,
+    InvoiceDocuments,
     InvoicesLookup,
     MyApprovals,
     OpenDispute,
@@ -51,6 +53,7 @@ from bot.commands import (
     Usage,
     parse,
 )
+from bot.invoice_upload import upload_invoice
 from bot.services import Services
 from bot.subscription_preview import preview_change
 from workflows.disputes import DisputeWorkflow
@@ -79,14 +82,16 @@ def register(app: AsyncApp, services: Services) -> None:
         else:
             await ack()
 
-    async def answer(command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def answer(
+        command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         request = parse(command.get("text", ""))
         if isinstance(request, Usage | Help):
             return  # answered in the ack
         if roles.command_refusal(services.matrix, command["user_id"], request.subcommand):
             return  # refused in the ack
         try:
-            reply, public = await run(request, command, services)
+            reply, public = await run(request, command, services, client)
         except REFUSALS as refused:
             reply, public = answers.failure(str(refused)), False
         except Exception:
@@ -99,7 +104,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
 
 async def run(
-    request: Request, command: dict[str, Any], services: Services
+    request: Request, command: dict[str, Any], services: Services, client: AsyncWebClient
 ) -> tuple[Message, bool]:
     """Do what the request asks; the answer, and whether the channel should see it."""
     user_id = command["user_id"]
@@ -111,6 +116,8 @@ async def run(
             return answers.customer(summary), False
         case InvoicesLookup():
             return await services.ledger(lambda s: _invoices(s, request, today)), False
+        case InvoiceDocuments(number=number):
+            return await upload_invoice(services, client, command, number), False
         case AgingLookup(customer_id=customer_id):
             return await services.ledger(lambda s: _aging(s, customer_id, today)), False
         case OrderLookup(order_id=order_id):

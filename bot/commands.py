@@ -20,6 +20,7 @@ from activities.billing.money import CurrencyError, check_currency
 USAGE: dict[str, str] = {
     "customer": "customer CUSTOMER-ID",
     "invoices": "invoices CUSTOMER-ID [open|overdue|paid|all]",
+    "invoice": "invoice INVOICE-NUMBER",
     "preview": "preview SUBSCRIPTION-ID seats N | plan PLAN-CODE",
     "aging": "aging [CUSTOMER-ID]",
     "promise": "promise CUSTOMER-ID AMOUNT [CURRENCY] YYYY-MM-DD",
@@ -35,6 +36,7 @@ USAGE: dict[str, str] = {
 SUMMARY: dict[str, str] = {
     "customer": "account summary: plan, seats, balance, overdue, notes",
     "invoices": "a customer's invoices (open by default)",
+    "invoice": "an invoice's PDF (and e-invoice XML), uploaded in a thread here",
     "preview": "the invoice a seat or plan change would produce",
     "aging": "AR aging by bucket, for everyone or one customer",
     "promise": "record a promise to pay",
@@ -66,6 +68,12 @@ class InvoicesLookup:
     customer_id: str
     view: InvoiceView = "open"
     subcommand: Literal["invoices"] = "invoices"
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceDocuments:
+    number: str
+    subcommand: Literal["invoice"] = "invoice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,7 @@ Request = (
     Help
     | CustomerLookup
     | InvoicesLookup
+    | InvoiceDocuments
     | PreviewChange
     | AgingLookup
     | RecordPromise
@@ -190,6 +199,16 @@ def _invoices(args: list[str]) -> InvoicesLookup:
     if view is None:
         raise _Bad(f"`{args[1]}` is not one of open, overdue, paid, all.")
     return InvoicesLookup(args[0], view)
+
+
+_INVOICE_NUMBER = re.compile(r"^INV-\d+$")
+
+
+def _invoice(args: list[str]) -> InvoiceDocuments:
+    (number,) = _exactly(args, 1, "an invoice number")
+    if not _INVOICE_NUMBER.match(number.upper()):
+        raise _Bad(f"`{number}` is not an invoice number like INV-000123.")
+    return InvoiceDocuments(number.upper())
 
 
 def _preview(args: list[str]) -> PreviewChange:
@@ -301,6 +320,7 @@ _PARSERS: dict[str, Callable[[list[str]], Request]] = {
     "help": _help,
     "customer": _customer,
     "invoices": _invoices,
+    "invoice": _invoice,
     "preview": _preview,
     "aging": _aging,
     "promise": _promise,

@@ -29,8 +29,12 @@ from activities.ledger.models import ApprovalRequest
 #: The role at the bottom of the AR team's escalation chain.
 AR_ENTRY_ROLE = "analyst"
 
-#: Subcommands that change state and whether they need the AR team (else anyone in the matrix).
-NEEDS_AR_TEAM = {"promise": True, "dunning": True, "dispute": True, "note": False}
+#: Subcommands that change state or share a customer's documents in a channel, and whether
+#: they need the AR team (else anyone in the matrix).
+NEEDS_AR_TEAM = {"promise": True, "dunning": True, "dispute": True, "note": False, "invoice": False}
+
+
+_WHAT = {"invoice": "posts a customer's invoice in the channel"}
 
 
 def person_of(matrix: ApprovalMatrix, slack_user_id: str) -> Person | None:
@@ -57,7 +61,8 @@ def command_refusal(matrix: ApprovalMatrix, slack_user_id: str, subcommand: str)
     person = person_of(matrix, slack_user_id)
     if person is None:
         return (
-            f"`/billing {subcommand}` changes an account, and you are not in the approval "
+            f"`/billing {subcommand}` {_WHAT.get(subcommand, 'changes an account')}, and you "
+            "are not in the approval "
             f"matrix ({people.DIRECTORY}). Ask a billing manager to add you."
         )
     if not NEEDS_AR_TEAM[subcommand]:

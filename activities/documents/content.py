@@ -25,7 +25,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from pycountry import countries
 
 from activities.billing.money import ZERO, round_money
-from activities.documents.fonts import missing_glyphs
+from activities.documents.fonts import needs_cjk
 from activities.ledger.models import CreditNote, Invoice, InvoiceLine
 
 Kind = Literal["invoice", "credit_note"]
@@ -105,8 +105,9 @@ class _Format:
 
     def day(self, value: date) -> str:
         text = str(format_date(value, format="medium", locale=self.locale))
-        # A locale whose dates use a script the document font lacks prints ISO dates.
-        return value.isoformat() if missing_glyphs(text) else text
+        # Dates in CJK script print as ISO dates: the CJK face is for names that need it,
+        # and embedding it is many times slower than the Latin one.
+        return value.isoformat() if needs_cjk(text) else text
 
     def number(self, value: Decimal) -> str:
         return str(format_decimal(value.normalize(), locale=self.locale))

@@ -66,11 +66,11 @@ def _add(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return element
 
 
-def _amount(value: Decimal, currency: str) -> str:
+def amount_text(value: Decimal, currency: str) -> str:
     return f"{value.quantize(quantum(currency)):f}"
 
 
-def _percent(rate: Decimal) -> str:
+def percent_text(rate: Decimal) -> str:
     return f"{(rate * 100).normalize():f}"
 
 
@@ -113,7 +113,7 @@ def _party(
         _add(registration, "ram:ID", vat_id, schemeID="VA")
 
 
-def _category(invoice: Invoice, line: InvoiceLine) -> str:
+def line_category(invoice: Invoice, line: InvoiceLine) -> str:
     return line.tax_category or invoice.tax_category or "S"
 
 
@@ -128,18 +128,18 @@ def _trade_tax(
     currency = invoice.currency
     element = _add(parent, "ram:ApplicableTradeTax")
     if tax is not None:
-        _add(element, "ram:CalculatedAmount", _amount(tax, currency))
+        _add(element, "ram:CalculatedAmount", amount_text(tax, currency))
     _add(element, "ram:TypeCode", "VAT")
     exempt = category in ("AE", "E", "O", "Z", "K", "G")
     if basis is not None and exempt and invoice.tax_exemption_reason:
         _add(element, "ram:ExemptionReason", invoice.tax_exemption_reason)
     if basis is not None:
-        _add(element, "ram:BasisAmount", _amount(basis, currency))
+        _add(element, "ram:BasisAmount", amount_text(basis, currency))
     _add(element, "ram:CategoryCode", category)
     if basis is not None and exempt and invoice.tax_exemption_code:
         _add(element, "ram:ExemptionReasonCode", invoice.tax_exemption_code)
     if category != "O":
-        _add(element, "ram:RateApplicablePercent", _percent(rate))
+        _add(element, "ram:RateApplicablePercent", percent_text(rate))
 
 
 def _line(parent: etree._Element, invoice: Invoice, line: InvoiceLine, sign: int) -> None:
@@ -155,13 +155,13 @@ def _line(parent: etree._Element, invoice: Invoice, line: InvoiceLine, sign: int
     quantity = line.quantity.normalize() if line.quantity else Decimal(1)
     agreement = _add(item, "ram:SpecifiedLineTradeAgreement")
     price = _add(agreement, "ram:NetPriceProductTradePrice")
-    _add(price, "ram:ChargeAmount", _amount(abs(amount), currency))
+    _add(price, "ram:ChargeAmount", amount_text(abs(amount), currency))
     _add(price, "ram:BasisQuantity", f"{quantity:f}", unitCode="C62")
     delivery = _add(item, "ram:SpecifiedLineTradeDelivery")
     billed = quantity if amount >= ZERO else -quantity
     _add(delivery, "ram:BilledQuantity", f"{billed:f}", unitCode="C62")
     settlement = _add(item, "ram:SpecifiedLineTradeSettlement")
-    _trade_tax(settlement, invoice, _category(invoice, line), line.tax_rate)
+    _trade_tax(settlement, invoice, line_category(invoice, line), line.tax_rate)
     if line.period_start is not None and line.period_end is not None:
         period = _add(settlement, "ram:BillingSpecifiedPeriod")
         _day(period, "ram:StartDateTime", line.period_start.date())
@@ -170,17 +170,17 @@ def _line(parent: etree._Element, invoice: Invoice, line: InvoiceLine, sign: int
         adjustment = _add(settlement, "ram:SpecifiedTradeAllowanceCharge")
         indicator = _add(adjustment, "ram:ChargeIndicator")
         _add(indicator, "udt:Indicator", "false" if discount > ZERO else "true")
-        _add(adjustment, "ram:ActualAmount", _amount(abs(discount), currency))
+        _add(adjustment, "ram:ActualAmount", amount_text(abs(discount), currency))
         _add(adjustment, "ram:Reason", "Discount" if discount > ZERO else "Discount given back")
     summation = _add(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
-    _add(summation, "ram:LineTotalAmount", _amount(amount - discount, currency))
+    _add(summation, "ram:LineTotalAmount", amount_text(amount - discount, currency))
 
 
-def _breakdown(invoice: Invoice, sign: int) -> dict[tuple[str, Decimal], list[Decimal]]:
+def tax_breakdown(invoice: Invoice, sign: int) -> dict[tuple[str, Decimal], list[Decimal]]:
     """Taxable amount, tax and line count per (category, rate), summed from the lines."""
     groups: dict[tuple[str, Decimal], list[Decimal]] = {}
     for line in invoice.lines:
-        key = (_category(invoice, line), line.tax_rate)
+        key = (line_category(invoice, line), line.tax_rate)
         basis, tax, count = groups.get(key, [ZERO, ZERO, ZERO])
         groups[key] = [
             basis + sign * (line.amount - line.discount_amount),
@@ -248,7 +248,7 @@ def cii_xml(invoice: Invoice) -> bytes:
         if how.get("bic"):
             bank = _add(means, "ram:PayeeSpecifiedCreditorFinancialInstitution")
             _add(bank, "ram:BICID", how["bic"])
-    for (category, rate), (basis, tax, _) in sorted(_breakdown(invoice, sign).items()):
+    for (category, rate), (basis, tax, _) in sorted(tax_breakdown(invoice, sign).items()):
         _trade_tax(settlement, invoice, category, rate, basis, tax)
     if invoice.period_start is not None and invoice.period_end is not None:
         period = _add(settlement, "ram:BillingSpecifiedPeriod")
@@ -261,19 +261,19 @@ def cii_xml(invoice: Invoice) -> bytes:
         _day(terms, "ram:DueDateDateTime", invoice.due_date)
     net = sign * (invoice.subtotal - invoice.discount_total)
     summation = _add(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
-    _add(summation, "ram:LineTotalAmount", _amount(net, currency))
-    _add(summation, "ram:TaxBasisTotalAmount", _amount(net, currency))
+    _add(summation, "ram:LineTotalAmount", amount_text(net, currency))
+    _add(summation, "ram:TaxBasisTotalAmount", amount_text(net, currency))
     _add(
         summation,
         "ram:TaxTotalAmount",
-        _amount(sign * invoice.tax_total, currency),
+        amount_text(sign * invoice.tax_total, currency),
         currencyID=currency,
     )
-    _add(summation, "ram:GrandTotalAmount", _amount(sign * invoice.total, currency))
+    _add(summation, "ram:GrandTotalAmount", amount_text(sign * invoice.total, currency))
     prepaid = ZERO if credit else invoice.credit_applied
-    _add(summation, "ram:TotalPrepaidAmount", _amount(prepaid, currency))
+    _add(summation, "ram:TotalPrepaidAmount", amount_text(prepaid, currency))
     due = sign * invoice.total if credit else invoice.amount_due
-    _add(summation, "ram:DuePayableAmount", _amount(due, currency))
+    _add(summation, "ram:DuePayableAmount", amount_text(due, currency))
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 

@@ -1,9 +1,23 @@
-"""The document font: DejaVu Sans from matplotlib's wheel, cut down to the scripts we print.
+"""The document fonts: the lightest face that draws every character of a document.
 
-DejaVu Sans covers Latin (with its extensions), Greek and Cyrillic and the
-currency signs; matplotlib (already a dependency) ships it in its wheel, so
-nothing is downloaded. CJK is not covered: :func:`missing_glyphs` names what
-cannot be drawn, and documents refuse such text rather than print boxes.
+Embedding and subsetting a TrueType font was most of the cost of a PDF (fpdf2
+parses the whole font for every document, then subsets it). Each document
+therefore embeds the smallest face that covers its text:
+
+- ``latin``: DejaVu Sans (from matplotlib's wheel, already a dependency) cut to
+  the Windows-1252 repertoire plus the spaces and minus babel prints: the
+  Western European names, amounts and dates of nearly every invoice;
+- ``wide``: the same font cut to Latin with its extensions, Greek, Cyrillic and
+  the currency signs;
+- ``cjk``: Noto Sans JP (SIL OFL 1.1, from the ``pylopdf-fonts-cjk`` wheel, the
+  one wheel on PyPI found to ship a static CJK font fpdf2 can embed): kana and
+  the kanji of JIS X 0208/0213, which cover Japanese names and most Chinese
+  ones. It has no bold weight and no Hangul; :func:`missing_glyphs` names what
+  no face can draw, and documents refuse such text rather than print boxes.
+
+The DejaVu cuts are written once under the temp folder and named by their
+inputs, so every process (and a re-rendering years later with the same
+versions) embeds the same bytes.
 """
 
 from __future__ import annotations
@@ -11,20 +25,34 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import fontTools
 import matplotlib
+import pylopdf_fonts_cjk
 from fontTools import subset
 from fontTools.ttLib import TTFont
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
-#: The scripts documents print: Latin (with extensions), Greek, Cyrillic, punctuation,
-#: currency and letter-like signs. The font is cut down to these once per process, which
-#: makes loading and subsetting it for each document several times faster.
-UNICODE_RANGES = (
+#: Spaces and signs babel prints beside amounts (narrow no-break space in fr/ch, the
+#: minus sign of some locales) and the replacement character.
+_BABEL_SIGNS = ((0x2009, 0x2009), (0x202F, 0x202F), (0x2212, 0x2212), (0xFFFD, 0xFFFD))
+
+#: Windows-1252, the repertoire of Western European text (with €, –, ‘’ “”).
+LATIN_RANGES = (
+    *(
+        (ord(ch), ord(ch))
+        for ch in sorted(set(bytes(range(0x20, 0x100)).decode("cp1252", errors="ignore")))
+        if ch.isprintable()
+    ),
+    *_BABEL_SIGNS,
+)
+
+#: Latin (with extensions), Greek, Cyrillic, punctuation, currency and letter-like signs.
+WIDE_RANGES = (
     (0x0020, 0x007E),
     (0x00A0, 0x024F),
     (0x0370, 0x03FF),
@@ -34,22 +62,33 @@ UNICODE_RANGES = (
     (0x20A0, 0x20CF),
     (0x2100, 0x214F),
     (0x2190, 0x21FF),
-    (0x2212, 0x2212),
-    (0xFFFD, 0xFFFD),
+    *_BABEL_SIGNS,
 )
 
 
 class GlyphError(ValueError):
-    """Text the embedded font cannot draw; the message names the characters."""
+    """Text no document font can draw; the message names the characters."""
 
 
-def _cut(source: Path) -> Path:
-    """``source`` reduced to :data:`UNICODE_RANGES`, written once under the temp folder and
-    named by its inputs, so every process (and a re-rendering years later with the same
-    versions) embeds the same bytes."""
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A font a document embeds: its regular and bold files and the characters they draw."""
+
+    name: str
+    regular: Path
+    bold: Path
+    covered: frozenset[int]
+
+    def draws(self, text: str) -> bool:
+        covered = self.covered
+        return all(ord(ch) in covered or ch.isspace() for ch in text)
+
+
+def _cut(source: Path, ranges: tuple[tuple[int, int], ...]) -> Path:
+    """``source`` reduced to ``ranges``, written once under the temp folder."""
     key = hashlib.sha256(
         f"{source.read_bytes().hex()[:4096]}{source.stat().st_size}"
-        f"{fontTools.version}{UNICODE_RANGES}".encode()
+        f"{fontTools.version}{ranges}".encode()
     ).hexdigest()[:16]
     target = Path(tempfile.gettempdir()) / "billing-ops-fonts" / f"{source.stem}-{key}.ttf"
     if target.exists():
@@ -61,7 +100,7 @@ def _cut(source: Path) -> Path:
     options.recommended_glyphs = True
     options.hinting = False
     cutter = subset.Subsetter(options)
-    cutter.populate(unicodes=[c for low, high in UNICODE_RANGES for c in range(low, high + 1)])
+    cutter.populate(unicodes=[c for low, high in ranges for c in range(low, high + 1)])
     cutter.subset(font)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.partial")
@@ -70,19 +109,46 @@ def _cut(source: Path) -> Path:
     return target
 
 
-@cache
-def fonts() -> tuple[Path, Path]:
-    """The regular and bold document fonts (DejaVu Sans from matplotlib, cut down)."""
-    return _cut(FONT_DIR / "DejaVuSans.ttf"), _cut(FONT_DIR / "DejaVuSans-Bold.ttf")
-
-
-@cache
-def _covered() -> frozenset[int]:
-    with TTFont(fonts()[0], lazy=True) as font:
+def _cmap(path: Path) -> frozenset[int]:
+    with TTFont(path, lazy=True) as font:
         return frozenset(font.getBestCmap())
 
 
+def _dejavu(name: str, ranges: tuple[tuple[int, int], ...]) -> Face:
+    regular = _cut(FONT_DIR / "DejaVuSans.ttf", ranges)
+    bold = _cut(FONT_DIR / "DejaVuSans-Bold.ttf", ranges)
+    return Face(name, regular, bold, _cmap(regular) & _cmap(bold))
+
+
+@cache
+def faces() -> tuple[Face, ...]:
+    """The document faces, lightest first."""
+    cjk = pylopdf_fonts_cjk.sans_path()
+    return (
+        _dejavu("latin", LATIN_RANGES),
+        _dejavu("wide", WIDE_RANGES),
+        Face("cjk", cjk, cjk, _cmap(cjk)),
+    )
+
+
+def face_for(text: str) -> Face:
+    """The lightest face that draws all of ``text``; GlyphError naming what none draws."""
+    for face in faces():
+        if face.draws(text):
+            return face
+    # Each character may have a face, but no one face has them all (say, Hangul beside kanji).
+    missing = missing_glyphs(text) or "".join(
+        sorted({ch for ch in text if not faces()[-1].draws(ch)})
+    )
+    raise GlyphError(f"no document font can draw {missing!r}")
+
+
+def needs_cjk(text: str) -> bool:
+    """True when only the CJK face draws ``text`` (its embedding is much the slowest)."""
+    return not faces()[1].draws(text)
+
+
 def missing_glyphs(text: str) -> str:
-    """The characters of ``text`` the document font has no glyph for (empty when all print)."""
-    covered = _covered()
+    """The characters of ``text`` no document face draws (empty when all print)."""
+    covered = frozenset().union(*(face.covered for face in faces()))
     return "".join(sorted({ch for ch in text if ord(ch) not in covered and not ch.isspace()}))

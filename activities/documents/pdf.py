@@ -3,7 +3,7 @@
 Why fpdf2: pure Python, installs from wheels alone (its dependencies are
 fontTools, Pillow and defusedxml, all wheels), embeds and subsets TrueType
 fonts so non-Latin names print, writes PDF/A-friendly files with a fixed
-creation date, and renders a one-page invoice in a few milliseconds (see
+creation date, and renders a one-page invoice in tens of milliseconds (see
 ``bench/documents.py``); reportlab would do too but needs its own font
 registry per process and is slower for small documents.
 
@@ -12,20 +12,22 @@ the file identifier is derived from the content, and the embedded font
 subset is named from the glyphs used, so rendering the same row twice gives
 the same bytes, and the stored hash can be checked by rendering again.
 
-The font is DejaVu Sans (``fonts.py``): Latin, Greek, Cyrillic and the
-currency signs. CJK is not in it; text it cannot draw is refused with the
-characters named rather than printed as empty boxes.
+Each document embeds the lightest face that draws all its text (``fonts.py``:
+Windows-1252 Latin, then Latin with Greek and Cyrillic, then Noto Sans JP for
+CJK names); text no face draws is refused with the characters named rather
+than printed as empty boxes.
 """
 
 from __future__ import annotations
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import TTFFont
 
 from activities.documents.content import DocumentContent, Row
-from activities.documents.fonts import GlyphError, fonts, missing_glyphs
+from activities.documents.fonts import Face, GlyphError, face_for
 
-FAMILY = "DejaVu"
+FAMILY = "Document"
 
 
 class _Page(FPDF):
@@ -59,19 +61,18 @@ def _all_text(content: DocumentContent) -> str:
 
 def render_pdf(content: DocumentContent) -> bytes:
     """The document as PDF bytes; the same content always gives the same bytes."""
-    missing = missing_glyphs(_all_text(content))
-    if missing:
+    try:
+        face = face_for(_all_text(content))
+    except GlyphError as error:
         raise GlyphError(
-            f"document {content.number}: the font cannot draw {missing!r}; "
-            "transliterate the name or add a font that covers it"
-        )
+            f"document {content.number}: {error}; nothing was issued. "
+            "Ask engineering for a font that covers it"
+        ) from None
     pdf = _Page(format="A4", unit="mm")
     pdf.footer_text = content.footer
     pdf.set_margins(16, 16, 16)
     pdf.set_auto_page_break(True, margin=20)
-    regular, bold = fonts()
-    pdf.add_font(FAMILY, "", str(regular))
-    pdf.add_font(FAMILY, "B", str(bold))
+    add_face(pdf, face)
     pdf.set_creation_date(content.created_at)
     pdf.set_title(f"{content.title} {content.number}")
     pdf.set_author(content.seller.name)
@@ -86,6 +87,17 @@ def render_pdf(content: DocumentContent) -> bytes:
     _totals(pdf, content)
     _notes(pdf, content)
     return bytes(pdf.output())
+
+
+def add_face(pdf: FPDF, face: Face) -> None:
+    """Register ``face`` as the document family, regular and bold."""
+    for style, path in (("", face.regular), ("B", face.bold)):
+        pdf.add_font(FAMILY, style, str(path))
+        # Keep each glyph's stored outline and bounds: recomputing them made fontTools
+        # decode and re-encode every glyph of every document's font subset.
+        font = pdf.fonts[f"{FAMILY.lower()}{style}"]
+        assert isinstance(font, TTFFont)
+        font.ttfont.recalcBBoxes = False
 
 
 def _header(pdf: FPDF, content: DocumentContent) -> None:

@@ -1,8 +1,9 @@
 """Issued documents in the ledger: rendered once, stored with their hash, never changed.
 
 ``issue_invoice_documents`` renders an invoice's PDF (and, for a buyer in an
-e-invoicing country, the checked EN 16931 XML embedded as Factur-X) and
-stores the bytes with their SHA-256; asking again returns what was stored.
+e-invoicing country, the checked EN 16931 XML embedded as Factur-X; for a
+customer config/peppol.yaml names, the checked Peppol UBL) and stores the
+bytes with their SHA-256; asking again returns what was stored.
 Reading checks the hash; :func:`rerender_matches` renders again from the
 ledger row and compares, which holds because rendering is deterministic.
 
@@ -24,6 +25,8 @@ from activities.billing.seller import load_seller
 from activities.documents.content import credit_note_content, invoice_content
 from activities.documents.einvoice import XML_FILENAME, check_einvoice, cii_xml, facturx_pdf
 from activities.documents.pdf import render_pdf
+from activities.documents.peppol import PeppolConfig, load_peppol
+from activities.documents.ubl import UBL_FILENAME, check_ubl, ubl_xml
 from activities.ledger import audit
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import CreditNote, Document, DocumentKind, Invoice
@@ -42,8 +45,11 @@ def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def render_invoice_documents(invoice: Invoice) -> list[tuple[DocumentKind, str, str, bytes]]:
-    """(kind, filename, media type, bytes) of the invoice's documents, rendered from the row.
+def render_invoice_documents(
+    invoice: Invoice, peppol: PeppolConfig | None = None
+) -> list[tuple[DocumentKind, str, str, bytes]]:
+    """(kind, filename, media type, bytes) of the invoice's documents, rendered from the row;
+    ``peppol`` (default ``config/peppol.yaml``) says who also receives UBL.
 
     Raises :class:`~activities.documents.einvoice.EInvoiceError` (the rule broken) or
     :class:`~activities.documents.pdf.GlyphError` when a document must not be issued.
@@ -53,8 +59,9 @@ def render_invoice_documents(invoice: Invoice) -> list[tuple[DocumentKind, str, 
     kind = (
         DocumentKind.CREDIT_NOTE_PDF if content.kind == "credit_note" else DocumentKind.INVOICE_PDF
     )
+    ubl = _peppol_ubl(invoice, peppol or load_peppol())
     if not einvoice_due(invoice):
-        return [(kind, content.filename, PDF, pdf)]
+        return [(kind, content.filename, PDF, pdf), *ubl]
     xml = cii_xml(invoice)
     check_einvoice(content.number, xml)
     pdf = facturx_pdf(
@@ -67,7 +74,20 @@ def render_invoice_documents(invoice: Invoice) -> list[tuple[DocumentKind, str, 
     return [
         (kind, content.filename, PDF, pdf),
         (DocumentKind.CII_XML, f"{content.number}-{XML_FILENAME}", XML, xml),
+        *ubl,
     ]
+
+
+def _peppol_ubl(
+    invoice: Invoice, peppol: PeppolConfig
+) -> list[tuple[DocumentKind, str, str, bytes]]:
+    """The Peppol BIS Billing 3.0 UBL, checked, for a customer ``peppol`` names."""
+    endpoint = peppol.endpoint_of(invoice.customer_id)
+    if endpoint is None or invoice.number is None:
+        return []
+    xml = ubl_xml(invoice, seller_endpoint=peppol.seller_endpoint, buyer_endpoint=endpoint)
+    check_ubl(invoice.number, xml)
+    return [(DocumentKind.UBL_XML, f"{invoice.number}-{UBL_FILENAME}", XML, xml)]
 
 
 def invoice_documents(session: Session, invoice: Invoice) -> list[Document]:
@@ -75,11 +95,16 @@ def invoice_documents(session: Session, invoice: Invoice) -> list[Document]:
     rows = session.scalars(
         select(Document).where(Document.invoice_id == invoice.id).order_by(Document.id)
     ).all()
-    return sorted(rows, key=lambda row: row.kind == DocumentKind.CII_XML)
+    return sorted(rows, key=lambda row: row.kind in (DocumentKind.CII_XML, DocumentKind.UBL_XML))
 
 
 def issue_invoice_documents(
-    session: Session, invoice: Invoice, *, actor: str, now: datetime
+    session: Session,
+    invoice: Invoice,
+    *,
+    actor: str,
+    now: datetime,
+    peppol: PeppolConfig | None = None,
 ) -> list[Document]:
     """The invoice's documents: the stored ones, or rendered, checked and stored now."""
     if invoice.number is None:
@@ -87,7 +112,7 @@ def issue_invoice_documents(
     stored = invoice_documents(session, invoice)
     if stored:
         return stored
-    rendered = render_invoice_documents(invoice)
+    rendered = render_invoice_documents(invoice, peppol)
     rows = [
         Document(
             invoice_id=invoice.id,

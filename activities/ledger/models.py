@@ -735,6 +735,7 @@ class DocumentKind(StrEnum):
     INVOICE_PDF = "invoice_pdf"
     CREDIT_NOTE_PDF = "credit_note_pdf"
     CII_XML = "cii_xml"
+    UBL_XML = "ubl_xml"
 
 
 class Document(Base):
@@ -749,9 +750,7 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("invoice_id", "kind"),
         UniqueConstraint("credit_note_id", "kind"),
-        CheckConstraint(
-            "(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_subject"
-        ),
+        CheckConstraint("(invoice_id IS NULL) <> (credit_note_id IS NULL)", name="one_subject"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

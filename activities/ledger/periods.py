@@ -157,9 +157,7 @@ def reopen_period(
     hold_writes(session)
     signed = closed_period(session, period)
     if signed is not None:
-        raise PeriodClosed(
-            f"{closed_message(signed)}; a signed-off period cannot be reopened"
-        )
+        raise PeriodClosed(f"{closed_message(signed)}; a signed-off period cannot be reopened")
     horizon = session.scalar(select(func.max(ClosedPeriod.period)))
     if horizon is None or str(period) > horizon:
         raise LedgerError(f"period: {period} is not closed (last signed-off month: {horizon})")

@@ -75,7 +75,9 @@ def gather(
     values["invoices"] = [_invoice_values(i, today) for i in invoices]
     amounts: dict[str, Money] = {}
     dates: dict[str, date] = {}
-    references = {"portal_link": policy.portal_link, "ticket": f"#{ticket.ticket_id}"}
+    references = {"ticket": f"#{ticket.ticket_id}"}
+    if policy.portal_link:
+        references["portal_link"] = policy.portal_link
     if category == "payment_status":
         totals = _totals(invoices)
         values["open_total"] = " + ".join(format_money(v, c) for c, v in totals.items())
@@ -121,7 +123,7 @@ def _common(ticket: TicketView, policy: TicketPolicy, customer_name: str) -> dic
     return {
         "ticket": f"#{ticket.ticket_id}",
         "customer_name": customer_name,
-        "portal_link": policy.portal_link,
+        "portal_link": policy.portal_link or "",
         "reply_days": policy.reply_days,
         "sender": policy.sender,
     }

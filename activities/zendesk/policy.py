@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from activities.drafting.links import load_allowed_links
+
 Category = Literal[
     "invoice_copy",
     "payment_status",
@@ -27,7 +29,8 @@ class TicketPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sender: str = Field(min_length=1)
-    portal_link: str = Field(pattern=r"^https?://\S+$")
+    #: A customer billing portal, when there is one: replies mention it only then.
+    portal_link: str | None = Field(default=None, pattern=r"^https://\S+$")
     reply_days: int = Field(ge=1, le=30)
     invoices_shown: int = Field(ge=1, le=50)
     review_channel: str = Field(min_length=1)
@@ -43,9 +46,16 @@ def load_policy(path: Path) -> TicketPolicy:
     except (OSError, yaml.YAMLError) as error:
         raise PolicyError(f"{path}: cannot be read ({error})") from None
     try:
-        return TicketPolicy.model_validate(data)
+        policy = TicketPolicy.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in error.errors()
         )
         raise PolicyError(f"{path}: {problems}") from None
+    links = path.parent / "drafting.yaml"
+    if policy.portal_link and not policy.portal_link.lower().startswith(load_allowed_links(links)):
+        raise PolicyError(
+            f"{path}: portal_link: {policy.portal_link!r} is not on the allow-list of links "
+            f"({links}: allowed_links)"
+        )
+    return policy

@@ -13,6 +13,7 @@ benchmark and a bot in another process can all use it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import socket
@@ -199,12 +200,13 @@ class FakeSlack:
         return PlainTextResponse("ok")
 
     async def _upload(self, request: Request) -> PlainTextResponse:
-        """The upload URL ``files.getUploadURLExternal`` hands out; records the size received."""
-        size = len(await request.body())
+        """The upload URL ``files.getUploadURLExternal`` hands out; records the size received
+        and the SHA-256 of the bytes, so a test can tell which file arrived."""
+        body = await request.body()
+        size = len(body)
+        received = {"bytes": size, "sha256": hashlib.sha256(body).hexdigest()}
         with self._lock:
-            self.calls.append(
-                Call(f"upload:{request.path_params['file_id']}", {"bytes": size}, None)
-            )
+            self.calls.append(Call(f"upload:{request.path_params['file_id']}", received, None))
         return PlainTextResponse(f"OK - {size}")
 
     async def _call_counts(self, request: Request) -> JSONResponse:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
 from activities.documents.store import issue_invoice_documents
 from activities.ledger.db import make_engine, migrate
+from activities.ledger.invoices import issue_invoice
 from activities.paths import REPO_ROOT
-from tests.documents.kinds import NOW, issue_kind
+from tests.documents.kinds import JP, NOW, add_customer, issue_kind, yen
 
 EXAMPLES = (
     "renewal_with_discount_de",
@@ -28,6 +30,10 @@ EXAMPLES = (
     "first_prorated_us_sales_tax",
 )
 TARGET = REPO_ROOT / "docs" / "examples" / "documents"
+#: A buyer whose legal name and address are in Japanese: printed in the CJK face.
+KANJI = replace(
+    JP, customer_id="CUS-JP-KANJI", name="株式会社さくら商事", city="東京都千代田区丸の内"
+)
 
 
 def to_png(pdf: Path, dpi: int = 80) -> Path:
@@ -67,6 +73,14 @@ def main() -> int:
                     path.write_bytes(document.content)
                     if suffix == ".pdf":
                         print(to_png(path).relative_to(REPO_ROOT))
+            add_customer(session, KANJI)
+            invoice = issue_invoice(
+                session, KANJI.customer_id, yen(KANJI), source_key="kanji", actor="docs", now=NOW
+            )
+            (document,) = issue_invoice_documents(session, invoice, actor="docs", now=NOW)
+            path = TARGET / "japanese_buyer_cjk.pdf"
+            path.write_bytes(document.content)
+            print(to_png(path).relative_to(REPO_ROOT))
     return 0
 
 

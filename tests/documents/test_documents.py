@@ -223,19 +223,62 @@ def test_business_rules_catch_a_line_that_does_not_add_up(sessions: sessionmaker
     assert any(error.startswith("BR-LIN: line 1") for error in errors), errors
 
 
-def test_a_name_the_font_cannot_draw_is_refused_with_the_characters(
+def _issue_for(session: Session, buyer: Buyer) -> Invoice:
+    from activities.ledger.invoices import issue_invoice
+
+    add_customer(session, buyer)
+    return issue_invoice(
+        session,
+        buyer.customer_id,
+        first_prorated(buyer),
+        source_key=buyer.customer_id,
+        actor="t",
+        now=NOW,
+    )
+
+
+def test_a_japanese_name_prints_in_the_cjk_face_and_reads_back(
     sessions: sessionmaker[Session],
 ) -> None:
-    buyer = Buyer("CUS-CJK", "株式会社さくら", "US", "USD", "New York", "US-NY", "10001")
+    name = "株式会社さくら商事"
+    buyer = Buyer("CUS-CJK", name, "US", "USD", "東京都千代田区丸の内", "US-NY", "10001")
     with sessions.begin() as session:
-        add_customer(session, buyer)
-        from activities.ledger.invoices import issue_invoice
+        invoice = _issue_for(session, buyer)
+        documents = issue_invoice_documents(session, invoice, actor="test", now=NOW)
+        data = document_bytes(documents[0])
+        assert rerender_matches(invoice, documents)
+    reader = PdfReader(BytesIO(data))
+    fonts = {
+        str(font["/BaseFont"])
+        for font in reader.pages[0]["/Resources"]["/Font"].values()  # type: ignore[index]
+    }
+    assert any("NotoSansJP" in font for font in fonts), fonts
+    # fpdf2 writes a CID-keyed CFF font with its own 2-byte encoding CMap; pypdf reads the
+    # codes a byte at a time, so each character it maps through ToUnicode follows a NUL.
+    packed = "".join(pdf_text(data).replace("\x00", "").split())
+    assert name in packed and "東京都千代田区丸の内" in packed
+    assert money(invoice, invoice.total).replace(" ", "") in packed
 
-        invoice = issue_invoice(
-            session, buyer.customer_id, first_prorated(buyer), source_key="cjk", actor="t", now=NOW
-        )
-        with pytest.raises(GlyphError, match="株"):
+
+def test_a_latin_invoice_embeds_the_small_face_only(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        _, documents = issued(session, "renewal_with_discount_de")
+        reader = PdfReader(BytesIO(documents[0].content))
+        fonts = reader.pages[0]["/Resources"]["/Font"].values()  # type: ignore[index]
+        assert all("DejaVuSans" in str(font["/BaseFont"]) for font in fonts)
+
+
+def test_a_name_no_font_can_draw_is_refused_with_the_characters(
+    sessions: sessionmaker[Session],
+) -> None:
+    # Hangul beside kanji: Noto Sans JP has the kanji, no face has the Hangul.
+    buyer = Buyer("CUS-KO", "삼성 株式会社", "US", "USD", "New York", "US-NY", "10001")
+    with sessions.begin() as session:
+        invoice = _issue_for(session, buyer)
+        with pytest.raises(GlyphError, match="삼") as refused:
             issue_invoice_documents(session, invoice, actor="test", now=NOW)
+        assert "株" not in str(refused.value).split("draw")[1]
+        assert session.scalars(select(Document)).all() == []
 
 
 def test_the_invoice_snapshot_is_kept_as_at_issue(sessions: sessionmaker[Session]) -> None:

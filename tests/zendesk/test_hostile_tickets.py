@@ -132,14 +132,13 @@ async def test_a_grounded_model_draft_is_what_gets_posted(
     right = (
         "Hello,\n\nThe account {customer_name} has {open_total_USD} open: {invoice_list}\n\n"
         "We received your last payment of {last_payment_amount} on {last_payment_date}.\n\n"
-        "You can pay at {portal_link}.\n\nBilling team, Example Software Inc.\n"
+        "Billing team, Example Software Inc.\n"
     )
     wrong = right.replace("{open_total_USD}", "$1,734.00")
     posted = (
         "Hello,\n\nThe account \u201cAcme Corp\u201d has $1,734.50 open:   INV-000001  due "
         "2026-10-01  balance $1,234.50\n  INV-000003  due 2026-11-20  balance $500.00\n\n"
         "We received your last payment of $250.00 on 2026-10-13.\n\n"
-        "You can pay at https://billing.example.com/portal.\n\n"
         "Billing team, Example Software Inc.\n"
     )
     with serving(FakeOpenAI()) as fake:

@@ -105,7 +105,8 @@ async def test_low_risk_kinds_go_out_alone_when_policy_says_so(
     assert (outcome.outcome, outcome.decided_by) == ("public_reply", "policy:auto_send")
     (reply,) = zendesk.replies(102)
     assert "INV-000003" in reply["body"] and "INV-000001" not in reply["body"]
-    assert "https://billing.example.com/portal" in reply["body"]
+    # No portal is configured: the reply promises the attachment, never a portal link.
+    assert "attached to this reply" in reply["body"] and "portal" not in reply["body"]
     # The copy itself is attached, uploaded through zenpy's upload API: the stored PDF.
     assert [a["file_name"] for a in reply["attachments"]] == ["INV-000003.pdf"]
     pdf = PdfReader(BytesIO(reply["attachments"][0]["content"]))

@@ -259,7 +259,10 @@ def _sqlite_triggers() -> None:
             for row in rows
         )
         _sqlite_trigger(
-            f"invoice_lines_period_lock_{when.lower()}", when, "invoice_lines", condition,
+            f"invoice_lines_period_lock_{when.lower()}",
+            when,
+            "invoice_lines",
+            condition,
             line_message,
         )
     for verb in ("UPDATE", "DELETE"):

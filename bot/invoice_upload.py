@@ -1,0 +1,89 @@
+"""`/billing invoice INV-…`: the invoice's documents, uploaded in a thread of the channel.
+
+The documents are the stored ones (issued now on first use, as the invoice
+email would): the copy in Slack is byte for byte the one the customer got.
+A line naming the invoice is posted in the channel and the files are uploaded
+in its thread with ``files_upload_v2``. Once per command: the command's
+trigger id keys what was posted, so a repeated run of the same command finds
+the message and the files and posts nothing again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session
+
+from activities.documents.store import document_bytes, issue_invoice_documents
+from activities.ledger import invoices
+from activities.ledger.models import IdempotencyKey
+from activities.slack_text import escape, mention
+from bot import roles
+from bot.blocks.answers import Message
+from bot.services import Services
+
+ACTION = "slack.invoice_uploaded"
+
+
+@dataclass(frozen=True, slots=True)
+class _Documents:
+    title: str
+    buyer: str
+    files: list[tuple[str, bytes]]
+    done: dict[str, Any]
+
+
+async def upload_invoice(
+    services: Services, client: AsyncWebClient, command: dict[str, Any], number: str
+) -> Message:
+    """Post the invoice's line in the channel and its documents in the thread; the answer
+    to the caller says where they are."""
+    key = f"slack:{command['trigger_id']}:invoice"
+    actor = roles.actor(services.matrix, command["user_id"])
+    now = services.now()
+
+    def read(session: Session) -> _Documents:
+        row = session.get(IdempotencyKey, key)
+        invoice = invoices.get_invoice(session, number)
+        documents = issue_invoice_documents(session, invoice, actor=actor, now=now)
+        return _Documents(
+            title="Credit note" if invoice.total < 0 else "Invoice",
+            buyer=invoice.buyer_name or invoice.customer_id,
+            files=[(d.filename, document_bytes(d)) for d in documents],
+            done=dict(row.result or {}) if row is not None else {},
+        )
+
+    found = await services.ledger(read)
+    done = found.done
+    if "ts" not in done:
+        posted = await client.chat_postMessage(
+            channel=command["channel_id"],
+            text=f":page_facing_up: {found.title} {number} for {escape(found.buyer)}, "
+            f"requested by {mention(command['user_id'])}",
+        )
+        done = {"channel": str(posted["channel"]), "ts": str(posted["ts"])}
+        await services.ledger(lambda s: _remember(s, key, now, done))
+    if "files" not in done:
+        uploaded = await client.files_upload_v2(
+            channel=done["channel"],
+            thread_ts=done["ts"],
+            file_uploads=[
+                {"content": content, "filename": name, "title": name}
+                for name, content in found.files
+            ],
+        )
+        done = {**done, "files": [str(f["id"]) for f in uploaded.get("files") or []]}
+        await services.ledger(lambda s: _remember(s, key, now, done))
+    names = ", ".join(name for name, _ in found.files)
+    return {"text": f"{number}: {names} uploaded in the thread of the message above."}
+
+
+def _remember(session: Session, key: str, now: datetime, result: dict[str, Any]) -> None:
+    row = session.get(IdempotencyKey, key)
+    if row is None:
+        session.add(IdempotencyKey(key=key, action=ACTION, result=result, created_at=now))
+    else:
+        row.result = result
