@@ -64,6 +64,25 @@ class AccountSnapshot(_Fact):
         return tuple(i for i in self.invoices if i.disputed)
 
 
+def past_due(invoices: tuple[InvoiceFact, ...], today: date) -> tuple[InvoiceFact, ...]:
+    """Invoices whose due date has passed: only these may be called overdue or past due."""
+    return tuple(i for i in invoices if i.due_date < today)
+
+
+def due_today(invoices: tuple[InvoiceFact, ...], today: date) -> tuple[InvoiceFact, ...]:
+    return tuple(i for i in invoices if i.due_date == today)
+
+
+def due_later(invoices: tuple[InvoiceFact, ...], today: date) -> tuple[InvoiceFact, ...]:
+    """Invoices not yet due: owed, but a notice must not count them as past due."""
+    return tuple(i for i in invoices if i.due_date > today)
+
+
+def oldest_days_past_due(invoices: tuple[InvoiceFact, ...], today: date) -> int:
+    """How long the oldest past-due invoice has been past due (0 when none is)."""
+    return max((0, *((today - i.due_date).days for i in invoices)))
+
+
 def totals(invoices: tuple[InvoiceFact, ...]) -> dict[str, Decimal]:
     """Balances summed per currency, never across currencies."""
     result: dict[str, Decimal] = defaultdict(Decimal)

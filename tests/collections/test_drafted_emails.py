@@ -158,7 +158,7 @@ def test_a_model_draft_in_its_own_words_is_replaced_by_the_template(
     assert activities.send_email(overdue.step).sent
     (sent,) = sent_emails(sqlite_sessions, overdue.customer_id)
     assert "paid" not in sent.body.replace("unpaid", "") and "credited" not in sent.body
-    assert sent.body.startswith("Hello,\n\nOur records show $1,200.00 outstanding")
+    assert sent.body.startswith("Hello,\n\nOur records show $1,200.00 past due")
     drafts = [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)]
     assert drafts == ["template_held"]
 
@@ -175,7 +175,7 @@ def test_a_model_that_gets_the_amount_wrong_twice_falls_back_to_the_template(
 
     (sent,) = sent_emails(sqlite_sessions, overdue.customer_id)
     assert "$1,020.00" not in sent.body and "$12,000.00" not in sent.body
-    assert sent.subject.startswith("Payment reminder: $1,200.00 outstanding")
+    assert sent.subject.startswith("Payment reminder: $1,200.00 past due")
     assert len(fake_openai.requests) == 2
     assert [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)] == [
         "template_fallback"
