@@ -15,6 +15,15 @@ query lists the requests. A write-off asks for the overdue total. While a
 request waits, a change to the account is checked: when the step no longer
 applies (paid up, the cycle moved, do-not-dun, a pause, a promise to pay) the
 request is withdrawn and the cadence goes on from the fresh facts.
+
+A step that emails the customer is drafted before it is asked for (issue 13):
+the request shows the approver the exact email, stored under the step and a
+revision, and on approval exactly that text is sent. When the figures it
+states no longer hold at send time (a partial payment, a credit, an invoice
+that fell due), nothing is sent or suspended: the step is drafted again from
+the fresh facts and asked again. Every request shows what is owed, how much of
+it is past due, and for how long. Workflows that were already waiting for an
+approval when this came in keep their old path (``workflow.patched``).
 """
 
 from __future__ import annotations
@@ -37,13 +46,21 @@ with workflow.unsafe.imports_passed_through():
         EmailSent,
         EmailStep,
         LoadAccount,
+        PreparedEmail,
+        PreparedStep,
         SettlePromise,
         SweepRequest,
         SweepResult,
         TeamStep,
     )
     from activities.collections.cadence import Step
-    from activities.collections.facts import AccountSnapshot, PromiseFact, totals
+    from activities.collections.facts import (
+        AccountSnapshot,
+        PromiseFact,
+        oldest_days_past_due,
+        past_due,
+        totals,
+    )
     from activities.collections.messages import (
         ACCOUNT_CHANGED,
         PAYMENT_RECEIVED,
@@ -63,6 +80,8 @@ with workflow.unsafe.imports_passed_through():
 #: the cadence); data errors are raised as non-retryable and fail the workflow.
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10), non_retryable_error_types=DATA_ERRORS)
 QUICK = timedelta(minutes=2)
+#: Patch id: a step that emails the customer is drafted before its approval is asked.
+DRAFT_BEFORE_APPROVAL = "draft-before-approval"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -161,7 +180,8 @@ class CollectionsWorkflow(AwaitsApproval):
                 elif outcome == "rejected":
                     self._mark_done(step, skipped=True)
                 continue  # re-read the account, then act inside the send window
-            await self._take(account, step)
+            if not await self._take(step):
+                continue  # the approved draft no longer fits the facts: draft and ask again
             self._mark_done(step)
             if step.action == "write_off_review":
                 return await self._finish("handed to write-off review")
@@ -202,7 +222,9 @@ class CollectionsWorkflow(AwaitsApproval):
             retry_policy=RETRY,
         )
 
-    async def _take(self, account: AccountSnapshot, step: Step) -> None:
+    async def _take(self, step: Step) -> bool:
+        """Take ``step``; ``False`` when its approved draft no longer fits the figures (nothing
+        was sent or suspended, and the approval is void)."""
         cycle = str(self._progress.cycle)
         team_step = TeamStep(
             customer_id=self._customer_id,
@@ -212,6 +234,13 @@ class CollectionsWorkflow(AwaitsApproval):
             now=workflow.now(),
             emails_sent=self._emails_sent,
         )
+        approved = step.name in self._progress.approved
+        revision = self._progress.drafts.get(step.name) if approved else None
+        if step.template and revision is not None:
+            sent = await self._send_prepared(cycle, step, step.template, revision)
+            if sent.stale:
+                self._progress.approved.remove(step.name)
+                return False
         if step.action == "suspend":
             await workflow.execute_activity_method(
                 CollectionsActivities.suspend_account,
@@ -219,7 +248,7 @@ class CollectionsWorkflow(AwaitsApproval):
                 start_to_close_timeout=QUICK,
                 retry_policy=RETRY,
             )
-        if step.template:
+        if step.template and revision is None:
             await self._email(cycle, step.name, step.template)
         if step.action == "slack_escalation":
             await workflow.execute_activity_method(
@@ -235,21 +264,53 @@ class CollectionsWorkflow(AwaitsApproval):
                 start_to_close_timeout=QUICK,
                 retry_policy=RETRY,
             )
+        return True
+
+    def _email_step(
+        self, cycle: str, step: str, template: str, promise: PromiseFact | None = None
+    ) -> EmailStep:
+        return EmailStep(
+            customer_id=self._customer_id,
+            workflow_id=workflow.info().workflow_id,
+            cycle=cycle,
+            step=step,
+            template=template,
+            now=workflow.now(),
+            promise=promise,
+        )
+
+    async def _prepare(self, step: Step, template: str) -> PreparedEmail:
+        """Draft ``step`` under a new revision and store it: what the approver will read."""
+        revision = self._progress.drafts.get(step.name, -1) + 1
+        self._progress.drafts[step.name] = revision
+        cycle = str(self._progress.cycle)
+        return await workflow.execute_activity_method(
+            CollectionsActivities.prepare_email,
+            PreparedStep(email=self._email_step(cycle, step.name, template), revision=revision),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+
+    async def _send_prepared(
+        self, cycle: str, step: Step, template: str, revision: int
+    ) -> EmailSent:
+        sent: EmailSent = await workflow.execute_activity_method(
+            CollectionsActivities.send_prepared,
+            PreparedStep(email=self._email_step(cycle, step.name, template), revision=revision),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+        if sent.sent:
+            self._emails_sent += 1
+            self._status.emails_sent = self._emails_sent
+        return sent
 
     async def _email(
         self, cycle: str, step: str, template: str, promise: PromiseFact | None = None
     ) -> None:
         sent: EmailSent = await workflow.execute_activity_method(
             CollectionsActivities.send_email,
-            EmailStep(
-                customer_id=self._customer_id,
-                workflow_id=workflow.info().workflow_id,
-                cycle=cycle,
-                step=step,
-                template=template,
-                now=workflow.now(),
-                promise=promise,
-            ),
+            self._email_step(cycle, step, template, promise),
             start_to_close_timeout=QUICK,
             retry_policy=RETRY,
         )
@@ -281,14 +342,18 @@ class CollectionsWorkflow(AwaitsApproval):
 
         A write-off asks for the overdue total; an account owing in several currencies
         gets one request per currency (bands never add currencies up), and the hand-off
-        needs all of them.
+        needs all of them. A step that emails the customer is drafted first, and the
+        request carries that exact email.
         """
         self._show("waiting_for_approval", next_action=step.name)
+        preview: str | None = None
+        if step.template and workflow.patched(DRAFT_BEFORE_APPROVAL):
+            preview = (await self._prepare(step, step.template)).preview
         amounts: list[tuple[Decimal | None, str | None]] = [(None, None)]
         if step.action == "write_off_review":
             amounts = [(v, c) for c, v in totals(account.collectible).items()] or amounts
         for amount, currency in amounts:
-            decision = await self._ask(account, step, amount, currency)
+            decision = await self._ask(account, step, amount, currency, preview)
             if not decision.approved:
                 return decision.outcome
         return "approved"
@@ -299,19 +364,21 @@ class CollectionsWorkflow(AwaitsApproval):
         step: Step,
         amount: Decimal | None,
         currency: str | None,
+        preview: str | None,
     ) -> Decision:
-        owed = f"{amount} {currency}" if amount is not None else "no amount"
+        asked = f"; asks for {amount} {currency}" if amount is not None else ""
         asking = asyncio.create_task(
             self.request_approval(
                 ApprovalInput(
                     action=step.approval_action,
                     summary=f"collections {step.name} for {account.legal_name} "
-                    f"({self._customer_id}): {self._status.stage} done, overdue since "
-                    f"{self._progress.cycle}; {owed}",
+                    f"({self._customer_id}): {_owed(account)}; {self._status.stage} done"
+                    f"{asked}",
                     requested_by=f"workflow:{workflow.info().workflow_id}",
                     customer_id=self._customer_id,
                     amount=amount,
                     currency=currency,
+                    preview=preview,
                 )
             )
         )
@@ -399,6 +466,18 @@ class CollectionsWorkflow(AwaitsApproval):
             emails_sent=self._emails_sent,
             history_limit=start.history_limit,
         )
+
+
+def _owed(account: AccountSnapshot) -> str:
+    """What the approver must know: owed in all, past due, and for how long, per currency
+    (``owes 609.00 USD, of it 261.00 USD past due; the oldest invoice 56 days past due``)."""
+    today = local_today(account.as_of, account.timezone)
+    owed = totals(account.collectible)
+    overdue = totals(past_due(account.collectible, today))
+    total = " + ".join(f"{v} {c}" for c, v in owed.items()) or "nothing"
+    late = " + ".join(f"{v} {c}" for c, v in overdue.items()) or "nothing"
+    days = oldest_days_past_due(account.collectible, today)
+    return f"owes {total}, of it {late} past due; the oldest invoice {days} days past due"
 
 
 class SweepStart(BaseModel):

@@ -38,6 +38,8 @@ class ApprovalMessage:
     outcome: str | None = None
     decided_by: str | None = None
     reason: str | None = None
+    #: The exact text the step sends once approved; requests show it in full.
+    preview: str | None = None
 
     def text(self) -> str:
         """The message as one line of plain text."""
@@ -56,11 +58,12 @@ class ApprovalMessage:
             "escalated": "escalated for a decision",
         }[self.kind]
         due = f" by {self.due_at:%Y-%m-%d %H:%M} UTC" if self.due_at else ""
+        sends = f"\nOn approval this is sent, exactly:\n{self.preview}" if self.preview else ""
         return (
             f"approval {self.request_id}: {subject} {lead} from {self.role} ({who}){due}; "
             f"requested by {self.requested_by}: {self.summary}. Decide with "
             f"`billing-ops approvals decide {self.request_id} approve|reject --as USER "
-            f'--reason "..."`'
+            f'--reason "..."`{sends}'
         )
 
 

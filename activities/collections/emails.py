@@ -92,6 +92,19 @@ def facts(
     }
 
 
+def figures(values: dict[str, Any]) -> dict[str, Any]:
+    """The figures a message states, from :func:`facts`: what must still hold when a draft
+    approved earlier is sent (day counts are left out: they grow while a person decides,
+    and the invoices' due dates that they count from are in)."""
+    return {
+        "invoices": [[i["number"], i["due_date"], i["balance"]] for i in values["invoices"]],
+        **{
+            name: values[name]
+            for name in ("total", "past_due", "due_today", "due_later", "promise_amount")
+        },
+    }
+
+
 def _sum(invoices: tuple[InvoiceFact, ...]) -> str:
     """Balances per currency for people: ``$1.00 + €2.00``, or ``nothing``."""
     return " + ".join(format_money(v, c) for c, v in totals(invoices).items()) or "nothing"

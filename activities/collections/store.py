@@ -268,6 +268,22 @@ def email_queued(session: Session, key: str) -> bool:
     return found is not None
 
 
+#: What an IdempotencyKey row of a stored draft is called (its key starts ``draft:``).
+DRAFT_ACTION = "collections.draft"
+
+
+def saved_draft(session: Session, key: str) -> dict[str, Any] | None:
+    """The draft stored under ``key`` before its step was approved, if there is one."""
+    row = session.get(IdempotencyKey, key)
+    return dict(row.result or {}) if row is not None and row.action == DRAFT_ACTION else None
+
+
+def save_draft(session: Session, key: str, draft: dict[str, Any], now: datetime) -> None:
+    """Store a draft under ``key``; a second writer of the same key fails on the primary key."""
+    session.add(IdempotencyKey(key=key, action=DRAFT_ACTION, result=draft, created_at=now))
+    session.flush()
+
+
 def suspend_entitlements(
     session: Session, customer_id: str, *, actor: str, now: datetime, reason: str
 ) -> list[str]:
