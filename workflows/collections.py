@@ -24,6 +24,13 @@ that fell due), nothing is sent or suspended: the step is drafted again from
 the fresh facts and asked again. Every request shows what is owed, how much of
 it is past due, and for how long. Workflows that were already waiting for an
 approval when this came in keep their old path (``workflow.patched``).
+
+A cadence started with its customer as a search attribute (where the
+namespace knows them: activities/search_attributes.py) keeps its stage and
+its past-due amount and currency current as search attributes, so the
+Temporal UI can list "final-notice stage, over $10,000". One started
+without them (the time-skipping test server, histories recorded before)
+issues no such command.
 """
 
 from __future__ import annotations
@@ -75,6 +82,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.collections.send_window import local_today
     from activities.ledger.errors import DATA_ERRORS
+    from activities.search_attributes import (
+        AMOUNT_OVERDUE_MINOR,
+        COLLECTIONS_STAGE,
+        CURRENCY,
+        CUSTOMER_ID,
+    )
 
 #: Activities retry until they succeed (a mail server or database outage only delays
 #: the cadence); data errors are raised as non-retryable and fail the workflow.
@@ -94,6 +107,8 @@ class CollectionsWorkflow(AwaitsApproval):
         #: ``_changes`` when the account was last read: a signal after it means re-read.
         self._read_at_change = 0
         self._status = CadenceStatus(customer_id="")
+        #: The search attributes as last upserted (None: not set).
+        self._published: tuple[str | None, str | None, int | None] = (None, None, None)
 
     @workflow.run
     async def run(self, start: CollectionsStart) -> CollectionsOutcome:
@@ -128,6 +143,7 @@ class CollectionsWorkflow(AwaitsApproval):
             if cycle is None:
                 if account.open_promise:
                     await self._settle(account, account.open_promise)
+                self._publish(account)
                 return await self._finish("nothing left to collect")
             today = local_today(now, account.timezone)
             if self._progress.cycle != cycle:
@@ -141,6 +157,7 @@ class CollectionsWorkflow(AwaitsApproval):
             catch = None
             self._status.cycle = cycle
             self._status.stage = plan.stage(account.cadence, self._progress)
+            self._publish(account)
 
             if account.open_promise:
                 deadline = plan.promise_deadline(account.open_promise, account.timezone)
@@ -183,6 +200,7 @@ class CollectionsWorkflow(AwaitsApproval):
             if not await self._take(step):
                 continue  # the approved draft no longer fits the facts: draft and ask again
             self._mark_done(step)
+            self._publish(account)
             if step.action == "write_off_review":
                 return await self._finish("handed to write-off review")
 
@@ -432,6 +450,32 @@ class CollectionsWorkflow(AwaitsApproval):
         self._status.stage = step.name
         if skipped:
             self._progress.skipped.append(step.name)
+
+    def _publish(self, account: AccountSnapshot) -> None:
+        """Upsert the stage and the past-due amount where they changed (a single-currency
+        account: its currency, and the amount in minor units; otherwise both unset)."""
+        if workflow.info().typed_search_attributes.get(CUSTOMER_ID) is None:
+            return
+        currencies = {i.currency for i in account.collectible}
+        currency = currencies.pop() if len(currencies) == 1 else None
+        amount = None
+        if currency is not None:
+            today = local_today(account.as_of, account.timezone)
+            overdue = totals(past_due(account.collectible, today)).get(currency, Decimal(0))
+            amount = account.minor_units(overdue, currency)
+        wanted = (self._status.stage, currency, amount)
+        if wanted == self._published:
+            return
+        workflow.upsert_search_attributes(
+            [
+                COLLECTIONS_STAGE.value_set(self._status.stage),
+                CURRENCY.value_set(currency) if currency else CURRENCY.value_unset(),
+                AMOUNT_OVERDUE_MINOR.value_set(amount)
+                if amount is not None
+                else AMOUNT_OVERDUE_MINOR.value_unset(),
+            ]
+        )
+        self._published = wanted
 
     def _show(
         self,

@@ -53,6 +53,14 @@ class AccountSnapshot(_Fact):
     as_of: datetime
     #: Public holidays of the account's country this year and next (for the send window).
     public_holidays: frozenset[date] = frozenset()
+    #: Decimal places of each invoice currency's minor unit (USD 2, JPY 0): amounts in
+    #: minor units without babel inside the workflow sandbox.
+    minor_digits: dict[str, int] = {}
+
+    def minor_units(self, amount: Decimal, currency: str) -> int | None:
+        """``amount`` in ``currency``'s minor unit (cents), exactly; ``None`` when unknown."""
+        digits = self.minor_digits.get(currency)
+        return None if digits is None else int(amount.scaleb(digits).to_integral_exact())
 
     @property
     def collectible(self) -> tuple[InvoiceFact, ...]:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from activities.billing.money import ZERO, is_rounded
+from activities.billing.money import ZERO, is_rounded, minor_digits
 from activities.collections.cadence import CadenceBook, CadenceError
 from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact
 from activities.collections.send_window import local_today, public_holidays
@@ -95,6 +95,7 @@ def load_snapshot(
         public_holidays=public_holidays(customer.country, (as_of.year, as_of.year + 1))
         if cadence.window.public_holidays
         else frozenset(),
+        minor_digits={i.currency: minor_digits(i.currency) for i in invoices},
     )
 
 
