@@ -363,10 +363,10 @@ class CollectionsWorkflow(AwaitsApproval):
         needs all of them. A step that emails the customer is drafted first, and the
         request carries that exact email.
         """
-        self._show("waiting_for_approval", next_action=step.name)
         preview: str | None = None
         if step.template and workflow.patched(DRAFT_BEFORE_APPROVAL):
             preview = (await self._prepare(step, step.template)).preview
+        self._show("waiting_for_approval", next_action=step.name)
         amounts: list[tuple[Decimal | None, str | None]] = [(None, None)]
         if step.action == "write_off_review":
             amounts = [(v, c) for c, v in totals(account.collectible).items()] or amounts
