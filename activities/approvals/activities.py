@@ -168,7 +168,7 @@ class ApprovalActivities:
                 kind=request.kind,
                 action=row.action,
                 summary=row.summary,
-                amount=describe_amount(row.amount, row.currency),
+                amount=describe_amount(row.amount, row.currency) if row.amount is not None else "",
                 preview=row.preview,
                 customer_id=row.customer_id,
                 requested_by=row.requested_by,

@@ -29,6 +29,7 @@ class ApprovalMessage:
     kind: NoticeKind
     action: str
     summary: str
+    #: Empty for a request without an amount (its summary says what is owed).
     amount: str
     customer_id: str | None
     requested_by: str
@@ -44,7 +45,7 @@ class ApprovalMessage:
     def text(self) -> str:
         """The message as one line of plain text."""
         who = ", ".join(p.handle for p in self.recipients) or "nobody"
-        subject = f"{self.action} {self.amount}" + (
+        subject = " ".join(filter(None, (self.action, self.amount))) + (
             f" for {self.customer_id}" if self.customer_id else ""
         )
         if self.kind == "decided":
