@@ -37,6 +37,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from activities.search_attributes import dev_server_flags
 from activities.settings import Settings
 
 EMBEDDED_IP = "127.0.0.1"
@@ -221,6 +222,7 @@ class EmbeddedDevServer:
             "--ui-disable-news-fetch",
             "--log-level",
             "warn",
+            *dev_server_flags(),
         ]
         if self.namespace != "default":
             args += ["--namespace", self.namespace]

@@ -84,9 +84,10 @@ def facts_of(row: ApprovalRequest, matrix: ApprovalMatrix) -> ApprovalFacts:
     return ApprovalFacts(
         request_id=row.id,
         action=row.action,
-        amount=describe_amount(row.amount, row.currency),
+        amount=describe_amount(row.amount, row.currency) if row.amount is not None else None,
         customer_id=row.customer_id,
         summary=row.summary,
+        preview=row.preview,
         requested_by=actor(row.requested_by, matrix),
         role=row.required_role,
         approvers=tuple(user(p.slack) for p in matrix.holders(row.required_role)),

@@ -111,8 +111,29 @@ def approvals_list(
             row.requested_by,
         )
         table.add_row("", f"[dim]{row.summary}[/dim]", "", "", "", "", "")
+        if row.preview:
+            table.add_row("", f"the email it sends: billing-ops approvals show {row.id}")
     console.print(table)
     console.print(f"{len(rows)} pending request(s)" + (f" {as_user} may decide" if as_user else ""))
+
+
+@approvals_app.command("show")
+def approvals_show(
+    request_id: Annotated[str, typer.Argument(help="The request's id, e.g. APR-3F9A1C2B7D.")],
+) -> None:
+    """One request in full; for a step that emails a customer, exactly the email it sends."""
+    with _sessions()() as session:
+        row = store.get_request(session, request_id)
+    lines = [
+        f"{row.id}: {row.action} {describe_amount(row.amount, row.currency)}, {row.status.value}",
+        f"customer: {row.customer_id or '-'}; waits for: {row.required_role}; "
+        f"requested by {row.requested_by}",
+        row.summary,
+    ]
+    if row.preview:
+        lines += ["", "On approval, exactly this is sent:", "", row.preview]
+    # Plain text: a customer's name or an email is data, never Rich markup.
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 @approvals_app.command("decide")

@@ -19,6 +19,7 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 from activities.temporal_runtime import binary_path
 
 
@@ -39,11 +40,13 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture
 async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh in-memory dev server per test (Schedules, worker restarts): schedules and
+    """A fresh in-memory dev server per test (Schedules, worker restarts, search
+    attributes, registered as the embedded server registers them): schedules and
     workflow ids are global to a server, so tests do not share one."""
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary_path("temporal"),
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
     )
     yield env
     await env.shutdown()

@@ -96,6 +96,8 @@ class ApprovalInput(_Model):
     customer_id: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
+    #: The exact text the step sends once approved (a customer email): shown to the approver.
+    preview: str | None = None
 
 
 class DecisionIn(_Model):
@@ -186,6 +188,7 @@ class AwaitsApproval:
                 customer_id=asked.customer_id,
                 amount=asked.amount,
                 currency=asked.currency,
+                preview=asked.preview,
                 at=workflow.now(),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,

@@ -15,6 +15,22 @@ query lists the requests. A write-off asks for the overdue total. While a
 request waits, a change to the account is checked: when the step no longer
 applies (paid up, the cycle moved, do-not-dun, a pause, a promise to pay) the
 request is withdrawn and the cadence goes on from the fresh facts.
+
+A step that emails the customer is drafted before it is asked for (issue 13):
+the request shows the approver the exact email, stored under the step and a
+revision, and on approval exactly that text is sent. When the figures it
+states no longer hold at send time (a partial payment, a credit, an invoice
+that fell due), nothing is sent or suspended: the step is drafted again from
+the fresh facts and asked again. Every request shows what is owed, how much of
+it is past due, and for how long. Workflows that were already waiting for an
+approval when this came in keep their old path (``workflow.patched``).
+
+A cadence started with its customer as a search attribute (where the
+namespace knows them: activities/search_attributes.py) keeps its stage and
+its past-due amount and currency current as search attributes, so the
+Temporal UI can list "final-notice stage, over $10,000". One started
+without them (the time-skipping test server, histories recorded before)
+issues no such command.
 """
 
 from __future__ import annotations
@@ -37,13 +53,21 @@ with workflow.unsafe.imports_passed_through():
         EmailSent,
         EmailStep,
         LoadAccount,
+        PreparedEmail,
+        PreparedStep,
         SettlePromise,
         SweepRequest,
         SweepResult,
         TeamStep,
     )
     from activities.collections.cadence import Step
-    from activities.collections.facts import AccountSnapshot, PromiseFact, totals
+    from activities.collections.facts import (
+        AccountSnapshot,
+        PromiseFact,
+        oldest_days_past_due,
+        past_due,
+        totals,
+    )
     from activities.collections.messages import (
         ACCOUNT_CHANGED,
         PAYMENT_RECEIVED,
@@ -58,11 +82,19 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.collections.send_window import local_today
     from activities.ledger.errors import DATA_ERRORS
+    from activities.search_attributes import (
+        AMOUNT_OVERDUE_MINOR,
+        COLLECTIONS_STAGE,
+        CURRENCY,
+        CUSTOMER_ID,
+    )
 
 #: Activities retry until they succeed (a mail server or database outage only delays
 #: the cadence); data errors are raised as non-retryable and fail the workflow.
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10), non_retryable_error_types=DATA_ERRORS)
 QUICK = timedelta(minutes=2)
+#: Patch id: a step that emails the customer is drafted before its approval is asked.
+DRAFT_BEFORE_APPROVAL = "draft-before-approval"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -75,6 +107,8 @@ class CollectionsWorkflow(AwaitsApproval):
         #: ``_changes`` when the account was last read: a signal after it means re-read.
         self._read_at_change = 0
         self._status = CadenceStatus(customer_id="")
+        #: The search attributes as last upserted (None: not set).
+        self._published: tuple[str | None, str | None, int | None] = (None, None, None)
 
     @workflow.run
     async def run(self, start: CollectionsStart) -> CollectionsOutcome:
@@ -109,6 +143,7 @@ class CollectionsWorkflow(AwaitsApproval):
             if cycle is None:
                 if account.open_promise:
                     await self._settle(account, account.open_promise)
+                self._publish(account)
                 return await self._finish("nothing left to collect")
             today = local_today(now, account.timezone)
             if self._progress.cycle != cycle:
@@ -122,6 +157,7 @@ class CollectionsWorkflow(AwaitsApproval):
             catch = None
             self._status.cycle = cycle
             self._status.stage = plan.stage(account.cadence, self._progress)
+            self._publish(account)
 
             if account.open_promise:
                 deadline = plan.promise_deadline(account.open_promise, account.timezone)
@@ -161,8 +197,10 @@ class CollectionsWorkflow(AwaitsApproval):
                 elif outcome == "rejected":
                     self._mark_done(step, skipped=True)
                 continue  # re-read the account, then act inside the send window
-            await self._take(account, step)
+            if not await self._take(step):
+                continue  # the approved draft no longer fits the facts: draft and ask again
             self._mark_done(step)
+            self._publish(account)
             if step.action == "write_off_review":
                 return await self._finish("handed to write-off review")
 
@@ -202,7 +240,9 @@ class CollectionsWorkflow(AwaitsApproval):
             retry_policy=RETRY,
         )
 
-    async def _take(self, account: AccountSnapshot, step: Step) -> None:
+    async def _take(self, step: Step) -> bool:
+        """Take ``step``; ``False`` when its approved draft no longer fits the figures (nothing
+        was sent or suspended, and the approval is void)."""
         cycle = str(self._progress.cycle)
         team_step = TeamStep(
             customer_id=self._customer_id,
@@ -212,6 +252,13 @@ class CollectionsWorkflow(AwaitsApproval):
             now=workflow.now(),
             emails_sent=self._emails_sent,
         )
+        approved = step.name in self._progress.approved
+        revision = self._progress.drafts.get(step.name) if approved else None
+        if step.template and revision is not None:
+            sent = await self._send_prepared(cycle, step, step.template, revision)
+            if sent.stale:
+                self._progress.approved.remove(step.name)
+                return False
         if step.action == "suspend":
             await workflow.execute_activity_method(
                 CollectionsActivities.suspend_account,
@@ -219,7 +266,7 @@ class CollectionsWorkflow(AwaitsApproval):
                 start_to_close_timeout=QUICK,
                 retry_policy=RETRY,
             )
-        if step.template:
+        if step.template and revision is None:
             await self._email(cycle, step.name, step.template)
         if step.action == "slack_escalation":
             await workflow.execute_activity_method(
@@ -235,21 +282,53 @@ class CollectionsWorkflow(AwaitsApproval):
                 start_to_close_timeout=QUICK,
                 retry_policy=RETRY,
             )
+        return True
+
+    def _email_step(
+        self, cycle: str, step: str, template: str, promise: PromiseFact | None = None
+    ) -> EmailStep:
+        return EmailStep(
+            customer_id=self._customer_id,
+            workflow_id=workflow.info().workflow_id,
+            cycle=cycle,
+            step=step,
+            template=template,
+            now=workflow.now(),
+            promise=promise,
+        )
+
+    async def _prepare(self, step: Step, template: str) -> PreparedEmail:
+        """Draft ``step`` under a new revision and store it: what the approver will read."""
+        revision = self._progress.drafts.get(step.name, -1) + 1
+        self._progress.drafts[step.name] = revision
+        cycle = str(self._progress.cycle)
+        return await workflow.execute_activity_method(
+            CollectionsActivities.prepare_email,
+            PreparedStep(email=self._email_step(cycle, step.name, template), revision=revision),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+
+    async def _send_prepared(
+        self, cycle: str, step: Step, template: str, revision: int
+    ) -> EmailSent:
+        sent: EmailSent = await workflow.execute_activity_method(
+            CollectionsActivities.send_prepared,
+            PreparedStep(email=self._email_step(cycle, step.name, template), revision=revision),
+            start_to_close_timeout=QUICK,
+            retry_policy=RETRY,
+        )
+        if sent.sent:
+            self._emails_sent += 1
+            self._status.emails_sent = self._emails_sent
+        return sent
 
     async def _email(
         self, cycle: str, step: str, template: str, promise: PromiseFact | None = None
     ) -> None:
         sent: EmailSent = await workflow.execute_activity_method(
             CollectionsActivities.send_email,
-            EmailStep(
-                customer_id=self._customer_id,
-                workflow_id=workflow.info().workflow_id,
-                cycle=cycle,
-                step=step,
-                template=template,
-                now=workflow.now(),
-                promise=promise,
-            ),
+            self._email_step(cycle, step, template, promise),
             start_to_close_timeout=QUICK,
             retry_policy=RETRY,
         )
@@ -281,14 +360,18 @@ class CollectionsWorkflow(AwaitsApproval):
 
         A write-off asks for the overdue total; an account owing in several currencies
         gets one request per currency (bands never add currencies up), and the hand-off
-        needs all of them.
+        needs all of them. A step that emails the customer is drafted first, and the
+        request carries that exact email.
         """
+        preview: str | None = None
+        if step.template and workflow.patched(DRAFT_BEFORE_APPROVAL):
+            preview = (await self._prepare(step, step.template)).preview
         self._show("waiting_for_approval", next_action=step.name)
         amounts: list[tuple[Decimal | None, str | None]] = [(None, None)]
         if step.action == "write_off_review":
             amounts = [(v, c) for c, v in totals(account.collectible).items()] or amounts
         for amount, currency in amounts:
-            decision = await self._ask(account, step, amount, currency)
+            decision = await self._ask(account, step, amount, currency, preview)
             if not decision.approved:
                 return decision.outcome
         return "approved"
@@ -299,19 +382,21 @@ class CollectionsWorkflow(AwaitsApproval):
         step: Step,
         amount: Decimal | None,
         currency: str | None,
+        preview: str | None,
     ) -> Decision:
-        owed = f"{amount} {currency}" if amount is not None else "no amount"
+        asked = f"; asks for {amount} {currency}" if amount is not None else ""
         asking = asyncio.create_task(
             self.request_approval(
                 ApprovalInput(
                     action=step.approval_action,
                     summary=f"collections {step.name} for {account.legal_name} "
-                    f"({self._customer_id}): {self._status.stage} done, overdue since "
-                    f"{self._progress.cycle}; {owed}",
+                    f"({self._customer_id}): {_owed(account)}; {self._status.stage} done"
+                    f"{asked}",
                     requested_by=f"workflow:{workflow.info().workflow_id}",
                     customer_id=self._customer_id,
                     amount=amount,
                     currency=currency,
+                    preview=preview,
                 )
             )
         )
@@ -366,6 +451,32 @@ class CollectionsWorkflow(AwaitsApproval):
         if skipped:
             self._progress.skipped.append(step.name)
 
+    def _publish(self, account: AccountSnapshot) -> None:
+        """Upsert the stage and the past-due amount where they changed (a single-currency
+        account: its currency, and the amount in minor units; otherwise both unset)."""
+        if workflow.info().typed_search_attributes.get(CUSTOMER_ID) is None:
+            return
+        currencies = {i.currency for i in account.collectible}
+        currency = currencies.pop() if len(currencies) == 1 else None
+        amount = None
+        if currency is not None:
+            today = local_today(account.as_of, account.timezone)
+            overdue = totals(past_due(account.collectible, today)).get(currency, Decimal(0))
+            amount = account.minor_units(overdue, currency)
+        wanted = (self._status.stage, currency, amount)
+        if wanted == self._published:
+            return
+        workflow.upsert_search_attributes(
+            [
+                COLLECTIONS_STAGE.value_set(self._status.stage),
+                CURRENCY.value_set(currency) if currency else CURRENCY.value_unset(),
+                AMOUNT_OVERDUE_MINOR.value_set(amount)
+                if amount is not None
+                else AMOUNT_OVERDUE_MINOR.value_unset(),
+            ]
+        )
+        self._published = wanted
+
     def _show(
         self,
         state: State,
@@ -399,6 +510,18 @@ class CollectionsWorkflow(AwaitsApproval):
             emails_sent=self._emails_sent,
             history_limit=start.history_limit,
         )
+
+
+def _owed(account: AccountSnapshot) -> str:
+    """What the approver must know: owed in all, past due, and for how long, per currency
+    (``owes 609.00 USD, of it 261.00 USD past due; the oldest invoice 56 days past due``)."""
+    today = local_today(account.as_of, account.timezone)
+    owed = totals(account.collectible)
+    overdue = totals(past_due(account.collectible, today))
+    total = " + ".join(f"{v} {c}" for c, v in owed.items()) or "nothing"
+    late = " + ".join(f"{v} {c}" for c, v in overdue.items()) or "nothing"
+    days = oldest_days_past_due(account.collectible, today)
+    return f"owes {total}, of it {late} past due; the oldest invoice {days} days past due"
 
 
 class SweepStart(BaseModel):

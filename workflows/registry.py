@@ -106,6 +106,8 @@ def build_activities(
     return [
         collections.load_account,
         collections.send_email,
+        collections.prepare_email,
+        collections.send_prepared,
         collections.escalate_to_owner,
         collections.suspend_account,
         collections.hand_to_write_off_review,

@@ -46,6 +46,7 @@ class OpenApproval(_Model):
     customer_id: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
+    preview: str | None = None
     at: datetime
 
 
@@ -116,6 +117,7 @@ class ApprovalActivities:
                     customer_id=request.customer_id,
                     amount=request.amount,
                     currency=request.currency,
+                    preview=request.preview,
                     requested_at=request.at,
                     due_at=due_at,
                 ),
@@ -166,7 +168,8 @@ class ApprovalActivities:
                 kind=request.kind,
                 action=row.action,
                 summary=row.summary,
-                amount=describe_amount(row.amount, row.currency),
+                amount=describe_amount(row.amount, row.currency) if row.amount is not None else "",
+                preview=row.preview,
                 customer_id=row.customer_id,
                 requested_by=row.requested_by,
                 role=row.required_role,

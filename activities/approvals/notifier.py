@@ -29,6 +29,7 @@ class ApprovalMessage:
     kind: NoticeKind
     action: str
     summary: str
+    #: Empty for a request without an amount (its summary says what is owed).
     amount: str
     customer_id: str | None
     requested_by: str
@@ -38,11 +39,13 @@ class ApprovalMessage:
     outcome: str | None = None
     decided_by: str | None = None
     reason: str | None = None
+    #: The exact text the step sends once approved; requests show it in full.
+    preview: str | None = None
 
     def text(self) -> str:
         """The message as one line of plain text."""
         who = ", ".join(p.handle for p in self.recipients) or "nobody"
-        subject = f"{self.action} {self.amount}" + (
+        subject = " ".join(filter(None, (self.action, self.amount))) + (
             f" for {self.customer_id}" if self.customer_id else ""
         )
         if self.kind == "decided":
@@ -56,11 +59,12 @@ class ApprovalMessage:
             "escalated": "escalated for a decision",
         }[self.kind]
         due = f" by {self.due_at:%Y-%m-%d %H:%M} UTC" if self.due_at else ""
+        sends = f"\nOn approval this is sent, exactly:\n{self.preview}" if self.preview else ""
         return (
             f"approval {self.request_id}: {subject} {lead} from {self.role} ({who}){due}; "
             f"requested by {self.requested_by}: {self.summary}. Decide with "
             f"`billing-ops approvals decide {self.request_id} approve|reject --as USER "
-            f'--reason "..."`'
+            f'--reason "..."`{sends}'
         )
 
 

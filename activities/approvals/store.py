@@ -37,6 +37,8 @@ class NewRequest:
     currency: str | None
     requested_at: datetime
     due_at: datetime
+    #: The exact text the approved step sends (a customer email), shown to the approver.
+    preview: str | None = None
 
 
 def open_request(session: Session, new: NewRequest) -> ApprovalRequest:
@@ -57,6 +59,7 @@ def open_request(session: Session, new: NewRequest) -> ApprovalRequest:
         currency=new.currency,
         amount=new.amount,
         summary=new.summary,
+        preview=new.preview,
         requested_by=new.requested_by,
         required_role=new.required_role,
         status=ApprovalStatus.PENDING,

@@ -5,8 +5,13 @@ so the activities never read the wall clock and time-skipping tests see the
 workflow's time. Every write is keyed by customer, cycle and step: a retried
 activity or a replayed workflow never emails, posts or suspends twice.
 
-Customer emails are drafted inside ``collections.send_email`` with the
-:class:`~activities.drafting.compose.Drafter` (the template alone without an
+A step a person must approve is drafted first: ``collections.prepare_email``
+drafts it (same path, same checks), stores the text under the step's key and
+revision, and the approval request shows it; once approved,
+``collections.send_prepared`` sends exactly that stored text, and only while
+the figures it states still hold (otherwise the workflow drafts it again and
+asks again). Every other customer email is drafted inside ``collections.send_email``
+with the :class:`~activities.drafting.compose.Drafter` (the template alone without an
 OpenAI key; the model, held to the facts, with one), not by a separate
 ``drafting.draft_message`` step in the workflow. The draft is made from the
 facts read in the same activity that sends it, so the email cannot quote
@@ -37,7 +42,7 @@ from activities.drafting.compose import Drafter
 from activities.drafting.facts import DraftRequest
 from activities.ledger import audit
 from activities.ledger.db import transaction
-from activities.ledger.errors import LedgerError
+from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.models import IdempotencyKey
 from activities.outbox import Email, Outbox, SentEntry
 from activities.slack_text import Mrkdwn, escape
@@ -64,6 +69,31 @@ class EmailSent(BaseModel):
     sent: bool
     already_sent: bool = False
     reason: str | None = None
+    #: An approved draft was not sent: the figures it states no longer hold.
+    stale: bool = False
+
+
+class PreparedStep(BaseModel):
+    """A step to draft before it is approved; ``revision`` counts re-drafts of the step."""
+
+    email: EmailStep
+    revision: int
+
+
+class PreparedEmail(BaseModel):
+    """What the approver is shown: the exact email (or why none will go out)."""
+
+    key: str
+    to: list[str] = []
+    subject: str | None = None
+    body: str | None = None
+    reason: str | None = None
+
+    @property
+    def preview(self) -> str:
+        if self.subject is None or self.body is None:
+            return f"No email will be sent: {self.reason}."
+        return f"To: {', '.join(self.to)}\nSubject: {self.subject}\n\n{self.body}"
 
 
 class TeamStep(BaseModel):
@@ -102,6 +132,16 @@ class SweepResult(BaseModel):
     accounts: list[str]
 
 
+def _key(step: EmailStep | TeamStep) -> str:
+    """The outbox key of a step's email: one email per customer, cycle and step."""
+    return f"collections:{step.customer_id}:{step.cycle}:{step.step}"
+
+
+def _draft_key(step: EmailStep, revision: int) -> str:
+    """Where a step's draft waits for its approval; a re-draft is a new revision."""
+    return f"draft:{_key(step)}:r{revision}"
+
+
 def _refuse(error: Exception) -> ApplicationError:
     """Bad data or configuration: retrying cannot help, so fail the activity for good."""
     return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
@@ -138,13 +178,8 @@ class CollectionsActivities:
         """The account's facts as of the workflow's now."""
         return self._snapshot(request.customer_id, request.as_of)
 
-    @activity.defn(name="collections.send_email")
-    def send_email(self, step: EmailStep) -> EmailSent:
-        """Draft the consolidated email from fresh facts, queue it under its key, deliver it."""
-        key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
-        snapshot = self._snapshot(step.customer_id, step.now)
-        if not snapshot.collectible:
-            return EmailSent(key=key, sent=False, reason="nothing left to collect")
+    def _recipients(self, step: EmailStep, key: str, snapshot: AccountSnapshot) -> list[str]:
+        """The account's billing contacts; with none, the team is told (once per key)."""
         with self.sessions() as session:
             recipients = store.billing_emails(session, step.customer_id)
         if not recipients:
@@ -159,6 +194,17 @@ class CollectionsActivities:
                 ),
                 step.now,
             )
+        return recipients
+
+    @activity.defn(name="collections.send_email")
+    def send_email(self, step: EmailStep) -> EmailSent:
+        """Draft the consolidated email from fresh facts, queue it under its key, deliver it."""
+        key = _key(step)
+        snapshot = self._snapshot(step.customer_id, step.now)
+        if not snapshot.collectible:
+            return EmailSent(key=key, sent=False, reason="nothing left to collect")
+        recipients = self._recipients(step, key, snapshot)
+        if not recipients:
             return EmailSent(key=key, sent=False, reason="no billing contact")
         values = emails.facts(snapshot, self.book, promise=step.promise)
         with self.sessions() as session:
@@ -184,6 +230,94 @@ class CollectionsActivities:
             },
         )
         delivery = self.outbox.send(key, step.customer_id, email, step.now, sent)
+        return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
+
+    @activity.defn(name="collections.prepare_email")
+    def prepare_email(self, prepared: PreparedStep) -> PreparedEmail:
+        """Draft a step that waits for approval and store the draft under the step's key and
+        revision (the first stored draft wins: a retry returns it and does not ask the model
+        again), with the figures it states; the approver is shown exactly this text."""
+        step = prepared.email
+        key = _key(step)
+        draft_key = _draft_key(step, prepared.revision)
+        with self.sessions() as session:
+            stored = store.saved_draft(session, draft_key)
+        if stored is None:
+            stored = self._store_draft(step, key, draft_key)
+        return PreparedEmail(key=key, **stored["email"])
+
+    def _store_draft(self, step: EmailStep, key: str, draft_key: str) -> dict[str, Any]:
+        snapshot = self._snapshot(step.customer_id, step.now)
+        values = emails.facts(snapshot, self.book, promise=step.promise)
+        email: dict[str, Any] = {"reason": "nothing left to collect"}
+        source, flags = "none", list[str]()
+        recipients = self._recipients(step, key, snapshot) if snapshot.collectible else []
+        if recipients:
+            text, source, flags = self._draft(step, key, snapshot, values, recipients)
+            email = {"to": list(text.to), "subject": text.subject, "body": text.body}
+        elif snapshot.collectible:
+            email = {"reason": "no billing contact"}
+        stored = {
+            "email": email,
+            "figures": emails.figures(values),
+            "draft": source,
+            "flags": flags,
+        }
+        try:
+            with transaction(self.sessions) as session:
+                store.save_draft(session, draft_key, stored, step.now)
+        except LedgerError:  # another attempt stored its draft first: that one stands
+            with self.sessions() as session:
+                first = store.saved_draft(session, draft_key)
+            if first is None:
+                raise
+            return first
+        return stored
+
+    @activity.defn(name="collections.send_prepared")
+    def send_prepared(self, prepared: PreparedStep) -> EmailSent:
+        """Send the draft a person approved, as stored, if the figures it states still hold.
+
+        Stale figures (a payment, a credit, an invoice now past due) send nothing and say
+        so: the workflow drafts the step again and asks again. Once the email is in the
+        outbox, a retry delivers it whatever happened since."""
+        step = prepared.email
+        key = _key(step)
+        with self.sessions() as session:
+            stored = store.saved_draft(session, _draft_key(step, prepared.revision))
+            queued = store.email_queued(session, key)
+        if stored is None:
+            raise _refuse(NotFound(f"draft: no stored draft for {key} r{prepared.revision}"))
+        if not queued:
+            snapshot = self._snapshot(step.customer_id, step.now)
+            now = emails.figures(emails.facts(snapshot, self.book, promise=step.promise))
+            if now != stored["figures"]:
+                return EmailSent(
+                    key=key,
+                    sent=False,
+                    stale=True,
+                    reason="the figures changed after the draft was approved",
+                )
+        email = PreparedEmail(key=key, **stored["email"])
+        if email.subject is None or email.body is None:
+            return EmailSent(key=key, sent=False, reason=email.reason)
+        sent = SentEntry(
+            actor=f"workflow:{step.workflow_id}",
+            action="collections.email_sent",
+            subject_type="customer",
+            subject_id=step.customer_id,
+            after={
+                "step": step.step,
+                "key": key,
+                "invoices": [i[0] for i in stored["figures"]["invoices"]],
+                "total": stored["figures"]["total"],
+                "draft": stored["draft"],
+                "flags": stored["flags"],
+                "approved_revision": prepared.revision,
+            },
+        )
+        message = Email(to=tuple(email.to), subject=email.subject, body=email.body)
+        delivery = self.outbox.send(key, step.customer_id, message, step.now, sent)
         return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
 
     def _draft(
@@ -219,7 +353,7 @@ class CollectionsActivities:
         snapshot = self._snapshot(step.customer_id, step.now)
         values = emails.facts(snapshot, self.book, emails_sent=step.emails_sent)
         text = emails.render_slack("escalation", values, self.templates)
-        key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
+        key = _key(step)
         return self.notices.post(Notice(key, self.book.team_channel, text), step.now).where
 
     @activity.defn(name="collections.suspend_account")
@@ -240,7 +374,7 @@ class CollectionsActivities:
         snapshot = self._snapshot(step.customer_id, step.now)
         values = emails.facts(snapshot, self.book)
         text = emails.render_slack("write_off_review", values, self.templates)
-        key = f"collections:{step.customer_id}:{step.cycle}:{step.step}"
+        key = _key(step)
         with transaction(self.sessions) as session:
             if session.get(IdempotencyKey, f"audit:{key}") is None:
                 session.add(

@@ -21,6 +21,7 @@ from activities.collections.messages import (
     PaymentReceived,
     workflow_id,
 )
+from activities.search_attributes import start_attributes
 
 
 async def _signal(client: Client, customer_id: str, name: str, payload: object) -> bool:
@@ -44,16 +45,29 @@ async def notify_account_changed(client: Client, customer_id: str, reason: str) 
     return await _signal(client, customer_id, ACCOUNT_CHANGED, AccountChanged(reason=reason))
 
 
-async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reason: str) -> None:
-    """Signal-with-start: the account's cadence starts if it is not running."""
-    await client.start_workflow(
+async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reason: str) -> str:
+    """Signal-with-start: the account's cadence starts if it is not running; its id.
+
+    Every starter (sweep, orders, disputes, bill run) comes through here, so a cadence
+    always starts saying what it is: a summary and details for the Temporal UI, and its
+    customer as a search attribute where the namespace knows them."""
+    handle = await client.start_workflow(
         WORKFLOW_TYPE,
         CollectionsStart(customer_id=customer_id),
         id=workflow_id(customer_id),
         task_queue=task_queue,
         start_signal=ACCOUNT_CHANGED,
         start_signal_args=[AccountChanged(reason=reason)],
+        search_attributes=await start_attributes(client, customer_id),
+        static_summary=f"Collections cadence of {customer_id}",
+        static_details=(
+            f"Dunning of customer {customer_id} by its cadence (config/cadences.yaml). "
+            f"Status: `billing-ops collections status {customer_id}` or the `status` "
+            "query; approvals it waits for: the `approvals` query. Filter by CustomerId, "
+            "CollectionsStage, Currency, AmountOverdueMinor (minor units: cents)."
+        ),
     )
+    return handle.id
 
 
 async def cadence_status(client: Client, customer_id: str) -> CadenceStatus | None:

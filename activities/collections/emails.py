@@ -19,7 +19,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from activities.billing.money import format_money
 from activities.collections.cadence import CadenceBook
-from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact, totals
+from activities.collections.facts import (
+    AccountSnapshot,
+    InvoiceFact,
+    PromiseFact,
+    due_later,
+    due_today,
+    oldest_days_past_due,
+    past_due,
+    totals,
+)
 from activities.collections.send_window import local_today
 from activities.drafting.facts import DraftFacts, InvoiceRef, Money
 from activities.drafting.templates import render_file, unmarked_text
@@ -48,19 +57,31 @@ def facts(
     emails_sent: int = 0,
     promise: PromiseFact | None = None,
 ) -> dict[str, Any]:
-    """What every collections template may use, computed once and formatted for people."""
+    """What every collections template may use, computed once and formatted for people.
+
+    ``total`` is everything outstanding; ``past_due``, ``due_today`` and ``due_later``
+    split it by due date, so that a notice calls past due only what is (an invoice due
+    in five days is owed, not overdue). ``days_overdue`` is the oldest past-due invoice's.
+    """
     today = local_today(snapshot.as_of, snapshot.timezone)
     invoices = snapshot.collectible
     oldest = min((i.due_date for i in invoices), default=today)
     owner = snapshot.account_owner
+    parts = {
+        "past_due": past_due(invoices, today),
+        "due_today": due_today(invoices, today),
+        "due_later": due_later(invoices, today),
+    }
     return {
         "customer_id": snapshot.customer_id,
         "customer_name": snapshot.legal_name,
         "invoices": [_invoice(i, today) for i in invoices],
         "invoice_count": len(invoices),
-        "total": " + ".join(format_money(v, c) for c, v in totals(invoices).items()) or "nothing",
+        "total": _sum(invoices),
+        **{name: _sum(part) for name, part in parts.items()},
+        **{f"{name}_count": len(part) for name, part in parts.items()},
         "oldest_due_date": oldest.isoformat(),
-        "days_overdue": max(0, (today - oldest).days),
+        "days_overdue": oldest_days_past_due(invoices, today),
         "payment_link": book.payment_link.format(customer_id=snapshot.customer_id),
         "sender": book.sender,
         "strategic": snapshot.strategic,
@@ -71,13 +92,40 @@ def facts(
     }
 
 
+def figures(values: dict[str, Any]) -> dict[str, Any]:
+    """The figures a message states, from :func:`facts`: what must still hold when a draft
+    approved earlier is sent (day counts are left out: they grow while a person decides,
+    and the invoices' due dates that they count from are in)."""
+    return {
+        "invoices": [[i["number"], i["due_date"], i["balance"]] for i in values["invoices"]],
+        **{
+            name: values[name]
+            for name in ("total", "past_due", "due_today", "due_later", "promise_amount")
+        },
+    }
+
+
+def _sum(invoices: tuple[InvoiceFact, ...]) -> str:
+    """Balances per currency for people: ``$1.00 + €2.00``, or ``nothing``."""
+    return " + ".join(format_money(v, c) for c, v in totals(invoices).items()) or "nothing"
+
+
 def draft_facts(
     snapshot: AccountSnapshot, values: dict[str, Any], promise: PromiseFact | None = None
 ) -> DraftFacts:
     """The exact facts behind :func:`facts`' formatted values: what a model's draft of a
     collections email may quote, and what the grounding check holds it to."""
+    today = local_today(snapshot.as_of, snapshot.timezone)
+    invoices = snapshot.collectible
     amounts = {
-        f"total_{c}": Money(amount=v, currency=c) for c, v in totals(snapshot.collectible).items()
+        f"{name}_{c}": Money(amount=v, currency=c)
+        for name, part in (
+            ("total", invoices),
+            ("past_due", past_due(invoices, today)),
+            ("due_today", due_today(invoices, today)),
+            ("due_later", due_later(invoices, today)),
+        )
+        for c, v in totals(part).items()
     }
     dates = {"oldest_due_date": date.fromisoformat(values["oldest_due_date"])}
     if promise:

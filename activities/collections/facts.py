@@ -53,6 +53,14 @@ class AccountSnapshot(_Fact):
     as_of: datetime
     #: Public holidays of the account's country this year and next (for the send window).
     public_holidays: frozenset[date] = frozenset()
+    #: Decimal places of each invoice currency's minor unit (USD 2, JPY 0): amounts in
+    #: minor units without babel inside the workflow sandbox.
+    minor_digits: dict[str, int] = {}
+
+    def minor_units(self, amount: Decimal, currency: str) -> int | None:
+        """``amount`` in ``currency``'s minor unit (cents), exactly; ``None`` when unknown."""
+        digits = self.minor_digits.get(currency)
+        return None if digits is None else int(amount.scaleb(digits).to_integral_exact())
 
     @property
     def collectible(self) -> tuple[InvoiceFact, ...]:
@@ -62,6 +70,25 @@ class AccountSnapshot(_Fact):
     @property
     def held(self) -> tuple[InvoiceFact, ...]:
         return tuple(i for i in self.invoices if i.disputed)
+
+
+def past_due(invoices: tuple[InvoiceFact, ...], today: date) -> tuple[InvoiceFact, ...]:
+    """Invoices whose due date has passed: only these may be called overdue or past due."""
+    return tuple(i for i in invoices if i.due_date < today)
+
+
+def due_today(invoices: tuple[InvoiceFact, ...], today: date) -> tuple[InvoiceFact, ...]:
+    return tuple(i for i in invoices if i.due_date == today)
+
+
+def due_later(invoices: tuple[InvoiceFact, ...], today: date) -> tuple[InvoiceFact, ...]:
+    """Invoices not yet due: owed, but a notice must not count them as past due."""
+    return tuple(i for i in invoices if i.due_date > today)
+
+
+def oldest_days_past_due(invoices: tuple[InvoiceFact, ...], today: date) -> int:
+    """How long the oldest past-due invoice has been past due (0 when none is)."""
+    return max((0, *((today - i.due_date).days for i in invoices)))
 
 
 def totals(invoices: tuple[InvoiceFact, ...]) -> dict[str, Decimal]:

@@ -41,6 +41,10 @@ class Progress(BaseModel):
     skipped: list[str] = Field(default_factory=list)
     #: Steps a person approved in this cycle, not yet taken.
     approved: list[str] = Field(default_factory=list)
+    #: The latest draft revision of each step drafted for its approval (the approver saw
+    #: that draft; it is what is sent). Kept across cycles: a new request never reuses a
+    #: revision, so it never shows a draft stored for an earlier one.
+    drafts: dict[str, int] = Field(default_factory=dict)
     #: A broken promise whose missed-commitment email is still to be sent.
     missed_promise: PromiseFact | None = None
 
@@ -69,6 +73,7 @@ def enter_cycle(
         cycle=cycle,
         done=list(progress.done) if progress.cycle == cycle else [],
         missed_promise=progress.missed_promise,
+        drafts=dict(progress.drafts),
     )
     return skip_due(cadence, fresh, today, catch)
 

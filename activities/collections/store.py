@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from activities.billing.money import ZERO, is_rounded
+from activities.billing.money import ZERO, is_rounded, minor_digits
 from activities.collections.cadence import CadenceBook, CadenceError
 from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact
 from activities.collections.send_window import local_today, public_holidays
@@ -95,6 +95,7 @@ def load_snapshot(
         public_holidays=public_holidays(customer.country, (as_of.year, as_of.year + 1))
         if cadence.window.public_holidays
         else frozenset(),
+        minor_digits={i.currency: minor_digits(i.currency) for i in invoices},
     )
 
 
@@ -266,6 +267,22 @@ def email_queued(session: Session, key: str) -> bool:
     """Whether an email is already in the outbox under ``key`` (sent or about to be)."""
     found = session.scalar(select(OutboxEmail.id).where(OutboxEmail.idempotency_key == key))
     return found is not None
+
+
+#: What an IdempotencyKey row of a stored draft is called (its key starts ``draft:``).
+DRAFT_ACTION = "collections.draft"
+
+
+def saved_draft(session: Session, key: str) -> dict[str, Any] | None:
+    """The draft stored under ``key`` before its step was approved, if there is one."""
+    row = session.get(IdempotencyKey, key)
+    return dict(row.result or {}) if row is not None and row.action == DRAFT_ACTION else None
+
+
+def save_draft(session: Session, key: str, draft: dict[str, Any], now: datetime) -> None:
+    """Store a draft under ``key``; a second writer of the same key fails on the primary key."""
+    session.add(IdempotencyKey(key=key, action=DRAFT_ACTION, result=draft, created_at=now))
+    session.flush()
 
 
 def suspend_entitlements(

@@ -31,14 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.collections.client import start_or_nudge
 from activities.collections.emails import render_email
-from activities.collections.messages import (
-    ACCOUNT_CHANGED,
-    WORKFLOW_TYPE,
-    AccountChanged,
-    CollectionsStart,
-)
-from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.collections.store import billing_emails, email_queued
 from activities.disputes import resolution, store
 from activities.disputes.resolution import Proposal
@@ -294,13 +288,8 @@ class DisputeActivities:
         Signal-with-start, as the daily sweep does: a running cadence re-reads the
         account, and one that had finished (everything was disputed) starts again.
         """
-        await activity.client().start_workflow(
-            WORKFLOW_TYPE,
-            CollectionsStart(customer_id=request.customer_id),
-            id=collections_workflow_id(request.customer_id),
-            task_queue=request.task_queue,
-            start_signal=ACCOUNT_CHANGED,
-            start_signal_args=[AccountChanged(reason=request.reason)],
+        await start_or_nudge(
+            activity.client(), request.customer_id, request.task_queue, request.reason
         )
 
     def all(self) -> list[Callable[..., object]]:

@@ -567,6 +567,9 @@ class ApprovalRequest(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     amount: Mapped[Decimal | None]
     summary: Mapped[str] = mapped_column(Text)
+    preview: Mapped[str | None] = mapped_column(
+        Text, comment="the exact text the approved step sends, as the approver saw it"
+    )
     requested_by: Mapped[str] = mapped_column(String(120))
     required_role: Mapped[str] = mapped_column(String(32))
     status: Mapped[ApprovalStatus] = mapped_column(_enum(ApprovalStatus))

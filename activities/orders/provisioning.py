@@ -32,14 +32,8 @@ from temporalio.exceptions import ApplicationError
 from activities.billing.invoicing import Discount, InvoiceTerms, InvoicingError, draft_invoice
 from activities.billing.money import format_money
 from activities.billing.tax import TaxError, TaxTreatment, tax_treatment
+from activities.collections.client import start_or_nudge
 from activities.collections.emails import render_email
-from activities.collections.messages import (
-    ACCOUNT_CHANGED,
-    AccountChanged,
-    CollectionsStart,
-)
-from activities.collections.messages import WORKFLOW_TYPE as COLLECTIONS_WORKFLOW
-from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.collections.store import billing_emails, email_queued
 from activities.documents.einvoice import EInvoiceError
 from activities.documents.fonts import GlyphError
@@ -509,20 +503,13 @@ class ProvisioningActivities:
         starts. Sending it twice is harmless (the cadence reads the ledger).
         """
         invoice = request.invoice
-        handle = await activity.client().start_workflow(
-            COLLECTIONS_WORKFLOW,
-            CollectionsStart(customer_id=request.customer_id),
-            id=collections_workflow_id(request.customer_id),
-            task_queue=self.collections_queue or activity.info().task_queue,
-            start_signal=ACCOUNT_CHANGED,
-            start_signal_args=[
-                AccountChanged(
-                    reason=f"order {request.order_id}: invoice {invoice.number} issued, "
-                    f"{format_money(invoice.amount_due, invoice.currency)} due {invoice.due_date}"
-                )
-            ],
+        return await start_or_nudge(
+            activity.client(),
+            request.customer_id,
+            self.collections_queue or activity.info().task_queue,
+            f"order {request.order_id}: invoice {invoice.number} issued, "
+            f"{format_money(invoice.amount_due, invoice.currency)} due {invoice.due_date}",
         )
-        return handle.id
 
 
 def order_activities(

@@ -25,13 +25,7 @@ from activities.billing.money import format_money
 from activities.billing.pricebook import load_pricebook
 from activities.billing.tax import load_tax_table
 from activities.close.slack import slack_client
-from activities.collections.messages import (
-    ACCOUNT_CHANGED,
-    AccountChanged,
-    CollectionsStart,
-)
-from activities.collections.messages import WORKFLOW_TYPE as COLLECTIONS_WORKFLOW
-from activities.collections.messages import workflow_id as collections_workflow_id
+from activities.collections.client import start_or_nudge
 from activities.collections.store import billing_emails
 from activities.drafting.compose import Drafter
 from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
@@ -250,14 +244,7 @@ class RecurringActivities:
                 f"{i.due_date.isoformat()}"
                 for i in invoices
             )
-            await client.start_workflow(
-                COLLECTIONS_WORKFLOW,
-                CollectionsStart(customer_id=customer_id),
-                id=collections_workflow_id(customer_id),
-                task_queue=queue,
-                start_signal=ACCOUNT_CHANGED,
-                start_signal_args=[AccountChanged(reason=f"bill run: {reason}")],
-            )
+            await start_or_nudge(client, customer_id, queue, f"bill run: {reason}")
         return len(customers)
 
     @activity.defn(name="bill_run.finish")

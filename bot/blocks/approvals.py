@@ -10,6 +10,7 @@ from typing import Any
 
 from activities.slack_text import escape, quote
 from bot.blocks.kit import (
+    SECTION_TEXT_LIMIT,
     Block,
     button,
     fields,
@@ -40,7 +41,8 @@ class ApprovalFacts:
 
     request_id: str
     action: str
-    amount: str
+    #: ``None`` for a request without an amount (its summary states what is owed).
+    amount: str | None
     customer_id: str | None
     summary: str
     requested_by: str
@@ -51,10 +53,12 @@ class ApprovalFacts:
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    #: The exact text the step sends once approved, shown in full with the request.
+    preview: str | None = None
 
     @property
     def title(self) -> str:
-        subject = f"{self.action.replace('_', ' ')} {self.amount}"
+        subject = self.action.replace("_", " ") + (f" {self.amount}" if self.amount else "")
         return subject + (f" for {self.customer_id}" if self.customer_id else "")
 
 
@@ -103,7 +107,31 @@ def _facts_blocks(facts: ApprovalFacts, title: str) -> list[Block]:
     if facts.due_at and facts.status == "pending":
         pairs.append(("Due", when(facts.due_at)))
     pairs.append(("Request", f"`{escape(facts.request_id)}`"))
-    return [header(title), section(escape(facts.summary)), fields(pairs)]
+    blocks = [header(title), section(escape(facts.summary)), fields(pairs)]
+    if facts.preview:
+        blocks += _preview_blocks(facts.preview)
+    return blocks
+
+
+#: A raw piece of at most 500 characters is at most 2,501 once escaped (``&`` becomes five)
+#: and quoted: it fits a section (Slack's limit, which ``section`` would otherwise cut at).
+_PIECE = 500
+
+
+def _preview_blocks(preview: str) -> list[Block]:
+    """The text the step sends, in full: escaped, quoted, spread over as many sections as it
+    needs, split only at line ends (or inside an over-long line): nothing is cut."""
+    lines = [
+        quote(line[start : start + _PIECE])
+        for line in preview.splitlines() or [""]
+        for start in range(0, max(len(line), 1), _PIECE)
+    ]
+    sections: list[list[str]] = [["*On approval, exactly this is sent:*"]]
+    for line in lines:
+        if sum(len(x) + 1 for x in sections[-1]) + len(line) > SECTION_TEXT_LIMIT:
+            sections.append([])
+        sections[-1].append(line)
+    return [section("\n".join(chunk)) for chunk in sections]
 
 
 def follow_up(facts: ApprovalFacts, kind: str) -> str:

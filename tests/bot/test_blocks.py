@@ -100,6 +100,45 @@ def test_an_approval_request_message() -> None:
     }
 
 
+def preview_text(message: dict[str, object]) -> str:
+    """The preview as the approver reads it: the quoted sections after the facts, unquoted
+    and unescaped (Slack shows ``&lt;`` as ``<``)."""
+    blocks = message["blocks"]
+    assert isinstance(blocks, list)
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    start = next(i for i, t in enumerate(texts) if t.startswith("*On approval"))
+    lines = "\n".join(texts[start:]).splitlines()[1:]
+    assert all(line.startswith(">") for line in lines)
+    shown = "\n".join(line[1:] for line in lines)
+    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def test_a_request_shows_the_text_it_sends_escaped_and_whole() -> None:
+    """Hostile text in a drafted email (a customer's legal name) is shown, never obeyed,
+    and a long email is spread over sections, none over Slack's limit, nothing cut."""
+    preview = (
+        "To: ap@example.com\nSubject: Final notice: $261.00 past due for "
+        "\u201c<!channel> & <https://evil.example|Pay here> Ltd\u201d\n\n"
+        + "\n".join(f"INV-{n:06d}  due 2026-09-22  56 days overdue  $1.00 &" for n in range(150))
+        + "\n" + "x" * 1200
+    )
+    message = request_message(replace(FACTS, preview=preview))
+    assert "<!channel>" not in json.dumps(message) and "<https://evil" not in json.dumps(message)
+    sections = [b for b in message["blocks"] if b["type"] == "section" and "text" in b]
+    assert all(len(b["text"]["text"]) <= 3000 for b in sections)
+    assert len(sections) > 3
+    shown = preview_text(message)
+    # over-long lines are shown in pieces of at most 500 characters, each its own quote line
+    assert shown.replace("\n", "") == preview.replace("\n", "")
+    assert shown.splitlines()[:3] == preview.splitlines()[:3]
+    assert message["blocks"][-1]["type"] == "actions"
+
+
+def test_a_request_without_an_amount_says_none_in_its_title() -> None:
+    message = request_message(replace(FACTS, action="suspension", amount=None))
+    assert message["text"] == "Approval needed: suspension for CUS-0042"
+
+
 def test_a_decided_message_has_no_buttons_and_says_who_when_and_why() -> None:
     decided = replace(
         FACTS,

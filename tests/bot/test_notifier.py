@@ -7,6 +7,7 @@ message goes through ``slack_sdk`` to the fake Slack.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -132,3 +133,44 @@ def test_the_worker_gets_slack_only_when_a_bot_token_is_set(
     assert isinstance(approval_notifier(without, ledger, matrix), LogNotifier)
     with_token = Settings(slack_bot_token=SecretStr(BOT_TOKEN), _env_file=None)
     assert isinstance(approval_notifier(with_token, ledger, matrix), SlackApprovalNotifier)
+
+
+def test_a_request_with_a_drafted_email_posts_that_email_escaped(
+    ledger: sessionmaker[Session], matrix: ApprovalMatrix, slack: FakeSlack
+) -> None:
+    """The suspension's approver reads the email it sends, through the real client: the
+    customer's name in it is text (no channel ping, no hidden link), and no 'no amount'."""
+    preview = (
+        "To: ap@example.com\nSubject: Service suspended for \u201c<!channel> "
+        "<https://evil.example|Pay here> Ltd\u201d: $261.00 past due\n\nHello,\n"
+    )
+    with transaction(ledger) as session:
+        store.open_request(
+            session,
+            store.NewRequest(
+                request_id="APR-PREVIEW001",
+                workflow_id="collections-CUS-1",
+                action="suspension",
+                summary="collections suspension: owes 609.00 USD, of it 261.00 USD past due",
+                requested_by="workflow:collections-CUS-1",
+                required_role="billing_manager",
+                customer_id="CUS-1",
+                amount=None,
+                currency=None,
+                requested_at=NOW,
+                due_at=NOW + timedelta(days=1),
+                preview=preview,
+            ),
+        )
+    notifier = SlackApprovalNotifier(
+        WebClient(token=BOT_TOKEN, base_url=slack.api_url), ledger, matrix, "C0APPROVALS"
+    )
+    notifier.post(replace(notice("requested"), request_id="APR-PREVIEW001"))
+    (posted,) = slack.calls_to("chat.postMessage")
+    assert posted.args["text"] == "Approval needed: suspension for CUS-1"
+    texts = [b["text"]["text"] for b in posted.args["blocks"] if "text" in b]
+    shown = "\n".join(texts)
+    assert "<!channel>" not in shown and "<https://evil" not in shown
+    assert "*On approval, exactly this is sent:*\n>To: ap@example.com\n>Subject: Service " in shown
+    assert "&lt;!channel&gt; &lt;https://evil.example|Pay here&gt;" in shown
+    assert "no amount" not in shown

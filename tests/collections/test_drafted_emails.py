@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,17 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.collections import emails
-from activities.collections.activities import CollectionsActivities, EmailStep, LoadAccount
+from activities.collections.activities import (
+    CollectionsActivities,
+    EmailStep,
+    LoadAccount,
+    PreparedStep,
+)
 from activities.collections.cadence import load_cadences
 from activities.drafting.compose import Drafter
 from activities.drafting.model import chat_model
 from activities.ledger import audit
+from activities.ledger.payments import PaymentIn, record_payment
 from activities.outbox import FileTransport, Outbox
 from activities.paths import REPO_ROOT
 from activities.settings import Settings
@@ -158,7 +165,7 @@ def test_a_model_draft_in_its_own_words_is_replaced_by_the_template(
     assert activities.send_email(overdue.step).sent
     (sent,) = sent_emails(sqlite_sessions, overdue.customer_id)
     assert "paid" not in sent.body.replace("unpaid", "") and "credited" not in sent.body
-    assert sent.body.startswith("Hello,\n\nOur records show $1,200.00 outstanding")
+    assert sent.body.startswith("Hello,\n\nOur records show $1,200.00 past due")
     drafts = [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)]
     assert drafts == ["template_held"]
 
@@ -175,7 +182,7 @@ def test_a_model_that_gets_the_amount_wrong_twice_falls_back_to_the_template(
 
     (sent,) = sent_emails(sqlite_sessions, overdue.customer_id)
     assert "$1,020.00" not in sent.body and "$12,000.00" not in sent.body
-    assert sent.subject.startswith("Payment reminder: $1,200.00 outstanding")
+    assert sent.subject.startswith("Payment reminder: $1,200.00 past due")
     assert len(fake_openai.requests) == 2
     assert [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)] == [
         "template_fallback"
@@ -187,3 +194,50 @@ def test_a_model_that_gets_the_amount_wrong_twice_falls_back_to_the_template(
             if e.action == "draft.template_fallback"
         ]
         assert len(fallback) == 1
+
+
+def test_a_draft_prepared_for_approval_is_stored_once_and_sent_as_stored(
+    sqlite_sessions: sessionmaker[Session],
+    overdue: Account,
+    tmp_path: Path,
+    fake_openai: FakeOpenAI,
+) -> None:
+    """The approver's text is drafted once (a retry returns it without asking the model), and
+    the approved send is that text: the model is not asked again, even by a new worker."""
+    fake_openai.responder = reference_reply
+    step = PreparedStep(email=overdue.step, revision=0)
+    first = collections(sqlite_sessions, tmp_path, fake_openai).prepare_email(step)
+    again = collections(sqlite_sessions, tmp_path, fake_openai).prepare_email(step)
+    assert first == again and len(fake_openai.requests) == 1
+    assert first.subject is not None and first.preview.startswith("To: ap@example.com\n")
+
+    sent = collections(sqlite_sessions, tmp_path, fake_openai).send_prepared(step)
+    assert sent.sent and not sent.stale and len(fake_openai.requests) == 1
+    (email,) = sent_emails(sqlite_sessions, overdue.customer_id)
+    assert (email.subject, email.body) == (first.subject, first.body)
+    assert [a["draft"] for a in email_audit(sqlite_sessions, overdue.customer_id)] == ["model"]
+
+
+def test_an_approved_draft_whose_figures_changed_is_not_sent(
+    sqlite_sessions: sessionmaker[Session], overdue: Account, tmp_path: Path
+) -> None:
+    activities = collections(sqlite_sessions, tmp_path, None)
+    step = PreparedStep(email=overdue.step, revision=0)
+    assert "$1,200.00 past due" in activities.prepare_email(step).preview
+    with sqlite_sessions.begin() as session:
+        record_payment(
+            session,
+            PaymentIn(
+                customer_id=overdue.customer_id,
+                processor_id="part",
+                amount=Decimal("200.00"),
+                currency="USD",
+                received_at=NOW,
+            ),
+            actor="test:payments",
+        )
+    sent = activities.send_prepared(step)
+    assert (sent.sent, sent.stale) == (False, True)
+    assert sent_emails(sqlite_sessions, overdue.customer_id) == []
+    redrafted = activities.prepare_email(PreparedStep(email=overdue.step, revision=1))
+    assert "$1,000.00 past due" in redrafted.preview

@@ -10,7 +10,13 @@ Four runs on a time-skipping server against a throwaway SQLite ledger: a full
 enterprise cadence to write-off review (escalation; suspension and write-off
 approved through the ``approvals.decide`` update); a
 promise to pay that is broken and then a payment that ends the cadence; the
-first run of a cadence that continues-as-new; and one daily sweep.
+first run of a cadence that continues-as-new; one daily sweep; and a suspension drafted
+before its approval whose figures changed (a part payment) before it was sent, so it was
+drafted again, asked again and sent as approved (``draft-before-approval``).
+
+The first four were recorded before ``draft-before-approval``: they prove that cadences
+running then still replay. Re-record them only when those cadences are gone; to add the
+newest one alone, ``python -m tests.workflows.record_histories collections_suspension_redrafted``.
 """
 
 from __future__ import annotations
@@ -35,13 +41,16 @@ from activities.collections.messages import (
     PaymentReceived,
 )
 from activities.ledger.db import make_engine, migrate, session_factory
+from activities.ledger.models import ContractType
 from activities.temporal_runtime import binary_path
 from tests.collections.factories import account, invoice
-from tests.workflows.harness import BILLING_MANAGER, CONTROLLER, start_cadence, worker
+from tests.workflows.harness import BILLING_MANAGER, CONTROLLER, decide, start_cadence, worker
+from tests.workflows.test_collections_approved_text import suspension_sent
 from tests.workflows.test_collections_cadence import (
     approve_on,
     early_morning,
     pay,
+    pending_approval_on,
     promise,
     skip_to,
 )
@@ -129,14 +138,51 @@ async def record(folder: Path) -> None:
     await env.shutdown()
 
 
-def main() -> int:
+async def record_redrafted(folder: Path) -> None:
+    engine = make_engine(f"sqlite:///{folder / 'redrafted.sqlite'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    env = await fresh_env()
+    async with worker(env.client, sessions, folder) as queue:
+        due = await early_morning(env) + timedelta(days=2)
+        customer_id = account(
+            sessions, await env.get_current_time(), contract=ContractType.SELF_SERVE_MONTHLY
+        )
+        invoice(sessions, customer_id, "400.00", due)
+        invoice(sessions, customer_id, "300.00", due + timedelta(days=5))
+        handle = await start_cadence(env.client, customer_id, queue)
+        await pending_approval_on(env, handle, due, 30, "suspension")
+        paid_at = await env.get_current_time()
+        pay(sessions, customer_id, "100.00", paid_at, f"part-{customer_id}")
+        await handle.signal(
+            PAYMENT_RECEIVED,
+            PaymentReceived(
+                processor_id=f"part-{customer_id}",
+                amount=Decimal("100.00"),
+                currency="USD",
+                received_at=paid_at,
+            ),
+        )
+        await decide(handle, "suspension", BILLING_MANAGER)
+        await suspension_sent(env, handle, sessions, customer_id)
+        await decide(handle, "suspension", BILLING_MANAGER)
+        assert await suspension_sent(env, handle, sessions, customer_id)
+        await handle.terminate("recorded")
+        await save(handle, "collections_suspension_redrafted")
+    await env.shutdown()
+
+
+def main(only: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(record(Path(folder)))
+        if not only:
+            asyncio.run(record(Path(folder)))
+        if not only or "collections_suspension_redrafted" in only:
+            asyncio.run(record_redrafted(Path(folder)))
     return 0
 
 
 if __name__ == "__main__":
-    status = main()
+    status = main(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

@@ -28,6 +28,7 @@ def test_each_collections_path_is_recorded() -> None:
         "collections_continued_as_new",
         "collections_full_cadence",
         "collections_promise_broken_then_paid",
+        "collections_suspension_redrafted",
         "collections_sweep",
     ]
     assert {workflow_type(p) for p in COLLECTIONS} == {"Collections", "CollectionsSweep"}
