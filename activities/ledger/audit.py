@@ -12,9 +12,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from activities.ledger.bulk import insert_rows
 from activities.ledger.models import AuditEntry
 
 
@@ -75,8 +76,7 @@ def values(
 
 def append(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     """Append many entries (built by :func:`values`) with one bulk insert: a bill run's batch."""
-    if entries:
-        session.execute(insert(AuditEntry), list(entries))
+    insert_rows(session, AuditEntry, entries)
 
 
 def history(session: Session, subject_type: str, subject_id: str | int) -> Sequence[AuditEntry]:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.aging import OpenItem
@@ -21,6 +21,7 @@ from activities.billing.invoicing import InvoiceDraft
 from activities.billing.money import ZERO
 from activities.billing.seller import Seller, SellerError, load_seller
 from activities.ledger import audit
+from activities.ledger.bulk import insert_rows, insert_with_ids
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import Customer, Invoice, InvoiceLine, InvoiceStatus, LineKind
@@ -247,16 +248,16 @@ def issue_invoices(
     numbers = take_numbers(session, INVOICE_SERIES, len(batch))
     for row, number in zip(rows, numbers, strict=True):
         row["number"] = number
-    ids = session.scalars(
-        insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows
-    ).all()
-    lines = [
-        {"invoice_id": invoice_id, **line}
-        for invoice_id, item in zip(ids, batch, strict=True)
-        for line in line_values(item.draft)
-    ]
-    if lines:
-        session.execute(insert(InvoiceLine), lines)
+    ids = insert_with_ids(session, Invoice, rows)
+    insert_rows(
+        session,
+        InvoiceLine,
+        [
+            {"invoice_id": invoice_id, **line}
+            for invoice_id, item in zip(ids, batch, strict=True)
+            for line in line_values(item.draft)
+        ],
+    )
     audit.append(
         session,
         [

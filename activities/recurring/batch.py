@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms
@@ -32,6 +32,7 @@ from activities.billing.proration import boundary_after
 from activities.billing.seller import Seller
 from activities.billing.tax import TaxTreatment
 from activities.ledger import audit
+from activities.ledger.bulk import insert_rows
 from activities.ledger.errors import NotFound
 from activities.ledger.invoices import ToIssue, check_draft, issue_invoices
 from activities.ledger.models import (
@@ -361,7 +362,7 @@ def _store(
         )
         outcomes.append(Outcome(sid, outcome, period.period_start, issued))
     if renewals:
-        session.execute(insert(BillRunRecord), records)
+        insert_rows(session, BillRunRecord, records)
         audit.append(session, entries)
         session.execute(update(SubscriptionPeriod), moved)
         for renewal in renewals:  # the rows now hold the next period
