@@ -178,7 +178,7 @@ async def test_forged_and_stale_requests_are_refused_with_401_and_write_nothing(
     sender: Sender, ledger: sessionmaker[Session], why: str
 ) -> None:
     good = body([event("e1")])
-    kwargs: dict[str, Any] = {
+    forged: dict[str, dict[str, Any]] = {
         "wrong key": {"key": KEY + "x"},
         "tampered body": {"signed_body": body([event("e1", quantity="1")])},
         "stale": {"at": NOW - timedelta(seconds=USAGE_WINDOW_SECONDS + 1)},
@@ -187,8 +187,8 @@ async def test_forged_and_stale_requests_are_refused_with_401_and_write_nothing(
         "signature garbage": {
             "headers": {"X-Usage-Timestamp": str(int(NOW.timestamp())), "X-Usage-Signature": "é"}
         },
-    }[why]
-    status, answer = await sender.post(good, **kwargs)
+    }
+    status, answer = await sender.post(good, **forged[why])
     assert status == 401, answer
     assert stored(ledger) == 0
     status, _ = await sender.post(good)  # the same events, signed: taken
