@@ -9,12 +9,13 @@ lands is exactly what the ORM would have written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import JSON, Column, Dialect, Table, insert, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 
@@ -32,20 +33,28 @@ def insert_rows(
     columns = [table.c[name] for name in rows[0]]
     processors = [_processor(column, dialect) for column in columns]
     names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
+    copy_sql = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
+    values = (
+        [
+            value if process is None else process(value)
+            for value, process in zip(row.values(), processors, strict=True)
+        ]
+        for row in rows
+    )
+    copy_rows(session, copy_sql, values)
+
+
+def copy_rows(session: Session, copy_sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run ``COPY ... FROM STDIN`` on the session's connection with ``rows``. A refusal
+    (a constraint, a trigger) leaves as SQLAlchemy's error, as any statement's does, so
+    ``ledger.db.transaction`` explains it."""
     raw = cast(psycopg.Connection, session.connection().connection.dbapi_connection)
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(
-            f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
-        ) as copy,
-    ):
-        for row in rows:
-            copy.write_row(
-                [
-                    value if process is None else process(value)
-                    for value, process in zip(row.values(), processors, strict=True)
-                ]
-            )
+    try:
+        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as error:
+        raise DBAPIError.instance(copy_sql, None, error, psycopg.Error) from error
 
 
 def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:

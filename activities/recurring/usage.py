@@ -19,14 +19,15 @@ from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any, cast
 
-import psycopg
 from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.pricebook import PriceBook, PriceBookError
 from activities.billing.proration import period_containing
 from activities.billing.usage import UsageCharge
+from activities.ledger.bulk import copy_rows
 from activities.ledger.models import (
     ItemKind,
     Subscription,
@@ -202,24 +203,23 @@ def _copy(session: Session, rows: list[dict[str, Any]]) -> int:
     """COPY the batch into the staging table, then one INSERT ... ON CONFLICT DO NOTHING:
     rows travel as data instead of statement parameters (bench/usage_ingest.py)."""
     session.execute(text(_STAGING))
-    raw = cast(psycopg.Connection, session.connection().connection.dbapi_connection)
-    with raw.cursor() as cursor:
-        with cursor.copy(
-            f"COPY usage_events_incoming ({', '.join(FIELDS)}, received_at) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(
-                    (
-                        row["subscription_id"],
-                        row["event_id"],
-                        row["metric"],
-                        row["quantity"],
-                        row["occurred_at"],
-                        row["received_at"],
-                    )
-                )
-        cursor.execute(_MOVE)
-        return cursor.rowcount
+    copy_rows(
+        session,
+        f"COPY usage_events_incoming ({', '.join(FIELDS)}, received_at) FROM STDIN",
+        (
+            (
+                row["subscription_id"],
+                row["event_id"],
+                row["metric"],
+                row["quantity"],
+                row["occurred_at"],
+                row["received_at"],
+            )
+            for row in rows
+        ),
+    )
+    moved = cast(CursorResult[Any], session.execute(text(_MOVE)))
+    return moved.rowcount
 
 
 def ingest(

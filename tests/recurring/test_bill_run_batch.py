@@ -14,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.testing import ActivityEnvironment
 
 from activities.billing.seller import load_seller
+from activities.drafting.compose import Drafter
 from activities.ledger.db import make_engine, migrate, session_factory, transaction
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import (
@@ -27,9 +29,13 @@ from activities.ledger.models import (
     SubscriptionPeriod,
     UsageEvent,
 )
+from activities.ledger.periods import Period, lock_period
+from activities.outbox import FileTransport, Outbox
+from activities.recurring.activities import RecurringActivities
 from activities.recurring.batch import bill_batch
 from activities.recurring.bill_run import bill_subscription, record_skip
 from activities.recurring.changes import ChangeRequest, change_subscription
+from activities.recurring.model import BatchRequest
 from tests.recurring.factories import billing, subscription
 
 ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
@@ -198,3 +204,41 @@ def test_a_batch_stores_what_billing_each_alone_stores(
     assert {o.outcome for o in again.outcomes} == {"not_due"}
     assert [sub for sub, _ in again.skipped] == ["SUB-06"]
     assert snapshot(sessions)["invoices"] == batched["invoices"]
+
+
+def test_a_batch_the_database_refuses_is_billed_one_by_one_and_each_refusal_reported(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """December is signed off: the batch's COPY meets the database's period-lock trigger
+    and the whole transaction is refused. The activity then bills each subscription
+    alone, so each is reported skipped with the reason (instead of the batch failing)."""
+    with transaction(sessions) as session:
+        for sub in ("SUB-L1", "SUB-L2"):
+            subscription(session, sub, anchor=ANCHOR, now=NOW)
+    with transaction(sessions) as session:
+        lock_period(
+            session,
+            Period(2026, 12),
+            timezone="UTC",
+            closing_ar={},
+            signed_off_by="chen",
+            signed_off_at=datetime(2027, 1, 5, tzinfo=UTC),
+            workflow_id="close-2026-12",
+        )
+    recurring = RecurringActivities(
+        sessions,
+        billing(),
+        Outbox(sessions, FileTransport(tmp_path), "billing@example.com"),
+        Drafter(sessions),
+    )
+    request = BatchRequest(
+        run_date=DAY, subscription_ids=["SUB-L1", "SUB-L2"], workflow_id="w", now=RUN_AT
+    )
+    result = ActivityEnvironment().run(recurring.invoice_batch, request)
+    assert result.issued == []
+    assert [s.subscription_id for s in result.skipped] == ["SUB-L1", "SUB-L2"]
+    assert all("2026-12" in s.reason for s in result.skipped), result.skipped
+    with sessions() as session:
+        assert session.scalars(select(Invoice)).all() == []
+        outcomes = session.scalars(select(BillRunRecord.outcome)).all()
+    assert outcomes == ["skipped", "skipped"]
