@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = Field(
         default=None, description="whsec_...: /stripe/webhook is served when set"
     )
+    usage_api_key: SecretStr | None = Field(
+        default=None, description="HMAC key of POST /usage (metered usage): served when set"
+    )
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

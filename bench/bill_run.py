@@ -7,13 +7,14 @@ advance, and the period's metered usage in arrears, with tax, discounts and
 account credit. The mix is generated from a fixed seed (see ``make_jobs``).
 
     python bench/bill_run.py [--count 100000] [--seed 7] [--tracemalloc]
-    python bench/bill_run.py --persist sqlite|postgresql [--count 20000]
-    python bench/bill_run.py --ledger-run sqlite|postgresql [--count 5000]
+    python bench/bill_run.py --persist sqlite|postgresql [--count 20000] [--workers 1 2]
 
-``bill_run`` yields the drafts one by one; ``--persist`` stores them through
-the ledger's ``issue_invoice`` (gapless numbers, lines, audit entry), in
-batches of one transaction each, into a fresh SQLite file or a throwaway
-PostgreSQL schema (``TEST_DATABASE_URL``, default the local server).
+``bill_run`` yields the drafts one by one. ``--persist`` runs the product's bill run
+batch path (activities/recurring/batch.py, as the BillRun workflow's batch activity
+calls it: lock, price from the ledger, store with bulk inserts, move the periods on,
+record and audit) on a fresh SQLite file or throwaway PostgreSQL schema
+(``TEST_DATABASE_URL``, default the local server) with 1 and 2 worker processes, next
+to the in-memory engine's rate for the same subscriptions measured in the same run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from activities.billing.invoicing import (
     AddonAdded,
@@ -254,157 +255,109 @@ def _usage(
     return tuple(charges)
 
 
-PERSIST_BATCH = 500
-NOW = datetime(2025, 7, 31, 23, 0, tzinfo=UTC)
+NOW = datetime(2026, 12, 1, 1, tzinfo=UTC)
+#: The ledger's run: monthly subscriptions renewing on 1 December 2026.
+ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+PERIOD = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+#: Every seventh subscription added seats during the period (an event row to price).
+CHANGED_EVERY = 7
 
 
-def persist_run(jobs: list[BillingJob], backend: str) -> None:
-    """Compute and store the run; prints invoices per second end to end (wall clock)."""
-    import os
-    import tempfile
-    import uuid
-
-    from sqlalchemy import insert, text
-    from sqlalchemy.engine import make_url
-
-    from activities.ledger.db import make_engine, migrate, session_factory, transaction
-    from activities.ledger.invoices import issue_invoice
-    from activities.ledger.models import Customer
-
-    schema = None
-    if backend == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='bill-run-')}/ledger.sqlite"
-    else:
-        base = os.environ.get(
-            "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        )
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with make_engine(base).begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        scoped = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        url = scoped.render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        migrate(engine)
-        with engine.begin() as connection:  # one customer per subscription, not timed
-            connection.execute(
-                insert(Customer),
-                [
-                    {
-                        "id": f"B{i:07d}",
-                        "legal_name": f"Bench {i}",
-                        "country": "US",
-                        "timezone": "UTC",
-                        "currency": job.subscription.currency,
-                        "payment_terms_days": 30,
-                        "address_line1": "1 Main St",
-                        "city": "Town",
-                        "tax_exempt": False,
-                        "po_required": False,
-                        "do_not_dun": False,
-                        "strategic": False,
-                        "created_at": NOW,
-                    }
-                    for i, job in enumerate(jobs)
-                ],
-            )
-        sessions = session_factory(engine)
-        started = time.perf_counter()
-        drafts = enumerate(bill_run(jobs))
-        stored = 0
-        while True:
-            with transaction(sessions) as session:
-                for index, draft in drafts:
-                    issue_invoice(
-                        session,
-                        f"B{index:07d}",
-                        draft,
-                        source_key=f"bench:{index}",
-                        actor="system:bench",
-                        now=NOW,
-                    )
-                    stored += 1
-                    if stored % PERSIST_BATCH == 0:
-                        break
-                else:
-                    break
-        elapsed = time.perf_counter() - started
-        print(
-            f"computed and stored {stored:,} invoices in {backend} in {elapsed:.1f} s: "
-            f"{stored / elapsed:,.0f} invoices/s (batches of {PERSIST_BATCH}, wall clock)"
-        )
-    finally:
-        engine.dispose()
-        if schema:
-            with make_engine(base).begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+def _seats(index: int) -> int:
+    return 10 + index % 50
 
 
-def ledger_run(count: int, backend: str) -> None:
-    """The product's bill run path (activities/recurring/bill_run.py: lock, price the
-    period from the ledger, issue, advance the period, record, audit) for ``count``
-    monthly subscriptions, one transaction each, next to the in-memory engine's rate
-    for the same subscriptions measured in this run."""
-    import os
-    import tempfile
-    import uuid
+def _added(index: int) -> int:
+    return 1 + index % 5 if index % CHANGED_EVERY == 0 else 0
 
-    from sqlalchemy import insert, text
-    from sqlalchemy.engine import make_url
 
-    from activities.billing.tax import load_tax_table
-    from activities.ledger.db import make_engine, migrate, session_factory, transaction
-    from activities.ledger.models import (
-        Customer,
-        SubscriptionItem,
-        SubscriptionPeriod,
-    )
-    from activities.ledger.models import (
-        Subscription as SubscriptionRow,
-    )
-    from activities.recurring.bill_run import Billing, bill_subscription
-    from activities.recurring.policy import load_policy
+def _changed_at(index: int) -> datetime:
+    return PERIOD[0] + timedelta(days=3 + index % 20, hours=index % 24)
 
+
+def ledger_jobs(count: int) -> list[BillingJob]:
+    """The ledger run's subscriptions as the engine takes them, for the in-memory floor."""
     book = load_pricebook()
-    anchor = datetime(2026, 1, 1, tzinfo=UTC)
-    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
     price = book.plan_price("business", "month", "USD")
     tax = tax_treatment(load_tax_table(), "US-TX")
-    jobs = [
+    return [
         BillingJob(
-            Subscription("USD", anchor, "month", price, 10 + i % 50, period_start=start),
+            Subscription("USD", ANCHOR, "month", price, _seats(i), period_start=PERIOD[0]),
+            (SeatsAdded(_changed_at(i), _added(i)),) if _added(i) else (),
             (),
-            (),
-            InvoiceTerms(end.date(), tax=tax),
+            InvoiceTerms(PERIOD[1].date(), tax=tax),
             DEFAULT_POLICY,
         )
         for i in range(count)
     ]
-    started = time.process_time()
+
+
+def in_memory_rate(jobs: list[BillingJob]) -> float:
+    """Invoices per second of the pure engine over ``jobs`` (nothing stored), wall clock
+    like the persisted figure: on a shared machine both lose the same share of a core."""
+    gc.collect()
+    started = time.perf_counter()
     for _ in bill_run(jobs):
         pass
-    memory_rate = count / (time.process_time() - started)
+    return len(jobs) / (time.perf_counter() - started)
 
-    schema = None
+
+def _ledger_url(backend: str) -> tuple[str, str | None]:
+    """A fresh ledger: a SQLite file, or a throwaway PostgreSQL schema (its name returned)."""
+    import tempfile
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from activities.ledger.db import make_engine
+
     if backend == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='ledger-run-')}/ledger.sqlite"
-    else:
-        base = os.environ.get(
-            "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        )
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with make_engine(base).begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = (
-            make_url(base)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
+        return f"sqlite:///{tempfile.mkdtemp(prefix='bill-run-')}/ledger.sqlite", None
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with make_engine(_base_url()).begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def _base_url() -> str:
+    import os
+
+    return os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _drop(schema: str | None) -> None:
+    from sqlalchemy import text
+
+    from activities.ledger.db import make_engine
+
+    if schema:
+        with make_engine(_base_url()).begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def seed_ledger(url: str, count: int) -> None:
+    """Customers, subscriptions, items, periods and seat changes for ``count`` monthly
+    subscriptions due on 1 December 2026, with Core bulk inserts (not timed)."""
+    from sqlalchemy import insert
+
+    from activities.ledger.db import make_engine, migrate
+    from activities.ledger.models import (
+        Customer,
+        SubscriptionEvent,
+        SubscriptionItem,
+        SubscriptionPeriod,
+    )
+    from activities.ledger.models import Subscription as SubscriptionRow
+
+    price = load_pricebook().plan_price("business", "month", "USD").unit_amount
     engine = make_engine(url)
-    try:
-        migrate(engine)
-        ids = [f"S{i:07d}" for i in range(count)]
-        with engine.begin() as connection:
+    migrate(engine)
+    step = 20_000
+    with engine.begin() as connection:
+        for low in range(0, count, step):
+            span = range(low, min(count, low + step))
             connection.execute(
                 insert(Customer),
                 [
@@ -422,104 +375,246 @@ def ledger_run(count: int, backend: str) -> None:
                         "po_required": False,
                         "do_not_dun": False,
                         "strategic": False,
-                        "created_at": anchor,
+                        "created_at": ANCHOR,
                     }
-                    for i in range(count)
+                    for i in span
                 ],
             )
             connection.execute(
                 insert(SubscriptionRow),
                 [
                     {
-                        "id": sid,
+                        "id": f"S{i:07d}",
                         "customer_id": f"C{i:07d}",
                         "plan": "business",
                         "interval": "month",
                         "contract_type": "self_serve_monthly",
                         "status": "active",
                         "currency": "USD",
-                        "term_start": anchor,
+                        "term_start": ANCHOR,
                         "term_end": datetime(2029, 1, 1, tzinfo=UTC),
-                        "billing_anchor": anchor,
-                        "created_at": anchor,
+                        "billing_anchor": ANCHOR,
+                        "created_at": ANCHOR,
                     }
-                    for i, sid in enumerate(ids)
+                    for i in span
                 ],
             )
             connection.execute(
                 insert(SubscriptionItem),
                 [
                     {
-                        "subscription_id": sid,
+                        "subscription_id": f"S{i:07d}",
                         "item_code": "business",
                         "kind": "plan",
-                        "quantity": 10 + i % 50,
-                        "unit_price": price.unit_amount,
+                        "quantity": _seats(i) + _added(i),
+                        "unit_price": price,
                     }
-                    for i, sid in enumerate(ids)
+                    for i in span
                 ],
             )
+            opening = {"plan": "business", "interval": "month", "paused": False}
             connection.execute(
                 insert(SubscriptionPeriod),
                 [
                     {
-                        "subscription_id": sid,
-                        "period_start": start,
-                        "period_end": end,
+                        "subscription_id": f"S{i:07d}",
+                        "period_start": PERIOD[0],
+                        "period_end": PERIOD[1],
                         "lines_invoiced": 0,
-                        "updated_at": anchor,
+                        "opening": {
+                            **opening,
+                            "items": [
+                                {
+                                    "item_code": "business",
+                                    "kind": "plan",
+                                    "quantity": _seats(i),
+                                    "unit_price": str(price),
+                                }
+                            ],
+                        }
+                        if _added(i)
+                        else None,
+                        "updated_at": ANCHOR,
                     }
-                    for sid in ids
+                    for i in span
                 ],
             )
+            changes = [
+                {
+                    "subscription_id": f"S{i:07d}",
+                    "kind": "seats_added",
+                    "effective_at": _changed_at(i),
+                    "seats": _added(i),
+                    "actor": "cli:bench",
+                    "source": "cli",
+                    "idempotency_key": f"bench:{i}",
+                    "recorded_at": _changed_at(i),
+                }
+                for i in span
+                if _added(i)
+            ]
+            if changes:
+                connection.execute(insert(SubscriptionEvent), changes)
+    engine.dispose()
+
+
+def _worker(url: str, batches: Any, results: Any, ready: Any) -> None:
+    """One worker process: the batch activity's work (recurring/batch.py, then the run's
+    records read back for hand-over) for each batch it takes, until told to stop."""
+    from activities.billing.seller import load_seller
+    from activities.ledger.db import make_engine, session_factory, transaction
+    from activities.recurring.batch import bill_batch
+    from activities.recurring.bill_run import Billing, issued_in_run
+    from activities.recurring.policy import load_policy
+
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    billing = Billing(load_pricebook(), load_tax_table(), load_policy())
+    issued = skipped = 0
+    ready.set()
+    while (ids := batches.get()) is not None:
+        with transaction(sessions) as session:
+            done = bill_batch(
+                session, ids, PERIOD[1].date(), billing, load_seller(), actor="bench", now=NOW
+            )
+        with sessions() as session:
+            issued += len(issued_in_run(session, PERIOD[1].date(), ids))
+        skipped += len(done.skipped)
+    results.put((issued, skipped))
+    engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedRun:
+    backend: str
+    count: int
+    workers: int
+    batch: int
+    seconds: float
+    invoices: int
+    numbers_gapless: bool
+
+    @property
+    def rate(self) -> float:
+        return self.invoices / self.seconds
+
+
+def persisted_run(count: int, backend: str, workers: int, batch: int) -> PersistedRun:
+    """Seed a fresh ledger, then time the bill run's batch path for every due subscription:
+    the due query (as the workflow pages it) feeding ``workers`` processes. Afterwards the
+    ledger must hold one invoice per subscription under an unbroken series."""
+    import multiprocessing
+
+    from sqlalchemy import func, select
+
+    from activities.ledger.db import make_engine, session_factory
+    from activities.ledger.models import Invoice
+    from activities.recurring.bill_run import due_subscriptions
+
+    url, schema = _ledger_url(backend)
+    try:
+        seed_ledger(url, count)
+        context = multiprocessing.get_context("spawn")
+        batches = context.Queue(maxsize=4 * workers)
+        results = context.Queue()
+        ready = [context.Event() for _ in range(workers)]
+        processes = [
+            context.Process(target=_worker, args=(url, batches, results, ready[n]))
+            for n in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        for event in ready:
+            event.wait(120)
+        engine = make_engine(url)
         sessions = session_factory(engine)
-        billing = Billing(book, load_tax_table(), load_policy())
-        started_wall = time.perf_counter()
-        for sid in ids:
-            with transaction(sessions) as session:
-                bill_subscription(session, sid, end.date(), billing, actor="bench", now=NOW)
-        ledger_rate = count / (time.perf_counter() - started_wall)
-        print(
-            f"ledger bill run on {backend}: {ledger_rate:,.0f} invoices/s (wall clock, one "
-            f"transaction each); in-memory engine, same subscriptions: {memory_rate:,.0f} "
-            f"invoices/s (CPU); ratio {ledger_rate / memory_rate:.3f}"
-        )
-    finally:
+        started = time.perf_counter()
+        after = ""
+        with sessions() as session:
+            while ids := due_subscriptions(session, PERIOD[1].date(), after=after, limit=batch):
+                batches.put(ids)
+                after = ids[-1]
+        for _ in processes:
+            batches.put(None)
+        totals = [results.get() for _ in processes]
+        seconds = time.perf_counter() - started
+        for process in processes:
+            process.join()
+        with sessions() as session:
+            numbers = session.scalar(select(func.count(Invoice.id)))
+            highest = session.scalar(select(func.max(Invoice.number)))
         engine.dispose()
-        if schema:
-            with make_engine(base).begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        invoices = sum(issued for issued, _ in totals)
+        gapless = invoices == numbers == count and highest == f"INV-{count:06d}"
+        return PersistedRun(backend, count, workers, batch, seconds, invoices, gapless)
+    finally:
+        _drop(schema)
+
+
+def rows(
+    count: int = 20_000, backend: str = "postgresql", workers: tuple[int, ...] = (1, 2)
+) -> list[tuple[str, float, float, float]]:
+    """For ``python -m bench``: (work, product, floor, goal) per worker count. The product
+    is persisted invoices/s (wall clock, batch path, fresh ledger), the floor the in-memory
+    engine's invoices/s for the same subscriptions in the same run, and the goal the
+    ratio product/floor to reach (a quarter)."""
+    floor = in_memory_rate(ledger_jobs(count))
+    found = []
+    for n in workers:
+        run = persisted_run(count, backend, n, batch=_batch_size())
+        if not run.numbers_gapless:
+            raise RuntimeError(f"{n} worker(s): {run.invoices} invoices for {count}, or a gap")
+        work = f"bill run stored on {backend}, {count:,} subscriptions, {n} worker(s)"
+        found.append((work, run.rate, floor, 0.25))
+    return found
+
+
+def _batch_size() -> int:
+    from activities.recurring.policy import load_policy
+
+    return load_policy().bill_run.batch_size
+
+
+def persist(count: int, backend: str, args: argparse.Namespace) -> None:
+    """Print each worker count's persisted rate next to the in-memory floor of this run."""
+    floor = in_memory_rate(ledger_jobs(count))
+    print(f"in-memory engine, the same {count:,} subscriptions: {floor:,.0f} invoices/s (wall)")
+    for workers in args.workers:
+        run = persisted_run(count, backend, workers, args.batch or _batch_size())
+        print(
+            f"stored on {backend}, {workers} worker(s), batches of {run.batch}: "
+            f"{run.invoices:,} invoices in {run.seconds:.1f} s = {run.rate:,.0f} invoices/s "
+            f"(wall clock); ratio to in-memory {run.rate / floor:.3f} (goal 0.25); "
+            f"one invoice each, numbers gapless: {'yes' if run.numbers_gapless else 'NO'}"
+        )
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument(
+        "--count", type=int, help="subscriptions (default 100,000; with --persist 20,000)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also measure the Python heap peak (slower)"
     )
     parser.add_argument(
-        "--persist", choices=("sqlite", "postgresql"), help="store the run through the ledger"
-    )
-    parser.add_argument(
-        "--ledger-run",
+        "--persist",
         choices=("sqlite", "postgresql"),
-        help="run the product's bill run path against a fresh ledger",
+        help="run the product's bill run batch path on a fresh ledger (default --count 20000)",
     )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch", type=int, help="subscriptions per batch (default: config)")
     args = parser.parse_args(argv)
-    if args.ledger_run:
-        ledger_run(args.count, args.ledger_run)
+    if args.persist:
+        persist(args.count or 20_000, args.persist, args)
         sys.stdout.flush()
         return
 
     started = time.perf_counter()
-    jobs = make_jobs(args.count, args.seed)
+    jobs = make_jobs(args.count or 100_000, args.seed)
     print(f"generated {len(jobs):,} subscriptions in {time.perf_counter() - started:.1f} s")
-    if args.persist:
-        persist_run(jobs, args.persist)
-        sys.stdout.flush()
-        return
-
     gc.collect()
     invoices = lines = 0
     due = Decimal(0)

@@ -19,10 +19,13 @@ a body that is not Slack's, and never meets a timestamp it cannot read.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from slack_sdk.signature import SignatureVerifier
@@ -36,6 +39,10 @@ log = logging.getLogger("billing_ops.intake")
 SLACK_BODY_LIMIT = 256 * 1024
 #: Zendesk's webhook bodies are ours to shape: the ticket id and a few fields.
 ZENDESK_BODY_LIMIT = 256 * 1024
+#: A batch of usage events: 1,000 events of a few hundred bytes each, with room to spare.
+USAGE_BODY_LIMIT = 1024 * 1024
+#: A signed usage request older (or newer) than this is refused as a possible replay.
+USAGE_WINDOW_SECONDS = 300
 #: Seconds since 1970 fit in 12 digits for the next 30,000 years; more is not a timestamp.
 _TIMESTAMP_DIGITS = 12
 
@@ -146,6 +153,35 @@ def slack_check(signing_secret: str) -> Check:
         if not verifier.is_valid(text, timestamp, signature):
             raise Refused(401, "signature: not Slack's, or older than five minutes")
         _slack_shape(headers.get("content-type", ""), text)
+
+    return check
+
+
+def usage_signature(key: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Usage-Signature`` a sender computes: ``v1=`` and the hex HMAC-SHA256, under
+    the key, of ``v1:<timestamp>:<body>`` (the timestamp binds the body to its moment)."""
+    message = b"v1:" + timestamp.encode("ascii") + b":" + body
+    return "v1=" + hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def usage_check(key: str, clock: Callable[[], datetime]) -> Check:
+    """``POST /usage``'s rule: ``X-Usage-Timestamp`` (whole seconds since 1970) within
+    :data:`USAGE_WINDOW_SECONDS` of our clock, and ``X-Usage-Signature`` equal, compared in
+    constant time, to :func:`usage_signature` of the raw body. A request replayed inside
+    the window adds nothing: events are idempotent on (subscription, event id)."""
+
+    def check(headers: Headers, body: bytes) -> None:
+        timestamp = headers.get("x-usage-timestamp")
+        signature = headers.get("x-usage-signature")
+        if not timestamp or not signature:
+            raise Refused(401, "unsigned: X-Usage-Signature and X-Usage-Timestamp needed")
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > _TIMESTAMP_DIGITS:
+            raise Refused(400, "X-Usage-Timestamp: not a whole number of seconds")
+        expected = usage_signature(key, timestamp, body)
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            raise Refused(401, "signature: not made with the usage API key")
+        if abs(clock().timestamp() - int(timestamp)) > USAGE_WINDOW_SECONDS:
+            raise Refused(401, f"X-Usage-Timestamp: more than {USAGE_WINDOW_SECONDS} s from now")
 
     return check
 

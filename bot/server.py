@@ -3,7 +3,7 @@
 ``/slack/events`` takes Slack's slash commands, button clicks, modal
 submissions and events (HTTP mode); ``/healthz`` answers load balancers; the
 webhooks sit beside them (:func:`webhook_routes`: Zendesk at
-``/webhooks/zendesk``, Stripe at ``/stripe/webhook``). With
+``/webhooks/zendesk``, Stripe at ``/stripe/webhook``, metered usage at ``/usage``). With
 ``SLACK_APP_TOKEN`` set the bot uses Socket Mode instead (no public URL
 needed) and the server keeps only the webhooks and the health check.
 Every POST passes :mod:`bot.intake` first: body limits, Slack's signature and
@@ -28,12 +28,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from activities.billing.pricebook import load_pricebook
 from activities.settings import Settings, settings
 from bot.ack_first import AckFirst
 from bot.app import create_app
 from bot.intake import SLACK_BODY_LIMIT, ZENDESK_BODY_LIMIT, Gate, Intake, slack_check
 from bot.services import Services, from_settings
 from bot.stripe_webhook import stripe_webhook_route
+from bot.usage_api import usage_route
 from bot.zendesk_webhook import PATH as ZENDESK_PATH
 from bot.zendesk_webhook import zendesk_webhook_route
 
@@ -85,6 +87,15 @@ def webhook_routes(config: Settings, services: Services) -> list[BaseRoute]:
     if config.stripe_webhook_secret is not None:
         routes.append(
             stripe_webhook_route(config.stripe_webhook_secret.get_secret_value(), services)
+        )
+    if config.usage_api_key is not None:
+        routes.append(
+            usage_route(
+                config.usage_api_key.get_secret_value(),
+                services.sessions,
+                load_pricebook(config.config_dir / "pricebook.yaml"),
+                services.now,
+            )
         )
     return routes
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from activities.ledger.bulk import insert_rows
 from activities.ledger.models import AuditEntry
 
 
@@ -31,20 +32,51 @@ def record(
     reason: str | None = None,
 ) -> AuditEntry:
     """Append one entry. ``actor`` is ``slack:<user>``, ``workflow:<id>``, ``cli:<user>``..."""
-    if not actor.strip():
-        raise ValueError("audit actor must name who acted")
     entry = AuditEntry(
-        at=at,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        before=_jsonable(before),
-        after=_jsonable(after),
-        reason=reason,
+        **values(
+            at=at,
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            before=before,
+            after=after,
+            reason=reason,
+        )
     )
     session.add(entry)
     return entry
+
+
+def values(
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str | int,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """One entry's columns, for :func:`append` (or :func:`record`)."""
+    if not actor.strip():
+        raise ValueError("audit actor must name who acted")
+    return {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": str(subject_id),
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+        "reason": reason,
+    }
+
+
+def append(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Append many entries (built by :func:`values`) with one bulk insert: a bill run's batch."""
+    insert_rows(session, AuditEntry, entries)
 
 
 def history(session: Session, subject_type: str, subject_id: str | int) -> Sequence[AuditEntry]:

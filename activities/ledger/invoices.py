@@ -6,7 +6,7 @@ this module only stores the result, exactly as computed, and audits it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,10 +21,11 @@ from activities.billing.invoicing import InvoiceDraft
 from activities.billing.money import ZERO
 from activities.billing.seller import Seller, SellerError, load_seller
 from activities.ledger import audit
+from activities.ledger.bulk import insert_rows, insert_with_ids
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import Customer, Invoice, InvoiceLine, InvoiceStatus, LineKind
-from activities.ledger.numbering import next_number
+from activities.ledger.numbering import next_number, take_numbers
 
 INVOICE_SERIES = "INV"
 
@@ -62,25 +63,102 @@ def buyer_tax_id(customer: Customer) -> tuple[str, str] | None:
     return None
 
 
-def _says(invoice: Invoice, customer: Customer, draft: InvoiceDraft, seller: Seller) -> None:
-    """Copy onto the invoice what it says as at issue: seller, buyer, address, tax wording,
-    terms and how to pay. Documents print these, never today's customer or config."""
+def statement(customer: Customer, draft: InvoiceDraft, seller: Seller) -> dict[str, Any]:
+    """What the invoice says as at issue: seller, buyer, address, tax wording, terms and how
+    to pay. Documents print these, never today's customer or config."""
     tax_id = buyer_tax_id(customer)
-    invoice.seller = seller.snapshot()
-    invoice.buyer_name = customer.legal_name
-    invoice.buyer_tax_scheme, invoice.buyer_tax_id = tax_id or (None, None)
-    invoice.billing_address = billing_address(customer)
-    invoice.locale = document_locale(customer.country)
-    invoice.tax_category = draft.tax.category
-    invoice.tax_label = draft.tax.label
-    invoice.tax_exemption_reason = draft.tax.exemption_reason
-    invoice.tax_exemption_code = draft.tax.exemption_code
-    invoice.notes = {"notes": list(draft.notes)}
+    scheme, value = tax_id or (None, None)
     days = (draft.due_date - draft.issue_date).days
-    invoice.payment_terms = seller.terms_text(days)
-    invoice.payment_instructions = seller.instructions_for(draft.currency).model_dump(
-        mode="json", exclude_none=True
-    )
+    return {
+        "seller": seller.snapshot(),
+        "buyer_name": customer.legal_name,
+        "buyer_tax_scheme": scheme,
+        "buyer_tax_id": value,
+        "billing_address": billing_address(customer),
+        "locale": document_locale(customer.country),
+        "tax_category": draft.tax.category,
+        "tax_label": draft.tax.label,
+        "tax_exemption_reason": draft.tax.exemption_reason,
+        "tax_exemption_code": draft.tax.exemption_code,
+        "notes": {"notes": list(draft.notes)},
+        "payment_terms": seller.terms_text(days),
+        "payment_instructions": seller.instructions_for(draft.currency).model_dump(
+            mode="json", exclude_none=True
+        ),
+    }
+
+
+def check_draft(customer: Customer, draft: InvoiceDraft) -> None:
+    """Refuse a draft the customer cannot be invoiced for (:class:`LedgerError`)."""
+    if draft.currency != customer.currency:
+        raise LedgerError(
+            f"currency: the invoice is in {draft.currency}, customer {customer.id} "
+            f"is billed in {customer.currency}"
+        )
+    if draft.amount_due < ZERO:
+        raise LedgerError(
+            f"amount_due: {draft.amount_due} is negative; issue a credit note for a net credit"
+        )
+
+
+def invoice_values(
+    customer: Customer,
+    draft: InvoiceDraft,
+    seller: Seller,
+    *,
+    source_key: str,
+    subscription_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The invoice row's columns for a finalized ``draft``, all but its number."""
+    try:
+        says = statement(customer, draft, seller)
+    except SellerError as error:
+        raise LedgerError(str(error)) from None
+    return {
+        "source_key": source_key,
+        "customer_id": customer.id,
+        "subscription_id": subscription_id,
+        "currency": draft.currency,
+        "status": _finalized_status(draft.amount_due),
+        "issue_date": draft.issue_date,
+        "due_date": draft.due_date,
+        "period_start": draft.period_start,
+        "period_end": draft.period_end,
+        "po_number": draft.po_number,
+        "subtotal": draft.subtotal,
+        "discount_total": draft.discount_total,
+        "tax_total": draft.tax_total,
+        "total": draft.total,
+        "credit_applied": draft.credit_applied,
+        "amount_due": draft.amount_due,
+        "balance": draft.amount_due,
+        "created_at": now,
+        **says,
+    }
+
+
+def line_values(draft: InvoiceDraft) -> list[dict[str, Any]]:
+    """The draft's lines as rows, numbered from 1 in the engine's order."""
+    return [
+        {
+            "position": position,
+            "kind": LineKind(line.kind),
+            "description": line.description,
+            "item_code": line.item_code,
+            "period_start": line.period_start,
+            "period_end": line.period_end,
+            "quantity": line.quantity,
+            "unit_amount": line.unit_amount,
+            "proration_fraction": line.proration_fraction,
+            "amount": line.amount,
+            "discount_amount": line.discount_amount,
+            "tax_rate": line.tax_rate,
+            "tax_amount": line.tax_amount,
+            "tax_category": line.tax_category,
+        }
+        for position, line in enumerate(draft.lines, start=1)
+    ]
 
 
 def issue_invoice(
@@ -111,64 +189,90 @@ def issue_invoice(
         if existing is not None:
             return existing
         customer = get_customer(session, customer_id)
-    if draft.currency != customer.currency:
-        raise LedgerError(
-            f"currency: the invoice is in {draft.currency}, customer {customer_id} "
-            f"is billed in {customer.currency}"
-        )
-    if draft.amount_due < ZERO:
-        raise LedgerError(
-            f"amount_due: {draft.amount_due} is negative; issue a credit note for a net credit"
-        )
+    check_draft(customer, draft)
+    values = invoice_values(
+        customer,
+        draft,
+        seller or load_seller(),
+        source_key=source_key,
+        subscription_id=subscription_id,
+        now=now,
+    )
+    if not finalize:
+        values["status"] = InvoiceStatus.DRAFT
     invoice = Invoice(
         number=next_number(session, INVOICE_SERIES) if finalize else None,
-        source_key=source_key,
-        customer_id=customer_id,
-        subscription_id=subscription_id,
-        currency=draft.currency,
-        status=_finalized_status(draft.amount_due) if finalize else InvoiceStatus.DRAFT,
-        issue_date=draft.issue_date,
-        due_date=draft.due_date,
-        period_start=draft.period_start,
-        period_end=draft.period_end,
-        po_number=draft.po_number,
-        subtotal=draft.subtotal,
-        discount_total=draft.discount_total,
-        tax_total=draft.tax_total,
-        total=draft.total,
-        credit_applied=draft.credit_applied,
-        amount_due=draft.amount_due,
-        balance=draft.amount_due,
-        created_at=now,
-        lines=[
-            InvoiceLine(
-                position=position,
-                kind=LineKind(line.kind),
-                description=line.description,
-                item_code=line.item_code,
-                period_start=line.period_start,
-                period_end=line.period_end,
-                quantity=line.quantity,
-                unit_amount=line.unit_amount,
-                proration_fraction=line.proration_fraction,
-                amount=line.amount,
-                discount_amount=line.discount_amount,
-                tax_rate=line.tax_rate,
-                tax_amount=line.tax_amount,
-                tax_category=line.tax_category,
-            )
-            for position, line in enumerate(draft.lines, start=1)
-        ],
+        lines=[InvoiceLine(**line) for line in line_values(draft)],
+        **values,
     )
-    try:
-        _says(invoice, customer, draft, seller or load_seller())
-    except SellerError as error:
-        raise LedgerError(str(error)) from None
     session.add(invoice)
     if not finalize:
         session.flush()  # a draft is known by its id until it has a number
     _audit_issue(session, invoice, actor, now, "invoice.issued" if finalize else "invoice.drafted")
     return invoice
+
+
+@dataclass(frozen=True, slots=True)
+class ToIssue:
+    """One checked draft of a batch (:func:`check_draft`), and what produced it."""
+
+    customer: Customer
+    draft: InvoiceDraft
+    source_key: str
+    subscription_id: str | None
+
+
+def issue_invoices(
+    session: Session, batch: Sequence[ToIssue], *, actor: str, now: datetime, seller: Seller
+) -> list[tuple[int, str]]:
+    """Store a batch of finalized invoices with bulk inserts: (id, number) of each, in order.
+
+    The numbers are one block of the series (:func:`take_numbers`), taken last so that
+    the series row stays locked only while the rows are written. The caller has made
+    sure no ``source_key`` is issued yet (the unique key refuses a duplicate anyway,
+    and the whole batch with it).
+    """
+    if not batch:
+        return []
+    rows = [
+        invoice_values(
+            item.customer,
+            item.draft,
+            seller,
+            source_key=item.source_key,
+            subscription_id=item.subscription_id,
+            now=now,
+        )
+        for item in batch
+    ]
+    numbers = take_numbers(session, INVOICE_SERIES, len(batch))
+    for row, number in zip(rows, numbers, strict=True):
+        row["number"] = number
+    ids = insert_with_ids(session, Invoice, rows)
+    insert_rows(
+        session,
+        InvoiceLine,
+        [
+            {"invoice_id": invoice_id, **line}
+            for invoice_id, item in zip(ids, batch, strict=True)
+            for line in line_values(item.draft)
+        ],
+    )
+    audit.append(
+        session,
+        [
+            audit.values(
+                at=now,
+                actor=actor,
+                action="invoice.issued",
+                subject_type="invoice",
+                subject_id=row["number"],
+                after=_issued_facts(row),
+            )
+            for row in rows
+        ],
+    )
+    return list(zip(ids, numbers, strict=True))
 
 
 def finalize_invoice(session: Session, invoice: Invoice, *, actor: str, now: datetime) -> None:
@@ -182,6 +286,14 @@ def finalize_invoice(session: Session, invoice: Invoice, *, actor: str, now: dat
 
 def _finalized_status(balance: Decimal) -> InvoiceStatus:
     return InvoiceStatus.OPEN if balance > ZERO else InvoiceStatus.PAID
+
+
+def _issued_facts(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit entry of an issued invoice records (as :func:`_audit_issue` does)."""
+    return {
+        key: values[key]
+        for key in ("customer_id", "currency", "total", "amount_due", "due_date", "status")
+    }
 
 
 def _audit_issue(

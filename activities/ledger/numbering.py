@@ -16,10 +16,22 @@ def next_number(session: Session, series: str) -> str:
     rolls back with it, so two invoices never share a number and an aborted
     invoice leaves no gap.
     """
+    return take_numbers(session, series, 1)[0]
+
+
+def take_numbers(session: Session, series: str, count: int) -> list[str]:
+    """Take the next ``count`` numbers of ``series``, in order, with one UPDATE ... RETURNING.
+
+    A bill run's batch numbers its invoices as one block: the counter row is locked
+    once per batch rather than once per invoice, and the block commits or rolls back
+    with the batch, so the series stays gapless and in the order the batch issues.
+    """
+    if count < 1:
+        raise ValueError(f"count: take at least one number, got {count}")
     bump = (
         update(InvoiceSeries)
         .where(InvoiceSeries.series == series)
-        .values(next_number=InvoiceSeries.next_number + 1)
+        .values(next_number=InvoiceSeries.next_number + count)
         .returning(InvoiceSeries.next_number)
         .execution_options(synchronize_session=False)
     )
@@ -28,7 +40,8 @@ def next_number(session: Session, series: str) -> str:
         if bumped is None:  # the series' first number: two writers may start it at once
             session.execute(_start(session, series))
             bumped = session.execute(bump).scalar_one()
-    return f"{series}-{bumped - 1:06d}"
+    first = bumped - count
+    return [f"{series}-{number:06d}" for number in range(first, bumped)]
 
 
 def _start(session: Session, series: str) -> Insert:

@@ -1,10 +1,10 @@
 """The bill run's activities, and the one activity every subscription change goes through.
 
 Each takes one pydantic input whose ``now`` comes from the workflow's clock. Invoicing
-a batch commits one subscription at a time and heartbeats after each; a data problem
-with one subscription is recorded as skipped (with its reason) and the batch goes
-on; only transient faults (the database unreachable, a lock timeout) fail the batch,
-which Temporal retries from the last heartbeat. Delivery sends each invoice once
+a batch commits it in one transaction (recurring/batch.py); a data problem with one
+subscription is recorded as skipped (with its reason) and the batch goes on; only
+transient faults (the database unreachable, a lock timeout) fail the batch, which
+Temporal retries. Delivery sends each invoice once
 (outbox key per invoice) and tells the customer's collections cadence about it.
 """
 
@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.billing.money import format_money
 from activities.billing.pricebook import load_pricebook
+from activities.billing.seller import load_seller
 from activities.billing.tax import load_tax_table
 from activities.close.slack import slack_client
 from activities.collections.client import start_or_nudge
@@ -34,6 +35,7 @@ from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
 from activities.ledger.models import Customer, IdempotencyKey, Invoice
 from activities.outbox import Email, Outbox
+from activities.recurring.batch import bill_batch
 from activities.recurring.bill_run import (
     DATA_ERRORS,
     Billing,
@@ -137,17 +139,50 @@ class RecurringActivities:
 
     @activity.defn(name="bill_run.invoice_batch")
     def invoice_batch(self, request: BatchRequest) -> BatchResult:
-        """Invoice each subscription of the batch in its own transaction.
+        """Invoice the batch in one transaction (recurring/batch.py: priced one by one,
+        stored with bulk inserts); a subscription with a data problem is recorded as
+        skipped and the rest are stored.
 
-        What was issued is read back from the run's records, not remembered here: an
-        attempt killed after committing some subscriptions (its last heartbeat lost)
-        is retried, finds them no longer due, and still hands their invoices on.
+        A data error only the database finds (a constraint) refuses the whole
+        transaction: the batch is then billed one subscription at a time, which isolates
+        the bad one. What was issued is read back from the run's records, not remembered
+        here: an attempt killed after committing is retried, finds the subscriptions no
+        longer due, and still hands their invoices on.
         """
+        actor = f"workflow:{request.workflow_id}"
+        try:
+            with transaction(self.sessions) as session:
+                batch = bill_batch(
+                    session,
+                    request.subscription_ids,
+                    request.run_date,
+                    self.billing,
+                    load_seller(),
+                    actor=actor,
+                    now=request.now,
+                )
+            done: dict[str, Any] = {
+                "skipped": [{"subscription_id": s, "reason": r} for s, r in batch.skipped],
+                "nothing": sum(1 for o in batch.outcomes if o.outcome == "nothing"),
+            }
+        except DATA_ERRORS as error:
+            log.warning("bill run %s: batch refused (%s), one by one", request.run_date, error)
+            done = self._one_by_one(request, actor)
+        with self.sessions() as session:
+            issued = issued_in_run(session, request.run_date, request.subscription_ids)
+        return BatchResult(
+            issued=[IssuedInvoice(**asdict(invoice)) for invoice in issued],
+            skipped=[Skipped.model_validate(s) for s in done["skipped"]],
+            nothing=int(done["nothing"]),
+        )
+
+    def _one_by_one(self, request: BatchRequest, actor: str) -> dict[str, Any]:
+        """Each subscription of the batch in its own transaction, a heartbeat after each (a
+        retry carries on after the last one done)."""
         info = activity.info()
         done: dict[str, Any] = {"skipped": [], "nothing": 0, "index": 0}
-        if info.heartbeat_details:  # a retry: carry on after the last subscription done
+        if info.heartbeat_details:
             done = dict(info.heartbeat_details[0])
-        actor = f"workflow:{request.workflow_id}"
         for index in range(int(done["index"]), len(request.subscription_ids)):
             subscription_id = request.subscription_ids[index]
             try:
@@ -172,13 +207,7 @@ class RecurringActivities:
                 done["nothing"] += sum(1 for o in outcomes if o.outcome == "nothing")
             done["index"] = index + 1
             activity.heartbeat(done)
-        with self.sessions() as session:
-            issued = issued_in_run(session, request.run_date, request.subscription_ids)
-        return BatchResult(
-            issued=[IssuedInvoice(**asdict(invoice)) for invoice in issued],
-            skipped=[Skipped.model_validate(s) for s in done["skipped"]],
-            nothing=int(done["nothing"]),
-        )
+        return done
 
     @activity.defn(name="bill_run.deliver")
     def deliver(self, request: DeliverRequest) -> int:

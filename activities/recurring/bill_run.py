@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from activities.billing.invoicing import InvoiceTerms, InvoicingError
@@ -33,6 +33,8 @@ from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import issue_invoice
 from activities.ledger.models import (
     BillRunRecord,
+    ContractType,
+    Interval,
     Invoice,
     Subscription,
     SubscriptionEvent,
@@ -116,9 +118,18 @@ def due_subscriptions(
         rows = session.execute(
             select(SubscriptionPeriod, Subscription)
             .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
-            .where(SubscriptionPeriod.subscription_id > cursor)
+            .where(
+                SubscriptionPeriod.subscription_id > cursor,
+                or_(  # ended, or a contract that may have a true-up due (checked below)
+                    SubscriptionPeriod.period_end < until,
+                    and_(
+                        Subscription.contract_type == ContractType.ANNUAL_INVOICED,
+                        Subscription.interval == Interval.YEAR,
+                    ),
+                ),
+            )
             .order_by(SubscriptionPeriod.subscription_id)
-            .limit(limit * 4)
+            .limit(limit)
         ).all()
         if not rows:
             break

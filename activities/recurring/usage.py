@@ -16,18 +16,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from itertools import islice
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, func, select, text, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.pricebook import PriceBook, PriceBookError
 from activities.billing.proration import period_containing
 from activities.billing.usage import UsageCharge
+from activities.ledger.bulk import copy_rows
 from activities.ledger.models import (
     ItemKind,
     Subscription,
+    SubscriptionItem,
     SubscriptionPeriod,
     UsageEvent,
 )
@@ -87,16 +91,32 @@ class _Known:
         self.book = book
         self.metrics: dict[str, tuple[frozenset[str], datetime] | None] = {}
 
+    def prefetch(self, subscription_ids: Iterable[str]) -> None:
+        """Read the subscriptions not known yet (start and usage add-ons) in one query."""
+        missing = set(subscription_ids) - self.metrics.keys()
+        if not missing:
+            return
+        rows = self.session.execute(
+            select(Subscription.id, Subscription.term_start, SubscriptionItem.item_code)
+            .outerjoin(
+                SubscriptionItem,
+                (SubscriptionItem.subscription_id == Subscription.id)
+                & (SubscriptionItem.kind == ItemKind.USAGE_ADDON),
+            )
+            .where(Subscription.id.in_(missing))
+        ).all()
+        found: dict[str, tuple[set[str], datetime]] = {}
+        for subscription_id, start, code in rows:
+            codes, _ = found.setdefault(subscription_id, (set(), start))
+            if code is not None:
+                codes.add(code)
+        for subscription_id in missing:
+            held = found.get(subscription_id)
+            self.metrics[subscription_id] = None if held is None else (frozenset(held[0]), held[1])
+
     def check(self, subscription_id: str, metric: str) -> datetime:
         if subscription_id not in self.metrics:
-            row = self.session.get(Subscription, subscription_id)
-            if row is None:
-                self.metrics[subscription_id] = None
-            else:
-                codes = frozenset(
-                    item.item_code for item in row.items if item.kind == ItemKind.USAGE_ADDON
-                )
-                self.metrics[subscription_id] = (codes, row.term_start)
+            self.prefetch([subscription_id])
         known = self.metrics[subscription_id]
         if known is None:
             raise UsageRefused(f"subscription_id: {subscription_id!r} not found")
@@ -157,12 +177,49 @@ def parse_event(record: dict[str, Any], known: _Known, now: datetime) -> dict[st
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert, skipping events already held; returns how many were new."""
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = maker(UsageEvent).on_conflict_do_nothing(
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy(session, rows)
+    statement = sqlite.insert(UsageEvent).on_conflict_do_nothing(
         index_elements=["subscription_id", "event_id"]
     )
     return len(session.execute(statement.returning(UsageEvent.id), rows).all())
+
+
+#: PostgreSQL: each batch is copied here, then moved into usage_events skipping the
+#: events already held (a temporary table of the batch's transaction: :func:`ingest`
+#: commits each batch, which drops it).
+_STAGING = """CREATE TEMPORARY TABLE usage_events_incoming (
+    subscription_id VARCHAR(32), event_id VARCHAR(100), metric VARCHAR(64),
+    quantity NUMERIC(19, 6), occurred_at TIMESTAMPTZ, received_at TIMESTAMPTZ
+) ON COMMIT DROP"""
+_MOVE = """INSERT INTO usage_events
+    (subscription_id, event_id, metric, quantity, occurred_at, received_at)
+SELECT subscription_id, event_id, metric, quantity, occurred_at, received_at
+FROM usage_events_incoming
+ON CONFLICT (subscription_id, event_id) DO NOTHING"""
+
+
+def _copy(session: Session, rows: list[dict[str, Any]]) -> int:
+    """COPY the batch into the staging table, then one INSERT ... ON CONFLICT DO NOTHING:
+    rows travel as data instead of statement parameters (bench/usage_ingest.py)."""
+    session.execute(text(_STAGING))
+    copy_rows(
+        session,
+        f"COPY usage_events_incoming ({', '.join(FIELDS)}, received_at) FROM STDIN",
+        (
+            (
+                row["subscription_id"],
+                row["event_id"],
+                row["metric"],
+                row["quantity"],
+                row["occurred_at"],
+                row["received_at"],
+            )
+            for row in rows
+        ),
+    )
+    moved = cast(CursorResult[Any], session.execute(text(_MOVE)))
+    return moved.rowcount
 
 
 def ingest(
@@ -192,7 +249,7 @@ def ingest(
                 progress(len(batch))
             batch.clear()
 
-        for number, record in records:
+        for number, record in _prefetched(records, known):
             if isinstance(record, str):
                 summary.refused.append((number, record))
                 continue
@@ -210,6 +267,21 @@ def ingest(
                 flush()
         flush()
     return summary
+
+
+def _prefetched(
+    records: Iterable[tuple[int, dict[str, Any] | str]], known: _Known
+) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """The records, read :data:`BATCH` at a time so that the subscriptions they name are
+    looked up with one query per chunk instead of one per subscription."""
+    stream = iter(records)
+    while chunk := list(islice(stream, BATCH)):
+        known.prefetch(
+            value.strip()
+            for _, record in chunk
+            if isinstance(record, dict) and isinstance(value := record.get("subscription_id"), str)
+        )
+        yield from chunk
 
 
 @dataclass(frozen=True, slots=True)
