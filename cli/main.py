@@ -14,12 +14,12 @@ from decimal import InvalidOperation
 from functools import cache
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
-from typer.core import TyperGroup
+from typer._click import Command, Context  # typer 0.29 carries its own click
+from typer.core import TyperCommand, TyperGroup
 
 #: Commands whose module is imported only when one of them runs, with the help line that
 #: `billing-ops --help` shows for each (a test checks it against the loaded command). The
@@ -87,7 +87,7 @@ _REGISTER: dict[str, Callable[[typer.Typer], None]] = {
 
 
 @cache
-def loaded_commands(module: str) -> dict[str, click.Command]:
+def loaded_commands(module: str) -> dict[str, Command]:
     """The commands ``module`` registers, built once per process (tests build the app often)."""
     holder = typer.Typer()
     register = _REGISTER.get(module) or importlib.import_module(module).register
@@ -99,17 +99,17 @@ class LazyGroup(TyperGroup):
     """The top-level group: lists the lazy commands from their help lines, and imports a
     command's module only when the command line names it."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return [*LAZY_COMMANDS, *(name for name in self.commands if name not in LAZY_COMMANDS)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if cmd_name in self.commands or cmd_name not in LAZY_COMMANDS:
             return self.commands.get(cmd_name)
-        return click.Command(cmd_name, help=LAZY_COMMANDS[cmd_name][1])  # listed, not run
+        return TyperCommand(cmd_name, help=LAZY_COMMANDS[cmd_name][1])  # listed, not run
 
     def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
         if args and args[0] in LAZY_COMMANDS:
             name = args[0]
             self.commands[name] = loaded_commands(LAZY_COMMANDS[name][0])[name]
