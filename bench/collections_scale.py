@@ -12,6 +12,10 @@ the send window is closed for the next hours, so each cadence loads its account
 (one activity), computes its first step and waits on a timer: an open cadence
 at rest. It then queries every cadence (a query needs the worker to hold or
 rebuild it) and reads the worker's resident memory from /proc.
+
+The floor (``--floor``; both with ``python -m bench``): a bare worker of a
+trivial timer workflow (bench/timer_workflow.py), same server, cache and
+sandbox, holding as many open workflows.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from activities.ledger.models import (  # noqa: E402
     InvoiceStatus,
 )
 from activities.temporal_runtime import binary_path  # noqa: E402
+from bench.floor import Row  # noqa: E402
 
 ZONES = [
     "Pacific/Kiritimati", "Pacific/Auckland", "Asia/Tokyo", "Asia/Kolkata", "Europe/Berlin",
@@ -174,14 +179,83 @@ def worker_main(cache: int) -> None:
     asyncio.run(run())
 
 
-async def bench(count: int, cache: int, concurrency: int) -> None:
+def floor_worker_main(cache: int) -> None:
+    """The floor's child process: a bare worker of the trivial timer workflow, same server,
+    same cache size and the same sandbox as the real worker."""
+    from temporalio.worker import Worker
+
+    from bench.timer_workflow import TimerWorkflow
+    from workflows.registry import WORKFLOW_RUNNER
+
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        import signal
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        client = await Client.connect(
+            os.environ["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
+        )
+        async with Worker(
+            client,
+            task_queue=os.environ["TEMPORAL_TASK_QUEUE"],
+            workflows=[TimerWorkflow],
+            workflow_runner=WORKFLOW_RUNNER,
+            max_cached_workflows=cache,
+        ):
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+async def start_timers(client: Client, count: int, queue: str, concurrency: int) -> float:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(n: int) -> None:
+        async with limit:
+            await client.start_workflow("TimerWorkflow", 1, id=f"timer-{n}", task_queue=queue)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in range(count)))
+    return time.perf_counter() - began
+
+
+async def query_timers(client: Client, count: int, concurrency: int) -> int:
+    """Query every timer workflow until it reports its timer set; how many did."""
+    limit = asyncio.Semaphore(concurrency)
+    waiting = 0
+
+    async def one(n: int) -> None:
+        nonlocal waiting
+        async with limit:
+            handle = client.get_workflow_handle(f"timer-{n}")
+            for _ in range(600):
+                try:
+                    if await handle.query("waiting", result_type=bool):
+                        waiting += 1
+                        return
+                except RPCError:
+                    await asyncio.sleep(1)
+                    continue
+                await asyncio.sleep(0.5)
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+    return waiting
+
+
+async def bench(
+    count: int, cache: int, concurrency: int, floor: bool = False
+) -> tuple[float, float]:
+    """Run the benchmark (or, with ``floor``, the trivial timer workflow's); returns the
+    worker's RSS in MiB idle and holding the open workflows."""
     now = datetime.now(UTC)
     zone = closed_window_zone(now)
     folder = Path(tempfile.mkdtemp(prefix="collections-bench-"))
     url = f"sqlite:///{folder / 'ledger.sqlite'}"
     began = time.perf_counter()
-    fill_ledger(url, count, now, zone)
-    print(f"ledger: {count} accounts in {zone} ({time.perf_counter() - began:.1f} s)")
+    if not floor:
+        fill_ledger(url, count, now, zone)
+        print(f"ledger: {count} accounts in {zone} ({time.perf_counter() - began:.1f} s)")
 
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
@@ -202,12 +276,22 @@ async def bench(count: int, cache: int, concurrency: int) -> None:
     }
     log = (folder / "worker.log").open("wb")
     child = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [sys.executable, __file__, "--worker", "--cache", str(cache)],
+        [sys.executable, __file__, "--floor-worker" if floor else "--worker",
+         "--cache", str(cache)],
         env=child_env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
     )  # fmt: skip
     try:
         await asyncio.sleep(6)  # imports, connect, schedules
         baseline = rss_mib(child.pid)
+        if floor:
+            seconds = await start_timers(client, count, queue, concurrency)
+            waiting = await query_timers(client, count, 50)
+            steady = rss_mib(child.pid)
+            print(
+                f"floor: {count} timer workflows started in {seconds:.1f} s, {waiting} waiting; "
+                f"worker RSS {baseline:.0f} MiB idle, {steady:.0f} MiB holding them"
+            )
+            return baseline, steady
         seconds = await start_all(client, count, queue, concurrency)
         print(f"started {count} cadences in {seconds:.1f} s: {count / seconds:.0f} starts/s")
         settle, resting, retried = await query_all(client, count, 50)
@@ -225,10 +309,27 @@ async def bench(count: int, cache: int, concurrency: int) -> None:
         again, answered, _ = await query_all(client, min(count, 1000), 50)
         print(f"1,000 more queries: {again:.1f} s, {answered} answered")
         print(f"worker RSS at the end: {rss_mib(child.pid):.0f} MiB")
+        return baseline, steady
     finally:
         child.terminate()
         child.wait(60)
         await env.shutdown()
+
+
+#: The issue's goal: the collections worker within 2x of the trivial workflow's memory.
+GOAL_RATIO = 2.0
+
+
+def bench_rows(count: int = 1000, cache: int = 1000, concurrency: int = 200) -> list[Row]:
+    """Worker RSS idle and holding ``count`` open cadences, beside a bare worker of a trivial
+    timer workflow holding as many, same dev server settings and cache, in this run."""
+    floor_idle, floor_held = asyncio.run(bench(count, cache, concurrency, floor=True))
+    idle, held = asyncio.run(bench(count, cache, concurrency))
+    work = f"collections worker RSS, {count:,} open, cache {cache:,}"
+    return [
+        Row(f"{work}: idle", idle, floor_idle, "MiB", GOAL_RATIO),
+        Row(f"{work}: holding them", held, floor_held, "MiB", GOAL_RATIO),
+    ]
 
 
 def main() -> int:
@@ -236,12 +337,17 @@ def main() -> int:
     parser.add_argument("--cadences", type=int, default=10_000)
     parser.add_argument("--cache", type=int, default=1000, help="worker max_cached_workflows")
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--floor", action="store_true", help="the trivial timer workflow only")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker_main(args.cache)
         return 0
-    asyncio.run(bench(args.cadences, args.cache, args.concurrency))
+    if args.floor_worker:
+        floor_worker_main(args.cache)
+        return 0
+    asyncio.run(bench(args.cadences, args.cache, args.concurrency, floor=args.floor))
     return 0
 
 
