@@ -70,7 +70,7 @@ def ledger_env(folder: Path) -> dict[str, str]:
     return env
 
 
-def bench_rows(runs: int = 10, every_group: bool = False) -> list[Row]:
+def bench_rows(runs: int = 8, every_group: bool = False) -> list[Row]:
     commands = {
         "floor": FLOOR,
         "--help": [BILLING_OPS, "--help"],

@@ -212,7 +212,7 @@ def measure(
 GOAL_RATIO = 1.3
 
 
-def bench_rows(commands: int = 500, concurrency: int = 20, customers: int = 300) -> list[Row]:
+def bench_rows(commands: int = 200, concurrency: int = 20, customers: int = 300) -> list[Row]:
     """The bot's median ack for ``help`` (answered in the ack) and for customer lookups (work
     after the ack), each against a bare Bolt ack of the same commands, measured in this run."""
     floor = measure(commands, concurrency, customers, None, bare=True).median
