@@ -184,7 +184,7 @@ def measure(
     warm_up = 40
     expected = 0 if text or bare else warm_up + commands
     with tempfile.TemporaryDirectory() as folder:
-        ledger_url = seed_ledger(Path(folder), customers)
+        ledger_url = "" if bare else seed_ledger(Path(folder), customers)
         target = serve_bare_bolt if bare else serve_bot
         bot = context.Process(target=target, args=(ledger_url, fake.api_url, ready), daemon=True)
         bot.start()
@@ -215,14 +215,18 @@ GOAL_RATIO = 1.3
 def bench_rows(commands: int = 200, concurrency: int = 20, customers: int = 300) -> list[Row]:
     """The bot's median ack for ``help`` (answered in the ack) and for customer lookups (work
     after the ack), each against a bare Bolt ack of the same commands, measured in this run."""
-    floor = measure(commands, concurrency, customers, None, bare=True).median
-    rows = []
-    for text, work in (("help", "`/billing help`"), (None, "`/billing customer CUS-…`")):
-        product = measure(commands, concurrency, customers, text).median
-        rows.append(
-            Row(f"Slack ack p50, {work}, {concurrency} in flight", product, floor, "ms", GOAL_RATIO)
-        )
-    return rows
+    before = measure(commands, concurrency, customers, None, bare=True).median
+    products = {
+        work: measure(commands, concurrency, customers, text).median
+        for text, work in (("help", "`/billing help`"), (None, "`/billing customer CUS-…`"))
+    }
+    # The floor before and after the bot's runs, the lower one: a neighbour's burst during
+    # one of them must not flatter the ratio.
+    floor = min(before, measure(commands, concurrency, customers, None, bare=True).median)
+    return [
+        Row(f"Slack ack p50, {work}, {concurrency} in flight", product, floor, "ms", GOAL_RATIO)
+        for work, product in products.items()
+    ]
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """The floor of bench/collections_scale.py: a workflow that only waits on a timer.
 
-It lives in an importable module because the sandbox refuses workflows defined in
-``__main__`` (DESIGN.md, known pitfalls).
+Its worker is bench/timer_worker.py; the workflow lives in a module of its own because
+the sandbox refuses workflows defined in ``__main__`` (DESIGN.md, known pitfalls).
 """
 
 from __future__ import annotations
