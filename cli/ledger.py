@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
@@ -14,14 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.aging import age, bucket_labels, buckets_from_bounds
 from activities.billing.money import format_money
-from activities.cash.store import recent_payments
-from activities.collections.client import notify_payment
-from activities.collections.messages import PaymentReceived
 from activities.ledger import customers, invoices, payments
 from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
 from activities.ledger.models import InvoiceStatus
 from activities.settings import settings
-from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
 
 console = Console()
@@ -91,6 +86,8 @@ def customer_show(
     as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
 ) -> None:
     """Account summary: plan, seats, open balance, overdue invoices, credits, notes."""
+    from activities.cash.store import recent_payments  # the matcher's imports: only here
+
     today = (as_of or _now()).date()
     with _sessions()() as session:
         summary = customers.account_summary(session, customer_id, today)
@@ -237,6 +234,12 @@ def payments_record(
 def _tell_collections(customer_id: str, result: payments.PaymentResult, when: datetime) -> None:
     """Wake the account's cadence so it stops (or re-computes) at once; without a running
     Temporal the cadence still sees the payment the next time it reads the account."""
+    import asyncio
+
+    from activities.collections.client import notify_payment  # Temporal: only here
+    from activities.collections.messages import PaymentReceived
+    from activities.temporal_runtime import TemporalUnavailable, temporal_client
+
     payment = PaymentReceived(
         processor_id=result.processor_id,
         amount=result.amount,

@@ -6,30 +6,115 @@ line to stderr and exit non-zero without a traceback.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Callable
 from decimal import InvalidOperation
+from functools import cache
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
+from typer._click import Command, Context  # typer 0.29 carries its own click
+from typer.core import TyperCommand, TyperGroup
 
-from activities.ledger.db import SchemaError
-from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable, from_database
-from activities.settings import SettingsError
-from activities.temporal_runtime import TemporalUnavailable
-from cli import approvals as approval_commands
-from cli import cash as cash_commands
-from cli import close as close_commands
-from cli import collections as collections_commands
-from cli import disputes as dispute_commands
-from cli import documents as document_commands
-from cli import ledger as ledger_commands
-from cli import orders as order_commands
-from cli import recurring as recurring_commands
-from cli.preview import preview
+#: Commands whose module is imported only when one of them runs, with the help line that
+#: `billing-ops --help` shows for each (a test checks it against the loaded command). The
+#: modules pull in what their commands need (Temporal, LangChain, matplotlib, fpdf...):
+#: seconds of imports that `--help` and every other command must not pay
+#: (bench/cli_start.py). A module's ``register(app)`` adds the names listed for it.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "init-db": ("cli.ledger", "Create the ledger or migrate it to the newest schema."),
+    "seed-demo": (
+        "cli.ledger",
+        "Fill the ledger with a realistic demo book (customers, subscriptions, invoices, "
+        "payments).",
+    ),
+    "aging": (
+        "cli.ledger",
+        "AR aging by bucket, per currency (and per customer with --by customer).",
+    ),
+    "preview": (
+        "cli.preview",
+        "Preview the invoice for a subscription change (see docs/invoicing.md).",
+    ),
+    "customer": ("cli.ledger", "Look up and annotate customer accounts."),
+    "invoices": ("cli.documents", "Find invoices."),
+    "payments": ("cli.ledger", "Record payments and refunds."),
+    "order": ("cli.orders", "Validate, submit and follow sales orders (docs/orders.md)."),
+    "approvals": ("cli.approvals", "Approval requests: list them, approve or reject them."),
+    "dispute": ("cli.disputes", "Billing disputes: open, triage, status, withdraw."),
+    "close": (
+        "cli.close",
+        "Month-end close: run a period's reports, tick the checklist, sign off.",
+    ),
+    "collections": (
+        "cli.collections",
+        "Collections cadences: status, promises to pay (approvals: billing-ops approvals).",
+    ),
+    "cash": ("cli.cash", "Bank statements: import, match, review."),
+    "stripe": ("cli.cash", "Stripe: link customers, replay saved events."),
+    "subscription": ("cli.recurring", "See and change subscriptions."),
+    "usage": ("cli.recurring", "Metered usage."),
+    "bill-run": (
+        "cli.recurring",
+        "The bill run: invoice every subscription whose period ends by a date.",
+    ),
+}
+
+
+def _register_invoices(app: typer.Typer) -> None:
+    from cli import documents, ledger
+
+    documents.register(ledger.invoices_app)  # PDF and e-invoice imports: `invoices` only
+    app.add_typer(ledger.invoices_app, name="invoices")
+
+
+def _register_preview(app: typer.Typer) -> None:
+    from cli.preview import preview
+
+    app.command("preview")(preview)
+
+
+#: Modules registered by something other than their own ``register``.
+_REGISTER: dict[str, Callable[[typer.Typer], None]] = {
+    "cli.documents": _register_invoices,
+    "cli.preview": _register_preview,
+}
+
+
+@cache
+def loaded_commands(module: str) -> dict[str, Command]:
+    """The commands ``module`` registers, built once per process (tests build the app often)."""
+    holder = typer.Typer()
+    register = _REGISTER.get(module) or importlib.import_module(module).register
+    register(holder)
+    return dict(typer.main.get_group(holder).commands)
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists the lazy commands from their help lines, and imports a
+    command's module only when the command line names it."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*LAZY_COMMANDS, *(name for name in self.commands if name not in LAZY_COMMANDS)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name in self.commands or cmd_name not in LAZY_COMMANDS:
+            return self.commands.get(cmd_name)
+        return TyperCommand(cmd_name, help=LAZY_COMMANDS[cmd_name][1])  # listed, not run
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        if args and args[0] in LAZY_COMMANDS:
+            name = args[0]
+            self.commands[name] = loaded_commands(LAZY_COMMANDS[name][0])[name]
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     name="billing-ops",
@@ -37,17 +122,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=LazyGroup,
 )
-ledger_commands.register(app)
-document_commands.register(ledger_commands.invoices_app)
-order_commands.register(app)
-approval_commands.register(app)
-dispute_commands.register(app)
-close_commands.register(app)
-collections_commands.register(app)
-cash_commands.register(app)
-recurring_commands.register(app)
-app.command("preview")(preview)
 
 
 @app.command("worker")
@@ -71,17 +147,27 @@ def bot(
     raise typer.Exit(run_bot(host=host, port=port))
 
 
-#: Errors that mean "the input, the configuration or the moment is wrong", not "the code is
-#: wrong": each is one line that says what to do. Busy and unavailable mean "try again".
-USER_ERRORS = (
-    LedgerError,
-    SchemaError,
-    SettingsError,
-    TemporalUnavailable,
-    ValueError,
-    LedgerBusy,
-    LedgerUnavailable,
-)
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "the input, the configuration or the moment is wrong", not "the code
+    is wrong": each is one line that says what to do. Busy and unavailable mean "try again".
+
+    Imported when an error is caught, not at start: the ledger's and Temporal's modules
+    are most of a command's start-up time.
+    """
+    from activities.ledger.db import SchemaError
+    from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable
+    from activities.settings import SettingsError
+    from activities.temporal_runtime import TemporalUnavailable
+
+    return (
+        LedgerError,
+        SchemaError,
+        SettingsError,
+        TemporalUnavailable,
+        ValueError,
+        LedgerBusy,
+        LedgerUnavailable,
+    )
 
 
 def run(args: list[str] | None = None) -> int:
@@ -90,9 +176,11 @@ def run(args: list[str] | None = None) -> int:
         app(args=args)  # usage errors are printed by Typer and leave as SystemExit
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else int(done.code is not None)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         return _refused(str(error))
     except DBAPIError as error:  # never the statement or its parameters: only what to do
+        from activities.ledger.errors import from_database
+
         return _refused(str(from_database(error)))
     except InvalidOperation:
         return _refused(

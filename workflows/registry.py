@@ -64,8 +64,13 @@ WORKFLOWS: list[type] = [
 
 #: The sandbox every worker and replayer uses. ``holidays`` loads its country tables on
 #: first use, which the sandbox would otherwise re-import (and refuse) inside a workflow.
+#: ``workflows.approval`` (pydantic models and the approval mixin, no state of its own) is
+#: shared rather than re-executed for every workflow instance: its models were most of a
+#: cached collections cadence's memory (bench/collections_scale.py).
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "holidays", "workflows.approval"
+    )
 )
 
 SWEEP_SCHEDULE_ID = "collections-daily-sweep"

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from slack_bolt.listener import asyncio_runner
+from slack_bolt.util.utils import create_copy
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -132,6 +134,28 @@ async def test_help_is_answered_in_the_ack_only_to_the_caller(bot: BotUnderTest)
         assert f"`{subcommand}" in listed
     # Bolt asks auth.test who the bot is, once; the answer itself needed no Web API call.
     assert [call.method for call in bot.slack.calls] == ["auth.test"]
+
+
+async def test_answers_given_in_the_ack_start_no_lazy_listener(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bolt deep-copies the request for each lazy listener it starts; help, usage lines and
+    refusals are answered in the ack and must not pay for one. Counted at Bolt's copy."""
+    copies: list[object] = []
+
+    def counted(request: object) -> object:
+        copies.append(request)
+        return real_copy(request)
+
+    real_copy = create_copy
+    monkeypatch.setattr(asyncio_runner, "create_copy", counted)
+    for text, user_id in (("help", ANALYST), ("refund CUS-1", ANALYST), ("note CUS-1 x", STRANGER)):
+        status, ack, _ = await bot.command(text, user_id=user_id)
+        assert status == 200 and json.loads(ack)["response_type"] == "ephemeral"
+    assert copies == []
+    answer = await bot.answer("customer CUS-1")  # the work after the ack: one lazy listener
+    assert "CUS-1" in json.dumps(answer)
+    assert len(copies) == 1
 
 
 @pytest.mark.parametrize(
