@@ -28,6 +28,8 @@ BENCHMARKS = (
     "bench.collections_scale",
     "bench.bill_run",
     "bench.close",
+    "bench.documents",
+    "bench.usage_ingest",
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -287,7 +287,8 @@ GOAL_RATIO = 3.0
 
 
 def bench_rows(count: int = 20_000, seed: int = 7) -> list[Row]:
-    """The engine's invoices per second (CPU) beside the Decimal floor of the same lines."""
+    """The engine's invoices per second (CPU) beside the Decimal floor of the same lines,
+    then the stored bill run beside the engine (:func:`persisted_rows`)."""
     jobs = make_jobs(count, seed)
     gc.collect()
     started = time.process_time()
@@ -299,7 +300,8 @@ def bench_rows(count: int = 20_000, seed: int = 7) -> list[Row]:
         Row(
             f"bill run in memory, {count:,} invoices ({lines:,} lines), CPU",
             count / engine, count / floor, "invoices/s", GOAL_RATIO, higher_is_better=True,
-        )
+        ),
+        *persisted_rows(),
     ]  # fmt: skip
 
 
@@ -599,13 +601,12 @@ def persisted_run(count: int, backend: str, workers: int, batch: int) -> Persist
         _drop(schema)
 
 
-def rows(
-    count: int = 20_000, backend: str = "postgresql", workers: tuple[int, ...] = (1, 2)
-) -> list[tuple[str, float, float, float]]:
-    """For ``python -m bench``: (work, product, floor, goal) per worker count. The product
-    is persisted invoices/s (wall clock, batch path, fresh ledger), the floor the in-memory
-    engine's invoices/s for the same subscriptions in the same run, and the goal the
-    ratio product/floor to reach (a quarter)."""
+def persisted_rows(
+    count: int = 5_000, backend: str = "postgresql", workers: tuple[int, ...] = (1, 2)
+) -> list[Row]:
+    """Persisted invoices/s (wall clock, batch path, fresh ledger) per worker count beside
+    the in-memory engine's rate for the same subscriptions in the same run; the goal is
+    a quarter of it (issue 16), a ratio of 4."""
     floor = in_memory_rate(ledger_jobs(count))
     found = []
     for n in workers:
@@ -613,7 +614,7 @@ def rows(
         if not run.numbers_gapless:
             raise RuntimeError(f"{n} worker(s): {run.invoices} invoices for {count}, or a gap")
         work = f"bill run stored on {backend}, {count:,} subscriptions, {n} worker(s)"
-        found.append((work, run.rate, floor, 0.25))
+        found.append(Row(work, run.rate, floor, "invoices/s", 4.0, higher_is_better=True))
     return found
 
 

@@ -58,6 +58,7 @@ from activities.ledger.models import (
 )
 from activities.ledger.periods import Period
 from activities.paths import REPO_ROOT
+from bench.floor import Row
 
 PERIOD = Period(2026, 11)
 MONTHS = 24
@@ -499,19 +500,20 @@ def measure(backend: str, invoices: int, seed: int, scratch: Path) -> tuple[Coun
             admin.dispose()
 
 
-def rows(size: int = 100_000) -> list[tuple[str, float, float, float]]:
-    """For ``python -m bench``: (work, product s, floor s, goal ratio), on PostgreSQL."""
+def bench_rows(size: int = 20_000) -> list[Row]:
+    """For ``python -m bench``: the close and its workbook beside their floors, on PostgreSQL."""
     with tempfile.TemporaryDirectory(prefix="bench-close-") as scratch:
         _, timings = measure("postgresql", size, 7, Path(scratch))
     return [
-        (f"month-end close, {size:,} invoices, PostgreSQL", timings.close, timings.sql_floor, GOAL),
-        (
-            f"close workbook vs bare write-only openpyxl, {size:,} invoices",
-            timings.workbook,
-            timings.workbook_floor,
-            WORKBOOK_GOAL,
+        Row(
+            f"month-end close, {size:,} invoices, PostgreSQL (floor: the roll-forward's SQL)",
+            timings.close, timings.sql_floor, "s", GOAL,
         ),
-    ]
+        Row(
+            f"close workbook, {size:,} invoices (floor: bare write-only openpyxl, same cells)",
+            timings.workbook, timings.workbook_floor, "s", WORKBOOK_GOAL,
+        ),
+    ]  # fmt: skip
 
 
 def main() -> None:
