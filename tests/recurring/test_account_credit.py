@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -155,7 +156,7 @@ def test_two_runs_billing_one_customer_at_once_spend_its_credit_once(
             subscription(session, second_id, anchor=ANCHOR, now=NOW, customer_id=customer_id)
             note(session, customer_id, "150.00", number=f"CN-{round_}")
         first, second = together(
-            lambda a=first_id: bill(sessions, a), lambda b=second_id: bill(sessions, b)
+            partial(bill, sessions, first_id), partial(bill, sessions, second_id)
         )
         assert isinstance(first, Invoice) and isinstance(second, Invoice), (first, second)
         assert sorted([first.credit_applied, second.credit_applied]) == [
