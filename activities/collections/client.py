@@ -44,9 +44,12 @@ async def notify_account_changed(client: Client, customer_id: str, reason: str) 
     return await _signal(client, customer_id, ACCOUNT_CHANGED, AccountChanged(reason=reason))
 
 
-async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reason: str) -> None:
-    """Signal-with-start: the account's cadence starts if it is not running."""
-    await client.start_workflow(
+async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reason: str) -> str:
+    """Signal-with-start: the account's cadence starts if it is not running; its workflow id.
+
+    Sending it twice is harmless: the cadence re-reads the ledger on each signal.
+    """
+    handle = await client.start_workflow(
         WORKFLOW_TYPE,
         CollectionsStart(customer_id=customer_id),
         id=workflow_id(customer_id),
@@ -54,6 +57,7 @@ async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reas
         start_signal=ACCOUNT_CHANGED,
         start_signal_args=[AccountChanged(reason=reason)],
     )
+    return handle.id
 
 
 async def cadence_status(client: Client, customer_id: str) -> CadenceStatus | None:
