@@ -1,5 +1,6 @@
 """`/billing seats|plan|addon|cancel` end to end: the real Bolt app over HTTP, the fake Slack,
-the ledger, and (for a credit that needs approval) the worker on the time-skipping server.
+the ledger, and (for a credit that needs approval) the worker on the time-skipping server,
+whose history is tests/histories/subscription_change_approved.json (docs/temporal.md).
 
 The preview's figures are compared with the change function's own preview of the same
 change; the clicks are signed ``block_actions`` payloads, two at once for a double click.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -44,6 +46,8 @@ from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
 from workflows.subscription_change import ChangeDecided
 
 ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
+#: ``RECORD_SUBSCRIPTION_CHANGE_HISTORY=1`` writes the approved change's history here.
+HISTORY = REPO_ROOT / "tests" / "histories" / "subscription_change_approved.json"
 
 
 @pytest.fixture
@@ -258,6 +262,9 @@ async def test_a_credit_above_the_analysts_band_waits_for_approval_then_applies_
             result_type=Decision,
         )
         decided = await handle.result()
+        if os.environ.get("RECORD_SUBSCRIPTION_CHANGE_HISTORY"):
+            history = await handle.fetch_history()
+            HISTORY.write_text(json.dumps(history.to_json_dict(), indent=2) + "\n")
     assert decided.decision.approved and decided.outcome is not None
     assert decided.outcome.pending_total < -500
     assert len(events(ledger)) == 1 and seats_of(ledger, "SUB-BIG") == 10
