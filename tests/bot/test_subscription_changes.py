@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.approvals.matrix import ApprovalMatrix
@@ -42,7 +42,13 @@ from tests.bot import slack_requests
 from tests.bot.conftest import ANALYST, ANALYST_2, MANAGER, NOW, BotUnderTest
 from tests.recurring.factories import billing, subscription
 from tests.workflows.harness import worker
-from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
+from workflows.approval import (
+    APPROVALS_QUERY,
+    DECIDE_UPDATE,
+    ApprovalState,
+    Decision,
+    DecisionIn,
+)
 from workflows.subscription_change import ChangeDecided
 
 ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
@@ -246,7 +252,7 @@ async def test_a_credit_above_the_analysts_band_waits_for_approval_then_applies_
         assert events(ledger) == [] and seats_of(ledger, "SUB-BIG") == 400
         key = ChangeRequest.model_validate_json(value).idempotency_key
         handle = client.get_workflow_handle(change_workflow_id(key), result_type=ChangeDecided)
-        request_id = await _pending_request(ledger)
+        request_id = await _pending_request(handle)
         with ledger() as session:
             row = session.get(ApprovalRequest, request_id)
             assert row is not None and row.requested_by == "slack:ana"
@@ -270,11 +276,12 @@ async def test_a_credit_above_the_analysts_band_waits_for_approval_then_applies_
     assert len(events(ledger)) == 1 and seats_of(ledger, "SUB-BIG") == 10
 
 
-async def _pending_request(sessions: sessionmaker[Session]) -> str:
+async def _pending_request(handle: WorkflowHandle[Any, ChangeDecided]) -> str:
+    """The workflow's pending request, once the workflow holds it (its ledger row is written a
+    moment before, by the activity that opens it)."""
     for _ in range(500):
-        with sessions() as session:
-            found = session.scalar(select(ApprovalRequest.id))
-        if found:
-            return str(found)
+        states = await handle.query(APPROVALS_QUERY, result_type=list[ApprovalState])
+        if states:
+            return str(states[0].request_id)
         await asyncio.sleep(0.02)
     raise AssertionError("no approval request was opened")
