@@ -15,7 +15,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from activities.drafting.model import chat_model
 from activities.settings import Settings, SettingsError
 from activities.zendesk.policy import load_policy
-from bot import approvals, assistant_listener, billing_command, cash_review, home, ticket_review
+from bot import (
+    approvals,
+    assistant_listener,
+    billing_command,
+    cash_review,
+    home,
+    subscription_changes,
+    ticket_review,
+)
 from bot.assistant import Assistant
 from bot.services import Services
 
@@ -42,6 +50,7 @@ def create_app(
     )
     billing_command.register(app, services)
     approvals.register(app, services)
+    subscription_changes.register(app, services)
     home.register(app, services)
     policy = load_policy(settings.config_dir / "zendesk.yaml")
     ticket_review.register(app, services, policy.reviewer_roles)

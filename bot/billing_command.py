@@ -33,7 +33,7 @@ from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
 from activities.ledger.models import IdempotencyKey, InvoiceStatus, Order
 from activities.temporal_runtime import TemporalUnavailable
-from bot import dunning, roles
+from bot import dunning, roles, subscription_changes
 from bot.blocks import answers
 from bot.blocks.answers import Message
 from bot.commands import (
@@ -50,6 +50,7 @@ from bot.commands import (
     PreviewChange,
     RecordPromise,
     Request,
+    SubscriptionChange,
     Usage,
     parse,
 )
@@ -134,6 +135,9 @@ async def run(
             return await services.ledger(lambda s: _aging(s, customer_id, today)), False
         case OrderLookup(order_id=order_id):
             return await services.ledger(lambda s: answers.order(_order(s, order_id))), False
+        case SubscriptionChange():
+            key = f"slack:{command['trigger_id']}"  # Slack's identity of this request
+            return await subscription_changes.preview(services, request, user_id, key), True
         case PreviewChange():
             now = services.now()
             invoice = await services.ledger(lambda s: preview_change(s, request, now))

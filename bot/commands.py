@@ -22,6 +22,10 @@ USAGE: dict[str, str] = {
     "invoices": "invoices CUSTOMER-ID [open|overdue|paid|all]",
     "invoice": "invoice INVOICE-NUMBER",
     "preview": "preview SUBSCRIPTION-ID seats N | plan PLAN-CODE",
+    "seats": "seats SUBSCRIPTION-ID N",
+    "plan": "plan SUBSCRIPTION-ID PLAN-CODE",
+    "addon": "addon SUBSCRIPTION-ID CODE=1|CODE=0",
+    "cancel": "cancel SUBSCRIPTION-ID",
     "aging": "aging [CUSTOMER-ID]",
     "promise": "promise CUSTOMER-ID AMOUNT [CURRENCY] YYYY-MM-DD",
     "dunning": "dunning pause|resume CUSTOMER-ID [until YYYY-MM-DD] [REASON...]",
@@ -38,6 +42,10 @@ SUMMARY: dict[str, str] = {
     "invoices": "a customer's invoices (open by default)",
     "invoice": "an invoice's PDF (and e-invoice XML), uploaded in a thread here",
     "preview": "the invoice a seat or plan change would produce",
+    "seats": "change the seat count (preview, then Confirm)",
+    "plan": "change the plan (preview, then Confirm)",
+    "addon": "add (=1) or remove (=0) a per-seat add-on (preview, then Confirm)",
+    "cancel": "cancel at the period end (preview, then Confirm)",
     "aging": "AR aging by bucket, for everyone or one customer",
     "promise": "record a promise to pay",
     "dunning": "pause or resume the collections cadence",
@@ -82,6 +90,21 @@ class PreviewChange:
     seats: int | None = None
     plan: str | None = None
     subcommand: Literal["preview"] = "preview"
+
+
+ChangeSubcommand = Literal["seats", "plan", "addon", "cancel"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionChange:
+    """A change to apply (after the preview's Confirm): the subcommand names its kind."""
+
+    subscription_id: str
+    subcommand: ChangeSubcommand
+    seats: int | None = None
+    plan: str | None = None
+    addon: str | None = None
+    addon_on: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +163,7 @@ Request = (
     | InvoicesLookup
     | InvoiceDocuments
     | PreviewChange
+    | SubscriptionChange
     | AgingLookup
     | RecordPromise
     | DunningChange
@@ -150,7 +174,9 @@ Request = (
 )
 
 #: Subcommands that change something; the bot checks the caller's role before running them.
-STATE_CHANGING = frozenset({"promise", "dunning", "dispute", "note"})
+STATE_CHANGING = frozenset(
+    {"promise", "dunning", "dispute", "note", "seats", "plan", "addon", "cancel"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +244,32 @@ def _preview(args: list[str]) -> PreviewChange:
     if what.lower() == "plan":
         return PreviewChange(subscription_id, plan=value)
     raise _Bad(f"`{what}` is not a change I can preview: use seats or plan.")
+
+
+def _seats(args: list[str]) -> SubscriptionChange:
+    subscription_id, count = _exactly(args, 2, "a subscription id and the new seat count")
+    return SubscriptionChange(subscription_id, "seats", seats=_count(count, "seats"))
+
+
+def _plan(args: list[str]) -> SubscriptionChange:
+    subscription_id, plan = _exactly(args, 2, "a subscription id and the new plan's code")
+    return SubscriptionChange(subscription_id, "plan", plan=plan)
+
+
+def _addon(args: list[str]) -> SubscriptionChange:
+    subscription_id, given = _exactly(args, 2, "a subscription id and CODE=1 or CODE=0")
+    code, _, count = given.partition("=")
+    if not code or count not in ("0", "1"):
+        raise _Bad(
+            f"addon: `{given}` is not CODE=1 (add) or CODE=0 (remove); "
+            "a per-seat add-on covers every seat"
+        )
+    return SubscriptionChange(subscription_id, "addon", addon=code, addon_on=count == "1")
+
+
+def _cancel(args: list[str]) -> SubscriptionChange:
+    (subscription_id,) = _exactly(args, 1, "a subscription id")
+    return SubscriptionChange(subscription_id, "cancel")
 
 
 def _aging(args: list[str]) -> AgingLookup:
@@ -322,6 +374,10 @@ _PARSERS: dict[str, Callable[[list[str]], Request]] = {
     "invoices": _invoices,
     "invoice": _invoice,
     "preview": _preview,
+    "seats": _seats,
+    "plan": _plan,
+    "addon": _addon,
+    "cancel": _cancel,
     "aging": _aging,
     "promise": _promise,
     "dunning": _dunning,

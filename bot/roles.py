@@ -31,10 +31,22 @@ AR_ENTRY_ROLE = "analyst"
 
 #: Subcommands that change state or share a customer's documents in a channel, and whether
 #: they need the AR team (else anyone in the matrix).
-NEEDS_AR_TEAM = {"promise": True, "dunning": True, "dispute": True, "note": False, "invoice": False}
-
+NEEDS_AR_TEAM = {
+    "promise": True,
+    "dunning": True,
+    "dispute": True,
+    "note": False,
+    "invoice": False,
+    "seats": True,
+    "plan": True,
+    "addon": True,
+    "cancel": True,
+}
 
 _WHAT = {"invoice": "posts a customer's invoice in the channel"}
+
+#: The role (and those above it) that may confirm anybody's previewed subscription change.
+BILLING_ROLE = "billing_manager"
 
 
 def person_of(matrix: ApprovalMatrix, slack_user_id: str) -> Person | None:
@@ -73,6 +85,25 @@ def command_refusal(matrix: ApprovalMatrix, slack_user_id: str, subcommand: str)
     return (
         f"`/billing {subcommand}` needs one of the roles {', '.join(team)}; "
         f"you hold {', '.join(person.roles)}."
+    )
+
+
+def confirm_refusal(matrix: ApprovalMatrix, slack_user_id: str, requested_by: str) -> str | None:
+    """Why ``slack_user_id`` may not confirm a change ``requested_by`` previewed, or None.
+
+    The person who asked for it confirms it; so may a billing manager or anyone above.
+    """
+    person = person_of(matrix, slack_user_id)
+    if person is None:
+        return f"You are not in the approval matrix ({people.DIRECTORY})."
+    if people.tag("slack", person) == requested_by:
+        return None
+    managers = matrix.chain(BILLING_ROLE)
+    if set(person.roles) & set(managers):
+        return None
+    return (
+        f"Only who asked for this change, or one of the roles {', '.join(managers)}, "
+        "may confirm it."
     )
 
 

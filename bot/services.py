@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,8 +22,13 @@ from temporalio.client import Client
 
 from activities import temporal_runtime
 from activities.approvals.matrix import ApprovalMatrix, Person, load_matrix
+from activities.billing.pricebook import load_pricebook
+from activities.billing.tax import load_tax_table
 from activities.collections.cadence import CadenceBook, load_cadences
 from activities.ledger.db import open_ledger, transaction
+from activities.paths import CONFIG_DIR
+from activities.recurring.bill_run import Billing
+from activities.recurring.policy import load_policy
 from activities.settings import Settings
 from bot import roles
 from bot.ack_first import AckFirst
@@ -31,6 +37,15 @@ T = TypeVar("T")
 
 #: Ledger threads: enough for a team's lookups; more would only contend for the GIL.
 LEDGER_THREADS = 2
+
+
+def default_billing(config_dir: Path = CONFIG_DIR) -> Billing:
+    """The price book, tax table and recurring policy, as the CLI and the worker load them."""
+    return Billing(
+        load_pricebook(config_dir / "pricebook.yaml"),
+        load_tax_table(config_dir / "tax_rates.yaml"),
+        load_policy(config_dir),
+    )
 
 
 @dataclass
@@ -56,6 +71,8 @@ class Services:
     temporal: Callable[[], Awaitable[Client]]
     clock: Callable[[], datetime]
     task_queue: str = "billing-ops"
+    #: Price book, tax table and recurring policy: what pricing a subscription change needs.
+    billing: Billing = field(default_factory=default_billing)
     ack_first: AckFirst = field(default_factory=AckFirst)
     _ledger_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(LEDGER_THREADS, thread_name_prefix="ledger")
@@ -105,4 +122,5 @@ def from_settings(settings: Settings) -> Services:
         temporal=TemporalConnection(settings),
         clock=wall_clock,
         task_queue=settings.temporal_task_queue,
+        billing=default_billing(settings.config_dir),
     )

@@ -49,6 +49,7 @@ from workflows.close import SCHEDULE_ID, CloseWorkflow, ScheduledCloseWorkflow, 
 from workflows.collections import CollectionsSweepWorkflow, CollectionsWorkflow, SweepStart
 from workflows.disputes import DisputeWorkflow
 from workflows.provisioning import OrderProvisioningWorkflow
+from workflows.subscription_change import SubscriptionChangeWorkflow
 from workflows.tickets import TicketWorkflow
 
 WORKFLOWS: list[type] = [
@@ -60,6 +61,7 @@ WORKFLOWS: list[type] = [
     CloseWorkflow,
     ScheduledCloseWorkflow,
     BillRunWorkflow,
+    SubscriptionChangeWorkflow,
 ]
 
 #: The sandbox every worker and replayer uses. ``holidays`` loads its country tables on

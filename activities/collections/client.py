@@ -46,11 +46,12 @@ async def notify_account_changed(client: Client, customer_id: str, reason: str) 
 
 
 async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reason: str) -> str:
-    """Signal-with-start: the account's cadence starts if it is not running; its id.
+    """Signal-with-start: the account's cadence starts if it is not running; its workflow id.
 
     Every starter (sweep, orders, disputes, bill run) comes through here, so a cadence
     always starts saying what it is: a summary and details for the Temporal UI, and its
-    customer as a search attribute where the namespace knows them."""
+    customer as a search attribute where the namespace knows them. Sending it twice is
+    harmless: the cadence re-reads the ledger on each signal."""
     handle = await client.start_workflow(
         WORKFLOW_TYPE,
         CollectionsStart(customer_id=customer_id),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from activities.billing.money import ZERO
 from activities.ledger.models import (
     CreditNote,
+    CreditNoteApplication,
     CreditNoteKind,
     Invoice,
     InvoiceStatus,
@@ -34,16 +35,16 @@ def violations(session: Session) -> list[str]:
     applied_to = _sums(session, PaymentApplication.invoice_id, PaymentApplication.amount)
     applied_from = _sums(session, PaymentApplication.payment_id, PaymentApplication.amount)
     refunds = _sums(session, Refund.payment_id, Refund.amount)
-    credited = {
-        invoice_id: amount - unapplied
-        for invoice_id, amount, unapplied in session.execute(
-            select(
-                CreditNote.invoice_id, func.sum(CreditNote.amount), func.sum(CreditNote.unapplied)
-            )
-            .where(CreditNote.kind == CreditNoteKind.INVOICE)
-            .group_by(CreditNote.invoice_id)
-        )
-    }
+    spent_from = _sums(session, CreditNoteApplication.credit_note_id, CreditNoteApplication.amount)
+    credited: dict[int, Decimal] = defaultdict(Decimal)
+    for note in session.scalars(
+        select(CreditNote).where(CreditNote.kind == CreditNoteKind.INVOICE)
+    ):
+        # What a note did not put on its own invoice stayed account credit, some of it
+        # since spent on later invoices.
+        if note.invoice_id is not None:
+            spent = spent_from.get(note.id, ZERO)
+            credited[note.invoice_id] += note.amount - note.unapplied - spent
     to_credit: dict[str, Decimal] = {
         key: amount
         for key, amount in session.execute(
@@ -70,7 +71,9 @@ def violations(session: Session) -> list[str]:
                 f"invoice {name}: balance {invoice.balance} != amount due {invoice.amount_due}"
                 f" - applications {applied} - credit notes {credit} = {expected}"
             )
-        paid = invoice.balance == ZERO and invoice.amount_due > ZERO
+        # Nothing left to pay is paid, whether by cash, a credit note or account credit
+        # that covered the whole invoice (invoices._finalized_status says the same).
+        paid = invoice.balance == ZERO
         if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PAID) and paid != (
             invoice.status == InvoiceStatus.PAID
         ):
@@ -104,6 +107,7 @@ def violations(session: Session) -> list[str]:
                 f" != payments received - applied - refunded - to credit = "
                 f"{unapplied_history[customer, currency]}"
             )
+    found += _account_credit(session)
     for currency in sorted(ar.keys() | ar_history.keys()):
         if ar[currency] != ar_history[currency]:
             found.append(
@@ -120,3 +124,27 @@ def _sums(session: Session, key: object, amount: object) -> dict[int, Decimal]:
             select(key, func.sum(amount)).group_by(key)  # type: ignore[call-overload]
         )
     }
+
+
+def _account_credit(session: Session) -> list[str]:
+    """Account credit spent on booked invoices is exactly what their credit notes gave up."""
+    spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for customer, currency, amount in session.execute(
+        select(CreditNote.customer_id, CreditNote.currency, func.sum(CreditNoteApplication.amount))
+        .join(CreditNote, CreditNote.id == CreditNoteApplication.credit_note_id)
+        .group_by(CreditNote.customer_id, CreditNote.currency)
+    ):
+        spent[customer, currency] += amount
+    applied: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for customer, currency, amount in session.execute(
+        select(Invoice.customer_id, Invoice.currency, func.sum(Invoice.credit_applied))
+        .where(Invoice.status.in_(_BOOKED))
+        .group_by(Invoice.customer_id, Invoice.currency)
+    ):
+        applied[customer, currency] += amount
+    return [
+        f"customer {customer}: invoices took {applied[customer, currency]} {currency} of "
+        f"account credit, credit notes gave up {spent[customer, currency]}"
+        for customer, currency in sorted(spent.keys() | applied.keys())
+        if applied[customer, currency] != spent[customer, currency]
+    ]

@@ -393,6 +393,26 @@ class CreditNote(Base):
     issued_at: Mapped[datetime]
 
 
+class CreditNoteApplication(Base):
+    """Account credit of a credit note spent on an invoice (the invoice's ``credit_applied``).
+
+    Never edited or deleted; one row per note and invoice, so a retried bill run cannot
+    spend the same note on the same invoice twice.
+    """
+
+    __tablename__ = "credit_note_applications"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        UniqueConstraint("credit_note_id", "invoice_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    credit_note_id: Mapped[int] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[Decimal]
+    applied_at: Mapped[datetime]
+
+
 class PromiseToPay(Base):
     __tablename__ = "promises_to_pay"
     __table_args__ = (

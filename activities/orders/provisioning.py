@@ -17,14 +17,10 @@ model again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -33,13 +29,11 @@ from activities.billing.invoicing import Discount, InvoiceTerms, InvoicingError,
 from activities.billing.money import format_money
 from activities.billing.tax import TaxError, TaxTreatment, tax_treatment
 from activities.collections.client import start_or_nudge
-from activities.collections.emails import render_email
-from activities.collections.store import billing_emails, email_queued
 from activities.documents.einvoice import EInvoiceError
 from activities.documents.fonts import GlyphError
 from activities.documents.store import issue_invoice_documents
 from activities.drafting.compose import Drafter
-from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
+from activities.invoice_email import InvoiceEmail, send_invoice_email
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
@@ -68,10 +62,7 @@ from activities.orders.validation import (
     load_order_rules,
     validate_order,
 )
-from activities.outbox import Email, Outbox, SentEntry
-from activities.paths import PROMPTS_DIR
-
-TEMPLATES = PROMPTS_DIR / "orders"
+from activities.outbox import Outbox
 
 
 class _Model(BaseModel):
@@ -207,7 +198,6 @@ class ProvisioningActivities:
         entitlements: EntitlementService,
         outbox: Outbox,
         drafter: Drafter,
-        templates: Path = TEMPLATES,
         collections_queue: str | None = None,
     ) -> None:
         self.sessions = sessions
@@ -215,7 +205,6 @@ class ProvisioningActivities:
         self.entitlements = entitlements
         self.outbox = outbox
         self.drafter = drafter
-        self.templates = templates
         #: Where collections cadences run; by default the queue of this worker.
         self.collections_queue = collections_queue
 
@@ -401,44 +390,32 @@ class ProvisioningActivities:
 
     @activity.defn(name="orders.send_invoice_email")
     def send_invoice_email(self, request: SendInvoiceEmail) -> EmailSent:
-        """Draft the invoice email and send it to the customer's billing contacts, once
-        (outbox key per order)."""
+        """Send the invoice email (activities/invoice_email.py) with the invoice's documents,
+        once (outbox key per order); a customer without a billing contact stops the order."""
         key = f"order:{request.order_id}:invoice-email"
         documents = self._documents(request)
-        with self.sessions() as session:
-            try:
-                customer = get_customer(session, request.customer_id)
-            except LedgerError as error:
-                raise _refuse(error) from None
-            invoice = session.scalar(
-                select(Invoice).where(Invoice.number == request.invoice_number)
+        try:
+            sent = send_invoice_email(
+                self.sessions,
+                self.outbox,
+                self.drafter,
+                InvoiceEmail(
+                    kind="orders/invoice_issued",
+                    key=key,
+                    customer_id=request.customer_id,
+                    invoice_number=request.invoice_number,
+                    references={"order_id": request.order_id},
+                    actor=f"workflow:{request.workflow_id}",
+                    action="order.invoice_emailed",
+                    now=request.now,
+                    documents=tuple(documents),
+                ),
             )
-            if invoice is None:
-                raise _refuse(LedgerError(f"invoice {request.invoice_number!r} not found"))
-            recipients = billing_emails(session, customer.id)
-            values = email_facts(
-                customer, invoice, request.order_id, [name for _, name in documents]
-            )
-            facts = _draft_facts(customer, invoice, request.order_id)
-            queued = email_queued(session, key)
-        if not recipients:
-            raise _refuse(LedgerError(f"customer {customer.id} has no billing contact"))
-        flags: list[str] = []
-        if queued:  # a retry: the outbox sends the draft it holds under the key
-            email = render_email("invoice_issued", values, recipients, self.templates)
-            source = "queued"
-        else:
-            email, source, flags = self._draft(request, key, values, facts, recipients)
-        email = replace(email, documents=tuple(document for document, _ in documents))
-        sent = SentEntry(
-            actor=f"workflow:{request.workflow_id}",
-            action="order.invoice_emailed",
-            subject_type="invoice",
-            subject_id=request.invoice_number,
-            after={"key": key, "to": recipients, "draft": source, "flags": flags},
-        )
-        delivery = self.outbox.send(key, customer.id, email, request.now, sent)
-        return EmailSent(key=key, to=recipients, already_sent=delivery.already_sent)
+        except LedgerError as error:
+            raise _refuse(error) from None
+        if sent is None:
+            raise _refuse(LedgerError(f"customer {request.customer_id} has no billing contact"))
+        return EmailSent(key=key, to=sent.to, already_sent=sent.delivery.already_sent)
 
     def _documents(self, request: SendInvoiceEmail) -> list[tuple[int, str]]:
         """The invoice's documents (id, filename), issued now if they are not yet.
@@ -469,32 +446,6 @@ class ProvisioningActivities:
         except LedgerError as error:
             raise _refuse(error) from None
 
-    def _draft(
-        self,
-        request: SendInvoiceEmail,
-        key: str,
-        values: dict[str, Any],
-        facts: DraftFacts,
-        recipients: list[str],
-    ) -> tuple[Email, str, list[str]]:
-        """The email, where its text came from, and any flags; a flagged model draft is
-        replaced by the template (nothing flagged goes out without a person reading it)."""
-        text, source, flags = self.drafter.unattended(
-            DraftRequest(
-                kind="orders/invoice_issued",
-                values=values,
-                facts=facts,
-                reference=key,
-                actor=f"workflow:{request.workflow_id}",
-                now=request.now,
-            )
-        )
-        return (
-            Email(to=tuple(recipients), subject=text.subject, body=text.body),
-            source,
-            list(flags),
-        )
-
     @activity.defn(name="orders.hand_to_collections")
     async def hand_to_collections(self, request: HandToCollections) -> str:
         """Tell the customer's collections cadence about the new invoice and its due date.
@@ -521,59 +472,3 @@ def order_activities(
         sessions, load_order_rules(), LocalEntitlements(sessions), outbox, drafter
     )
     return activities.all()
-
-
-def email_facts(
-    customer: Customer, invoice: Invoice, order_id: str, attachments: Sequence[str] = ()
-) -> dict[str, Any]:
-    """What the invoice email may say, formatted for people; the template only words it.
-    ``attachments`` are the file names of the documents the email carries."""
-    currency = invoice.currency
-    return {
-        "customer_name": customer.legal_name,
-        "order_id": order_id,
-        "number": invoice.number,
-        "issue_date": invoice.issue_date.isoformat(),
-        "due_date": invoice.due_date.isoformat(),
-        "po_number": invoice.po_number or "",
-        "lines": [
-            {"description": line.description, "amount": format_money(line.amount, currency)}
-            for line in invoice.lines
-        ],
-        "subtotal": format_money(invoice.subtotal, currency),
-        "tax_total": format_money(invoice.tax_total, currency),
-        "total": format_money(invoice.total, currency),
-        "amount_due": format_money(invoice.amount_due, currency),
-        "attachments": list(attachments),
-    }
-
-
-def _draft_facts(customer: Customer, invoice: Invoice, order_id: str) -> DraftFacts:
-    """The exact facts behind :func:`email_facts`' formatted values: what a model's draft
-    of the invoice email may quote, and what the grounding check holds it to."""
-    assert invoice.number is not None
-    currency = invoice.currency
-    references = {"order_id": order_id}
-    if invoice.po_number:
-        references["po_number"] = invoice.po_number
-    return DraftFacts(
-        customer_id=customer.id,
-        customer_name=customer.legal_name,
-        invoices=(
-            InvoiceRef(
-                number=invoice.number,
-                currency=currency,
-                balance=invoice.balance,
-                total=invoice.total,
-                due_date=invoice.due_date,
-                issue_date=invoice.issue_date,
-            ),
-        ),
-        amounts={
-            "subtotal": Money(amount=invoice.subtotal, currency=currency),
-            "tax_total": Money(amount=invoice.tax_total, currency=currency),
-            "total": Money(amount=invoice.total, currency=currency),
-            "amount_due": Money(amount=invoice.amount_due, currency=currency),
-        },
-        references=references,
-    )

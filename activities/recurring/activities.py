@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackClientError
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,14 +26,11 @@ from activities.billing.seller import load_seller
 from activities.billing.tax import load_tax_table
 from activities.close.slack import slack_client
 from activities.collections.client import start_or_nudge
-from activities.collections.store import billing_emails
 from activities.drafting.compose import Drafter
-from activities.drafting.facts import DraftFacts, DraftRequest, InvoiceRef, Money
-from activities.ledger import audit
-from activities.ledger.customers import get_customer
+from activities.invoice_email import InvoiceEmail, send_invoice_email
 from activities.ledger.db import transaction
-from activities.ledger.models import Customer, IdempotencyKey, Invoice
-from activities.outbox import Email, Outbox
+from activities.ledger.models import IdempotencyKey
+from activities.outbox import Outbox
 from activities.recurring.batch import bill_batch
 from activities.recurring.bill_run import (
     DATA_ERRORS,
@@ -220,46 +216,30 @@ class RecurringActivities:
             if issued.amount_due <= 0:
                 continue
             key = f"bill-run:{issued.number}:email"
-            with self.sessions() as session:
-                customer = get_customer(session, issued.customer_id)
-                invoice = session.scalar(select(Invoice).where(Invoice.number == issued.number))
-                recipients = billing_emails(session, customer.id)
-                if invoice is None or not recipients:
-                    log.warning("invoice %s: no billing contact, not emailed", issued.number)
-                    continue
-                values = email_values(customer, invoice, issued.subscription_id)
-                facts = draft_facts(customer, invoice, issued.subscription_id)
-            text, source, flags = self.drafter.unattended(
-                DraftRequest(
+            email = send_invoice_email(
+                self.sessions,
+                self.outbox,
+                self.drafter,
+                InvoiceEmail(
                     kind="billing/invoice_issued",
-                    values=values,
-                    facts=facts,
-                    reference=key,
-                    actor=f"workflow:{request.workflow_id}",
-                    now=request.now,
-                )
-            )
-            email = Email(to=tuple(recipients), subject=text.subject, body=text.body)
-            delivery = self.outbox.send(key, customer.id, email, request.now)
-            if delivery.already_sent:
-                continue
-            sent += 1
-            with transaction(self.sessions) as session:
-                audit.record(
-                    session,
-                    at=request.now,
+                    key=key,
+                    customer_id=issued.customer_id,
+                    invoice_number=issued.number,
+                    references={"subscription_id": issued.subscription_id},
                     actor=f"workflow:{request.workflow_id}",
                     action="bill_run.invoice_emailed",
-                    subject_type="invoice",
-                    subject_id=issued.number,
-                    after={"key": key, "to": recipients, "draft": source, "flags": list(flags)},
-                )
+                    now=request.now,
+                ),
+            )
+            if email is None:
+                log.warning("invoice %s: no billing contact, not emailed", issued.number)
+            elif not email.delivery.already_sent:
+                sent += 1
         return sent
 
     @activity.defn(name="bill_run.hand_to_collections")
     async def hand_to_collections(self, request: DeliverRequest) -> int:
-        """Signal-with-start each customer's collections cadence (it re-reads the ledger, so
-        a second signal is harmless)."""
+        """Start or nudge each customer's collections cadence, once per customer."""
         client = activity.client()
         queue = self.collections_queue or activity.info().task_queue
         customers: dict[str, list[IssuedInvoice]] = {}
@@ -319,54 +299,6 @@ class RecurringActivities:
                 IdempotencyKey(key=key, action=SLACK_ACTION, result=result, created_at=request.now)
             )
         return result["ts"]
-
-
-def email_values(customer: Customer, invoice: Invoice, subscription_id: str) -> dict[str, Any]:
-    """What the invoice email may say, formatted for people; the template only words it."""
-    currency = invoice.currency
-    return {
-        "customer_name": customer.legal_name,
-        "subscription_id": subscription_id,
-        "number": invoice.number,
-        "issue_date": invoice.issue_date.isoformat(),
-        "due_date": invoice.due_date.isoformat(),
-        "po_number": invoice.po_number or "",
-        "lines": [
-            {"description": line.description, "amount": format_money(line.amount, currency)}
-            for line in invoice.lines
-        ],
-        "subtotal": format_money(invoice.subtotal, currency),
-        "tax_total": format_money(invoice.tax_total, currency),
-        "total": format_money(invoice.total, currency),
-        "amount_due": format_money(invoice.amount_due, currency),
-    }
-
-
-def draft_facts(customer: Customer, invoice: Invoice, subscription_id: str) -> DraftFacts:
-    """The exact facts behind :func:`email_values`: what a model's draft may quote."""
-    assert invoice.number is not None
-    currency = invoice.currency
-    return DraftFacts(
-        customer_id=customer.id,
-        customer_name=customer.legal_name,
-        invoices=(
-            InvoiceRef(
-                number=invoice.number,
-                currency=currency,
-                balance=invoice.balance,
-                total=invoice.total,
-                due_date=invoice.due_date,
-                issue_date=invoice.issue_date,
-            ),
-        ),
-        amounts={
-            "subtotal": Money(amount=invoice.subtotal, currency=currency),
-            "tax_total": Money(amount=invoice.tax_total, currency=currency),
-            "total": Money(amount=invoice.total, currency=currency),
-            "amount_due": Money(amount=invoice.amount_due, currency=currency),
-        },
-        references={"subscription_id": subscription_id},
-    )
 
 
 def recurring_activities(

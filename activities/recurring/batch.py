@@ -5,8 +5,9 @@ row bumped per invoice) cost 40 to 70 times the computation (bench/README.md). H
 batch's subscriptions and period rows are locked together, in id order (the order
 :func:`~activities.recurring.changes.lock_subscription` and every other batch take
 them), what pricing reads is read with one query per table, and the plain renewals
-(one period ended, no true-up, no cancellation, no net credit) are stored with bulk
-inserts under one block of invoice numbers. Anything else is billed by
+(one period ended, no true-up, no cancellation, no net credit, no account credit to
+spend) are stored with bulk inserts under one block of invoice numbers. Anything else
+is billed by
 :func:`~activities.recurring.bill_run.bill_subscription` in a savepoint, exactly as a
 lone subscription is.
 
@@ -37,6 +38,7 @@ from activities.ledger.errors import NotFound
 from activities.ledger.invoices import ToIssue, check_draft, issue_invoices
 from activities.ledger.models import (
     BillRunRecord,
+    CreditNote,
     Customer,
     Invoice,
     Subscription,
@@ -124,6 +126,15 @@ def bill_batch(
         )
     }
     due = [sid for sid in ids if sid in periods and periods[sid].period_end < until]
+    # Customers with account credit take the lone path, which spends it under their lock
+    # (activities/recurring/credits.py); a batch prices renewals without credit.
+    in_credit = set(
+        session.execute(
+            select(CreditNote.customer_id, CreditNote.currency)
+            .where(CreditNote.customer_id.in_(customers), CreditNote.unapplied > 0)
+            .distinct()
+        ).tuples()
+    )
     events = _events(session, [periods[sid] for sid in due])
     metered = set(
         session.scalars(
@@ -160,6 +171,7 @@ def bill_batch(
         )
         if (
             _key(period) in issued_keys
+            or (subscription.customer_id, subscription.currency) in in_credit
             or next_end < until  # more than one period to catch up
             or subscription.status == SubscriptionStatus.CANCELLED
             or any(r.kind == SubscriptionEventKind.CANCELLED for r in recorded)

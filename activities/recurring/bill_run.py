@@ -8,14 +8,15 @@ retried batch, a re-run of the day or a second worker never invoices a period tw
 
 What one invoice holds is the engine's: the period's changes not invoiced yet, the
 next period in advance (nothing while paused, nothing after a cancellation), the
-period's usage in arrears and late usage of earlier periods. Annual invoiced
+period's usage in arrears and late usage of earlier periods, less the customer's
+account credit (drawn down from its credit notes in the same transaction). Annual invoiced
 contracts also get their quarterly seat true-up on each quarter boundary of the term.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -43,7 +44,7 @@ from activities.ledger.models import (
     SubscriptionStatus,
 )
 from activities.recurring.changes import invoice_pending_changes, lock_subscription
-from activities.recurring.credits import credit_net
+from activities.recurring.credits import available_credit, credit_net, spend_credit
 from activities.recurring.history import (
     INTERVALS,
     HistoryError,
@@ -282,12 +283,13 @@ def _renew(
     interval = INTERVALS[state["interval"]]
     contract = billing.policy.for_contract(subscription.contract_type.value)
     window = usage_charges(session, subscription, period, state["plan"], billing.book)
+    credit = available_credit(session, subscription.customer_id, subscription.currency)
     priced = draft_period(
         subscription,
         period,
         [engine_event(r, interval, billing.book) for r in recorded],
         book=billing.book,
-        terms=_terms(session, subscription, billing, run_date),
+        terms=replace(_terms(session, subscription, billing, run_date), account_credit=credit),
         policy=contract.proration,
         usage=window.charges,
         renew=True,
@@ -307,6 +309,7 @@ def _renew(
         )
         session.flush()  # the invoice's id, for the usage it bills and the run's record
         credit_net(session, invoice, draft, key=key, actor=actor, now=now)
+        spend_credit(session, invoice, actor=actor, now=now)
         if window.charges:
             mark_invoiced(session, subscription.id, period.period_end, window.last_id, invoice.id)
         issued = _issued(subscription, invoice)

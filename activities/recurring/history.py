@@ -210,11 +210,15 @@ def draft_period(
             f"subscription {subscription.id}: {already} change lines were invoiced this period "
             f"but the recorded changes price only {len(changes.lines)}"
         )
-    return PeriodDraft(full, part_of(full, full.lines[already:]), len(changes.lines))
+    new = part_of(full, full.lines[already:], account_credit=terms.account_credit)
+    return PeriodDraft(full, new, len(changes.lines))
 
 
-def part_of(draft: InvoiceDraft, lines: Sequence[InvoiceLineDraft]) -> InvoiceDraft:
-    """An invoice of some of ``draft``'s lines: totals are the sums of those rounded lines."""
+def part_of(
+    draft: InvoiceDraft, lines: Sequence[InvoiceLineDraft], *, account_credit: Decimal = ZERO
+) -> InvoiceDraft:
+    """An invoice of some of ``draft``'s lines: totals are the sums of those rounded lines,
+    less as much of ``account_credit`` as the total takes (the engine's rule)."""
     currency = draft.currency
     zero = round_money(ZERO, currency)
     subtotal = sum((line.amount for line in lines), zero)
@@ -223,6 +227,7 @@ def part_of(draft: InvoiceDraft, lines: Sequence[InvoiceLineDraft]) -> InvoiceDr
     total = subtotal - discount + tax
     owed_back = -total if total < zero else zero
     refund = draft.refund_due > zero
+    credit = min(round_money(account_credit, currency), total) if total > zero else zero
     return InvoiceDraft(
         currency=currency,
         lines=tuple(lines),
@@ -230,8 +235,8 @@ def part_of(draft: InvoiceDraft, lines: Sequence[InvoiceLineDraft]) -> InvoiceDr
         discount_total=discount,
         tax_total=tax,
         total=total,
-        credit_applied=zero,
-        amount_due=total if total > zero else zero,
+        credit_applied=credit,
+        amount_due=total - credit if total > zero else zero,
         po_number=draft.po_number,
         issue_date=draft.issue_date,
         due_date=draft.due_date,

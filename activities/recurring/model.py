@@ -94,3 +94,25 @@ class BillRunProgress(_Model):
     issued: int
     skipped: int
     failures: int
+
+
+CHANGE_WORKFLOW_TYPE = "SubscriptionChange"
+
+
+def change_workflow_id(idempotency_key: str) -> str:
+    """One approval workflow per previewed change: a second Confirm finds it running."""
+    return f"subscription-change-{idempotency_key}"
+
+
+class ChangeForApproval(_Model):
+    """A previewed change whose credit needs the approval step before it is applied.
+
+    ``change`` is a :class:`~activities.recurring.changes.ChangeRequest` as JSON (kept as a
+    plain dict so this module stays free of the ledger's imports).
+    """
+
+    change: dict[str, object]
+    customer_id: str
+    credit: Decimal
+    currency: str
+    summary: str

@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -28,7 +29,7 @@ from activities.paths import REPO_ROOT
 from activities.settings import Settings
 from bot.app import create_app
 from bot.server import SLACK_PATH, create_asgi_app
-from bot.services import Services
+from bot.services import Services, default_billing
 from tests.bot import slack_requests
 from tests.bot.fake_slack import BOT_TOKEN, FakeSlack
 
@@ -131,9 +132,15 @@ async def start_bot(
         temporal: Callable[[], Awaitable[Client]] = _no_temporal,
         clock: Callable[[], datetime] = lambda: NOW,
         settings: Settings | None = None,
+        config_dir: Path = REPO_ROOT / "config",
     ) -> BotUnderTest:
         services = Services(
-            sessions=sessions, matrix=matrix, cadences=cadences, temporal=temporal, clock=clock
+            sessions=sessions,
+            matrix=matrix,
+            cadences=cadences,
+            temporal=temporal,
+            clock=clock,
+            billing=default_billing(config_dir),
         )
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
         bolt = create_app(settings or bot_settings(), services, client=client)

@@ -15,22 +15,22 @@ from activities.billing.money import format_money
 from activities.collections.emails import render_email
 from activities.documents.store import invoice_documents
 from activities.drafting.compose import Drafter
+from activities.invoice_email import invoice_values
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.models import Invoice
 from activities.orders.entitlements import LocalEntitlements
 from activities.orders.provisioning import (
-    TEMPLATES,
     IssueOrderInvoice,
     ProvisionAccount,
     ProvisioningActivities,
     ReceiveOrder,
     SendInvoiceEmail,
     ValidateOrder,
-    email_facts,
 )
 from activities.orders.validation import OrderRules
 from activities.outbox import FileTransport, Outbox
+from activities.paths import PROMPTS_DIR
 from tests.drafting.conftest import draft_args, scripted, tool_message
 from tests.orders.harness import new_customer_order
 from tests.workflows.harness import sent_emails
@@ -75,10 +75,10 @@ def template(sessions: sessionmaker[Session], step: SendInvoiceEmail) -> tuple[s
             select(Invoice).where(Invoice.number == step.invoice_number)
         ).one()
         attached = [document.filename for document in invoice_documents(session, invoice)]
-        values = email_facts(
-            get_customer(session, step.customer_id), invoice, step.order_id, attached
+        values = invoice_values(
+            get_customer(session, step.customer_id), invoice, {"order_id": step.order_id}, attached
         )
-    email = render_email("invoice_issued", values, ["ap@example.com"], TEMPLATES)
+    email = render_email("invoice_issued", values, ["ap@example.com"], PROMPTS_DIR / "orders")
     return email.subject, email.body
 
 

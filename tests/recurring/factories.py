@@ -43,31 +43,15 @@ def subscription(
     addons: tuple[str, ...] = (),
     usage: tuple[str, ...] = (),
     region: str = "US-TX",
+    customer_id: str | None = None,
 ) -> Subscription:
     """A customer (one billing contact) with a subscription billed from ``anchor``, its
-    current period the one holding ``now``, paid in full."""
+    current period the one holding ``now``, paid in full. With ``customer_id``, the
+    subscription is that existing customer's (its second, say)."""
     book = load_pricebook()
-    customer_id = f"C-{subscription_id}"
-    session.add(
-        Customer(
-            id=customer_id,
-            legal_name=f"{subscription_id} Corp",
-            country=region[:2],
-            timezone="UTC",
-            currency=currency,
-            payment_terms_days=30,
-            address_line1="1 Main St",
-            city="Austin",
-            region=region if "-" in region else None,
-            postal_code="78701",
-            created_at=anchor,
-            contacts=[
-                BillingContact(
-                    name="AP", email=f"ap@{subscription_id.lower()}.example", primary=True
-                )
-            ],
-        )
-    )
+    if customer_id is None:
+        customer_id = f"C-{subscription_id}"
+        _customer(session, customer_id, subscription_id, anchor, currency, region)
     items = [
         SubscriptionItem(
             item_code=plan,
@@ -117,3 +101,33 @@ def subscription(
     )
     session.flush()
     return row
+
+
+def _customer(
+    session: Session,
+    customer_id: str,
+    subscription_id: str,
+    anchor: datetime,
+    currency: str,
+    region: str,
+) -> None:
+    session.add(
+        Customer(
+            id=customer_id,
+            legal_name=f"{subscription_id} Corp",
+            country=region[:2],
+            timezone="UTC",
+            currency=currency,
+            payment_terms_days=30,
+            address_line1="1 Main St",
+            city="Austin",
+            region=region if "-" in region else None,
+            postal_code="78701",
+            created_at=anchor,
+            contacts=[
+                BillingContact(
+                    name="AP", email=f"ap@{subscription_id.lower()}.example", primary=True
+                )
+            ],
+        )
+    )

@@ -1,0 +1,186 @@
+"""`/billing seats|plan|addon|cancel`: a subscription change previewed in Slack, then confirmed.
+
+The command previews the change with the same function the CLI uses
+(:func:`~activities.recurring.changes.change_subscription`, nothing written) and posts
+it in the channel with Confirm / Cancel. The buttons carry the change, fixed as it was
+previewed: its effective time and an idempotency key from the command, so two clicks
+(or two people clicking) apply it once.
+
+Confirm may be clicked by whoever asked, or by a billing manager (bot/roles.py). In one
+ledger transaction the change is priced again; a change whose credit falls in a band
+of the approval matrix's ``credit_note`` action above the analyst's is not applied
+here but handed to the approval step (workflows/subscription_change.py), which applies
+it once approved; any other is recorded, applied and audited at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from sqlalchemy.orm import Session
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.approvals.matrix import ApprovalMatrix
+from activities.billing.money import ZERO, format_money
+from activities.ledger.errors import LedgerError
+from activities.ledger.models import Subscription
+from activities.recurring.bill_run import Billing
+from activities.recurring.changes import ChangeOutcome, ChangeRequest, change_subscription
+from activities.recurring.model import ChangeForApproval, change_workflow_id
+from activities.temporal_runtime import TemporalUnavailable
+from bot import roles
+from bot.blocks import answers
+from bot.blocks.answers import Message
+from bot.blocks.subscriptions import (
+    CANCEL_CHANGE,
+    CONFIRM_CHANGE,
+    change_applied,
+    change_awaiting_approval,
+    change_cancelled,
+    change_preview,
+)
+from bot.commands import SubscriptionChange
+from bot.services import Services
+from workflows.subscription_change import SubscriptionChangeWorkflow
+
+log = logging.getLogger("billing_ops.bot")
+
+REFUSALS = (LedgerError, ValueError, TemporalUnavailable)
+
+
+def _change(
+    session: Session, billing: Billing, request: ChangeRequest, now: datetime, *, apply: bool
+) -> ChangeOutcome:
+    return change_subscription(
+        session,
+        request,
+        book=billing.book,
+        taxes=billing.taxes,
+        policy=billing.policy,
+        now=now,
+        apply=apply,
+    )
+
+
+def needs_approval(matrix: ApprovalMatrix, credit: Decimal, currency: str) -> bool:
+    """A credit above what the matrix leaves to the AR team's entry role (an analyst)."""
+    if credit <= ZERO:
+        return False
+    return matrix.required_role("credit_note", credit, currency).role != roles.AR_ENTRY_ROLE
+
+
+async def preview(
+    services: Services, request: SubscriptionChange, user_id: str, key: str
+) -> Message:
+    """The preview message with Confirm / Cancel; nothing is written."""
+    now, billing = services.now(), services.billing
+    change = ChangeRequest(
+        subscription_id=request.subscription_id,
+        kind=request.subcommand,
+        seats=request.seats,
+        plan=request.plan,
+        addon=request.addon,
+        addon_on=request.addon_on,
+        actor=roles.actor(services.matrix, user_id),
+        source="slack",
+        idempotency_key=key,
+    )
+    outcome = await services.ledger(lambda s: _change(s, billing, change, now, apply=False))
+    fixed = change.model_copy(update={"at": outcome.effective_at})
+    return change_preview(outcome, fixed.model_dump_json(exclude_none=True))
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    billing = services.billing
+
+    async def ack_click(ack: AsyncAck) -> None:
+        await ack()
+
+    async def confirm(body: dict[str, Any], respond: AsyncRespond) -> None:
+        user_id = body["user"]["id"]
+        found = _clicked(body, services.matrix)
+        if isinstance(found, str):
+            await respond(response_type="ephemeral", replace_original=False, text=found)
+            return
+        try:
+            reply = await _confirm(services, billing, found, user_id)
+        except REFUSALS as refused:
+            failure = answers.failure(str(refused))
+            await respond(response_type="ephemeral", replace_original=False, **failure)
+            return
+        await respond(replace_original=True, **reply)
+
+    async def cancel(body: dict[str, Any], respond: AsyncRespond) -> None:
+        user_id = body["user"]["id"]
+        found = _clicked(body, services.matrix)
+        if isinstance(found, str):
+            await respond(response_type="ephemeral", replace_original=False, text=found)
+            return
+        await respond(replace_original=True, **change_cancelled(found.subscription_id, user_id))
+
+    app.action(CONFIRM_CHANGE)(ack=ack_click, lazy=[confirm])
+    app.action(CANCEL_CHANGE)(ack=ack_click, lazy=[cancel])
+
+
+def _clicked(body: dict[str, Any], matrix: ApprovalMatrix) -> ChangeRequest | str:
+    """The change the button carries, when the clicker may decide it; else why not."""
+    try:
+        request = ChangeRequest.model_validate_json(body["actions"][0]["value"])
+    except ValidationError:
+        return ":no_entry: That button does not carry a change I can apply."
+    why = roles.confirm_refusal(matrix, body["user"]["id"], request.actor)
+    return f":no_entry: {why}" if why else request
+
+
+async def _confirm(
+    services: Services, billing: Billing, request: ChangeRequest, user_id: str
+) -> Message:
+    confirmer = roles.actor(services.matrix, user_id)
+    asked = request.model_copy(
+        update={
+            "actor": confirmer,
+            "reason": None if confirmer == request.actor else f"asked for by {request.actor}",
+        }
+    )
+    now = services.now()
+
+    def apply_or_hold(session: Session) -> tuple[ChangeOutcome, str | None]:
+        """Priced and, unless its credit needs approval, applied, in one transaction; the
+        customer to ask approval for when it does."""
+        outcome = _change(session, billing, asked, now, apply=False)
+        if outcome.already_recorded:
+            return outcome, None
+        if needs_approval(services.matrix, -outcome.pending_total, outcome.currency):
+            subscription = session.get(Subscription, asked.subscription_id)
+            return outcome, subscription.customer_id if subscription else None
+        return _change(session, billing, asked, now, apply=True), None
+
+    outcome, held_for = await services.ledger(apply_or_hold)
+    if held_for is None:
+        return change_applied(outcome, user_id)
+    credit = -outcome.pending_total
+    client = await services.temporal()
+    # A second Confirm finds the workflow of this preview already waiting.
+    with suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            SubscriptionChangeWorkflow.run,
+            ChangeForApproval(
+                change=asked.model_dump(mode="json", exclude_none=True),
+                customer_id=held_for,
+                credit=credit,
+                currency=outcome.currency,
+                summary=f"Credit {format_money(credit, outcome.currency)} for "
+                f"{asked.subscription_id}: {outcome.description}",
+            ),
+            id=change_workflow_id(asked.idempotency_key),
+            task_queue=services.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    return change_awaiting_approval(outcome, user_id, format_money(credit, outcome.currency))

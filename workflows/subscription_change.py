@@ -1,0 +1,62 @@
+"""A subscription change whose credit is above what the requester may give: approve, then apply.
+
+Read :meth:`SubscriptionChangeWorkflow.run` as the process. The change was previewed
+and confirmed in Slack; its credit falls in a band of the approval matrix's
+``credit_note`` action that needs someone else's decision. The approval step
+(workflows/approval.py) asks that role and waits; once approved, the change is applied
+by the same activity and function the CLI and Slack use (``subscriptions.change``),
+under the idempotency key of the preview, so it is applied once whatever happens.
+A rejection applies nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.recurring.activities import ChangeIn, RecurringActivities
+    from activities.recurring.changes import ChangeOutcome
+    from activities.recurring.model import CHANGE_WORKFLOW_TYPE, ChangeForApproval
+
+from workflows.approval import ApprovalInput, AwaitsApproval, Decision
+
+APPLY_TIMEOUT = timedelta(minutes=2)
+#: A change the ledger refuses (the period moved on meanwhile) will not get better by retrying.
+APPLY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10)
+
+
+class ChangeDecided(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    decision: Decision
+    outcome: ChangeOutcome | None = None
+
+
+@workflow.defn(name=CHANGE_WORKFLOW_TYPE)
+class SubscriptionChangeWorkflow(AwaitsApproval):
+    @workflow.run
+    async def run(self, asked: ChangeForApproval) -> ChangeDecided:
+        change = ChangeIn.model_validate({**asked.change, "now": workflow.now(), "apply": True})
+        decision = await self.request_approval(
+            ApprovalInput(
+                action="credit_note",
+                summary=asked.summary,
+                requested_by=change.actor,
+                customer_id=asked.customer_id,
+                amount=asked.credit,
+                currency=asked.currency,
+            )
+        )
+        if not decision.approved:
+            return ChangeDecided(decision=decision)
+        outcome = await workflow.execute_activity_method(
+            RecurringActivities.change,
+            change.model_copy(update={"now": workflow.now()}),
+            start_to_close_timeout=APPLY_TIMEOUT,
+            retry_policy=APPLY_RETRY,
+        )
+        return ChangeDecided(decision=decision, outcome=outcome)
