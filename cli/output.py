@@ -33,8 +33,8 @@ from rich.text import Text
 from activities.billing.money import format_money
 from activities.spreadsheet_text import spreadsheet_text
 
-console = Console(markup=False, highlight=False)
-errors = Console(stderr=True, markup=False, highlight=False)
+console = Console(markup=False, highlight=False, soft_wrap=True)
+errors = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 class OutputFormat(StrEnum):
