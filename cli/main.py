@@ -7,12 +7,12 @@ line to stderr and exit non-zero without a traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from decimal import InvalidOperation
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
@@ -29,6 +29,7 @@ from cli import documents as document_commands
 from cli import ledger as ledger_commands
 from cli import orders as order_commands
 from cli import recurring as recurring_commands
+from cli.output import errors
 from cli.preview import preview
 
 app = typer.Typer(
@@ -99,14 +100,24 @@ def run(args: list[str] | None = None) -> int:
             "a number is out of range or not a number: amounts must be finite and below "
             "1,000,000,000,000,000"
         )
+    except KeyboardInterrupt:
+        return _refused(INTERRUPTED)
     return 0
 
 
+#: What Ctrl-C leaves: a ledger transaction that had not committed is rolled back.
+INTERRUPTED = "interrupted (Ctrl-C); a ledger change that had not committed was rolled back"
+
+#: ``LedgerError: `` or ``DecisionRefused: `` inside a message: our class names, not words.
+_CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Refused|Exception|Failure): ")
+
+
 def _refused(message: str) -> int:
-    # The message quotes what was typed: text, never markup (a "[/x]" in an id is data).
-    Console(stderr=True).print(
-        Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True
-    )
+    """One line on stderr: a message of several lines (YAML's, Temporal's) is joined, and
+    internal class names are left out. The message quotes what was typed: text, never markup
+    (a "[/x]" in an id is data)."""
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    errors.print(Text.assemble(("error:", "red"), " ", _CLASS_NAME.sub("", line)))
     return 1
 
 
