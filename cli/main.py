@@ -31,6 +31,7 @@ from cli import orders as order_commands
 from cli import recurring as recurring_commands
 from cli.output import errors
 from cli.preview import preview
+from cli.sop import sop
 
 app = typer.Typer(
     name="billing-ops",
@@ -49,6 +50,7 @@ collections_commands.register(app)
 cash_commands.register(app)
 recurring_commands.register(app)
 app.command("preview")(preview)
+app.command("sop")(sop)
 
 
 @app.command("worker")
