@@ -46,6 +46,11 @@ def with_temporal(
             except RPCError as error:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise ValueError(missing) from None
+                if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+                    raise ValueError(
+                        f"Temporal stopped answering ({error.message}); is `billing-ops worker` "
+                        "still running? Check, then run the command again"
+                    ) from None
                 raise ValueError(f"Temporal refused the request: {error.message}") from None
 
     try:
