@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.paths import CONFIG_DIR
+from activities.paths import CONFIG_DIR, REPO_ROOT
 from activities.settings import settings
 from tests.cli.conftest import CliResult
 
@@ -71,3 +71,13 @@ def test_a_config_the_product_would_refuse_is_one_line_and_nothing_is_written(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert words in err, err
     assert not out.exists()
+
+
+def test_the_committed_sops_are_the_ones_the_config_gives(cli: Cli, tmp_path: Path) -> None:
+    """docs/sop/ is what `billing-ops sop` writes from config/: rerun it after a config change."""
+    settings.cache_clear()
+    out = tmp_path / "sop"
+    assert cli("sop", "--out", str(out))[0] == 0
+    committed = REPO_ROOT / "docs" / "sop"
+    for page in PAGES:
+        assert (committed / page).read_text() == (out / page).read_text(), page
