@@ -92,6 +92,8 @@ def run(args: list[str] | None = None) -> int:
     try:
         app(args=args)  # usage errors are printed by Typer and leave as SystemExit
     except SystemExit as done:
+        if done.code == TYPER_INTERRUPTED:
+            return _refused(INTERRUPTED)
         return done.code if isinstance(done.code, int) else int(done.code is not None)
     except USER_ERRORS as error:
         return _refused(str(error))
@@ -102,16 +104,16 @@ def run(args: list[str] | None = None) -> int:
             "a number is out of range or not a number: amounts must be finite and below "
             "1,000,000,000,000,000"
         )
-    except KeyboardInterrupt:
-        return _refused(INTERRUPTED)
     return 0
 
 
-#: What Ctrl-C leaves: a ledger transaction that had not committed is rolled back.
-INTERRUPTED = "interrupted (Ctrl-C); a ledger change that had not committed was rolled back"
-
 #: ``LedgerError: `` or ``DecisionRefused: `` inside a message: our class names, not words.
 _CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Refused|Exception|Failure): ")
+
+
+#: Typer turns Ctrl-C inside a command into a silent exit 130; we say what it left.
+TYPER_INTERRUPTED = 130
+INTERRUPTED = "interrupted (Ctrl-C); a ledger change that had not committed was rolled back"
 
 
 def _refused(message: str) -> int:

@@ -10,7 +10,11 @@ or the database when there is none. After each case every table of the ledger
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -21,7 +25,7 @@ from sqlalchemy import func, select
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.models import Base
 from activities.settings import settings
-from tests.cli.conftest import CliResult
+from tests.cli.conftest import BILLING_OPS, CliResult
 from tests.ledger import factories
 
 Cli = Callable[..., CliResult]
@@ -159,3 +163,25 @@ def test_no_database_is_one_line(
     if missing.exists():  # SQLite may create the empty file on connect; no schema is made
         with sqlite3.connect(missing) as connection:
             assert connection.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("after", [0.3, 40.0])
+def test_ctrl_c_is_one_line(ledger_env: dict[str, str], after: float) -> None:
+    """Ctrl-C in the first seconds (while the command line loads: cli.entry) or once a
+    command runs (here waiting for standard input; 40 s is past loading on this loaded
+    machine) is one line and exit 1, never a traceback or silence."""
+    process = subprocess.Popen(
+        [str(BILLING_OPS), "preview", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ledger_env},
+    )
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "interrupted (Ctrl-C)" in err, err
