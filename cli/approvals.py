@@ -7,16 +7,11 @@ request) comes back from the workflow itself and is printed as one line.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from activities.approvals import store
 from activities.approvals.matrix import (
@@ -29,16 +24,25 @@ from activities.approvals.matrix import (
 from activities.ledger.db import open_ledger
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
 from activities.settings import settings
-from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
+from cli.output import (
+    AllOption,
+    Amount,
+    Column,
+    FormatOption,
+    LimitOption,
+    OutputFormat,
+    console,
+    limit_of,
+    print_list,
+    say,
+)
+from cli.temporal import with_temporal
 from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
 
-console = Console()
 approvals_app = typer.Typer(
     help="Approval requests: list them, approve or reject them.", no_args_is_help=True
 )
-
-_T = TypeVar("_T")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,26 +51,6 @@ def register(app: typer.Typer) -> None:
 
 def _sessions() -> sessionmaker[Session]:
     return open_ledger(settings().ledger_url)
-
-
-def with_temporal(work: Callable[[Client], Awaitable[_T]]) -> _T:
-    """Run ``work(client)`` against the configured Temporal; a refused update is a user error."""
-
-    async def main() -> _T:
-        async with temporal_client(settings(), embed=False) as client:
-            try:
-                return await work(client)
-            except WorkflowUpdateFailedError as error:
-                raise ValueError(f"refused: {error.cause or error}") from None
-            except RPCError as error:
-                if error.status == RPCStatusCode.NOT_FOUND:
-                    raise ValueError(f"no such workflow running: {error.message}") from None
-                raise
-
-    try:
-        return asyncio.run(main())
-    except TemporalUnavailable as error:
-        raise ValueError(str(error)) from None
 
 
 def _route(row: ApprovalRequest) -> ApprovalRoute:
@@ -94,27 +78,48 @@ def approvals_list(
     as_user: Annotated[
         str | None, typer.Option("--as", help="Only requests this person may decide.")
     ] = None,
+    limit: LimitOption = 50,
+    every: AllOption = False,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Pending approval requests, oldest first."""
     actor = None if as_user is None else cli_actor(as_user)
     with _sessions()() as session:
         rows = [r for r in store.pending(session) if actor is None or _may_decide(actor, r)]
-    table = Table("id", "action", "amount", "customer", "waits for", "due (UTC)", "requested by")
-    for row in rows:
-        table.add_row(
-            row.id,
-            row.action,
-            describe_amount(row.amount, row.currency),
-            row.customer_id or "",
-            row.required_role,
-            f"{row.due_at:%Y-%m-%d %H:%M}" if row.due_at else "",
-            row.requested_by,
-        )
-        table.add_row("", f"[dim]{row.summary}[/dim]", "", "", "", "", "")
-        if row.preview:
-            table.add_row("", f"the email it sends: billing-ops approvals show {row.id}")
-    console.print(table)
-    console.print(f"{len(rows)} pending request(s)" + (f" {as_user} may decide" if as_user else ""))
+    shown = rows[: limit_of(limit, every)]
+    print_list(
+        [
+            Column("id", "id"),
+            Column("action", "id"),
+            Column("amount", "amount"),
+            Column("currency", "id", drop=5),
+            Column("customer", "id"),
+            Column("waits for", drop=2),
+            Column("due (UTC)", "id", drop=3),
+            Column("requested by", drop=4),
+            Column("summary", drop=1),
+        ],
+        [
+            (
+                row.id,
+                row.action,
+                None
+                if row.amount is None or row.currency is None
+                else Amount(row.amount, row.currency),
+                row.currency,
+                row.customer_id or "",
+                row.required_role,
+                f"{row.due_at:%Y-%m-%d %H:%M}" if row.due_at else "",
+                row.requested_by,
+                row.summary
+                + (f" (its email: billing-ops approvals show {row.id})" if row.preview else ""),
+            )
+            for row in shown
+        ],
+        noun="pending request(s)" + (f" {as_user} may decide" if as_user else ""),
+        output=output,
+        total=len(rows),
+    )
 
 
 @approvals_app.command("show")
@@ -132,8 +137,7 @@ def approvals_show(
     ]
     if row.preview:
         lines += ["", "On approval, exactly this is sent:", "", row.preview]
-    # Plain text: a customer's name or an email is data, never Rich markup.
-    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+    console.print("\n".join(lines))  # cli.output's console: data is text, never markup
 
 
 @approvals_app.command("decide")
@@ -159,9 +163,10 @@ def approvals_decide(
         )
         return decision
 
-    decision = with_temporal(send)
-    console.print(
+    decision = with_temporal(
+        send, missing=f"{request_id}: its workflow {row.workflow_id} is no longer running"
+    )
+    say(
         f"{request_id}: {decision.outcome} by {decision.approver} ({decision.decided_by}): "
-        f"{decision.reason}",
-        highlight=False,
+        f"{decision.reason}"
     )

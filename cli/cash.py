@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from activities.billing.money import format_money
 from activities.cash import wake
@@ -30,6 +28,7 @@ from activities.cash.store import (
     import_lines,
     load_book,
     match_lines,
+    review_count,
     review_queue,
     set_aside,
 )
@@ -40,8 +39,18 @@ from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
 from cli.ledger import _decimal, _now, _sessions
+from cli.output import (
+    AllOption,
+    Amount,
+    Column,
+    FormatOption,
+    LimitOption,
+    OutputFormat,
+    console,
+    limit_of,
+    print_list,
+)
 
-console = Console(highlight=False, soft_wrap=True)
 cash_app = typer.Typer(help="Bank statements: import, match, review.", no_args_is_help=True)
 review_app = typer.Typer(help="Lines the matcher left for a person.", no_args_is_help=True)
 stripe_app = typer.Typer(help="Stripe: link customers, replay saved events.", no_args_is_help=True)
@@ -151,20 +160,43 @@ def _print_applied(applied: Applied) -> None:
 
 
 @review_app.command("list")
-def review_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
+def review_list(
+    limit: LimitOption = 50,
+    every: AllOption = False,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
     """Lines waiting for a decision, with the matcher's best candidates and why."""
     policy = _policy()
     with _sessions()() as session:
-        rows = review_queue(session, limit)
-        for row in rows:
-            console.print(
-                f"line {row.id} · {row.booked_on} · {format_money(row.amount, row.currency)} · "
-                f"payer (as sent) {escape(repr(row.payer_name[:60]))} · "
-                f"remittance (as sent) {escape(repr(row.remittance[:120]))}"
+        rows = review_queue(session, limit_of(limit, every))
+        total = review_count(session)
+        table = [
+            (
+                row.id,
+                row.booked_on.isoformat(),
+                Amount(row.amount, row.currency),
+                row.currency,
+                row.payer_name,
+                row.remittance,
+                _candidates(row.proposals, row.currency, policy),
             )
-            for candidate in _candidates(row.proposals, row.currency, policy).splitlines():
-                console.print(f"    {escape(candidate)}")
-    console.print(f"{len(rows)} line(s) for review")
+            for row in rows
+        ]
+    print_list(
+        [
+            Column("line", "number"),
+            Column("booked", "id", drop=2),
+            Column("amount", "amount"),
+            Column("currency", "id", drop=3),
+            Column("payer (as sent)"),
+            Column("remittance (as sent)", drop=1),
+            Column("candidates"),
+        ],
+        table,
+        noun="line(s) for review",
+        output=output,
+        total=total,
+    )
 
 
 def _candidates(proposals: dict[str, Any] | None, currency: str, policy: CashPolicy) -> str:
@@ -277,11 +309,11 @@ def cash_show(line_id: int) -> None:
             f"line {row.id} {row.bank_reference} booked {row.booked_on} "
             f"{format_money(row.amount, row.currency)}: {row.status.value}"
         )
-        console.print(f"  payer (as sent): {escape(row.payer_name)} {escape(row.payer_account)}")
-        console.print(f"  remittance (as sent): {escape(row.remittance)}")
-        console.print(escape(_candidates(row.proposals, row.currency, _policy())))
+        console.print(f"  payer (as sent): {row.payer_name} {row.payer_account}")
+        console.print(f"  remittance (as sent): {row.remittance}")
+        console.print(_candidates(row.proposals, row.currency, _policy()))
         if row.decision:
-            console.print(f"  decided by {row.decided_by}: {escape(json.dumps(row.decision))}")
+            console.print(f"  decided by {row.decided_by}: {json.dumps(row.decision)}")
 
 
 @stripe_app.command("link")
@@ -316,5 +348,5 @@ def stripe_replay(
             except ValueError as error:
                 raise ValueError(f"{file.name} line {number}: {error}") from None
         outcomes.append((str(event.get("type")), outcome))
-        console.print(f"{outcome.event_id}: {outcome.status}: {escape(outcome.message)}")
+        console.print(f"{outcome.event_id}: {outcome.status}: {outcome.message}")
     _tell([w for kind, o in outcomes for w in wake.for_event(o, kind, _now())])

@@ -9,18 +9,13 @@ ticks) comes back from the workflow and is printed as one line.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.approvals.matrix import MATRIX_FILE, load_matrix
 from activities.billing.money import format_money
@@ -37,8 +32,9 @@ from activities.close.model import (
 from activities.ledger.db import open_ledger, transaction
 from activities.ledger.periods import Period, closed_message, closed_period, reopen_period
 from activities.settings import settings
-from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
+from cli.output import Amount, Cell, Column, print_table, say
+from cli.temporal import with_temporal
 from workflows.close import (
     ONE_CLOSE_PER_PERIOD,
     REPORTS_UPDATE,
@@ -49,13 +45,10 @@ from workflows.close import (
     CloseWorkflow,
 )
 
-console = Console()
 close_app = typer.Typer(
     help="Month-end close: run a period's reports, tick the checklist, sign off.",
     no_args_is_help=True,
 )
-
-_T = TypeVar("_T")
 
 PeriodOption = Annotated[
     str | None, typer.Option("--period", help="YYYY-MM; default: the month before this one")
@@ -82,27 +75,10 @@ def _refuse_if_signed_off(period: Period) -> None:
             raise ValueError(closed_message(closed))
 
 
-def _with_temporal(work: Callable[[Client], Awaitable[_T]]) -> _T:
-    """Run ``work(client)``; a refused update or an unknown close is a one-line user error."""
-
-    async def main() -> _T:
-        async with temporal_client(settings(), embed=False) as client:
-            try:
-                return await work(client)
-            except WorkflowUpdateFailedError as error:
-                raise ValueError(f"refused: {error.cause or error}") from None
-            except RPCError as error:
-                if error.status == RPCStatusCode.NOT_FOUND:
-                    raise ValueError(
-                        "no close is running for that period; start it with "
-                        "`billing-ops close run --period YYYY-MM`"
-                    ) from None
-                raise
-
-    try:
-        return asyncio.run(main())
-    except TemporalUnavailable as error:
-        raise ValueError(str(error)) from None
+#: What to say when the period's close workflow is not running.
+NO_CLOSE = (
+    "no close is running for that period; start it with `billing-ops close run --period YYYY-MM`"
+)
 
 
 @close_app.command("run")
@@ -133,7 +109,7 @@ def run(
         first: CloseSummary = await handle.execute_update(REPORTS_UPDATE, result_type=CloseSummary)
         return first
 
-    summary = _with_temporal(work)
+    summary = with_temporal(work, missing=NO_CLOSE)
     _print_summary(summary)
 
 
@@ -142,10 +118,11 @@ def status(period: PeriodOption = None) -> None:
     """The period's checklist, who ticked what, the roll-forward and the exceptions."""
     month = _period(period)
     try:
-        found = _with_temporal(
+        found = with_temporal(
             lambda client: client.get_workflow_handle(workflow_id(str(month))).query(
                 STATUS_QUERY, result_type=CloseStatus
-            )
+            ),
+            missing=NO_CLOSE,
         )
     except ValueError:
         _refuse_if_signed_off(month)  # closed before this worker's history: say who signed it
@@ -162,14 +139,14 @@ def tick(
 ) -> None:
     """Tick a checklist step (your role must be the step's, or above it)."""
     month = _period(period)
-    found = _with_temporal(
+    tick_in = TickRequest(step=step, user=cli_actor(as_user), note=note)
+    found = with_temporal(
         lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
-            TICK_UPDATE,
-            TickRequest(step=step, user=cli_actor(as_user), note=note),
-            result_type=CloseStatus,
-        )
+            TICK_UPDATE, tick_in, result_type=CloseStatus
+        ),
+        missing=NO_CLOSE,
     )
-    console.print(f"{step} ticked by {as_user}")
+    say(f"{step} ticked by {as_user}")
     _print_status(found)
 
 
@@ -177,68 +154,72 @@ def tick(
 def sign_off(as_user: AsOption, period: PeriodOption = None) -> None:
     """The controller's sign-off: locks the period; later changes dated in it are refused."""
     month = _period(period)
-    signed = _with_temporal(
+    sign_off_in = SignOffRequest(user=cli_actor(as_user))
+    signed = with_temporal(
         lambda client: client.get_workflow_handle(workflow_id(str(month))).execute_update(
-            SIGN_OFF_UPDATE, SignOffRequest(user=cli_actor(as_user)), result_type=SignedOff
-        )
+            SIGN_OFF_UPDATE, sign_off_in, result_type=SignedOff
+        ),
+        missing=NO_CLOSE,
     )
     closing = ", ".join(format_money(v, c) for c, v in sorted(signed.closing_ar.items()))
-    console.print(
-        f"period {signed.period} signed off by {signed.by} and closed; closing AR {closing or '0'}"
-    )
-    console.print(f"checklist: {signed.checklist_file}")
+    say(f"period {signed.period} signed off by {signed.by} and closed; closing AR {closing or '0'}")
+    say(f"checklist: {signed.checklist_file}")
 
 
 def _print_summary(summary: CloseSummary) -> None:
-    table = Table(
-        "currency",
-        "opening",
-        "invoiced",
-        "cash applied",
-        "credits & write-offs",
-        "closing",
-        "difference",
-        title=f"AR roll-forward {summary.period} (run {summary.run})",
-    )
+    money = ("opening", "invoiced", "cash applied", "credits & write-offs", "closing", "difference")
+    rows: list[list[Cell]] = []
     for f in summary.roll_forward:
         other = f.account_credit + f.reversals + f.credit_notes + f.write_offs
-        table.add_row(
-            f.currency,
-            *(
-                format_money(v, f.currency)
-                for v in (f.opening, f.invoiced, f.cash_applied, other, f.closing, f.difference)
-            ),
-        )
-    console.print(table)
-    console.print(f"{summary.exceptions} exception(s), {len(summary.blocking)} blocking sign-off")
+        figures = (f.opening, f.invoiced, f.cash_applied, other, f.closing, f.difference)
+        rows.append([f.currency, *(Amount(v, f.currency) for v in figures)])
+    print_table(
+        [Column("currency", "id"), *(Column(name, "amount") for name in money)],
+        rows,
+        title=f"AR roll-forward {summary.period} (run {summary.run})",
+    )
+    say(f"{summary.exceptions} exception(s), {len(summary.blocking)} blocking sign-off")
     for blocking in summary.blocking:
-        console.print(f"  [red]blocking[/red] {blocking}", highlight=False)
-    console.print(f"outputs: {summary.output_dir} ({', '.join(summary.files)})")
+        say("  ", ("blocking", "red"), f" {blocking}")
+    say(f"outputs: {summary.output_dir} ({', '.join(summary.files)})")
 
 
 def _print_status(found: CloseStatus) -> None:
-    console.print(f"[bold]close {found.period}[/bold]: {found.state.replace('_', ' ')}")
+    say((f"close {found.period}", "bold"), f": {found.state.replace('_', ' ')}")
     if found.plan is not None:
         ticks = {t.step: t for t in found.ticks}
-        table = Table("step", "role", "ticked by", "at (UTC)", "note")
+        rows = []
         for step in found.plan.steps:
             done = ticks.get(step.id)
-            table.add_row(
-                f"{step.id}: {step.title}",
-                step.role,
-                done.by if done else "-",
-                f"{done.at:%Y-%m-%d %H:%M}" if done else "",
-                (done.note or "") if done else "",
+            rows.append(
+                (
+                    f"{step.id}: {step.title}",
+                    step.role,
+                    done.by if done else "-",
+                    f"{done.at:%Y-%m-%d %H:%M}" if done else "",
+                    (done.note or "") if done else "",
+                )
             )
         signed = found.signed_off
-        table.add_row(
-            "sign-off",
-            " or ".join(found.plan.sign_off_roles),
-            signed.by if signed else "-",
-            f"{signed.at:%Y-%m-%d %H:%M}" if signed else "",
-            "",
+        rows.append(
+            (
+                "sign-off",
+                " or ".join(found.plan.sign_off_roles),
+                signed.by if signed else "-",
+                f"{signed.at:%Y-%m-%d %H:%M}" if signed else "",
+                "",
+            )
         )
-        console.print(table)
+        print_table(
+            [
+                Column("step"),
+                Column("role"),
+                Column("ticked by"),
+                Column("at (UTC)", "id"),
+                Column("note"),
+            ],
+            rows,
+        )
     if found.summary is not None:
         _print_summary(found.summary)
 
@@ -273,7 +254,7 @@ def reopen(
             reason=reason,
             at=datetime.now(UTC),
         )
-    console.print(
+    say(
         f"period {reopened.period} reopened by {reopened.reopened_by} "
         f"on {reopened.reopened_at:%Y-%m-%d}: records dated in it may be written until it is "
         "signed off"

@@ -9,27 +9,28 @@ TEMPORAL_ADDRESS is unset), so start `billing-ops worker` first.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
+from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from activities.collections import client as cadence
 from activities.collections import store
+from activities.ledger.customers import get_customer
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
-from activities.temporal_runtime import temporal_client
 from cli.identity import cli_actor
+from cli.ledger import _decimal
+from cli.output import errors, say
+from cli.temporal import with_temporal
 
-console = Console()
 collections_app = typer.Typer(
-    help="Collections cadences: status, promises to pay (approvals: billing-ops approvals).",
+    help="Collections cadences: status, promises to pay, pause and resume "
+    "(approvals: billing-ops approvals).",
     no_args_is_help=True,
 )
 T = TypeVar("T")
@@ -39,33 +40,47 @@ def register(app: typer.Typer) -> None:
     app.add_typer(collections_app, name="collections")
 
 
-def _with_client(work: Callable[[Client], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with temporal_client(settings(), embed=False) as client:
-            return await work(client)
+def _known(customer_id: str) -> None:
+    """A typo is an error naming the id, not "no cadence running"."""
+    with open_ledger(settings().ledger_url)() as session:
+        get_customer(session, customer_id)
 
-    return asyncio.run(main())
 
+def _write_then_tell(
+    customer_id: str, write: Callable[[Session], T], reason: str
+) -> tuple[T, bool]:
+    """Reach Temporal first, then commit ``write``, then wake the cadence to re-read the account.
+
+    Connecting first means a command that fails for want of a worker has written
+    nothing; the signal comes after the commit so the cadence reads the change.
+    """
+
+    async def work(client: Client) -> tuple[T, bool]:
+        with transaction(open_ledger(settings().ledger_url)) as session:
+            done = write(session)
+        return done, await cadence.notify_account_changed(client, customer_id, reason)
+
+    return with_temporal(work)
 
 
 @collections_app.command("status")
 def status(customer_id: str) -> None:
     """Where the account's cadence is, and what it does next, when."""
-    found = _with_client(lambda client: cadence.cadence_status(client, customer_id))
+    _known(customer_id)
+    found = with_temporal(lambda client: cadence.cadence_status(client, customer_id))
     if found is None:
-        console.print(f"{customer_id}: no collections cadence running")
+        say(f"{customer_id}: no collections cadence running")
         return
-    console.print(
+    say(
         f"{customer_id}: {found.state}, cadence {found.cadence}, stage {found.stage}"
-        + (f", counting from {found.cycle}" if found.cycle else ""),
-        highlight=False,
+        + (f", counting from {found.cycle}" if found.cycle else "")
     )
     if found.next_action:
         when = f" at {found.next_action_due:%Y-%m-%d %H:%M} UTC" if found.next_action_due else ""
-        console.print(f"  next: {found.next_action}{when}", highlight=False)
+        say(f"  next: {found.next_action}{when}")
     if found.detail:
-        console.print(f"  {found.detail}", highlight=False)
-    console.print(f"  emails sent: {found.emails_sent}", highlight=False)
+        say(f"  {found.detail}")
+    say(f"  emails sent: {found.emails_sent}")
 
 
 @collections_app.command("promise")
@@ -79,30 +94,75 @@ def promise(
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Record a promise to pay; the cadence pauses until the date plus the grace days."""
-    try:
-        value = Decimal(amount)
-    except InvalidOperation:
-        raise ValueError(f"amount: {amount!r} is not a decimal number") from None
-    with transaction(open_ledger(settings().ledger_url)) as session:
-        made = store.record_promise(
+    value = _decimal(amount, "amount")
+    actor = cli_actor(as_user)
+    made, told = _write_then_tell(
+        customer_id,
+        lambda session: store.record_promise(
             session,
             customer_id=customer_id,
             amount=value,
             currency=currency.upper(),
             promised_date=promised_date.date(),
             grace_days=grace_days,
-            actor=cli_actor(as_user),
+            actor=actor,
             now=datetime.now(UTC),
             idempotency_key=key or uuid.uuid4().hex,
-        )
-    told = _with_client(
-        lambda client: cadence.notify_account_changed(client, customer_id, "promise to pay")
+        ),
+        "promise to pay",
     )
-    console.print(
+    say(
         f"promise #{made.id}: {made.amount} {made.currency} by {made.promised_date} "
         f"(+{made.grace_days} days grace)"
-        + ("; the cadence is paused" if told else "; no cadence is running for the account"),
-        highlight=False,
+        + ("; the cadence is paused" if told else "; no cadence is running for the account")
+    )
+
+
+@collections_app.command("pause")
+def pause(
+    customer_id: str,
+    until: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Resume on this day (default: in 14 days)"),
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; kept in the audit log")] = None,
+    as_user: Annotated[str | None, typer.Option("--as")] = None,
+) -> None:
+    """Hold the account's dunning until a day (the same hold as Slack's /billing dunning pause)."""
+    from bot import dunning
+
+    actor = cli_actor(as_user)
+    day: date | None = until.date() if until else None
+    resume_at, told = _write_then_tell(
+        customer_id,
+        lambda session: dunning.pause(
+            session, customer_id, until=day, reason=reason, actor=actor, now=datetime.now(UTC)
+        ),
+        f"dunning paused by {actor}",
+    )
+    say(
+        f"{customer_id}: dunning paused until {resume_at:%Y-%m-%d %H:%M} UTC"
+        + ("; the cadence holds" if told else "; no cadence is running for the account")
+    )
+
+
+@collections_app.command("resume")
+def resume(
+    customer_id: str,
+    as_user: Annotated[str | None, typer.Option("--as")] = None,
+) -> None:
+    """Lift a dunning hold; the cadence catches up at once."""
+    from bot import dunning
+
+    actor = cli_actor(as_user)
+    _, told = _write_then_tell(
+        customer_id,
+        lambda session: dunning.resume(session, customer_id, actor=actor, now=datetime.now(UTC)),
+        f"dunning resumed by {actor}",
+    )
+    say(
+        f"{customer_id}: dunning resumed"
+        + ("; the cadence re-reads the account" if told else "; no cadence is running")
     )
 
 
@@ -113,12 +173,11 @@ def promise(
 )
 def approve() -> None:
     """Moved: collections steps are approved like every other request."""
-    console.print(
+    errors.print(
         "collections steps (suspension, write-off, final notice) are approved through the "
         "approval matrix: `billing-ops approvals list` shows the pending requests, "
         "`billing-ops approvals decide <request id> approve|reject --as <you> --reason ...` "
-        "decides one",
-        highlight=False,
+        "decides one"
     )
     raise typer.Exit(1)
 
@@ -126,6 +185,7 @@ def approve() -> None:
 @collections_app.command("start")
 def start(customer_id: str) -> None:
     """Start the account's cadence now (or make the running one re-read the account)."""
+    _known(customer_id)
     queue = settings().temporal_task_queue
-    _with_client(lambda client: cadence.start_or_nudge(client, customer_id, queue, "cli"))
-    console.print(f"{customer_id}: cadence started or nudged")
+    with_temporal(lambda client: cadence.start_or_nudge(client, customer_id, queue, "cli"))
+    say(f"{customer_id}: cadence started or nudged")

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from temporalio.client import Client
 
 from activities.disputes import store
@@ -21,8 +20,9 @@ from activities.disputes.activities import DisputeIntake
 from activities.disputes.triage import Category, Triage
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
-from cli.approvals import with_temporal
 from cli.identity import cli_actor
+from cli.output import say
+from cli.temporal import with_temporal
 from workflows.disputes import (
     STATUS_QUERY,
     TRIAGE_UPDATE,
@@ -34,7 +34,6 @@ from workflows.disputes import (
     workflow_id,
 )
 
-console = Console()
 dispute_app = typer.Typer(
     help="Billing disputes: open, triage, status, withdraw.", no_args_is_help=True
 )
@@ -129,13 +128,13 @@ def dispute_open(
             task_queue=settings().temporal_task_queue,
         )
 
-    with_temporal(start)
+    with_temporal(start, missing=f"dispute {dispute_id}: Temporal does not know it")
     next_step = (
         f"`billing-ops dispute status {dispute_id}`"
         if triage
         else f"`billing-ops dispute triage {dispute_id} --category ...`"
     )
-    console.print(f"dispute {dispute_id} opened for {customer_id}; next: {next_step}")
+    say(f"dispute {dispute_id} opened for {customer_id}; next: {next_step}")
 
 
 @dispute_app.command("triage")
@@ -169,16 +168,20 @@ def dispute_triage(
         postal_code=postal_code,
     )
     assert triage is not None
+    triage_in = TriageIn(triage=triage, by=cli_actor(as_user))
 
     async def send(client: Client) -> DisputeState:
         state: DisputeState = await client.get_workflow_handle(
             workflow_id(dispute_id)
-        ).execute_update(
-            TRIAGE_UPDATE, TriageIn(triage=triage, by=cli_actor(as_user)), result_type=DisputeState
-        )
+        ).execute_update(TRIAGE_UPDATE, triage_in, result_type=DisputeState)
         return state
 
-    print_state(with_temporal(send))
+    state = with_temporal(send, missing=_missing(dispute_id))
+    if state.problem:  # the triage is kept, but nothing can be proposed: the command failed
+        raise ValueError(
+            f"dispute {dispute_id}: triage kept, but no resolution can be proposed: {state.problem}"
+        )
+    print_state(state)
 
 
 @dispute_app.command("status")
@@ -191,7 +194,7 @@ def dispute_status(dispute_id: str) -> None:
         )
         return state
 
-    print_state(with_temporal(ask))
+    print_state(with_temporal(ask, missing=_missing(dispute_id)))
 
 
 @dispute_app.command("withdraw")
@@ -212,13 +215,14 @@ def dispute_withdraw(
         )
         return state
 
-    print_state(with_temporal(send))
+    print_state(with_temporal(send, missing=_missing(dispute_id)))
+
+
+def _missing(dispute_id: str) -> str:
+    return f"dispute {dispute_id!r}: no such dispute open (unknown, or already closed)"
 
 
 def print_state(state: DisputeState) -> None:
-    def say(text: str) -> None:
-        console.print(text, highlight=False)
-
     say(
         f"dispute {state.dispute_id} ({state.customer_id}, {', '.join(state.invoices)}): "
         + (f"closed, {state.outcome}" if state.outcome else state.stage.replace("_", " "))
@@ -227,7 +231,7 @@ def print_state(state: DisputeState) -> None:
     if state.triage:
         say(f"  category: {state.triage.category}")
     if state.problem:
-        say(f"  [yellow]cannot propose a resolution:[/yellow] {state.problem}")
+        say("  ", ("cannot propose a resolution:", "yellow"), f" {state.problem}")
     if state.proposal:
         say(f"  proposal ({state.proposal.action}): {state.proposal.summary}")
     for approval in state.approvals:

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from activities.documents.content import invoice_content
 from activities.documents.store import document_bytes, issue_invoice_documents
@@ -18,8 +16,7 @@ from activities.ledger.db import open_ledger
 from activities.ledger.models import DocumentKind
 from activities.settings import settings
 from cli.identity import cli_actor
-
-console = Console()
+from cli.output import Column, print_table, say
 
 
 def register(app: typer.Typer) -> None:
@@ -35,32 +32,43 @@ def show(number: str) -> None:
         content = invoice_content(invoice)
         status = invoice.status.value
         balance = invoice.balance
-    console.print(f"[bold]{content.title} {content.number}[/bold] ({status})", highlight=False)
+    say((f"{content.title} {content.number}", "bold"), f" ({status})")
     for label, value in content.facts:
-        console.print(f"  {label}: {value}", highlight=False)
+        say(f"  {label}: {value}")
     for party in (content.seller, content.buyer):
-        console.print(f"{party.role}: {party.name}", highlight=False, markup=False)
+        say(f"{party.role}: {party.name}")
         for line in party.lines:
-            console.print(f"  {line}", highlight=False, markup=False)
-    table = Table("description", "qty", "unit", "amount", "discount", "tax", "net")
-    for row in content.rows:
-        table.add_row(
-            f"{row.description}\n{row.period}".strip(),
-            row.quantity,
-            row.unit_amount,
-            row.amount,
-            row.discount,
-            row.tax_rate,
-            row.net,
-        )
-    console.print(table)
+            say(f"  {line}")
+    print_table(
+        [
+            Column("description"),
+            Column("qty", "number"),
+            Column("unit", "amount"),
+            Column("amount", "amount"),
+            Column("discount", "amount", drop=1),
+            Column("tax", "number", drop=2),
+            Column("net", "amount"),
+        ],
+        [
+            (
+                f"{row.description}\n{row.period}".strip(),
+                row.quantity,
+                row.unit_amount,
+                row.amount,
+                row.discount,
+                row.tax_rate,
+                row.net,
+            )
+            for row in content.rows
+        ],
+    )
     for tax_row in content.tax_rows:
-        console.print(f"  {tax_row.label}: {tax_row.tax} on {tax_row.taxable}", highlight=False)
+        say(f"  {tax_row.label}: {tax_row.tax} on {tax_row.taxable}")
     for label, value in (*content.totals, content.due):
-        console.print(f"  {label}: {value}", highlight=False)
-    console.print(f"  open balance: {balance} {invoice.currency}", highlight=False)
+        say(f"  {label}: {value}")
+    say(f"  open balance: {balance} {invoice.currency}")
     for line in (*content.notes, *content.payment):
-        console.print(line, highlight=False, markup=False)
+        say(line)
 
 
 def pdf(
@@ -86,4 +94,4 @@ def pdf(
     partial = output.with_name(f".{output.name}.partial")
     partial.write_bytes(content)
     os.replace(partial, output)
-    console.print(f"{filename} written to {output} ({len(content)} bytes)", highlight=False)
+    say(f"{filename} written to {output} ({len(content)} bytes)")

@@ -7,19 +7,30 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.aging import age, bucket_labels, buckets_from_bounds
-from activities.billing.money import format_money
+from activities.billing.money import check_currency, format_money
 from activities.ledger import customers, invoices, payments
 from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
+from activities.ledger.errors import NotFound
 from activities.ledger.models import InvoiceStatus
 from activities.settings import settings
 from cli.identity import cli_actor
-
-console = Console()
+from cli.output import (
+    AllOption,
+    Amount,
+    Column,
+    FormatOption,
+    LimitOption,
+    OutputFormat,
+    console,
+    limit_of,
+    print_list,
+    print_table,
+    say,
+)
 
 customer_app = typer.Typer(help="Look up and annotate customer accounts.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Find invoices.", no_args_is_help=True)
@@ -31,6 +42,7 @@ def register(app: typer.Typer) -> None:
     app.command("seed-demo")(seed_demo)
     app.command("aging")(aging)
     app.add_typer(customer_app, name="customer")
+    app.add_typer(customer_app, name="customers", hidden=True)  # the plural people type
     app.add_typer(invoices_app, name="invoices")
     app.add_typer(payments_app, name="payments")
 
@@ -42,7 +54,6 @@ def _sessions() -> sessionmaker[Session]:
 def _now() -> datetime:
     """The CLI is an edge of the system: the one place that reads the clock."""
     return datetime.now(UTC)
-
 
 
 def _decimal(value: str, field: str) -> Decimal:
@@ -60,7 +71,7 @@ def init_db() -> None:
     url = settings().ledger_url
     engine = make_engine(url)
     migrate(engine)
-    console.print(
+    say(
         f"ledger ready at {engine.url.render_as_string(hide_password=True)} "
         f"(schema {current_revision(engine)})"
     )
@@ -77,7 +88,7 @@ def seed_demo(
     today = (as_of or _now()).date()
     with _sessions().begin() as session:
         summary = seed_demo_book(session, count=customers_count, seed=seed, today=today)
-    console.print(summary)
+    say(summary)
 
 
 @customer_app.command("show")
@@ -97,41 +108,81 @@ def customer_show(
             for p in recent_payments(session, customer_id)
         ]
     console.print(
-        f"[bold]{summary.legal_name}[/bold] ({summary.customer_id}) "
-        f"{summary.country} · billed in {summary.currency} · net {summary.payment_terms_days}"
-        + (" · [yellow]do not dun[/yellow]" if summary.do_not_dun else "")
+        Text.assemble(
+            (summary.legal_name, "bold"),
+            f" ({summary.customer_id}) {summary.country} · billed in {summary.currency} · "
+            f"net {summary.payment_terms_days}",
+            (" · do not dun", "yellow") if summary.do_not_dun else "",
+        ),
+        soft_wrap=True,
     )
     if summary.account_owner:
-        console.print(f"account owner: {summary.account_owner}")
+        say(f"account owner: {summary.account_owner}")
     for sub in summary.subscriptions:
-        console.print(
+        say(
             f"  {sub.subscription_id}: {sub.plan} × {sub.seats} seats, {sub.interval}ly, "
             f"{sub.contract_type}, {sub.status}, term ends {sub.term_end:%Y-%m-%d}"
         )
     balances = ", ".join(format_money(v, c) for c, v in summary.open_balance.items()) or "nothing"
-    console.print(f"open balance: {balances}")
+    say(f"open balance: {balances}")
     for label, amounts in (
         ("account credit", summary.account_credit),
         ("unapplied cash", summary.unapplied_cash),
     ):
         if amounts:
-            console.print(f"{label}: " + ", ".join(format_money(v, c) for c, v in amounts.items()))
+            say(f"{label}: " + ", ".join(format_money(v, c) for c, v in amounts.items()))
     if paid:
-        console.print("recent payments: " + "; ".join(paid), highlight=False)
+        say("recent payments: " + "; ".join(paid))
     if summary.overdue:
-        table = Table("invoice", "due", "days overdue", "balance", title="overdue")
-        for item in summary.overdue:
-            table.add_row(
-                item.number,
-                item.due_date.isoformat(),
-                str(item.days_overdue),
-                format_money(item.balance, item.currency),
-            )
-        console.print(table)
+        print_table(
+            [
+                Column("invoice", "id"),
+                Column("due", "id"),
+                Column("days overdue", "number"),
+                Column("balance", "amount"),
+            ],
+            [
+                (
+                    item.number,
+                    item.due_date.isoformat(),
+                    item.days_overdue,
+                    Amount(item.balance, item.currency),
+                )
+                for item in summary.overdue
+            ],
+            title="overdue",
+        )
     else:
-        console.print("nothing overdue")
+        say("nothing overdue")
     for created, author, body in summary.notes:
-        console.print(f"  note {created:%Y-%m-%d} {author}: {body}")
+        say(f"  note {created:%Y-%m-%d} {author}: {body}")
+
+
+@customer_app.command("search")
+def customer_search(
+    text: Annotated[str, typer.Argument(help="Part of a customer id, legal name or email")],
+    limit: LimitOption = 50,
+    every: AllOption = False,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Find customers by id, legal name or billing-contact email (any case)."""
+    with _sessions()() as session:
+        found, total = customers.search_customers(session, text, limit_of(limit, every))
+    if not found:
+        raise NotFound(f"text: no customer's id, name or email contains {text!r}")
+    print_list(
+        [
+            Column("customer", "id"),
+            Column("legal name"),
+            Column("country", "id", drop=2),
+            Column("currency", "id", drop=3),
+            Column("emails", drop=1),
+        ],
+        [(m.customer_id, m.legal_name, m.country, m.currency, ", ".join(m.emails)) for m in found],
+        noun="customer(s)",
+        output=output,
+        total=total,
+    )
 
 
 @customer_app.command("note")
@@ -143,7 +194,7 @@ def customer_note(
     """Add a note to a customer's account."""
     with _sessions().begin() as session:
         note = customers.add_note(session, customer_id, cli_actor(as_user), text, _now())
-    console.print(f"note {note.id} added to {customer_id}")
+    say(f"note {note.id} added to {customer_id}")
 
 
 @invoices_app.command("list")
@@ -155,7 +206,9 @@ def invoices_list(
     as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
     issued_from: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"])] = None,
     issued_to: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"])] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    limit: LimitOption = 50,
+    every: AllOption = False,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List invoices, oldest due date first."""
     today = (as_of or _now()).date()
@@ -166,23 +219,43 @@ def invoices_list(
         overdue_as_of=today if overdue else None,
         issued_from=issued_from.date() if issued_from else None,
         issued_to=issued_to.date() if issued_to else None,
-        limit=limit,
+        limit=limit_of(limit, every),
     )
     with _sessions()() as session:
+        if customer is not None:
+            customers.get_customer(session, customer)  # a typo is an error, not an empty list
+        if where.currency is not None:
+            check_currency(where.currency)
         found = invoices.list_invoices(session, where)
-    table = Table("number", "customer", "status", "issued", "due", "total", "balance")
-    for inv in found:
-        table.add_row(
-            inv.number or "(draft)",
-            inv.customer_id,
-            inv.status.value,
-            inv.issue_date.isoformat(),
-            inv.due_date.isoformat(),
-            format_money(inv.total, inv.currency),
-            format_money(inv.balance, inv.currency),
-        )
-    console.print(table)
-    console.print(f"{len(found)} invoice(s)")
+        total = invoices.count_invoices(session, where)
+    print_list(
+        [
+            Column("number", "id"),
+            Column("customer", "id"),
+            Column("status", drop=1),
+            Column("issued", "id", drop=2),
+            Column("due", "id"),
+            Column("currency", "id", drop=3),
+            Column("total", "amount", drop=4),
+            Column("balance", "amount"),
+        ],
+        [
+            (
+                inv.number or "(draft)",
+                inv.customer_id,
+                inv.status.value,
+                inv.issue_date.isoformat(),
+                inv.due_date.isoformat(),
+                inv.currency,
+                Amount(inv.total, inv.currency),
+                Amount(inv.balance, inv.currency),
+            )
+            for inv in found
+        ],
+        noun="invoice(s)",
+        output=output,
+        total=total,
+    )
 
 
 @payments_app.command("record")
@@ -216,19 +289,19 @@ def payments_record(
     with _sessions().begin() as session:
         result = payments.record_payment(session, payment_in, cli_actor(as_user))
     if result.already_recorded:
-        console.print(f"payment {result.processor_id} was already recorded; nothing changed")
+        say(f"payment {result.processor_id} was already recorded; nothing changed")
     else:
         _tell_collections(customer_id, result, when)
     for application in result.applications:
-        console.print(
+        say(
             f"  {application.invoice_number}: applied "
             f"{format_money(application.amount, result.currency)}, balance now "
             f"{format_money(application.balance_after, result.currency)}"
         )
     if result.unapplied:
-        console.print(f"unapplied cash: {format_money(result.unapplied, result.currency)}")
+        say(f"unapplied cash: {format_money(result.unapplied, result.currency)}")
     if result.account_credit:
-        console.print(f"account credit: {format_money(result.account_credit, result.currency)}")
+        say(f"account credit: {format_money(result.account_credit, result.currency)}")
 
 
 def _tell_collections(customer_id: str, result: payments.PaymentResult, when: datetime) -> None:
@@ -253,11 +326,9 @@ def _tell_collections(customer_id: str, result: payments.PaymentResult, when: da
 
     try:
         if asyncio.run(tell()):
-            console.print(f"collections cadence of {customer_id} told about the payment")
+            say(f"collections cadence of {customer_id} told about the payment")
     except TemporalUnavailable:
-        console.print(
-            "Temporal is not running: the cadence sees the payment when it next reads the account"
-        )
+        say("Temporal is not running: the cadence sees the payment when it next reads the account")
 
 
 @payments_app.command("refund")
@@ -279,7 +350,7 @@ def payments_refund(
     with _sessions().begin() as session:
         result = payments.refund_payment(session, refund_in, cli_actor(as_user))
     state = "was already recorded" if result.already_recorded else "recorded"
-    console.print(
+    say(
         f"refund {result.processor_id} of {format_money(result.amount, result.currency)} "
         f"{state}"
         + (f"; re-opened {', '.join(result.reopened_invoices)}" if result.reopened_invoices else "")
@@ -290,6 +361,7 @@ def aging(
     as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
     by: Annotated[str | None, typer.Option(help="'customer' for a row per customer")] = None,
     buckets: Annotated[str, typer.Option(help="Bucket upper bounds in days")] = "30,60,90",
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """AR aging by bucket, per currency (and per customer with --by customer)."""
     if by not in (None, "customer"):
@@ -303,18 +375,23 @@ def aging(
         items = invoices.open_items(session)
     report = age(items, today, buckets_from_bounds(bounds), by_customer=by == "customer")
     labels = bucket_labels(report.buckets)
-    table = Table(
-        "customer" if by else "",
-        "currency",
-        *labels,
-        "total",
+    print_list(
+        [
+            Column("customer" if by else "", "id"),
+            Column("currency", "id"),
+            *(Column(label, "amount") for label in labels),
+            Column("total", "amount"),
+        ],
+        [
+            (
+                "TOTAL" if row.key == "*" else row.key,
+                row.currency,
+                *(Amount(row.amounts[label], row.currency) for label in labels),
+                Amount(row.total, row.currency),
+            )
+            for row in (*report.rows, *report.totals)
+        ],
+        noun="row(s)",
+        output=output,
         title=f"AR aging as of {report.as_of.isoformat()}",
     )
-    for row in (*report.rows, *report.totals):
-        table.add_row(
-            "TOTAL" if row.key == "*" else row.key,
-            row.currency,
-            *(format_money(row.amounts[label], row.currency) for label in labels),
-            format_money(row.total, row.currency),
-        )
-    console.print(table)

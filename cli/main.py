@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from decimal import InvalidOperation
@@ -15,7 +16,6 @@ from functools import cache
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 from typer._click import Command, Context  # typer 0.29 carries its own click
@@ -63,6 +63,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "cli.recurring",
         "The bill run: invoice every subscription whose period ends by a date.",
     ),
+    "sop": ("cli.sop", "Write the team's SOPs as Markdown from the live configuration."),
 }
 
 
@@ -79,10 +80,17 @@ def _register_preview(app: typer.Typer) -> None:
     app.command("preview")(preview)
 
 
+def _register_sop(app: typer.Typer) -> None:
+    from cli.sop import sop
+
+    app.command("sop")(sop)
+
+
 #: Modules registered by something other than their own ``register``.
 _REGISTER: dict[str, Callable[[typer.Typer], None]] = {
     "cli.documents": _register_invoices,
     "cli.preview": _register_preview,
+    "cli.sop": _register_sop,
 }
 
 
@@ -175,6 +183,8 @@ def run(args: list[str] | None = None) -> int:
     try:
         app(args=args)  # usage errors are printed by Typer and leave as SystemExit
     except SystemExit as done:
+        if done.code == TYPER_INTERRUPTED:
+            return _refused(INTERRUPTED)
         return done.code if isinstance(done.code, int) else int(done.code is not None)
     except user_errors() as error:
         return _refused(str(error))
@@ -190,11 +200,23 @@ def run(args: list[str] | None = None) -> int:
     return 0
 
 
+#: ``LedgerError: `` or ``DecisionRefused: `` inside a message: our class names, not words.
+_CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Refused|Exception|Failure): ")
+
+
+#: Typer turns Ctrl-C inside a command into a silent exit 130; we say what it left.
+TYPER_INTERRUPTED = 130
+INTERRUPTED = "interrupted (Ctrl-C); a ledger change that had not committed was rolled back"
+
+
 def _refused(message: str) -> int:
-    # The message quotes what was typed: text, never markup (a "[/x]" in an id is data).
-    Console(stderr=True).print(
-        Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True
-    )
+    """One line on stderr: a message of several lines (YAML's, Temporal's) is joined, and
+    internal class names are left out. The message quotes what was typed: text, never markup
+    (a "[/x]" in an id is data)."""
+    from cli.output import errors
+
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    errors.print(Text.assemble(("error:", "red"), " ", _CLASS_NAME.sub("", line)))
     return 1
 
 

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -17,10 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -46,10 +43,10 @@ from activities.orders.validation import (
     load_order_rules,
 )
 from activities.settings import settings
-from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
+from cli.output import console, say
+from cli.temporal import with_temporal
 
-console = Console()
 order_app = typer.Typer(
     help="Validate, submit and follow sales orders (docs/orders.md).", no_args_is_help=True
 )
@@ -66,7 +63,6 @@ def _sessions() -> sessionmaker[Session]:
 def _today() -> date:
     """The CLI is an edge of the system: the one place that reads the clock."""
     return datetime.now(UTC).date()
-
 
 
 def _documents(file: Path) -> list[OrderDocument]:
@@ -104,23 +100,18 @@ def print_report(report: ValidationReport, document: OrderDocument) -> None:
     summary = f"{len(errors)} error(s), {len(warnings)} warning(s)"
     if report.price_exceptions:
         summary += f", {len(report.price_exceptions)} price exception(s) needing approval"
-    mark = "[red]✗[/red]" if errors else "[green]✓[/green]"
-    console.print(f"{mark} {escape(name)}: {summary}", highlight=False)
+    say(("✗", "red") if errors else ("✓", "green"), f" {name}: {summary}")
     for problem in [*errors, *warnings]:
         colour = "red" if problem.severity == "error" else "yellow"
-        console.print(
-            f"  [{colour}]{problem.severity}[/{colour}] {escape(problem.field)}: "
-            f"{escape(problem.message)} "
-            f"[dim]\\[{problem.rule}][/dim]{escape(_where(problem, document))}",
-            highlight=False,
-            soft_wrap=True,
+        say(
+            "  ",
+            (problem.severity, colour),
+            f" {problem.field}: {problem.message} ",
+            (f"[{problem.rule}]", "dim"),
+            _where(problem, document),
         )
     for exception in report.price_exceptions:
-        console.print(
-            f"  [cyan]approval[/cyan] {exception.field}: {exception.describe()}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        say("  ", ("approval", "cyan"), f" {exception.field}: {exception.describe()}")
 
 
 @order_app.command("validate")
@@ -140,7 +131,7 @@ def validate(
         )
     else:
         if documents:
-            console.print(f"{escape(file.name)}: read as {documents[0].read_as}", highlight=False)
+            console.print(f"{file.name}: read as {documents[0].read_as}", highlight=False)
         for report, document in zip(reports, documents, strict=True):
             print_report(report, document)
     if any(not report.ok for report in reports):
@@ -248,25 +239,6 @@ async def reject_order(client: Client, order_id: str, actor: str, reason: str) -
     )
 
 
-def _with_client(work: Any) -> Any:
-    """Run ``work(client)`` against the configured Temporal (the worker must be running)."""
-
-    async def main() -> Any:
-        async with temporal_client(settings(), embed=False) as client:
-            try:
-                return await work(client)
-            except WorkflowUpdateFailedError as error:
-                raise ValueError(f"refused: {error.cause or error}") from None
-
-    try:
-        return asyncio.run(main())
-    except TemporalUnavailable as error:
-        Console(stderr=True).print(
-            f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
-        )
-        raise typer.Exit(code=1) from None
-
-
 @order_app.command("submit")
 def submit(
     file: Annotated[Path, typer.Argument(help="An order as JSON, or the CRM's CSV export.")],
@@ -277,7 +249,7 @@ def submit(
     queue = settings().temporal_task_queue
     sessions = _sessions()
     check_submission(documents, sessions)  # before Temporal is reached: nothing starts
-    for line in _with_client(
+    for line in with_temporal(
         lambda client: submit_documents(client, documents, cli_actor(as_user), queue, sessions)
     ):
         console.print(line, highlight=False)
@@ -288,7 +260,7 @@ def print_view(view: OrderView) -> None:
     for name in ("customer_id", "subscription_id", "detail"):
         value = getattr(view, name)
         if value:
-            console.print(f"  {name.replace('_', ' ')}: {escape(str(value))}", highlight=False)
+            console.print(f"  {name.replace('_', ' ')}: {value!s}", highlight=False)
     if view.invoice:
         invoice = view.invoice
         console.print(
@@ -297,7 +269,7 @@ def print_view(view: OrderView) -> None:
             highlight=False,
         )
     for problem in view.problems:
-        console.print(f"  {escape(str(problem))}", highlight=False, soft_wrap=True)
+        console.print(f"  {problem!s}", highlight=False, soft_wrap=True)
     for exception in view.price_exceptions:
         console.print(f"  approval: {exception.describe()}", highlight=False, soft_wrap=True)
 
@@ -306,7 +278,14 @@ def print_view(view: OrderView) -> None:
 def status(order_id: Annotated[str, typer.Argument(help="The order id, e.g. ORD-1001.")]) -> None:
     """Where an order is: validating, held as an exception, waiting for approval, provisioned."""
     sessions = _sessions()
-    print_view(_with_client(lambda client: order_status(client, sessions, order_id)))
+    print_view(with_temporal(lambda client: order_status(client, sessions, order_id)))
+
+
+def _not_held(order_id: str) -> str:
+    return (
+        f"order {order_id!r}: not held for a decision (unknown, or provisioning has finished; "
+        f"`billing-ops order status {order_id}` says where it is)"
+    )
 
 
 def _parse_assignment(text: str) -> tuple[str, Any]:
@@ -337,8 +316,10 @@ def correct(
 ) -> None:
     """Correct fields of an order held as an exception; it is validated again at once."""
     fields = dict(_parse_assignment(text) for text in assignments)
-    report = _with_client(
-        lambda client: correct_order(client, order_id, fields, cli_actor(as_user), reason)
+    actor = cli_actor(as_user)
+    report = with_temporal(
+        lambda client: correct_order(client, order_id, fields, actor, reason),
+        missing=_not_held(order_id),
     )
     document = OrderDocument(raw={})
     print_report(report, document)
@@ -353,5 +334,8 @@ def reject(
     as_user: Annotated[str | None, typer.Option("--as", help="Who rejects (default: you).")] = None,
 ) -> None:
     """Reject an order held as an exception: nothing is provisioned."""
-    _with_client(lambda client: reject_order(client, order_id, cli_actor(as_user), reason))
+    actor = cli_actor(as_user)
+    with_temporal(
+        lambda client: reject_order(client, order_id, actor, reason), missing=_not_held(order_id)
+    )
     console.print(f"{order_id}: rejected", highlight=False)

@@ -19,7 +19,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -51,9 +50,9 @@ from activities.recurring.usage import IngestSummary, ingest, read_records
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
+from cli.output import Amount, Column, print_table, say
 from workflows.bill_run import BillRunWorkflow
 
-console = Console()
 err = Console(stderr=True)
 subscription_app = typer.Typer(help="See and change subscriptions.", no_args_is_help=True)
 usage_app = typer.Typer(help="Metered usage.", no_args_is_help=True)
@@ -117,29 +116,24 @@ def show(subscription_id: str) -> None:
             raise NotFound(f"subscription {subscription_id!r} not found")
         period = session.get(SubscriptionPeriod, subscription_id)
         state = state_of(subscription)
-        console.print(
-            f"[bold]{subscription.id}[/bold] customer {subscription.customer_id}, "
+        say(
+            (subscription.id, "bold"),
+            f" customer {subscription.customer_id}, "
             f"{subscription.plan} {subscription.interval.value}ly, "
             f"{subscription.contract_type.value}, {subscription.status.value}, "
             f"{subscription.currency}",
-            highlight=False,
-            soft_wrap=True,
         )
         for item in state["items"]:
-            console.print(
+            say(
                 f"  {item['item_code']:<20} {item['kind']:<12} x{item['quantity']:<6} "
                 f"{_money(item['unit_price'], subscription.currency)}",
-                highlight=False,
-                soft_wrap=True,
             )
         if period is None:
-            console.print("no current billing period (cancelled, or never invoiced)")
+            say("no current billing period (cancelled, or never invoiced)")
             return
-        console.print(
+        say(
             f"period {period.period_start.date()} – {period.period_end.date()} "
             f"(the bill run of {period.period_end.date()} invoices it)",
-            highlight=False,
-            soft_wrap=True,
         )
         events = period_events(session, period)
         for row in events:
@@ -148,13 +142,11 @@ def show(subscription_id: str) -> None:
                 what += f" {row.seats}"
             if row.plan or row.addon:
                 what += f" {row.plan or row.addon}"
-            console.print(
+            say(
                 f"  {row.effective_at.isoformat()}  {what}  by {row.actor} ({row.source})",
-                highlight=False,
-                soft_wrap=True,
             )
         if not events:
-            console.print("  no changes this period")
+            say("  no changes this period")
         try:
             _print_next_invoice(session, subscription_id, period.period_end.date(), billing)
         finally:
@@ -169,20 +161,25 @@ def _print_next_invoice(
         session, subscription_id, day, billing, actor="cli:preview", now=_now()
     ):
         if outcome.invoice is None:
-            console.print(f"next invoice: none ({outcome.reason or outcome.outcome})")
+            say(f"next invoice: none ({outcome.reason or outcome.outcome})")
             continue
         invoice = get_invoice(session, outcome.invoice.number)
-        table = Table(f"next invoice, {day.isoformat()}", "amount", "tax")
-        for line in invoice.lines:
-            table.add_row(
-                line.description,
-                _money(line.amount, invoice.currency),
-                _money(line.tax_amount, invoice.currency),
-            )
-        console.print(table)
-        console.print(
-            f"next invoice total {_money(invoice.total, invoice.currency)}", highlight=False
+        print_table(
+            [
+                Column(f"next invoice, {day.isoformat()}"),
+                Column("amount", "amount"),
+                Column("tax", "amount"),
+            ],
+            [
+                (
+                    line.description,
+                    Amount(Decimal(str(line.amount)), invoice.currency),
+                    Amount(Decimal(str(line.tax_amount)), invoice.currency),
+                )
+                for line in invoice.lines
+            ],
         )
+        say(f"next invoice total {_money(invoice.total, invoice.currency)}")
 
 
 @subscription_app.command("change")
@@ -254,37 +251,42 @@ def change(
         )
     _print_change(outcome)
     if not yes:
-        console.print("nothing changed: add --yes to apply it")
+        say("nothing changed: add --yes to apply it")
 
 
 def _print_change(outcome: ChangeOutcome) -> None:
     currency = outcome.currency
     when = "at once" if outcome.invoicing == "immediately" else "at the next bill run"
-    console.print(
+    say(
         f"{outcome.subscription_id}: {outcome.description}, effective "
         f"{outcome.effective_at.isoformat()} (period {outcome.period_start.date()} – "
         f"{outcome.period_end.date()}); changes are invoiced {when}",
-        highlight=False,
-        soft_wrap=True,
     )
-    table = Table("not invoiced yet this period", "amount", "tax")
-    for line in outcome.pending:
-        table.add_row(
-            line.description, _money(line.amount, currency), _money(line.tax_amount, currency)
-        )
     if outcome.pending:
-        console.print(table)
-    console.print(
+        print_table(
+            [
+                Column("not invoiced yet this period"),
+                Column("amount", "amount"),
+                Column("tax", "amount"),
+            ],
+            [
+                (
+                    line.description,
+                    Amount(Decimal(str(line.amount)), currency),
+                    Amount(Decimal(str(line.tax_amount)), currency),
+                )
+                for line in outcome.pending
+            ],
+        )
+    say(
         f"changes not invoiced yet: {_money(outcome.pending_total, currency)}; the bill run's "
         f"invoice at {outcome.period_end.date()} would total "
         f"{_money(outcome.next_invoice_total, currency)}",
-        highlight=False,
-        soft_wrap=True,
     )
     if outcome.invoice_number:
-        console.print(f"invoiced now: {outcome.invoice_number}", highlight=False, soft_wrap=True)
+        say(f"invoiced now: {outcome.invoice_number}")
     elif outcome.applied:
-        console.print("recorded", highlight=False, soft_wrap=True)
+        say("recorded")
 
 
 @usage_app.command("ingest")
@@ -314,18 +316,14 @@ def ingest_usage(
 
 
 def _print_ingest(summary: IngestSummary) -> None:
-    console.print(
+    say(
         f"{summary.accepted} accepted, {summary.duplicate} duplicate, "
         f"{len(summary.refused)} refused",
-        highlight=False,
-        soft_wrap=True,
     )
     for number, reason in summary.refused[:50]:
-        console.print(f"  line {number}: {reason}", highlight=False, markup=False)
+        say(f"  line {number}: {reason}")
     if len(summary.refused) > 50:
-        console.print(
-            f"  ... and {len(summary.refused) - 50} more refused", highlight=False, soft_wrap=True
-        )
+        say(f"  ... and {len(summary.refused) - 50} more refused")
 
 
 def _date(text: str | None) -> date:
@@ -355,13 +353,13 @@ def bill_run(
         _dry_run(day)
         return
     report = _start(day)
-    console.print(report.text, highlight=False, markup=False)
+    say(report.text)
 
 
 def _dry_run(day: date) -> None:
     billing = _billing()
     sessions = _sessions()
-    table = Table("subscription", "customer", "period start", "outcome", "total")
+    rows: list[tuple[str, str, str, str, Amount | None, str]] = []
     totals: dict[str, Decimal] = {}
     count = 0
     after = ""
@@ -374,7 +372,7 @@ def _dry_run(day: date) -> None:
                         session, subscription_id, day, billing, actor="cli:dry-run", now=_now()
                     )
                 except DATA_ERRORS as error:
-                    table.add_row(subscription_id, "", "", "skipped", str(error))
+                    rows.append((subscription_id, "", "", "skipped", None, str(error)))
                     continue
                 finally:
                     session.rollback()
@@ -382,28 +380,46 @@ def _dry_run(day: date) -> None:
                     invoice = outcome.invoice
                     start = outcome.period_start.date().isoformat() if outcome.period_start else ""
                     if invoice is None:
-                        table.add_row(
-                            subscription_id, "", start, outcome.outcome, outcome.reason or ""
+                        rows.append(
+                            (
+                                subscription_id,
+                                "",
+                                start,
+                                outcome.outcome,
+                                None,
+                                outcome.reason or "",
+                            )
                         )
                         continue
                     count += 1
                     totals[invoice.currency] = (
                         totals.get(invoice.currency, Decimal(0)) + invoice.total
                     )
-                    table.add_row(
-                        subscription_id,
-                        invoice.customer_id,
-                        start,
-                        outcome.outcome,
-                        _money(invoice.total, invoice.currency),
+                    rows.append(
+                        (
+                            subscription_id,
+                            invoice.customer_id,
+                            start,
+                            outcome.outcome,
+                            Amount(invoice.total, invoice.currency),
+                            "",
+                        )
                     )
-    console.print(table)
+    print_table(
+        [
+            Column("subscription", "id"),
+            Column("customer", "id"),
+            Column("period start", "id"),
+            Column("outcome"),
+            Column("total", "amount"),
+            Column("reason"),
+        ],
+        rows,
+    )
     figures = ", ".join(f"{c} {_money(t, c)}" for c, t in sorted(totals.items()))
-    console.print(
+    say(
         f"dry run {day.isoformat()}: {count} invoices would be issued ({figures or 'nothing'}); "
         "nothing was written",
-        highlight=False,
-        soft_wrap=True,
     )
 
 
@@ -439,4 +455,4 @@ def status(
     day = _date(run_date)
     with _sessions()() as session:
         summary = run_summary(session, day)
-    console.print(summary.text(), highlight=False, markup=False)
+    say(summary.text())

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,7 +58,13 @@ def _quoted_decimal(value: Any) -> Any:
     if isinstance(value, float):
         raise ValueError(f'write {value!r} as a quoted decimal string, e.g. "{value}"')
     if isinstance(value, str | int) and not isinstance(value, bool):
-        return Decimal(str(value))
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+        if not amount.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return amount
     return value
 
 

@@ -500,7 +500,7 @@ def set_aside(
     return row
 
 
-def review_queue(session: Session, limit: int = 50) -> list[BankStatementLine]:
+def review_queue(session: Session, limit: int | None = 50) -> list[BankStatementLine]:
     """Lines waiting for a person, oldest first."""
     return list(
         session.scalars(
@@ -510,6 +510,12 @@ def review_queue(session: Session, limit: int = 50) -> list[BankStatementLine]:
             .limit(limit)
         )
     )
+
+
+def review_count(session: Session) -> int:
+    """How many lines wait for a person: the review list says what its limit left out."""
+    waiting = BankStatementLine.status == StatementLineStatus.REVIEW
+    return session.scalar(select(func.count()).select_from(BankStatementLine).where(waiting)) or 0
 
 
 def get_line(session: Session, line_id: int) -> BankStatementLine:

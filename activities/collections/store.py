@@ -16,7 +16,7 @@ from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFa
 from activities.collections.send_window import local_today, public_holidays
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
-from activities.ledger.errors import LedgerError
+from activities.ledger.errors import LedgerError, check_amount
 from activities.ledger.models import (
     BillingContact,
     Customer,
@@ -163,6 +163,7 @@ def record_promise(
         raise LedgerError(
             f"currency: {customer_id} is billed in {customer.currency}, not {currency}"
         )
+    check_amount("amount", amount)
     if amount <= ZERO or not is_rounded(amount, currency):
         raise LedgerError(f"amount: must be a positive {currency} amount, got {amount}")
     if promised_date < local_today(now, customer.timezone):

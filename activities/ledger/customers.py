@@ -15,6 +15,7 @@ from activities.billing.money import ZERO
 from activities.ledger import audit
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.models import (
+    BillingContact,
     CreditNote,
     Customer,
     CustomerNote,
@@ -196,3 +197,55 @@ def add_note(
 
 def customer_ids(session: Session) -> Sequence[str]:
     return session.scalars(select(Customer.id).order_by(Customer.id)).all()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMatch:
+    customer_id: str
+    legal_name: str
+    country: str
+    currency: str
+    emails: tuple[str, ...]
+
+
+#: Shorter search text matches too much of the book to be what anyone meant.
+SEARCH_MIN_LENGTH = 2
+
+
+def search_customers(
+    session: Session, text: str, limit: int | None
+) -> tuple[list[CustomerMatch], int]:
+    """Customers whose id, legal name or a billing contact's email contains ``text``
+    (any case), by id; with how many match in all, so a list can say what it left out.
+
+    The text is matched literally: ``%`` and ``_`` are characters, not wildcards.
+    """
+    needle = text.strip()
+    if len(needle) < SEARCH_MIN_LENGTH:
+        raise LedgerError(f"text: give at least {SEARCH_MIN_LENGTH} characters to search for")
+    by_email = select(BillingContact.customer_id).where(
+        BillingContact.email.icontains(needle, autoescape=True)
+    )
+    matching = (
+        Customer.id.icontains(needle, autoescape=True)
+        | Customer.legal_name.icontains(needle, autoescape=True)
+        | Customer.id.in_(by_email)
+    )
+    total = session.scalar(select(func.count()).select_from(Customer).where(matching)) or 0
+    found = session.scalars(
+        select(Customer)
+        .where(matching)
+        .options(selectinload(Customer.contacts))
+        .order_by(Customer.id)
+        .limit(limit)
+    ).all()
+    return [
+        CustomerMatch(
+            customer_id=c.id,
+            legal_name=c.legal_name,
+            country=c.country,
+            currency=c.currency,
+            emails=tuple(contact.email for contact in c.contacts),
+        )
+        for c in found
+    ], total

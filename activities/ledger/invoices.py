@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.aging import OpenItem
@@ -28,6 +28,8 @@ from activities.ledger.models import Customer, Invoice, InvoiceLine, InvoiceStat
 from activities.ledger.numbering import next_number, take_numbers
 
 INVOICE_SERIES = "INV"
+
+_Row = TypeVar("_Row")
 
 #: The buyer's tax id an invoice prints, in this order of preference.
 TAX_ID_SCHEMES = ("eu_vat", "gb_vat", "ch_vat", "no_vat", "au_abn", "ca_bn", "us_ein", "jp_cn")
@@ -336,14 +338,24 @@ class InvoiceFilter:
     overdue_as_of: date | None = None
     issued_from: date | None = None
     issued_to: date | None = None
-    limit: int = 50
+    limit: int | None = 50
 
 
 def list_invoices(session: Session, where: InvoiceFilter) -> Sequence[Invoice]:
-    """Invoices matching the filter, oldest due date first."""
-    if where.limit <= 0:
+    """Invoices matching the filter, oldest due date first, at most ``where.limit``."""
+    if where.limit is not None and where.limit <= 0:
         raise LedgerError(f"limit: must be positive, got {where.limit}")
-    query: Select[Invoice] = select(Invoice)
+    query = _matching(select(Invoice), where).order_by(Invoice.due_date, Invoice.id)
+    return session.scalars(query.limit(where.limit)).all()
+
+
+def count_invoices(session: Session, where: InvoiceFilter) -> int:
+    """How many invoices match the filter, whatever its limit: a list says what it left out."""
+    query = _matching(select(func.count()).select_from(Invoice), where)
+    return session.scalar(query) or 0
+
+
+def _matching(query: Select[_Row], where: InvoiceFilter) -> Select[_Row]:
     if where.customer_id:
         query = query.where(Invoice.customer_id == where.customer_id)
     if where.status:
@@ -358,7 +370,7 @@ def list_invoices(session: Session, where: InvoiceFilter) -> Sequence[Invoice]:
         query = query.where(Invoice.issue_date >= where.issued_from)
     if where.issued_to:
         query = query.where(Invoice.issue_date <= where.issued_to)
-    return session.scalars(query.order_by(Invoice.due_date, Invoice.id).limit(where.limit)).all()
+    return query
 
 
 def open_items(session: Session, customer_id: str | None = None) -> list[OpenItem]:

@@ -92,6 +92,13 @@ def record_payment(session: Session, payment_in: PaymentIn, actor: str) -> Payme
     if existing is not None:
         return _replay(session, existing, payment_in)
     customer = locks.customer(session, payment_in.customer_id)
+    if payment_in.currency != customer.currency:
+        # Cash in another currency has no invoice to settle and no rate to convert at:
+        # held as unapplied cash it would sit in the wrong currency's AR.
+        raise LedgerError(
+            f"currency: {customer.id} is billed in {customer.currency}; a payment in "
+            f"{payment_in.currency} is refused (payments are recorded in the account's currency)"
+        )
     payment = Payment(
         processor_id=payment_in.processor_id,
         customer_id=customer.id,

@@ -86,6 +86,8 @@ def load_discount_bands(path: Path | None = None) -> DiscountBands:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
     except OSError as error:
         raise DiscountBandError(f"discount_bands: cannot read {source}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise DiscountBandError(f"discount_bands: {source} is not valid YAML: {error}") from None
     return parse_discount_bands(data)
 
 

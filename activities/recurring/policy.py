@@ -63,6 +63,8 @@ def load_policy(config_dir: Path = CONFIG_DIR) -> RecurringPolicy:
         return RecurringPolicy.model_validate(raw)
     except OSError as error:
         raise PolicyError(f"{path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{path}: not valid YAML ({error})") from None
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

@@ -1,7 +1,7 @@
 """credit note applications
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0010
 Account credit spent on an invoice: which credit note, how much, when. The bill run
 draws customers' unapplied credit down onto their next invoice; each row says where
 a note's credit went (activities/recurring/credits.py).
@@ -17,7 +17,7 @@ from activities.ledger.types import Money, UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

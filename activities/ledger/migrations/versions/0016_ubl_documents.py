@@ -1,7 +1,7 @@
 """ubl documents
 
 Revision ID: 0016
-Revises: 0009
+Revises: 0015
 A document may be a Peppol BIS Billing 3.0 UBL invoice (``ubl_xml``): the
 kind's CHECK constraint gains the value. Existing rows are unchanged.
 
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
