@@ -42,7 +42,6 @@ def register(app: typer.Typer) -> None:
     app.command("seed-demo")(seed_demo)
     app.command("aging")(aging)
     app.add_typer(customer_app, name="customer")
-    app.add_typer(customer_app, name="customers", hidden=True)  # the plural people type
     app.add_typer(invoices_app, name="invoices")
     app.add_typer(payments_app, name="payments")
 

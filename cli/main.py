@@ -53,7 +53,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "collections": (
         "cli.collections",
-        "Collections cadences: status, promises to pay (approvals: billing-ops approvals).",
+        "Collections cadences: status, promises to pay, pause and resume "
+        "(approvals: billing-ops approvals).",
     ),
     "cash": ("cli.cash", "Bank statements: import, match, review."),
     "stripe": ("cli.cash", "Stripe: link customers, replay saved events."),
@@ -63,7 +64,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "cli.recurring",
         "The bill run: invoice every subscription whose period ends by a date.",
     ),
-    "sop": ("cli.sop", "Write the team's SOPs as Markdown from the live configuration."),
+    "sop": (
+        "cli.sop",
+        "Write the team's SOPs (dunning, approvals, close, billing queue) from CONFIG_DIR.",
+    ),
 }
 
 

@@ -148,7 +148,12 @@ def billing_queue_sop(policy: TicketPolicy) -> str:
         "business days.",
         f"- Invoices listed in a reply: at most {policy.invoices_shown}, newest first.",
         f"- Sent without review when the customer is matched and nothing was flagged: {auto}.",
-        f"- Signature: {policy.sender}; portal: {policy.portal_link}.",
+        f"- Signature: {policy.sender}; "
+        + (
+            f"portal: {policy.portal_link}."
+            if policy.portal_link
+            else "no customer portal: replies attach the documents."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -158,8 +163,7 @@ def sop(
         "docs/sop"
     ),
 ) -> None:
-    """Write the team's SOPs (dunning, approval limits, close checklist, billing queue) as
-    Markdown from the live configuration (CONFIG_DIR)."""
+    """Write the team's SOPs (dunning, approvals, close, billing queue) from CONFIG_DIR."""
     folder = config_dir()
     matrix = load_matrix(folder)
     pages: dict[str, Callable[[], str]] = {
