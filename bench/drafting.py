@@ -332,8 +332,9 @@ def run() -> dict[str, Any]:
     }
 
 
-def run_real() -> dict[str, Any]:
-    """The real-model corpus: what became of each draft and why, latency and tokens."""
+def run_real(drafts: Path | None = None) -> dict[str, Any]:
+    """The real-model corpus: what became of each draft and why, latency and tokens; every
+    draft written to ``drafts`` as JSON when given, to be read."""
     why = llama_server.missing()
     if why:
         raise SystemExit(why)
@@ -351,6 +352,18 @@ def run_real() -> dict[str, Any]:
         results = real_corpus.run(Drafter(session_factory(engine), chat_model(settings)))
         elapsed = time.perf_counter() - started
         engine.dispose()
+    if drafts is not None:
+        drafts.write_text(
+            json.dumps(
+                [
+                    {"case": r.case.name, "outcome": r.outcome, "seconds": round(r.seconds, 2)}
+                    | r.draft.model_dump(mode="json")
+                    for r in results
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     outcomes = Counter(r.outcome for r in results)
     seconds = sorted(r.seconds for r in results)
     calls = sum(1 if r.draft.source == "model" else 2 for r in results)
@@ -392,9 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--real", action="store_true", help="a real small model (.[llm] extra)")
+    parser.add_argument("--drafts", type=Path, help="with --real: write every draft to this file")
     args = parser.parse_args(argv)
     logging.getLogger("billing_ops.drafting").setLevel(logging.ERROR)  # fallbacks are counted
-    figures = run_real() if args.real else run()
+    figures = run_real(args.drafts) if args.real else run()
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

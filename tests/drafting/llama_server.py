@@ -12,7 +12,6 @@ caller can skip with the reason.
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -62,8 +61,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def llama_server(threads: int | None = None) -> Iterator[str]:
+def llama_server(threads: int = 1) -> Iterator[str]:
     """Serve the model on a free port for the block; yields the base URL (ending in ``/v1``).
+
+    One thread by default: on the shared 2-vCPU machine (load average 16), two threads
+    left a 40-token answer unfinished after 120 s, while one thread answered 63 tokens
+    in 19 s (llama.cpp's threads wait on each other, and each waits for a CPU).
 
     The server's output goes to a temporary log, shown in the error if it does not
     come up. It is stopped (terminated, then killed) when the block ends.
@@ -84,7 +87,7 @@ def llama_server(threads: int | None = None) -> Iterator[str]:
         "--n_ctx",
         str(CONTEXT_TOKENS),
         "--n_threads",
-        str(threads or os.cpu_count() or 2),
+        str(threads),
     ]
     base_url = f"http://127.0.0.1:{port}/v1"
     with tempfile.TemporaryFile("w+") as log:
