@@ -5,6 +5,14 @@ ticket replies, how many went out unreviewed per category.
 
     .venv/bin/python -m bench.drafting            # the table
     .venv/bin/python -m bench.drafting --json     # the figures as JSON
+    .venv/bin/python -m bench.drafting --real     # a real small model instead (the .[llm] extra)
+
+``--real`` runs the cases of ``tests/drafting/real_corpus.py`` (every
+collections step, a ticket reply of every category, the dispute "received"
+email) against SmolLM2-135M-Instruct served by llama-cpp-python on
+127.0.0.1, and reports the share of drafts sent, held for a person and
+replaced by the template, why, the latency per draft and the tokens the
+server counted, with the load average (the machine is shared).
 
 The tasks are the product's own message kinds (collections emails and ticket
 replies) over a fixed set of accounts in USD, EUR, GBP and JPY. The scripted
@@ -27,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import statistics
 import sys
@@ -47,6 +56,7 @@ from activities.drafting.facts import Draft, DraftFacts, DraftRequest, InvoiceRe
 from activities.drafting.model import chat_model
 from activities.ledger.db import make_engine, migrate, session_factory
 from activities.settings import Settings
+from tests.drafting import llama_server, real_corpus
 from tests.drafting.fake_openai import FakeOpenAI, Reply, draft_reply, reference_of, serving
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -322,12 +332,83 @@ def run() -> dict[str, Any]:
     }
 
 
+def run_real(drafts: Path | None = None) -> dict[str, Any]:
+    """The real-model corpus: what became of each draft and why, latency and tokens; every
+    draft written to ``drafts`` as JSON when given, to be read."""
+    why = llama_server.missing()
+    if why:
+        raise SystemExit(why)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as folder, llama_server.llama_server() as base_url:
+        engine = make_engine(f"sqlite:///{Path(folder) / 'ledger.sqlite'}")
+        migrate(engine)
+        settings = Settings(
+            openai_api_key=SecretStr("sk-local"),
+            openai_base_url=base_url,
+            openai_model=llama_server.MODEL_ALIAS,
+            _env_file=None,
+        )
+        started = time.perf_counter()
+        results = real_corpus.run(Drafter(session_factory(engine), chat_model(settings)))
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+    if drafts is not None:
+        drafts.write_text(
+            json.dumps(
+                [
+                    {"case": r.case.name, "outcome": r.outcome, "seconds": round(r.seconds, 2)}
+                    | r.draft.model_dump(mode="json")
+                    for r in results
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    outcomes = Counter(r.outcome for r in results)
+    seconds = sorted(r.seconds for r in results)
+    calls = sum(1 if r.draft.source == "model" else 2 for r in results)
+    unfit = [
+        r.case.name
+        for r in results
+        if r.outcome != "held" and real_corpus.defects(r.case.request, r.sent_text())
+    ]
+    return {
+        "model": llama_server.model_path().name,
+        "drafts": len(results),
+        "sent": outcomes["sent"],
+        "held_for_a_person": outcomes["held"],
+        "replaced_by_the_template": outcomes["replaced"],
+        "share_sent": round(outcomes["sent"] / len(results), 3),
+        "share_held": round(outcomes["held"] / len(results), 3),
+        "share_replaced": round(outcomes["replaced"] / len(results), 3),
+        "why": dict(
+            sorted(
+                Counter(label for r in results for label in real_corpus.reasons(r.draft)).items()
+            )
+        ),
+        "by_source": dict(sorted(Counter(r.draft.source for r in results).items())),
+        "sent_unfit": unfit,
+        "seconds_per_draft_median": round(statistics.median(seconds), 2),
+        "seconds_per_draft_p90": round(seconds[int(0.9 * (len(seconds) - 1))], 2),
+        "seconds_per_draft_max": round(seconds[-1], 2),
+        "seconds_total": round(elapsed, 1),
+        "prompt_tokens_per_call": round(sum(r.draft.prompt_tokens for r in results) / calls, 1),
+        "completion_tokens_per_call": round(
+            sum(r.draft.completion_tokens for r in results) / calls, 1
+        ),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--real", action="store_true", help="a real small model (.[llm] extra)")
+    parser.add_argument("--drafts", type=Path, help="with --real: write every draft to this file")
     args = parser.parse_args(argv)
     logging.getLogger("billing_ops.drafting").setLevel(logging.ERROR)  # fallbacks are counted
-    figures = run()
+    figures = run_real(args.drafts) if args.real else run()
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

@@ -26,6 +26,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.drafting.model import DRAFT_BUDGET
     from activities.recurring.activities import RecurringActivities
     from activities.recurring.model import (
         SCHEDULE_ID,
@@ -45,6 +46,9 @@ BATCH = timedelta(minutes=30)
 #: heartbeats within milliseconds; a dead worker's activity moves on to another in 20 s
 #: instead of waiting out its 30-minute start-to-close.
 HEARTBEAT = timedelta(seconds=20)
+#: Delivery heartbeats once per invoice, and between two heartbeats it drafts that invoice's
+#: email: with a model configured the draft may take its whole budget.
+DELIVERY_HEARTBEAT = HEARTBEAT + DRAFT_BUDGET
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10)
 STATUS_QUERY = "bill_run.status"
 
@@ -122,13 +126,16 @@ class BillRunWorkflow:
 
     async def _hand_over(self, request: DeliverRequest) -> None:
         """Delivery and collections; a failure there is reported, the invoices stand."""
-        for method in (RecurringActivities.deliver, RecurringActivities.hand_to_collections):
+        for method, heartbeat in (
+            (RecurringActivities.deliver, DELIVERY_HEARTBEAT),
+            (RecurringActivities.hand_to_collections, HEARTBEAT),
+        ):
             try:
                 await workflow.execute_activity_method(
                     method,
                     request,
                     start_to_close_timeout=BATCH,
-                    heartbeat_timeout=HEARTBEAT,
+                    heartbeat_timeout=heartbeat,
                     retry_policy=RETRY,
                 )
             except ActivityError as error:

@@ -65,6 +65,7 @@ def reference_reply(request: dict[str, Any]) -> Reply:
     subject, body = reference_of(request)
     return draft_reply(subject, body, "The team's template, unchanged")
 
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 

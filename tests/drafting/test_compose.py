@@ -21,6 +21,7 @@ from tests.drafting.conftest import (
     scripted,
     tool_message,
 )
+from workflows.bill_run import DELIVERY_HEARTBEAT
 from workflows.collections import QUICK as COLLECTIONS_STEP
 from workflows.disputes import QUICK as DISPUTE_STEP
 
@@ -162,3 +163,5 @@ def test_model_calls_are_bounded_to_fit_the_send_steps() -> None:
     assert model is not None
     assert model.max_tokens == MAX_TOKENS
     assert min(COLLECTIONS_STEP, DISPUTE_STEP) > DRAFT_BUDGET
+    # The bill run's delivery drafts one invoice email between two heartbeats.
+    assert DELIVERY_HEARTBEAT > DRAFT_BUDGET
