@@ -148,6 +148,12 @@ def _request(n: int, kind: str, account: tuple[str, str, str, tuple[str, ...]]) 
         "invoices": shown,
         "invoice_count": len(shown),
         "total": format_money(total, currency),
+        "past_due": format_money(total, currency),  # every invoice here is past its due date
+        "due_today": format_money(Decimal(0), currency),
+        "due_later": format_money(Decimal(0), currency),
+        "past_due_count": len(shown),
+        "due_today_count": 0,
+        "due_later_count": 0,
         "open_total": format_money(total, currency),
         "oldest_due_date": min(due).isoformat(),
         "days_overdue": (NOW.date() - min(due)).days,
@@ -172,7 +178,10 @@ def _request(n: int, kind: str, account: tuple[str, str, str, tuple[str, ...]]) 
         customer_id=customer_id,
         customer_name=name,
         invoices=tuple(invoices),
-        amounts={"total": Money(amount=total, currency=currency)},
+        amounts={
+            "total": Money(amount=total, currency=currency),
+            "past_due": Money(amount=total, currency=currency),
+        },
         dates={"promise_date": promise},
         references={
             "payment_link": values["payment_link"],

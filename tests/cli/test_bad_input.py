@@ -41,7 +41,7 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("customer", "show", "CUS-9999"), "customer 'CUS-9999' not found"),
     (("customer", "note", MARKUP, "hello"), f"customer '{MARKUP}' not found"),
     (("customer", "search", MARKUP), f"no customer's id, name or email contains '{MARKUP}'"),
-    (("customers", "search", "x"), "text: give at least 2 characters"),
+    (("customer", "search", "x"), "text: give at least 2 characters"),
     # invoices
     (("invoices", "list", "--customer", MARKUP), f"customer '{MARKUP}' not found"),
     (("invoices", "list", "--customer", "CUS-9999"), "customer 'CUS-9999' not found"),
