@@ -288,7 +288,13 @@ class Assistant:
                 results += more
                 if _ungrounded(text, results, question, history):
                     log.warning("assistant answer in %s not grounded twice: %s", thread, problems)
-                    text = "Here is what the billing records say:\n" + "\n".join(results)
+                    text = (
+                        "Here is what the billing records say:\n" + "\n".join(results)
+                        if results
+                        else "I could not answer that from the billing records: no lookup "
+                        "returned anything to quote. Ask about a customer, an invoice or a "
+                        "dispute by its id."
+                    )
         except (OpenAIError, LedgerError) as error:
             log.warning("assistant failed in %s for %s: %s", thread, user, error)
             return f"I could not answer that: {error}"

@@ -387,3 +387,25 @@ def test_collections_team_notices_show_hostile_text_escaped(
     # The owner field held a fake id followed by markup: shown as text, nobody mentioned.
     assert posts[0].args["text"].startswith("U0X&gt; &lt;!channel&gt;")
     _check([c.args for c in slack.calls], users, at_least=3)
+
+
+async def test_an_ungrounded_answer_with_no_lookup_says_nothing_was_read(
+    start_bot: Callable[..., Awaitable[BotUnderTest]],
+    book: sessionmaker[Session],
+    users: list[str],
+    obeying_model: FakeOpenAI,
+) -> None:
+    """A model that answers with figures without calling a tool, twice: nothing was looked
+    up, so the reply says so instead of an empty "what the records say"."""
+    settings = bot_settings().model_copy(
+        update={"openai_api_key": SecretStr("sk-test"), "openai_base_url": obeying_model.base_url}
+    )
+    obeying_model.queue(Reply(content=OBEYED), Reply(content=OBEYED))
+    bot = await start_bot(book, settings=settings)
+    question = event(type="app_mention", channel="C0TEAM", text=f"<@U0BOT> {CUSTOMER}?", ts="5.2")
+    status, _ = await bot.post(question, slack_requests.JSON)
+    assert status == 200
+    (posted,) = await bot.slack.wait_for("chat.postMessage", within=20)
+    answer = posted.args["text"]
+    assert answer.startswith("I could not answer that from the billing records")
+    assert "SYSTEM notice" not in answer
