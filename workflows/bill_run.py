@@ -42,12 +42,13 @@ with workflow.unsafe.imports_passed_through():
 
 QUICK = timedelta(minutes=2)
 BATCH = timedelta(minutes=30)
-#: Each subscription (and each delivered invoice, each customer handed to collections)
-#: heartbeats within milliseconds; a dead worker's activity moves on to another in 20 s
-#: instead of waiting out its 30-minute start-to-close.
+#: Each subscription and each customer handed to collections heartbeats within
+#: milliseconds; a dead worker's activity moves on to another in 20 s instead of waiting
+#: out its 30-minute start-to-close.
 HEARTBEAT = timedelta(seconds=20)
 #: Delivery heartbeats once per invoice, and between two heartbeats it drafts that invoice's
-#: email: with a model configured the draft may take its whole budget.
+#: email: with a model configured the draft may take its whole budget (a dead worker's
+#: delivery moves on within 100 s).
 DELIVERY_HEARTBEAT = HEARTBEAT + DRAFT_BUDGET
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=10)
 STATUS_QUERY = "bill_run.status"

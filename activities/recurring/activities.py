@@ -212,7 +212,7 @@ class RecurringActivities:
         is logged and left (the invoice stands; the team sees it in the summary)."""
         sent = 0
         for issued in request.invoices:
-            activity.heartbeat(issued.number)  # a killed worker's delivery resumes in seconds
+            activity.heartbeat(issued.number)  # a killed worker's delivery resumes from here
             if issued.amount_due <= 0:
                 continue
             key = f"bill-run:{issued.number}:email"
