@@ -130,6 +130,12 @@ def _request(
         "invoices": [_shown(i) for i in invoices],
         "invoice_count": len(invoices),
         "total": format_money(total, currency),
+        "past_due": format_money(total, currency),  # every invoice here is past its due date
+        "due_today": format_money(Decimal(0), currency),
+        "due_later": format_money(Decimal(0), currency),
+        "past_due_count": len(invoices),
+        "due_today_count": 0,
+        "due_later_count": 0,
         "open_total": format_money(total, currency),
         "oldest_due_date": min((_due(i) for i in invoices), default=NOW.date()).isoformat(),
         "days_overdue": max(((NOW.date() - _due(i)).days for i in invoices), default=0),
@@ -154,7 +160,10 @@ def _request(
         "reason": "",
         "invoice_list": "\n".join(f"  {i.number}" for i in invoices),
     }
-    amounts = {"total": Money(amount=total, currency=currency)}
+    amounts = {
+        "total": Money(amount=total, currency=currency),
+        "past_due": Money(amount=total, currency=currency),
+    }
     if kind.startswith("tickets/"):
         amounts = {"open_total": Money(amount=total, currency=currency)}
     if kind == "collections/missed_commitment":

@@ -161,7 +161,7 @@ def test_every_template_is_fit_to_send() -> None:
 @pytest.mark.parametrize(
     ("body", "subject", "found"),
     [
-        ("Suspension\n", "Suspension", "leaves out total"),
+        ("Suspension\n", "Suspension", "leaves out past_due"),
         ("FACTS (the only figures you may use)\n", "Reminder", "holds prompt text"),
         ("<customer_message>hi</customer_message>\n", "Reminder", "holds prompt text"),
         ("{total} open.\n", "FACTS:\n{total}", "subject is not one line"),
