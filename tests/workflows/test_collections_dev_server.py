@@ -113,11 +113,14 @@ async def test_killed_worker_is_replaced_and_nothing_is_sent_twice(
     try:
         handle = await start_cadence(client, customer_id, queue)
 
-        async def waiting_for_approval() -> bool:
-            status = await handle.query(CollectionsWorkflow.status)
-            return status.state == "waiting_for_approval"
+        async def request_open() -> bool:
+            # The request itself, not the status: the status turns to "waiting for approval"
+            # just before the request's activity runs, and a kill in between is another case
+            # (the new worker reruns the activity once its timeout passes).
+            states = await handle.query(CollectionsWorkflow.approvals)
+            return any(s.action == "suspension" and s.status == "pending" for s in states)
 
-        await eventually(waiting_for_approval)
+        await eventually(request_open)
     finally:
         first.kill()  # SIGKILL: no graceful shutdown, as when a machine dies
         first.wait()
