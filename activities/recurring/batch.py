@@ -104,7 +104,7 @@ def bill_batch(
             select(Subscription)
             .where(Subscription.id.in_(ids))
             .order_by(Subscription.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .options(selectinload(Subscription.items))  # a second query, for all at once
         )
     }
@@ -114,7 +114,7 @@ def bill_batch(
             select(SubscriptionPeriod)
             .where(SubscriptionPeriod.subscription_id.in_(ids))
             .order_by(SubscriptionPeriod.subscription_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
     }
     customers = {

@@ -114,16 +114,22 @@ def lock_subscription(
     session: Session, subscription_id: str
 ) -> tuple[Subscription, SubscriptionPeriod | None]:
     """The subscription and its period row, both locked until the transaction ends (the
-    subscription first, always: the bill run takes them in the same order)."""
+    subscription first, always: the bill run takes them in the same order).
+
+    ``FOR NO KEY UPDATE``, as in activities/ledger/locks.py: a usage event or an invoice
+    that merely refers to the subscription takes a key-share lock through its foreign
+    key, and must neither wait for a bill run nor deadlock with one."""
     subscription = session.scalar(
-        select(Subscription).where(Subscription.id == subscription_id).with_for_update()
+        select(Subscription)
+        .where(Subscription.id == subscription_id)
+        .with_for_update(key_share=True)
     )
     if subscription is None:
         raise NotFound(f"subscription {subscription_id!r} not found")
     period = session.scalar(
         select(SubscriptionPeriod)
         .where(SubscriptionPeriod.subscription_id == subscription_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return subscription, period
 

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -198,6 +199,7 @@ _MOVE = """INSERT INTO usage_events
     (subscription_id, event_id, metric, quantity, occurred_at, received_at)
 SELECT subscription_id, event_id, metric, quantity, occurred_at, :received_at
 FROM usage_events_incoming
+ORDER BY subscription_id, event_id
 ON CONFLICT (subscription_id, event_id) DO NOTHING"""
 
 
@@ -218,24 +220,49 @@ def ingest(
     now: datetime,
     progress: Any = None,
 ) -> IngestSummary:
-    """Take the records in, in batches of one transaction each; never holds the file."""
+    """Take the records in, in batches of one transaction each; never holds the file.
+
+    On PostgreSQL a batch is written by a second thread on its own connection while the
+    next one is checked, so the checks and the database's work overlap (at most two
+    batches in memory). On SQLite the writes stay on the reader's connection: a second one
+    would wait for the write lock the reader holds (every transaction there begins
+    IMMEDIATE). A crash leaves the batches committed so far; sending the file again adds
+    only the rest.
+    """
     summary = IngestSummary()
-    with sessions() as reader:
+    with sessions() as reader, ThreadPoolExecutor(max_workers=1) as writer:
         known = _Known(reader, book)
+        concurrent = reader.get_bind().dialect.name == "postgresql"
         batch: dict[tuple[str, str], EventRow] = {}
+        pending: Future[tuple[int, int]] | None = None
+
+        def write(rows: list[EventRow]) -> tuple[int, int]:
+            if not concurrent:
+                added = _insert(reader, rows, now)
+                reader.commit()
+                return added, len(rows)
+            with sessions.begin() as session:
+                return _insert(session, rows, now), len(rows)
+
+        def account(added: int, sent: int) -> None:
+            summary.accepted += added
+            summary.duplicate += sent - added
+            if progress is not None:
+                progress(sent)
 
         def flush() -> None:
+            nonlocal pending
             if not batch:
                 return
-            # On the reader's own connection: a second session would wait for the write lock
-            # the reader holds on SQLite (every transaction there begins IMMEDIATE).
-            added = _insert(reader, list(batch.values()), now)
-            reader.commit()
-            summary.accepted += added
-            summary.duplicate += len(batch) - added
-            if progress is not None:
-                progress(len(batch))
+            rows = list(batch.values())
             batch.clear()
+            if pending is not None:
+                account(*pending.result())
+                pending = None
+            if concurrent:
+                pending = writer.submit(write, rows)
+            else:
+                account(*write(rows))
 
         for number, record in _prefetched(records, known):
             if isinstance(record, str):
@@ -254,6 +281,8 @@ def ingest(
             if len(batch) >= BATCH:
                 flush()
         flush()
+        if pending is not None:
+            account(*pending.result())
     return summary
 
 
