@@ -169,7 +169,11 @@ class Subscription:
     the policy refunds at most what was paid less the used time, tax
     included, and the rest becomes account credit (Lago's termination credit
     note). A period lasts ``interval_count`` intervals (every 2 weeks, every 6
-    months). ``addon_quantities`` gives an add-on its own quantity (code, quantity),
+    months). Items whose price is ``in_arrears`` are billed for the time they were
+    held, by quantity (seat-days), when they end or with the renewal;
+    ``arrears_billed`` is what earlier invoices of the period already billed in
+    arrears per item (code, amount), deducted so nothing is billed twice.
+    ``addon_quantities`` gives an add-on its own quantity (code, quantity),
     billed per unit whatever the seat count; the other add-ons follow the seats.
     """
 
@@ -187,6 +191,7 @@ class Subscription:
     amount_paid: Decimal | None = None
     addon_quantities: tuple[tuple[str, int], ...] = ()
     interval_count: int = 1
+    arrears_billed: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +360,8 @@ def _adjective(interval: Interval, count: int) -> str:
 
 def _length(interval: Interval, count: int) -> int:
     return _NOMINAL_DAYS[interval] * count
+
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -435,6 +442,10 @@ class _Period:
     new_count: int = 1
     true_up_quarter: int = 0
     true_up_peak: int = 0
+    # Items billed in arrears: per code, the (from, quantity, price) pieces of the
+    # period held so far; None when the subscription has none (nothing to track).
+    arrears: dict[str, list[tuple[datetime, int, SeatPrice]]] | None = None
+    arrears_unbilled: dict[str, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sub = self.sub
@@ -453,6 +464,13 @@ class _Period:
         self.step_policy = self.policy
         if sub.seats < 0:
             raise InvoicingError(f"subscription.seats: {sub.seats} must not be negative")
+        for code, amount in sub.arrears_billed:
+            if amount < 0 or amount != round_money(amount, self.currency):
+                raise InvoicingError(
+                    f"subscription.arrears_billed: {code!r} {amount} must be a non-negative "
+                    f"amount in {self.currency}"
+                )
+            self.arrears_unbilled[code] = amount
         for code, quantity in sub.addon_quantities:
             if code not in self.addons:
                 raise InvoicingError(
@@ -503,13 +521,117 @@ class _Period:
         if first is not None:
             # What is paid is needed only to price changes; a plain renewal skips it.
             self.paid = self._initial_paid() if self.started else {}
+        if self.arrears is not None:
+            self.track_arrears(start)
 
     def effective(self) -> dict[str, SeatPrice]:
+        """The items in force that are paid in advance."""
         if not self.started or self.paused or self.cancelled:
             return {}
         items = {self.plan.code: self.plan}
         items.update(self.addons)
+        if self.arrears is not None:
+            return {code: price for code, price in items.items() if not price.in_arrears}
         return items
+
+    # Items billed in arrears.
+
+    def arrears_from(self, at: datetime) -> datetime:
+        """Where a change at ``at`` starts or ends a piece billed in arrears: where the
+        policy starts billing the new state (the next midnight when the old state owns the
+        change's day), so pieces meet at whole days and no day is billed twice."""
+        return min(max(effective_instant(at, self.step_policy), self.start), self.end)
+
+    def track_arrears(self, at: datetime) -> None:
+        """Record from ``at`` the quantity each item billed in arrears is held at; an item
+        that left the subscription (removed, replaced, cancelled) is billed at once up to
+        ``at`` (Lago bills the used part of the old plan when a plan in arrears changes)."""
+        arrears = self.arrears
+        if arrears is None:
+            return
+        present = {} if self.cancelled else {self.plan.code: self.plan, **self.addons}
+        held = self.started and not self.paused
+        for code, price in present.items():
+            if not price.in_arrears:
+                continue
+            quantity = self.quantity(code) if held else 0
+            pieces = arrears.setdefault(code, [])
+            if pieces and pieces[-1][1:] == (quantity, price):
+                continue
+            if pieces and pieces[-1][0] == at:
+                pieces.pop()
+            if pieces or quantity:
+                pieces.append((at, quantity, price))
+        for code in [
+            code for code in arrears if code not in present or not present[code].in_arrears
+        ]:
+            self.bill_arrears(code, at)
+
+    def bill_arrears(self, code: str, until: datetime) -> None:
+        """Bill ``code``'s pieces of the period up to ``until``, each its quantity times
+        its share of the period, less what earlier invoices billed for it in arrears."""
+        assert self.arrears is not None
+        pieces = self.arrears.pop(code, [])
+        total = ZERO
+        for number, (start, quantity, price) in enumerate(pieces):
+            end = pieces[number + 1][0] if number + 1 < len(pieces) else until
+            if not quantity or end <= start:
+                continue
+            policy = self.policy
+            if policy.granularity == "day" and policy.day_counting != "change_day_to_new_state":
+                # The pieces already start at the midnight the policy bills from.
+                policy = policy.model_copy(update={"day_counting": "change_day_to_new_state"})
+            share = proration(
+                start,
+                end,
+                self.holding_start(),
+                self.end,
+                policy,
+                self.interval,
+                self.interval_count,
+            )
+            amount = round_money(prorate(price.unit_amount * quantity, share), self.currency)
+            if not amount:
+                continue
+            total += amount
+            self.lines.append(
+                _Line(
+                    "charge",
+                    f"{quantity} × {self.label(price)} in arrears, {_day(start)} – "
+                    f"{_day(end)}{_share_text(share)}",
+                    code,
+                    start,
+                    end,
+                    Decimal(quantity),
+                    price.unit_amount,
+                    share,
+                    amount,
+                    whole_item=share is FULL_PERIOD,
+                )
+            )
+        earlier = min(self.arrears_unbilled.get(code, ZERO), total)
+        if earlier > ZERO:
+            self.arrears_unbilled[code] -= earlier
+            name = self.lines[-1].description.split(" in arrears")[0]
+            self.lines.append(
+                _Line(
+                    "credit",
+                    f"Already billed in arrears this period for {name}",
+                    code,
+                    pieces[0][0],
+                    until,
+                    Decimal(1),
+                    earlier,
+                    FULL_PERIOD,
+                    -earlier,
+                    whole_item=False,
+                )
+            )
+
+    def bill_all_arrears(self, until: datetime) -> None:
+        if self.arrears:
+            for code in list(self.arrears):
+                self.bill_arrears(code, until)
 
     def _initial_paid(self) -> dict[str, _Paid]:
         sub = self.sub
@@ -535,6 +657,14 @@ class _Period:
                     raise InvoicingError(
                         f"{where}.{name}: {amount} has more decimal places than {currency}"
                     )
+            if self.arrears is not None and any(
+                p.code == item.price.code and p.in_arrears
+                for p in (self.plan, *self.addons.values())
+            ):
+                raise InvoicingError(
+                    f"{where}.item_code: {item.price.code!r} is billed in arrears; give what "
+                    "was billed for it as arrears_billed"
+                )
             price = items.get(item.price.code)
             if price is not None and price.unit_amount != item.price.unit_amount:
                 raise InvoicingError(
@@ -818,6 +948,8 @@ class _Period:
             self._restart(at)
         if self.true_up_quarter:
             self._true_up(at)
+        if self.arrears is not None:
+            self.track_arrears(self.arrears_from(at))
         self.step_policy = self.policy
         self.kinds.clear()
         self.swapped.clear()
@@ -923,6 +1055,7 @@ class _Period:
         interval = self.new_interval
         assert interval is not None
         carried = self._credit_current_period(at)
+        self.bill_all_arrears(self.arrears_from(at))
         start = effective_instant(at, self.policy)
         self.anchor = self.start = self.hold_start = start
         self.interval = interval
@@ -952,6 +1085,7 @@ class _Period:
                 "day of the month; a change to or from weekly billing needs anchor_on_change reset"
             )
         carried = self._credit_current_period(at)
+        self.bill_all_arrears(self.arrears_from(at))
         start = effective_instant(at, self.step_policy)
         billing_day = boundary_after(self.anchor, "month", start)
         if shift_months(billing_day, -1) == start:
@@ -1027,6 +1161,7 @@ class _Period:
 
     def renew(self) -> None:
         """Bill the next period in advance, with any change scheduled for the renewal."""
+        self.bill_all_arrears(self.end)
         if self.cancelled:
             return
         start = self.end
@@ -1052,6 +1187,19 @@ class _Period:
             )
 
 
+def _has_arrears(subscription: Subscription, events: Sequence[Event]) -> bool:
+    if subscription.plan.in_arrears or any(addon.in_arrears for addon in subscription.addons):
+        return True
+    for event in events:
+        if isinstance(event, PlanChanged) and (
+            event.plan.in_arrears or any(addon.in_arrears for addon in event.addons or ())
+        ):
+            return True
+        if isinstance(event, AddonAdded) and event.addon.in_arrears:
+            return True
+    return False
+
+
 def _after_trial(
     timed: list[tuple[datetime, int, Event]], trial_end: datetime
 ) -> list[tuple[datetime, int, Event]]:
@@ -1068,6 +1216,8 @@ def _price_period(
     subscription: Subscription, events: Sequence[Event], policy: ProrationPolicy, renew: bool
 ) -> _Period:
     period = _Period(subscription, policy)
+    if _has_arrears(subscription, events):
+        period.arrears = {}
     # In time order; the index breaks ties, so events keep their given order at one instant.
     timed = sorted(
         (utc(event.at, f"events[{number}].at"), number, event)

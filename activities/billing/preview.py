@@ -113,6 +113,11 @@ class ItemIn(_Request):
     code: str = Field(min_length=1, max_length=64)
     name: str | None = Field(default=None, max_length=120)
     unit_amount: Amount | None = Field(default=None, description="per seat per billing interval")
+    in_arrears: bool = Field(
+        default=False,
+        description="billed at the period end (or when it ends) for the time held, by quantity "
+        "(seat-days), instead of in advance",
+    )
 
 
 class AddonIn(ItemIn):
@@ -138,6 +143,13 @@ class InvoicedIn(_Request):
     name: str | None = Field(default=None, max_length=120)
 
 
+class ArrearsBilledIn(_Request):
+    """What earlier invoices of the current period billed in arrears for one item."""
+
+    item_code: str = Field(min_length=1, max_length=64)
+    amount: Amount
+
+
 class SubscriptionIn(_Request):
     plan: ItemIn
     addons: list[AddonIn] = Field(
@@ -159,6 +171,11 @@ class SubscriptionIn(_Request):
     )
     invoiced: list[InvoicedIn] | None = Field(
         default=None, description="omit to assume the full current period was invoiced"
+    )
+    arrears_billed: list[ArrearsBilledIn] = Field(
+        default_factory=list,
+        description="billed in arrears for the current period by earlier invoices (e.g. the "
+        "used part of a plan replaced mid-period); deducted so nothing is billed twice",
     )
     paused: bool = False
     quarterly_true_up: bool = Field(
@@ -534,7 +551,8 @@ class _Prices:
                 raise PreviewError(
                     f"{where}.unit_amount: {amount} has more decimal places than {self.currency}"
                 )
-            return SeatPrice(item.code, item.name or self.name_of(item.code), amount)
+            name = item.name or self.name_of(item.code)
+            return SeatPrice(item.code, name, amount, item.in_arrears)
         try:
             if plan is None:
                 price = self.book.plan_price(item.code, interval, self.currency)
@@ -542,6 +560,8 @@ class _Prices:
                 price = self.book.addon_price(item.code, interval, self.currency, plan)
         except PriceBookError as error:
             raise PreviewError(f"{where}.code: {error}") from None
+        if item.in_arrears:
+            price = replace(price, in_arrears=True)
         return replace(price, name=item.name) if item.name else price
 
     def name_of(self, code: str) -> str:
@@ -673,6 +693,15 @@ def _subscription(request: PreviewRequest, prices: _Prices) -> Subscription:
         trial_end=sub.trial_end,
         amount_paid=sub.amount_paid,
         interval_count=count,
+        arrears_billed=tuple(
+            (
+                billed.item_code,
+                _money(
+                    billed.amount, request.currency, f"subscription.arrears_billed[{number}].amount"
+                ),
+            )
+            for number, billed in enumerate(sub.arrears_billed)
+        ),
         addon_quantities=tuple(
             (addon.code, addon.quantity) for addon in sub.addons if addon.quantity is not None
         ),
