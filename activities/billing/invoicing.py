@@ -27,6 +27,12 @@ it compares what the subscription now has with what is paid for:
   change (the anchor moves), as Stripe does;
 - a cancellation credits all unused time, to the account or as a refund.
 
+An add-on may have its own quantity instead of following the seats; its
+quantity changes are priced like seat changes, on that add-on alone. An item
+whose price is ``in_arrears`` is not paid ahead: the engine records the
+quantity it was held at over the period and bills those pieces (seat-days)
+when the item leaves the subscription or with the renewal.
+
 A credit never exceeds what was billed for the item in the period less what
 was already credited for it. Every line is rounded once, to the currency's
 minor unit; discounts and tax are rounded per line too, and the totals are
