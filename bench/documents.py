@@ -151,7 +151,10 @@ def bench_rows(count: int = 300) -> list[Row]:
         Row(
             f"invoice PDFs, {result['einvoices_validated']} of {result['pdfs']} with EN 16931 "
             "XML validated, CPU",
-            float(result["pdfs_per_second"]), floor, "PDFs/s", floor / GOAL,
+            float(result["pdfs_per_second"]),
+            floor,
+            "PDFs/s",
+            floor / GOAL,
             higher_is_better=True,
         )
     ]

@@ -78,6 +78,9 @@ class Face:
     regular: Path
     bold: Path
     covered: frozenset[int]
+    #: Embed every glyph (the same font program in every document, subset once per process)
+    #: rather than the glyphs a document uses: worth it for a small face only.
+    whole: bool = False
 
     def draws(self, text: str) -> bool:
         covered = self.covered
@@ -114,10 +117,10 @@ def _cmap(path: Path) -> frozenset[int]:
         return frozenset(font.getBestCmap())
 
 
-def _dejavu(name: str, ranges: tuple[tuple[int, int], ...]) -> Face:
+def _dejavu(name: str, ranges: tuple[tuple[int, int], ...], *, whole: bool = False) -> Face:
     regular = _cut(FONT_DIR / "DejaVuSans.ttf", ranges)
     bold = _cut(FONT_DIR / "DejaVuSans-Bold.ttf", ranges)
-    return Face(name, regular, bold, _cmap(regular) & _cmap(bold))
+    return Face(name, regular, bold, _cmap(regular) & _cmap(bold), whole)
 
 
 @cache
@@ -125,7 +128,7 @@ def faces() -> tuple[Face, ...]:
     """The document faces, lightest first."""
     cjk = pylopdf_fonts_cjk.sans_path()
     return (
-        _dejavu("latin", LATIN_RANGES),
+        _dejavu("latin", LATIN_RANGES, whole=True),
         _dejavu("wide", WIDE_RANGES),
         Face("cjk", cjk, cjk, _cmap(cjk)),
     )
