@@ -297,6 +297,29 @@ def test_a_japanese_name_prints_in_the_cjk_face_and_reads_back(
     assert money(invoice, invoice.total).replace(" ", "") in packed
 
 
+def test_a_korean_name_prints_in_the_hangul_face_and_reads_back(
+    sessions: sessionmaker[Session],
+) -> None:
+    name = "주식회사 한빛소프트"
+    city = "서울특별시 강남구"
+    buyer = Buyer("CUS-KR", name, "US", "USD", city, "US-NY", "10001")
+    with sessions.begin() as session:
+        invoice = _issue_for(session, buyer)
+        documents = issue_invoice_documents(session, invoice, actor="test", now=NOW)
+        data = document_bytes(documents[0])
+        check_rerender(invoice, documents)
+    reader = PdfReader(BytesIO(data))
+    fonts = {
+        str(font["/BaseFont"])
+        for font in reader.pages[0]["/Resources"]["/Font"].values()  # type: ignore[index]
+    }
+    assert any("NotoSansKR" in font for font in fonts), fonts
+    packed = "".join(pdf_text(data).replace("\x00", "").split())
+    assert "".join(name.split()) in packed and "".join(city.split()) in packed
+    assert money(invoice, invoice.total).replace(" ", "") in packed
+    assert money(invoice, invoice.amount_due).replace(" ", "") in packed
+
+
 def test_a_latin_invoice_embeds_the_small_face_only(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         _, documents = issued(session, "renewal_with_discount_de")
@@ -308,11 +331,11 @@ def test_a_latin_invoice_embeds_the_small_face_only(sessions: sessionmaker[Sessi
 def test_a_name_no_font_can_draw_is_refused_with_the_characters(
     sessions: sessionmaker[Session],
 ) -> None:
-    # Hangul beside kanji: Noto Sans JP has the kanji, no face has the Hangul.
-    buyer = Buyer("CUS-KO", "삼성 株式会社", "US", "USD", "New York", "US-NY", "10001")
+    # Thai beside kanji: the CJK faces have the kanji, no face has the Thai.
+    buyer = Buyer("CUS-TH", "สยาม 株式会社", "US", "USD", "New York", "US-NY", "10001")
     with sessions.begin() as session:
         invoice = _issue_for(session, buyer)
-        with pytest.raises(GlyphError, match="삼") as refused:
+        with pytest.raises(GlyphError, match="ส") as refused:
             issue_invoice_documents(session, invoice, actor="test", now=NOW)
         assert "株" not in str(refused.value).split("draw")[1]
         assert session.scalars(select(Document)).all() == []
