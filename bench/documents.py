@@ -14,10 +14,15 @@ rows by ``render_invoice_documents``, the very function that issues them;
 Nothing is stored during the timed loop. Figures are CPU time of this
 process (one core); peak memory is the process's maximum resident set.
 
-The floor is a bare fpdf2 page holding the same strings, one ``cell`` each,
-with the same embedded face the document picks (``fonts.face_for``); the
-core-font page (Helvetica, nothing embedded: not allowed in the PDF/A-3 a
-Factur-X invoice is) is reported beside it as what fpdf2 costs without fonts.
+The floor is what fpdf2 costs for the same text with nothing of ours: a
+bare page holding the same strings, one ``cell`` each, in a core font
+(Helvetica, nothing embedded, which the PDF/A-3 of a Factur-X invoice does not
+allow), over the Western European documents (core fonts draw no Greek,
+Cyrillic or CJK). The ratio is time per PDF over the floor's time per page;
+the goal, 3x, is the issue's 100 PDFs/s where fpdf2 draws that page at about
+300/s (recorded in bench/README.md). A bare page embedding the document's own
+face (``fonts.face_for``, parsed and subset by fpdf2 for each page) is reported
+beside it, as what the fonts cost without our caching.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ from tests.documents.kinds import KINDS, issue_kind
 
 #: The issue's goal: PDFs per second on one core.
 GOAL = 100.0
+#: The same goal as a ratio to the core-font floor: 100/s where fpdf2 draws the floor at ~300/s.
+GOAL_RATIO = 3.0
 
 
 def _strings(content: DocumentContent) -> list[str]:
@@ -122,9 +129,9 @@ def run(count: int) -> dict[str, Any]:
                     else:
                         pdfs += 1
             spent = time.process_time() - start
-            floor = _pace(lambda n: floor_pdf(texts[n % len(texts)]), count)
             latin = [t for t in texts if face_for("\n".join(t)).name == "latin"]
-            core = _pace(lambda n: floor_pdf(latin[n % len(latin)], embed=False), count)
+            floor = _pace(lambda n: floor_pdf(latin[n % len(latin)], embed=False), count)
+            embedded = _pace(lambda n: floor_pdf(texts[n % len(texts)]), count)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "documents": count,
@@ -132,9 +139,10 @@ def run(count: int) -> dict[str, Any]:
         "einvoices_validated": xmls,
         "cpu_seconds": round(spent, 2),
         "pdfs_per_second": round(pdfs / spent, 1),
-        "floor_pdfs_per_second": round(floor, 1),
+        "floor_pdfs_per_second": round(floor, 1),  # core-font page, same text
         "ratio_to_floor": round(floor * spent / pdfs, 2),  # time per PDF ÷ floor time
-        "core_font_pdfs_per_second": round(core, 1),
+        "goal_ratio": GOAL_RATIO,
+        "embedded_face_page_pdfs_per_second": round(embedded, 1),
         "goal_pdfs_per_second": GOAL,
         "mean_bytes": size // max(pdfs, 1),
         "peak_rss_mib": round(peak_kib / 1024, 1),
@@ -142,16 +150,17 @@ def run(count: int) -> dict[str, Any]:
 
 
 def bench_rows(count: int = 300) -> list[Row]:
-    """For ``python -m bench``: PDFs per CPU second beside a bare fpdf2 page of the same text.
-    The issue's goal is absolute (100 PDFs/s); as a ratio to this run's floor it is
-    ``floor / 100``, below 1 when the floor itself is under 100/s."""
+    """For ``python -m bench``: PDFs per CPU second beside a bare core-font fpdf2 page of the
+    same text, goal 3x (the issue's 100 PDFs/s where that page runs at 300/s)."""
     result = run(count)
-    floor = float(result["floor_pdfs_per_second"])
     return [
         Row(
             f"invoice PDFs, {result['einvoices_validated']} of {result['pdfs']} with EN 16931 "
             "XML validated, CPU",
-            float(result["pdfs_per_second"]), floor, "PDFs/s", floor / GOAL,
+            float(result["pdfs_per_second"]),
+            float(result["floor_pdfs_per_second"]),
+            "PDFs/s",
+            GOAL_RATIO,
             higher_is_better=True,
         )
     ]

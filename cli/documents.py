@@ -18,6 +18,8 @@ from activities.settings import settings
 from cli.identity import cli_actor
 from cli.output import Column, print_table, say
 
+_XML = (DocumentKind.CII_XML, DocumentKind.UBL_XML)
+
 
 def register(app: typer.Typer) -> None:
     """Add the commands to the `invoices` group."""
@@ -74,7 +76,13 @@ def show(number: str) -> None:
 def pdf(
     number: str,
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the PDF")],
-    xml: Annotated[bool, typer.Option(help="Write the e-invoice XML instead")] = False,
+    xml: Annotated[
+        bool,
+        typer.Option(
+            help="Write the e-invoice XML instead: the Peppol UBL for a customer "
+            "config/peppol.yaml names, else the EN 16931 CII"
+        ),
+    ] = False,
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Write the invoice's PDF (issued and stored on first use, the stored bytes after)."""
@@ -86,9 +94,13 @@ def pdf(
     with open_ledger(settings().ledger_url).begin() as session:
         invoice = invoices.get_invoice(session, number)
         documents = issue_invoice_documents(session, invoice, actor=actor, now=datetime.now(UTC))
-        wanted = [d for d in documents if (d.kind == DocumentKind.CII_XML) == xml]
+        wanted = [d for d in documents if (d.kind in _XML) == xml]
+        wanted.sort(key=lambda d: d.kind != DocumentKind.UBL_XML)  # Peppol customers get UBL
         if not wanted:
-            raise ValueError(f"invoice {number}: no e-invoice; its buyer does not receive one")
+            raise ValueError(
+                f"invoice {number}: no e-invoice; its buyer receives neither EN 16931 CII "
+                "nor Peppol UBL"
+            )
         content = document_bytes(wanted[0])
         filename = wanted[0].filename
     partial = output.with_name(f".{output.name}.partial")

@@ -12,8 +12,13 @@ therefore embeds the smallest face that covers its text:
 - ``cjk``: Noto Sans JP (SIL OFL 1.1, from the ``pylopdf-fonts-cjk`` wheel, the
   one wheel on PyPI found to ship a static CJK font fpdf2 can embed): kana and
   the kanji of JIS X 0208/0213, which cover Japanese names and most Chinese
-  ones. It has no bold weight and no Hangul; :func:`missing_glyphs` names what
-  no face can draw, and documents refuse such text rather than print boxes.
+  ones; it has no Hangul;
+- ``ko``: Noto Sans KR (SIL OFL 1.1, from the ``pylopdf-fonts-ko`` wheel of the
+  same project): all 11,172 Hangul syllables, the hanja of KS X 1001, kana and
+  Latin, for Korean names (and Korean beside kanji).
+
+The CJK faces have no bold weight. :func:`missing_glyphs` names what no face
+can draw (Thai, Arabic, ...), and documents refuse such text rather than print boxes.
 
 The DejaVu cuts are written once under the temp folder and named by their
 inputs, so every process (and a re-rendering years later with the same
@@ -32,6 +37,7 @@ from pathlib import Path
 import fontTools
 import matplotlib
 import pylopdf_fonts_cjk
+import pylopdf_fonts_ko
 from fontTools import subset
 from fontTools.ttLib import TTFont
 
@@ -78,6 +84,9 @@ class Face:
     regular: Path
     bold: Path
     covered: frozenset[int]
+    #: Embed every glyph (the same font program in every document, subset once per process)
+    #: rather than the glyphs a document uses: worth it for a small face only.
+    whole: bool = False
 
     def draws(self, text: str) -> bool:
         covered = self.covered
@@ -114,20 +123,22 @@ def _cmap(path: Path) -> frozenset[int]:
         return frozenset(font.getBestCmap())
 
 
-def _dejavu(name: str, ranges: tuple[tuple[int, int], ...]) -> Face:
+def _dejavu(name: str, ranges: tuple[tuple[int, int], ...], *, whole: bool = False) -> Face:
     regular = _cut(FONT_DIR / "DejaVuSans.ttf", ranges)
     bold = _cut(FONT_DIR / "DejaVuSans-Bold.ttf", ranges)
-    return Face(name, regular, bold, _cmap(regular) & _cmap(bold))
+    return Face(name, regular, bold, _cmap(regular) & _cmap(bold), whole)
 
 
 @cache
 def faces() -> tuple[Face, ...]:
     """The document faces, lightest first."""
     cjk = pylopdf_fonts_cjk.sans_path()
+    korean = pylopdf_fonts_ko.sans_path()
     return (
-        _dejavu("latin", LATIN_RANGES),
+        _dejavu("latin", LATIN_RANGES, whole=True),
         _dejavu("wide", WIDE_RANGES),
         Face("cjk", cjk, cjk, _cmap(cjk)),
+        Face("ko", korean, korean, _cmap(korean)),
     )
 
 
@@ -136,7 +147,7 @@ def face_for(text: str) -> Face:
     for face in faces():
         if face.draws(text):
             return face
-    # Each character may have a face, but no one face has them all (say, Hangul beside kanji).
+    # Each character may have a face, but no one face has them all (say, Greek beside Hangul).
     missing = missing_glyphs(text) or "".join(
         sorted({ch for ch in text if not faces()[-1].draws(ch)})
     )

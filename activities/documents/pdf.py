@@ -20,10 +20,15 @@ than printed as empty boxes.
 
 from __future__ import annotations
 
+import copy
+from functools import cache
+from pathlib import Path
+
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
-from fpdf.fonts import TTFFont
+from fpdf.fonts import SubsetMap, TTFFont
 
+from activities.documents import font_programs
 from activities.documents.content import DocumentContent, Row
 from activities.documents.fonts import Face, GlyphError, face_for
 
@@ -86,18 +91,44 @@ def render_pdf(content: DocumentContent) -> bytes:
     _lines(pdf, content)
     _totals(pdf, content)
     _notes(pdf, content)
-    return bytes(pdf.output())
+    try:
+        return bytes(pdf.output())
+    finally:
+        # fpdf2 memoizes glyph picks per font map for the life of the process (functools.cache
+        # on a method), which would keep every document's fonts; each map keeps its own picks.
+        SubsetMap.pick.cache_clear()
+
+
+@cache
+def _parsed(path: Path, style: str) -> TTFFont:
+    """The font as fpdf2 parses it (metrics, widths, cmap), once per process: parsing it
+    again for every document was a fifth of a document's time."""
+    pdf = FPDF()
+    pdf.add_font(FAMILY, style, str(path))
+    font = pdf.fonts[f"{FAMILY.lower()}{style}"]
+    assert isinstance(font, TTFFont)
+    return font
 
 
 def add_face(pdf: FPDF, face: Face) -> None:
-    """Register ``face`` as the document family, regular and bold."""
+    """Register ``face`` as the document family, regular and bold: the parsed font shared
+    across documents, with this document's own glyph map and font program.
+
+    A face marked ``whole`` maps every glyph it has, in code point order, so every document
+    of that face embeds the same font program, which is then subset once per process
+    (``font_programs``) instead of once per document.
+    """
     for style, path in (("", face.regular), ("B", face.bold)):
-        pdf.add_font(FAMILY, style, str(path))
-        # Keep each glyph's stored outline and bounds: recomputing them made fontTools
-        # decode and re-encode every glyph of every document's font subset.
-        font = pdf.fonts[f"{FAMILY.lower()}{style}"]
-        assert isinstance(font, TTFFont)
-        font.ttfont.recalcBBoxes = False
+        font = copy.copy(_parsed(path, style))
+        font.i = len(pdf.fonts) + 1
+        font.ttfont = font_programs.program(path)
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        font.subset = SubsetMap(font)
+        if face.whole:
+            for code in sorted(font.cmap):
+                font.subset.pick(code)
+        pdf.fonts[font.fontkey] = font
 
 
 def _header(pdf: FPDF, content: DocumentContent) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from activities.paths import CONFIG_DIR
+from activities.settings import config_dir
 
 #: A Peppol participant id: a four-digit ICD scheme, a colon, the identifier.
 _ENDPOINT = re.compile(r"^\d{4}:[A-Za-z0-9.\-_]{1,50}$")
@@ -45,9 +45,14 @@ class PeppolConfig(BaseModel):
         return self.customers.get(customer_id)
 
 
+def load_peppol(path: Path | None = None) -> PeppolConfig:
+    """The Peppol settings (default: ``peppol.yaml`` in the config folder), read once per
+    path; a bad entry is named."""
+    return _load(path or config_dir() / "peppol.yaml")
+
+
 @cache
-def load_peppol(path: Path = CONFIG_DIR / "peppol.yaml") -> PeppolConfig:
-    """The Peppol settings, read once per path; a bad entry is named."""
+def _load(path: Path) -> PeppolConfig:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:

@@ -4,8 +4,10 @@
 e-invoicing country, the checked EN 16931 XML embedded as Factur-X; for a
 customer config/peppol.yaml names, the checked Peppol UBL) and stores the
 bytes with their SHA-256; asking again returns what was stored.
-Reading checks the hash; :func:`rerender_matches` renders again from the
-ledger row and compares, which holds because rendering is deterministic.
+Each row records what rendered it (``renderer.renderer_id``). Reading checks
+the hash; :func:`check_rerender` renders again from the ledger row and
+compares, which holds because rendering is deterministic, or, when the
+renderer has changed since issue, says so instead of comparing.
 
 Two workers issuing the same invoice's documents at once both render the
 same bytes; the unique (invoice, kind) key keeps one, and the other reads it.
@@ -26,6 +28,7 @@ from activities.documents.content import credit_note_content, invoice_content
 from activities.documents.einvoice import XML_FILENAME, check_einvoice, cii_xml, facturx_pdf
 from activities.documents.pdf import render_pdf
 from activities.documents.peppol import PeppolConfig, load_peppol
+from activities.documents.renderer import renderer_id
 from activities.documents.ubl import UBL_FILENAME, check_ubl, ubl_xml
 from activities.ledger import audit
 from activities.ledger.errors import LedgerError
@@ -123,6 +126,7 @@ def issue_invoice_documents(
             size=len(content),
             content=content,
             created_at=now,
+            renderer=renderer_id(),
         )
         for kind, filename, media_type, content in rendered
     ]
@@ -162,6 +166,7 @@ def issue_credit_note_document(
         size=len(pdf),
         content=pdf,
         created_at=now,
+        renderer=renderer_id(),
     )
     try:
         with session.begin_nested():
@@ -192,10 +197,40 @@ def document_bytes(document: Document) -> bytes:
     return document.content
 
 
-def rerender_matches(invoice: Invoice, stored: Sequence[Document]) -> bool:
-    """True when rendering the invoice again gives exactly the stored documents."""
-    fresh = {kind: _digest(content) for kind, _, _, content in render_invoice_documents(invoice)}
-    return fresh == {row.kind: row.sha256 for row in stored}
+class RendererChanged(LedgerError):
+    """The stored document was rendered by another renderer than this process's: a re-rendering
+    would not be the document that was issued. The stored bytes are the document."""
+
+
+def check_rerender(invoice: Invoice, stored: Sequence[Document]) -> None:
+    """Render the invoice again and check it gives exactly the stored documents.
+
+    Raises :class:`RendererChanged` naming both renderers when a stored document
+    was rendered by another one (or before renderers were recorded), and
+    :class:`LedgerError` naming the document when the same renderer now gives
+    other bytes (the ledger row changed after issue, or rendering is not deterministic).
+    """
+    current = renderer_id()
+    for row in stored:
+        if row.renderer != current:
+            issued_by = row.renderer or "a renderer not recorded (issued before migration 0017)"
+            raise RendererChanged(
+                f"document {row.filename}: issued by {issued_by}; this is {current}. "
+                "The renderer has changed since issue, so a re-rendering is not the document "
+                "sent: use the stored bytes"
+            )
+    fresh = {kind: (name, content) for kind, name, _, content in render_invoice_documents(invoice)}
+    for row in stored:
+        _, content = fresh.pop(row.kind, (row.filename, b""))
+        if _digest(content) != row.sha256:
+            raise LedgerError(
+                f"document {row.filename}: re-rendered by the same renderer it no longer "
+                f"matches its SHA-256 {row.sha256[:12]}: the invoice's ledger row changed "
+                "after issue"
+            )
+    if fresh:
+        names = ", ".join(name for name, _ in fresh.values())
+        raise LedgerError(f"invoice {invoice.number}: a re-rendering adds {names}, not issued")
 
 
 def _starting_with(prefix: str) -> str:

@@ -237,12 +237,34 @@ def ubl_rule_errors(xml: bytes) -> list[str]:
         return [f"UBL 2.1 XSD: {error.message} (line {error.line})" for error in log]
     ns = {"cbc": CBC, "cac": CAC}
     errors = []
+    if document.findtext("cbc:CustomizationID", namespaces=ns) != CUSTOMIZATION:
+        errors.append(f"PEPPOL-EN16931-R004: the specification identifier is {CUSTOMIZATION}")
+    if document.findtext("cbc:ProfileID", namespaces=ns) != PROFILE:
+        errors.append(f"PEPPOL-EN16931-R001: the business process is {PROFILE}")
     for role, rule in (("Supplier", "R020"), ("Customer", "R010")):
         endpoint = document.find(f"cac:Accounting{role}Party/cac:Party/cbc:EndpointID", ns)
         if endpoint is None or not endpoint.get("schemeID") or not (endpoint.text or "").strip():
             errors.append(f"PEPPOL-EN16931-{rule}: the {role.lower()}'s Peppol endpoint id")
     totals = document.find("cac:LegalMonetaryTotal", ns)
+    lines = sum(
+        (
+            _decimal(line, "cbc:LineExtensionAmount")
+            for line in document.findall(f"cac:{root}Line", ns)
+        ),
+        ZERO,
+    )
+    if lines != _decimal(totals, "cbc:LineExtensionAmount"):
+        errors.append(f"BR-CO-10: sum of line net amounts {lines} ≠ the document's line total")
     tax = _decimal(document, "cac:TaxTotal/cbc:TaxAmount")
+    subtotals = sum(
+        (
+            _decimal(sub, "cbc:TaxAmount")
+            for sub in document.findall("cac:TaxTotal/cac:TaxSubtotal", ns)
+        ),
+        ZERO,
+    )
+    if subtotals != tax:
+        errors.append(f"BR-CO-14: tax total {tax} ≠ sum of the breakdown {subtotals}")
     exclusive = _decimal(totals, "cbc:TaxExclusiveAmount")
     inclusive = _decimal(totals, "cbc:TaxInclusiveAmount")
     if inclusive != exclusive + tax:

@@ -786,6 +786,9 @@ class Document(Base):
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+    #: What rendered it (``documents.renderer.renderer_id``); NULL for documents issued
+    #: before renderers were recorded (migration 0017), which are never re-rendered as theirs.
+    renderer: Mapped[str | None] = mapped_column(String(255))
 
 
 class OutboxAttachment(Base):

@@ -4,6 +4,8 @@ e-invoice against the EN 16931 XSD and rules, stored bytes against their hash.""
 from __future__ import annotations
 
 import email
+import hashlib
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -24,10 +26,13 @@ from activities.billing.money import format_money
 from activities.documents.content import invoice_content
 from activities.documents.einvoice import EInvoiceError, business_rule_errors, cii_xml
 from activities.documents.fonts import GlyphError
+from activities.documents.renderer import renderer_id
 from activities.documents.store import (
+    RendererChanged,
+    check_rerender,
     document_bytes,
     issue_invoice_documents,
-    rerender_matches,
+    render_invoice_documents,
 )
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import AuditEntry, Document, DocumentKind, Invoice
@@ -179,7 +184,8 @@ def test_documents_are_issued_once_and_re_render_to_the_same_bytes(
         invoice, first = issued(session, "renewal_with_discount_de")
         again = issue_invoice_documents(session, invoice, actor="test", now=NOW)
         assert [d.id for d in again] == [d.id for d in first]
-        assert rerender_matches(invoice, first)
+        check_rerender(invoice, first)  # raises unless the same bytes come out
+        assert all(d.renderer == renderer_id() for d in first)
         # The PDF's own metadata carries the invoice's date, not the clock's.
         info = PdfReader(BytesIO(first[0].content)).metadata
         assert info is not None and "20261201" in str(info.get("/CreationDate"))
@@ -187,6 +193,37 @@ def test_documents_are_issued_once_and_re_render_to_the_same_bytes(
             select(AuditEntry).where(AuditEntry.action == "invoice.documents_issued")
         ).all()
         assert len(issued_audits) == 1
+
+
+def test_a_re_rendering_reproduces_the_hash_or_says_the_renderer_changed(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        invoice, documents = issued(session, "reverse_charge_eu")
+        assert len(documents) == 2  # the PDF and the CII XML
+        check_rerender(invoice, documents)
+        fresh = {kind: content for kind, _, _, content in render_invoice_documents(invoice)}
+        assert {d.kind: d.sha256 for d in documents} == {
+            kind: hashlib.sha256(content).hexdigest() for kind, content in fresh.items()
+        }
+        # Issued by an older renderer: said, with both renderers, and nothing compared.
+        documents[0].renderer = "documents 1; fpdf2 2.8.4"
+        with pytest.raises(
+            RendererChanged, match=re.escape("issued by documents 1; fpdf2 2.8.4; this is ")
+        ):
+            check_rerender(invoice, documents)
+        documents[0].renderer = None  # issued before renderers were recorded
+        with pytest.raises(
+            RendererChanged, match=re.escape("not recorded (issued before migration 0017)")
+        ):
+            check_rerender(invoice, documents)
+        # The same renderer giving other bytes is never passed off as the issued document.
+        documents[0].renderer = renderer_id()
+        invoice.buyer_name = "Someone Else B.V."
+        with pytest.raises(
+            LedgerError, match=re.escape(f"{invoice.number}.pdf: re-rendered by the same")
+        ):
+            check_rerender(invoice, documents)
 
 
 def test_altered_stored_bytes_are_refused(sessions: sessionmaker[Session]) -> None:
@@ -246,7 +283,7 @@ def test_a_japanese_name_prints_in_the_cjk_face_and_reads_back(
         invoice = _issue_for(session, buyer)
         documents = issue_invoice_documents(session, invoice, actor="test", now=NOW)
         data = document_bytes(documents[0])
-        assert rerender_matches(invoice, documents)
+        check_rerender(invoice, documents)
     reader = PdfReader(BytesIO(data))
     fonts = {
         str(font["/BaseFont"])
@@ -260,6 +297,29 @@ def test_a_japanese_name_prints_in_the_cjk_face_and_reads_back(
     assert money(invoice, invoice.total).replace(" ", "") in packed
 
 
+def test_a_korean_name_prints_in_the_hangul_face_and_reads_back(
+    sessions: sessionmaker[Session],
+) -> None:
+    name = "주식회사 한빛소프트"
+    city = "서울특별시 강남구"
+    buyer = Buyer("CUS-KR", name, "US", "USD", city, "US-NY", "10001")
+    with sessions.begin() as session:
+        invoice = _issue_for(session, buyer)
+        documents = issue_invoice_documents(session, invoice, actor="test", now=NOW)
+        data = document_bytes(documents[0])
+        check_rerender(invoice, documents)
+    reader = PdfReader(BytesIO(data))
+    fonts = {
+        str(font["/BaseFont"])
+        for font in reader.pages[0]["/Resources"]["/Font"].values()  # type: ignore[index]
+    }
+    assert any("NotoSansKR" in font for font in fonts), fonts
+    packed = "".join(pdf_text(data).replace("\x00", "").split())
+    assert "".join(name.split()) in packed and "".join(city.split()) in packed
+    assert money(invoice, invoice.total).replace(" ", "") in packed
+    assert money(invoice, invoice.amount_due).replace(" ", "") in packed
+
+
 def test_a_latin_invoice_embeds_the_small_face_only(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         _, documents = issued(session, "renewal_with_discount_de")
@@ -271,11 +331,11 @@ def test_a_latin_invoice_embeds_the_small_face_only(sessions: sessionmaker[Sessi
 def test_a_name_no_font_can_draw_is_refused_with_the_characters(
     sessions: sessionmaker[Session],
 ) -> None:
-    # Hangul beside kanji: Noto Sans JP has the kanji, no face has the Hangul.
-    buyer = Buyer("CUS-KO", "삼성 株式会社", "US", "USD", "New York", "US-NY", "10001")
+    # Thai beside kanji: the CJK faces have the kanji, no face has the Thai.
+    buyer = Buyer("CUS-TH", "สยาม 株式会社", "US", "USD", "New York", "US-NY", "10001")
     with sessions.begin() as session:
         invoice = _issue_for(session, buyer)
-        with pytest.raises(GlyphError, match="삼") as refused:
+        with pytest.raises(GlyphError, match="ส") as refused:
             issue_invoice_documents(session, invoice, actor="test", now=NOW)
         assert "株" not in str(refused.value).split("draw")[1]
         assert session.scalars(select(Document)).all() == []

@@ -83,6 +83,23 @@ def test_ubl_that_breaks_a_rule_is_never_issued_and_names_it(
         assert session.scalars(select(Document)).all() == []
 
 
+def test_a_line_total_or_identifier_that_does_not_hold_is_named(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        invoice = issue_kind(session, "seat_increase")
+        xml = ubl_xml(invoice, seller_endpoint=SELLER, buyer_endpoint=BUYER)
+    document = etree.fromstring(xml)
+    line = document.find("cac:InvoiceLine/cbc:LineExtensionAmount", NS)
+    assert line is not None and line.text
+    line.text = str(Decimal(line.text) + 1)
+    profile = document.find("cbc:ProfileID", NS)
+    assert profile is not None
+    profile.text = "urn:fdc:peppol.eu:2017:poacc:billing:99:1.0"
+    errors = ubl_rule_errors(etree.tostring(document))
+    assert [error.split(":")[0] for error in errors] == ["PEPPOL-EN16931-R001", "BR-CO-10"]
+
+
 def test_the_xsd_names_an_element_out_of_place() -> None:
     xml = (
         f'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" '
