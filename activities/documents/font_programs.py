@@ -109,5 +109,11 @@ class _Subsetter:
 
 @cache
 def install() -> None:
-    """Route fpdf2's font subsetting through the kept subsets (once per process)."""
+    """Route fpdf2's font subsetting through the kept subsets (once per process). The name
+    is fpdf2's internal one (pyproject pins fpdf2 below 2.9 for it); if it moves, this
+    stops with a message rather than silently subsetting every document again."""
+    if not hasattr(fpdf.output, "ftsubset"):
+        raise RuntimeError(
+            "fpdf2 no longer subsets through fpdf.output.ftsubset: see font_programs.py"
+        )
     fpdf.output.ftsubset = SimpleNamespace(Options=subset.Options, Subsetter=_Subsetter)  # type: ignore[attr-defined]
