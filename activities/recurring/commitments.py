@@ -32,7 +32,7 @@ from activities.billing.invoicing import (
     InvoiceTerms,
     draft_invoice,
 )
-from activities.billing.money import ZERO
+from activities.billing.money import ZERO, round_money
 from activities.ledger.models import (
     Invoice,
     InvoiceLine,
@@ -108,7 +108,8 @@ def billed_toward(session: Session, commitment: SubscriptionCommitment) -> Decim
     )
     if codes:
         query = query.where(InvoiceLine.item_code.in_(codes))
-    return Decimal(session.scalar(query) or ZERO)
+    # A sum of amounts in minor units, at the database's scale: read back at the currency's.
+    return round_money(Decimal(session.scalar(query) or ZERO), commitment.currency)
 
 
 def counts_toward(commitment: SubscriptionCommitment, lines: Sequence[InvoiceLineDraft]) -> Decimal:
