@@ -10,7 +10,9 @@ What one invoice holds is the engine's: the period's changes not invoiced yet, t
 next period in advance (nothing while paused, nothing after a cancellation), the
 period's usage in arrears and late usage of earlier periods, less the customer's
 account credit (drawn down from its credit notes in the same transaction). Annual invoiced
-contracts also get their quarterly seat true-up on each quarter boundary of the term.
+contracts also get their quarterly seat true-up on each quarter boundary of the term, and
+a minimum commitment ending with the period (or cut short by a cancellation in it) is
+trued up on the period's invoice and settled with it (activities/recurring/commitments.py).
 """
 
 from __future__ import annotations
