@@ -5,9 +5,9 @@ row bumped per invoice) cost 40 to 70 times the computation (bench/README.md). H
 batch's subscriptions and period rows are locked together, in id order (the order
 :func:`~activities.recurring.changes.lock_subscription` and every other batch take
 them), what pricing reads is read with one query per table, and the plain renewals
-(one period ended, no true-up, no commitment to true up, no cancellation, no net credit,
-no account credit to spend) are stored with bulk inserts under one block of invoice
-numbers. Anything else is billed by
+(one period ended, no true-up, no cancellation, no net credit, no account credit to
+spend) are stored with bulk inserts under one block of invoice numbers. Anything else
+is billed by
 :func:`~activities.recurring.bill_run.bill_subscription` in a savepoint, exactly as a
 lone subscription is.
 
