@@ -27,6 +27,7 @@ from activities.ledger.db import open_ledger
 from activities.settings import Settings, settings
 from activities.temporal_runtime import UI_PORT_OFFSET, temporal_client
 from bot.approvals import approval_notifier
+from bot.subscription_changes import SlackChangeNotifier
 from bot.ticket_review import SlackReviewNotifier
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities, ensure_schedules
 
@@ -75,14 +76,15 @@ async def serve(
 
 
 def slack_notifiers(config: Settings, sessions: sessionmaker[Session]) -> dict[str, Any]:
-    """Approval requests and ticket drafts go to Slack when a bot token is configured;
-    without one the registry's defaults write them to the log."""
+    """Approval requests, ticket drafts and decided subscription changes go to Slack when a
+    bot token is configured; without one the registry's defaults write them to the log."""
     if config.slack_bot_token is None:
         return {}
     client = WebClient(token=config.slack_bot_token.get_secret_value())
     return {
         "approval_notifier": approval_notifier(config, sessions, load_matrix(config.config_dir)),
         "review_notifier": SlackReviewNotifier(client, sessions, load_matrix(config.config_dir)),
+        "change_notifier": SlackChangeNotifier(client, load_matrix(config.config_dir)),
     }
 
 

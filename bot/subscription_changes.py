@@ -10,7 +10,9 @@ Confirm may be clicked by whoever asked, or by a billing manager (bot/roles.py).
 ledger transaction the change is priced again; a change whose credit falls in a band
 of the approval matrix's ``credit_note`` action above the analyst's is not applied
 here but handed to the approval step (workflows/subscription_change.py), which applies
-it once approved; any other is recorded, applied and audited at once.
+it once approved; any other is recorded, applied and audited at once. The held change
+carries its message's channel and ts, and once decided the workflow has
+:class:`SlackChangeNotifier` update that message in place with the outcome.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -31,11 +35,12 @@ from activities.approvals.matrix import ApprovalMatrix
 from activities.billing.money import ZERO, format_money
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import Subscription
+from activities.recurring.activities import ChangeMessage
 from activities.recurring.bill_run import Billing
 from activities.recurring.changes import ChangeOutcome, ChangeRequest, change_subscription
 from activities.recurring.model import ChangeForApproval, change_workflow_id
 from activities.temporal_runtime import TemporalUnavailable
-from bot import roles
+from bot import approvals, roles
 from bot.blocks import answers
 from bot.blocks.answers import Message
 from bot.blocks.subscriptions import (
@@ -44,6 +49,7 @@ from bot.blocks.subscriptions import (
     change_applied,
     change_awaiting_approval,
     change_cancelled,
+    change_decided,
     change_preview,
 )
 from bot.commands import SubscriptionChange
@@ -109,8 +115,10 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(found, str):
             await respond(response_type="ephemeral", replace_original=False, text=found)
             return
+        container = body.get("container") or {}
+        where = (container.get("channel_id"), container.get("message_ts"))
         try:
-            reply = await _confirm(services, billing, found, user_id)
+            reply = await _confirm(services, billing, found, user_id, where)
         except REFUSALS as refused:
             failure = answers.failure(str(refused))
             await respond(response_type="ephemeral", replace_original=False, **failure)
@@ -140,7 +148,11 @@ def _clicked(body: dict[str, Any], matrix: ApprovalMatrix) -> ChangeRequest | st
 
 
 async def _confirm(
-    services: Services, billing: Billing, request: ChangeRequest, user_id: str
+    services: Services,
+    billing: Billing,
+    request: ChangeRequest,
+    user_id: str,
+    where: tuple[str | None, str | None],
 ) -> Message:
     confirmer = roles.actor(services.matrix, user_id)
     asked = request.model_copy(
@@ -178,9 +190,37 @@ async def _confirm(
                 currency=outcome.currency,
                 summary=f"Credit {format_money(credit, outcome.currency)} for "
                 f"{asked.subscription_id}: {outcome.description}",
+                slack_channel=where[0],
+                slack_ts=where[1],
             ),
             id=change_workflow_id(asked.idempotency_key),
             task_queue=services.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     return change_awaiting_approval(outcome, user_id, format_money(credit, outcome.currency))
+
+
+class SlackChangeNotifier:
+    """Updates the preview message of a change held for approval once it is decided
+    (``activities.recurring.activities.ChangeNotifier``).
+
+    Runs in the worker's activity threads, hence the synchronous ``WebClient``;
+    ``chat.update`` with the same content is harmless when retried. A message Slack no
+    longer has is logged and left: the change stands either way.
+    """
+
+    def __init__(self, client: WebClient, matrix: ApprovalMatrix) -> None:
+        self.client = client
+        self.matrix = matrix
+
+    def decided(self, message: ChangeMessage) -> None:
+        shown = change_decided(message, approvals.actor(message.decided_by, self.matrix))
+        try:
+            self.client.chat_update(channel=message.channel, ts=message.ts, **shown)
+        except SlackApiError as error:
+            log.warning(
+                "change of %s: its message %s was not updated: %s",
+                message.subscription_id,
+                message.ts,
+                error.response.get("error"),
+            )

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import Progress
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -29,7 +30,12 @@ from activities.billing.tax import load_tax_table
 from activities.ledger.db import open_ledger, transaction
 from activities.ledger.errors import NotFound
 from activities.ledger.invoices import get_invoice
-from activities.ledger.models import Subscription, SubscriptionPeriod
+from activities.ledger.models import (
+    Invoice,
+    Subscription,
+    SubscriptionCommitment,
+    SubscriptionPeriod,
+)
 from activities.recurring.bill_run import (
     DATA_ERRORS,
     Billing,
@@ -43,6 +49,7 @@ from activities.recurring.changes import (
     ChangeRequest,
     change_subscription,
 )
+from activities.recurring.commitments import billed_toward
 from activities.recurring.history import period_events, state_of
 from activities.recurring.model import BillRunReport, BillRunStart, workflow_id
 from activities.recurring.policy import load_policy
@@ -128,6 +135,7 @@ def show(subscription_id: str) -> None:
                 f"  {item['item_code']:<20} {item['kind']:<12} x{item['quantity']:<6} "
                 f"{_money(item['unit_price'], subscription.currency)}",
             )
+        _print_commitments(session, subscription)
         if period is None:
             say("no current billing period (cancelled, or never invoiced)")
             return
@@ -151,6 +159,38 @@ def show(subscription_id: str) -> None:
             _print_next_invoice(session, subscription_id, period.period_end.date(), billing)
         finally:
             session.rollback()
+
+
+def _print_commitments(session: Session, subscription: Subscription) -> None:
+    """Each minimum commitment: the amount, what counts so far, and how it was trued up."""
+    currency = subscription.currency
+    for row in session.scalars(
+        select(SubscriptionCommitment)
+        .where(SubscriptionCommitment.subscription_id == subscription.id)
+        .order_by(SubscriptionCommitment.period_start)
+    ):
+        items = ", ".join(row.item_codes or []) or "all items"
+        head = (
+            f"minimum commitment {_money(row.amount, currency)} "
+            f"{row.period_start.date()} – {row.period_end.date()} ({items}): "
+        )
+        if row.settled_at is not None:
+            invoice = session.get(Invoice, row.invoice_id) if row.invoice_id else None
+            say(
+                head
+                + (
+                    f"trued up on invoice {invoice.number}"
+                    if invoice is not None
+                    else "met, nothing to true up"
+                )
+            )
+            continue
+        billed = billed_toward(session, row)
+        short = max(row.amount - billed, Decimal(0))
+        say(
+            head + f"{_money(billed, currency)} billed so far, {_money(short, currency)} short; "
+            f"the bill run of {row.period_end.date()} trues it up"
+        )
 
 
 def _print_next_invoice(
@@ -180,6 +220,11 @@ def _print_next_invoice(
             ],
         )
         say(f"next invoice total {_money(invoice.total, invoice.currency)}")
+        if outcome.true_up is not None:
+            say(
+                "  it includes the minimum-commitment true-up of "
+                f"{_money(outcome.true_up, invoice.currency)}"
+            )
 
 
 @subscription_app.command("change")
@@ -402,7 +447,10 @@ def _dry_run(day: date) -> None:
                             start,
                             outcome.outcome,
                             Amount(invoice.total, invoice.currency),
-                            "",
+                            ""
+                            if outcome.true_up is None
+                            else "incl. minimum-commitment true-up "
+                            + _money(outcome.true_up, invoice.currency),
                         )
                     )
     print_table(

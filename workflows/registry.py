@@ -35,7 +35,7 @@ from activities.disputes.activities import DisputeActivities
 from activities.drafting.activities import DraftingActivities, build_drafter
 from activities.orders.provisioning import order_activities
 from activities.outbox import Outbox, Transport, transport_from_settings
-from activities.recurring.activities import recurring_activities
+from activities.recurring.activities import ChangeNotifier, recurring_activities
 from activities.recurring.model import SCHEDULE_ID as BILL_RUN_SCHEDULE_ID
 from activities.recurring.policy import load_policy as load_recurring_policy
 from activities.settings import Settings
@@ -89,6 +89,7 @@ def build_activities(
     cadences: Path | None = None,
     approval_notifier: Notifier | None = None,
     review_notifier: ReviewNotifier | None = None,
+    change_notifier: ChangeNotifier | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity, bound to the ledger, the cadences, the outbox and the team channel.
 
@@ -127,7 +128,7 @@ def build_activities(
         *DisputeActivities(sessions, outbox, drafter).all(),
         DraftingActivities(drafter).draft_message,
         *zendesk.all(),
-        *recurring_activities(settings, sessions, outbox, drafter, slack_base_url),
+        *recurring_activities(settings, sessions, outbox, drafter, slack_base_url, change_notifier),
     ]
 
 

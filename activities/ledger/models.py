@@ -914,3 +914,37 @@ class BillRunRecord(Base):
     amount: Mapped[Decimal | None]
     reason: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime]
+
+
+class SubscriptionCommitment(Base):
+    """A minimum spend agreed for a contract period of a subscription (usually its term).
+
+    What counts is what the subscription's issued invoices billed for service inside the
+    period (lines before discounts and tax, of ``item_codes`` only when given). The bill
+    run that invoices the billing period holding the commitment's end (or the
+    subscription's cancellation) adds the shortfall as a true-up line and marks the
+    commitment settled in the same transaction, so it is trued up once
+    (activities/recurring/commitments.py).
+    """
+
+    __tablename__ = "subscription_commitments"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "period_start"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("period_end > period_start", name="period_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(comment="minimum spend before discounts and tax")
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    item_codes: Mapped[list[str] | None] = mapped_column(
+        JSON, comment="the items whose lines count; all when empty"
+    )
+    settled_at: Mapped[datetime | None] = mapped_column(comment="when the bill run trued it up")
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoices.id"), comment="the invoice with the true-up line (none: no shortfall)"
+    )
+    created_at: Mapped[datetime]

@@ -63,6 +63,7 @@ from activities.orders.validation import (
     validate_order,
 )
 from activities.outbox import Outbox
+from activities.recurring.credits import available_credit, spend_credit
 
 
 class _Model(BaseModel):
@@ -331,8 +332,9 @@ class ProvisioningActivities:
 
         A new subscription's first invoice runs from the term start to the billing
         anchor (prorated) or for a full period; an amendment's charges the change for
-        the rest of the current period. ``None`` when the order costs nothing now
-        (only a metered add-on added).
+        the rest of the current period. The customer's account credit is spent on it,
+        as on every invoice the product issues (activities/recurring/credits.py).
+        ``None`` when the order costs nothing now (only a metered add-on added).
         """
         order, change = request.order, request.change
         book = self.rules.book
@@ -359,6 +361,9 @@ class ProvisioningActivities:
                         po_number=order.purchase_order.number if order.purchase_order else None,
                         tax=self._tax(customer),
                         discounts=discounts,
+                        account_credit=available_credit(
+                            session, customer.id, subscription.currency
+                        ),
                     ),
                 )
                 if not draft.lines:
@@ -371,6 +376,10 @@ class ProvisioningActivities:
                     actor=f"workflow:{request.workflow_id}",
                     now=request.now,
                     subscription_id=change.subscription_id,
+                )
+                session.flush()  # the invoice's id, for the credit it spends
+                spend_credit(
+                    session, invoice, actor=f"workflow:{request.workflow_id}", now=request.now
                 )
                 row = session.get(Order, order.order_id)
                 if row is not None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict
 from slack_sdk.errors import SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -61,6 +62,41 @@ log = logging.getLogger("billing_ops.bill_run")
 SLACK_ACTION = "bill_run.slack_post"
 
 
+class ChangeMessage(BaseModel):
+    """How a change held for approval was decided, for the message that previewed it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    ts: str
+    subscription_id: str
+    summary: str
+    outcome: str  # approved, rejected, withdrawn, failed (approved, but the ledger refused)
+    decided_by: str
+    reason: str
+    applied: ChangeOutcome | None = None
+
+
+class ChangeNotifier(Protocol):
+    """Shows a decided change where it was confirmed (bot/subscription_changes.py: Slack)."""
+
+    def decided(self, message: ChangeMessage) -> None: ...
+
+
+class LogChangeNotifier:
+    """Without Slack: a log line the worker prints."""
+
+    def decided(self, message: ChangeMessage) -> None:
+        log.info(
+            "subscription change %s (%s) %s by %s: %s",
+            message.subscription_id,
+            message.summary,
+            message.outcome,
+            message.decided_by,
+            message.reason,
+        )
+
+
 class ChangeIn(ChangeRequest):
     """A change as an activity input: the request, when, and whether to apply it."""
 
@@ -85,8 +121,10 @@ class RecurringActivities:
         slack_token: str | None = None,
         slack_base_url: str | None = None,
         collections_queue: str | None = None,
+        change_notifier: ChangeNotifier | None = None,
     ) -> None:
         self.sessions = sessions
+        self.change_notifier = change_notifier or LogChangeNotifier()
         self.billing = billing
         self.outbox = outbox
         self.drafter = drafter
@@ -97,6 +135,7 @@ class RecurringActivities:
     def all(self) -> list[Any]:
         return [
             self.change,
+            self.change_decided,
             self.due,
             self.invoice_batch,
             self.deliver,
@@ -120,6 +159,11 @@ class RecurringActivities:
                 )
         except DATA_ERRORS as error:
             raise _refuse(error) from None
+
+    @activity.defn(name="subscriptions.change_decided")
+    def change_decided(self, message: ChangeMessage) -> None:
+        """Show how a change held for approval ended, in the message that previewed it."""
+        self.change_notifier.decided(message)
 
     @activity.defn(name="bill_run.due")
     def due(self, request: DueRequest) -> DueBatch:
@@ -307,6 +351,7 @@ def recurring_activities(
     outbox: Outbox,
     drafter: Drafter,
     slack_base_url: str | None = None,
+    change_notifier: ChangeNotifier | None = None,
 ) -> list[Any]:
     """The activities with the price book, tax table and policy from config/."""
     billing = Billing(
@@ -316,5 +361,11 @@ def recurring_activities(
     )
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return RecurringActivities(
-        sessions, billing, outbox, drafter, slack_token=token, slack_base_url=slack_base_url
+        sessions,
+        billing,
+        outbox,
+        drafter,
+        slack_token=token,
+        slack_base_url=slack_base_url,
+        change_notifier=change_notifier,
     ).all()

@@ -58,6 +58,7 @@ from activities.recurring.bill_run import (
     record_skip,
     true_up_dates,
 )
+from activities.recurring.commitments import commitments_ending
 from activities.recurring.history import INTERVALS, draft_period, engine_event, state_of
 from activities.recurring.taxes import customer_tax
 from activities.recurring.usage import UsageWindow, mark_invoiced, usage_charges
@@ -136,6 +137,7 @@ def bill_batch(
         ).tuples()
     )
     events = _events(session, [periods[sid] for sid in due])
+    committed = commitments_ending(session, [periods[sid] for sid in due])
     metered = set(
         session.scalars(
             select(UsageEvent.subscription_id).where(UsageEvent.subscription_id.in_(due)).distinct()
@@ -172,6 +174,7 @@ def bill_batch(
         if (
             _key(period) in issued_keys
             or (subscription.customer_id, subscription.currency) in in_credit
+            or sid in committed  # a minimum-commitment true-up: the lone path's
             or next_end < until  # more than one period to catch up
             or subscription.status == SubscriptionStatus.CANCELLED
             or any(r.kind == SubscriptionEventKind.CANCELLED for r in recorded)

@@ -10,7 +10,9 @@ What one invoice holds is the engine's: the period's changes not invoiced yet, t
 next period in advance (nothing while paused, nothing after a cancellation), the
 period's usage in arrears and late usage of earlier periods, less the customer's
 account credit (drawn down from its credit notes in the same transaction). Annual invoiced
-contracts also get their quarterly seat true-up on each quarter boundary of the term.
+contracts also get their quarterly seat true-up on each quarter boundary of the term, and
+a minimum commitment ending with the period (or cut short by a cancellation in it) is
+trued up on the period's invoice and settled with it (activities/recurring/commitments.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from decimal import Decimal
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
-from activities.billing.invoicing import InvoiceTerms, InvoicingError
+from activities.billing.invoicing import InvoiceDraft, InvoiceTerms, InvoicingError
 from activities.billing.money import ZERO
 from activities.billing.pricebook import PriceBook
 from activities.billing.proration import boundary_after, shift_months, shift_months_back
@@ -38,18 +40,30 @@ from activities.ledger.models import (
     Interval,
     Invoice,
     Subscription,
+    SubscriptionCommitment,
     SubscriptionEvent,
     SubscriptionEventKind,
     SubscriptionPeriod,
     SubscriptionStatus,
 )
 from activities.recurring.changes import invoice_pending_changes, lock_subscription
+from activities.recurring.commitments import (
+    active_until,
+    billed_toward,
+    counts_toward,
+    due_commitment,
+    settle,
+    true_up_line,
+)
 from activities.recurring.credits import available_credit, credit_net, spend_credit
 from activities.recurring.history import (
     INTERVALS,
     HistoryError,
+    PeriodDraft,
     draft_period,
     engine_event,
+    engine_subscription,
+    part_of,
     period_events,
     quarterly_true_up,
     state_of,
@@ -150,6 +164,7 @@ class Outcome:
     period_start: datetime | None = None
     invoice: Issued | None = None
     reason: str | None = None
+    true_up: Decimal | None = None  # the minimum-commitment shortfall the invoice bills
 
 
 def bill_subscription(
@@ -294,7 +309,16 @@ def _renew(
         usage=window.charges,
         renew=True,
     )
+    cancelled_at = next(
+        (r.effective_at for r in recorded if r.kind == SubscriptionEventKind.CANCELLED), None
+    )
+    commitment = due_commitment(session, period, cancelled_at=cancelled_at)
     draft = priced.new
+    shortfall: Decimal | None = None
+    if commitment is not None:
+        draft, shortfall = _with_true_up(
+            session, subscription, period, priced, commitment, billing, cancelled_at, credit
+        )
     issued: Issued | None = None
     outcome = "nothing"
     if draft.lines:
@@ -314,7 +338,9 @@ def _renew(
             mark_invoiced(session, subscription.id, period.period_end, window.last_id, invoice.id)
         issued = _issued(subscription, invoice)
         outcome = "credited" if invoice.total < ZERO else "invoiced"
-    cancelled = any(r.kind == SubscriptionEventKind.CANCELLED for r in recorded)
+    if commitment is not None:
+        settle(commitment, invoice if shortfall else None, now=now)
+    cancelled = cancelled_at is not None
     record = BillRunRecord(
         run_date=run_date,
         subscription_id=subscription.id,
@@ -360,7 +386,37 @@ def _renew(
         after={**after, "invoice": issued.number if issued else None, "outcome": outcome},
     )
     session.flush()
-    return Outcome(subscription.id, outcome, record.period_start, issued), next_period
+    return Outcome(
+        subscription.id, outcome, record.period_start, issued, true_up=shortfall
+    ), next_period
+
+
+def _with_true_up(
+    session: Session,
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    priced: PeriodDraft,
+    commitment: SubscriptionCommitment,
+    billing: Billing,
+    cancelled_at: datetime | None,
+    credit: Decimal,
+) -> tuple[InvoiceDraft, Decimal | None]:
+    """The renewal's draft with the commitment's true-up line added when short (see
+    activities/recurring/commitments.py), and the shortfall."""
+    draft = priced.new
+    billed = billed_toward(session, commitment) + counts_toward(commitment, draft.lines)
+    started = subscription.term_start
+    line = true_up_line(
+        commitment,
+        billed,
+        engine_subscription(subscription, period, billing.book),
+        terms=_terms(session, subscription, billing, draft.issue_date),
+        active_from=started if started > commitment.period_start else None,
+        active_until=active_until(commitment, cancelled_at),
+    )
+    if line is None:
+        return draft, None
+    return part_of(priced.full, [*draft.lines, line], account_credit=credit), line.amount
 
 
 def issued_in_run(session: Session, run_date: date, subscription_ids: list[str]) -> list[Issued]:

@@ -36,7 +36,7 @@ from activities.ledger.models import (
     SubscriptionPeriod,
     SubscriptionStatus,
 )
-from activities.recurring.credits import credit_net
+from activities.recurring.credits import available_credit, credit_net, spend_credit
 from activities.recurring.history import (
     INTERVALS,
     HistoryError,
@@ -403,9 +403,11 @@ def invoice_pending_changes(
     now: datetime,
     through: datetime | None,
 ) -> str | None:
-    """Invoice the period's change lines not invoiced yet; ``None`` when they net to nothing."""
+    """Invoice the period's change lines not invoiced yet, less the customer's account credit
+    (spent as the bill run spends it: activities/recurring/credits.py)."""
     lines = priced.full.lines[period.lines_invoiced : priced.change_lines]
-    draft = part_of(priced.full, lines)
+    credit = available_credit(session, subscription.customer_id, subscription.currency)
+    draft = part_of(priced.full, lines, account_credit=credit)
     invoice = issue_invoice(
         session,
         subscription.customer_id,
@@ -417,6 +419,7 @@ def invoice_pending_changes(
     )
     session.flush()
     credit_net(session, invoice, draft, key=key, actor=actor, now=now)
+    spend_credit(session, invoice, actor=actor, now=now)
     period.lines_invoiced = priced.change_lines
     period.invoiced_through = through
     return invoice.number

@@ -1,11 +1,15 @@
-"""Account credit of subscriptions: made by a net-credit invoice, spent by the next bill run.
+"""Account credit: made by a net-credit invoice, spent by the next invoice the product issues.
 
 A subscription invoice that nets to a credit puts it on the account (or refunds it, as
-the proration policy says) as a credit note keyed by the invoice's source. The bill run
-spends the customer's unapplied credit on the next renewal invoice: the customer's row
-is locked first (activities/ledger/locks.py) so two runs billing the same customer take
-turns, and each note is drawn down by a conditional UPDATE that never goes below zero,
-so a bug in that order would fail the run rather than spend the same credit twice.
+the proration policy says) as a credit note keyed by the invoice's source. Whatever
+issues the customer's next invoice in that currency spends the unapplied credit on it,
+the same way: a bill-run renewal, a change invoiced at once, a quarterly or
+minimum-commitment true-up, an order's first or amendment invoice. A billing analyst
+expects money the customer already has with us to reduce what we next ask them to pay,
+whichever process asks. The customer's row is locked first (activities/ledger/locks.py)
+so two processes billing the same customer take turns, and each note is drawn down by a
+conditional UPDATE that never goes below zero, so a bug in that order would fail the
+transaction rather than spend the same credit twice.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The demo book's current billing periods: seat changes and upgrades made this period, and
 metered API calls every day so far, so the first bill run after `make run` invoices real
-renewals with proration and usage (`billing-ops bill-run --date` advances the demo).
+renewals with proration and usage (`billing-ops bill-run --date` advances the demo). Annual
+contracts with metered calls invoiced this term get a minimum commitment, trued up at
+their term end.
 
 A random stream of its own, so the rest of the demo book stays as it was for a seed.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,11 +23,13 @@ from activities.ledger.models import (
     ContractType,
     ItemKind,
     Subscription,
+    SubscriptionCommitment,
     SubscriptionItem,
     SubscriptionPeriod,
     UsageEvent,
 )
 from activities.recurring.changes import ChangeRequest, change_subscription
+from activities.recurring.commitments import billed_toward
 from activities.recurring.history import INTERVALS
 from activities.recurring.policy import load_policy
 
@@ -90,7 +94,34 @@ def seed_current_periods(session: Session, *, seed: int, now: datetime) -> tuple
             apply=True,
         )
         changes += 1
+    _commitments(session, now)
     return changes, events
+
+
+def _commitments(session: Session, now: datetime) -> None:
+    """Annual contracts with metered API calls commit to spend a tenth more over the term
+    than the demo book invoiced them for it (those invoiced this term): the bill run at
+    the term end trues up whatever their usage did not make up."""
+    for subscription in session.scalars(
+        select(Subscription)
+        .where(Subscription.contract_type == ContractType.ANNUAL_INVOICED)
+        .order_by(Subscription.id)
+    ).all():
+        if not any(i.item_code == "api_calls" for i in subscription.items):
+            continue
+        commitment = SubscriptionCommitment(
+            subscription_id=subscription.id,
+            currency=subscription.currency,
+            amount=Decimal(1),
+            period_start=subscription.term_start,
+            period_end=subscription.term_end,
+            created_at=now,
+        )
+        billed = billed_toward(session, commitment)
+        if billed <= 0:
+            continue
+        commitment.amount = (billed * Decimal("1.1") / 1000).to_integral_value(ROUND_CEILING) * 1000
+        session.add(commitment)
 
 
 def _usage(

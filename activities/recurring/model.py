@@ -108,7 +108,8 @@ class ChangeForApproval(_Model):
     """A previewed change whose credit needs the approval step before it is applied.
 
     ``change`` is a :class:`~activities.recurring.changes.ChangeRequest` as JSON (kept as a
-    plain dict so this module stays free of the ledger's imports).
+    plain dict so this module stays free of the ledger's imports). A change confirmed in
+    Slack carries its message, so the workflow can show there how it was decided.
     """
 
     change: dict[str, object]
@@ -116,3 +117,6 @@ class ChangeForApproval(_Model):
     credit: Decimal
     currency: str
     summary: str
+    #: The Slack message of the preview, updated in place once the change is decided.
+    slack_channel: str | None = None
+    slack_ts: str | None = None

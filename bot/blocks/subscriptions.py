@@ -6,6 +6,7 @@ descriptions and ids are escaped, since ids come from what the analyst typed.
 
 from __future__ import annotations
 
+from activities.recurring.activities import ChangeMessage
 from activities.recurring.changes import ChangeOutcome
 from activities.slack_text import escape
 from bot.blocks.answers import LIST_LIMIT, Message, message
@@ -92,3 +93,30 @@ def change_awaiting_approval(outcome: ChangeOutcome, user_id: str, credit: str) 
 def change_cancelled(subscription_id: str, user_id: str) -> Message:
     text = f"Change to {escape(subscription_id)} cancelled by {user(user_id)}; nothing changed."
     return message(text, [section(text)])
+
+
+def change_decided(decided: ChangeMessage, decided_by: str) -> Message:
+    """The preview once its approval was decided: applied (with the applied figures), or
+    not, and who decided why. ``decided_by`` is already a mention or escaped text."""
+    reason = escape(decided.reason)
+    applied = decided.applied
+    if decided.outcome == "approved" and applied is not None:
+        heading = f"Changed {applied.subscription_id}: {applied.description}"
+        blocks = _body(applied, heading)
+        done = f":white_check_mark: Approved by {decided_by}: {reason}"
+        if applied.invoice_number:
+            done += f" · invoiced now: {escape(applied.invoice_number)}"
+        blocks.append(context(done))
+        return message(escape(heading), blocks)
+    verdict = {
+        "rejected": f":x: Rejected by {decided_by}: {reason}",
+        "withdrawn": f":leftwards_arrow_with_hook: Withdrawn by {decided_by}: {reason}",
+        "failed": f":warning: Approved by {decided_by}, but the ledger refused it: {reason}",
+    }.get(decided.outcome, f"{escape(decided.outcome)} by {decided_by}: {reason}")
+    heading = f"Not changed: {decided.subscription_id}"
+    blocks = [
+        header(heading),
+        section(escape(decided.summary)),
+        context(f"{verdict}. Nothing changed."),
+    ]
+    return message(escape(heading), blocks)

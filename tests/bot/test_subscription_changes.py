@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
@@ -38,8 +39,10 @@ from activities.recurring.changes import ChangeRequest, change_subscription
 from activities.recurring.model import change_workflow_id
 from bot import roles
 from bot.blocks.subscriptions import CANCEL_CHANGE, CONFIRM_CHANGE
+from bot.subscription_changes import SlackChangeNotifier
 from tests.bot import slack_requests
 from tests.bot.conftest import ANALYST, ANALYST_2, MANAGER, NOW, BotUnderTest
+from tests.bot.fake_slack import BOT_TOKEN
 from tests.recurring.factories import billing, subscription
 from tests.workflows.harness import worker
 from workflows.approval import (
@@ -242,7 +245,8 @@ async def test_a_credit_above_the_analysts_band_waits_for_approval_then_applies_
         return client
 
     bot = await start_bot(ledger, temporal=temporal, config_dir=credit_now)
-    async with worker(client, ledger, tmp_path, task_queue="billing-ops"):
+    notifier = SlackChangeNotifier(WebClient(token=BOT_TOKEN, base_url=bot.slack.api_url), matrix)
+    async with worker(client, ledger, tmp_path, task_queue="billing-ops", change_notifier=notifier):
         value = buttons(await bot.answer("seats SUB-BIG 10"))[CONFIRM_CHANGE]
         await click(bot, CONFIRM_CHANGE, value, ANALYST, "big")
         held = json.dumps((await reply(bot, "big"))["blocks"])
@@ -274,6 +278,57 @@ async def test_a_credit_above_the_analysts_band_waits_for_approval_then_applies_
     assert decided.decision.approved and decided.outcome is not None
     assert decided.outcome.pending_total < -500
     assert len(events(ledger)) == 1 and seats_of(ledger, "SUB-BIG") == 10
+    # The preview the analyst confirmed now says what happened, in place.
+    (update,) = await bot.slack.wait_for("chat.update")
+    assert (update.args["channel"], update.args["ts"]) == (slack_requests.CHANNEL, "1.000")
+    shown = json.dumps(update.args["blocks"])
+    assert "Changed SUB-BIG: seats 400" in shown
+    assert "Approved by <@U0CONTROL1>: customer downsized after the merger" in shown
+    assert format_money(decided.outcome.pending_total, "USD") in shown
+    assert "Confirm" not in shown
+
+
+async def test_a_rejected_change_updates_its_preview_and_changes_nothing(
+    start_bot: Callable[..., Awaitable[BotUnderTest]],
+    ledger: sessionmaker[Session],
+    time_skipping_env: WorkflowEnvironment,
+    matrix: ApprovalMatrix,
+    credit_now: Path,
+    tmp_path: Path,
+) -> None:
+    client = time_skipping_env.client
+
+    async def temporal() -> Client:
+        return client
+
+    bot = await start_bot(ledger, temporal=temporal, config_dir=credit_now)
+    notifier = SlackChangeNotifier(WebClient(token=BOT_TOKEN, base_url=bot.slack.api_url), matrix)
+    async with worker(client, ledger, tmp_path, task_queue="billing-ops", change_notifier=notifier):
+        value = buttons(await bot.answer("seats SUB-BIG 10"))[CONFIRM_CHANGE]
+        await click(bot, CONFIRM_CHANGE, value, ANALYST, "big")
+        assert "needs approval" in json.dumps((await reply(bot, "big"))["blocks"])
+        key = ChangeRequest.model_validate_json(value).idempotency_key
+        handle = client.get_workflow_handle(change_workflow_id(key), result_type=ChangeDecided)
+        request_id = await _pending_request(handle)
+        await handle.execute_update(
+            DECIDE_UPDATE,
+            DecisionIn(
+                request_id=request_id,
+                outcome="reject",
+                approver=roles.actor(matrix, "U0CONTROL1"),
+                reason="<!channel> keep the seats until renewal",
+            ),
+            result_type=Decision,
+        )
+        decided = await handle.result()
+    assert not decided.decision.approved and decided.outcome is None
+    (update,) = await bot.slack.wait_for("chat.update")
+    assert (update.args["channel"], update.args["ts"]) == (slack_requests.CHANNEL, "1.000")
+    shown = json.dumps(update.args["blocks"])
+    assert "Not changed: SUB-BIG" in shown and "Rejected by <@U0CONTROL1>" in shown
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown  # the reason is data
+    assert "Confirm" not in shown
+    assert events(ledger) == [] and seats_of(ledger, "SUB-BIG") == 400
 
 
 async def _pending_request(handle: WorkflowHandle[Any, ChangeDecided]) -> str:

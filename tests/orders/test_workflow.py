@@ -31,6 +31,9 @@ from activities.billing.tax import load_tax_table, tax_treatment
 from activities.collections.messages import ACCOUNT_CHANGED
 from activities.ledger.models import (
     ApprovalRequest,
+    CreditNote,
+    CreditNoteApplication,
+    CreditNoteKind,
     Customer,
     Entitlement,
     EntitlementStatus,
@@ -454,3 +457,52 @@ def test_the_due_date_and_amount_due_come_from_the_engine() -> None:
     assert full.subtotal == Decimal("570.00")
     assert full.tax_total == Decimal("22.80")
     assert full.due_date == date(2026, 12, 1)
+
+
+async def test_an_amendment_invoice_spends_the_customers_account_credit(
+    env: WorkflowEnvironment, sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Account credit is spent on every invoice the product issues (activities/recurring/
+    credits.py), an order's as much as a bill run's: 25.00 of credit, oldest note first."""
+    today = await today_of(env)
+    async with order_worker(env.client, sqlite_sessions, tmp_path / "outbox") as queue:
+        first, order = await provision_new_customer(env, queue, sqlite_sessions)
+        assert first.customer_id is not None
+        with sqlite_sessions.begin() as session:
+            session.add(
+                CreditNote(
+                    number="CN-TEST-1",
+                    idempotency_key="test:credit",
+                    customer_id=first.customer_id,
+                    invoice_id=None,
+                    kind=CreditNoteKind.ACCOUNT_CREDIT,
+                    currency="USD",
+                    amount=Decimal("25.00"),
+                    unapplied=Decimal("25.00"),
+                    reason="test credit",
+                    issued_at=midnight(today),
+                )
+            )
+        amendment = {
+            **order,
+            "order_id": unique("AMD"),
+            "customer": {"id": first.customer_id},
+            "amends": first.subscription_id,
+            "effective_date": str(today),
+            "term_start": None,
+            "term_end": None,
+            "billing_anchor": None,
+            "seats": 25,
+        }
+        outcome = await (await start(env, queue, amendment)).result()
+    assert outcome.state == "provisioned" and outcome.invoice is not None, outcome
+    invoice = invoice_of(sqlite_sessions, outcome.invoice.number)
+    assert invoice.total > Decimal("25.00")
+    assert invoice.credit_applied == Decimal("25.00")
+    assert invoice.amount_due == invoice.balance == invoice.total - Decimal("25.00")
+    assert outcome.invoice.amount_due == invoice.amount_due
+    with sqlite_sessions() as session:
+        note = session.scalars(select(CreditNote).where(CreditNote.number == "CN-TEST-1")).one()
+        assert note.unapplied == Decimal("0.00")
+        applied = session.scalars(select(CreditNoteApplication)).one()
+        assert (applied.invoice_id, applied.amount) == (invoice.id, Decimal("25.00"))

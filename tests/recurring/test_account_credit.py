@@ -18,6 +18,7 @@ from activities.ledger.errors import LedgerBusy
 from activities.ledger.invariants import violations
 from activities.ledger.invoices import issue_invoice
 from activities.ledger.models import (
+    ContractType,
     CreditNote,
     CreditNoteApplication,
     CreditNoteKind,
@@ -25,6 +26,7 @@ from activities.ledger.models import (
     InvoiceStatus,
 )
 from activities.recurring.bill_run import bill_subscription
+from activities.recurring.changes import ChangeRequest, change_subscription
 from activities.recurring.credits import available_credit, spend_credit
 from tests.ledger.races import draft
 from tests.recurring.factories import billing, subscription
@@ -166,3 +168,46 @@ def test_two_runs_billing_one_customer_at_once_spend_its_credit_once(
         assert unapplied(sessions)[f"CN-{round_}"] == Decimal("0.00")
     with sessions() as session:
         assert violations(session) == []
+
+
+def test_a_change_invoiced_at_once_spends_the_account_credit_too(
+    sessions: sessionmaker[Session],
+) -> None:
+    """An annual contract's add-on is invoiced at once: the customer's credit comes off that
+    invoice, as it would off the next renewal, and the note is drawn down with it."""
+    with transaction(sessions) as session:
+        subscription(
+            session, "SUB-D", anchor=ANCHOR, now=NOW, contract=ContractType.ANNUAL_INVOICED
+        )
+        note(session, "C-SUB-D", "1.50", number="CN-D")
+    b = billing()
+    with transaction(sessions) as session:
+        outcome = change_subscription(
+            session,
+            ChangeRequest(
+                subscription_id="SUB-D",
+                kind="addon",
+                addon="advanced_security",
+                at=NOW,
+                actor="cli:test",
+                idempotency_key="addon-d",
+            ),
+            book=b.book,
+            taxes=b.taxes,
+            policy=b.policy,
+            now=NOW,
+            apply=True,
+        )
+    assert outcome.invoice_number is not None
+    with sessions() as session:
+        invoice = session.scalars(
+            select(Invoice).where(Invoice.number == outcome.invoice_number)
+        ).one()
+        assert invoice.total == outcome.pending_total > Decimal("1.50")
+        assert invoice.credit_applied == Decimal("1.50")
+        assert invoice.amount_due == invoice.balance == invoice.total - Decimal("1.50")
+        assert violations(session) == []
+    assert unapplied(sessions) == {"CN-D": Decimal("0.00")}
+    # The renewal that follows finds no credit left to spend.
+    renewal = bill(sessions, "SUB-D")
+    assert renewal.credit_applied == Decimal("0.00")

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from activities.billing.proration import shift_months
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.models import (
     AuditEntry,
+    ContractType,
     Invoice,
+    SubscriptionCommitment,
     SubscriptionEvent,
     SubscriptionPeriod,
     UsageEvent,
@@ -96,3 +100,51 @@ def test_change_preview_apply_usage_and_dry_run(
 
     status, out, _ = cli("bill-run", "status", "--date", period_end.date().isoformat())
     assert status == 0 and "0 invoices" in out
+
+
+def test_a_commitment_shows_in_subscription_show_and_in_the_dry_run(
+    cli: Callable[..., CliResult], ledger_env: dict[str, str]
+) -> None:
+    """An annual contract at its term end: `subscription show` says where its commitment
+    stands and puts the true-up on the next invoice; the dry run names it; nothing stays."""
+    url = ledger_env["DATABASE_URL"]
+    assert cli("init-db")[0] == 0
+    now = datetime.now(UTC)
+    anchor = datetime.combine((now - timedelta(days=200)).date(), time(), tzinfo=UTC)
+    with transaction(session_factory(make_engine(url))) as session:
+        row = subscription(
+            session,
+            "SUB-7",
+            anchor=anchor,
+            now=now,
+            seats=10,
+            interval="year",
+            contract=ContractType.ANNUAL_INVOICED,
+        )
+        end = shift_months(anchor, 12)
+        session.add(
+            SubscriptionCommitment(
+                subscription_id=row.id,
+                currency="USD",
+                amount=Decimal("5000.00"),
+                period_start=anchor,
+                period_end=end,
+                created_at=now,
+            )
+        )
+
+    status, out, _ = cli("subscription", "show", "SUB-7")
+    assert status == 0, out
+    # Nothing of the term was invoiced in this ledger: all 5,000.00 is short.
+    assert f"minimum commitment $5,000.00 {anchor.date()} – {end.date()} (all items)" in out
+    assert "$0.00 billed so far, $5,000.00 short" in out
+    # The next invoice renews the next year ($2,500.00, not counted) and trues up 5,000.00.
+    assert "it includes the minimum-commitment true-up of $5,000.00" in out
+
+    status, out, _ = cli("bill-run", "--date", end.date().isoformat(), "--dry-run")
+    assert status == 0, out
+    assert "incl. minimum-commitment true-up $5,000.00" in out
+    assert _count(url, Invoice) == 0
+    with session_factory(make_engine(url))() as session:
+        settled = session.scalars(select(SubscriptionCommitment.settled_at)).one()
+        assert settled is None

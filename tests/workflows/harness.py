@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from activities.collections.messages import CollectionsOutcome, CollectionsStart, workflow_id
 from activities.ledger.models import OutboxEmail
 from activities.outbox import Transport
+from activities.recurring.activities import ChangeNotifier
 from activities.settings import Settings
 from workflows.approval import DECIDE_UPDATE, ApprovalState, Decision, DecisionIn
 from workflows.collections import CollectionsWorkflow
@@ -37,12 +38,18 @@ async def worker(
     slack_base_url: str | None = None,
     slack_token: str | None = None,
     cadences: Path | None = None,
+    change_notifier: ChangeNotifier | None = None,
 ) -> AsyncIterator[str]:
     """A worker with every registered workflow and activity; yields its task queue."""
     queue = task_queue or f"test-{uuid.uuid4().hex[:8]}"
     settings = Settings(data_dir=data_dir, slack_bot_token=slack_token, _env_file=None)
     activities = build_activities(
-        settings, sessions, transport=transport, slack_base_url=slack_base_url, cadences=cadences
+        settings,
+        sessions,
+        transport=transport,
+        slack_base_url=slack_base_url,
+        cadences=cadences,
+        change_notifier=change_notifier,
     )
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(
