@@ -1,7 +1,7 @@
 """subscription commitments: a minimum spend per contract period, trued up by the bill run
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 An annual contract's minimum commitment, recorded so that the bill run can true it up
 at the end of its period (or at a cancellation inside it, prorated). Existing
 subscriptions have none.
@@ -17,7 +17,7 @@ from activities.ledger.types import Money, UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0018"
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
