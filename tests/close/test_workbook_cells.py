@@ -55,7 +55,13 @@ def _same(value: Any) -> Any:
 
 
 def _look(sheet: Worksheet) -> dict[str, Any]:
-    widths = {k: d.width for k, d in sheet.column_dimensions.items() if d.width}
+    """Widths per column (a writer may store a run of equal widths as one range)."""
+    widths = {
+        column: d.width
+        for d in sheet.column_dimensions.values()
+        if d.width
+        for column in range(d.min or 0, (d.max or 0) + 1)
+    }
     return {"widths": widths, "freeze": sheet.freeze_panes, "filter": sheet.auto_filter.ref}
 
 
