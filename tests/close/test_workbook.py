@@ -156,12 +156,21 @@ def test_the_sheets_open_readable(
         for row in sheet.iter_rows(min_row=TABLE_HEADER_ROW):
             for index, cell in enumerate(row, 1):
                 if isinstance(cell.value, int | float) or cell.row == TABLE_HEADER_ROW:
-                    width = sheet.column_dimensions[get_column_letter(index)].width
+                    width = _width(sheet, index)
                     shown = _shown(cell.value, cell.number_format)
                     assert width >= shown, f"{sheet.title}!{cell.coordinate}: {width} < {shown}"
     register = workbook["Invoice register"]
     assert _filter_rows(register) == (TABLE_HEADER_ROW, _last_total_row(register))
     assert workbook["Usage not yet billed"].auto_filter.ref is None  # no rows, nothing to filter
+
+
+def _width(sheet: Worksheet, index: int) -> float:
+    """The width a spreadsheet shows for column ``index``: a writer may store a run of
+    columns of one width as a single range, which openpyxl keys by its first column."""
+    for dimension in sheet.column_dimensions.values():
+        if (dimension.min or 0) <= index <= (dimension.max or 0):
+            return float(dimension.width)
+    return float(sheet.column_dimensions[get_column_letter(index)].width)
 
 
 def _last_total_row(sheet: Worksheet) -> int:

@@ -4,7 +4,8 @@
 (openpyxl, one cell at a time) for the bench's seeded ledger (``bench/close.py``,
 4,000 invoices, seed 7), made by running this module:
 
-    .venv/bin/python -m tests.close.test_workbook_cells tests/close/fixtures/close-seeded-acafa4c.xlsx
+    .venv/bin/python -m tests.close.test_workbook_cells \
+        tests/close/fixtures/close-seeded-acafa4c.xlsx
 
 The test rebuilds the same ledger on each backend and compares every cell's value,
 formula, number format, bold and alignment, the column widths, the frozen panes and
