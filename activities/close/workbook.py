@@ -83,11 +83,14 @@ def _header(column: Column) -> str:
     return f"{column.title} (UTC)" if column.kind == "datetime" else column.title
 
 
+#: The workbook's cell formats by look: number format, bold, right-aligned.
+Formats = dict[tuple[str | None, bool, bool], Format]
+
+
 class _Sheet:
     """One worksheet and the workbook's formats: cells written by type, row by row."""
 
-    def __init__(self, book: Workbook, formats: dict[tuple[str | None, bool, bool], Format],
-                 title: str) -> None:  # fmt: skip
+    def __init__(self, book: Workbook, formats: Formats, title: str) -> None:
         self.book = book
         self.formats = formats
         self.sheet: Worksheet = book.add_worksheet(title)
@@ -108,8 +111,16 @@ class _Sheet:
             self.formats[key] = self.book.add_format(properties)
         return self.formats[key]
 
-    def cell(self, row: int, column: int, value: Any, fmt: str | None = None,
-             bold: bool = False, right: bool = False, cached: Any = None) -> None:  # fmt: skip
+    def cell(
+        self,
+        row: int,
+        column: int,
+        value: Any,
+        fmt: str | None = None,
+        bold: bool = False,
+        right: bool = False,
+        cached: Any = None,
+    ) -> None:
         """Write ``value`` at the 1-based ``row``, 0-based ``column`` by its type; a
         :class:`Formula` stores ``cached`` as its result."""
         value = _plain(value)
@@ -128,9 +139,9 @@ class _Sheet:
         else:
             self.sheet.write_number(row, column, value, style)
 
-    def line(self, row: int, values: Iterable[Any], bold: bool = False) -> None:
+    def line(self, row: int, values: Iterable[Any]) -> None:
         for column, value in enumerate(values):
-            self.cell(row, column, value, bold=bold)
+            self.cell(row, column, value)
 
     def widths(self, widths: Iterable[int]) -> None:
         for column, width in enumerate(widths):
@@ -154,7 +165,7 @@ def write_workbook(report: CloseReport, path: Path) -> None:
             "strings_to_urls": False,
         },
     )
-    formats: dict[tuple[str | None, bool, bool], Format] = {}
+    formats: Formats = {}
     _roll_forward_sheet(_Sheet(book, formats, ROLL_FORWARD_SHEET), report)
     for table in report.tables:
         _table_sheet(_Sheet(book, formats, table.title), table)
