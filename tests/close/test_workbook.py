@@ -194,3 +194,24 @@ def _filter_rows(sheet: Worksheet) -> tuple[int, int]:
     assert (first_column, last_column) == (1, len([c for c in sheet[TABLE_HEADER_ROW] if c.value]))
     assert first is not None and last is not None
     return first, last
+
+
+def test_each_check_formula_stores_the_figure_as_its_result(
+    book: sessionmaker[Session], close_report: Report, tmp_path: Path
+) -> None:
+    """A reader that does not calculate sees, in a check formula's cell, what the formula
+    gives (xlsxwriter would store 0 unless told the result)."""
+    path = _workbook(book, close_report, "2026-11", tmp_path)
+    formulas = openpyxl.load_workbook(path)
+    stored = openpyxl.load_workbook(path, data_only=True)
+    checked = 0
+    for sheet in formulas.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type != "f":
+                    continue
+                where = f"{sheet.title}!{cell.coordinate}"
+                result = stored[sheet.title][cell.coordinate].value
+                assert _number(result) == value(sheet, cell.coordinate), where
+                checked += 1
+    assert checked > 20
