@@ -10,13 +10,16 @@ roll-forward. Load time is reported separately.
 Beside the close it measures, in the same run on the same ledger, its floor: the
 roll-forward's three plain ``GROUP BY currency`` aggregates (invoices, applications,
 credit notes), and prints the ratio (issue 20's goal: within 4x). It also times a
-bare openpyxl write-only workbook of the same register cells, without styles: the
-floor of writing the registers into a workbook at all, which the SQL floor does not
-include (see docs/close.md, "Speed"). ``rows(size)`` gives the table for ``python -m bench``.
+bare workbook of the same register cells, without styles, with xlsxwriter (the
+close's writer) and with openpyxl's write-only mode (the one before it): the floor
+of writing the registers into a workbook at all, which the SQL floor does not
+include; and the workbook, the CSVs and the chart written again alone. The close's
+real floor is the SQL, the bare xlsxwriter workbook and the chart (bench/README.md,
+"Month-end close"). ``bench_rows(size)`` gives the table for ``python -m bench``.
 
-    .venv/bin/python bench/close.py --backend sqlite
-    .venv/bin/python bench/close.py --backend postgresql   # BENCH_DATABASE_URL or the local test DB
-    .venv/bin/python bench/close.py --invoices 100000      # a smaller ledger
+    .venv/bin/python -m bench.close --backend sqlite
+    .venv/bin/python -m bench.close --backend postgresql  # BENCH_DATABASE_URL or the local test DB
+    .venv/bin/python -m bench.close --invoices 100000     # a smaller ledger
 """
 
 from __future__ import annotations
