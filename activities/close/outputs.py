@@ -28,7 +28,7 @@ def workbook_name(period: str) -> str:
 def write_outputs(report: CloseReport, directory: Path) -> list[Path]:
     """Write the workbook, the CSVs and the chart; returns the files, workbook first.
 
-    openpyxl and matplotlib are imported here, not with the module: the CLI and the
+    xlsxwriter and matplotlib are imported here, not with the module: the CLI and the
     workflow import this module for its paths, and those two cost about 0.4 s to load.
     """
     from activities.close.chart import write_chart

@@ -156,12 +156,21 @@ def test_the_sheets_open_readable(
         for row in sheet.iter_rows(min_row=TABLE_HEADER_ROW):
             for index, cell in enumerate(row, 1):
                 if isinstance(cell.value, int | float) or cell.row == TABLE_HEADER_ROW:
-                    width = sheet.column_dimensions[get_column_letter(index)].width
+                    width = _width(sheet, index)
                     shown = _shown(cell.value, cell.number_format)
                     assert width >= shown, f"{sheet.title}!{cell.coordinate}: {width} < {shown}"
     register = workbook["Invoice register"]
     assert _filter_rows(register) == (TABLE_HEADER_ROW, _last_total_row(register))
     assert workbook["Usage not yet billed"].auto_filter.ref is None  # no rows, nothing to filter
+
+
+def _width(sheet: Worksheet, index: int) -> float:
+    """The width a spreadsheet shows for column ``index``: a writer may store a run of
+    columns of one width as a single range, which openpyxl keys by its first column."""
+    for dimension in sheet.column_dimensions.values():
+        if (dimension.min or 0) <= index <= (dimension.max or 0):
+            return float(dimension.width)
+    return float(sheet.column_dimensions[get_column_letter(index)].width)
 
 
 def _last_total_row(sheet: Worksheet) -> int:
@@ -185,3 +194,24 @@ def _filter_rows(sheet: Worksheet) -> tuple[int, int]:
     assert (first_column, last_column) == (1, len([c for c in sheet[TABLE_HEADER_ROW] if c.value]))
     assert first is not None and last is not None
     return first, last
+
+
+def test_each_check_formula_stores_the_figure_as_its_result(
+    book: sessionmaker[Session], close_report: Report, tmp_path: Path
+) -> None:
+    """A reader that does not calculate sees, in a check formula's cell, what the formula
+    gives (xlsxwriter would store 0 unless told the result)."""
+    path = _workbook(book, close_report, "2026-11", tmp_path)
+    formulas = openpyxl.load_workbook(path)
+    stored = openpyxl.load_workbook(path, data_only=True)
+    checked = 0
+    for sheet in formulas.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type != "f":
+                    continue
+                where = f"{sheet.title}!{cell.coordinate}"
+                result = stored[sheet.title][cell.coordinate].value
+                assert _number(result) == value(sheet, cell.coordinate), where
+                checked += 1
+    assert checked > 20
