@@ -20,12 +20,14 @@ then finds the period no longer due.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms
 from activities.billing.money import ZERO
@@ -35,17 +37,21 @@ from activities.billing.tax import TaxTreatment
 from activities.ledger import audit
 from activities.ledger.bulk import insert_rows
 from activities.ledger.errors import NotFound
-from activities.ledger.invoices import ToIssue, check_draft, issue_invoices
+from activities.ledger.invoices import TaxIdRow, ToIssue, check_draft, issue_invoices
 from activities.ledger.models import (
     BillRunRecord,
+    ContractType,
     CreditNote,
     Customer,
+    Interval,
     Invoice,
     Subscription,
     SubscriptionEvent,
     SubscriptionEventKind,
+    SubscriptionItem,
     SubscriptionPeriod,
     SubscriptionStatus,
+    TaxId,
     UsageEvent,
 )
 from activities.recurring.bill_run import (
@@ -58,7 +64,15 @@ from activities.recurring.bill_run import (
     record_skip,
     true_up_dates,
 )
-from activities.recurring.history import INTERVALS, draft_period, engine_event, state_of
+from activities.recurring.history import (
+    INTERVALS,
+    EventRow,
+    ItemRow,
+    PeriodRow,
+    draft_renewal,
+    engine_event,
+    state_of,
+)
 from activities.recurring.taxes import customer_tax
 from activities.recurring.usage import UsageWindow, mark_invoiced, usage_charges
 
@@ -72,12 +86,50 @@ class BatchOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class _Subscription:
+    """The subscription's columns pricing reads, and its items (history.SubscriptionRow)."""
+
+    id: str
+    customer_id: str
+    plan: str
+    interval: Interval
+    contract_type: ContractType
+    status: SubscriptionStatus
+    currency: str
+    term_start: datetime
+    billing_anchor: datetime
+    items: Sequence[ItemRow]
+
+
+@dataclass(frozen=True, slots=True)
+class _Customer:
+    """The customer's columns an invoice reads, and its tax ids (ledger.invoices.Buyer)."""
+
+    id: str
+    legal_name: str
+    currency: str
+    payment_terms_days: int
+    address_line1: str
+    address_line2: str | None
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str
+    tax_exempt: bool
+    tax_ids: Sequence[TaxIdRow]
+
+
+_SUBSCRIPTION = [getattr(Subscription, name) for name in _Subscription.__slots__ if name != "items"]
+_CUSTOMER = [getattr(Customer, name) for name in _Customer.__slots__ if name != "tax_ids"]
+
+
+@dataclass(frozen=True, slots=True)
 class _Renewal:
     """A plain renewal, priced and checked, waiting to be stored."""
 
-    subscription: Subscription
-    period: SubscriptionPeriod
-    customer: Customer
+    subscription: _Subscription
+    period: PeriodRow
+    customer: _Customer
     draft: InvoiceDraft
     key: str
     usage: UsageWindow
@@ -98,53 +150,46 @@ def bill_batch(
     commits (everything, skips included) or rolls back."""
     until = cutoff(run_date)
     ids = sorted(set(subscription_ids))
-    subscriptions = {
-        row.id: row
-        for row in session.scalars(
-            select(Subscription)
-            .where(Subscription.id.in_(ids))
-            .order_by(Subscription.id)
-            .with_for_update()
-            .options(selectinload(Subscription.items))  # a second query, for all at once
-        )
-    }
-    periods = {
+    subscriptions = _subscriptions(session, ids)
+    periods: dict[str, PeriodRow] = {
         row.subscription_id: row
-        for row in session.scalars(
-            select(SubscriptionPeriod)
-            .where(SubscriptionPeriod.subscription_id.in_(ids))
+        for row in session.execute(
+            select(
+                SubscriptionPeriod.subscription_id,
+                SubscriptionPeriod.period_start,
+                SubscriptionPeriod.period_end,
+                SubscriptionPeriod.opening,
+                SubscriptionPeriod.lines_invoiced,
+                SubscriptionPeriod.invoiced_through,
+            )
+            .where(_among(session, SubscriptionPeriod.subscription_id, ids))
             .order_by(SubscriptionPeriod.subscription_id)
             .with_for_update()
         )
     }
-    customers = {
-        row.id: row
-        for row in session.scalars(
-            select(Customer)
-            .where(Customer.id.in_({s.customer_id for s in subscriptions.values()}))
-            .options(selectinload(Customer.tax_ids))
-        )
-    }
+    customers = _customers(session, {s.customer_id for s in subscriptions.values()})
     due = [sid for sid in ids if sid in periods and periods[sid].period_end < until]
     # Customers with account credit take the lone path, which spends it under their lock
     # (activities/recurring/credits.py); a batch prices renewals without credit.
     in_credit = set(
         session.execute(
             select(CreditNote.customer_id, CreditNote.currency)
-            .where(CreditNote.customer_id.in_(customers), CreditNote.unapplied > 0)
+            .where(_among(session, CreditNote.customer_id, customers), CreditNote.unapplied > 0)
             .distinct()
         ).tuples()
     )
     events = _events(session, [periods[sid] for sid in due])
     metered = set(
         session.scalars(
-            select(UsageEvent.subscription_id).where(UsageEvent.subscription_id.in_(due)).distinct()
+            select(UsageEvent.subscription_id)
+            .where(_among(session, UsageEvent.subscription_id, due))
+            .distinct()
         )
     )
     issued_keys = set(
         session.scalars(
             select(Invoice.source_key).where(
-                Invoice.source_key.in_([_key(periods[s]) for s in due])
+                _among(session, Invoice.source_key, [_key(periods[s]) for s in due])
             )
         )
     )
@@ -216,29 +261,87 @@ def bill_batch(
     return done
 
 
-def _key(period: SubscriptionPeriod) -> str:
+def _key(period: PeriodRow) -> str:
     return f"bill-run:{period.subscription_id}:{period.period_start.isoformat()}"
 
 
-def _events(
-    session: Session, periods: list[SubscriptionPeriod]
-) -> dict[str, list[SubscriptionEvent]]:
+def _among(
+    session: Session, column: InstrumentedAttribute[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """``column IN values``, on PostgreSQL as ``column = ANY(:array)``: one parameter, where
+    an IN list of a batch's 500 placeholders is parsed again by the driver on every call."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]:
+    """The batch's subscriptions, locked in id order, with their items: Core rows, one
+    query per table (ORM objects cost more to build than the invoice costs to price)."""
+    items: dict[str, list[ItemRow]] = {}
+    rows = session.execute(
+        select(
+            SubscriptionItem.subscription_id,
+            SubscriptionItem.item_code,
+            SubscriptionItem.kind,
+            SubscriptionItem.quantity,
+            SubscriptionItem.unit_price,
+        )
+        .where(_among(session, SubscriptionItem.subscription_id, ids))
+        .order_by(SubscriptionItem.subscription_id, SubscriptionItem.id)
+    )
+    locked = session.execute(
+        select(*_SUBSCRIPTION)
+        .where(_among(session, Subscription.id, ids))
+        .order_by(Subscription.id)
+        .with_for_update()
+    ).all()
+    for item in rows:
+        items.setdefault(item.subscription_id, []).append(item)
+    return {row.id: _Subscription(**row._mapping, items=items.get(row.id, [])) for row in locked}
+
+
+def _customers(session: Session, ids: Collection[str]) -> dict[str, _Customer]:
+    tax_ids: dict[str, list[TaxIdRow]] = {}
+    for row in session.execute(
+        select(TaxId.customer_id, TaxId.scheme, TaxId.value)
+        .where(_among(session, TaxId.customer_id, ids))
+        .order_by(TaxId.id)
+    ):
+        tax_ids.setdefault(row.customer_id, []).append(row)
+    return {
+        row.id: _Customer(**row._mapping, tax_ids=tax_ids.get(row.id, []))
+        for row in session.execute(select(*_CUSTOMER).where(_among(session, Customer.id, ids)))
+    }
+
+
+def _events(session: Session, periods: list[PeriodRow]) -> dict[str, list[EventRow]]:
     """Each period's changes in time order, as ``history.period_events`` reads them one by
     one (a cancellation may fall on the period's end), with one query for the batch."""
     if not periods:
         return {}
     bounds = {p.subscription_id: (p.period_start, p.period_end) for p in periods}
-    rows = session.scalars(
-        select(SubscriptionEvent)
+    rows = session.execute(
+        select(
+            SubscriptionEvent.subscription_id,
+            SubscriptionEvent.id,
+            SubscriptionEvent.kind,
+            SubscriptionEvent.effective_at,
+            SubscriptionEvent.seats,
+            SubscriptionEvent.plan,
+            SubscriptionEvent.addon,
+            SubscriptionEvent.unit_price,
+            SubscriptionEvent.details,
+        )
         .where(
-            SubscriptionEvent.subscription_id.in_(list(bounds)),
+            _among(session, SubscriptionEvent.subscription_id, list(bounds)),
             SubscriptionEvent.effective_at >= min(start for start, _ in bounds.values()),
         )
         .order_by(
             SubscriptionEvent.subscription_id, SubscriptionEvent.effective_at, SubscriptionEvent.id
         )
     )
-    found: dict[str, list[SubscriptionEvent]] = {}
+    found: dict[str, list[EventRow]] = {}
     for row in rows:
         start, end = bounds[row.subscription_id]
         if start <= row.effective_at < end or (
@@ -250,10 +353,10 @@ def _events(
 
 def _price(
     session: Session,
-    subscription: Subscription,
-    period: SubscriptionPeriod,
-    customer: Customer,
-    recorded: list[SubscriptionEvent],
+    subscription: _Subscription,
+    period: PeriodRow,
+    customer: _Customer,
+    recorded: list[EventRow],
     tax: TaxTreatment,
     metered: bool,
     run_date: date,
@@ -269,7 +372,7 @@ def _price(
         if metered
         else UsageWindow((), 0)
     )
-    priced = draft_period(
+    draft = draft_renewal(
         subscription,
         period,
         [engine_event(r, interval, billing.book) for r in recorded],
@@ -279,9 +382,7 @@ def _price(
         ),
         policy=contract.proration,
         usage=window.charges,
-        renew=True,
     )
-    draft = priced.new
     if draft.credit_to_balance + draft.refund_due > ZERO:
         return None
     if draft.lines:
@@ -377,6 +478,4 @@ def _store(
         insert_rows(session, BillRunRecord, records)
         audit.append(session, entries)
         session.execute(update(SubscriptionPeriod), moved)
-        for renewal in renewals:  # the rows now hold the next period
-            session.expire(renewal.period)
     return outcomes

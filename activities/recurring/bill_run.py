@@ -48,7 +48,10 @@ from activities.recurring.credits import available_credit, credit_net, spend_cre
 from activities.recurring.history import (
     INTERVALS,
     HistoryError,
+    PeriodRow,
+    SubscriptionRow,
     draft_period,
+    draft_renewal,
     engine_event,
     period_events,
     quarterly_true_up,
@@ -90,7 +93,7 @@ def cutoff(run_date: date) -> datetime:
 
 
 def true_up_dates(
-    subscription: Subscription, period: SubscriptionPeriod, until: datetime
+    subscription: SubscriptionRow, period: PeriodRow, until: datetime
 ) -> list[datetime]:
     """Quarter boundaries of an annual contract's term inside its current period, before
     ``until``, not yet trued up."""
@@ -284,7 +287,7 @@ def _renew(
     contract = billing.policy.for_contract(subscription.contract_type.value)
     window = usage_charges(session, subscription, period, state["plan"], billing.book)
     credit = available_credit(session, subscription.customer_id, subscription.currency)
-    priced = draft_period(
+    draft = draft_renewal(
         subscription,
         period,
         [engine_event(r, interval, billing.book) for r in recorded],
@@ -292,9 +295,7 @@ def _renew(
         terms=replace(_terms(session, subscription, billing, run_date), account_credit=credit),
         policy=contract.proration,
         usage=window.charges,
-        renew=True,
     )
-    draft = priced.new
     issued: Issued | None = None
     outcome = "nothing"
     if draft.lines:
