@@ -23,11 +23,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms
 from activities.billing.money import ZERO
@@ -35,7 +33,7 @@ from activities.billing.proration import boundary_after
 from activities.billing.seller import Seller
 from activities.billing.tax import TaxTreatment
 from activities.ledger import audit
-from activities.ledger.bulk import insert_rows
+from activities.ledger.bulk import among, insert_rows
 from activities.ledger.errors import NotFound
 from activities.ledger.invoices import TaxIdRow, ToIssue, check_draft, issue_invoices
 from activities.ledger.models import (
@@ -162,7 +160,7 @@ def bill_batch(
                 SubscriptionPeriod.lines_invoiced,
                 SubscriptionPeriod.invoiced_through,
             )
-            .where(_among(session, SubscriptionPeriod.subscription_id, ids))
+            .where(among(session, SubscriptionPeriod.subscription_id, ids))
             .order_by(SubscriptionPeriod.subscription_id)
             .with_for_update()
         )
@@ -174,7 +172,7 @@ def bill_batch(
     in_credit = set(
         session.execute(
             select(CreditNote.customer_id, CreditNote.currency)
-            .where(_among(session, CreditNote.customer_id, customers), CreditNote.unapplied > 0)
+            .where(among(session, CreditNote.customer_id, customers), CreditNote.unapplied > 0)
             .distinct()
         ).tuples()
     )
@@ -182,14 +180,14 @@ def bill_batch(
     metered = set(
         session.scalars(
             select(UsageEvent.subscription_id)
-            .where(_among(session, UsageEvent.subscription_id, due))
+            .where(among(session, UsageEvent.subscription_id, due))
             .distinct()
         )
     )
     issued_keys = set(
         session.scalars(
             select(Invoice.source_key).where(
-                _among(session, Invoice.source_key, [_key(periods[s]) for s in due])
+                among(session, Invoice.source_key, [_key(periods[s]) for s in due])
             )
         )
     )
@@ -265,16 +263,6 @@ def _key(period: PeriodRow) -> str:
     return f"bill-run:{period.subscription_id}:{period.period_start.isoformat()}"
 
 
-def _among(
-    session: Session, column: InstrumentedAttribute[Any], values: Collection[Any]
-) -> ColumnElement[bool]:
-    """``column IN values``, on PostgreSQL as ``column = ANY(:array)``: one parameter, where
-    an IN list of a batch's 500 placeholders is parsed again by the driver on every call."""
-    if session.get_bind().dialect.name != "postgresql":
-        return column.in_(values)
-    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-
-
 def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]:
     """The batch's subscriptions, locked in id order, with their items: Core rows, one
     query per table (ORM objects cost more to build than the invoice costs to price)."""
@@ -287,12 +275,12 @@ def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]
             SubscriptionItem.quantity,
             SubscriptionItem.unit_price,
         )
-        .where(_among(session, SubscriptionItem.subscription_id, ids))
+        .where(among(session, SubscriptionItem.subscription_id, ids))
         .order_by(SubscriptionItem.subscription_id, SubscriptionItem.id)
     )
     locked = session.execute(
         select(*_SUBSCRIPTION)
-        .where(_among(session, Subscription.id, ids))
+        .where(among(session, Subscription.id, ids))
         .order_by(Subscription.id)
         .with_for_update()
     ).all()
@@ -305,13 +293,13 @@ def _customers(session: Session, ids: Collection[str]) -> dict[str, _Customer]:
     tax_ids: dict[str, list[TaxIdRow]] = {}
     for row in session.execute(
         select(TaxId.customer_id, TaxId.scheme, TaxId.value)
-        .where(_among(session, TaxId.customer_id, ids))
+        .where(among(session, TaxId.customer_id, ids))
         .order_by(TaxId.id)
     ):
         tax_ids.setdefault(row.customer_id, []).append(row)
     return {
         row.id: _Customer(**row._mapping, tax_ids=tax_ids.get(row.id, []))
-        for row in session.execute(select(*_CUSTOMER).where(_among(session, Customer.id, ids)))
+        for row in session.execute(select(*_CUSTOMER).where(among(session, Customer.id, ids)))
     }
 
 
@@ -334,7 +322,7 @@ def _events(session: Session, periods: list[PeriodRow]) -> dict[str, list[EventR
             SubscriptionEvent.details,
         )
         .where(
-            _among(session, SubscriptionEvent.subscription_id, list(bounds)),
+            among(session, SubscriptionEvent.subscription_id, list(bounds)),
             SubscriptionEvent.effective_at >= min(start for start, _ in bounds.values()),
         )
         .order_by(

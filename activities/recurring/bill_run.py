@@ -24,11 +24,12 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from activities.billing.invoicing import InvoiceTerms, InvoicingError
-from activities.billing.money import ZERO
+from activities.billing.money import ZERO, quantum
 from activities.billing.pricebook import PriceBook
 from activities.billing.proration import boundary_after, shift_months, shift_months_back
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
+from activities.ledger.bulk import among
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import issue_invoice
@@ -365,28 +366,44 @@ def _renew(
 
 
 def issued_in_run(session: Session, run_date: date, subscription_ids: list[str]) -> list[Issued]:
-    """The invoices the run of ``run_date`` issued to these subscriptions, from its records."""
+    """The invoices the run of ``run_date`` issued to these subscriptions, from its records
+    (a batch's worth of rows: read as Core rows, amounts at their currency's precision as
+    the ORM gives them)."""
     rows = session.execute(
-        select(BillRunRecord, Invoice)
+        select(
+            BillRunRecord.subscription_id,
+            Invoice.customer_id,
+            Invoice.number,
+            Invoice.currency,
+            Invoice.total,
+            Invoice.amount_due,
+            Invoice.due_date,
+        )
         .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
         .where(
             BillRunRecord.run_date == run_date,
-            BillRunRecord.subscription_id.in_(subscription_ids),
+            among(session, BillRunRecord.subscription_id, subscription_ids),
         )
         .order_by(BillRunRecord.id)
-    ).all()
+    )
     return [
         Issued(
-            record.subscription_id,
-            invoice.customer_id,
-            invoice.number or "",
-            invoice.currency,
-            invoice.total,
-            invoice.amount_due,
-            invoice.due_date,
+            row.subscription_id,
+            row.customer_id,
+            row.number or "",
+            row.currency,
+            _at_scale(row.total, row.currency),
+            _at_scale(row.amount_due, row.currency),
+            row.due_date,
         )
-        for record, invoice in rows
+        for row in rows
     ]
+
+
+def _at_scale(amount: Decimal, currency: str) -> Decimal:
+    """``12.5000`` (the ledger's four places) as ``12.50``; a digit below the minor unit stays."""
+    written = amount.quantize(quantum(currency))
+    return written if written == amount else amount
 
 
 def record_skip(
