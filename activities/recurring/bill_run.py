@@ -120,8 +120,18 @@ def due_subscriptions(
     found: list[str] = []
     cursor = after
     while len(found) < limit:
+        # Core rows, each with the period's and the subscription's columns true_up_dates
+        # reads (ORM objects of both cost more than the rest of the page).
         rows = session.execute(
-            select(SubscriptionPeriod, Subscription)
+            select(
+                SubscriptionPeriod.subscription_id,
+                SubscriptionPeriod.period_start,
+                SubscriptionPeriod.period_end,
+                SubscriptionPeriod.invoiced_through,
+                Subscription.contract_type,
+                Subscription.interval,
+                Subscription.billing_anchor,
+            )
             .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
             .where(
                 SubscriptionPeriod.subscription_id > cursor,
@@ -138,12 +148,12 @@ def due_subscriptions(
         ).all()
         if not rows:
             break
-        for period, subscription in rows:
-            if period.period_end < until or true_up_dates(subscription, period, until):
-                found.append(subscription.id)
+        for row in rows:
+            if row.period_end < until or true_up_dates(row, row, until):
+                found.append(row.subscription_id)
                 if len(found) == limit:
                     break
-        cursor = rows[-1][0].subscription_id
+        cursor = rows[-1].subscription_id
     return found
 
 
