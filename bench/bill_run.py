@@ -631,25 +631,34 @@ def copy_floor(url: str, count: int, batch: int) -> float:
         return Json(value) if isinstance(value, dict | list) else value
 
     source = make_url(url).set(drivername="postgresql")
-    tables: dict[str, tuple[str, list[tuple[Any, ...]]]] = {}
+    batches = -(-count // batch)
+    copies: list[tuple[str, list[list[tuple[Any, ...]]]]] = []
     with psycopg.connect(source.render_as_string(hide_password=False)) as connection:
+        ids = [row[0] for row in connection.execute("SELECT id FROM invoices ORDER BY id")]
+        share = -(-len(ids) // batches)
+        where = {invoice_id: n // share for n, invoice_id in enumerate(ids)}  # its batch
         for table in STORED:
             cursor = connection.execute(f"SELECT * FROM {table} ORDER BY id")
-            names = ", ".join(column.name for column in cursor.description or ())
-            rows = [tuple(plain(value) for value in row) for row in cursor]
-            tables[table] = (f"COPY {table} ({names}) FROM STDIN", rows)
+            names = [column.name for column in cursor.description or ()]
+            key = names.index("invoice_id" if "invoice_id" in names else "id")
+            chunks: list[list[tuple[Any, ...]]] = [[] for _ in range(batches)]
+            rows = cursor.fetchall()
+            for n, row in enumerate(rows):
+                # Lines and records go with their invoice; audit entries evenly, in order.
+                evenly = n * batches // len(rows)
+                chunk = evenly if table == "audit_log" else where.get(row[key], evenly)
+                chunks[chunk].append(tuple(plain(value) for value in row))
+            copies.append((f"COPY {table} ({', '.join(names)}) FROM STDIN", chunks))
     target, schema = _ledger_url("postgresql")
     try:
         seed_ledger(target, count)
         engine = make_engine(target)
         sessions = session_factory(engine)
-        batches = -(-count // batch)
         started = time.perf_counter()
         for n in range(batches):
             with transaction(sessions) as session:
-                for copy_sql, rows in tables.values():
-                    share = -(-len(rows) // batches)
-                    copy_rows(session, copy_sql, rows[n * share : (n + 1) * share])
+                for copy_sql, chunks in copies:
+                    copy_rows(session, copy_sql, chunks[n])
         seconds = time.perf_counter() - started
         engine.dispose()
         return seconds
