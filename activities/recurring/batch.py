@@ -267,8 +267,14 @@ def _key(period: PeriodRow) -> str:
 def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]:
     """The batch's subscriptions, locked in id order, with their items: Core rows, one
     query per table (ORM objects cost more to build than the invoice costs to price)."""
+    locked = session.execute(
+        select(*_SUBSCRIPTION)
+        .where(among(session, Subscription.id, ids))
+        .order_by(Subscription.id)
+        .with_for_update()
+    ).all()
     items: dict[str, list[ItemRow]] = {}
-    rows = session.execute(
+    for item in session.execute(  # after the lock: a change holding it may replace items
         select(
             SubscriptionItem.subscription_id,
             SubscriptionItem.item_code,
@@ -278,14 +284,7 @@ def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]
         )
         .where(among(session, SubscriptionItem.subscription_id, ids))
         .order_by(SubscriptionItem.subscription_id, SubscriptionItem.id)
-    )
-    locked = session.execute(
-        select(*_SUBSCRIPTION)
-        .where(among(session, Subscription.id, ids))
-        .order_by(Subscription.id)
-        .with_for_update()
-    ).all()
-    for item in rows:
+    ):
         items.setdefault(item.subscription_id, []).append(item)
     return {row.id: _Subscription(**row._mapping, items=items.get(row.id, [])) for row in locked}
 
