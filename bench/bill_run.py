@@ -578,16 +578,25 @@ class PersistedRun:
     seconds: float
     invoices: int
     numbers_gapless: bool
+    copy_seconds: float | None = None
 
     @property
     def rate(self) -> float:
         return self.invoices / self.seconds
 
+    @property
+    def copy_rate(self) -> float | None:
+        """Invoices/s of the COPY floor (:func:`copy_floor`), when it was measured."""
+        return None if self.copy_seconds is None else self.invoices / self.copy_seconds
 
-def persisted_run(count: int, backend: str, workers: int, batch: int) -> PersistedRun:
+
+def persisted_run(
+    count: int, backend: str, workers: int, batch: int, *, floor: bool = False
+) -> PersistedRun:
     """Seed a fresh ledger, then time the bill run's batch path for every due subscription:
     the due query (as the workflow pages it) feeding ``workers`` processes. Afterwards the
-    ledger must hold one invoice per subscription under an unbroken series."""
+    ledger must hold one invoice per subscription under an unbroken series. With ``floor``
+    (PostgreSQL), also time :func:`copy_floor` of the rows the run stored."""
     import multiprocessing
 
     from sqlalchemy import func, select
@@ -631,7 +640,63 @@ def persisted_run(count: int, backend: str, workers: int, batch: int) -> Persist
         engine.dispose()
         invoices = sum(issued for issued, _ in totals)
         gapless = invoices == numbers == count and highest == f"INV-{count:06d}"
-        return PersistedRun(backend, count, workers, batch, seconds, invoices, gapless)
+        copied = copy_floor(url, count, batch) if floor and schema else None
+        return PersistedRun(backend, count, workers, batch, seconds, invoices, gapless, copied)
+    finally:
+        _drop(schema)
+
+
+#: What the batch path writes, table by table, in the order it writes them.
+STORED = ("invoices", "invoice_lines", "audit_log", "bill_run_items")
+
+
+def copy_floor(url: str, count: int, batch: int) -> float:
+    """Seconds to COPY the rows the run stored (invoices, lines, audit entries, run records)
+    into a fresh ledger seeded alike, a batch's share per transaction, through the product's
+    ``copy_rows``: the database's share of the run (same indexes, constraints and triggers)
+    with nothing priced, read or moved on. Wall clock, one process, like the run."""
+    import psycopg
+    from psycopg.types.json import Json
+    from sqlalchemy.engine import make_url
+
+    from activities.ledger.bulk import copy_rows
+    from activities.ledger.db import make_engine, session_factory, transaction
+
+    def plain(value: Any) -> Any:
+        return Json(value) if isinstance(value, dict | list) else value
+
+    source = make_url(url).set(drivername="postgresql")
+    batches = -(-count // batch)
+    copies: list[tuple[str, list[list[tuple[Any, ...]]]]] = []
+    with psycopg.connect(source.render_as_string(hide_password=False)) as connection:
+        ids = [row[0] for row in connection.execute("SELECT id FROM invoices ORDER BY id")]
+        share = -(-len(ids) // batches)
+        where = {invoice_id: n // share for n, invoice_id in enumerate(ids)}  # its batch
+        for table in STORED:
+            cursor = connection.execute(f"SELECT * FROM {table} ORDER BY id")
+            names = [column.name for column in cursor.description or ()]
+            key = names.index("invoice_id" if "invoice_id" in names else "id")
+            chunks: list[list[tuple[Any, ...]]] = [[] for _ in range(batches)]
+            rows = cursor.fetchall()
+            for n, row in enumerate(rows):
+                # Lines and records go with their invoice; audit entries evenly, in order.
+                evenly = n * batches // len(rows)
+                chunk = evenly if table == "audit_log" else where.get(row[key], evenly)
+                chunks[chunk].append(tuple(plain(value) for value in row))
+            copies.append((f"COPY {table} ({', '.join(names)}) FROM STDIN", chunks))
+    target, schema = _ledger_url("postgresql")
+    try:
+        seed_ledger(target, count)
+        engine = make_engine(target)
+        sessions = session_factory(engine)
+        started = time.perf_counter()
+        for n in range(batches):
+            with transaction(sessions) as session:
+                for copy_sql, chunks in copies:
+                    copy_rows(session, copy_sql, chunks[n])
+        seconds = time.perf_counter() - started
+        engine.dispose()
+        return seconds
     finally:
         _drop(schema)
 
@@ -663,14 +728,22 @@ def persist(count: int, backend: str, args: argparse.Namespace) -> None:
     """Print each worker count's persisted rate next to the in-memory floor of this run."""
     floor = in_memory_rate(ledger_jobs(count))
     print(f"in-memory engine, the same {count:,} subscriptions: {floor:,.0f} invoices/s (wall)")
-    for workers in args.workers:
-        run = persisted_run(count, backend, workers, args.batch or _batch_size())
+    for index, workers in enumerate(args.workers):
+        first = index == 0 and backend == "postgresql"
+        run = persisted_run(count, backend, workers, args.batch or _batch_size(), floor=first)
         print(
             f"stored on {backend}, {workers} worker(s), batches of {run.batch}: "
             f"{run.invoices:,} invoices in {run.seconds:.1f} s = {run.rate:,.0f} invoices/s "
             f"(wall clock); ratio to in-memory {run.rate / floor:.3f} (goal 0.25); "
             f"one invoice each, numbers gapless: {'yes' if run.numbers_gapless else 'NO'}"
         )
+        if run.copy_rate is not None:
+            print(
+                f"second floor, COPY of the same rows alone (a batch per transaction): "
+                f"{run.copy_rate:,.0f} invoices/s; its ratio to in-memory "
+                f"{run.copy_rate / floor:.3f}; the run / the COPY floor: "
+                f"{run.rate / run.copy_rate:.3f}"
+            )
         sys.stdout.flush()
 
 

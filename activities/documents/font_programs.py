@@ -116,4 +116,4 @@ def install() -> None:
         raise RuntimeError(
             "fpdf2 no longer subsets through fpdf.output.ftsubset: see font_programs.py"
         )
-    fpdf.output.ftsubset = SimpleNamespace(Options=subset.Options, Subsetter=_Subsetter)  # type: ignore[attr-defined]
+    fpdf.output.ftsubset = SimpleNamespace(Options=subset.Options, Subsetter=_Subsetter)

@@ -9,14 +9,15 @@ lands is exactly what the ORM would have written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import JSON, Column, Dialect, Table, insert, text
+from sqlalchemy import JSON, Column, ColumnElement, Dialect, Table, any_, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
 
 
 def insert_rows(
@@ -93,3 +94,13 @@ def insert_with_ids(
     )
     insert_rows(session, model, [{"id": id_, **row} for id_, row in zip(ids, rows, strict=True)])
     return ids
+
+
+def among(
+    session: Session, column: InstrumentedAttribute[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """``column IN values``, on PostgreSQL as ``column = ANY(:array)``: one parameter, where
+    an IN list of a batch's 500 placeholders is parsed again by the driver on every call."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, Protocol, TypeVar
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import Select, func, select
@@ -24,7 +25,7 @@ from activities.ledger import audit
 from activities.ledger.bulk import insert_rows, insert_with_ids
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
-from activities.ledger.models import Customer, Invoice, InvoiceLine, InvoiceStatus, LineKind
+from activities.ledger.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from activities.ledger.numbering import next_number, take_numbers
 
 INVOICE_SERIES = "INV"
@@ -35,6 +36,44 @@ _Row = TypeVar("_Row")
 TAX_ID_SCHEMES = ("eu_vat", "gb_vat", "ch_vat", "no_vat", "au_abn", "ca_bn", "us_ein", "jp_cn")
 
 
+class TaxIdRow(Protocol):
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+
+
+class Buyer(Protocol):
+    """What an invoice reads of its customer: a :class:`Customer`, or the same columns as
+    Core rows when a bill run's batch issues many invoices at once (recurring/batch.py)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def legal_name(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def payment_terms_days(self) -> int: ...
+    @property
+    def address_line1(self) -> str: ...
+    @property
+    def address_line2(self) -> str | None: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def postal_code(self) -> str | None: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def tax_exempt(self) -> bool: ...
+    @property
+    def tax_ids(self) -> Sequence[TaxIdRow]: ...
+
+
+@cache
 def document_locale(country: str) -> str:
     """The locale a customer's documents format dates and amounts in: the most likely one
     for the country (``DE`` → ``de_DE``, ``JP`` → ``ja_JP``), English where babel knows none."""
@@ -44,7 +83,7 @@ def document_locale(country: str) -> str:
         return "en_GB"
 
 
-def billing_address(customer: Customer) -> dict[str, Any]:
+def billing_address(customer: Buyer) -> dict[str, Any]:
     """The customer's name and address as an invoice keeps them (JSON)."""
     return {
         "line1": customer.address_line1,
@@ -56,7 +95,7 @@ def billing_address(customer: Customer) -> dict[str, Any]:
     }
 
 
-def buyer_tax_id(customer: Customer) -> tuple[str, str] | None:
+def buyer_tax_id(customer: Buyer) -> tuple[str, str] | None:
     """The tax id printed for the buyer: (scheme, value), VAT ids first."""
     held = {tax_id.scheme: tax_id.value for tax_id in customer.tax_ids}
     for scheme in (*TAX_ID_SCHEMES, *sorted(held)):
@@ -65,7 +104,7 @@ def buyer_tax_id(customer: Customer) -> tuple[str, str] | None:
     return None
 
 
-def statement(customer: Customer, draft: InvoiceDraft, seller: Seller) -> dict[str, Any]:
+def statement(customer: Buyer, draft: InvoiceDraft, seller: Seller) -> dict[str, Any]:
     """What the invoice says as at issue: seller, buyer, address, tax wording, terms and how
     to pay. Documents print these, never today's customer or config."""
     tax_id = buyer_tax_id(customer)
@@ -90,7 +129,7 @@ def statement(customer: Customer, draft: InvoiceDraft, seller: Seller) -> dict[s
     }
 
 
-def check_draft(customer: Customer, draft: InvoiceDraft) -> None:
+def check_draft(customer: Buyer, draft: InvoiceDraft) -> None:
     """Refuse a draft the customer cannot be invoiced for (:class:`LedgerError`)."""
     if draft.currency != customer.currency:
         raise LedgerError(
@@ -104,7 +143,7 @@ def check_draft(customer: Customer, draft: InvoiceDraft) -> None:
 
 
 def invoice_values(
-    customer: Customer,
+    customer: Buyer,
     draft: InvoiceDraft,
     seller: Seller,
     *,
@@ -218,7 +257,7 @@ def issue_invoice(
 class ToIssue:
     """One checked draft of a batch (:func:`check_draft`), and what produced it."""
 
-    customer: Customer
+    customer: Buyer
     draft: InvoiceDraft
     source_key: str
     subscription_id: str | None

@@ -20,12 +20,13 @@ then finds the period no longer due.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import DateTime, String, Table, bindparam, column, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms
 from activities.billing.money import ZERO
@@ -33,19 +34,23 @@ from activities.billing.proration import boundary_after
 from activities.billing.seller import Seller
 from activities.billing.tax import TaxTreatment
 from activities.ledger import audit
-from activities.ledger.bulk import insert_rows
+from activities.ledger.bulk import among, insert_rows
 from activities.ledger.errors import NotFound
-from activities.ledger.invoices import ToIssue, check_draft, issue_invoices
+from activities.ledger.invoices import TaxIdRow, ToIssue, check_draft, issue_invoices
 from activities.ledger.models import (
     BillRunRecord,
+    ContractType,
     CreditNote,
     Customer,
+    Interval,
     Invoice,
     Subscription,
     SubscriptionEvent,
     SubscriptionEventKind,
+    SubscriptionItem,
     SubscriptionPeriod,
     SubscriptionStatus,
+    TaxId,
     UsageEvent,
 )
 from activities.recurring.bill_run import (
@@ -59,7 +64,15 @@ from activities.recurring.bill_run import (
     true_up_dates,
 )
 from activities.recurring.commitments import commitments_ending
-from activities.recurring.history import INTERVALS, draft_period, engine_event, state_of
+from activities.recurring.history import (
+    INTERVALS,
+    EventRow,
+    ItemRow,
+    PeriodRow,
+    draft_renewal,
+    engine_event,
+    state_of,
+)
 from activities.recurring.taxes import customer_tax
 from activities.recurring.usage import UsageWindow, mark_invoiced, usage_charges
 
@@ -73,12 +86,50 @@ class BatchOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class _Subscription:
+    """The subscription's columns pricing reads, and its items (history.SubscriptionRow)."""
+
+    id: str
+    customer_id: str
+    plan: str
+    interval: Interval
+    contract_type: ContractType
+    status: SubscriptionStatus
+    currency: str
+    term_start: datetime
+    billing_anchor: datetime
+    items: Sequence[ItemRow]
+
+
+@dataclass(frozen=True, slots=True)
+class _Customer:
+    """The customer's columns an invoice reads, and its tax ids (ledger.invoices.Buyer)."""
+
+    id: str
+    legal_name: str
+    currency: str
+    payment_terms_days: int
+    address_line1: str
+    address_line2: str | None
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str
+    tax_exempt: bool
+    tax_ids: Sequence[TaxIdRow]
+
+
+_SUBSCRIPTION = [getattr(Subscription, name) for name in _Subscription.__slots__ if name != "items"]
+_CUSTOMER = [getattr(Customer, name) for name in _Customer.__slots__ if name != "tax_ids"]
+
+
+@dataclass(frozen=True, slots=True)
 class _Renewal:
     """A plain renewal, priced and checked, waiting to be stored."""
 
-    subscription: Subscription
-    period: SubscriptionPeriod
-    customer: Customer
+    subscription: _Subscription
+    period: PeriodRow
+    customer: _Customer
     draft: InvoiceDraft
     key: str
     usage: UsageWindow
@@ -99,40 +150,31 @@ def bill_batch(
     commits (everything, skips included) or rolls back."""
     until = cutoff(run_date)
     ids = sorted(set(subscription_ids))
-    subscriptions = {
-        row.id: row
-        for row in session.scalars(
-            select(Subscription)
-            .where(Subscription.id.in_(ids))
-            .order_by(Subscription.id)
-            .with_for_update(key_share=True)
-            .options(selectinload(Subscription.items))  # a second query, for all at once
-        )
-    }
-    periods = {
+    subscriptions = _subscriptions(session, ids)
+    periods: dict[str, PeriodRow] = {
         row.subscription_id: row
-        for row in session.scalars(
-            select(SubscriptionPeriod)
-            .where(SubscriptionPeriod.subscription_id.in_(ids))
+        for row in session.execute(
+            select(
+                SubscriptionPeriod.subscription_id,
+                SubscriptionPeriod.period_start,
+                SubscriptionPeriod.period_end,
+                SubscriptionPeriod.opening,
+                SubscriptionPeriod.lines_invoiced,
+                SubscriptionPeriod.invoiced_through,
+            )
+            .where(among(session, SubscriptionPeriod.subscription_id, ids))
             .order_by(SubscriptionPeriod.subscription_id)
             .with_for_update(key_share=True)
         )
     }
-    customers = {
-        row.id: row
-        for row in session.scalars(
-            select(Customer)
-            .where(Customer.id.in_({s.customer_id for s in subscriptions.values()}))
-            .options(selectinload(Customer.tax_ids))
-        )
-    }
+    customers = _customers(session, {s.customer_id for s in subscriptions.values()})
     due = [sid for sid in ids if sid in periods and periods[sid].period_end < until]
     # Customers with account credit take the lone path, which spends it under their lock
     # (activities/recurring/credits.py); a batch prices renewals without credit.
     in_credit = set(
         session.execute(
             select(CreditNote.customer_id, CreditNote.currency)
-            .where(CreditNote.customer_id.in_(customers), CreditNote.unapplied > 0)
+            .where(among(session, CreditNote.customer_id, customers), CreditNote.unapplied > 0)
             .distinct()
         ).tuples()
     )
@@ -140,13 +182,15 @@ def bill_batch(
     committed = commitments_ending(session, [periods[sid] for sid in due])
     metered = set(
         session.scalars(
-            select(UsageEvent.subscription_id).where(UsageEvent.subscription_id.in_(due)).distinct()
+            select(UsageEvent.subscription_id)
+            .where(among(session, UsageEvent.subscription_id, due))
+            .distinct()
         )
     )
     issued_keys = set(
         session.scalars(
             select(Invoice.source_key).where(
-                Invoice.source_key.in_([_key(periods[s]) for s in due])
+                among(session, Invoice.source_key, [_key(periods[s]) for s in due])
             )
         )
     )
@@ -219,29 +263,76 @@ def bill_batch(
     return done
 
 
-def _key(period: SubscriptionPeriod) -> str:
+def _key(period: PeriodRow) -> str:
     return f"bill-run:{period.subscription_id}:{period.period_start.isoformat()}"
 
 
-def _events(
-    session: Session, periods: list[SubscriptionPeriod]
-) -> dict[str, list[SubscriptionEvent]]:
+def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]:
+    """The batch's subscriptions, locked in id order, with their items: Core rows, one
+    query per table (ORM objects cost more to build than the invoice costs to price)."""
+    locked = session.execute(
+        select(*_SUBSCRIPTION)
+        .where(among(session, Subscription.id, ids))
+        .order_by(Subscription.id)
+        .with_for_update(key_share=True)  # as lock_subscription: usage events keep arriving
+    ).all()
+    items: dict[str, list[ItemRow]] = {}
+    for item in session.execute(  # after the lock: a change holding it may replace items
+        select(
+            SubscriptionItem.subscription_id,
+            SubscriptionItem.item_code,
+            SubscriptionItem.kind,
+            SubscriptionItem.quantity,
+            SubscriptionItem.unit_price,
+        )
+        .where(among(session, SubscriptionItem.subscription_id, ids))
+        .order_by(SubscriptionItem.subscription_id, SubscriptionItem.id)
+    ):
+        items.setdefault(item.subscription_id, []).append(item)
+    return {row.id: _Subscription(**row._mapping, items=items.get(row.id, [])) for row in locked}
+
+
+def _customers(session: Session, ids: Collection[str]) -> dict[str, _Customer]:
+    tax_ids: dict[str, list[TaxIdRow]] = {}
+    for row in session.execute(
+        select(TaxId.customer_id, TaxId.scheme, TaxId.value)
+        .where(among(session, TaxId.customer_id, ids))
+        .order_by(TaxId.id)
+    ):
+        tax_ids.setdefault(row.customer_id, []).append(row)
+    return {
+        row.id: _Customer(**row._mapping, tax_ids=tax_ids.get(row.id, []))
+        for row in session.execute(select(*_CUSTOMER).where(among(session, Customer.id, ids)))
+    }
+
+
+def _events(session: Session, periods: list[PeriodRow]) -> dict[str, list[EventRow]]:
     """Each period's changes in time order, as ``history.period_events`` reads them one by
     one (a cancellation may fall on the period's end), with one query for the batch."""
     if not periods:
         return {}
     bounds = {p.subscription_id: (p.period_start, p.period_end) for p in periods}
-    rows = session.scalars(
-        select(SubscriptionEvent)
+    rows = session.execute(
+        select(
+            SubscriptionEvent.subscription_id,
+            SubscriptionEvent.id,
+            SubscriptionEvent.kind,
+            SubscriptionEvent.effective_at,
+            SubscriptionEvent.seats,
+            SubscriptionEvent.plan,
+            SubscriptionEvent.addon,
+            SubscriptionEvent.unit_price,
+            SubscriptionEvent.details,
+        )
         .where(
-            SubscriptionEvent.subscription_id.in_(list(bounds)),
+            among(session, SubscriptionEvent.subscription_id, list(bounds)),
             SubscriptionEvent.effective_at >= min(start for start, _ in bounds.values()),
         )
         .order_by(
             SubscriptionEvent.subscription_id, SubscriptionEvent.effective_at, SubscriptionEvent.id
         )
     )
-    found: dict[str, list[SubscriptionEvent]] = {}
+    found: dict[str, list[EventRow]] = {}
     for row in rows:
         start, end = bounds[row.subscription_id]
         if start <= row.effective_at < end or (
@@ -253,10 +344,10 @@ def _events(
 
 def _price(
     session: Session,
-    subscription: Subscription,
-    period: SubscriptionPeriod,
-    customer: Customer,
-    recorded: list[SubscriptionEvent],
+    subscription: _Subscription,
+    period: PeriodRow,
+    customer: _Customer,
+    recorded: list[EventRow],
     tax: TaxTreatment,
     metered: bool,
     run_date: date,
@@ -272,7 +363,7 @@ def _price(
         if metered
         else UsageWindow((), 0)
     )
-    priced = draft_period(
+    draft = draft_renewal(
         subscription,
         period,
         [engine_event(r, interval, billing.book) for r in recorded],
@@ -282,9 +373,7 @@ def _price(
         ),
         policy=contract.proration,
         usage=window.charges,
-        renew=True,
     )
-    draft = priced.new
     if draft.credit_to_balance + draft.refund_due > ZERO:
         return None
     if draft.lines:
@@ -315,7 +404,7 @@ def _store(
     outcomes: list[Outcome] = []
     records: list[dict[str, object]] = []
     entries: list[dict[str, object]] = []
-    moved: list[dict[str, object]] = []
+    moved: list[tuple[str, datetime, datetime]] = []
     for renewal in renewals:
         sid, period, draft = renewal.subscription.id, renewal.period, renewal.draft
         issued: Issued | None = None
@@ -364,22 +453,42 @@ def _store(
                 },
             )
         )
-        moved.append(
-            {
-                "subscription_id": sid,
-                "period_start": period.period_end,
-                "period_end": renewal.next_end,
-                "opening": None,
-                "lines_invoiced": 0,
-                "invoiced_through": None,
-                "updated_at": now,
-            }
-        )
+        moved.append((sid, period.period_end, renewal.next_end))
         outcomes.append(Outcome(sid, outcome, period.period_start, issued))
     if renewals:
         insert_rows(session, BillRunRecord, records)
         audit.append(session, entries)
-        session.execute(update(SubscriptionPeriod), moved)
-        for renewal in renewals:  # the rows now hold the next period
-            session.expire(renewal.period)
+        _move_on(session, moved, now)
     return outcomes
+
+
+def _move_on(session: Session, moved: list[tuple[str, datetime, datetime]], now: datetime) -> None:
+    """Open the next period of each renewal (subscription, start, end): on PostgreSQL one
+    ``UPDATE ... FROM unnest(arrays)`` for the batch, elsewhere one UPDATE run per row (the
+    ORM's bulk update by primary key cost more than the rest of the batch's bookkeeping)."""
+    periods: Table = SubscriptionPeriod.__table__  # type: ignore[assignment]
+    reset = {"opening": None, "lines_invoiced": 0, "invoiced_through": None, "updated_at": now}
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(
+            update(periods)
+            .where(periods.c.subscription_id == bindparam("id"))
+            .values(period_start=bindparam("start"), period_end=bindparam("end"), **reset),
+            [{"id": sid, "start": start, "end": end} for sid, start, end in moved],
+        )
+        return
+    ids, starts, ends = zip(*moved, strict=True)
+    instant = DateTime(timezone=True)
+    rows = (
+        func.unnest(
+            bindparam(None, list(ids), type_=ARRAY(String())),
+            bindparam(None, list(starts), type_=ARRAY(instant)),
+            bindparam(None, list(ends), type_=ARRAY(instant)),
+        )
+        .table_valued(column("id", String()), column("starts", instant), column("ends", instant))
+        .render_derived()
+    )
+    session.execute(
+        update(periods)
+        .where(periods.c.subscription_id == rows.c.id)
+        .values(period_start=rows.c.starts, period_end=rows.c.ends, **reset)
+    )

@@ -26,11 +26,12 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms, InvoicingError
-from activities.billing.money import ZERO
+from activities.billing.money import ZERO, quantum
 from activities.billing.pricebook import PriceBook
 from activities.billing.proration import boundary_after, shift_months, shift_months_back
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
+from activities.ledger.bulk import among
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import issue_invoice
@@ -59,8 +60,10 @@ from activities.recurring.credits import available_credit, credit_net, spend_cre
 from activities.recurring.history import (
     INTERVALS,
     HistoryError,
-    PeriodDraft,
+    PeriodRow,
+    SubscriptionRow,
     draft_period,
+    draft_renewal,
     engine_event,
     engine_subscription,
     part_of,
@@ -104,7 +107,7 @@ def cutoff(run_date: date) -> datetime:
 
 
 def true_up_dates(
-    subscription: Subscription, period: SubscriptionPeriod, until: datetime
+    subscription: SubscriptionRow, period: PeriodRow, until: datetime
 ) -> list[datetime]:
     """Quarter boundaries of an annual contract's term inside its current period, before
     ``until``, not yet trued up."""
@@ -130,8 +133,18 @@ def due_subscriptions(
     found: list[str] = []
     cursor = after
     while len(found) < limit:
+        # Core rows, each with the period's and the subscription's columns true_up_dates
+        # reads (ORM objects of both cost more than the rest of the page).
         rows = session.execute(
-            select(SubscriptionPeriod, Subscription)
+            select(
+                SubscriptionPeriod.subscription_id,
+                SubscriptionPeriod.period_start,
+                SubscriptionPeriod.period_end,
+                SubscriptionPeriod.invoiced_through,
+                Subscription.contract_type,
+                Subscription.interval,
+                Subscription.billing_anchor,
+            )
             .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
             .where(
                 SubscriptionPeriod.subscription_id > cursor,
@@ -148,12 +161,12 @@ def due_subscriptions(
         ).all()
         if not rows:
             break
-        for period, subscription in rows:
-            if period.period_end < until or true_up_dates(subscription, period, until):
-                found.append(subscription.id)
+        for row in rows:
+            if row.period_end < until or true_up_dates(row, row, until):
+                found.append(row.subscription_id)
                 if len(found) == limit:
                     break
-        cursor = rows[-1][0].subscription_id
+        cursor = rows[-1].subscription_id
     return found
 
 
@@ -299,7 +312,7 @@ def _renew(
     contract = billing.policy.for_contract(subscription.contract_type.value)
     window = usage_charges(session, subscription, period, state["plan"], billing.book)
     credit = available_credit(session, subscription.customer_id, subscription.currency)
-    priced = draft_period(
+    draft = draft_renewal(
         subscription,
         period,
         [engine_event(r, interval, billing.book) for r in recorded],
@@ -307,17 +320,15 @@ def _renew(
         terms=replace(_terms(session, subscription, billing, run_date), account_credit=credit),
         policy=contract.proration,
         usage=window.charges,
-        renew=True,
     )
     cancelled_at = next(
         (r.effective_at for r in recorded if r.kind == SubscriptionEventKind.CANCELLED), None
     )
     commitment = due_commitment(session, period, cancelled_at=cancelled_at)
-    draft = priced.new
     shortfall: Decimal | None = None
     if commitment is not None:
         draft, shortfall = _with_true_up(
-            session, subscription, period, priced, commitment, billing, cancelled_at, credit
+            session, subscription, period, draft, commitment, billing, cancelled_at, credit
         )
     issued: Issued | None = None
     outcome = "nothing"
@@ -395,7 +406,7 @@ def _with_true_up(
     session: Session,
     subscription: Subscription,
     period: SubscriptionPeriod,
-    priced: PeriodDraft,
+    draft: InvoiceDraft,
     commitment: SubscriptionCommitment,
     billing: Billing,
     cancelled_at: datetime | None,
@@ -403,7 +414,6 @@ def _with_true_up(
 ) -> tuple[InvoiceDraft, Decimal | None]:
     """The renewal's draft with the commitment's true-up line added when short (see
     activities/recurring/commitments.py), and the shortfall."""
-    draft = priced.new
     billed = billed_toward(session, commitment) + counts_toward(commitment, draft.lines)
     started = subscription.term_start
     line = true_up_line(
@@ -416,32 +426,48 @@ def _with_true_up(
     )
     if line is None:
         return draft, None
-    return part_of(priced.full, [*draft.lines, line], account_credit=credit), line.amount
+    return part_of(draft, [*draft.lines, line], account_credit=credit), line.amount
 
 
 def issued_in_run(session: Session, run_date: date, subscription_ids: list[str]) -> list[Issued]:
-    """The invoices the run of ``run_date`` issued to these subscriptions, from its records."""
+    """The invoices the run of ``run_date`` issued to these subscriptions, from its records
+    (a batch's worth of rows: read as Core rows, amounts at their currency's precision as
+    the ORM gives them)."""
     rows = session.execute(
-        select(BillRunRecord, Invoice)
+        select(
+            BillRunRecord.subscription_id,
+            Invoice.customer_id,
+            Invoice.number,
+            Invoice.currency,
+            Invoice.total,
+            Invoice.amount_due,
+            Invoice.due_date,
+        )
         .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
         .where(
             BillRunRecord.run_date == run_date,
-            BillRunRecord.subscription_id.in_(subscription_ids),
+            among(session, BillRunRecord.subscription_id, subscription_ids),
         )
         .order_by(BillRunRecord.id)
-    ).all()
+    )
     return [
         Issued(
-            record.subscription_id,
-            invoice.customer_id,
-            invoice.number or "",
-            invoice.currency,
-            invoice.total,
-            invoice.amount_due,
-            invoice.due_date,
+            row.subscription_id,
+            row.customer_id,
+            row.number or "",
+            row.currency,
+            _at_scale(row.total, row.currency),
+            _at_scale(row.amount_due, row.currency),
+            row.due_date,
         )
-        for record, invoice in rows
+        for row in rows
     ]
+
+
+def _at_scale(amount: Decimal, currency: str) -> Decimal:
+    """``12.5000`` (the ledger's four places) as ``12.50``; a digit below the minor unit stays."""
+    written = amount.quantize(quantum(currency))
+    return written if written == amount else amount
 
 
 def record_skip(

@@ -40,6 +40,7 @@ from activities.ledger.models import (
     SubscriptionCommitment,
     SubscriptionPeriod,
 )
+from activities.recurring.history import PeriodRow
 
 #: The engine's item code for the true-up line; never counts toward a commitment.
 TRUE_UP_CODE = "minimum_commitment"
@@ -77,7 +78,7 @@ def due_commitment(
     return None
 
 
-def commitments_ending(session: Session, periods: Sequence[SubscriptionPeriod]) -> set[str]:
+def commitments_ending(session: Session, periods: Sequence[PeriodRow]) -> set[str]:
     """The subscriptions among ``periods`` whose current invoice has a commitment to true up
     (the bill run's batch leaves them to the one-by-one path)."""
     if not periods:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -37,7 +37,6 @@ from activities.ledger.models import (
     ContractType,
     Interval,
     ItemKind,
-    Subscription,
     SubscriptionEvent,
     SubscriptionEventKind,
     SubscriptionPeriod,
@@ -51,7 +50,78 @@ class HistoryError(ValueError):
     """The ledger's record of a subscription cannot be priced; the message says what is wrong."""
 
 
-def state_of(subscription: Subscription) -> dict[str, Any]:
+# What pricing reads of the ledger's rows. A subscription billed alone is read as ORM
+# objects; a bill run's batch reads the same columns as Core rows (recurring/batch.py),
+# which costs a fraction of building ORM objects.
+
+
+class ItemRow(Protocol):
+    @property
+    def item_code(self) -> str: ...
+    @property
+    def kind(self) -> ItemKind: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def unit_price(self) -> Decimal: ...
+
+
+class SubscriptionRow(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def plan(self) -> str: ...
+    @property
+    def interval(self) -> Interval: ...
+    @property
+    def contract_type(self) -> ContractType: ...
+    @property
+    def status(self) -> SubscriptionStatus: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def term_start(self) -> datetime: ...
+    @property
+    def billing_anchor(self) -> datetime: ...
+    @property
+    def items(self) -> Sequence[ItemRow]: ...
+
+
+class PeriodRow(Protocol):
+    @property
+    def subscription_id(self) -> str: ...
+    @property
+    def period_start(self) -> datetime: ...
+    @property
+    def period_end(self) -> datetime: ...
+    @property
+    def opening(self) -> dict[str, Any] | None: ...
+    @property
+    def lines_invoiced(self) -> int: ...
+    @property
+    def invoiced_through(self) -> datetime | None: ...
+
+
+class EventRow(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> SubscriptionEventKind: ...
+    @property
+    def effective_at(self) -> datetime: ...
+    @property
+    def seats(self) -> int | None: ...
+    @property
+    def plan(self) -> str | None: ...
+    @property
+    def addon(self) -> str | None: ...
+    @property
+    def unit_price(self) -> Decimal | None: ...
+    @property
+    def details(self) -> dict[str, Any] | None: ...
+
+
+def state_of(subscription: SubscriptionRow) -> dict[str, Any]:
     """The subscription's current plan, seats, add-ons and pause, as JSON values."""
     return {
         "plan": subscription.plan,
@@ -69,7 +139,7 @@ def state_of(subscription: Subscription) -> dict[str, Any]:
     }
 
 
-def quarterly_true_up(subscription: Subscription) -> bool:
+def quarterly_true_up(subscription: SubscriptionRow) -> bool:
     """Annual invoiced contracts bill added seats at quarterly true-ups."""
     return (
         subscription.contract_type == ContractType.ANNUAL_INVOICED
@@ -89,7 +159,7 @@ def seat_price(book: PriceBook, code: str, unit_price: Decimal | str) -> SeatPri
 
 
 def engine_subscription(
-    subscription: Subscription, period: SubscriptionPeriod, book: PriceBook
+    subscription: SubscriptionRow, period: PeriodRow, book: PriceBook
 ) -> invoicing.Subscription:
     """The subscription at the start of its current period, everything paid for the period."""
     state = period.opening or state_of(subscription)
@@ -136,9 +206,7 @@ def period_events(session: Session, period: SubscriptionPeriod) -> Sequence[Subs
     return session.scalars(query).all()
 
 
-def engine_event(
-    row: SubscriptionEvent, interval: EngineInterval, book: PriceBook
-) -> invoicing.Event:
+def engine_event(row: EventRow, interval: EngineInterval, book: PriceBook) -> invoicing.Event:
     """One recorded change as the engine's event, at the prices recorded with it."""
     at = row.effective_at
     kind = row.kind
@@ -185,8 +253,8 @@ class PeriodDraft:
 
 
 def draft_period(
-    subscription: Subscription,
-    period: SubscriptionPeriod,
+    subscription: SubscriptionRow,
+    period: PeriodRow,
     events: Sequence[invoicing.Event],
     *,
     book: PriceBook,
@@ -212,6 +280,38 @@ def draft_period(
         )
     new = part_of(full, full.lines[already:], account_credit=terms.account_credit)
     return PeriodDraft(full, new, len(changes.lines))
+
+
+def draft_renewal(
+    subscription: SubscriptionRow,
+    period: PeriodRow,
+    events: Sequence[invoicing.Event],
+    *,
+    book: PriceBook,
+    terms: InvoiceTerms,
+    policy: ProrationPolicy,
+    usage: Sequence[UsageCharge] = (),
+) -> InvoiceDraft:
+    """The invoice that ends the period: :func:`draft_period`'s ``new`` with ``renew``.
+
+    Priced once while no change of the period was invoiced at once (the usual case):
+    the draft of the changes alone only counts the lines to leave out, and there are
+    none. A bill run prices every subscription, so the second pricing was half its work.
+    """
+    if period.lines_invoiced:
+        return draft_period(
+            subscription,
+            period,
+            events,
+            book=book,
+            terms=terms,
+            policy=policy,
+            usage=usage,
+            renew=True,
+        ).new
+    opening = engine_subscription(subscription, period, book)
+    full = draft_invoice(opening, events, terms=terms, policy=policy, usage=usage, renew=True)
+    return part_of(full, full.lines, account_credit=terms.account_credit)
 
 
 def part_of(
@@ -245,6 +345,7 @@ def part_of(
         credit_to_balance=zero if refund else owed_back,
         refund_due=owed_back if refund else zero,
         notes=draft.notes,
+        tax=draft.tax,
     )
 
 

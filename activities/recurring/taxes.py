@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from activities.billing.tax import TaxTable, TaxTreatment, tax_treatment
-from activities.ledger.models import Customer
+from activities.ledger.invoices import Buyer
 
 
-def customer_tax(customer: Customer, table: TaxTable) -> TaxTreatment:
+def customer_tax(customer: Buyer, table: TaxTable) -> TaxTreatment:
     """Tax by the customer's subdivision (or country), exemption and EU VAT id."""
     vat = next((t.value for t in customer.tax_ids if t.scheme == "eu_vat"), None)
     return tax_treatment(

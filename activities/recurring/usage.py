@@ -33,10 +33,9 @@ from activities.ledger.models import (
     ItemKind,
     Subscription,
     SubscriptionItem,
-    SubscriptionPeriod,
     UsageEvent,
 )
-from activities.recurring.history import INTERVALS
+from activities.recurring.history import INTERVALS, PeriodRow, SubscriptionRow
 
 FIELDS = ("subscription_id", "event_id", "metric", "quantity", "occurred_at")
 BATCH = 5000
@@ -327,8 +326,8 @@ class UsageWindow:
 
 def usage_charges(
     session: Session,
-    subscription: Subscription,
-    period: SubscriptionPeriod,
+    subscription: SubscriptionRow,
+    period: PeriodRow,
     plan: str,
     book: PriceBook,
 ) -> UsageWindow:
