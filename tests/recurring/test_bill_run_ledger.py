@@ -119,6 +119,8 @@ def test_a_seat_change_is_billed_at_the_renewal_exactly_as_the_engine_prices_it(
     assert invoice.source_key == "bill-run:SUB-A:2026-11-15T00:00:00+00:00"
     assert invoice.total == expected.total
     assert invoice.issue_date == date(2026, 12, 15)
+    # The invoice says how it is taxed (documents and e-invoices print it), not "No tax".
+    assert (invoice.tax_category, invoice.tax_label) == (TX.category, TX.label)
     with sessions() as session:
         lines = session.get(Invoice, invoice.id).lines  # type: ignore[union-attr]
         assert [line.amount for line in lines] == [line.amount for line in expected.lines]
