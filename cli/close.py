@@ -31,11 +31,13 @@ from activities.close.model import (
 )
 from activities.ledger.db import open_ledger, transaction
 from activities.ledger.periods import Period, closed_message, closed_period, reopen_period
+from activities.search_attributes import registered
 from activities.settings import settings
 from cli.identity import cli_actor
 from cli.output import Amount, Cell, Column, print_table, say
 from cli.temporal import with_temporal
 from workflows.close import (
+    CLOSE_DETAILS,
     ONE_CLOSE_PER_PERIOD,
     REPORTS_UPDATE,
     RERUN_UPDATE,
@@ -43,6 +45,8 @@ from workflows.close import (
     STATUS_QUERY,
     TICK_UPDATE,
     CloseWorkflow,
+    close_attributes,
+    close_summary,
 )
 
 close_app = typer.Typer(
@@ -99,6 +103,11 @@ def run(
                 id=workflow_id(str(month)),
                 task_queue=settings().temporal_task_queue,
                 id_reuse_policy=ONE_CLOSE_PER_PERIOD,
+                search_attributes=close_attributes(str(month))
+                if await registered(client)
+                else None,
+                static_summary=close_summary(str(month)),
+                static_details=CLOSE_DETAILS,
             )
         except WorkflowAlreadyStartedError:
             running = client.get_workflow_handle(workflow_id(str(month)))

@@ -20,8 +20,6 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.billing.money import format_money
 from activities.billing.pricebook import load_pricebook
@@ -44,14 +42,14 @@ from activities.recurring.changes import (
     change_subscription,
 )
 from activities.recurring.history import period_events, state_of
-from activities.recurring.model import BillRunReport, BillRunStart, workflow_id
+from activities.recurring.model import BillRunReport
 from activities.recurring.policy import load_policy
 from activities.recurring.usage import IngestSummary, ingest, read_records
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
 from cli.output import Amount, Column, print_table, say
-from workflows.bill_run import BillRunWorkflow
+from workflows.bill_run import start_bill_run
 
 err = Console(stderr=True)
 subscription_app = typer.Typer(help="See and change subscriptions.", no_args_is_help=True)
@@ -427,16 +425,7 @@ def _start(day: date) -> BillRunReport:
     async def main() -> BillRunReport:
         config = settings()
         async with temporal_client(config, embed=False) as client:
-            try:
-                handle = await client.start_workflow(
-                    BillRunWorkflow.run,
-                    BillRunStart(run_date=day),
-                    id=workflow_id(day),
-                    task_queue=config.temporal_task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                )
-            except WorkflowAlreadyStartedError:
-                handle = client.get_workflow_handle_for(BillRunWorkflow.run, workflow_id(day))
+            handle = await start_bill_run(client, day, config.temporal_task_queue)
             return await handle.result()
 
     try:

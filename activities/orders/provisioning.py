@@ -63,6 +63,7 @@ from activities.orders.validation import (
     validate_order,
 )
 from activities.outbox import Outbox
+from activities.search_attributes import minor_units
 
 
 class _Model(BaseModel):
@@ -168,6 +169,7 @@ def _invoice_facts(invoice: Invoice) -> InvoiceFacts:
         amount_due=invoice.amount_due,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
+        total_minor=minor_units(invoice.total, invoice.currency),
     )
 
 
