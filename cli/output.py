@@ -120,6 +120,15 @@ def print_list(
         errors.print(footer, soft_wrap=True)
 
 
+def print_json(report: object) -> None:
+    """A whole report as JSON on stdout (pydantic models and dataclasses as plain JSON,
+    amounts as decimal strings): what ``--format json`` of a report prints."""
+    from pydantic_core import to_json
+
+    sys.stdout.write(to_json(report, indent=2).decode() + "\n")
+    sys.stdout.flush()
+
+
 def _footer(shown: int, total: int | None, noun: str) -> str:
     if total is not None and shown < total:
         return f"showing {shown} of {total} {noun}; --limit N / --all for more"
