@@ -30,7 +30,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from activities.billing.money import format_money
+from activities.billing.money import format_money, quantum
 from activities.spreadsheet_text import spreadsheet_text
 
 console = Console(markup=False, highlight=False, soft_wrap=True)
@@ -137,7 +137,9 @@ def _footer(shown: int, total: int | None, noun: str) -> str:
 
 def _machine(cell: Cell, *, csv_text: bool) -> str | int | None:
     if isinstance(cell, Amount):
-        return str(cell.value)
+        # At the currency's minor unit: the ledger's rounded amounts may come back from the
+        # database with more places ("120.1000"); the value is the same.
+        return str(cell.value.quantize(quantum(cell.currency)))
     if isinstance(cell, str) and csv_text:
         return spreadsheet_text(cell)
     return cell
