@@ -4,10 +4,14 @@ and the `billing-ops close` commands driving a close from start to sign-off."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import pytest_asyncio
@@ -151,6 +155,19 @@ async def test_the_close_commands_run_a_period_to_sign_off(
         assert status == 0, out
     status, out = await _cli("close", "status", "--period", "2026-11")
     assert status == 0 and "close 2026-11: ready" in out and "maria" in out, out
+    # The same report for tools: JSON whole, CSV every roll-forward figure per currency.
+    status, out = await _cli("close", "status", "--period", "2026-11", "--format", "json")
+    assert status == 0, out
+    found = json.loads(out)
+    assert (found["period"], found["state"], len(found["ticks"])) == ("2026-11", "ready", 5)
+    status, out = await _cli("close", "status", "--period", "2026-11", "--format", "csv")
+    assert status == 0, out
+    figures = {r["currency"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert figures.keys() == {f["currency"] for f in found["summary"]["roll_forward"]}
+    for f in found["summary"]["roll_forward"]:
+        assert {k: Decimal(v) for k, v in figures[f["currency"]].items() if k != "currency"} == {
+            k: Decimal(v) for k, v in f.items() if k != "currency"
+        }
 
     status, out = await _cli("close", "sign-off", "--as", "chen", "--period", "2026-11")
     assert status == 0 and "signed off by chen" in out, out
