@@ -2,9 +2,18 @@
 
 ``CustomerId = 'CUS-0042'``, or "collections in final-notice stage over
 $10,000": ``CollectionsStage = 'final_notice' AND Currency = 'USD' AND
-AmountOverdueMinor > 1000000``. The amount is an Int of the currency's minor
+AmountOverdueMinor > 1000000``. Amounts are Ints of the currency's minor
 unit (cents for USD, yen for JPY): exact, where a Double would round and a
 Keyword would compare as text.
+
+Which workflow carries which (docs/temporal.md has the table): collections
+``CustomerId, CollectionsStage, Currency, AmountOverdueMinor``; an order
+``OrderId, CustomerId, Currency, AmountMinor, Stage``; a dispute ``DisputeId,
+CustomerId, Currency, AmountMinor, Stage``; a close ``Period, Stage``; a bill
+run ``RunDate, Stage, InvoicesIssued``. ``Stage`` is the workflow's own state
+(an order's ``exception``, a dispute's ``awaiting_approval``, a close's
+``ready``), so ``WorkflowType`` says which vocabulary it is. The dev server's
+SQLite visibility has room for 3 Int and 10 Keyword attributes: this is 3 and 8.
 
 Custom attributes exist only where someone registered them: the embedded dev
 server registers them at start (``--search-attribute``), a cluster's operator
@@ -18,6 +27,8 @@ when it was started with them.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -25,19 +36,36 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, ServiceClient
 
+from activities.billing.money import minor_digits
+
 log = logging.getLogger("billing_ops.temporal")
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 CURRENCY = SearchAttributeKey.for_keyword("Currency")
 AMOUNT_OVERDUE_MINOR = SearchAttributeKey.for_int("AmountOverdueMinor")
 COLLECTIONS_STAGE = SearchAttributeKey.for_keyword("CollectionsStage")
+ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
+DISPUTE_ID = SearchAttributeKey.for_keyword("DisputeId")
+PERIOD = SearchAttributeKey.for_keyword("Period")
+RUN_DATE = SearchAttributeKey.for_keyword("RunDate")
+STAGE = SearchAttributeKey.for_keyword("Stage")
+AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
+INVOICES_ISSUED = SearchAttributeKey.for_int("InvoicesIssued")
 
 ALL: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], ...] = (
     CUSTOMER_ID,
     CURRENCY,
     AMOUNT_OVERDUE_MINOR,
     COLLECTIONS_STAGE,
+    ORDER_ID,
+    DISPUTE_ID,
+    PERIOD,
+    RUN_DATE,
+    STAGE,
+    AMOUNT_MINOR,
+    INVOICES_ISSUED,
 )
+NAMES = frozenset(key.name for key in ALL)
 
 #: Whether each namespace (by connection, then name) knows every attribute: asked once per
 #: connection, since each start would otherwise cost one more call to the server.
@@ -79,9 +107,17 @@ async def registered(client: Client) -> bool:
     return known[client.namespace]
 
 
-async def start_attributes(client: Client, customer_id: str) -> TypedSearchAttributes | None:
-    """The attributes a workflow of ``customer_id`` starts with, or ``None`` where the
-    namespace does not know them (the workflow then upserts none)."""
+async def start_attributes(
+    client: Client, *pairs: SearchAttributePair[Any]
+) -> TypedSearchAttributes | None:
+    """The attributes a workflow starts with, or ``None`` where the namespace does not
+    know them (the workflow then upserts none: it keeps current only what it started with)."""
     if not await registered(client):
         return None
-    return TypedSearchAttributes([SearchAttributePair(CUSTOMER_ID, customer_id)])
+    return TypedSearchAttributes(list(pairs))
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """``amount`` in ``currency``'s minor unit (cents), exactly: computed outside the
+    workflow sandbox, where babel knows the currency."""
+    return int(amount.scaleb(minor_digits(currency)).to_integral_exact())

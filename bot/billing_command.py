@@ -16,7 +16,6 @@ from typing import Any, assert_never
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -57,8 +56,7 @@ from bot.commands import (
 from bot.invoice_upload import upload_invoice
 from bot.services import Services
 from bot.subscription_preview import preview_change
-from workflows.disputes import DisputeWorkflow
-from workflows.disputes import workflow_id as dispute_workflow_id
+from workflows.disputes import start_dispute
 
 log = logging.getLogger("billing_ops.bot")
 
@@ -261,8 +259,8 @@ async def _open_dispute(services: Services, request: OpenDispute, user_id: str, 
     client = await services.temporal()
     # A replayed command finds its dispute's workflow already started: nothing opens twice.
     with suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(
-            DisputeWorkflow.run,
+        await start_dispute(
+            client,
             DisputeIntake(
                 dispute_id=dispute_id,
                 customer_id=request.customer_id,
@@ -270,9 +268,7 @@ async def _open_dispute(services: Services, request: OpenDispute, user_id: str, 
                 claim=request.claim,
                 opened_by=roles.actor(services.matrix, user_id),
             ),
-            id=dispute_workflow_id(dispute_id),
-            task_queue=services.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            services.task_queue,
         )
     return dispute_id
 

@@ -9,7 +9,6 @@ every application the customer's collections cadence is told, as after
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +35,6 @@ from activities.cash.stripe_events import EventOutcome, handle_event, link_custo
 from activities.ledger.db import transaction
 from activities.ledger.models import StatementLineStatus
 from activities.settings import settings
-from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
 from cli.ledger import _decimal, _now, _sessions
 from cli.output import (
@@ -50,6 +48,7 @@ from cli.output import (
     limit_of,
     print_list,
 )
+from cli.temporal import tell_after_commit
 
 cash_app = typer.Typer(help="Bank statements: import, match, review.", no_args_is_help=True)
 review_app = typer.Typer(help="Lines the matcher left for a person.", no_args_is_help=True)
@@ -69,19 +68,15 @@ def _policy() -> CashPolicy:
 
 
 def _tell(wakes: list[wake.Wake]) -> None:
-    """Wake the cadences; without Temporal they see the cash when they next read the account."""
+    """Wake the cadences once the cash is saved; whatever Temporal does then, they see the
+    cash when they next read the account."""
     if not wakes:
         return
-
-    async def tell() -> int:
-        async with temporal_client(settings(), embed=False) as client:
-            return await wake.wake(client, wakes, settings().temporal_task_queue)
-
-    try:
-        told = asyncio.run(tell())
+    told = tell_after_commit(
+        lambda client: wake.wake(client, wakes, settings().temporal_task_queue), "the cash"
+    )
+    if told is not None:
         console.print(f"collections: {told} cadence(s) told about the cash")
-    except TemporalUnavailable:
-        console.print("Temporal is not running: cadences see the cash when they next read")
 
 
 @cash_app.command("import")

@@ -31,11 +31,23 @@ from activities.close.model import (
 )
 from activities.ledger.db import open_ledger, transaction
 from activities.ledger.periods import Period, closed_message, closed_period, reopen_period
+from activities.search_attributes import registered
 from activities.settings import settings
 from cli.identity import cli_actor
-from cli.output import Amount, Cell, Column, print_table, say
+from cli.output import (
+    Amount,
+    Cell,
+    Column,
+    FormatOption,
+    OutputFormat,
+    print_json,
+    print_list,
+    print_table,
+    say,
+)
 from cli.temporal import with_temporal
 from workflows.close import (
+    CLOSE_DETAILS,
     ONE_CLOSE_PER_PERIOD,
     REPORTS_UPDATE,
     RERUN_UPDATE,
@@ -43,6 +55,8 @@ from workflows.close import (
     STATUS_QUERY,
     TICK_UPDATE,
     CloseWorkflow,
+    close_attributes,
+    close_summary,
 )
 
 close_app = typer.Typer(
@@ -85,6 +99,7 @@ NO_CLOSE = (
 def run(
     period: PeriodOption = None,
     as_user: Annotated[str | None, typer.Option("--as", help="Who asks (audit)")] = None,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Start the period's close, or re-run its reports before sign-off; prints the roll-forward."""
     month = _period(period)
@@ -99,6 +114,11 @@ def run(
                 id=workflow_id(str(month)),
                 task_queue=settings().temporal_task_queue,
                 id_reuse_policy=ONE_CLOSE_PER_PERIOD,
+                search_attributes=close_attributes(str(month))
+                if await registered(client)
+                else None,
+                static_summary=close_summary(str(month)),
+                static_details=CLOSE_DETAILS,
             )
         except WorkflowAlreadyStartedError:
             running = client.get_workflow_handle(workflow_id(str(month)))
@@ -110,11 +130,12 @@ def run(
         return first
 
     summary = with_temporal(work, missing=NO_CLOSE)
-    _print_summary(summary)
+    if not _report(output, summary, summary):
+        _print_summary(summary)
 
 
 @close_app.command("status")
-def status(period: PeriodOption = None) -> None:
+def status(period: PeriodOption = None, output: FormatOption = OutputFormat.TABLE) -> None:
     """The period's checklist, who ticked what, the roll-forward and the exceptions."""
     month = _period(period)
     try:
@@ -127,7 +148,8 @@ def status(period: PeriodOption = None) -> None:
     except ValueError:
         _refuse_if_signed_off(month)  # closed before this worker's history: say who signed it
         raise
-    _print_status(found)
+    if not _report(output, found.summary, found):
+        _print_status(found)
 
 
 @close_app.command("tick")
@@ -164,6 +186,37 @@ def sign_off(as_user: AsOption, period: PeriodOption = None) -> None:
     closing = ", ".join(format_money(v, c) for c, v in sorted(signed.closing_ar.items()))
     say(f"period {signed.period} signed off by {signed.by} and closed; closing AR {closing or '0'}")
     say(f"checklist: {signed.checklist_file}")
+
+
+#: Every figure of the roll-forward, as CSV gives it (the table adds the small ones up).
+FIGURES = (
+    "opening",
+    "invoiced",
+    "account_credit",
+    "cash_applied",
+    "reversals",
+    "credit_notes",
+    "write_offs",
+    "closing",
+    "closing_from_invoices",
+    "difference",
+)
+
+
+def _report(output: OutputFormat, summary: CloseSummary | None, whole: object) -> bool:
+    """Print ``whole`` as JSON, or the roll-forward (every figure) as CSV; ``False`` for the
+    table, which the caller prints with the checklist and the notes around it."""
+    if output is OutputFormat.JSON:
+        print_json(whole)
+    elif output is OutputFormat.CSV:
+        figures = summary.roll_forward if summary is not None else ()
+        print_list(
+            [Column("currency", "id"), *(Column(name, "amount") for name in FIGURES)],
+            [[f.currency, *(Amount(getattr(f, n), f.currency) for n in FIGURES)] for f in figures],
+            noun="currency row(s)",
+            output=output,
+        )
+    return output is not OutputFormat.TABLE
 
 
 def _print_summary(summary: CloseSummary) -> None:

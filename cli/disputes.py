@@ -28,9 +28,9 @@ from workflows.disputes import (
     TRIAGE_UPDATE,
     WITHDRAW_UPDATE,
     DisputeState,
-    DisputeWorkflow,
     TriageIn,
     WithdrawIn,
+    start_dispute,
     workflow_id,
 )
 
@@ -121,12 +121,7 @@ def dispute_open(
     )
 
     async def start(client: Client) -> None:
-        await client.start_workflow(
-            DisputeWorkflow.run,
-            intake,
-            id=workflow_id(dispute_id),
-            task_queue=settings().temporal_task_queue,
-        )
+        await start_dispute(client, intake, settings().temporal_task_queue)
 
     with_temporal(start, missing=f"dispute {dispute_id}: Temporal does not know it")
     next_step = (

@@ -290,7 +290,10 @@ def payments_record(
     if result.already_recorded:
         say(f"payment {result.processor_id} was already recorded; nothing changed")
     else:
-        _tell_collections(customer_id, result, when)
+        say(
+            f"payment {result.processor_id} recorded for {customer_id}: "
+            f"{format_money(result.amount, result.currency)}"
+        )
     for application in result.applications:
         say(
             f"  {application.invoice_number}: applied "
@@ -301,16 +304,16 @@ def payments_record(
         say(f"unapplied cash: {format_money(result.unapplied, result.currency)}")
     if result.account_credit:
         say(f"account credit: {format_money(result.account_credit, result.currency)}")
+    if not result.already_recorded:
+        _tell_collections(customer_id, result, when)
 
 
 def _tell_collections(customer_id: str, result: payments.PaymentResult, when: datetime) -> None:
-    """Wake the account's cadence so it stops (or re-computes) at once; without a running
-    Temporal the cadence still sees the payment the next time it reads the account."""
-    import asyncio
-
+    """Wake the account's cadence so it stops (or re-computes) at once, once the payment is
+    saved: whatever Temporal does then, the cadence sees the payment when it next reads."""
     from activities.collections.client import notify_payment  # Temporal: only here
     from activities.collections.messages import PaymentReceived
-    from activities.temporal_runtime import TemporalUnavailable, temporal_client
+    from cli.temporal import tell_after_commit
 
     payment = PaymentReceived(
         processor_id=result.processor_id,
@@ -318,16 +321,13 @@ def _tell_collections(customer_id: str, result: payments.PaymentResult, when: da
         currency=result.currency,
         received_at=when,
     )
-
-    async def tell() -> bool:
-        async with temporal_client(settings(), embed=False) as client:
-            return await notify_payment(client, customer_id, payment)
-
-    try:
-        if asyncio.run(tell()):
-            say(f"collections cadence of {customer_id} told about the payment")
-    except TemporalUnavailable:
-        say("Temporal is not running: the cadence sees the payment when it next reads the account")
+    told = tell_after_commit(
+        lambda client: notify_payment(client, customer_id, payment), "the payment"
+    )
+    if told:
+        say(f"collections cadence of {customer_id} told about the payment")
+    elif told is not None:
+        say(f"no collections cadence is running for {customer_id}; nothing to tell")
 
 
 @payments_app.command("refund")

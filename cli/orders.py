@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -42,6 +43,7 @@ from activities.orders.validation import (
     ValidationReport,
     load_order_rules,
 )
+from activities.search_attributes import ORDER_ID, STAGE, start_attributes
 from activities.settings import settings
 from cli.identity import cli_actor
 from cli.output import console, say
@@ -185,6 +187,18 @@ async def submit_documents(
                 OrderStart(order_id=order_id, order=document.raw, submitted_by=actor),
                 id=workflow_id(order_id),
                 task_queue=task_queue,
+                search_attributes=await start_attributes(
+                    client,
+                    SearchAttributePair(ORDER_ID, order_id),
+                    SearchAttributePair(STAGE, "received"),
+                ),
+                static_summary=f"Order {order_id}: provisioning",
+                static_details=(
+                    f"Provisioning of order {order_id}, submitted by {actor}: validate, hold "
+                    "as an exception until corrected, approve price exceptions, provision, "
+                    f"invoice. Status: `billing-ops order status {order_id}`. Filter by "
+                    "OrderId, CustomerId, Stage, Currency, AmountMinor (minor units: cents)."
+                ),
             )
         except WorkflowAlreadyStartedError:
             started.append(f"{order_id}: already being provisioned ({workflow_id(order_id)})")

@@ -30,7 +30,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from activities.billing.money import format_money
+from activities.billing.money import format_money, quantum
 from activities.spreadsheet_text import spreadsheet_text
 
 console = Console(markup=False, highlight=False, soft_wrap=True)
@@ -120,6 +120,15 @@ def print_list(
         errors.print(footer, soft_wrap=True)
 
 
+def print_json(report: object) -> None:
+    """A whole report as JSON on stdout (pydantic models and dataclasses as plain JSON,
+    amounts as decimal strings): what ``--format json`` of a report prints."""
+    from pydantic_core import to_json
+
+    sys.stdout.write(to_json(report, indent=2).decode() + "\n")
+    sys.stdout.flush()
+
+
 def _footer(shown: int, total: int | None, noun: str) -> str:
     if total is not None and shown < total:
         return f"showing {shown} of {total} {noun}; --limit N / --all for more"
@@ -128,7 +137,9 @@ def _footer(shown: int, total: int | None, noun: str) -> str:
 
 def _machine(cell: Cell, *, csv_text: bool) -> str | int | None:
     if isinstance(cell, Amount):
-        return str(cell.value)
+        # At the currency's minor unit: the ledger's rounded amounts may come back from the
+        # database with more places ("120.1000"); the value is the same.
+        return str(cell.value.quantize(quantum(cell.currency)))
     if isinstance(cell, str) and csv_text:
         return spreadsheet_text(cell)
     return cell

@@ -21,8 +21,6 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.billing.money import format_money
 from activities.billing.pricebook import load_pricebook
@@ -51,14 +49,23 @@ from activities.recurring.changes import (
 )
 from activities.recurring.commitments import billed_toward
 from activities.recurring.history import period_events, state_of
-from activities.recurring.model import BillRunReport, BillRunStart, workflow_id
+from activities.recurring.model import BillRunReport
 from activities.recurring.policy import load_policy
 from activities.recurring.usage import IngestSummary, ingest, read_records
 from activities.settings import settings
 from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
-from cli.output import Amount, Column, print_table, say
-from workflows.bill_run import BillRunWorkflow
+from cli.output import (
+    Amount,
+    Column,
+    FormatOption,
+    OutputFormat,
+    print_json,
+    print_list,
+    print_table,
+    say,
+)
+from workflows.bill_run import start_bill_run
 
 err = Console(stderr=True)
 subscription_app = typer.Typer(help="See and change subscriptions.", no_args_is_help=True)
@@ -389,19 +396,51 @@ def bill_run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be invoiced; write nothing")
     ] = False,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Run the day's bill run on the worker (or --dry-run it here) and print its summary."""
     if ctx.invoked_subcommand is not None:
         return
     day = _date(run_date)
     if dry_run:
-        _dry_run(day)
+        _dry_run(day, output)
         return
     report = _start(day)
-    say(report.text)
+    if output is OutputFormat.JSON:
+        print_json(report)
+    elif output is OutputFormat.CSV:
+        counts = (report.invoiced, report.credited, report.nothing, len(report.skipped))
+        _print_run_csv(day, counts, report.totals)
+    else:
+        say(report.text)
 
 
-def _dry_run(day: date) -> None:
+def _print_run_csv(
+    day: date, counts: tuple[int, int, int, int], totals: dict[str, Decimal]
+) -> None:
+    """A run as CSV: one row per currency billed (one with none when nothing was), each with
+    the run's counts; the skipped subscriptions' reasons are in the table and the JSON."""
+    rows: list[tuple[str, int, int, int, int, str, Amount | None]] = [
+        (day.isoformat(), *counts, currency, Amount(total, currency))
+        for currency, total in sorted(totals.items())
+    ]
+    print_list(
+        [
+            Column("run_date", "id"),
+            Column("invoiced", "number"),
+            Column("credited", "number"),
+            Column("nothing", "number"),
+            Column("skipped", "number"),
+            Column("currency", "id"),
+            Column("total", "amount"),
+        ],
+        rows or [(day.isoformat(), *counts, "", None)],
+        noun="currency row(s)",
+        output=OutputFormat.CSV,
+    )
+
+
+def _dry_run(day: date, output: OutputFormat) -> None:
     billing = _billing()
     sessions = _sessions()
     rows: list[tuple[str, str, str, str, Amount | None, str]] = []
@@ -453,7 +492,7 @@ def _dry_run(day: date) -> None:
                             + _money(outcome.true_up, invoice.currency),
                         )
                     )
-    print_table(
+    print_list(
         [
             Column("subscription", "id"),
             Column("customer", "id"),
@@ -463,7 +502,11 @@ def _dry_run(day: date) -> None:
             Column("reason"),
         ],
         rows,
+        noun="subscription outcome(s)",
+        output=output,
     )
+    if output is not OutputFormat.TABLE:
+        return  # the data alone: its totals are the rows' sums
     figures = ", ".join(f"{c} {_money(t, c)}" for c, t in sorted(totals.items()))
     say(
         f"dry run {day.isoformat()}: {count} invoices would be issued ({figures or 'nothing'}); "
@@ -475,16 +518,7 @@ def _start(day: date) -> BillRunReport:
     async def main() -> BillRunReport:
         config = settings()
         async with temporal_client(config, embed=False) as client:
-            try:
-                handle = await client.start_workflow(
-                    BillRunWorkflow.run,
-                    BillRunStart(run_date=day),
-                    id=workflow_id(day),
-                    task_queue=config.temporal_task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                )
-            except WorkflowAlreadyStartedError:
-                handle = client.get_workflow_handle_for(BillRunWorkflow.run, workflow_id(day))
+            handle = await start_bill_run(client, day, config.temporal_task_queue)
             return await handle.result()
 
     try:
@@ -498,9 +532,19 @@ def status(
     run_date: Annotated[
         str | None, typer.Option("--date", help="YYYY-MM-DD; default today (UTC)")
     ] = None,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """What the bill run(s) of a date did: invoices, totals per currency, skipped and why."""
     day = _date(run_date)
     with _sessions()() as session:
         summary = run_summary(session, day)
-    say(summary.text())
+    if output is OutputFormat.JSON:
+        print_json(summary)
+    elif output is OutputFormat.CSV:
+        _print_run_csv(
+            day,
+            (summary.invoiced, summary.credited, summary.nothing, len(summary.skipped)),
+            summary.totals,
+        )
+    else:
+        say(summary.text())

@@ -12,6 +12,10 @@ workflow is done; a new close of it is refused.
 Ticks, sign-off and re-runs are updates whose validators apply the checklist
 rules (activities/close/checklist.py) to the plan the workflow keeps, so a
 wrong person is refused before anything reaches the history.
+
+A close started with search attributes (``close run``, and the Schedule's start
+where the namespace knows them) keeps its stage current in them, beside its
+period (workflows/search.py).
 """
 
 from __future__ import annotations
@@ -28,8 +32,15 @@ from temporalio.client import (
     ScheduleRange,
     ScheduleSpec,
 )
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+from workflows.search import PATCH, keep_current
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import people
@@ -55,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         workflow_id,
     )
     from activities.ledger.errors import DATA_ERRORS
+    from activities.search_attributes import PERIOD, STAGE
 
 TICK_UPDATE = "close.tick"
 SIGN_OFF_UPDATE = "close.sign_off"
@@ -109,7 +121,7 @@ class CloseWorkflow:
         failure reaches whoever asked.
         """
         before = (self._state, self._summary, self._ticks)
-        self._state = "preparing"
+        self._enter("preparing")
         self._summary = None
         self._ticks = []
         self._runs += 1
@@ -127,14 +139,20 @@ class CloseWorkflow:
                 retry_policy=RETRY,
             )
         except ActivityError as error:
-            self._state, self._summary, self._ticks = before
+            state, self._summary, self._ticks = before
+            self._enter(state)
             raise ApplicationError(
                 f"the {self._period} reports could not be prepared: {_reason(error)}",
                 type="CloseRefused",
             ) from None
         self._summary = summary
-        self._state = "ready"
+        self._enter("ready")
         return summary
+
+    def _enter(self, state: State) -> None:
+        """Move to ``state``, and say so in the search attributes."""
+        self._state = state
+        keep_current(PERIOD.value_set(self._period), STAGE.value_set(state))
 
     def _ready_plan(self) -> ClosePlan:
         if self._plan is None or self._state == "preparing":
@@ -184,7 +202,7 @@ class CloseWorkflow:
         except CloseRefused as refused:  # only when two updates race past their validators
             raise ApplicationError(str(refused), type="CloseRefused") from None
         assert self._summary is not None
-        self._state = "signing_off"
+        self._enter("signing_off")
         try:
             signed = await workflow.execute_activity_method(
                 CloseActivities.sign_off,
@@ -202,12 +220,12 @@ class CloseWorkflow:
                 retry_policy=RETRY,
             )
         except ActivityError as error:
-            self._state = "ready"
+            self._enter("ready")
             raise ApplicationError(
                 f"sign-off refused: {_reason(error)}", type="CloseRefused"
             ) from None
         self._signed_off = signed
-        self._state = "signed_off"
+        self._enter("signed_off")
         return signed
 
     @sign_off.validator
@@ -266,6 +284,8 @@ class ScheduledCloseWorkflow:
         )
         if period is None:
             return None
+        # Runs scheduled before the close said what it is start it as they did.
+        described = workflow.patched(PATCH)
         try:
             await workflow.start_child_workflow(
                 CloseWorkflow.run,
@@ -273,21 +293,47 @@ class ScheduledCloseWorkflow:
                 id=workflow_id(period),
                 id_reuse_policy=ONE_CLOSE_PER_PERIOD,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=close_attributes(period)
+                if described and start.search_attributes
+                else None,
+                static_summary=close_summary(period) if described else None,
+                static_details=CLOSE_DETAILS if described else None,
             )
         except WorkflowAlreadyStartedError:
             workflow.logger.info("the %s close was already started", period)
         return period
 
 
-def close_schedule(task_queue: str) -> Schedule:
+def close_attributes(period: str) -> TypedSearchAttributes:
+    """What a close starts with where the namespace knows the search attributes."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(PERIOD, period), SearchAttributePair(STAGE, "preparing")]
+    )
+
+
+def close_summary(period: str) -> str:
+    return f"Month-end close of {period}"
+
+
+CLOSE_DETAILS = (
+    "Prepares the period's reports (roll-forward, registers, exceptions, workbook, chart), "
+    "waits for the checklist's ticks and the controller's sign-off, which locks the period. "
+    "Status: `billing-ops close status --period YYYY-MM`. Filter by Period and Stage "
+    "(preparing, ready, signing_off, signed_off)."
+)
+
+
+def close_schedule(task_queue: str, search_attributes: bool = False) -> Schedule:
     """Every day from the 1st to the 7th at 12:00 UTC (the same calendar day from UTC-11 to
-    UTC+11): the first business day of any month falls in that week."""
+    UTC+11): the first business day of any month falls in that week. With
+    ``search_attributes`` (the namespace knows them) the close it starts carries them."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduledCloseWorkflow.run,
-            ScheduledStart(),
+            ScheduledStart(search_attributes=search_attributes),
             id=SCHEDULE_ID,
             task_queue=task_queue,
+            static_summary="Month-end close: is today the first business day?",
         ),
         spec=ScheduleSpec(
             calendars=[

@@ -9,7 +9,9 @@ the dispute, which returns the invoices to collections; tell the customer
 at the start and at the end. The ``withdraw`` update ends it at any point
 before the documents are issued. The ``status`` query shows where it is.
 
-One workflow per dispute, with the id ``dispute-<dispute id>``.
+One workflow per dispute, with the id ``dispute-<dispute id>``. Started by
+:func:`start_dispute` (where the namespace knows the search attributes) it
+keeps its stage and the proposed amount current in them (workflows/search.py).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.client import Client
+from temporalio.common import RetryPolicy, SearchAttributePair, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError
 
 from workflows.approval import ApprovalInput, ApprovalState, AwaitsApproval
+from workflows.search import keep_current
 
 with workflow.unsafe.imports_passed_through():
     from activities.disputes.activities import (
@@ -41,6 +45,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.disputes.resolution import Proposal
     from activities.disputes.triage import Triage
     from activities.ledger.errors import DATA_ERRORS
+    from activities.search_attributes import (
+        AMOUNT_MINOR,
+        CURRENCY,
+        CUSTOMER_ID,
+        DISPUTE_ID,
+        STAGE,
+        start_attributes,
+    )
 
 WORKFLOW_TYPE = "Dispute"
 TRIAGE_UPDATE = "triage"
@@ -126,7 +138,7 @@ class DisputeWorkflow(AwaitsApproval):
         proposal = await self._proposal_once_triaged()
         if proposal is None:
             return await self._close("withdrawn")
-        self._stage = "awaiting_approval"
+        self._enter("awaiting_approval")
         decision = await self.request_approval(
             ApprovalInput(
                 action=proposal.action,
@@ -142,7 +154,7 @@ class DisputeWorkflow(AwaitsApproval):
         if not decision.approved:
             return await self._close("rejected", decision.decided_by, decision.reason)
 
-        self._stage = "settling"
+        self._enter("settling")
         self._issued = await self._activity(
             DisputeActivities.settle,
             Settle(
@@ -160,14 +172,14 @@ class DisputeWorkflow(AwaitsApproval):
         """Wait for a triage the resolution activity can work with; ``None`` if withdrawn."""
         while True:
             if self._triage is None:
-                self._stage = "awaiting_triage"
+                self._enter("awaiting_triage")
                 await workflow.wait_condition(
                     lambda: self._triage is not None or self._withdrawal is not None
                 )
             if self._withdrawal is not None:
                 return None
             triage = self._triage_given()
-            self._stage = "proposing"
+            self._enter("proposing")
             await self._activity(
                 DisputeActivities.record_triage,
                 RecordTriage(
@@ -212,7 +224,8 @@ class DisputeWorkflow(AwaitsApproval):
         )
         await self._tell_collections(outcome)
         await self._email(outcome, reason="" if outcome == "resolved" else reason)
-        self._stage, self._outcome, self._reason = "closed", outcome, reason
+        self._outcome, self._reason = outcome, reason
+        self._enter("closed")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return DisputeOutcome(
             dispute_id=intake.dispute_id, outcome=outcome, reason=reason, issued=self._issued
@@ -249,6 +262,18 @@ class DisputeWorkflow(AwaitsApproval):
     async def _activity(self, method: Callable[..., Any], request: BaseModel) -> Any:
         return await workflow.execute_activity_method(
             method, request, start_to_close_timeout=QUICK, retry_policy=RETRY
+        )
+
+    def _enter(self, stage: Stage) -> None:
+        """Move to ``stage``, and say so in the search attributes with the proposal's amount."""
+        self._stage = stage
+        proposal = self._proposal
+        keep_current(
+            STAGE.value_set(stage),
+            CURRENCY.value_set(proposal.currency) if proposal else CURRENCY.value_unset(),
+            AMOUNT_MINOR.value_set(proposal.amount_minor)
+            if proposal and proposal.amount_minor is not None
+            else AMOUNT_MINOR.value_unset(),
         )
 
     def _given(self) -> DisputeIntake:
@@ -315,3 +340,29 @@ class DisputeWorkflow(AwaitsApproval):
             outcome=self._outcome,
             reason=self._reason,
         )
+
+
+async def start_dispute(client: Client, intake: DisputeIntake, task_queue: str) -> None:
+    """Start the dispute's workflow saying what it is: a summary for the Temporal UI, and its
+    id, customer and stage as search attributes where the namespace knows them. A dispute
+    id already taken raises ``WorkflowAlreadyStartedError`` (nothing opens twice)."""
+    await client.start_workflow(
+        DisputeWorkflow.run,
+        intake,
+        id=workflow_id(intake.dispute_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=await start_attributes(
+            client,
+            SearchAttributePair(DISPUTE_ID, intake.dispute_id),
+            SearchAttributePair(CUSTOMER_ID, intake.customer_id),
+            SearchAttributePair(STAGE, "opening"),
+        ),
+        static_summary=f"Dispute {intake.dispute_id} of {intake.customer_id}",
+        static_details=(
+            f"Dispute {intake.dispute_id} on {', '.join(intake.invoices)}: triage, propose "
+            "the resolution, approval, settle, close. Status: "
+            f"`billing-ops dispute status {intake.dispute_id}`. Filter by DisputeId, "
+            "CustomerId, Stage, Currency, AmountMinor (the proposed amount in minor units)."
+        ),
+    )

@@ -8,6 +8,11 @@ create or amend the customer's subscription, bring the entitlements to it,
 issue the invoice from the invoicing engine, email it, and hand its due date
 to collections. Amendments (more seats, an upgrade) take the same path and
 get a prorated invoice. Every side effect is an activity keyed by the order id.
+
+An order started with search attributes (cli/orders.py, where the namespace
+knows them) keeps its stage, customer, currency and invoiced amount current in
+them (workflows/search.py), so the Temporal UI lists "orders held as an
+exception" or "orders of CUS-0042".
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.approval import ApprovalInput, AwaitsApproval
+from workflows.search import keep_current
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger.errors import DATA_ERRORS
@@ -54,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         grants_for,
     )
     from activities.orders.validation import Problem, ValidationReport, parse_order
+    from activities.search_attributes import AMOUNT_MINOR, CURRENCY, CUSTOMER_ID, STAGE
 
 #: Activities retry until they succeed (an outage only delays the order); bad data is
 #: raised as non-retryable by the activities (and the ledger's refusals are never retried
@@ -313,6 +320,21 @@ class OrderProvisioningWorkflow(AwaitsApproval):
 
     def _show(self, **changes: object) -> None:
         self._view = self._view.model_copy(update=changes)
+        self._publish()
+
+    def _publish(self) -> None:
+        """The order's stage, customer, currency and invoiced total as search attributes."""
+        view = self._view
+        order = self._report.order if self._report is not None else None
+        customer_id = view.customer_id or (order.customer.id if order is not None else None)
+        currency = view.invoice.currency if view.invoice else order.currency if order else None
+        amount = view.invoice.total_minor if view.invoice else None
+        keep_current(
+            STAGE.value_set(view.state),
+            CUSTOMER_ID.value_set(customer_id) if customer_id else CUSTOMER_ID.value_unset(),
+            CURRENCY.value_set(currency) if currency else CURRENCY.value_unset(),
+            AMOUNT_MINOR.value_set(amount) if amount is not None else AMOUNT_MINOR.value_unset(),
+        )
 
     def _outcome(
         self, state: State, *, already: bool = False, reason: str | None = None

@@ -38,6 +38,7 @@ from activities.outbox import Outbox, Transport, transport_from_settings
 from activities.recurring.activities import ChangeNotifier, recurring_activities
 from activities.recurring.model import SCHEDULE_ID as BILL_RUN_SCHEDULE_ID
 from activities.recurring.policy import load_policy as load_recurring_policy
+from activities.search_attributes import registered
 from activities.settings import Settings
 from activities.team_notices import team_notices
 from activities.zendesk.activities import ZendeskActivities
@@ -148,8 +149,11 @@ async def ensure_schedules(client: Client, task_queue: str, config_dir: Path | N
     with contextlib.suppress(ScheduleAlreadyRunningError):
         # The first start sweeps at once, so accounts already overdue get their cadence today.
         await client.create_schedule(SWEEP_SCHEDULE_ID, schedule, trigger_immediately=True)
+    described = await registered(client)
     with contextlib.suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(SCHEDULE_ID, close_schedule(task_queue))
+        await client.create_schedule(SCHEDULE_ID, close_schedule(task_queue, described))
     cron = load_recurring_policy(config_dir or Settings().config_dir).bill_run.cron
     with contextlib.suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(BILL_RUN_SCHEDULE_ID, bill_run_schedule(task_queue, cron))
+        await client.create_schedule(
+            BILL_RUN_SCHEDULE_ID, bill_run_schedule(task_queue, cron, described)
+        )

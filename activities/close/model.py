@@ -31,9 +31,11 @@ class CloseStart(_Model):
 
 
 class ScheduledStart(_Model):
-    """What the monthly Schedule passes; ``at`` replaces the workflow's clock (backfills, tests)."""
+    """What the monthly Schedule passes; ``at`` replaces the workflow's clock (backfills, tests);
+    ``search_attributes``: the namespace knows them, so the close starts with its own."""
 
     at: datetime | None = None
+    search_attributes: bool = False
 
 
 class StepPlan(_Model):

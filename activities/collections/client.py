@@ -8,6 +8,7 @@ the daily sweep starts one when something becomes due.
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.collections.messages import (
@@ -21,7 +22,7 @@ from activities.collections.messages import (
     PaymentReceived,
     workflow_id,
 )
-from activities.search_attributes import start_attributes
+from activities.search_attributes import CUSTOMER_ID, start_attributes
 
 
 async def _signal(client: Client, customer_id: str, name: str, payload: object) -> bool:
@@ -59,7 +60,9 @@ async def start_or_nudge(client: Client, customer_id: str, task_queue: str, reas
         task_queue=task_queue,
         start_signal=ACCOUNT_CHANGED,
         start_signal_args=[AccountChanged(reason=reason)],
-        search_attributes=await start_attributes(client, customer_id),
+        search_attributes=await start_attributes(
+            client, SearchAttributePair(CUSTOMER_ID, customer_id)
+        ),
         static_summary=f"Collections cadence of {customer_id}",
         static_details=(
             f"Dunning of customer {customer_id} by its cadence (config/cadences.yaml). "

@@ -46,6 +46,7 @@ from activities.ledger.invoices import get_invoice
 from activities.ledger.models import DisputeStatus
 from activities.outbox import Email, Outbox
 from activities.paths import PROMPTS_DIR
+from activities.search_attributes import minor_units
 
 TEMPLATES = PROMPTS_DIR / "disputes"
 
@@ -182,7 +183,9 @@ class DisputeActivities:
     def propose_resolution(self, request: ProposeResolution) -> Proposal:
         """Compute the resolution: re-price, find the duplicate payment, or plan a re-issue."""
         with _refusals(), self.sessions() as session:
-            return resolution.propose(session, request.invoices, request.triage)
+            proposal = resolution.propose(session, request.invoices, request.triage)
+        amount_minor = minor_units(proposal.amount, proposal.currency)
+        return proposal.model_copy(update={"amount_minor": amount_minor})
 
     @activity.defn(name="disputes.settle")
     def settle(self, request: Settle) -> list[str]:

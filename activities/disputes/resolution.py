@@ -52,6 +52,8 @@ class Proposal(_Model):
     currency: str
     summary: str
     settlements: tuple[Settlement, ...]
+    #: ``amount`` in the currency's minor unit (cents): the dispute's search attribute.
+    amount_minor: int | None = None
 
 
 def propose(session: Session, invoice_numbers: list[str], triage: Triage) -> Proposal:

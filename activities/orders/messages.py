@@ -72,6 +72,8 @@ class InvoiceFacts(_Message):
     amount_due: Decimal
     issue_date: date
     due_date: date
+    #: ``total`` in the currency's minor unit (cents): the order's search attribute.
+    total_minor: int | None = None
 
 
 class OrderView(_Message):

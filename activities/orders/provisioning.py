@@ -64,6 +64,7 @@ from activities.orders.validation import (
 )
 from activities.outbox import Outbox
 from activities.recurring.credits import available_credit, spend_credit
+from activities.search_attributes import minor_units
 
 
 class _Model(BaseModel):
@@ -169,6 +170,7 @@ def _invoice_facts(invoice: Invoice) -> InvoiceFacts:
         amount_due=invoice.amount_due,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
+        total_minor=minor_units(invoice.total, invoice.currency),
     )
 
 

@@ -4,10 +4,14 @@ and the `billing-ops close` commands driving a close from start to sign-off."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import pytest_asyncio
@@ -27,6 +31,7 @@ from activities.close.schedule import period_to_close
 from activities.settings import Settings, settings
 from cli.close import register
 from tests.close.book import TIMEZONE
+from tests.visibility import listed, replays
 from workflows.close import CloseWorkflow, ScheduledCloseWorkflow, close_schedule
 
 
@@ -121,9 +126,15 @@ async def _cli(*args: str) -> tuple[int, str]:
     return await asyncio.to_thread(invoke)
 
 
-async def test_the_close_commands_run_a_period_to_sign_off(cli_env: Settings) -> None:
+async def test_the_close_commands_run_a_period_to_sign_off(
+    cli_env: Settings, dev_server_env: WorkflowEnvironment
+) -> None:
+    client = dev_server_env.client
     status, out = await _cli("close", "run", "--period", "2026-11", "--as", "ana")
     assert status == 0, out
+    # The Temporal UI lists it by period and stage (issue 18): ready for the checklist.
+    ready = "Period = '2026-11' AND Stage = 'ready'"
+    assert await listed(client, ready, {"close-2026-11"}) == {"close-2026-11"}
     assert "AR roll-forward 2026-11 (run 1)" in out and "$379.00" in out and "€300.00" in out
     assert "0 blocking sign-off" in out
     assert "close-2026-11.xlsx" in out
@@ -144,9 +155,27 @@ async def test_the_close_commands_run_a_period_to_sign_off(cli_env: Settings) ->
         assert status == 0, out
     status, out = await _cli("close", "status", "--period", "2026-11")
     assert status == 0 and "close 2026-11: ready" in out and "maria" in out, out
+    # The same report for tools: JSON whole, CSV every roll-forward figure per currency.
+    status, out = await _cli("close", "status", "--period", "2026-11", "--format", "json")
+    assert status == 0, out
+    found = json.loads(out)
+    assert (found["period"], found["state"], len(found["ticks"])) == ("2026-11", "ready", 5)
+    status, out = await _cli("close", "status", "--period", "2026-11", "--format", "csv")
+    assert status == 0, out
+    figures = {r["currency"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert figures.keys() == {f["currency"] for f in found["summary"]["roll_forward"]}
+    for f in found["summary"]["roll_forward"]:
+        assert {k: Decimal(v) for k, v in figures[f["currency"]].items() if k != "currency"} == {
+            k: Decimal(v) for k, v in f.items() if k != "currency"
+        }
 
     status, out = await _cli("close", "sign-off", "--as", "chen", "--period", "2026-11")
     assert status == 0 and "signed off by chen" in out, out
+    signed = "WorkflowType = 'CloseWorkflow' AND Period = '2026-11' AND Stage = 'signed_off'"
+    assert await listed(client, signed, {"close-2026-11"}) == {"close-2026-11"}
+    description = await client.get_workflow_handle("close-2026-11").describe()
+    assert await description.static_summary() == "Month-end close of 2026-11"
+    assert await replays(client, "close-2026-11")
 
     status, out = await _cli("close", "run", "--period", "2026-11", "--as", "ana")
     assert status == 1 and "period 2026-11 is closed (signed off by chen on" in out, out

@@ -12,7 +12,6 @@ from typing import Any
 
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.collections.client import start_or_nudge
@@ -20,6 +19,7 @@ from activities.collections.messages import workflow_id
 from activities.paths import REPO_ROOT
 from activities.search_attributes import CUSTOMER_ID
 from tests.collections.factories import account, invoice
+from tests.visibility import listed
 from tests.workflows.harness import sent_emails, worker
 from workflows.collections import CollectionsWorkflow
 
@@ -42,17 +42,6 @@ def always_open(folder: Path) -> Path:
     path = folder / "cadences.yaml"
     path.write_text(yaml.safe_dump(book))
     return path
-
-
-async def listed(client: Client, query: str, want: set[str]) -> set[str]:
-    """The ids the list query returns once visibility shows ``want`` (or after 20 s)."""
-    found: set[str] = set()
-    for _ in range(100):
-        found = {w.id async for w in client.list_workflows(query)}
-        if want <= found:
-            return found
-        await asyncio.sleep(0.2)
-    return found
 
 
 async def test_an_analyst_finds_the_final_notice_cadences_over_ten_thousand_dollars(
