@@ -29,13 +29,14 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from activities.billing.invoicing import (
     AddonAdded,
+    AddonQuantityChanged,
     Cancelled,
     Discount,
     Event,
@@ -49,8 +50,8 @@ from activities.billing.invoicing import (
     Subscription,
     draft_invoice,
 )
-from activities.billing.money import ROUNDING, quantum
-from activities.billing.pricebook import PriceBook, load_pricebook
+from activities.billing.money import ROUNDING, quantum, round_money
+from activities.billing.pricebook import PriceBook, SeatPrice, load_pricebook
 from activities.billing.proration import (
     DEFAULT_POLICY,
     INTERVAL_MONTHS,
@@ -84,6 +85,11 @@ JURISDICTIONS = {
 PLANS = (("plus", 45), ("business", 40), ("enterprise", 15))
 SEATS = {"plus": (1, 50), "business": (5, 500), "enterprise": (25, 2000)}
 INTERVALS: tuple[tuple[Interval, int], ...] = (("month", 70), ("quarter", 5), ("year", 25))
+#: Issue 15's contract fields, each on a small share of the run: a period of several
+#: months, a plan billed in arrears (seat-days), an add-on with its own quantity.
+MULTI_MONTH_SHARE = 0.03
+ARREARS_SHARE = 0.03
+OWN_QUANTITY_SHARE = 0.03
 UPGRADE = {"plus": "business", "business": "enterprise"}
 DOWNGRADE = {"business": "plus", "enterprise": "business"}
 
@@ -156,24 +162,35 @@ def _job(rng: random.Random, book: PriceBook, currency: str, tax: TaxTreatment) 
     interval = _pick(rng, INTERVALS)
     low, high = SEATS[plan_code]
     seats = min(high, low + int(rng.paretovariate(1.6)) - 1)
+    count = rng.choice((2, 6)) if interval == "month" and rng.random() < MULTI_MONTH_SHARE else 1
     # A period that ends in the month of the run, anchored on a typical day.
-    months = INTERVAL_MONTHS[interval]
+    months = INTERVAL_MONTHS[interval] * count
     anchor_day = rng.choice((1, 1, 1, 15, 28, 31))
     anchor = shift_months(datetime(RUN_MONTH[0], RUN_MONTH[1], anchor_day, tzinfo=UTC), -months)
     period_end = shift_months(anchor, months)
     addons = tuple(
-        book.addon_price(code, interval, currency, plan_code)
+        _times(book.addon_price(code, interval, currency, plan_code), count)
         for code, chance in (("advanced_security", 0.3), ("premium_support", 0.2))
         if plan_code in book.seat_addons[code].plans and rng.random() < chance
     )
+    plan = _times(book.plan_price(plan_code, interval, currency), count)
+    if rng.random() < ARREARS_SHARE:
+        plan = replace(plan, in_arrears=True)
+    quantities: tuple[tuple[str, int], ...] = ()
+    if rng.random() < OWN_QUANTITY_SHARE:
+        pack = round_money(plan.unit_amount / 5, currency)
+        addons = (*addons, SeatPrice("storage_pack", "Storage pack", pack))
+        quantities = (("storage_pack", rng.randint(1, 20)),)
     subscription = Subscription(
         currency,
         anchor,
         interval,
-        book.plan_price(plan_code, interval, currency),
+        plan,
         seats,
         addons,
         period_start=anchor,
+        addon_quantities=quantities,
+        interval_count=count,
     )
     span = (period_end - anchor) * 0.95
     events = _events(rng, book, subscription, plan_code, span)
@@ -191,7 +208,14 @@ def _job(rng: random.Random, book: PriceBook, currency: str, tax: TaxTreatment) 
         account_credit=credit if currency != "JPY" else credit * 100,
     )
     policy = _pick(rng, POLICIES)
+    if count > 1 and policy.anchor_on_change == "keep":
+        policy = DEFAULT_POLICY  # its changes keep the interval; any policy prices them
     return BillingJob(subscription, events, usage, terms, policy)
+
+
+def _times(price: SeatPrice, count: int) -> SeatPrice:
+    """The price for a period of ``count`` intervals (the book prices one)."""
+    return price if count == 1 else replace(price, unit_amount=price.unit_amount * count)
 
 
 def _events(
@@ -202,6 +226,9 @@ def _events(
 
     roll = rng.random()
     seats = sub.seats
+    if sub.addon_quantities and roll < 0.5:
+        code, quantity = sub.addon_quantities[0]
+        return (AddonQuantityChanged(when(rng.random()), code, quantity + rng.randint(1, 5)),)
     if roll < 0.66:
         return ()
     if roll < 0.81:
@@ -210,13 +237,13 @@ def _events(
         return (SeatsRemoved(when(rng.random()), rng.randint(1, max(1, seats // 5))),)
     if roll < 0.89 and plan_code in UPGRADE:
         new = book.plan_price(UPGRADE[plan_code], sub.interval, sub.currency)
-        return (PlanChanged(when(rng.random()), new, sub.interval, ()),)
+        return (PlanChanged(*_new_plan(sub, new, when(rng.random()))),)
     if roll < 0.91 and plan_code in DOWNGRADE:
         new = book.plan_price(DOWNGRADE[plan_code], sub.interval, sub.currency)
-        return (PlanChanged(when(rng.random()), new, sub.interval, ()),)
+        return (PlanChanged(*_new_plan(sub, new, when(rng.random()))),)
     if roll < 0.92 and not sub.addons:
         addon = book.addon_price("premium_support", sub.interval, sub.currency, plan_code)
-        return (AddonAdded(when(rng.random()), addon),)
+        return (AddonAdded(when(rng.random()), _times(addon, sub.interval_count)),)
     if roll < 0.93:
         first, second = sorted((rng.random(), rng.random()))
         return (Paused(when(first)), Resumed(when(second)))
@@ -229,6 +256,14 @@ def _events(
         changes.append(SeatsRemoved(when(second), removed))
     changes.append(SeatsAdded(when(third), rng.randint(1, 5)))
     return tuple(changes)
+
+
+def _new_plan(
+    sub: Subscription, new: SeatPrice, at: datetime
+) -> tuple[datetime, SeatPrice, Interval, tuple[SeatPrice, ...], int]:
+    """A change of plan in the same interval, priced like the plan it replaces."""
+    price = replace(_times(new, sub.interval_count), in_arrears=sub.plan.in_arrears)
+    return at, price, sub.interval, (), sub.interval_count
 
 
 def _usage(

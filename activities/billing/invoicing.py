@@ -27,6 +27,12 @@ it compares what the subscription now has with what is paid for:
   change (the anchor moves), as Stripe does;
 - a cancellation credits all unused time, to the account or as a refund.
 
+An add-on may have its own quantity instead of following the seats; its
+quantity changes are priced like seat changes, on that add-on alone. An item
+whose price is ``in_arrears`` is not paid ahead: the engine records the
+quantity it was held at over the period and bills those pieces (seat-days)
+when the item leaves the subscription or with the renewal.
+
 A credit never exceeds what was billed for the item in the period less what
 was already credited for it. Every line is rounded once, to the currency's
 minor unit; discounts and tax are rounded per line too, and the totals are
@@ -53,6 +59,7 @@ from activities.billing.proration import (
     ProrationPolicy,
     advance,
     boundary_after,
+    check_interval_count,
     effective_instant,
     period_containing,
     prorate,
@@ -174,7 +181,13 @@ class Subscription:
     charges, tax included (``None``: all of it); a cancellation refunded under
     the policy refunds at most what was paid less the used time, tax
     included, and the rest becomes account credit (Lago's termination credit
-    note).
+    note). A period lasts ``interval_count`` intervals (every 2 weeks, every 6
+    months). Items whose price is ``in_arrears`` are billed for the time they were
+    held, by quantity (seat-days), when they end or with the renewal;
+    ``arrears_billed`` is what earlier invoices of the period already billed in
+    arrears per item (code, amount), deducted so nothing is billed twice.
+    ``addon_quantities`` gives an add-on its own quantity (code, quantity),
+    billed per unit whatever the seat count; the other add-ons follow the seats.
     """
 
     currency: str
@@ -189,6 +202,9 @@ class Subscription:
     quarterly_true_up: bool = False
     trial_end: datetime | None = None
     amount_paid: Decimal | None = None
+    addon_quantities: tuple[tuple[str, int], ...] = ()
+    interval_count: int = 1
+    arrears_billed: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,19 +228,33 @@ class SeatsRemoved:
 
 @dataclass(frozen=True, slots=True)
 class PlanChanged:
-    """A new plan and/or interval. ``addons`` are the add-ons' prices in the new
-    interval; ``None`` keeps the current ones (same interval only)."""
+    """A new plan and/or interval (of ``interval_count`` intervals). ``addons`` are the
+    add-ons' prices in the new interval; ``None`` keeps the current ones (same interval only)."""
 
     at: datetime
     plan: SeatPrice
     interval: Interval
     addons: tuple[SeatPrice, ...] | None = None
+    interval_count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class AddonAdded:
+    """An add-on from ``at``; with a ``quantity`` it has its own, else it follows the seats."""
+
     at: datetime
     addon: SeatPrice
+    quantity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddonQuantityChanged:
+    """An add-on with its own quantity now has ``quantity`` units (a Stripe subscription
+    item's quantity update): priced like a seat change, on that add-on only."""
+
+    at: datetime
+    code: str
+    quantity: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +300,7 @@ Event = (
     | PlanChanged
     | AddonAdded
     | AddonRemoved
+    | AddonQuantityChanged
     | Paused
     | Resumed
     | Cancelled
@@ -330,8 +361,20 @@ class InvoiceTerms:
 # --- Pricing the period -----------------------------------------------------------
 
 _ADJECTIVE = {"week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "annual"}
-#: Only to order intervals by length (which change is to a longer one), never to price.
-_NOMINAL_DAYS = {"week": 7, "month": 30, "quarter": 91, "year": 365}
+#: Only to order periods by length (which change is to a longer one), never to price:
+#: a week is 7 days, a month 30 (so 12 months and a year are the same length).
+_NOMINAL_DAYS = {"week": 7, "month": 30, "quarter": 90, "year": 360}
+
+
+def _adjective(interval: Interval, count: int) -> str:
+    """``monthly``, or ``every 6 months`` for a period of several intervals."""
+    return _ADJECTIVE[interval] if count == 1 else f"every {count} {interval}s"
+
+
+def _length(interval: Interval, count: int) -> int:
+    return _NOMINAL_DAYS[interval] * count
+
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -341,6 +384,11 @@ def _day(at: datetime) -> str:
 
 def _seats(count: int) -> str:
     return "1 seat" if count == 1 else f"{count} seats"
+
+
+def _count(count: int, own: bool) -> str:
+    """Seats, or plain units for an add-on with its own quantity."""
+    return str(count) if own else _seats(count)
 
 
 @lru_cache(maxsize=4096, typed=True)
@@ -390,9 +438,13 @@ class _Period:
     currency: str = field(init=False)
     anchor: datetime = field(init=False)
     interval: Interval = field(init=False)
+    interval_count: int = field(init=False)
     plan: SeatPrice = field(init=False)
     addons: dict[str, SeatPrice] = field(init=False)
     seats: int = field(init=False)
+    # Add-ons with their own quantity; replaced, never changed in place, so a step's
+    # "before" is the dict itself.
+    quantities: dict[str, int] = field(init=False)
     start: datetime = field(init=False)
     end: datetime = field(init=False)
     hold_start: datetime | None = None  # the whole period holding this one; worked out on use
@@ -411,22 +463,52 @@ class _Period:
     kinds: set[EventKind] = field(default_factory=set)
     swapped: set[str] = field(default_factory=set)
     new_interval: Interval | None = None
+    new_count: int = 1
     true_up_quarter: int = 0
     true_up_peak: int = 0
+    # Items billed in arrears: per code, the (from, quantity, price) pieces of the
+    # period held so far; None when the subscription has none (nothing to track).
+    arrears: dict[str, list[tuple[datetime, int, SeatPrice]]] | None = None
+    arrears_unbilled: dict[str, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         sub = self.sub
         self.currency = sub.currency
         self.anchor = utc(sub.anchor, "subscription.anchor")
         self.interval = sub.interval
+        self.interval_count = sub.interval_count
+        if sub.interval_count != 1:
+            check_interval_count(sub.interval, sub.interval_count, "subscription.interval_count")
         self.plan = sub.plan
         self.addons = {addon.code: addon for addon in sub.addons}
         self.seats = sub.seats
+        self.quantities = dict(sub.addon_quantities)
         self.paused = sub.paused
         self.peak = sub.seats
         self.step_policy = self.policy
         if sub.seats < 0:
             raise InvoicingError(f"subscription.seats: {sub.seats} must not be negative")
+        for code, amount in sub.arrears_billed:
+            if amount < 0 or amount != round_money(amount, self.currency):
+                raise InvoicingError(
+                    f"subscription.arrears_billed: {code!r} {amount} must be a non-negative "
+                    f"amount in {self.currency}"
+                )
+            self.arrears_unbilled[code] = amount
+        for code, quantity in sub.addon_quantities:
+            if code not in self.addons:
+                raise InvoicingError(
+                    f"subscription.addon_quantities: {code!r} is not an add-on of the subscription"
+                )
+            if quantity < 0:
+                raise InvoicingError(
+                    f"subscription.addon_quantities: {code!r} quantity {quantity} must not be "
+                    "negative"
+                )
+
+    def quantity(self, code: str) -> int:
+        """How many units of ``code`` the subscription has: its own quantity, or the seats."""
+        return self.quantities.get(code, self.seats)
 
     # The period and what is paid for it.
 
@@ -447,12 +529,14 @@ class _Period:
                     "subscription.period_start: a subscription that starts in this invoice "
                     "has its first period set by the start event; leave period_start out"
                 )
-            end = boundary_after(self.anchor, self.interval, start)
+            end = boundary_after(self.anchor, self.interval, start, self.interval_count)
         elif sub.period_start is not None:
             start = utc(sub.period_start, "subscription.period_start")
-            end = boundary_after(self.anchor, self.interval, start)
+            end = boundary_after(self.anchor, self.interval, start, self.interval_count)
         elif first is not None:
-            start, end = period_containing(self.anchor, self.interval, first[0])
+            start, end = period_containing(
+                self.anchor, self.interval, first[0], self.interval_count
+            )
         else:
             raise InvoicingError(
                 "subscription.period_start: required when there are no events to place the period"
@@ -461,13 +545,117 @@ class _Period:
         if first is not None:
             # What is paid is needed only to price changes; a plain renewal skips it.
             self.paid = self._initial_paid() if self.started else {}
+        if self.arrears is not None:
+            self.track_arrears(start)
 
     def effective(self) -> dict[str, SeatPrice]:
+        """The items in force that are paid in advance."""
         if not self.started or self.paused or self.cancelled:
             return {}
         items = {self.plan.code: self.plan}
         items.update(self.addons)
+        if self.arrears is not None:
+            return {code: price for code, price in items.items() if not price.in_arrears}
         return items
+
+    # Items billed in arrears.
+
+    def arrears_from(self, at: datetime) -> datetime:
+        """Where a change at ``at`` starts or ends a piece billed in arrears: where the
+        policy starts billing the new state (the next midnight when the old state owns the
+        change's day), so pieces meet at whole days and no day is billed twice."""
+        return min(max(effective_instant(at, self.step_policy), self.start), self.end)
+
+    def track_arrears(self, at: datetime) -> None:
+        """Record from ``at`` the quantity each item billed in arrears is held at; an item
+        that left the subscription (removed, replaced, cancelled) is billed at once up to
+        ``at`` (Lago bills the used part of the old plan when a plan in arrears changes)."""
+        arrears = self.arrears
+        if arrears is None:
+            return
+        present = {} if self.cancelled else {self.plan.code: self.plan, **self.addons}
+        held = self.started and not self.paused
+        for code, price in present.items():
+            if not price.in_arrears:
+                continue
+            quantity = self.quantity(code) if held else 0
+            pieces = arrears.setdefault(code, [])
+            if pieces and pieces[-1][1:] == (quantity, price):
+                continue
+            if pieces and pieces[-1][0] == at:
+                pieces.pop()
+            if pieces or quantity:
+                pieces.append((at, quantity, price))
+        for code in [
+            code for code in arrears if code not in present or not present[code].in_arrears
+        ]:
+            self.bill_arrears(code, at)
+
+    def bill_arrears(self, code: str, until: datetime) -> None:
+        """Bill ``code``'s pieces of the period up to ``until``, each its quantity times
+        its share of the period, less what earlier invoices billed for it in arrears."""
+        assert self.arrears is not None
+        pieces = self.arrears.pop(code, [])
+        total = ZERO
+        for number, (start, quantity, price) in enumerate(pieces):
+            end = pieces[number + 1][0] if number + 1 < len(pieces) else until
+            if not quantity or end <= start:
+                continue
+            policy = self.policy
+            if policy.granularity == "day" and policy.day_counting != "change_day_to_new_state":
+                # The pieces already start at the midnight the policy bills from.
+                policy = policy.model_copy(update={"day_counting": "change_day_to_new_state"})
+            share = proration(
+                start,
+                end,
+                self.holding_start(),
+                self.end,
+                policy,
+                self.interval,
+                self.interval_count,
+            )
+            amount = round_money(prorate(price.unit_amount * quantity, share), self.currency)
+            if not amount:
+                continue
+            total += amount
+            self.lines.append(
+                _Line(
+                    "charge",
+                    f"{quantity} × {self.label(price)} in arrears, {_day(start)} – "
+                    f"{_day(end)}{_share_text(share)}",
+                    code,
+                    start,
+                    end,
+                    Decimal(quantity),
+                    price.unit_amount,
+                    share,
+                    amount,
+                    whole_item=share is FULL_PERIOD,
+                )
+            )
+        earlier = min(self.arrears_unbilled.get(code, ZERO), total)
+        if earlier > ZERO:
+            self.arrears_unbilled[code] -= earlier
+            name = self.lines[-1].description.split(" in arrears")[0]
+            self.lines.append(
+                _Line(
+                    "credit",
+                    f"Already billed in arrears this period for {name}",
+                    code,
+                    pieces[0][0],
+                    until,
+                    Decimal(1),
+                    earlier,
+                    FULL_PERIOD,
+                    -earlier,
+                    whole_item=False,
+                )
+            )
+
+    def bill_all_arrears(self, until: datetime) -> None:
+        if self.arrears:
+            for code in list(self.arrears):
+                self.bill_arrears(code, until)
 
     def _initial_paid(self) -> dict[str, _Paid]:
         sub = self.sub
@@ -476,15 +664,12 @@ class _Period:
         if sub.invoiced is None:
             share = self.share(self.start)
             nothing = round_money(ZERO, currency)
-            return {
-                code: _Paid(
-                    price,
-                    self.seats,
-                    round_money(prorate(price.unit_amount * self.seats, share), currency),
-                    nothing,
-                )
-                for code, price in items.items()
-            }
+            paid_now = {}
+            for code, item_price in items.items():
+                quantity = self.quantity(code)
+                amount = round_money(prorate(item_price.unit_amount * quantity, share), currency)
+                paid_now[code] = _Paid(item_price, quantity, amount, nothing)
+            return paid_now
         paid = {}
         for number, item in enumerate(sub.invoiced):
             where = f"subscription.invoiced[{number}]"
@@ -497,16 +682,26 @@ class _Period:
                     raise InvoicingError(
                         f"{where}.{name}: {amount} has more decimal places than {currency}"
                     )
+            if self.arrears is not None and any(
+                p.code == item.price.code and p.in_arrears
+                for p in (self.plan, *self.addons.values())
+            ):
+                raise InvoicingError(
+                    f"{where}.item_code: {item.price.code!r} is billed in arrears; give what "
+                    "was billed for it as arrears_billed"
+                )
             price = items.get(item.price.code)
             if price is not None and price.unit_amount != item.price.unit_amount:
                 raise InvoicingError(
                     f"{where}.unit_amount: {item.price.unit_amount} differs from the "
                     f"subscription's price {price.unit_amount} for {price.code!r}"
                 )
-            if price is not None and item.quantity < self.seats and not sub.quarterly_true_up:
+            held = self.quantity(item.price.code)
+            if price is not None and item.quantity < held and not sub.quarterly_true_up:
+                own = item.price.code in self.quantities
                 raise InvoicingError(
-                    f"{where}.quantity: {item.quantity} seats paid is below the {self.seats} "
-                    "seats in force; bill the missing seats first"
+                    f"{where}.quantity: {_count(item.quantity, own)} paid is below the "
+                    f"{_count(held, own)} in force; bill the missing ones first"
                 )
             paid[item.price.code] = _Paid(
                 item.price,
@@ -526,12 +721,20 @@ class _Period:
         """Start of the whole anchor-aligned period that holds the current one (they
         differ for a first partial period)."""
         if self.hold_start is None:
-            self.hold_start = shift_months_back(self.anchor, self.interval, self.end)
+            self.hold_start = shift_months_back(
+                self.anchor, self.interval, self.end, self.interval_count
+            )
         return self.hold_start
 
     def share(self, at: datetime) -> Proration:
         return proration(
-            at, self.end, self.holding_start(), self.end, self.step_policy, self.interval
+            at,
+            self.end,
+            self.holding_start(),
+            self.end,
+            self.step_policy,
+            self.interval,
+            self.interval_count,
         )
 
     # Lines.
@@ -604,7 +807,7 @@ class _Period:
         return max(effective_instant(at, self.step_policy), self.start)
 
     def label(self, price: SeatPrice) -> str:
-        return f"{price.name} ({_ADJECTIVE[self.interval]})"
+        return f"{price.name} ({_adjective(self.interval, self.interval_count)})"
 
     # Events.
 
@@ -641,11 +844,31 @@ class _Period:
                 raise InvoicingError(f"{where}.addon: {event.addon.code!r} is already on it")
             self._no_scheduled_addons(where)
             self.addons[event.addon.code] = event.addon
+            if event.quantity is not None:
+                if event.quantity < 1:
+                    raise InvoicingError(f"{where}.quantity: must be at least 1")
+                self.quantities = {**self.quantities, event.addon.code: event.quantity}
         elif isinstance(event, AddonRemoved):
             if event.code not in self.addons:
                 raise InvoicingError(f"{where}.code: {event.code!r} is not an add-on of it")
             self._no_scheduled_addons(where)
             del self.addons[event.code]
+            if event.code in self.quantities:
+                self.quantities = {
+                    code: n for code, n in self.quantities.items() if code != event.code
+                }
+        elif isinstance(event, AddonQuantityChanged):
+            self.kinds.add("seat_change")
+            if event.code not in self.addons or event.code not in self.quantities:
+                raise InvoicingError(
+                    f"{where}.code: {event.code!r} is not an add-on with its own quantity; "
+                    "seats change with seats_added / seats_removed"
+                )
+            if event.quantity < 1:
+                raise InvoicingError(
+                    f"{where}.quantity: must be at least 1 (remove the add-on to end it)"
+                )
+            self.quantities = {**self.quantities, event.code: event.quantity}
         elif isinstance(event, Paused):
             if self.paused:
                 raise InvoicingError(f"{where}: the subscription is already paused")
@@ -670,21 +893,23 @@ class _Period:
             )
 
     def _change_plan(self, where: str, event: PlanChanged) -> None:
-        old_length = _NOMINAL_DAYS[self.interval]
-        new_length = _NOMINAL_DAYS[event.interval]
+        if event.interval_count != 1:
+            check_interval_count(event.interval, event.interval_count, f"{where}.interval_count")
+        old_length = _length(self.interval, self.interval_count)
+        new_length = _length(event.interval, event.interval_count)
         if new_length != old_length and event.addons is None and self.addons:
             raise InvoicingError(f"{where}.addons: give the add-ons' prices in the new interval")
         if self.policy.upgrade_test == "daily_price":
-            downgrade = self._daily_price(event.plan, event.interval, event.at) < (
-                self._daily_price(self.plan, self.interval, event.at)
-            )
+            downgrade = self._daily_price(
+                event.plan, event.interval, event.interval_count, event.at
+            ) < self._daily_price(self.plan, self.interval, self.interval_count, event.at)
         elif new_length != old_length:
             downgrade = new_length < old_length
         else:
             downgrade = event.plan.unit_amount < self.plan.unit_amount
         if downgrade and self.policy.decrease == "at_period_end":
             self.scheduled = event
-            adjective = _ADJECTIVE[event.interval]
+            adjective = _adjective(event.interval, event.interval_count)
             self.notes.append(
                 f"Change to {event.plan.name} ({adjective}) takes effect at the renewal on "
                 f"{_day(self.end)}."
@@ -698,17 +923,24 @@ class _Period:
             new_addons = {addon.code: addon for addon in event.addons}
             self.swapped.update(code for code in self.addons if code not in new_addons)
             self.addons = new_addons
+            if self.quantities:
+                self.quantities = {
+                    code: n for code, n in self.quantities.items() if code in new_addons
+                }
         if new_length != old_length:
             self.new_interval = event.interval
+            self.new_count = event.interval_count
 
-    def _daily_price(self, price: SeatPrice, interval: Interval, at: datetime) -> Decimal:
+    def _daily_price(
+        self, price: SeatPrice, interval: Interval, interval_count: int, at: datetime
+    ) -> Decimal:
         """The price of a day of ``price``: its period's price over that period's days,
         the period being the one on the anchor's schedule that holds ``at``."""
-        start, end = period_containing(self.anchor, interval, utc(at, "at"))
+        start, end = period_containing(self.anchor, interval, utc(at, "at"), interval_count)
         return price.unit_amount / (end - start).days
 
     def _plan_true_up(self, where: str, event: QuarterlyTrueUp, at: datetime) -> None:
-        if not self.sub.quarterly_true_up or self.interval != "year":
+        if not self.sub.quarterly_true_up or (self.interval, self.interval_count) != ("year", 1):
             raise InvoicingError(
                 f"{where}: quarterly true-ups are for annual subscriptions with quarterly_true_up"
             )
@@ -724,23 +956,32 @@ class _Period:
 
     # Reconciling what the subscription has with what is paid for.
 
-    def step(self, at: datetime, before: dict[str, SeatPrice], before_seats: int) -> None:
+    def step(
+        self,
+        at: datetime,
+        before: dict[str, SeatPrice],
+        before_seats: int,
+        before_quantities: dict[str, int],
+    ) -> None:
         kind = None
         if self.kinds:
             kind = next((k for k in _DAY_OWNER_PRECEDENCE if k in self.kinds), None)
         self.step_policy = self.policy if kind is None else self.policy.for_event(kind)
         if self.new_interval is None:
-            self._reconcile(at, before, before_seats)
+            self._reconcile(at, before, before_seats, before_quantities)
         elif self.policy.anchor_on_change == "keep":
             self._realign(at)
         else:
             self._restart(at)
         if self.true_up_quarter:
             self._true_up(at)
+        if self.arrears is not None:
+            self.track_arrears(self.arrears_from(at))
         self.step_policy = self.policy
         self.kinds.clear()
         self.swapped.clear()
         self.new_interval = None
+        self.new_count = 1
         self.true_up_quarter = 0
 
     def _credits_decreases(self) -> bool:
@@ -748,13 +989,22 @@ class _Period:
             return True
         return self.policy.decrease == "credit_now" and not self.sub.quarterly_true_up
 
-    def _reconcile(self, at: datetime, before: dict[str, SeatPrice], before_seats: int) -> None:
+    def _reconcile(
+        self,
+        at: datetime,
+        before: dict[str, SeatPrice],
+        before_seats: int,
+        before_quantities: dict[str, int],
+    ) -> None:
         paid_items = self.paid
         after = self.effective()
         seats = self.seats
+        quantities = self.quantities
         credits = self._credits_decreases()
         share: Proration | None = None
-        carried = 0
+        # Units still owed for the period of items given up uncredited, by what they
+        # count: the seats (""), or an add-on's own quantity (its code).
+        carried: dict[str, int] = {}
         why = " after cancellation" if self.cancelled else (" while paused" if self.paused else "")
         for code in list(paid_items):
             held = paid_items[code]
@@ -769,13 +1019,16 @@ class _Period:
             text = f"Unused time on {held.quantity} × {self.label(held.price)}{why}"
             self.credit(held, held.quantity, at, share, text, whole=True)
             if not credits:
-                carried = max(carried, held.quantity)
+                key = code if code in before_quantities else ""
+                carried[key] = max(carried.get(key, 0), held.quantity)
             self.released.append(paid_items.pop(code))
         increase = self.policy.seat_increase
         for code, price in after.items():
             paid = paid_items.get(code)
+            own = code in quantities
+            target = quantities[code] if own else seats
             if paid is None:
-                quantity = max(seats, carried)
+                quantity = max(target, carried.get(code if own else "", 0))
                 share = share or self.share(at)
                 text = f"{quantity} × {self.label(price)}"
                 if at > self.start:
@@ -783,38 +1036,45 @@ class _Period:
                 billed = self.charge(price, quantity, at, share, text, whole=True)
                 paid_items[code] = _Paid(price, quantity, billed, ZERO)
                 continue
-            if self.sub.quarterly_true_up and not self.cancelled:
+            if self.sub.quarterly_true_up and not self.cancelled and not own:
                 continue  # seats wait for the quarterly true-up; no credits under the contract
+            had = before_quantities.get(code, before_seats)
             if code in before and increase == "prorate_added":
-                added = seats - before_seats
+                added = target - had
             else:
-                added = seats - paid.quantity
+                added = target - paid.quantity
             if added > 0:
                 share = share or self.share(at)
-                text = f"{_seats(added)} added to {self.label(price)}"
+                text = f"{_count(added, own)} added to {self.label(price)}"
                 paid.billed += self.charge(price, added, at, share, text, whole=False)
                 paid.quantity += added
-            elif credits and code in before and min(paid.quantity, before_seats) > seats:
-                removed = min(paid.quantity, before_seats) - seats
+            elif credits and code in before and min(paid.quantity, had) > target:
+                removed = min(paid.quantity, had) - target
                 share = share or self.share(at)
-                text = f"Unused time on {_seats(removed)} removed from {self.label(price)}"
+                text = f"Unused time on {_count(removed, own)} removed from {self.label(price)}"
                 self.credit(paid, removed, at, share, text, whole=False)
                 paid.quantity -= removed
 
-    def _credit_current_period(self, at: datetime) -> int:
+    def _credit_current_period(self, at: datetime) -> dict[str, int]:
         """Credit every paid item's unused time from ``at``, before a change of interval;
-        returns the seats still owed for the period when decreases are not credited."""
+        returns what is still owed for the period when decreases are not credited: the
+        seats (under ``""``) and each add-on's own quantity (under its code)."""
         share = self.share(at)
         credits = self._credits_decreases()
-        carried = 0
-        for paid in self.paid.values():
-            text = (
-                f"Unused time on {paid.quantity} × {paid.price.name} ({_ADJECTIVE[self.interval]})"
-            )
+        carried: dict[str, int] = {}
+        for code, paid in self.paid.items():
+            text = f"Unused time on {paid.quantity} × {self.label(paid.price)}"
             self.credit(paid, paid.quantity, at, share, text, whole=True)
             if not credits:
-                carried = max(carried, paid.quantity)
+                key = code if code in self.quantities else ""
+                carried[key] = max(carried.get(key, 0), paid.quantity)
         return carried
+
+    def _owed(self, code: str, carried: dict[str, int]) -> int:
+        """Units of ``code`` to bill from an interval change: those held, or more when
+        the ones given up were not credited."""
+        key = code if code in self.quantities else ""
+        return max(self.quantity(code), carried.get(key, 0))
 
     def _restart(self, at: datetime) -> None:
         """A longer (or, crediting now, shorter) interval: credit the rest of the current
@@ -822,20 +1082,22 @@ class _Period:
         interval = self.new_interval
         assert interval is not None
         carried = self._credit_current_period(at)
+        self.bill_all_arrears(self.arrears_from(at))
         start = effective_instant(at, self.policy)
         self.anchor = self.start = self.hold_start = start
         self.interval = interval
-        self.end = advance(start, interval, 1)
-        quantity = max(self.seats, carried)
+        self.interval_count = count = self.new_count
+        self.end = advance(start, interval, 1, count)
         self.released.extend(self.paid.values())
         self.paid = {}
         for code, price in self.effective().items():
+            quantity = self._owed(code, carried)
             billed = self.charge(
                 price, quantity, start, FULL_PERIOD, f"{quantity} × {self.label(price)}", True
             )
             self.paid[code] = _Paid(price, quantity, billed, ZERO)
         self.notes.append(
-            f"Billing period restarted on {_day(start)} for {_ADJECTIVE[interval]} billing."
+            f"Billing period restarted on {_day(start)} for {_adjective(interval, count)} billing."
         )
 
     def _realign(self, at: datetime) -> None:
@@ -850,32 +1112,34 @@ class _Period:
                 "day of the month; a change to or from weekly billing needs anchor_on_change reset"
             )
         carried = self._credit_current_period(at)
+        self.bill_all_arrears(self.arrears_from(at))
         start = effective_instant(at, self.step_policy)
         billing_day = boundary_after(self.anchor, "month", start)
         if shift_months(billing_day, -1) == start:
             billing_day = start  # the change falls on a billing day: a whole period from it
         self.anchor = billing_day
         self.interval = interval
+        self.interval_count = count = self.new_count
         if billing_day == start:
             self.start = self.hold_start = start
-            self.end = advance(start, interval, 1)
+            self.end = advance(start, interval, 1, count)
         else:
             self.start = start
             self.end = billing_day
-            self.hold_start = advance(billing_day, interval, -1)
-        quantity = max(self.seats, carried)
+            self.hold_start = advance(billing_day, interval, -1, count)
         self.released.extend(self.paid.values())
         self.paid = {}
         piece = self.share(start)
         for code, price in self.effective().items():
+            quantity = self._owed(code, carried)
             text = f"{quantity} × {self.label(price)}"
             if piece is not FULL_PERIOD:
                 text = f"Remaining time on {text}"
             billed = self.charge(price, quantity, start, piece, text, True)
             self.paid[code] = _Paid(price, quantity, billed, ZERO)
         self.notes.append(
-            f"{_ADJECTIVE[interval].capitalize()} billing from {_day(start)}; the billing day "
-            f"stays the {_day(billing_day).split()[0]}th."
+            f"{_adjective(interval, count).capitalize()} billing from {_day(start)}; "
+            f"the billing day stays the {_day(billing_day).split()[0]}th."
         )
 
     def _true_up(self, at: datetime) -> None:
@@ -885,7 +1149,7 @@ class _Period:
         share = Proration(remaining, 4, "quarters", Decimal(remaining) / 4, False)
         for code, price in self.effective().items():
             paid = self.paid.get(code)
-            if paid is None or peak <= paid.quantity:
+            if paid is None or peak <= paid.quantity or code in self.quantities:
                 continue
             extra = peak - paid.quantity
             if remaining:
@@ -924,6 +1188,7 @@ class _Period:
 
     def renew(self) -> None:
         """Bill the next period in advance, with any change scheduled for the renewal."""
+        self.bill_all_arrears(self.end)
         if self.cancelled:
             return
         start = self.end
@@ -932,18 +1197,34 @@ class _Period:
             self.plan = change.plan
             if change.addons is not None:
                 self.addons = {addon.code: addon for addon in change.addons}
-            if change.interval != self.interval:
+            if (change.interval, change.interval_count) != (self.interval, self.interval_count):
                 self.anchor = start
                 self.interval = change.interval
-        end = renewal_after(self.anchor, self.interval, start)
+                self.interval_count = change.interval_count
+        end = renewal_after(self.anchor, self.interval, start, self.interval_count)
         if self.paused:
             self.notes.append(f"Paused: the period from {_day(start)} is billed when it resumes.")
             return
         self.start = self.hold_start = start
         self.end = end
-        seats = self.seats
-        for price in self.effective().values():
-            self.charge(price, seats, start, FULL_PERIOD, f"{seats} × {self.label(price)}", True)
+        for code, price in self.effective().items():
+            quantity = self.quantity(code)
+            self.charge(
+                price, quantity, start, FULL_PERIOD, f"{quantity} × {self.label(price)}", True
+            )
+
+
+def _has_arrears(subscription: Subscription, events: Sequence[Event]) -> bool:
+    if subscription.plan.in_arrears or any(addon.in_arrears for addon in subscription.addons):
+        return True
+    for event in events:
+        if isinstance(event, PlanChanged) and (
+            event.plan.in_arrears or any(addon.in_arrears for addon in event.addons or ())
+        ):
+            return True
+        if isinstance(event, AddonAdded) and event.addon.in_arrears:
+            return True
+    return False
 
 
 def _after_trial(
@@ -962,6 +1243,8 @@ def _price_period(
     subscription: Subscription, events: Sequence[Event], policy: ProrationPolicy, renew: bool
 ) -> _Period:
     period = _Period(subscription, policy)
+    if _has_arrears(subscription, events):
+        period.arrears = {}
     # In time order; the index breaks ties, so events keep their given order at one instant.
     timed = sorted(
         (utc(event.at, f"events[{number}].at"), number, event)
@@ -981,11 +1264,12 @@ def _price_period(
             )
         before = period.effective()
         before_seats = period.seats
+        before_quantities = period.quantities
         while index < count and timed[index][0] == at:
             _, number, event = timed[index]
             period.apply(number, event, at)
             index += 1
-        period.step(at, before, before_seats)
+        period.step(at, before, before_seats, before_quantities)
     if renew:
         period.renew()
     return period

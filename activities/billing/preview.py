@@ -32,6 +32,7 @@ from pydantic import (
 
 from activities.billing.invoicing import (
     AddonAdded,
+    AddonQuantityChanged,
     AddonRemoved,
     Cancelled,
     Commitment,
@@ -112,6 +113,21 @@ class ItemIn(_Request):
     code: str = Field(min_length=1, max_length=64)
     name: str | None = Field(default=None, max_length=120)
     unit_amount: Amount | None = Field(default=None, description="per seat per billing interval")
+    in_arrears: bool = Field(
+        default=False,
+        description="billed at the period end (or when it ends) for the time held, by quantity "
+        "(seat-days), instead of in advance",
+    )
+
+
+class AddonIn(ItemIn):
+    """A per-seat add-on, or with ``quantity`` one billed per unit of its own quantity."""
+
+    quantity: int | None = Field(
+        default=None,
+        ge=0,
+        description="its own quantity (e.g. storage packs); omit to follow the plan's seats",
+    )
 
 
 class InvoicedIn(_Request):
@@ -127,11 +143,26 @@ class InvoicedIn(_Request):
     name: str | None = Field(default=None, max_length=120)
 
 
+class ArrearsBilledIn(_Request):
+    """What earlier invoices of the current period billed in arrears for one item."""
+
+    item_code: str = Field(min_length=1, max_length=64)
+    amount: Amount
+
+
 class SubscriptionIn(_Request):
     plan: ItemIn
-    addons: list[ItemIn] = Field(default_factory=list, description="per-seat add-ons")
+    addons: list[AddonIn] = Field(
+        default_factory=list, description="add-ons: per seat, or with their own quantity"
+    )
     seats: int = Field(ge=0)
     interval: Interval
+    interval_count: int = Field(
+        default=1,
+        ge=1,
+        description="intervals per billing period (2 with week: every two weeks); at most "
+        "three years; a price for more than one interval is given as unit_amount",
+    )
     billing_anchor: Instant
     current_period_start: Instant | None = Field(
         default=None,
@@ -140,6 +171,11 @@ class SubscriptionIn(_Request):
     )
     invoiced: list[InvoicedIn] | None = Field(
         default=None, description="omit to assume the full current period was invoiced"
+    )
+    arrears_billed: list[ArrearsBilledIn] = Field(
+        default_factory=list,
+        description="billed in arrears for the current period by earlier invoices (e.g. the "
+        "used part of a plan replaced mid-period); deducted so nothing is billed twice",
     )
     paused: bool = False
     quarterly_true_up: bool = Field(
@@ -187,12 +223,23 @@ class PlanChangedIn(_EventIn):
     type: Literal["plan_changed"]
     plan: ItemIn | None = Field(default=None, description="omit to keep the plan")
     interval: Interval | None = Field(default=None, description="omit to keep the interval")
+    interval_count: int | None = Field(
+        default=None, ge=1, description="omit to keep it when the interval is kept, else 1"
+    )
     addons: list[ItemIn] | None = None
 
 
 class AddonAddedIn(_EventIn):
     type: Literal["addon_added"]
-    addon: ItemIn
+    addon: AddonIn
+
+
+class AddonQuantityChangedIn(_EventIn):
+    """An add-on with its own quantity now has ``quantity`` units (seats are unchanged)."""
+
+    type: Literal["addon_quantity_changed"]
+    code: str
+    quantity: int = Field(ge=1)
 
 
 class AddonRemovedIn(_EventIn):
@@ -224,6 +271,7 @@ EventIn = Annotated[
     | PlanChangedIn
     | AddonAddedIn
     | AddonRemovedIn
+    | AddonQuantityChangedIn
     | PausedIn
     | ResumedIn
     | CancelledIn
@@ -238,6 +286,7 @@ _EVENT_MODELS = (
     PlanChangedIn,
     AddonAddedIn,
     AddonRemovedIn,
+    AddonQuantityChangedIn,
     PausedIn,
     ResumedIn,
     CancelledIn,
@@ -480,16 +529,30 @@ class _Prices:
         self.currency = currency
 
     def seat_price(
-        self, item: ItemIn, where: str, interval: Interval, plan: str | None = None
+        self,
+        item: ItemIn,
+        where: str,
+        interval: Interval,
+        plan: str | None = None,
+        interval_count: int = 1,
     ) -> SeatPrice:
-        """``item``'s price: as given, or from the book (``plan`` set for an add-on)."""
+        """``item``'s price: as given, or from the book (``plan`` set for an add-on).
+
+        The book prices one month, quarter or year; a period of several intervals
+        (every 2 weeks, every 6 months) has no price there and must be given."""
+        if item.unit_amount is None and interval_count != 1:
+            raise PreviewError(
+                f"{where}.unit_amount: required for a period of {interval_count} {interval}s; "
+                "the price book prices one month, quarter or year"
+            )
         if item.unit_amount is not None:
             amount = item.unit_amount
             if amount != round_money(amount, self.currency):
                 raise PreviewError(
                     f"{where}.unit_amount: {amount} has more decimal places than {self.currency}"
                 )
-            return SeatPrice(item.code, item.name or self.name_of(item.code), amount)
+            name = item.name or self.name_of(item.code)
+            return SeatPrice(item.code, name, amount, item.in_arrears)
         try:
             if plan is None:
                 price = self.book.plan_price(item.code, interval, self.currency)
@@ -497,6 +560,8 @@ class _Prices:
                 price = self.book.addon_price(item.code, interval, self.currency, plan)
         except PriceBookError as error:
             raise PreviewError(f"{where}.code: {error}") from None
+        if item.in_arrears:
+            price = replace(price, in_arrears=True)
         return replace(price, name=item.name) if item.name else price
 
     def name_of(self, code: str) -> str:
@@ -515,6 +580,7 @@ def _events(request: PreviewRequest, prices: _Prices) -> list[Event]:
     sub = request.subscription
     plan = sub.plan
     interval = sub.interval
+    count = sub.interval_count
     addons: dict[str, ItemIn] = {addon.code: addon for addon in sub.addons}
     order = sorted(range(len(request.events)), key=lambda number: request.events[number].at)
     resolved: dict[int, Event] = {}
@@ -531,40 +597,49 @@ def _events(request: PreviewRequest, prices: _Prices) -> list[Event]:
         elif isinstance(event, PlanChangedIn):
             new_plan = event.plan or ItemIn(code=plan.code, name=plan.name)
             new_interval = event.interval or interval
-            if new_interval != interval and event.plan is None and plan.unit_amount is not None:
+            new_count = event.interval_count or (count if new_interval == interval else 1)
+            moved = (new_interval, new_count) != (interval, count)
+            if moved and event.plan is None and plan.unit_amount is not None:
                 raise PreviewError(f"{where}.plan: give the plan's price in the new interval")
             if event.addons is not None:
                 addons = {addon.code: addon for addon in event.addons}
-            elif new_interval != interval:
+            elif moved:
                 for code, addon in addons.items():
                     if addon.unit_amount is not None:
                         raise PreviewError(
                             f"{where}.addons: give {code!r}'s price in the new interval"
                         )
-            plan_price = prices.seat_price(new_plan, f"{where}.plan", new_interval)
-            # Add-ons are resolved again for a new plan too: the book says which plans offer them.
-            changes_addons = (
-                event.addons is not None or new_interval != interval or new_plan.code != plan.code
+            plan_price = prices.seat_price(
+                new_plan, f"{where}.plan", new_interval, interval_count=new_count
             )
+            # Add-ons are resolved again for a new plan too: the book says which plans offer them.
+            changes_addons = event.addons is not None or moved or new_plan.code != plan.code
             resolved[number] = PlanChanged(
                 at,
                 plan_price,
                 new_interval,
                 tuple(
-                    prices.seat_price(addon, f"{where}.addons", new_interval, new_plan.code)
+                    prices.seat_price(
+                        addon, f"{where}.addons", new_interval, new_plan.code, new_count
+                    )
                     for addon in addons.values()
                 )
                 if changes_addons
                 else None,
+                new_count,
             )
-            plan, interval = new_plan, new_interval
+            plan, interval, count = new_plan, new_interval, new_count
         elif isinstance(event, AddonAddedIn):
             addons[event.addon.code] = event.addon
-            price = prices.seat_price(event.addon, f"{where}.addon", interval, plan.code)
-            resolved[number] = AddonAdded(at, price)
+            price = prices.seat_price(event.addon, f"{where}.addon", interval, plan.code, count)
+            if event.addon.quantity == 0:
+                raise PreviewError(f"{where}.addon.quantity: must be at least 1")
+            resolved[number] = AddonAdded(at, price, event.addon.quantity)
         elif isinstance(event, AddonRemovedIn):
             addons.pop(event.code, None)
             resolved[number] = AddonRemoved(at, event.code)
+        elif isinstance(event, AddonQuantityChangedIn):
+            resolved[number] = AddonQuantityChanged(at, event.code, event.quantity)
         elif isinstance(event, PausedIn):
             resolved[number] = Paused(at)
         elif isinstance(event, ResumedIn):
@@ -578,9 +653,12 @@ def _events(request: PreviewRequest, prices: _Prices) -> list[Event]:
 
 def _subscription(request: PreviewRequest, prices: _Prices) -> Subscription:
     sub = request.subscription
-    plan = prices.seat_price(sub.plan, "subscription.plan", sub.interval)
+    count = sub.interval_count
+    plan = prices.seat_price(sub.plan, "subscription.plan", sub.interval, interval_count=count)
     addons = tuple(
-        prices.seat_price(addon, f"subscription.addons[{number}]", sub.interval, sub.plan.code)
+        prices.seat_price(
+            addon, f"subscription.addons[{number}]", sub.interval, sub.plan.code, count
+        )
         for number, addon in enumerate(sub.addons)
     )
     known = {price.code: price for price in (plan, *addons)}
@@ -614,6 +692,19 @@ def _subscription(request: PreviewRequest, prices: _Prices) -> Subscription:
         quarterly_true_up=sub.quarterly_true_up,
         trial_end=sub.trial_end,
         amount_paid=sub.amount_paid,
+        interval_count=count,
+        arrears_billed=tuple(
+            (
+                billed.item_code,
+                _money(
+                    billed.amount, request.currency, f"subscription.arrears_billed[{number}].amount"
+                ),
+            )
+            for number, billed in enumerate(sub.arrears_billed)
+        ),
+        addon_quantities=tuple(
+            (addon.code, addon.quantity) for addon in sub.addons if addon.quantity is not None
+        ),
     )
 
 

@@ -42,11 +42,16 @@ class PriceBookError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SeatPrice:
-    """What one seat of an item costs per billing interval, in the invoice's currency."""
+    """What one seat of an item costs per billing interval, in the invoice's currency.
+
+    ``in_arrears``: billed at the end of the period for the time it was held
+    (seat-days), not in advance (Lago's ``pay_in_advance: false``, Kill Bill's
+    ``IN_ARREAR`` billing mode)."""
 
     code: str
     name: str
     unit_amount: Decimal
+    in_arrears: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,23 +315,46 @@ def _shift(anchor: datetime, months: int) -> datetime:
     return anchor.replace(year=year, month=month0 + 1, day=day)
 
 
-def advance(instant: datetime, interval: Interval, count: int) -> datetime:
-    """``instant`` moved by ``count`` intervals: whole weeks of 7 days, or whole months
-    with the day clamped (from ``instant``'s own day, not an anchor's)."""
+MAX_INTERVAL_MONTHS = 36
+MAX_INTERVAL_WEEKS = 156
+
+
+def check_interval_count(interval: Interval, interval_count: int, field: str) -> None:
+    """Refuse a period of no length or longer than three years (Stripe's limit for
+    ``interval_count``: 3 years, 36 months, 156 weeks), naming ``field``."""
     if interval == "week":
-        return instant + count * _WEEK
-    return shift_months(instant, count * INTERVAL_MONTHS[interval])
+        longest = MAX_INTERVAL_WEEKS
+    else:
+        longest = MAX_INTERVAL_MONTHS // INTERVAL_MONTHS[interval]
+    if not 1 <= interval_count <= longest:
+        raise ProrationError(
+            f"{field}: {interval_count} must be from 1 to {longest}: a billing period of "
+            f"{interval_count} × {interval} is not at least one {interval} and at most three years"
+        )
 
 
-def boundary_after(anchor: datetime, interval: Interval, at: datetime) -> datetime:
+def advance(instant: datetime, interval: Interval, count: int, interval_count: int = 1) -> datetime:
+    """``instant`` moved by ``count`` periods of ``interval_count`` intervals: whole weeks
+    of 7 days, or whole months with the day clamped (from ``instant``'s own day, not an
+    anchor's)."""
+    if interval == "week":
+        return instant + count * interval_count * _WEEK
+    return shift_months(instant, count * interval_count * INTERVAL_MONTHS[interval])
+
+
+def boundary_after(
+    anchor: datetime, interval: Interval, at: datetime, interval_count: int = 1
+) -> datetime:
     """The first renewal instant of the anchor's schedule strictly after ``at``.
 
-    Renewals are ``anchor + k intervals`` for every whole ``k`` (also before
-    the anchor, for a first period that runs up to a future anchor).
+    Renewals are ``anchor + k periods`` for every whole ``k`` (also before
+    the anchor, for a first period that runs up to a future anchor); a period
+    is ``interval_count`` intervals.
     """
     if interval == "week":
-        return anchor + ((at - anchor) // _WEEK + 1) * _WEEK
-    step = INTERVAL_MONTHS[interval]
+        weeks = interval_count * _WEEK
+        return anchor + ((at - anchor) // weeks + 1) * weeks
+    step = INTERVAL_MONTHS[interval] * interval_count
     months = (at.year - anchor.year) * 12 + at.month - anchor.month
     # The renewal k = months // step falls in at's month or an earlier one, and
     # the next renewal in a later month: at most two candidates to look at.
@@ -342,32 +365,36 @@ def boundary_after(anchor: datetime, interval: Interval, at: datetime) -> dateti
     return shift_months(anchor, shift + step)
 
 
-def renewal_after(anchor: datetime, interval: Interval, renewal: datetime) -> datetime:
+def renewal_after(
+    anchor: datetime, interval: Interval, renewal: datetime, interval_count: int = 1
+) -> datetime:
     """The renewal that follows ``renewal``, itself a renewal of the anchor's schedule."""
     if interval == "week":
-        return renewal + _WEEK
+        return renewal + interval_count * _WEEK
     months = (renewal.year - anchor.year) * 12 + renewal.month - anchor.month
-    return shift_months(anchor, months + INTERVAL_MONTHS[interval])
+    return shift_months(anchor, months + INTERVAL_MONTHS[interval] * interval_count)
 
 
 def period_containing(
-    anchor: datetime, interval: Interval, at: datetime
+    anchor: datetime, interval: Interval, at: datetime, interval_count: int = 1
 ) -> tuple[datetime, datetime]:
     """The anchor-aligned billing period ``[start, end)`` that contains ``at``."""
-    end = boundary_after(anchor, interval, at)
-    return shift_months_back(anchor, interval, end), end
+    end = boundary_after(anchor, interval, at, interval_count)
+    return shift_months_back(anchor, interval, end, interval_count), end
 
 
-def shift_months_back(anchor: datetime, interval: Interval, boundary: datetime) -> datetime:
-    """The renewal instant one interval before ``boundary`` on the anchor's schedule.
+def shift_months_back(
+    anchor: datetime, interval: Interval, boundary: datetime, interval_count: int = 1
+) -> datetime:
+    """The renewal instant one period before ``boundary`` on the anchor's schedule.
 
     Counted from the anchor, not from ``boundary``: 31 Mar minus a month is 28
     Feb for a schedule anchored on the 28th but 29 Feb in a leap year for one
     anchored on the 31st.
     """
     if interval == "week":
-        return boundary - _WEEK
-    step = INTERVAL_MONTHS[interval]
+        return boundary - interval_count * _WEEK
+    step = INTERVAL_MONTHS[interval] * interval_count
     months = (boundary.year - anchor.year) * 12 + boundary.month - anchor.month
     return shift_months(anchor, months - step)
 
@@ -436,13 +463,14 @@ def proration(
     period_end: datetime,
     policy: ProrationPolicy,
     interval: Interval,
+    interval_count: int = 1,
 ) -> Proration:
     """The share of the billing period ``[period_start, period_end)`` covered by ``[start, end)``.
 
     ``[period_start, period_end)`` is the whole (anchor-aligned) period that
-    holds the piece, also when the piece is a first partial period. All four
-    times must be timezone-aware. A piece that covers the whole period is
-    always exactly 1, whatever the policy.
+    holds the piece, also when the piece is a first partial period; it lasts
+    ``interval_count`` intervals. All four times must be timezone-aware. A
+    piece that covers the whole period is always exactly 1, whatever the policy.
     """
     start = utc(start, "start")
     end = utc(end, "end")
@@ -462,26 +490,26 @@ def proration(
         return NOT_PRORATED
     if policy.period_length == "back_from_end":
         # Never shorter than the anchored period (the end's day is at most the anchor's).
-        period_start = advance(period_end, interval, -1)
+        period_start = advance(period_end, interval, -1, interval_count)
     if policy.denominator != "actual_period" and interval == "week":
         raise ProrationError(
             f"denominator: {policy.denominator} counts 30-day months; a weekly interval is "
             "prorated over its actual 7 days (actual_period)"
         )
     if policy.denominator == "thirty_360":
-        return _thirty_360(start, end, policy, interval)
+        return _thirty_360(start, end, policy, interval, interval_count)
     fixed = policy.denominator == "fixed_30_day_month"
     if granularity == "second":
         numerator = _second_index(end) - _second_index(start)
         if fixed:
-            denominator = 30 * INTERVAL_MONTHS[interval] * _SECONDS_PER_DAY
+            denominator = 30 * INTERVAL_MONTHS[interval] * interval_count * _SECONDS_PER_DAY
         else:
             denominator = _second_index(period_end) - _second_index(period_start)
         return _make(numerator, denominator, "seconds", policy)
     ceil = policy.day_counting == "half_open"
     numerator = max(_day_index(end, ceil) - _first_day(start, policy), 0)
     if fixed:
-        denominator = 30 * INTERVAL_MONTHS[interval]
+        denominator = 30 * INTERVAL_MONTHS[interval] * interval_count
     else:
         denominator = _day_index(period_end, ceil) - _day_index(period_start, ceil)
     return _make(numerator, denominator, "days", policy)
@@ -495,7 +523,7 @@ def _first_day(start: datetime, policy: ProrationPolicy) -> int:
 
 
 def _thirty_360(
-    start: datetime, end: datetime, policy: ProrationPolicy, interval: Interval
+    start: datetime, end: datetime, policy: ProrationPolicy, interval: Interval, interval_count: int
 ) -> Proration:
     """30E/360: every month has 30 days (the 31st counts as the 30th), a year 360."""
     if policy.granularity != "day":
@@ -508,7 +536,7 @@ def _thirty_360(
         + min(last.day, 30)
         - min(first.day, 30)
     )
-    denominator = 30 * INTERVAL_MONTHS[interval]
+    denominator = 30 * INTERVAL_MONTHS[interval] * interval_count
     return _make(min(max(days, 0), denominator), denominator, "days", policy)
 
 
