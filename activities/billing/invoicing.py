@@ -621,8 +621,8 @@ class _Period:
             self.lines.append(
                 _Line(
                     "charge",
-                    f"{quantity} × {self.label(price)} in arrears, {_day(start)} – "
-                    f"{_day(end)}{_share_text(share)}",
+                    f"{quantity} × {self.label(price)} in arrears, {_span(start, end)}"
+                    f"{_share_text(share)}",
                     code,
                     start,
                     end,
@@ -1215,8 +1215,11 @@ class _Period:
 
 
 def _has_arrears(subscription: Subscription, events: Sequence[Event]) -> bool:
-    if subscription.plan.in_arrears or any(addon.in_arrears for addon in subscription.addons):
+    if subscription.plan.in_arrears:
         return True
+    for addon in subscription.addons:  # a loop, not any(): no generator for every invoice
+        if addon.in_arrears:
+            return True
     for event in events:
         if isinstance(event, PlanChanged) and (
             event.plan.in_arrears or any(addon.in_arrears for addon in event.addons or ())
