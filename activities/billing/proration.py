@@ -26,7 +26,7 @@ from decimal import (
     ROUND_UP,
     Decimal,
 )
-from functools import cache
+from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Literal
 
@@ -295,6 +295,20 @@ def _days_in_month(year: int, month: int) -> int:
 
 def shift_months(anchor: datetime, months: int) -> datetime:
     """``anchor`` moved by whole months, the day clamped to the month's end (31 Jan + 1: 28 Feb)."""
+    if anchor.tzinfo is UTC and not anchor.fold:
+        return _shift_utc(anchor, months)
+    return _shift(anchor, months)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _shift_utc(anchor: datetime, months: int) -> datetime:
+    """:func:`_shift`, remembered for UTC times: a bill run moves the same few anchors by
+    the same intervals, and ``datetime.replace`` is the dearest step of its calendar work.
+    Only UTC keys (fold 0), so equal keys are the same wall-clock time."""
+    return _shift(anchor, months)
+
+
+def _shift(anchor: datetime, months: int) -> datetime:
     index = anchor.year * 12 + anchor.month - 1 + months
     year, month0 = divmod(index, 12)
     day = min(anchor.day, _days_in_month(year, month0 + 1))

@@ -86,10 +86,13 @@ class UsageCharge:
     invoiced_units: Decimal = ZERO
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageLine:
     """One priced piece of usage: ``amount`` is ``quantity * unit_amount`` rounded once to
-    the currency, negative for a credit of what was already invoiced."""
+    the currency, negative for a credit of what was already invoiced.
+
+    Not frozen: one is built per usage line of every invoice, and a frozen dataclass costs
+    several times as much to build (bench/bill_run.py)."""
 
     description: str
     quantity: Decimal
