@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.aging import age, bucket_labels, buckets_from_bounds
 from activities.billing.money import check_currency, format_money
-from activities.ledger import customers, invoices, payments
+from activities.ledger import customers
 from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
 from activities.ledger.errors import NotFound
 from activities.ledger.models import InvoiceStatus
@@ -31,6 +31,9 @@ from cli.output import (
     print_table,
     say,
 )
+
+if TYPE_CHECKING:
+    from activities.ledger.payments import PaymentResult
 
 customer_app = typer.Typer(help="Look up and annotate customer accounts.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Find invoices.", no_args_is_help=True)
@@ -96,15 +99,13 @@ def customer_show(
     as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
 ) -> None:
     """Account summary: plan, seats, open balance, overdue invoices, credits, notes."""
-    from activities.cash.store import recent_payments  # the matcher's imports: only here
-
     today = (as_of or _now()).date()
     with _sessions()() as session:
         summary = customers.account_summary(session, customer_id, today)
         paid = [
             f"{p.received_at:%Y-%m-%d} {format_money(p.amount - p.refunded, p.currency)} "
             f"{p.method} {p.processor_id}"
-            for p in recent_payments(session, customer_id)
+            for p in customers.recent_payments(session, customer_id)
         ]
     console.print(
         Text.assemble(
@@ -210,6 +211,8 @@ def invoices_list(
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List invoices, oldest due date first."""
+    from activities.ledger import invoices
+
     today = (as_of or _now()).date()
     where = invoices.InvoiceFilter(
         customer_id=customer,
@@ -272,6 +275,8 @@ def payments_record(
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Record a payment and apply it (the named invoice, then oldest first)."""
+    from activities.ledger import payments
+
     when = received_at or _now()
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -303,7 +308,7 @@ def payments_record(
         say(f"account credit: {format_money(result.account_credit, result.currency)}")
 
 
-def _tell_collections(customer_id: str, result: payments.PaymentResult, when: datetime) -> None:
+def _tell_collections(customer_id: str, result: PaymentResult, when: datetime) -> None:
     """Wake the account's cadence so it stops (or re-computes) at once; without a running
     Temporal the cadence still sees the payment the next time it reads the account."""
     import asyncio
@@ -339,6 +344,8 @@ def payments_refund(
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Refund part or all of a payment."""
+    from activities.ledger import payments
+
     refund_in = payments.RefundIn(
         processor_id=processor_id,
         payment_processor_id=payment_processor_id,
@@ -369,6 +376,8 @@ def aging(
         bounds = [int(part) for part in buckets.split(",")]
     except ValueError:
         raise ValueError(f"--buckets: {buckets!r} is not a comma-separated list of days") from None
+    from activities.ledger import invoices
+
     today = (as_of or _now()).date()
     with _sessions()() as session:
         items = invoices.open_items(session)
