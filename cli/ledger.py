@@ -17,7 +17,6 @@ from activities.ledger.db import current_revision, make_engine, migrate, open_le
 from activities.ledger.errors import NotFound
 from activities.ledger.models import InvoiceStatus
 from activities.settings import settings
-from cli.identity import cli_actor
 from cli.output import (
     AllOption,
     Amount,
@@ -192,6 +191,8 @@ def customer_note(
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Add a note to a customer's account."""
+    from cli.identity import cli_actor  # the approval matrix: only where someone acts
+
     with _sessions().begin() as session:
         note = customers.add_note(session, customer_id, cli_actor(as_user), text, _now())
     say(f"note {note.id} added to {customer_id}")
@@ -276,6 +277,7 @@ def payments_record(
 ) -> None:
     """Record a payment and apply it (the named invoice, then oldest first)."""
     from activities.ledger import payments
+    from cli.identity import cli_actor
 
     when = received_at or _now()
     if when.tzinfo is None:
@@ -345,6 +347,7 @@ def payments_refund(
 ) -> None:
     """Refund part or all of a payment."""
     from activities.ledger import payments
+    from cli.identity import cli_actor
 
     refund_in = payments.RefundIn(
         processor_id=processor_id,
