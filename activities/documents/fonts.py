@@ -35,6 +35,8 @@ import pylopdf_fonts_cjk
 from fontTools import subset
 from fontTools.ttLib import TTFont
 
+from activities.documents.errors import GlyphError
+
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 #: Spaces and signs babel prints beside amounts (narrow no-break space in fr/ch, the
@@ -64,10 +66,6 @@ WIDE_RANGES = (
     (0x2190, 0x21FF),
     *_BABEL_SIGNS,
 )
-
-
-class GlyphError(ValueError):
-    """Text no document font can draw; the message names the characters."""
 
 
 @dataclass(frozen=True, slots=True)

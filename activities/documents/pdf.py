@@ -25,7 +25,8 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import TTFFont
 
 from activities.documents.content import DocumentContent, Row
-from activities.documents.fonts import Face, GlyphError, face_for
+from activities.documents.errors import GlyphError
+from activities.documents.fonts import Face, face_for
 
 FAMILY = "Document"
 
