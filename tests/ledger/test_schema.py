@@ -36,7 +36,7 @@ def test_revisions_constant_lists_the_migration_scripts_in_order() -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     scripts = ScriptDirectory.from_config(config)
     chain = tuple(script.revision for script in reversed(list(scripts.walk_revisions())))
-    assert REVISIONS == chain, f"set REVISIONS in activities/ledger/revisions.py to {chain}"
+    assert chain == REVISIONS, f"set REVISIONS in activities/ledger/revisions.py to {chain}"
     assert scripts.get_heads() == [HEAD]
 
 
@@ -57,7 +57,8 @@ def test_unknown_schema_version_is_refused(engine: Engine) -> None:
 
 
 def test_a_migration_behind_the_head_asks_for_init_db(engine: Engine) -> None:
+    older = REVISIONS[-2]
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = :old"), {"old": REVISIONS[-2]})
-    with pytest.raises(SchemaError, match=f"at schema version {REVISIONS[-2]}, this code expects {HEAD}"):
+        connection.execute(text("UPDATE alembic_version SET version_num = :old"), {"old": older})
+    with pytest.raises(SchemaError, match=f"at schema version {older}, this code expects {HEAD}"):
         check_schema(engine)
