@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.worker import Worker
 
@@ -26,9 +25,6 @@ from activities.approvals.matrix import load_matrix
 from activities.ledger.db import open_ledger
 from activities.settings import Settings, settings
 from activities.temporal_runtime import UI_PORT_OFFSET, temporal_client
-from bot.approvals import approval_notifier
-from bot.subscription_changes import SlackChangeNotifier
-from bot.ticket_review import SlackReviewNotifier
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS, build_activities, ensure_schedules
 
 log = logging.getLogger("billing-ops.worker")
@@ -77,9 +73,17 @@ async def serve(
 
 def slack_notifiers(config: Settings, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Approval requests, ticket drafts and decided subscription changes go to Slack when a
-    bot token is configured; without one the registry's defaults write them to the log."""
+    bot token is configured; without one the registry's defaults write them to the log.
+    Slack's clients (Bolt, aiohttp) load only then: tens of MiB a worker without Slack
+    does not hold (bench/collections_scale.py)."""
     if config.slack_bot_token is None:
         return {}
+    from slack_sdk import WebClient
+
+    from bot.approvals import approval_notifier
+    from bot.subscription_changes import SlackChangeNotifier
+    from bot.ticket_review import SlackReviewNotifier
+
     client = WebClient(token=config.slack_bot_token.get_secret_value())
     return {
         "approval_notifier": approval_notifier(config, sessions, load_matrix(config.config_dir)),

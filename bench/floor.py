@@ -22,9 +22,13 @@ class Row:
     goal: float
     #: Rates (invoices/s) are better higher: their ratio is floor / product.
     higher_is_better: bool = False
+    #: A ratio measured otherwise than as product over floor (the median of per-round ratios).
+    measured_ratio: float | None = None
 
     @property
     def ratio(self) -> float:
+        if self.measured_ratio is not None:
+            return self.measured_ratio
         if self.higher_is_better:
             return self.floor / self.product
         return self.product / self.floor

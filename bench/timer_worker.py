@@ -35,6 +35,7 @@ async def serve(cache: int) -> None:
         workflow_runner=SandboxedWorkflowRunner(),
         max_cached_workflows=cache,
     ):
+        print("timer worker running", flush=True)  # what bench/collections_scale.py waits for
         await stop.wait()
 
 

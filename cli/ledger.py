@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -12,12 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.aging import age, bucket_labels, buckets_from_bounds
 from activities.billing.money import check_currency, format_money
-from activities.ledger import customers, invoices, payments
+from activities.ledger import customers
 from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
 from activities.ledger.errors import NotFound
 from activities.ledger.models import InvoiceStatus
 from activities.settings import settings
-from cli.identity import cli_actor
 from cli.output import (
     AllOption,
     Amount,
@@ -31,6 +30,9 @@ from cli.output import (
     print_table,
     say,
 )
+
+if TYPE_CHECKING:
+    from activities.ledger.payments import PaymentResult
 
 customer_app = typer.Typer(help="Look up and annotate customer accounts.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Find invoices.", no_args_is_help=True)
@@ -96,15 +98,13 @@ def customer_show(
     as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
 ) -> None:
     """Account summary: plan, seats, open balance, overdue invoices, credits, notes."""
-    from activities.cash.store import recent_payments  # the matcher's imports: only here
-
     today = (as_of or _now()).date()
     with _sessions()() as session:
         summary = customers.account_summary(session, customer_id, today)
         paid = [
             f"{p.received_at:%Y-%m-%d} {format_money(p.amount - p.refunded, p.currency)} "
             f"{p.method} {p.processor_id}"
-            for p in recent_payments(session, customer_id)
+            for p in customers.recent_payments(session, customer_id)
         ]
     console.print(
         Text.assemble(
@@ -191,6 +191,8 @@ def customer_note(
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Add a note to a customer's account."""
+    from cli.identity import cli_actor  # the approval matrix: only where someone acts
+
     with _sessions().begin() as session:
         note = customers.add_note(session, customer_id, cli_actor(as_user), text, _now())
     say(f"note {note.id} added to {customer_id}")
@@ -210,6 +212,8 @@ def invoices_list(
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List invoices, oldest due date first."""
+    from activities.ledger import invoices
+
     today = (as_of or _now()).date()
     where = invoices.InvoiceFilter(
         customer_id=customer,
@@ -272,6 +276,9 @@ def payments_record(
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Record a payment and apply it (the named invoice, then oldest first)."""
+    from activities.ledger import payments
+    from cli.identity import cli_actor
+
     when = received_at or _now()
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -308,7 +315,7 @@ def payments_record(
         _tell_collections(customer_id, result, when)
 
 
-def _tell_collections(customer_id: str, result: payments.PaymentResult, when: datetime) -> None:
+def _tell_collections(customer_id: str, result: PaymentResult, when: datetime) -> None:
     """Wake the account's cadence so it stops (or re-computes) at once, once the payment is
     saved: whatever Temporal does then, the cadence sees the payment when it next reads."""
     from activities.collections.client import notify_payment  # Temporal: only here
@@ -339,6 +346,9 @@ def payments_refund(
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:
     """Refund part or all of a payment."""
+    from activities.ledger import payments
+    from cli.identity import cli_actor
+
     refund_in = payments.RefundIn(
         processor_id=processor_id,
         payment_processor_id=payment_processor_id,
@@ -369,6 +379,8 @@ def aging(
         bounds = [int(part) for part in buckets.split(",")]
     except ValueError:
         raise ValueError(f"--buckets: {buckets!r} is not a comma-separated list of days") from None
+    from activities.ledger import invoices
+
     today = (as_of or _now()).date()
     with _sessions()() as session:
         items = invoices.open_items(session)

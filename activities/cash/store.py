@@ -523,15 +523,3 @@ def get_line(session: Session, line_id: int) -> BankStatementLine:
     if row is None:
         raise NotFound(f"line {line_id}: no such statement line")
     return row
-
-
-def recent_payments(session: Session, customer_id: str, limit: int = 5) -> list[Payment]:
-    """The account's latest payments, from any source (bank, Stripe, typed), newest first."""
-    return list(
-        session.scalars(
-            select(Payment)
-            .where(Payment.customer_id == customer_id)
-            .order_by(Payment.received_at.desc(), Payment.id.desc())
-            .limit(limit)
-        )
-    )

@@ -38,6 +38,7 @@ import facturx.facturx as facturx_module
 from lxml import etree
 
 from activities.billing.money import ZERO, quantum
+from activities.documents.errors import EInvoiceError
 from activities.ledger.models import Invoice, InvoiceLine
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -48,10 +49,6 @@ _NSMAP = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
 EN16931 = "urn:cen.eu:en16931:2017"
 INVOICE, CREDIT_NOTE = "380", "381"
 XML_FILENAME = "factur-x.xml"
-
-
-class EInvoiceError(ValueError):
-    """An e-invoice that must not be sent; the message names the invoice and the rule."""
 
 
 def _ram(tag: str) -> str:

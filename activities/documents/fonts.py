@@ -28,6 +28,7 @@ versions) embeds the same bytes.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import tempfile
 from dataclasses import dataclass
@@ -35,13 +36,22 @@ from functools import cache
 from pathlib import Path
 
 import fontTools
-import matplotlib
 import pylopdf_fonts_cjk
 import pylopdf_fonts_ko
-from fontTools import subset
 from fontTools.ttLib import TTFont
 
-FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+from activities.documents.errors import GlyphError
+
+
+def _matplotlib_data() -> Path:
+    """matplotlib's ``get_data_path()`` without importing matplotlib (numpy, PIL: seconds of
+    start for every command and worker that loads this module, bench/cli_start.py)."""
+    spec = importlib.util.find_spec("matplotlib")
+    assert spec is not None and spec.origin is not None, "matplotlib is a dependency"
+    return Path(spec.origin).with_name("mpl-data")
+
+
+FONT_DIR = _matplotlib_data() / "fonts" / "ttf"
 
 #: Spaces and signs babel prints beside amounts (narrow no-break space in fr/ch, the
 #: minus sign of some locales) and the replacement character.
@@ -72,10 +82,6 @@ WIDE_RANGES = (
 )
 
 
-class GlyphError(ValueError):
-    """Text no document font can draw; the message names the characters."""
-
-
 @dataclass(frozen=True, slots=True)
 class Face:
     """A font a document embeds: its regular and bold files and the characters they draw."""
@@ -102,6 +108,8 @@ def _cut(source: Path, ranges: tuple[tuple[int, int], ...]) -> Path:
     target = Path(tempfile.gettempdir()) / "billing-ops-fonts" / f"{source.stem}-{key}.ttf"
     if target.exists():
         return target
+    from fontTools import subset  # with the first document, not with the module
+
     font = TTFont(source, recalcTimestamp=False)
     options = subset.Options()
     options.drop_tables += ["GSUB", "GPOS", "GDEF", "hdmx", "FFTM", "MATH", "kern"]

@@ -30,7 +30,8 @@ from fpdf.fonts import SubsetMap, TTFFont
 
 from activities.documents import font_programs
 from activities.documents.content import DocumentContent, Row
-from activities.documents.fonts import Face, GlyphError, face_for
+from activities.documents.errors import GlyphError
+from activities.documents.fonts import Face, face_for
 
 FAMILY = "Document"
 

@@ -24,12 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from activities.billing.seller import load_seller
-from activities.documents.content import credit_note_content, invoice_content
-from activities.documents.einvoice import XML_FILENAME, check_einvoice, cii_xml, facturx_pdf
-from activities.documents.pdf import render_pdf
 from activities.documents.peppol import PeppolConfig, load_peppol
 from activities.documents.renderer import renderer_id
-from activities.documents.ubl import UBL_FILENAME, check_ubl, ubl_xml
 from activities.ledger import audit
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import CreditNote, Document, DocumentKind, Invoice
@@ -56,7 +52,15 @@ def render_invoice_documents(
 
     Raises :class:`~activities.documents.einvoice.EInvoiceError` (the rule broken) or
     :class:`~activities.documents.pdf.GlyphError` when a document must not be issued.
+
+    The renderers (fpdf2, fontTools, matplotlib's fonts, Factur-X's pypdf) load on the
+    first document, not with this module: the worker and the command line import it
+    for every process (bench/collections_scale.py, bench/cli_start.py).
     """
+    from activities.documents.content import invoice_content
+    from activities.documents.einvoice import XML_FILENAME, check_einvoice, cii_xml, facturx_pdf
+    from activities.documents.pdf import render_pdf
+
     content = invoice_content(invoice)
     pdf = render_pdf(content)
     kind = (
@@ -85,6 +89,8 @@ def _peppol_ubl(
     invoice: Invoice, peppol: PeppolConfig
 ) -> list[tuple[DocumentKind, str, str, bytes]]:
     """The Peppol BIS Billing 3.0 UBL, checked, for a customer ``peppol`` names."""
+    from activities.documents.ubl import UBL_FILENAME, check_ubl, ubl_xml
+
     endpoint = peppol.endpoint_of(invoice.customer_id)
     if endpoint is None or invoice.number is None:
         return []
@@ -154,6 +160,9 @@ def issue_credit_note_document(
     existing = session.scalar(select(Document).where(Document.credit_note_id == note.id))
     if existing is not None:
         return existing
+    from activities.documents.content import credit_note_content
+    from activities.documents.pdf import render_pdf
+
     invoice = session.get(Invoice, note.invoice_id) if note.invoice_id is not None else None
     content = credit_note_content(note, invoice)
     pdf = render_pdf(content)

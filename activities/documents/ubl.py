@@ -24,12 +24,12 @@ from lxml import etree
 
 from activities.billing.money import ZERO
 from activities.documents.einvoice import (
-    EInvoiceError,
     amount_text,
     line_category,
     percent_text,
     tax_breakdown,
 )
+from activities.documents.errors import EInvoiceError
 from activities.ledger.models import Invoice, InvoiceLine
 
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"

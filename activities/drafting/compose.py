@@ -18,11 +18,8 @@ import logging
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from openai import OpenAIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.drafting import hostile
@@ -40,6 +37,11 @@ from activities.drafting.templates import (
 from activities.drafting.untrusted import unmarked
 from activities.ledger import audit
 from activities.ledger.db import transaction
+
+if TYPE_CHECKING:  # LangChain and openai load with a model (activities/drafting/model.py): a
+    # worker or command on templates does without them (bench/collections_scale.py)
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
 log = logging.getLogger("billing_ops.drafting")
 
@@ -135,6 +137,8 @@ class Drafter:
     def _messages(
         self, request: DraftRequest, review: DraftReview, system: str
     ) -> list[BaseMessage]:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
         user = render_prompt(
             "draft",
             {
@@ -195,6 +199,9 @@ class _Attempts:
 
     def run(self, problems: Sequence[str]) -> DraftText | None:
         """One draft, or None when the output did not parse; a retry names earlier problems."""
+        from langchain_core.messages import AIMessage, HumanMessage
+        from openai import OpenAIError
+
         messages = list(self.messages)
         if problems:
             messages.append(

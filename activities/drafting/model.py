@@ -8,10 +8,12 @@ scripted server on 127.0.0.1, a proxy, a self-hosted model). With no
 from __future__ import annotations
 
 from datetime import timedelta
-
-from langchain_openai import ChatOpenAI
+from typing import TYPE_CHECKING
 
 from activities.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
 
 #: The longest draft (subject, body, summary) a model may write; a model that runs on
 #: past it is cut off, and its half draft fails the checks.
@@ -28,9 +30,15 @@ DRAFT_BUDGET = CALL_TIMEOUT * (CALL_RETRIES + 1) * ATTEMPTS
 
 
 def chat_model(settings: Settings) -> ChatOpenAI | None:
-    """The configured model, or None without an API key."""
+    """The configured model, or None without an API key.
+
+    langchain-openai (and openai) load here, when a key is configured: a worker or a
+    command on templates does without them (bench/collections_scale.py, bench/cli_start.py).
+    """
     if settings.openai_api_key is None:
         return None
+    from langchain_openai import ChatOpenAI
+
     return ChatOpenAI(
         model=settings.openai_model,
         api_key=settings.openai_api_key,

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-import psycopg
-from psycopg.types.json import Json
 from sqlalchemy import JSON, Column, ColumnElement, Dialect, Table, any_, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
@@ -48,7 +46,12 @@ def insert_rows(
 def copy_rows(session: Session, copy_sql: str, rows: Iterable[Sequence[Any]]) -> None:
     """Run ``COPY ... FROM STDIN`` on the session's connection with ``rows``. A refusal
     (a constraint, a trigger) leaves as SQLAlchemy's error, as any statement's does, so
-    ``ledger.db.transaction`` explains it."""
+    ``ledger.db.transaction`` explains it.
+
+    psycopg is imported here, on the PostgreSQL path: a SQLite ledger (and every command's
+    start, bench/cli_start.py) does without its half second of imports."""
+    import psycopg
+
     raw = cast(psycopg.Connection, session.connection().connection.dbapi_connection)
     try:
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
@@ -63,6 +66,8 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
     column says SQL NULL, as the ORM does), anything else by the column type's own binding."""
     kind = column.type
     if isinstance(kind, JSON):
+        from psycopg.types.json import Json
+
         if kind.none_as_null:
             return lambda value: None if value is None else Json(value)
         return Json

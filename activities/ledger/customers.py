@@ -249,3 +249,15 @@ def search_customers(
         )
         for c in found
     ], total
+
+
+def recent_payments(session: Session, customer_id: str, limit: int = 5) -> list[Payment]:
+    """The account's latest payments, from any source (bank, Stripe, typed), newest first."""
+    return list(
+        session.scalars(
+            select(Payment)
+            .where(Payment.customer_id == customer_id)
+            .order_by(Payment.received_at.desc(), Payment.id.desc())
+            .limit(limit)
+        )
+    )

@@ -11,22 +11,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.aging import OpenItem
-from activities.billing.invoicing import InvoiceDraft
 from activities.billing.money import ZERO
-from activities.billing.seller import Seller, SellerError, load_seller
 from activities.ledger import audit
 from activities.ledger.bulk import insert_rows, insert_with_ids
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from activities.ledger.numbering import next_number, take_numbers
+
+if TYPE_CHECKING:  # the engine and the seller's config load where invoices are issued, so
+    # that listing invoices or an account's balance (bench/cli_start.py) does without them
+    from activities.billing.invoicing import InvoiceDraft
+    from activities.billing.seller import Seller
 
 INVOICE_SERIES = "INV"
 
@@ -152,6 +155,8 @@ def invoice_values(
     now: datetime,
 ) -> dict[str, Any]:
     """The invoice row's columns for a finalized ``draft``, all but its number."""
+    from activities.billing.seller import SellerError
+
     try:
         says = statement(customer, draft, seller)
     except SellerError as error:
@@ -225,6 +230,8 @@ def issue_invoice(
     # writers issuing the same key at the same instant: the unique constraint refuses the
     # second at commit as LedgerBusy (errors.from_database), and its retry finds the first.
     # Not flushing keeps a bill run's inserts batched.
+    from activities.billing.seller import load_seller
+
     with session.no_autoflush:
         existing = session.scalar(select(Invoice).where(Invoice.source_key == source_key))
         if existing is not None:

@@ -29,8 +29,7 @@ from activities.billing.invoicing import Discount, InvoiceTerms, InvoicingError,
 from activities.billing.money import format_money
 from activities.billing.tax import TaxError, TaxTreatment, tax_treatment
 from activities.collections.client import start_or_nudge
-from activities.documents.einvoice import EInvoiceError
-from activities.documents.fonts import GlyphError
+from activities.documents.errors import EInvoiceError, GlyphError
 from activities.documents.store import issue_invoice_documents
 from activities.drafting.compose import Drafter
 from activities.invoice_email import InvoiceEmail, send_invoice_email

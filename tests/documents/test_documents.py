@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.money import format_money
 from activities.documents.content import invoice_content
-from activities.documents.einvoice import EInvoiceError, business_rule_errors, cii_xml
-from activities.documents.fonts import GlyphError
+from activities.documents.einvoice import business_rule_errors, cii_xml
+from activities.documents.errors import EInvoiceError, GlyphError
 from activities.documents.renderer import renderer_id
 from activities.documents.store import (
     RendererChanged,

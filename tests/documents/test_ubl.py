@@ -11,7 +11,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.documents.einvoice import EInvoiceError
+from activities.documents.errors import EInvoiceError
 from activities.documents.peppol import PeppolConfig, PeppolConfigError, load_peppol
 from activities.documents.store import issue_invoice_documents
 from activities.documents.ubl import CAC, CBC, check_ubl, ubl_rule_errors, ubl_xml
