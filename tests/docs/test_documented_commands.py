@@ -7,10 +7,14 @@ test when it prints a traceback, says something was not found, or exits non-zero
 where the page does not say it refuses.
 
 Ids the product generates at run time (an approval's ``APR-…``) cannot be written in
-the docs ahead of time: a command that names one gets the newest such id the earlier
-commands printed, as the analyst copies it from the screen. A line with "…" in it is
-syntax to fill in, not an example, and is not run; nor are ``worker`` and ``bot``, which
-run until stopped (the fixture starts the worker itself).
+the docs ahead of time. Each one the page writes stands for the request its deciding
+person finds in ``approvals list --as PERSON`` (the ``--as`` of the page's commands that
+name it), waited for as the analyst would, and the same written id stands for the same
+request on every later line. Never "the newest id on the screen": the demo's own
+collections cadences open requests of their own (suspensions) while the page runs.
+
+A line with "…" in it is syntax to fill in, not an example, and is not run; nor are
+``worker`` and ``bot``, which run until stopped (the fixture starts the worker itself).
 """
 
 from __future__ import annotations
@@ -125,18 +129,28 @@ def demo(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
         log.close()
 
 
-def waited_for_approval(home: Path, env: dict[str, str], printed: str, person: str | None) -> str:
-    """What ``approvals list --as PERSON`` prints once a request that person may decide is
-    open (a workflow opens it a moment after the command that started it returns), as the
-    analyst looks for it; "" when an earlier command already printed one."""
-    if GENERATED.search(printed):
-        return ""
-    command = [str(BILLING_OPS), "approvals", "list", *(["--as", person] if person else [])]
-    deadline = time.monotonic() + 60
+def deciding_person(commands: list[Documented], written: str) -> str:
+    """The ``--as`` of the page's commands that name the written approval id: the person
+    whose ``approvals list`` shows the request."""
+    for documented in commands:
+        args = documented.args
+        if written in args and "--as" in args[:-1]:
+            return args[args.index("--as") + 1]
+    raise AssertionError(f"{commands[0].page}: no command decides {written} --as someone")
+
+
+def waited_for_approval(home: Path, env: dict[str, str], person: str, taken: set[str]) -> str:
+    """The id of the newest open request ``person`` may decide that no earlier line of the
+    page stood for, once ``approvals list --as PERSON`` shows it (a workflow opens it a
+    moment after the command that started it returns)."""
+    command = [str(BILLING_OPS), "approvals", "list", "--as", person]
+    deadline = time.monotonic() + 90
     while True:
         listed = subprocess.run(command, cwd=home, env=env, capture_output=True, text=True).stdout
-        if GENERATED.search(listed) or time.monotonic() > deadline:
-            return listed
+        fresh = [found for found in GENERATED.findall(listed) if found not in taken]
+        if fresh:
+            return str(fresh[-1])
+        assert time.monotonic() < deadline, f"no request for {person} within 90 s:\n{listed}"
         time.sleep(1)
 
 
@@ -146,21 +160,20 @@ def test_every_documented_command_runs_on_a_fresh_demo(
 ) -> None:
     home, env = demo
     commands = documented_commands(page)
-    printed = ""
+    stands_for: dict[str, str] = {}
     problems = []
     for documented in commands:
         args = documented.args
-        if any(GENERATED.search(arg) for arg in args):
-            person = args[args.index("--as") + 1] if "--as" in args[:-1] else None
-            printed += waited_for_approval(home, env, printed, person)
-            generated = GENERATED.findall(printed)
-            if generated:
-                args = [GENERATED.sub(generated[-1], arg) for arg in args]
+        for written in {found for arg in args for found in GENERATED.findall(arg)}:
+            if written not in stands_for:
+                person = deciding_person(commands, written)
+                taken = set(stands_for.values())
+                stands_for[written] = waited_for_approval(home, env, person, taken)
+        args = [GENERATED.sub(lambda found: stands_for[found.group()], arg) for arg in args]
         done = subprocess.run(
             [BILLING_OPS, *args], cwd=home, env=env, capture_output=True, text=True, timeout=180
         )
         output = done.stdout + done.stderr
-        printed += output
         where = f"{documented.page}:{documented.line} billing-ops {documented.command}"
         if documented.refused:
             if done.returncode == 0:
