@@ -40,6 +40,7 @@ TEXT_COLUMNS: dict[str, Any] = {
     "amends": ledger.Subscription.__table__.c["id"],
     "plan": ledger.Subscription.__table__.c["plan"],
     "addons.code": ledger.SubscriptionItem.__table__.c["item_code"],
+    "minimum_commitment.item_codes": ledger.SubscriptionItem.__table__.c["item_code"],
     "currency": ledger.Customer.__table__.c["currency"],
     "purchase_order.number": ledger.Invoice.__table__.c["po_number"],
     "billing_address.line1": ledger.Customer.__table__.c["address_line1"],

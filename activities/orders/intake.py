@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -61,6 +62,8 @@ ORDER_COLUMNS: dict[str, str] = {
     "PO Number": "purchase_order.number",
     "PO Expiry": "purchase_order.expires_on",
     "PO Amount Cap": "purchase_order.amount_cap",
+    "Minimum Commitment": "minimum_commitment.amount",
+    "Commitment Items": "minimum_commitment.item_codes",
     "Billing Street": "billing_address.line1",
     "Billing Street 2": "billing_address.line2",
     "Billing City": "billing_address.city",
@@ -83,7 +86,7 @@ LINE_COLUMNS: dict[str, str] = {
 
 REQUIRED_COLUMNS = ("Order ID", "Line Type", "Product Code")
 #: Columns holding amounts, where a semicolon-separated export writes a decimal comma.
-AMOUNT_COLUMNS = ("Unit Price", "Discount %", "PO Amount Cap")
+AMOUNT_COLUMNS = ("Unit Price", "Discount %", "PO Amount Cap", "Minimum Commitment")
 
 #: The limits of one order file, checked before it is parsed: 1 MB (a thousand orders of
 #: ordinary size; far below Temporal's 4 MB message limit), a CSV of 1,000 lines, a JSON
@@ -439,6 +442,22 @@ def _tax_ids(cell: str) -> list[dict[str, str]] | str:
     return pairs
 
 
+def _codes(cell: str) -> list[str]:
+    """``pro; api_calls`` -> the item codes a minimum commitment counts."""
+    return [part.strip() for part in cell.split(";") if part.strip()]
+
+
+def _as_is(cell: str) -> str:
+    return cell
+
+
+#: Order columns that hold a list, read from one cell separated by semicolons.
+_LISTS: dict[str, Callable[[str], Any]] = {
+    "tax_ids": _tax_ids,
+    "minimum_commitment.item_codes": _codes,
+}
+
+
 @dataclass
 class _CsvOrder:
     """The rows of one order as they are read."""
@@ -459,7 +478,7 @@ class _CsvOrder:
             if first is None:
                 self.values[column] = (value, row)
                 self.sources[path] = f"row {row}, column {column!r}"
-                _set(self.raw, path, _tax_ids(value) if path == "tax_ids" else value)
+                _set(self.raw, path, _LISTS.get(path, _as_is)(value))
             elif first[0] != value:
                 self.problems.append(
                     Problem(

@@ -80,6 +80,17 @@ class PurchaseOrder(_Part):
     amount_cap: OptionalDecimal = None
 
 
+class MinimumCommitment(_Part):
+    """A minimum spend over the term, before discounts and tax, in the order's currency:
+    what the term's invoices bill short of it is trued up at the term end. Counted over
+    ``item_codes`` (the plan's or add-ons' codes) only when given; else over every item."""
+
+    amount: Amount
+    item_codes: list[Annotated[Text, stored_in("minimum_commitment.item_codes")]] = Field(
+        default_factory=list
+    )
+
+
 class Address(_Part):
     """A billing address; ``region`` is an ISO 3166-2 code (``US-NY``; ``NY`` with the country)."""
 
@@ -126,6 +137,7 @@ class Order(_Part):
     currency: Annotated[Text, stored_in("currency")]
     payment_terms_days: Annotated[Count, BeforeValidator(_payment_terms)] = 30
     purchase_order: PurchaseOrder | None = None
+    minimum_commitment: MinimumCommitment | None = None
     billing_address: Address
     tax_ids: list[TaxId] = Field(default_factory=list)
     tax_exempt: bool = False

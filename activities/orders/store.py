@@ -30,6 +30,7 @@ from activities.ledger.models import (
     Order,
     OrderStatus,
     Subscription,
+    SubscriptionCommitment,
     SubscriptionItem,
     SubscriptionPeriod,
     SubscriptionStatus,
@@ -382,7 +383,44 @@ def create_subscription(
         subject_id=subscription.id,
         after=subscription_facts(subscription).model_dump(),
     )
+    if order.minimum_commitment is not None:
+        agree_commitment(session, subscription, order, actor, now)
     return subscription
+
+
+def agree_commitment(
+    session: Session, subscription: Subscription, order: OrderForm, actor: str, now: datetime
+) -> None:
+    """The order's minimum commitment over the subscription's term, for the bill run at the
+    term end to true up (activities/recurring/commitments.py)."""
+    committed = order.minimum_commitment
+    assert committed is not None
+    row = SubscriptionCommitment(
+        subscription_id=subscription.id,
+        currency=subscription.currency,
+        amount=committed.amount,
+        period_start=subscription.term_start,
+        period_end=subscription.term_end,
+        item_codes=list(committed.item_codes) or None,
+        created_at=now,
+    )
+    session.add(row)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="subscription.commitment_agreed",
+        subject_type="subscription",
+        subject_id=subscription.id,
+        after={
+            "amount": str(row.amount),
+            "currency": row.currency,
+            "period_start": row.period_start.isoformat(),
+            "period_end": row.period_end.isoformat(),
+            "item_codes": row.item_codes,
+        },
+        reason=f"order {order.order_id}",
+    )
 
 
 def first_period(subscription: Subscription, now: datetime) -> SubscriptionPeriod:

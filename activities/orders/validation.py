@@ -729,6 +729,50 @@ class _Check:
                 f"the order says net {days}",
             )
 
+    def commitment(self, value: Decimal | None) -> Decimal | None:
+        """A minimum commitment's amount when it is valid. It binds a new subscription's
+        term (an amendment cannot move it), counts only the order's own items, and one
+        the term's charges already exceed will never true up: said as a warning."""
+        order = self.order
+        committed = order.minimum_commitment
+        if committed is None:
+            return None
+        field = "minimum_commitment"
+        if order.is_amendment:
+            self.error(
+                field,
+                "commitment_on_amendment",
+                f"a minimum commitment is agreed with a new subscription for its term; "
+                f"this order amends {order.amends}",
+            )
+            return None
+        fine = self.amount(f"{field}.amount", committed.amount, allow_zero=False)
+        on_order = {order.plan, *(addon.code for addon in order.addons)}
+        seen: set[str] = set()
+        for index, code in enumerate(committed.item_codes):
+            at = f"{field}.item_codes[{index}]"
+            if code in seen:
+                self.error(at, "duplicate", f"{code!r} is listed twice")
+                fine = False
+            elif code not in on_order:
+                self.error(
+                    at,
+                    "not_on_order",
+                    f"{code!r} is not an item of this order ({', '.join(sorted(on_order))})",
+                )
+                fine = False
+            seen.add(code)
+        if not fine:
+            return None
+        if value is not None and not committed.item_codes and value >= committed.amount:
+            self.warn(
+                f"{field}.amount",
+                "commitment_below_charges",
+                f"the term's charges ({value} {order.currency}) already reach the minimum "
+                f"commitment of {committed.amount}: it will never true up",
+            )
+        return committed.amount
+
     def purchase_order(self, term_end: date | None, value: Decimal | None) -> None:
         order, known = self.order, self.facts.customer
         required = known.po_required if known is not None else order.customer.po_required
@@ -884,6 +928,9 @@ def check_order(
     if len(comparable) == len(lines):
         value = _order_value(comparable, order, facts, periods)
     check.payment_terms()
+    committed = check.commitment(value)
+    if value is not None and committed is not None:
+        value = max(value, committed)
     check.purchase_order(window[1] if window else None, value)
     check.address()
     order = check.tax()

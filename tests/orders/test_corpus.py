@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.orders.intake import check_document, read_orders
+from activities.orders.intake import OrderDocument, check_document, read_orders
 from activities.orders.store import ledger_facts
 from activities.orders.validation import OrderRules, Problem
 from tests.orders.conftest import TODAY, row_counts
@@ -80,6 +82,53 @@ def test_a_decimal_comma_is_read_as_the_amount_it_means() -> None:
     (document,) = read_orders(CORPUS / "csv_semicolon_bom_decimal_comma.csv")
     assert document.raw["unit_price"] == "23.00"
     assert document.raw["purchase_order"]["amount_cap"] == "10000.00"
+
+
+def test_a_csv_commitment_is_read_with_its_items(
+    tmp_path: Path, corpus_ledger: sessionmaker[Session], rules: OrderRules
+) -> None:
+    lines = (EXAMPLES / "new_customer.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    path = tmp_path / "committed.csv"
+    path.write_text(
+        "\n".join(
+            [header + ",Minimum Commitment,Commitment Items"]
+            + [row + ',"9000.00","business; api_calls"' for row in rows]
+        )
+    )
+    (document,) = read_orders(path)
+    assert document.raw["minimum_commitment"] == {
+        "amount": "9000.00",
+        "item_codes": ["business", "api_calls"],
+    }
+    with corpus_ledger() as session:
+        facts = ledger_facts(session, document.raw)
+    report = check_document(document, rules, facts, TODAY)
+    assert report.errors == []
+    assert report.order is not None and report.order.minimum_commitment is not None
+    assert report.order.minimum_commitment.amount == Decimal("9000.00")
+
+
+def test_a_commitment_the_terms_charges_already_reach_is_a_warning(
+    corpus_ledger: sessionmaker[Session], rules: OrderRules
+) -> None:
+    """20 business seats at 20.70 EUR a month (23.00 less 10 %) and Advanced Security at
+    5.50 bill 6,288.00 EUR over the year: a commitment of 5,000.00 over every item can
+    never true up, which the analyst should see before Sales' order is provisioned."""
+    raw = json.loads((EXAMPLES / "new_customer.json").read_text())
+    raw["minimum_commitment"] = {"amount": "5000.00"}
+    with corpus_ledger() as session:
+        facts = ledger_facts(session, raw)
+    report = check_document(OrderDocument(raw=raw), rules, facts, TODAY)
+    assert report.errors == []
+    assert [(w.field, w.rule, w.message) for w in report.warnings] == [
+        (
+            "minimum_commitment.amount",
+            "commitment_below_charges",
+            "the term's charges (6288.00 EUR) already reach the minimum commitment of "
+            "5000.00: it will never true up",
+        )
+    ]
 
 
 def test_a_huge_cell_is_named_by_row_and_column() -> None:

@@ -48,6 +48,9 @@ def _set(path: str, value: Any) -> dict[str, Any]:
         path = path.replace("addons.", "addons[0].")
     if path.startswith("tax_ids."):
         path = path.replace("tax_ids.", "tax_ids[0].")
+    if path == "minimum_commitment.item_codes":
+        order["minimum_commitment"] = {"amount": "9000.00", "item_codes": ["business"]}
+        path = "minimum_commitment.item_codes[0]"
     return apply_correction(order, {path: value})
 
 

@@ -31,6 +31,7 @@ from activities.billing.tax import load_tax_table, tax_treatment
 from activities.collections.messages import ACCOUNT_CHANGED
 from activities.ledger.models import (
     ApprovalRequest,
+    AuditEntry,
     CreditNote,
     CreditNoteApplication,
     CreditNoteKind,
@@ -41,6 +42,7 @@ from activities.ledger.models import (
     Order,
     OrderStatus,
     OutboxEmail,
+    SubscriptionCommitment,
 )
 from activities.ledger.models import Subscription as SubscriptionRow
 from activities.orders.messages import (
@@ -261,6 +263,47 @@ async def test_running_the_same_order_again_provisions_nothing_twice(
             "email_outbox": 1,
         }
     )
+
+
+async def test_an_orders_minimum_commitment_binds_the_term_once(
+    env: WorkflowEnvironment, sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The order form's commitment becomes the ledger's record the bill run trues up at the
+    term end (tests/recurring/test_commitment.py), once however often the order runs."""
+    today = await today_of(env)
+    commitment = {"amount": "9000.00", "item_codes": ["business", "api_calls"]}
+    order = new_customer_order(today, order_id=unique("ORD"), minimum_commitment=commitment)
+    async with order_worker(env.client, sqlite_sessions, tmp_path / "outbox") as queue:
+        outcome = await (await start(env, queue, order)).result()
+        again = await (await start(env, queue, order)).result()
+    assert outcome.state == "provisioned" and again.already_provisioned
+    with sqlite_sessions() as session:
+        rows = session.scalars(select(SubscriptionCommitment)).all()
+        assert [
+            (r.subscription_id, r.currency, r.amount, r.item_codes, r.settled_at) for r in rows
+        ] == [(outcome.subscription_id, "USD", Decimal("9000.00"), ["business", "api_calls"], None)]
+        subscription = session.get(SubscriptionRow, outcome.subscription_id)
+        assert subscription is not None
+        assert (rows[0].period_start, rows[0].period_end) == (
+            subscription.term_start,
+            subscription.term_end,
+        )
+        agreed = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "subscription.commitment_agreed")
+        ).all()
+        assert [(a.subject_id, a.after, a.reason) for a in agreed] == [
+            (
+                outcome.subscription_id,
+                {
+                    "amount": "9000.00",
+                    "currency": "USD",
+                    "period_start": subscription.term_start.isoformat(),
+                    "period_end": subscription.term_end.isoformat(),
+                    "item_codes": ["business", "api_calls"],
+                },
+                f"order {order['order_id']}",
+            )
+        ]
 
 
 @pytest.mark.parametrize(
