@@ -533,6 +533,14 @@ class _Check:
     def term(self) -> tuple[date, date, date] | None:
         """A new order's term: start, end and anchor when they fit the interval."""
         order = self.order
+        if order.effective_date is not None:
+            # Dropped silently, it would leave Sales believing the service starts then.
+            self.error(
+                "effective_date",
+                "amendment_only",
+                f"effective_date ({order.effective_date}) is for amendments; a new "
+                f"subscription starts on term_start ({order.term_start})",
+            )
         missing = False
         for field in ("term_start", "term_end"):
             if getattr(order, field) is None:
@@ -615,6 +623,7 @@ class _Check:
         for field, given, held in (
             ("term_start", order.term_start, term_start),
             ("term_end", order.term_end, term_end),
+            ("billing_anchor", order.billing_anchor, subscription.billing_anchor.date()),
         ):
             if given is not None and given != held:
                 self.error(
