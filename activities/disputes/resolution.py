@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from activities.billing.money import ZERO, format_money
 from activities.disputes import store
-from activities.disputes.reprice import Correction, reprice
+from activities.disputes.reprice import Correction, Repriced, reprice
 from activities.disputes.triage import Triage
 from activities.ledger.errors import LedgerError
-from activities.ledger.invoices import get_invoice
+from activities.ledger.invoices import credited, get_invoice
 from activities.ledger.models import Payment
 from activities.ledger.payments import RefundIn, refund_payment
 
@@ -67,6 +67,14 @@ def propose(session: Session, invoice_numbers: list[str], triage: Triage) -> Pro
         settlements = [_reissue(session, number, triage) for number in invoice_numbers]
     elif triage.category == "service_issue":
         amount = triage.amount or ZERO
+        earlier = credited(session, first)
+        if amount > earlier.remaining:
+            raise LedgerError(
+                f"amount: a goodwill credit of {format_money(amount, currency)} is more than "
+                f"{invoice_numbers[0]} can still be credited: "
+                f"{format_money(max(earlier.remaining, ZERO), currency)} "
+                f"({earlier.describe(currency)})"
+            )
         settlements = [
             Settlement(
                 kind="credit_note",
@@ -84,18 +92,7 @@ def propose(session: Session, invoice_numbers: list[str], triage: Triage) -> Pro
         settlements = []
         for number in invoice_numbers:
             repriced = reprice(store.invoice_facts(session, number), correction)
-            settlements.append(
-                Settlement(
-                    kind="credit_note",
-                    amount=repriced.credit,
-                    currency=currency,
-                    invoice=number,
-                    detail=f"{number} re-priced with {_corrected(triage)}: billed "
-                    f"{format_money(repriced.billed, currency)}, should have been "
-                    f"{format_money(repriced.corrected, currency)}; credit "
-                    f"{format_money(repriced.credit, currency)}",
-                )
-            )
+            settlements.append(_net_of_earlier_credit(session, number, repriced, triage))
     amount = sum((s.amount for s in settlements), ZERO)
     return Proposal(
         action="refund" if triage.category == "duplicate_charge" else "credit_note",
@@ -103,6 +100,34 @@ def propose(session: Session, invoice_numbers: list[str], triage: Triage) -> Pro
         currency=currency,
         summary="; ".join(s.detail for s in settlements),
         settlements=tuple(settlements),
+    )
+
+
+def _net_of_earlier_credit(
+    session: Session, number: str, repriced: Repriced, triage: Triage
+) -> Settlement:
+    """The re-pricing's credit less what credit notes already gave back on the invoice: a
+    second dispute of the same charge (or one after a goodwill credit) credits only what is
+    still owed, and says why."""
+    invoice = get_invoice(session, number)
+    currency = invoice.currency
+    earlier = credited(session, invoice)
+    credit = min(repriced.credit - earlier.amount, earlier.remaining)
+    detail = (
+        f"{number} re-priced with {_corrected(triage)}: billed "
+        f"{format_money(repriced.billed, currency)}, should have been "
+        f"{format_money(repriced.corrected, currency)}"
+    )
+    if earlier.notes:
+        detail += f", {earlier.describe(currency)}"
+    if credit <= ZERO:
+        raise LedgerError(f"{detail}; nothing left to credit")
+    return Settlement(
+        kind="credit_note",
+        amount=credit,
+        currency=currency,
+        invoice=number,
+        detail=f"{detail}; credit {format_money(credit, currency)}",
     )
 
 

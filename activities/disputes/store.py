@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
-from activities.billing.money import ZERO
+from activities.billing.money import ZERO, format_money
 from activities.disputes.reprice import BilledLine, BilledSubscription, InvoiceFacts
 from activities.disputes.triage import Address
 from activities.ledger import audit, locks
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError, NotFound
-from activities.ledger.invoices import get_invoice, issue_invoice
+from activities.ledger.invoices import credited, get_invoice, issue_invoice
 from activities.ledger.models import (
     CreditNote,
     CreditNoteKind,
@@ -61,6 +61,10 @@ def open_dispute(
     existing = session.get(Dispute, dispute_id)
     if existing is not None:
         return existing
+    # Under the customer's lock (every dispute of the customer queues here) the check below
+    # sees any dispute opened a moment ago on the same invoice: two at once cannot both
+    # hold it, and so cannot both credit the same charge.
+    locks.customer(session, customer_id)
     check_disputable(session, customer_id, invoice_numbers, claim)
     invoices = [get_invoice(session, number) for number in invoice_numbers]
     dispute = Dispute(
@@ -95,6 +99,10 @@ def check_disputable(
         raise LedgerError("claim: say what the customer disputes")
     if not invoice_numbers:
         raise LedgerError("invoices: a dispute names at least one invoice")
+    twice = sorted({n for n in invoice_numbers if invoice_numbers.count(n) > 1})
+    if twice:
+        # Each named invoice is re-priced and credited: named twice, it would be credited twice.
+        raise LedgerError(f"invoices: {', '.join(twice)} named more than once")
     invoices = [get_invoice(session, number) for number in invoice_numbers]
     for invoice in invoices:
         if invoice.customer_id != customer_id:
@@ -250,8 +258,15 @@ def issue_credit_note(
         return existing
     if amount <= ZERO:
         raise LedgerError(f"amount: a credit note must be positive, got {amount}")
-    if amount > invoice.total:
-        raise LedgerError(f"amount: {amount} exceeds invoice {invoice.number}'s total")
+    earlier = credited(session, invoice)
+    if amount > earlier.remaining:
+        raise LedgerError(
+            f"amount: {format_money(amount, invoice.currency)} is more than invoice "
+            f"{invoice.number} can still be credited: "
+            f"{format_money(max(earlier.remaining, ZERO), invoice.currency)} of its "
+            f"{format_money(invoice.total, invoice.currency)} total "
+            f"({earlier.describe(invoice.currency)})"
+        )
     applied = min(amount, invoice.balance)
     before = {"balance": invoice.balance, "status": invoice.status}
     invoice.balance -= applied

@@ -37,6 +37,7 @@ def violations(session: Session) -> list[str]:
     refunds = _sums(session, Refund.payment_id, Refund.amount)
     spent_from = _sums(session, CreditNoteApplication.credit_note_id, CreditNoteApplication.amount)
     credited: dict[int, Decimal] = defaultdict(Decimal)
+    noted: dict[int, Decimal] = defaultdict(Decimal)
     for note in session.scalars(
         select(CreditNote).where(CreditNote.kind == CreditNoteKind.INVOICE)
     ):
@@ -45,6 +46,7 @@ def violations(session: Session) -> list[str]:
         if note.invoice_id is not None:
             spent = spent_from.get(note.id, ZERO)
             credited[note.invoice_id] += note.amount - note.unapplied - spent
+            noted[note.invoice_id] += note.amount
     to_credit: dict[str, Decimal] = {
         key: amount
         for key, amount in session.execute(
@@ -70,6 +72,10 @@ def violations(session: Session) -> list[str]:
             found.append(
                 f"invoice {name}: balance {invoice.balance} != amount due {invoice.amount_due}"
                 f" - applications {applied} - credit notes {credit} = {expected}"
+            )
+        if noted.get(invoice.id, ZERO) > invoice.total:
+            found.append(
+                f"invoice {name}: credit notes {noted[invoice.id]} exceed its total {invoice.total}"
             )
         # Nothing left to pay is paid, whether by cash, a credit note or account credit
         # that covered the whole invoice (invoices._finalized_status says the same).

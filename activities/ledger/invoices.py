@@ -18,12 +18,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.aging import OpenItem
-from activities.billing.money import ZERO
+from activities.billing.money import ZERO, format_money
 from activities.ledger import audit
 from activities.ledger.bulk import insert_rows, insert_with_ids
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
-from activities.ledger.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
+from activities.ledger.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus, LineKind
 from activities.ledger.numbering import next_number, take_numbers
 
 if TYPE_CHECKING:  # the engine and the seller's config load where invoices are issued, so
@@ -321,6 +321,37 @@ def issue_invoices(
         ],
     )
     return list(zip(ids, numbers, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Credited:
+    """What credit notes already gave back on one invoice: an invoice is never credited
+    beyond its total, however many disputes, approvals or retries ask."""
+
+    total: Decimal
+    amount: Decimal
+    notes: tuple[str, ...]
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.total - self.amount
+
+    def describe(self, currency: str) -> str:
+        if not self.notes:
+            return "nothing credited yet"
+        return f"{format_money(self.amount, currency)} already credited by {', '.join(self.notes)}"
+
+
+def credited(session: Session, invoice: Invoice) -> Credited:
+    """The credit notes issued against ``invoice`` (read under its row lock to decide)."""
+    rows = session.execute(
+        select(CreditNote.number, CreditNote.amount)
+        .where(CreditNote.invoice_id == invoice.id)
+        .order_by(CreditNote.id)
+    ).all()
+    return Credited(
+        invoice.total, sum((amount for _, amount in rows), ZERO), tuple(n for n, _ in rows)
+    )
 
 
 def finalize_invoice(session: Session, invoice: Invoice, *, actor: str, now: datetime) -> None:

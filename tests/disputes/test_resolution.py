@@ -170,6 +170,71 @@ def test_goodwill_is_the_analyst_s_amount(
     )
 
 
+def settle_once(
+    sessions: sessionmaker[Session], proposal: resolution.Proposal, triage: Triage, key: str
+) -> list[str]:
+    with sessions.begin() as session:
+        return resolution.settle(
+            session, proposal, triage, key=key, actor="workflow:t", reason="test", at=NOW
+        )
+
+
+def test_a_second_dispute_of_the_same_charge_credits_only_what_is_still_owed(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    """Disputed once and credited, then disputed again (another analyst, the customer again):
+    the same claim credits nothing more; a deeper one credits only the difference."""
+    eight = Triage(category="seat_count", seats=8)
+    settle_once(sqlite_sessions, propose(sqlite_sessions, account, eight), eight, "first")
+    with pytest.raises(
+        LedgerError,
+        match=r"should have been \$243\.88, \$60\.97 already credited by CN-000001; "
+        r"nothing left to credit",
+    ):
+        propose(sqlite_sessions, account, eight)
+    six = Triage(category="seat_count", seats=6)  # 182.91 at 6 seats: 121.94 in all
+    proposal = propose(sqlite_sessions, account, six)
+    assert proposal.amount == Decimal("60.97")
+    assert "$60.97 already credited by CN-000001; credit $60.97" in proposal.summary
+    settle_once(sqlite_sessions, proposal, six, "second")
+    with sqlite_sessions() as session:
+        assert get_invoice(session, account.invoice).balance == Decimal("182.91")
+
+
+def test_credit_beyond_the_invoice_total_is_refused_whoever_approved_it(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    """The ledger, not the proposal, is the last word: an approved goodwill of $300.00 after
+    $60.97 was credited would give back more than the $304.85 invoice."""
+    eight = Triage(category="seat_count", seats=8)
+    settle_once(sqlite_sessions, propose(sqlite_sessions, account, eight), eight, "first")
+    goodwill = Triage(category="service_issue", amount=Decimal("300.00"))
+    with pytest.raises(LedgerError, match=r"can still be credited: \$243\.88"):
+        propose(sqlite_sessions, account, goodwill)
+    approved_earlier = resolution.Proposal(
+        action="credit_note",
+        amount=Decimal("300.00"),
+        currency="USD",
+        summary="goodwill",
+        settlements=(
+            resolution.Settlement(
+                kind="credit_note",
+                amount=Decimal("300.00"),
+                currency="USD",
+                invoice=account.invoice,
+                detail="goodwill",
+            ),
+        ),
+    )
+    with pytest.raises(
+        LedgerError,
+        match=r"\$300\.00 is more than invoice .* can still be credited: \$243\.88 of its "
+        r"\$304\.85 total \(\$60\.97 already credited by CN-000001\)",
+    ):
+        settle_once(sqlite_sessions, approved_earlier, goodwill, "goodwill")
+    assert count(sqlite_sessions, CreditNote) == 1
+
+
 def test_what_cannot_be_re_priced_is_refused_with_the_reason(
     sqlite_sessions: sessionmaker[Session], account: Account
 ) -> None:
@@ -210,6 +275,25 @@ def test_a_held_invoice_cannot_join_a_second_dispute(
             opened_by="cli:ana",
             at=NOW,
         )
+
+
+def test_an_invoice_named_twice_is_refused_before_anything_is_held(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    with (
+        sqlite_sessions.begin() as session,
+        pytest.raises(LedgerError, match=f"invoices: {account.invoice} named more than once"),
+    ):
+        store.open_dispute(
+            session,
+            dispute_id="DSP-1",
+            customer_id=account.customer_id,
+            invoice_numbers=[account.invoice, account.invoice],
+            claim="wrong seats",
+            opened_by="cli:ana",
+            at=NOW,
+        )
+    assert count(sqlite_sessions, store.Dispute) == 0
 
 
 def test_each_triage_is_audited_once(

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
-from activities.disputes.store import issue_credit_note
+from activities.disputes.store import issue_credit_note, open_dispute
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.errors import LedgerBusy, LedgerError
 from activities.ledger.invoices import issue_invoice
@@ -157,6 +157,34 @@ def _credit_vs_payment(session: Session, round_: int, worker: int) -> Outcome:
     return ("done", "")
 
 
+def _credit_notes_beyond_total(session: Session, round_: int, worker: int) -> Outcome:
+    """Four approved credits of 40.00 on one 100.00 invoice, each under its own key: two fit."""
+    issue_credit_note(
+        session,
+        key=f"cnt-{round_}-{worker}",
+        invoice_number=f"INV-{round_ + 1:06d}",
+        amount=Decimal("40.00"),
+        reason="race",
+        actor=ACTOR,
+        at=NOW,
+    )
+    return ("done", "")
+
+
+def _disputes_one_invoice(session: Session, round_: int, worker: int) -> Outcome:
+    """Four analysts open a dispute on the same invoice at once: one holds it."""
+    open_dispute(
+        session,
+        dispute_id=f"DSP-R{round_}-{worker}",
+        customer_id=customer_id(round_),
+        invoice_numbers=[f"INV-{round_ + 1:06d}"],
+        claim="we had fewer seats",
+        opened_by=ACTOR,
+        at=NOW,
+    )
+    return ("done", "")
+
+
 def _invoices_one_customer(session: Session, round_: int, worker: int) -> Outcome:
     """Two bill runs for one customer, one of them retried at the same instant, and a payment."""
     if worker == 3:
@@ -182,6 +210,8 @@ CASES: dict[str, Case] = {
     "refund_vs_payment": Case(_book_paid_invoice, _refund_vs_payment),
     "credit_note_vs_payment": Case(_book_invoice, _credit_vs_payment),
     "invoices_one_customer": Case(_book_customer, _invoices_one_customer),
+    "credit_notes_beyond_total": Case(_book_invoice, _credit_notes_beyond_total),
+    "disputes_one_invoice": Case(_book_invoice, _disputes_one_invoice),
 }
 
 
@@ -215,9 +245,7 @@ def race(url: str, case: str, rounds: int, workers: int) -> dict[int, list[Outco
     return outcomes
 
 
-def _worker(
-    url: str, case: str, worker: int, rounds: int, barrier: Any, results: Any
-) -> None:
+def _worker(url: str, case: str, worker: int, rounds: int, barrier: Any, results: Any) -> None:
     engine = make_engine(url)
     sessions = session_factory(engine)
     act = CASES[case].act

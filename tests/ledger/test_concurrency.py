@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.invariants import violations
-from activities.ledger.models import Invoice, Payment, Refund
+from activities.ledger.models import CreditNote, DisputedInvoice, Invoice, Payment, Refund
 from tests.ledger import races
 
 WORKERS = 4
@@ -84,7 +84,30 @@ def test_refund_racing_a_new_payment(engine: Engine, sessions: sessionmaker[Sess
 def test_credit_note_racing_a_payment(engine: Engine, sessions: sessionmaker[Session]) -> None:
     outcomes = _race(engine, sessions, "credit_note_vs_payment")
     for round_, got in outcomes.items():
-        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+        # two credits of 70.00 on a 100.00 invoice: the second would credit beyond its total
+        assert _kinds(got) == ["done"] * (WORKERS - 1) + ["refused"], (round_, got)
+        refusals = [detail for kind, detail in got if kind == "refused"]
+        assert all("can still be credited" in detail for detail in refusals), refusals
+
+
+def test_credit_notes_never_exceed_the_invoice(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "credit_notes_beyond_total")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * 2 + ["refused"] * 2, (round_, got)
+    with sessions() as session:
+        assert session.scalar(select(func.sum(CreditNote.amount))) == 80 * len(outcomes)
+
+
+def test_one_open_dispute_holds_an_invoice(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "disputes_one_invoice")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] + ["refused"] * (WORKERS - 1), (round_, got)
+        refusals = [detail for kind, detail in got if kind == "refused"]
+        assert all("already disputed" in detail for detail in refusals), refusals
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(DisputedInvoice)) == len(outcomes)
 
 
 def test_invoices_and_a_payment_for_one_customer(
