@@ -18,7 +18,7 @@ from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import get_invoice
-from activities.ledger.models import CreditNote, InvoiceStatus, Payment, Refund
+from activities.ledger.models import CreditNote, Dispute, InvoiceStatus, Payment, Refund
 from activities.ledger.payments import PaymentIn, record_payment
 from tests.disputes.harness import Account, open_account
 from tests.ledger import factories
@@ -293,7 +293,7 @@ def test_an_invoice_named_twice_is_refused_before_anything_is_held(
             opened_by="cli:ana",
             at=NOW,
         )
-    assert count(sqlite_sessions, store.Dispute) == 0
+    assert count(sqlite_sessions, Dispute) == 0
 
 
 def test_each_triage_is_audited_once(
