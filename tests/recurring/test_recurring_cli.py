@@ -52,7 +52,7 @@ def test_change_preview_apply_usage_and_dry_run(
 
     for args, message in (
         (("--seats", "3", "--pause"), "exactly one of"),
-        (("--addon", "advanced_security=3"), "--addon: per-seat add-ons"),
+        (("--addon", "advanced_security=-1"), "--addon: quantity '-1' must be a whole"),
         (("--seats", "14"), "already has 14 seats"),
         (("--resume",), "not paused"),
         (("--plan", "platinum"), "plan:"),
