@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from activities.billing.money import CurrencyError, check_currency
+from activities.recurring.addons import parse_addon
 
 #: One line per subcommand, in the order `help` lists them.
 USAGE: dict[str, str] = {
@@ -24,7 +25,7 @@ USAGE: dict[str, str] = {
     "preview": "preview SUBSCRIPTION-ID seats N | plan PLAN-CODE",
     "seats": "seats SUBSCRIPTION-ID N",
     "plan": "plan SUBSCRIPTION-ID PLAN-CODE",
-    "addon": "addon SUBSCRIPTION-ID CODE=1|CODE=0",
+    "addon": "addon SUBSCRIPTION-ID CODE=N (0 removes, 1 per seat, N its own quantity)",
     "cancel": "cancel SUBSCRIPTION-ID",
     "aging": "aging [CUSTOMER-ID]",
     "promise": "promise CUSTOMER-ID AMOUNT [CURRENCY] YYYY-MM-DD",
@@ -105,6 +106,7 @@ class SubscriptionChange:
     plan: str | None = None
     addon: str | None = None
     addon_on: bool = True
+    addon_quantity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,14 +259,14 @@ def _plan(args: list[str]) -> SubscriptionChange:
 
 
 def _addon(args: list[str]) -> SubscriptionChange:
-    subscription_id, given = _exactly(args, 2, "a subscription id and CODE=1 or CODE=0")
-    code, _, count = given.partition("=")
-    if not code or count not in ("0", "1"):
-        raise _Bad(
-            f"addon: `{given}` is not CODE=1 (add) or CODE=0 (remove); "
-            "a per-seat add-on covers every seat"
-        )
-    return SubscriptionChange(subscription_id, "addon", addon=code, addon_on=count == "1")
+    subscription_id, given = _exactly(args, 2, "a subscription id and CODE=N")
+    try:
+        code, quantity = parse_addon(given, "addon")
+    except ValueError as error:
+        raise _Bad(str(error)) from None
+    return SubscriptionChange(
+        subscription_id, "addon", addon=code, addon_on=quantity != 0, addon_quantity=quantity
+    )
 
 
 def _cancel(args: list[str]) -> SubscriptionChange:

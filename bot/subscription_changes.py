@@ -94,6 +94,7 @@ async def preview(
         plan=request.plan,
         addon=request.addon,
         addon_on=request.addon_on,
+        addon_quantity=request.addon_quantity,
         actor=roles.actor(services.matrix, user_id),
         source="slack",
         idempotency_key=key,

@@ -34,6 +34,7 @@ from activities.ledger.models import (
     SubscriptionCommitment,
     SubscriptionPeriod,
 )
+from activities.recurring.addons import parse_addon
 from activities.recurring.bill_run import (
     DATA_ERRORS,
     Billing,
@@ -133,14 +134,14 @@ def show(subscription_id: str) -> None:
         say(
             (subscription.id, "bold"),
             f" customer {subscription.customer_id}, "
-            f"{subscription.plan} {subscription.interval.value}ly, "
+            f"{subscription.plan} {_every(subscription)}, "
             f"{subscription.contract_type.value}, {subscription.status.value}, "
             f"{subscription.currency}",
         )
         for item in state["items"]:
             say(
                 f"  {item['item_code']:<20} {item['kind']:<12} x{item['quantity']:<6} "
-                f"{_money(item['unit_price'], subscription.currency)}",
+                f"{_money(item['unit_price'], subscription.currency)}{_terms(item)}",
             )
         _print_commitments(session, subscription)
         if period is None:
@@ -157,6 +158,8 @@ def show(subscription_id: str) -> None:
                 what += f" {row.seats}"
             if row.plan or row.addon:
                 what += f" {row.plan or row.addon}"
+            if row.quantity:
+                what += f" quantity {row.quantity}"
             say(
                 f"  {row.effective_at.isoformat()}  {what}  by {row.actor} ({row.source})",
             )
@@ -166,6 +169,23 @@ def show(subscription_id: str) -> None:
             _print_next_invoice(session, subscription_id, period.period_end.date(), billing)
         finally:
             session.rollback()
+
+
+def _every(subscription: Subscription) -> str:
+    """``monthly``, or ``every 2 months`` for a period of several intervals."""
+    if subscription.interval_count == 1:
+        return f"{subscription.interval.value}ly"
+    return f"every {subscription.interval_count} {subscription.interval.value}s"
+
+
+def _terms(item: dict[str, object]) -> str:
+    """How an item of :func:`state_of` is billed, when not per seat in advance."""
+    terms = [
+        text
+        for key, text in (("own_quantity", "own quantity"), ("in_arrears", "in arrears"))
+        if item.get(key)
+    ]
+    return f"  ({', '.join(terms)})" if terms else ""
 
 
 def _print_commitments(session: Session, subscription: Subscription) -> None:
@@ -240,8 +260,17 @@ def change(
     seats: Annotated[int | None, typer.Option("--seats", help="New seat count")] = None,
     plan: Annotated[str | None, typer.Option("--plan", help="New plan code")] = None,
     addon: Annotated[
-        str | None, typer.Option("--addon", help="CODE=1 adds a per-seat add-on, CODE=0 removes it")
+        str | None,
+        typer.Option(
+            "--addon",
+            help="CODE=N: 0 removes the add-on; 1 adds it per seat; N >= 2 adds it with its "
+            "own quantity N; on an add-on with its own quantity, sets it to N",
+        ),
     ] = None,
+    own_quantity: Annotated[
+        bool,
+        typer.Option("--own-quantity", help="With --addon CODE=1: add it with its own quantity 1"),
+    ] = False,
     pause: Annotated[bool, typer.Option("--pause")] = False,
     resume: Annotated[bool, typer.Option("--resume")] = False,
     cancel: Annotated[bool, typer.Option("--cancel")] = False,
@@ -268,14 +297,11 @@ def change(
         raise ValueError(
             "change: give exactly one of --seats, --plan, --addon, --pause, --resume, --cancel"
         )
-    addon_code, addon_on = None, True
+    addon_code, addon_quantity = None, None
     if addon is not None:
-        code, _, count = addon.partition("=")
-        if not code or count not in ("0", "1"):
-            raise ValueError(
-                "--addon: per-seat add-ons cover every seat; give CODE=1 to add, CODE=0 to remove"
-            )
-        addon_code, addon_on = code, count == "1"
+        addon_code, addon_quantity = parse_addon(addon, "--addon")
+    elif own_quantity:
+        raise ValueError("--own-quantity: goes with --addon CODE=N")
     actor = cli_actor(as_user)
     request = ChangeRequest(
         subscription_id=subscription_id,
@@ -283,7 +309,9 @@ def change(
         seats=seats,
         plan=plan,
         addon=addon_code,
-        addon_on=addon_on,
+        addon_on=addon_quantity != 0,
+        addon_quantity=addon_quantity,
+        addon_own=own_quantity,
         at=_when(at),
         actor=actor,
         reason=reason,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -187,12 +188,21 @@ class TaxId(Base):
 
 class Subscription(Base):
     __tablename__ = "subscriptions"
-    __table_args__ = (CheckConstraint("term_end > term_start", name="term_ordered"),)
+    __table_args__ = (
+        CheckConstraint("term_end > term_start", name="term_ordered"),
+        CheckConstraint("interval_count >= 1", name="interval_count_positive"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     plan: Mapped[str] = mapped_column(String(64))
     interval: Mapped[Interval] = mapped_column(_enum(Interval))
+    interval_count: Mapped[int] = mapped_column(
+        Integer,
+        default=1,
+        server_default="1",
+        comment="intervals per billing period (2 with month: every two months)",
+    )
     contract_type: Mapped[ContractType] = mapped_column(_enum(ContractType))
     status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus))
     currency: Mapped[str] = mapped_column(String(3))
@@ -221,6 +231,16 @@ class SubscriptionItem(Base):
     kind: Mapped[ItemKind] = mapped_column(_enum(ItemKind))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal]
+    in_arrears: Mapped[bool] = mapped_column(
+        default=False,
+        server_default=false(),
+        comment="billed at the period end for the time held (seat-days)",
+    )
+    own_quantity: Mapped[bool] = mapped_column(
+        default=False,
+        server_default=false(),
+        comment="an add-on billed per unit of its quantity, not per seat",
+    )
 
     subscription: Mapped[Subscription] = relationship(back_populates="items")
 
@@ -813,6 +833,7 @@ class SubscriptionEventKind(StrEnum):
     RESUMED = "resumed"
     CANCELLED = "cancelled"
     QUARTERLY_TRUE_UP = "quarterly_true_up"
+    ADDON_QUANTITY_CHANGED = "addon_quantity_changed"
 
 
 class SubscriptionPeriod(Base):
@@ -855,6 +876,7 @@ class SubscriptionEvent(Base):
     __table_args__ = (
         Index("ix_subscription_events_subscription_effective", "subscription_id", "effective_at"),
         CheckConstraint("seats IS NULL OR seats >= 1", name="seats_positive"),
+        CheckConstraint("quantity IS NULL OR quantity >= 1", name="quantity_positive"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -864,6 +886,7 @@ class SubscriptionEvent(Base):
     seats: Mapped[int | None] = mapped_column(Integer, comment="seats added or removed")
     plan: Mapped[str | None] = mapped_column(String(64))
     addon: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int | None] = mapped_column(Integer, comment="an add-on's own quantity")
     unit_price: Mapped[Decimal | None]
     details: Mapped[dict[str, Any] | None] = mapped_column(comment="prices of a plan change")
     actor: Mapped[str] = mapped_column(String(120))

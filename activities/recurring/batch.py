@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms
 from activities.billing.money import ZERO
-from activities.billing.proration import boundary_after
 from activities.billing.seller import Seller
 from activities.billing.tax import TaxTreatment
 from activities.ledger import audit
@@ -65,12 +64,13 @@ from activities.recurring.bill_run import (
 )
 from activities.recurring.commitments import commitments_ending
 from activities.recurring.history import (
-    INTERVALS,
     EventRow,
     ItemRow,
     PeriodRow,
     draft_renewal,
     engine_event,
+    next_period_end,
+    state_interval,
     state_of,
 )
 from activities.recurring.taxes import customer_tax
@@ -93,6 +93,7 @@ class _Subscription:
     customer_id: str
     plan: str
     interval: Interval
+    interval_count: int
     contract_type: ContractType
     status: SubscriptionStatus
     currency: str
@@ -210,11 +211,7 @@ def bill_batch(
             done.outcomes.append(Outcome(sid, "not_due"))
             continue
         recorded = events.get(sid, [])
-        next_end = boundary_after(
-            subscription.billing_anchor,
-            INTERVALS[subscription.interval.value],
-            period.period_end,
-        )
+        next_end = next_period_end(subscription, period.period_end)
         if (
             _key(period) in issued_keys
             or (subscription.customer_id, subscription.currency) in in_credit
@@ -284,6 +281,8 @@ def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]
             SubscriptionItem.kind,
             SubscriptionItem.quantity,
             SubscriptionItem.unit_price,
+            SubscriptionItem.in_arrears,
+            SubscriptionItem.own_quantity,
         )
         .where(among(session, SubscriptionItem.subscription_id, ids))
         .order_by(SubscriptionItem.subscription_id, SubscriptionItem.id)
@@ -321,6 +320,7 @@ def _events(session: Session, periods: list[PeriodRow]) -> dict[str, list[EventR
             SubscriptionEvent.seats,
             SubscriptionEvent.plan,
             SubscriptionEvent.addon,
+            SubscriptionEvent.quantity,
             SubscriptionEvent.unit_price,
             SubscriptionEvent.details,
         )
@@ -356,7 +356,7 @@ def _price(
 ) -> _Renewal | None:
     """The renewal's draft, checked as ``issue_invoice`` checks it; ``None`` for a net credit."""
     state = period.opening or state_of(subscription)
-    interval = INTERVALS[state["interval"]]
+    interval, count = state_interval(state)
     contract = billing.policy.for_contract(subscription.contract_type.value)
     window = (
         usage_charges(session, subscription, period, state["plan"], billing.book)
@@ -366,7 +366,7 @@ def _price(
     draft = draft_renewal(
         subscription,
         period,
-        [engine_event(r, interval, billing.book) for r in recorded],
+        [engine_event(r, interval, billing.book, count) for r in recorded],
         book=billing.book,
         terms=InvoiceTerms(
             issue_date=run_date, payment_terms_days=customer.payment_terms_days, tax=tax

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms, InvoicingError
 from activities.billing.money import ZERO, quantum
 from activities.billing.pricebook import PriceBook
-from activities.billing.proration import boundary_after, shift_months, shift_months_back
+from activities.billing.proration import shift_months, shift_months_back
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
 from activities.ledger.bulk import among
@@ -66,9 +66,11 @@ from activities.recurring.history import (
     draft_renewal,
     engine_event,
     engine_subscription,
+    next_period_end,
     part_of,
     period_events,
     quarterly_true_up,
+    state_interval,
     state_of,
 )
 from activities.recurring.policy import RecurringPolicy
@@ -143,6 +145,7 @@ def due_subscriptions(
                 SubscriptionPeriod.invoiced_through,
                 Subscription.contract_type,
                 Subscription.interval,
+                Subscription.interval_count,
                 Subscription.billing_anchor,
             )
             .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
@@ -259,12 +262,16 @@ def _true_up(
         session.add(row)
         session.flush()
         recorded = list(period_events(session, period))
-    interval = INTERVALS[(period.opening or state_of(subscription))["interval"]]
+    interval, count = state_interval(period.opening or state_of(subscription))
     contract = billing.policy.for_contract(subscription.contract_type.value)
     priced = draft_period(
         subscription,
         period,
-        [engine_event(r, interval, billing.book) for r in recorded if r.effective_at <= boundary],
+        [
+            engine_event(r, interval, billing.book, count)
+            for r in recorded
+            if r.effective_at <= boundary
+        ],
         book=billing.book,
         terms=_terms(session, subscription, billing, boundary.date()),
         policy=contract.proration,
@@ -308,14 +315,14 @@ def _renew(
     key = f"bill-run:{subscription.id}:{period.period_start.isoformat()}"
     recorded = list(period_events(session, period))
     state = period.opening or state_of(subscription)
-    interval = INTERVALS[state["interval"]]
+    interval, count = state_interval(state)
     contract = billing.policy.for_contract(subscription.contract_type.value)
     window = usage_charges(session, subscription, period, state["plan"], billing.book)
     credit = available_credit(session, subscription.customer_id, subscription.currency)
     draft = draft_renewal(
         subscription,
         period,
-        [engine_event(r, interval, billing.book) for r in recorded],
+        [engine_event(r, interval, billing.book, count) for r in recorded],
         book=billing.book,
         terms=replace(_terms(session, subscription, billing, run_date), account_credit=credit),
         policy=contract.proration,
@@ -377,9 +384,7 @@ def _renew(
     else:
         start = period.period_end
         period.period_start = start
-        period.period_end = boundary_after(
-            subscription.billing_anchor, INTERVALS[subscription.interval.value], start
-        )
+        period.period_end = next_period_end(subscription, start)
         period.opening = None
         period.lines_invoiced = 0
         period.invoiced_through = None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from activities.billing.invoicing import InvoiceTerms, InvoicingError
 from activities.billing.money import ZERO
 from activities.billing.pricebook import PriceBook, PriceBookError
+from activities.billing.proration import Interval as EngineInterval
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
@@ -36,6 +37,7 @@ from activities.ledger.models import (
     SubscriptionPeriod,
     SubscriptionStatus,
 )
+from activities.recurring.addons import MOST
 from activities.recurring.credits import available_credit, credit_net, spend_credit
 from activities.recurring.history import (
     INTERVALS,
@@ -46,6 +48,7 @@ from activities.recurring.history import (
     latest,
     part_of,
     period_events,
+    state_interval,
     state_of,
 )
 from activities.recurring.policy import RecurringPolicy
@@ -65,6 +68,15 @@ class ChangeRequest(BaseModel):
     plan: str | None = Field(default=None, min_length=1, max_length=64)
     addon: str | None = Field(default=None, min_length=1, max_length=64)
     addon_on: bool = True
+    addon_quantity: int | None = Field(
+        default=None,
+        ge=0,
+        le=MOST,
+        description="CODE=N's N (recurring/addons.py); None: CODE=1 (or CODE=0: addon_on false)",
+    )
+    addon_own: bool = Field(
+        default=False, description="an add-on added with its own quantity even at 1 unit"
+    )
     at: datetime | None = None
     actor: str = Field(min_length=1, max_length=120)
     reason: str | None = Field(default=None, max_length=2000)
@@ -154,7 +166,6 @@ def _event(
         idempotency_key=request.idempotency_key,
         recorded_at=now,
     )
-    interval = INTERVALS[subscription.interval.value]
     if request.kind == "seats":
         assert request.seats is not None
         held = _plan_item(subscription).quantity
@@ -171,6 +182,7 @@ def _event(
         assert request.plan is not None
         if request.plan == subscription.plan:
             raise LedgerError(f"plan: the subscription is already on {request.plan}")
+        interval = _book_interval(subscription, "plan")
         try:
             price = book.plan_price(request.plan, interval, subscription.currency)
             addons = [
@@ -183,30 +195,18 @@ def _event(
         row.kind = SubscriptionEventKind.PLAN_CHANGED
         row.plan = request.plan
         row.unit_price = price.unit_amount
+        # Each item keeps how it is billed (in advance or in arrears) across the change.
+        timing = {item.item_code: item.in_arrears for item in subscription.items}
         row.details = {
-            "addons": [{"code": a.code, "unit_price": str(a.unit_amount)} for a in addons]
-        }
+            "addons": [
+                {"code": a.code, "unit_price": str(a.unit_amount)}
+                | ({"in_arrears": True} if timing.get(a.code) else {})
+                for a in addons
+            ]
+        } | ({"in_arrears": True} if _plan_item(subscription).in_arrears else {})
         return row, f"plan {subscription.plan} → {request.plan}"
     if request.kind == "addon":
-        assert request.addon is not None
-        held_codes = {item.item_code for item in subscription.items}
-        row.addon = request.addon
-        if not request.addon_on:
-            if request.addon not in held_codes:
-                raise LedgerError(f"addon: {request.addon!r} is not on the subscription")
-            row.kind = SubscriptionEventKind.ADDON_REMOVED
-            return row, f"add-on {request.addon} removed"
-        if request.addon in held_codes:
-            raise LedgerError(f"addon: {request.addon!r} is already on the subscription")
-        try:
-            price = book.addon_price(
-                request.addon, interval, subscription.currency, subscription.plan
-            )
-        except PriceBookError as error:
-            raise LedgerError(f"addon: {error}") from None
-        row.kind = SubscriptionEventKind.ADDON_ADDED
-        row.unit_price = price.unit_amount
-        return row, f"add-on {request.addon} added"
+        return _addon_event(request, subscription, row, book)
     kinds = {
         "pause": SubscriptionEventKind.PAUSED,
         "resume": SubscriptionEventKind.RESUMED,
@@ -214,6 +214,60 @@ def _event(
     }
     row.kind = kinds[request.kind]
     return row, {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[request.kind]
+
+
+def _addon_event(
+    request: ChangeRequest, subscription: Subscription, row: SubscriptionEvent, book: PriceBook
+) -> tuple[SubscriptionEvent, str]:
+    """An add-on added (per seat, or with its own quantity), its own quantity set, or removed."""
+    code = request.addon
+    assert code is not None
+    row.addon = code
+    held = next((item for item in subscription.items if item.item_code == code), None)
+    quantity = request.addon_quantity
+    if not request.addon_on or quantity == 0:
+        if held is None or held.kind != ItemKind.SEAT_ADDON:
+            raise LedgerError(f"addon: {code!r} is not an add-on of the subscription")
+        row.kind = SubscriptionEventKind.ADDON_REMOVED
+        return row, f"add-on {code} removed"
+    if held is not None and held.own_quantity:
+        target = 1 if quantity is None else quantity
+        if target == held.quantity:
+            raise LedgerError(f"addon: {code!r} already has quantity {target}")
+        row.kind = SubscriptionEventKind.ADDON_QUANTITY_CHANGED
+        row.quantity = target
+        return row, f"add-on {code} quantity {held.quantity} → {target}"
+    own = request.addon_own or (quantity or 1) > 1
+    if held is not None:
+        if own:
+            raise LedgerError(
+                f"addon: {code!r} follows the seats; remove it ({code}=0) and add it back "
+                "with its own quantity"
+            )
+        raise LedgerError(f"addon: {code!r} is already on the subscription")
+    interval = _book_interval(subscription, "addon")
+    try:
+        price = book.addon_price(code, interval, subscription.currency, subscription.plan)
+    except PriceBookError as error:
+        raise LedgerError(f"addon: {error}") from None
+    row.kind = SubscriptionEventKind.ADDON_ADDED
+    row.unit_price = price.unit_amount
+    if own:
+        row.quantity = quantity or 1
+        return row, f"add-on {code} added, quantity {row.quantity}"
+    return row, f"add-on {code} added"
+
+
+def _book_interval(subscription: Subscription, field: str) -> EngineInterval:
+    """The price book's interval for a new price; it prices one month, quarter or year, not
+    a period of several (the engine's rule: such a price is the contract's own)."""
+    if subscription.interval_count != 1:
+        raise LedgerError(
+            f"{field}: the price book has no price for a period of "
+            f"{subscription.interval_count} {subscription.interval.value}s; a subscription "
+            "billed every several intervals changes price only by contract"
+        )
+    return INTERVALS[subscription.interval.value]
 
 
 def _apply_to_rows(subscription: Subscription, row: SubscriptionEvent) -> None:
@@ -224,7 +278,7 @@ def _apply_to_rows(subscription: Subscription, row: SubscriptionEvent) -> None:
         sign = 1 if kind == SubscriptionEventKind.SEATS_ADDED else -1
         seats = _plan_item(subscription).quantity + sign * row.seats
         for item in subscription.items:
-            if item.kind in (ItemKind.PLAN, ItemKind.SEAT_ADDON):
+            if item.kind in (ItemKind.PLAN, ItemKind.SEAT_ADDON) and not item.own_quantity:
                 item.quantity = seats
     elif kind == SubscriptionEventKind.PLAN_CHANGED:
         assert row.plan is not None and row.unit_price is not None
@@ -242,10 +296,17 @@ def _apply_to_rows(subscription: Subscription, row: SubscriptionEvent) -> None:
             SubscriptionItem(
                 item_code=row.addon,
                 kind=ItemKind.SEAT_ADDON,
-                quantity=_plan_item(subscription).quantity,
+                quantity=row.quantity or _plan_item(subscription).quantity,
                 unit_price=row.unit_price,
+                in_arrears=False,
+                own_quantity=row.quantity is not None,
             )
         )
+    elif kind == SubscriptionEventKind.ADDON_QUANTITY_CHANGED:
+        assert row.quantity is not None
+        for item in subscription.items:
+            if item.item_code == row.addon:
+                item.quantity = row.quantity
     elif kind == SubscriptionEventKind.ADDON_REMOVED:
         for item in list(subscription.items):
             if item.item_code == row.addon:
@@ -298,7 +359,7 @@ def change_subscription(
         events = [*recorded, row]
     else:
         row, description, events = existing, f"{existing.kind.value} (already recorded)", recorded
-    interval = INTERVALS[(period.opening or state_of(subscription))["interval"]]
+    interval, count = state_interval(period.opening or state_of(subscription))
     customer = get_customer(session, subscription.customer_id)
     terms = InvoiceTerms(
         issue_date=now.date(),
@@ -306,7 +367,7 @@ def change_subscription(
         tax=customer_tax(customer, taxes),
     )
     try:
-        engine = [engine_event(event, interval, book) for event in events]
+        engine = [engine_event(event, interval, book, count) for event in events]
         priced = draft_period(
             subscription,
             period,

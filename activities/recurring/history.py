@@ -8,6 +8,11 @@ invoice of a period (a change invoiced at once, then the bill run) is the engine
 of the whole period so far, less the change lines already invoiced: the engine sees
 the full history each time, so credits are limited by what was really billed, and
 an invoice never bills a line twice.
+
+The same rule covers items billed in arrears: the lines an earlier invoice of the period
+billed in arrears (the used part of a plan replaced mid-period, say) are among the lines
+it left out, so the engine's ``arrears_billed`` (what a caller holding only the state
+after those invoices must give) is always empty here; the ledger needs no record of it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from activities.billing.invoicing import (
 from activities.billing.money import ZERO, round_money
 from activities.billing.pricebook import PriceBook, SeatPrice
 from activities.billing.proration import Interval as EngineInterval
-from activities.billing.proration import ProrationPolicy
+from activities.billing.proration import ProrationPolicy, boundary_after
 from activities.billing.usage import UsageCharge
 from activities.ledger.models import (
     ContractType,
@@ -64,6 +69,10 @@ class ItemRow(Protocol):
     def quantity(self) -> int: ...
     @property
     def unit_price(self) -> Decimal: ...
+    @property
+    def in_arrears(self) -> bool: ...
+    @property
+    def own_quantity(self) -> bool: ...
 
 
 class SubscriptionRow(Protocol):
@@ -73,6 +82,8 @@ class SubscriptionRow(Protocol):
     def plan(self) -> str: ...
     @property
     def interval(self) -> Interval: ...
+    @property
+    def interval_count(self) -> int: ...
     @property
     def contract_type(self) -> ContractType: ...
     @property
@@ -116,27 +127,52 @@ class EventRow(Protocol):
     @property
     def addon(self) -> str | None: ...
     @property
+    def quantity(self) -> int | None: ...
+    @property
     def unit_price(self) -> Decimal | None: ...
     @property
     def details(self) -> dict[str, Any] | None: ...
 
 
 def state_of(subscription: SubscriptionRow) -> dict[str, Any]:
-    """The subscription's current plan, seats, add-ons and pause, as JSON values."""
-    return {
+    """The subscription's current plan, seats, add-ons and pause, as JSON values.
+
+    ``interval_count``, ``in_arrears`` and ``own_quantity`` are written only when they
+    differ from the defaults an opening recorded before they existed stands for."""
+    state: dict[str, Any] = {
         "plan": subscription.plan,
         "interval": subscription.interval.value,
         "paused": subscription.status == SubscriptionStatus.PAUSED,
-        "items": [
-            {
-                "item_code": item.item_code,
-                "kind": item.kind.value,
-                "quantity": item.quantity,
-                "unit_price": str(item.unit_price),
-            }
-            for item in subscription.items
-        ],
+        "items": [_item_state(item) for item in subscription.items],
     }
+    if subscription.interval_count != 1:
+        state["interval_count"] = subscription.interval_count
+    return state
+
+
+def _item_state(item: ItemRow) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "item_code": item.item_code,
+        "kind": item.kind.value,
+        "quantity": item.quantity,
+        "unit_price": str(item.unit_price),
+    }
+    if item.in_arrears:
+        state["in_arrears"] = True
+    if item.own_quantity:
+        state["own_quantity"] = True
+    return state
+
+
+def state_interval(state: dict[str, Any]) -> tuple[EngineInterval, int]:
+    """The billing interval and intervals per period of a state from :func:`state_of`."""
+    return INTERVALS[state["interval"]], int(state.get("interval_count", 1))
+
+
+def next_period_end(subscription: SubscriptionRow, start: datetime) -> datetime:
+    """The end of the billing period that starts at ``start`` (on the anchor's schedule)."""
+    interval = INTERVALS[subscription.interval.value]
+    return boundary_after(subscription.billing_anchor, interval, start, subscription.interval_count)
 
 
 def quarterly_true_up(subscription: SubscriptionRow) -> bool:
@@ -144,6 +180,7 @@ def quarterly_true_up(subscription: SubscriptionRow) -> bool:
     return (
         subscription.contract_type == ContractType.ANNUAL_INVOICED
         and subscription.interval == Interval.YEAR
+        and subscription.interval_count == 1
     )
 
 
@@ -154,8 +191,10 @@ def _name(book: PriceBook, code: str) -> str:
     return code.replace("_", " ").capitalize()
 
 
-def seat_price(book: PriceBook, code: str, unit_price: Decimal | str) -> SeatPrice:
-    return SeatPrice(code, _name(book, code), Decimal(unit_price))
+def seat_price(
+    book: PriceBook, code: str, unit_price: Decimal | str, in_arrears: bool = False
+) -> SeatPrice:
+    return SeatPrice(code, _name(book, code), Decimal(unit_price), in_arrears)
 
 
 def engine_subscription(
@@ -167,20 +206,27 @@ def engine_subscription(
     plan = next((item for item in items if item["kind"] == ItemKind.PLAN.value), None)
     if plan is None:
         raise HistoryError(f"subscription {subscription.id}: has no plan item")
+    addons = [item for item in items if item["kind"] == ItemKind.SEAT_ADDON.value]
+    interval, count = state_interval(state)
     return invoicing.Subscription(
         currency=subscription.currency,
         anchor=subscription.billing_anchor,
-        interval=INTERVALS[state["interval"]],
-        plan=seat_price(book, plan["item_code"], plan["unit_price"]),
+        interval=interval,
+        plan=seat_price(book, plan["item_code"], plan["unit_price"], plan.get("in_arrears", False)),
         seats=int(plan["quantity"]),
         addons=tuple(
-            seat_price(book, item["item_code"], item["unit_price"])
-            for item in items
-            if item["kind"] == ItemKind.SEAT_ADDON.value
+            seat_price(book, item["item_code"], item["unit_price"], item.get("in_arrears", False))
+            for item in addons
         ),
         period_start=period.period_start,
         paused=bool(state["paused"]),
         quarterly_true_up=quarterly_true_up(subscription),
+        addon_quantities=tuple(
+            (item["item_code"], int(item["quantity"]))
+            for item in addons
+            if item.get("own_quantity", False)
+        ),
+        interval_count=count,
     )
 
 
@@ -206,8 +252,11 @@ def period_events(session: Session, period: SubscriptionPeriod) -> Sequence[Subs
     return session.scalars(query).all()
 
 
-def engine_event(row: EventRow, interval: EngineInterval, book: PriceBook) -> invoicing.Event:
-    """One recorded change as the engine's event, at the prices recorded with it."""
+def engine_event(
+    row: EventRow, interval: EngineInterval, book: PriceBook, interval_count: int
+) -> invoicing.Event:
+    """One recorded change as the engine's event, at the prices recorded with it (a plan
+    change keeps the period's ``interval`` of ``interval_count`` intervals)."""
     at = row.effective_at
     kind = row.kind
     if kind in (SubscriptionEventKind.SEATS_ADDED, SubscriptionEventKind.SEATS_REMOVED):
@@ -219,17 +268,25 @@ def engine_event(row: EventRow, interval: EngineInterval, book: PriceBook) -> in
     if kind == SubscriptionEventKind.PLAN_CHANGED:
         if row.plan is None or row.unit_price is None:
             raise HistoryError(f"subscription event {row.id}: a plan change without its price")
-        addons = (row.details or {}).get("addons", [])
+        details = row.details or {}
         return invoicing.PlanChanged(
             at,
-            seat_price(book, row.plan, row.unit_price),
+            seat_price(book, row.plan, row.unit_price, details.get("in_arrears", False)),
             interval,
-            tuple(seat_price(book, a["code"], a["unit_price"]) for a in addons),
+            tuple(
+                seat_price(book, a["code"], a["unit_price"], a.get("in_arrears", False))
+                for a in details.get("addons", [])
+            ),
+            interval_count,
         )
     if kind == SubscriptionEventKind.ADDON_ADDED:
         if row.addon is None or row.unit_price is None:
             raise HistoryError(f"subscription event {row.id}: an add-on without its price")
-        return invoicing.AddonAdded(at, seat_price(book, row.addon, row.unit_price))
+        return invoicing.AddonAdded(at, seat_price(book, row.addon, row.unit_price), row.quantity)
+    if kind == SubscriptionEventKind.ADDON_QUANTITY_CHANGED:
+        if row.addon is None or row.quantity is None:
+            raise HistoryError(f"subscription event {row.id}: a quantity change without both")
+        return invoicing.AddonQuantityChanged(at, row.addon, row.quantity)
     if kind == SubscriptionEventKind.ADDON_REMOVED:
         if row.addon is None:
             raise HistoryError(f"subscription event {row.id}: which add-on is not recorded")

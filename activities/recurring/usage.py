@@ -351,7 +351,9 @@ def usage_charges(
     )
     windows: list[tuple[datetime, datetime]] = []
     while late_from is not None:
-        window = period_containing(subscription.billing_anchor, interval, late_from)
+        window = period_containing(
+            subscription.billing_anchor, interval, late_from, subscription.interval_count
+        )
         windows.append((max(window[0], subscription.term_start), min(window[1], start)))
         late_from = session.scalar(
             select(func.min(UsageEvent.occurred_at)).where(

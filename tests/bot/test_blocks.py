@@ -11,7 +11,7 @@ import pytest
 
 from bot.blocks.approvals import ApprovalFacts, decided_message, reason_modal, request_message
 from bot.blocks.kit import amounts, fields, when
-from bot.commands import RecordPromise, Usage, parse
+from bot.commands import RecordPromise, SubscriptionChange, Usage, parse
 
 FACTS = ApprovalFacts(
     request_id="APR-0A1B2C3D4E",
@@ -210,6 +210,7 @@ def test_a_section_holds_at_most_ten_fields() -> None:
         ("promise CUS-1 100 DOLLARS 2026-12-01", "currency: `DOLLARS` is not an ISO 4217 code"),
         ("dispute CUS-1 INV-1", "Give the customer id, the invoice number(s) and what is"),
         ("approvals now", "Expected nothing."),
+        ("addon SUB-1 storage=-2", "addon: quantity '-2' must be a whole number from 0"),
     ],
 )
 def test_bad_arguments_name_the_problem(text: str, problem: str) -> None:
@@ -222,6 +223,12 @@ def test_the_grammar_reads_what_people_type() -> None:
     assert parse("") == parse("help")
     pause = parse("Dunning PAUSE CUS-1 until 2026-12-01 customer asked for a call")
     assert pause == parse("dunning pause CUS-1 until 2026-12-01 customer asked for a call")
+    assert parse("addon SUB-1 storage=5") == SubscriptionChange(
+        "SUB-1", "addon", addon="storage", addon_on=True, addon_quantity=5
+    )
+    assert parse("addon SUB-1 storage=0") == SubscriptionChange(
+        "SUB-1", "addon", addon="storage", addon_on=False, addon_quantity=0
+    )
     promise = parse("promise CUS-1 12,500.00 eur 2026-12-01")
     assert isinstance(promise, RecordPromise)
     assert (promise.amount, promise.currency) == (Decimal("12500.00"), "EUR")

@@ -44,10 +44,14 @@ def subscription(
     usage: tuple[str, ...] = (),
     region: str = "US-TX",
     customer_id: str | None = None,
+    interval_count: int = 1,
+    in_arrears: bool = False,
 ) -> Subscription:
     """A customer (one billing contact) with a subscription billed from ``anchor``, its
     current period the one holding ``now``, paid in full. With ``customer_id``, the
-    subscription is that existing customer's (its second, say)."""
+    subscription is that existing customer's (its second, say). A period of
+    ``interval_count`` intervals is priced at that many times the price book's price (the
+    contract's own price); ``in_arrears`` bills the plan at the period end for seat-days."""
     book = load_pricebook()
     if customer_id is None:
         customer_id = f"C-{subscription_id}"
@@ -57,7 +61,8 @@ def subscription(
             item_code=plan,
             kind=ItemKind.PLAN,
             quantity=seats,
-            unit_price=book.plan_price(plan, interval, currency).unit_amount,
+            unit_price=book.plan_price(plan, interval, currency).unit_amount * interval_count,
+            in_arrears=in_arrears,
         )
     ]
     items += [
@@ -65,7 +70,8 @@ def subscription(
             item_code=code,
             kind=ItemKind.SEAT_ADDON,
             quantity=seats,
-            unit_price=book.addon_price(code, interval, currency, plan).unit_amount,
+            unit_price=book.addon_price(code, interval, currency, plan).unit_amount
+            * interval_count,
         )
         for code in addons
     ]
@@ -78,6 +84,7 @@ def subscription(
         customer_id=customer_id,
         plan=plan,
         interval=Interval(interval),
+        interval_count=interval_count,
         contract_type=contract,
         status=SubscriptionStatus.ACTIVE,
         currency=currency,
@@ -89,7 +96,7 @@ def subscription(
     )
     session.add(row)
     session.flush()
-    start, end = period_containing(anchor, interval, now)
+    start, end = period_containing(anchor, interval, now, interval_count)
     session.add(
         SubscriptionPeriod(
             subscription_id=subscription_id,

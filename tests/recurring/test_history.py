@@ -30,6 +30,8 @@ class Item:
     kind: ItemKind
     quantity: int
     unit_price: Decimal
+    in_arrears: bool = False
+    own_quantity: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Sub:
     term_start: datetime
     billing_anchor: datetime
     items: tuple[Item, ...]
+    interval_count: int = 1
 
 
 @dataclass(frozen=True)

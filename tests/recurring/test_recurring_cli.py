@@ -18,6 +18,7 @@ from activities.ledger.models import (
     Invoice,
     SubscriptionCommitment,
     SubscriptionEvent,
+    SubscriptionItem,
     SubscriptionPeriod,
     UsageEvent,
 )
@@ -52,7 +53,7 @@ def test_change_preview_apply_usage_and_dry_run(
 
     for args, message in (
         (("--seats", "3", "--pause"), "exactly one of"),
-        (("--addon", "advanced_security=3"), "--addon: per-seat add-ons"),
+        (("--addon", "advanced_security=-1"), "--addon: quantity '-1' must be a whole"),
         (("--seats", "14"), "already has 14 seats"),
         (("--resume",), "not paused"),
         (("--plan", "platinum"), "plan:"),
@@ -148,3 +149,60 @@ def test_a_commitment_shows_in_subscription_show_and_in_the_dry_run(
     with session_factory(make_engine(url))() as session:
         settled = session.scalars(select(SubscriptionCommitment.settled_at)).one()
         assert settled is None
+
+
+def test_an_add_on_with_its_own_quantity_through_the_command_line(
+    cli: Callable[..., CliResult], ledger_env: dict[str, str]
+) -> None:
+    """`--addon CODE=N`: 1 adds a per-seat add-on as it always did, N >= 2 (or 1 with
+    --own-quantity) adds it with its own quantity, N sets that quantity, 0 removes it;
+    `subscription show` says which add-ons have their own quantity and the events' N."""
+    url = ledger_env["DATABASE_URL"]
+    assert cli("init-db")[0] == 0
+    now = datetime.now(UTC)
+    anchor = datetime.combine((now - timedelta(days=40)).date(), time(), tzinfo=UTC)
+    with transaction(session_factory(make_engine(url))) as session:
+        subscription(session, "SUB-Q", anchor=anchor, now=now, seats=10)
+
+    for args, message in (
+        (("--addon", "no_such_addon=2"), "addon: unknown seat add-on 'no_such_addon'"),
+        (("--addon", "premium_support=x"), "--addon: quantity 'x' must be a whole number"),
+        (("--addon", "premium_support"), "--addon: 'premium_support' is not CODE=N"),
+        (("--seats", "12", "--own-quantity"), "--own-quantity: goes with --addon"),
+    ):
+        status, _, err = cli("subscription", "change", "SUB-Q", *args, "--yes")
+        assert status == 1 and message in err, (args, err)
+        assert len(err.strip().splitlines()) == 1
+    assert _count(url, SubscriptionEvent) == 0
+
+    status, out, _ = cli("subscription", "change", "SUB-Q", "--addon", "premium_support=3", "--yes")
+    assert status == 0 and "add-on premium_support added, quantity 3" in out, out
+    status, out, _ = cli("subscription", "change", "SUB-Q", "--addon", "premium_support=1", "--yes")
+    assert status == 0 and "add-on premium_support quantity 3 → 1" in out, out
+    status, out, _ = cli(
+        "subscription", "change", "SUB-Q", "--addon", "advanced_security=1", "--yes"
+    )
+    assert status == 0 and "add-on advanced_security added," in out, out
+    status, out, _ = cli("subscription", "show", "SUB-Q")
+    assert status == 0
+    assert "premium_support" in out and "(own quantity)" in out
+    assert "addon_added premium_support quantity 3" in out
+    assert "addon_quantity_changed premium_support quantity 1" in out
+    assert "business monthly" in out
+    with session_factory(make_engine(url))() as session:
+        items = {
+            row.item_code: (row.quantity, row.own_quantity)
+            for row in session.scalars(select(SubscriptionItem))
+        }
+    assert items == {
+        "business": (10, False),
+        "premium_support": (1, True),
+        "advanced_security": (10, False),
+    }
+    status, out, _ = cli("subscription", "change", "SUB-Q", "--addon", "premium_support=0", "--yes")
+    assert status == 0 and "add-on premium_support removed" in out, out
+    status, out, _ = cli(
+        "subscription", "change", "SUB-Q", "--addon", "premium_support=1", "--own-quantity", "--yes"
+    )
+    assert status == 0 and "add-on premium_support added, quantity 1" in out, out
+    assert _count(url, SubscriptionEvent) == 5
