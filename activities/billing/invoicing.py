@@ -48,7 +48,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from activities.billing.money import ZERO, round_money
+from activities.billing.money import ROUNDING, ZERO, quantum, round_money
 from activities.billing.pricebook import SeatPrice
 from activities.billing.proration import (
     DEFAULT_POLICY,
@@ -1385,7 +1385,10 @@ def _assemble(
     refund: bool,
     refund_limit: Decimal | None = None,
 ) -> InvoiceDraft:
-    zero = round_money(ZERO, currency)
+    # The minor unit looked up once: each line's tax is ``line_tax`` (its net times the
+    # rate, rounded once by the one rule) without two calls per line.
+    unit = quantum(currency)
+    zero = ZERO.quantize(unit, ROUNDING)
     treatment = terms.tax
     rate = treatment.rate
     category = treatment.category
@@ -1396,15 +1399,17 @@ def _assemble(
     period_end: datetime | None = None
     for line in lines:
         amount = line.amount
+        start = line.start
+        end = line.end
         discount = _discount(line, discounts, currency) if discounts and line.discountable else zero
-        tax = line_tax(amount - discount, treatment, currency) if rate else zero
+        tax = ((amount - discount) * rate).quantize(unit, ROUNDING) if rate else zero
         drafts.append(
             InvoiceLineDraft(
                 line.kind,
                 line.description,
                 line.code,
-                line.start,
-                line.end,
+                start,
+                end,
                 line.quantity,
                 line.unit_amount,
                 line.share.fraction,
@@ -1419,38 +1424,40 @@ def _assemble(
         discount_total += discount
         tax_total += tax
         # The earliest start and the latest end, the first one met on a tie (as min and max).
-        if period_start is None or line.start < period_start:
-            period_start = line.start
-        if period_end is None or line.end > period_end:
-            period_end = line.end
+        if period_start is None or start < period_start:
+            period_start = start
+        if period_end is None or end > period_end:
+            period_end = end
     total = subtotal - discount_total + tax_total
     credit_applied = (
-        min(round_money(terms.account_credit, currency), total) if total > zero else zero
+        min(terms.account_credit.quantize(unit, ROUNDING), total) if total > zero else zero
     )
     owed_back = -total if total < zero else zero
     refunded = zero
     if refund:
         refunded = owed_back if refund_limit is None else min(owed_back, refund_limit)
-    if terms.tax.note:
-        notes.append(terms.tax.note)
+    if treatment.note:
+        notes.append(treatment.note)
+    issue_date = terms.issue_date
+    # By position: InvoiceDraft's fields in their order (keywords cost a lookup each).
     return InvoiceDraft(
-        currency=currency,
-        lines=tuple(drafts),
-        subtotal=subtotal,
-        discount_total=discount_total,
-        tax_total=tax_total,
-        total=total,
-        credit_applied=credit_applied,
-        amount_due=total - credit_applied if total > zero else zero,
-        po_number=terms.po_number,
-        issue_date=terms.issue_date,
-        due_date=terms.issue_date + timedelta(days=terms.payment_terms_days),
-        period_start=period_start,
-        period_end=period_end,
-        credit_to_balance=owed_back - refunded,
-        refund_due=refunded,
-        notes=tuple(notes),
-        tax=terms.tax,
+        currency,
+        tuple(drafts),
+        subtotal,
+        discount_total,
+        tax_total,
+        total,
+        credit_applied,
+        total - credit_applied if total > zero else zero,
+        terms.po_number,
+        issue_date,
+        issue_date + timedelta(days=terms.payment_terms_days),
+        period_start,
+        period_end,
+        owed_back - refunded,
+        refunded,
+        tuple(notes),
+        treatment,
     )
 
 
