@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -406,6 +406,40 @@ def _share_text(share: Proration) -> str:
     return "" if share is FULL_PERIOD else f" ({share.describe()})"
 
 
+@lru_cache(maxsize=4096, typed=True)
+def _whole_period_text(
+    name: str, interval: Interval, count: int, start: datetime, end: datetime
+) -> str:
+    """`` × Business (monthly), 1 Jul 2025 – 1 Aug 2025``: a whole period's line after its
+    quantity. Remembered, like ``_span``: a bill run renews a few prices over a few
+    periods, and the text is the same for each (keys are UTC times)."""
+    return f" × {name} ({_adjective(interval, count)}), {_span(start, end)}"
+
+
+def _renewal_after(
+    anchor: datetime, interval: Interval, renewal: datetime, interval_count: int
+) -> datetime:
+    """``renewal_after``, remembered for UTC times of fold 0 (see ``_next_renewal``)."""
+    if anchor.tzinfo is UTC and renewal.tzinfo is UTC and not (anchor.fold or renewal.fold):
+        return _cached_renewal_after(anchor, interval, renewal, interval_count)
+    return renewal_after(anchor, interval, renewal, interval_count)
+
+
+def _next_renewal(
+    anchor: datetime, interval: Interval, at: datetime, interval_count: int
+) -> datetime:
+    """``boundary_after``, remembered for UTC times of fold 0: a bill run's periods start
+    on a few days of a few anchors, and placing one on the calendar costs two month
+    shifts. Only UTC keys of fold 0, so equal keys are the same wall-clock times."""
+    if anchor.tzinfo is UTC and at.tzinfo is UTC and not (anchor.fold or at.fold):
+        return _cached_boundary_after(anchor, interval, at, interval_count)
+    return boundary_after(anchor, interval, at, interval_count)
+
+
+_cached_renewal_after = lru_cache(maxsize=4096, typed=True)(renewal_after)
+_cached_boundary_after = lru_cache(maxsize=4096, typed=True)(boundary_after)
+
+
 @dataclass(slots=True)
 class _Line:
     kind: LineKind
@@ -532,7 +566,7 @@ class _Period:
             end = boundary_after(self.anchor, self.interval, start, self.interval_count)
         elif sub.period_start is not None:
             start = utc(sub.period_start, "subscription.period_start")
-            end = boundary_after(self.anchor, self.interval, start, self.interval_count)
+            end = _next_renewal(self.anchor, self.interval, start, self.interval_count)
         elif first is not None:
             start, end = period_containing(
                 self.anchor, self.interval, first[0], self.interval_count
@@ -1201,17 +1235,35 @@ class _Period:
                 self.anchor = start
                 self.interval = change.interval
                 self.interval_count = change.interval_count
-        end = renewal_after(self.anchor, self.interval, start, self.interval_count)
+        end = _renewal_after(self.anchor, self.interval, start, self.interval_count)
         if self.paused:
             self.notes.append(f"Paused: the period from {_day(start)} is billed when it resumes.")
             return
         self.start = self.hold_start = start
         self.end = end
+        unit = quantum(self.currency)
+        interval, count = self.interval, self.interval_count
+        lines = self.lines
         for code, price in self.effective().items():
             quantity = self.quantity(code)
-            self.charge(
-                price, quantity, start, FULL_PERIOD, f"{quantity} × {self.label(price)}", True
-            )
+            # charge() for a whole period, its text remembered per price and period.
+            amount = (price.unit_amount * quantity).quantize(unit, ROUNDING)
+            if amount:
+                text = _whole_period_text(price.name, interval, count, start, end)
+                lines.append(
+                    _Line(
+                        "charge",
+                        f"{quantity}{text}",
+                        code,
+                        start,
+                        end,
+                        Decimal(quantity),
+                        price.unit_amount,
+                        FULL_PERIOD,
+                        amount,
+                        True,
+                    )
+                )
 
 
 def _has_arrears(subscription: Subscription, events: Sequence[Event]) -> bool:
@@ -1249,9 +1301,13 @@ def _price_period(
     if _has_arrears(subscription, events):
         period.arrears = {}
     # In time order; the index breaks ties, so events keep their given order at one instant.
-    timed = sorted(
-        (utc(event.at, f"events[{number}].at"), number, event)
-        for number, event in enumerate(events)
+    timed = (
+        sorted(
+            (utc(event.at, f"events[{number}].at"), number, event)
+            for number, event in enumerate(events)
+        )
+        if events
+        else []
     )
     if subscription.trial_end is not None:
         timed = _after_trial(timed, utc(subscription.trial_end, "subscription.trial_end"))
