@@ -1493,9 +1493,10 @@ def _assemble(
         if period_end is None or end > period_end:
             period_end = end
     total = subtotal - discount_total + tax_total
-    credit_applied = (
-        min(terms.account_credit.quantize(unit, ROUNDING), total) if total > zero else zero
-    )
+    credit = terms.account_credit
+    credit_applied = zero
+    if credit and total > zero:
+        credit_applied = min(credit.quantize(unit, ROUNDING), total)
     owed_back = -total if total < zero else zero
     refunded = zero
     if refund:
@@ -1546,9 +1547,8 @@ def draft_invoice(
     if terms.payment_terms_days < 0:
         raise InvoicingError("payment_terms_days: must not be negative")
     currency = subscription.currency
-    if terms.account_credit < 0 or terms.account_credit != round_money(
-        terms.account_credit, currency
-    ):
+    credit = terms.account_credit
+    if credit and (credit < 0 or credit != round_money(credit, currency)):
         raise InvoicingError(
             f"account_credit: {terms.account_credit} must be a non-negative amount in {currency}"
         )

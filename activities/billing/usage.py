@@ -204,9 +204,12 @@ def _graduated(
         # This tier's units in (lower, upper] that lie between the two counts.
         top = now if upper is None or now < upper else upper
         bottom = before if before > lower else lower
-        quantity = (
-            tier.quantity(top - lower) - tier.quantity(bottom - lower) if top > bottom else ZERO
-        )
+        if top <= bottom:
+            quantity = ZERO
+        elif tier.block_size is None:
+            quantity = (top - lower) - (bottom - lower)  # Tier.quantity, without two calls
+        else:
+            quantity = tier.quantity(top - lower) - tier.quantity(bottom - lower)
         in_tier, tier_name = texts[number]
         if quantity > ZERO:
             what = f"{unit}s" if tier.block_size is None else "started blocks"
