@@ -514,7 +514,7 @@ class _Period:
         if sub.interval_count != 1:
             check_interval_count(sub.interval, sub.interval_count, "subscription.interval_count")
         self.plan = sub.plan
-        self.addons = {addon.code: addon for addon in sub.addons}
+        self.addons = {addon.code: addon for addon in sub.addons} if sub.addons else {}
         self.seats = sub.seats
         self.quantities = dict(sub.addon_quantities)
         self.paused = sub.paused
@@ -1485,8 +1485,10 @@ def _assemble(
             )
         )
         subtotal += amount
-        discount_total += discount
-        tax_total += tax
+        if discount:  # adding a zero of the same minor unit changes nothing
+            discount_total += discount
+        if tax:
+            tax_total += tax
         # The earliest start and the latest end, the first one met on a tie (as min and max).
         if period_start is None or start < period_start:
             period_start = start
