@@ -43,12 +43,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from activities.billing.money import ZERO, round_money
+from activities.billing.money import ROUNDING, ZERO, quantum, round_money
 from activities.billing.pricebook import SeatPrice
 from activities.billing.proration import (
     DEFAULT_POLICY,
@@ -406,6 +406,40 @@ def _share_text(share: Proration) -> str:
     return "" if share is FULL_PERIOD else f" ({share.describe()})"
 
 
+@lru_cache(maxsize=4096, typed=True)
+def _whole_period_text(
+    name: str, interval: Interval, count: int, start: datetime, end: datetime
+) -> str:
+    """`` × Business (monthly), 1 Jul 2025 – 1 Aug 2025``: a whole period's line after its
+    quantity. Remembered, like ``_span``: a bill run renews a few prices over a few
+    periods, and the text is the same for each (keys are UTC times)."""
+    return f" × {name} ({_adjective(interval, count)}), {_span(start, end)}"
+
+
+def _renewal_after(
+    anchor: datetime, interval: Interval, renewal: datetime, interval_count: int
+) -> datetime:
+    """``renewal_after``, remembered for UTC times of fold 0 (see ``_next_renewal``)."""
+    if anchor.tzinfo is UTC and renewal.tzinfo is UTC and not (anchor.fold or renewal.fold):
+        return _cached_renewal_after(anchor, interval, renewal, interval_count)
+    return renewal_after(anchor, interval, renewal, interval_count)
+
+
+def _next_renewal(
+    anchor: datetime, interval: Interval, at: datetime, interval_count: int
+) -> datetime:
+    """``boundary_after``, remembered for UTC times of fold 0: a bill run's periods start
+    on a few days of a few anchors, and placing one on the calendar costs two month
+    shifts. Only UTC keys of fold 0, so equal keys are the same wall-clock times."""
+    if anchor.tzinfo is UTC and at.tzinfo is UTC and not (anchor.fold or at.fold):
+        return _cached_boundary_after(anchor, interval, at, interval_count)
+    return boundary_after(anchor, interval, at, interval_count)
+
+
+_cached_renewal_after = lru_cache(maxsize=4096, typed=True)(renewal_after)
+_cached_boundary_after = lru_cache(maxsize=4096, typed=True)(boundary_after)
+
+
 @dataclass(slots=True)
 class _Line:
     kind: LineKind
@@ -480,7 +514,7 @@ class _Period:
         if sub.interval_count != 1:
             check_interval_count(sub.interval, sub.interval_count, "subscription.interval_count")
         self.plan = sub.plan
-        self.addons = {addon.code: addon for addon in sub.addons}
+        self.addons = {addon.code: addon for addon in sub.addons} if sub.addons else {}
         self.seats = sub.seats
         self.quantities = dict(sub.addon_quantities)
         self.paused = sub.paused
@@ -532,7 +566,7 @@ class _Period:
             end = boundary_after(self.anchor, self.interval, start, self.interval_count)
         elif sub.period_start is not None:
             start = utc(sub.period_start, "subscription.period_start")
-            end = boundary_after(self.anchor, self.interval, start, self.interval_count)
+            end = _next_renewal(self.anchor, self.interval, start, self.interval_count)
         elif first is not None:
             start, end = period_containing(
                 self.anchor, self.interval, first[0], self.interval_count
@@ -1201,17 +1235,35 @@ class _Period:
                 self.anchor = start
                 self.interval = change.interval
                 self.interval_count = change.interval_count
-        end = renewal_after(self.anchor, self.interval, start, self.interval_count)
+        end = _renewal_after(self.anchor, self.interval, start, self.interval_count)
         if self.paused:
             self.notes.append(f"Paused: the period from {_day(start)} is billed when it resumes.")
             return
         self.start = self.hold_start = start
         self.end = end
+        unit = quantum(self.currency)
+        interval, count = self.interval, self.interval_count
+        lines = self.lines
         for code, price in self.effective().items():
             quantity = self.quantity(code)
-            self.charge(
-                price, quantity, start, FULL_PERIOD, f"{quantity} × {self.label(price)}", True
-            )
+            # charge() for a whole period, its text remembered per price and period.
+            amount = (price.unit_amount * quantity).quantize(unit, ROUNDING)
+            if amount:
+                text = _whole_period_text(price.name, interval, count, start, end)
+                lines.append(
+                    _Line(
+                        "charge",
+                        f"{quantity}{text}",
+                        code,
+                        start,
+                        end,
+                        Decimal(quantity),
+                        price.unit_amount,
+                        FULL_PERIOD,
+                        amount,
+                        True,
+                    )
+                )
 
 
 def _has_arrears(subscription: Subscription, events: Sequence[Event]) -> bool:
@@ -1249,10 +1301,18 @@ def _price_period(
     if _has_arrears(subscription, events):
         period.arrears = {}
     # In time order; the index breaks ties, so events keep their given order at one instant.
-    timed = sorted(
-        (utc(event.at, f"events[{number}].at"), number, event)
+    # (A list sorted in place: a generator fed to sorted() cost more than the sort. The
+    # field name is written only for a time that is not already in UTC.)
+    timed = [
+        (
+            event.at if event.at.tzinfo is UTC else utc(event.at, f"events[{number}].at"),
+            number,
+            event,
+        )
         for number, event in enumerate(events)
-    )
+    ]
+    if len(timed) > 1:
+        timed.sort()
     if subscription.trial_end is not None:
         timed = _after_trial(timed, utc(subscription.trial_end, "subscription.trial_end"))
         period.notes.append(f"Free trial until {_day(subscription.trial_end)}.")
@@ -1293,8 +1353,12 @@ _DAY_OWNER_PRECEDENCE: tuple[EventKind, ...] = (
 def _usage_lines(charges: Iterable[UsageCharge], currency: str) -> list[_Line]:
     lines = []
     for charge in charges:
-        start = utc(charge.period_start, f"usage {charge.code} period_start")
-        end = utc(charge.period_end, f"usage {charge.code} period_end")
+        start = charge.period_start
+        if start.tzinfo is not UTC:
+            start = utc(start, f"usage {charge.code} period_start")
+        end = charge.period_end
+        if end.tzinfo is not UTC:
+            end = utc(end, f"usage {charge.code} period_end")
         for piece in price_usage(charge, currency):
             if not piece.amount:
                 continue
@@ -1385,7 +1449,10 @@ def _assemble(
     refund: bool,
     refund_limit: Decimal | None = None,
 ) -> InvoiceDraft:
-    zero = round_money(ZERO, currency)
+    # The minor unit looked up once: each line's tax is ``line_tax`` (its net times the
+    # rate, rounded once by the one rule) without two calls per line.
+    unit = quantum(currency)
+    zero = ZERO.quantize(unit, ROUNDING)
     treatment = terms.tax
     rate = treatment.rate
     category = treatment.category
@@ -1396,15 +1463,17 @@ def _assemble(
     period_end: datetime | None = None
     for line in lines:
         amount = line.amount
+        start = line.start
+        end = line.end
         discount = _discount(line, discounts, currency) if discounts and line.discountable else zero
-        tax = line_tax(amount - discount, treatment, currency) if rate else zero
+        tax = ((amount - discount) * rate).quantize(unit, ROUNDING) if rate else zero
         drafts.append(
             InvoiceLineDraft(
                 line.kind,
                 line.description,
                 line.code,
-                line.start,
-                line.end,
+                start,
+                end,
                 line.quantity,
                 line.unit_amount,
                 line.share.fraction,
@@ -1416,41 +1485,46 @@ def _assemble(
             )
         )
         subtotal += amount
-        discount_total += discount
-        tax_total += tax
+        if discount:  # adding a zero of the same minor unit changes nothing
+            discount_total += discount
+        if tax:
+            tax_total += tax
         # The earliest start and the latest end, the first one met on a tie (as min and max).
-        if period_start is None or line.start < period_start:
-            period_start = line.start
-        if period_end is None or line.end > period_end:
-            period_end = line.end
+        if period_start is None or start < period_start:
+            period_start = start
+        if period_end is None or end > period_end:
+            period_end = end
     total = subtotal - discount_total + tax_total
-    credit_applied = (
-        min(round_money(terms.account_credit, currency), total) if total > zero else zero
-    )
+    credit = terms.account_credit
+    credit_applied = zero
+    if credit and total > zero:
+        credit_applied = min(credit.quantize(unit, ROUNDING), total)
     owed_back = -total if total < zero else zero
     refunded = zero
     if refund:
         refunded = owed_back if refund_limit is None else min(owed_back, refund_limit)
-    if terms.tax.note:
-        notes.append(terms.tax.note)
+    if treatment.note:
+        notes.append(treatment.note)
+    issue_date = terms.issue_date
+    # By position: InvoiceDraft's fields in their order (keywords cost a lookup each).
     return InvoiceDraft(
-        currency=currency,
-        lines=tuple(drafts),
-        subtotal=subtotal,
-        discount_total=discount_total,
-        tax_total=tax_total,
-        total=total,
-        credit_applied=credit_applied,
-        amount_due=total - credit_applied if total > zero else zero,
-        po_number=terms.po_number,
-        issue_date=terms.issue_date,
-        due_date=terms.issue_date + timedelta(days=terms.payment_terms_days),
-        period_start=period_start,
-        period_end=period_end,
-        credit_to_balance=owed_back - refunded,
-        refund_due=refunded,
-        notes=tuple(notes),
-        tax=terms.tax,
+        currency,
+        tuple(drafts),
+        subtotal,
+        discount_total,
+        tax_total,
+        total,
+        credit_applied,
+        total - credit_applied if total > zero else zero,
+        terms.po_number,
+        issue_date,
+        issue_date + timedelta(days=terms.payment_terms_days),
+        period_start,
+        period_end,
+        owed_back - refunded,
+        refunded,
+        tuple(notes),
+        treatment,
     )
 
 
@@ -1475,9 +1549,8 @@ def draft_invoice(
     if terms.payment_terms_days < 0:
         raise InvoicingError("payment_terms_days: must not be negative")
     currency = subscription.currency
-    if terms.account_credit < 0 or terms.account_credit != round_money(
-        terms.account_credit, currency
-    ):
+    credit = terms.account_credit
+    if credit and (credit < 0 or credit != round_money(credit, currency)):
         raise InvoicingError(
             f"account_credit: {terms.account_credit} must be a non-negative amount in {currency}"
         )

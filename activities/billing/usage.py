@@ -126,6 +126,35 @@ def _line(description: str, quantity: Decimal, unit_amount: Decimal, currency: s
     )
 
 
+#: Per tier of a graduated table: `` in tier 2 (1,001–10,000) at 0.002``, ``tier 2
+#: (1,001–10,000) flat fee``. Keyed by the tiers tuple's identity and holding the tuple,
+#: so a key cannot be reused by another table while its entry lives: the price book
+#: shares one tuple between every price of a usage add-on, and formatting the bounds
+#: with thousands separators cost more than the rest of a usage line.
+_TIER_TEXTS: dict[int, tuple[tuple[Tier, ...], tuple[tuple[str, str], ...]]] = {}
+_TIER_TEXTS_KEPT = 256
+
+
+def _tier_texts(tiers: tuple[Tier, ...]) -> tuple[tuple[str, str], ...]:
+    """Each tier's text after its units, and its flat fee's text (see ``_TIER_TEXTS``)."""
+    entry = _TIER_TEXTS.get(id(tiers))
+    if entry is not None and entry[0] is tiers:
+        return entry[1]
+    texts = []
+    lower = ZERO
+    for number, tier in enumerate(tiers, start=1):
+        upper = tier.up_to
+        span = f"{_units(lower + 1)}+" if upper is None else f"{_units(lower + 1)}–{_units(upper)}"
+        texts.append((f" in tier {number} ({span}) at {tier.priced()}", f"tier {number} ({span})"))
+        if upper is None:
+            break
+        lower = upper
+    if len(_TIER_TEXTS) >= _TIER_TEXTS_KEPT:
+        _TIER_TEXTS.clear()
+    _TIER_TEXTS[id(tiers)] = (tiers, tuple(texts))
+    return tuple(texts)
+
+
 def price_usage(charge: UsageCharge, currency: str) -> list[UsageLine]:
     """The lines for the units of ``charge`` not invoiced yet (none when nothing is owed)."""
     units, before, price = charge.units, charge.invoiced_units, charge.price
@@ -168,24 +197,26 @@ def _graduated(
     lines: list[UsageLine] = []
     lower = ZERO
     name, unit = charge.name, charge.unit
-    for number, tier in enumerate(charge.price.tiers, start=1):
+    tiers = charge.price.tiers
+    texts = _tier_texts(tiers)
+    for number, tier in enumerate(tiers):
         upper = tier.up_to
         # This tier's units in (lower, upper] that lie between the two counts.
         top = now if upper is None or now < upper else upper
         bottom = before if before > lower else lower
-        quantity = (
-            tier.quantity(top - lower) - tier.quantity(bottom - lower) if top > bottom else ZERO
-        )
-        span = f"{_units(lower + 1)}+" if upper is None else f"{_units(lower + 1)}–{_units(upper)}"
+        if top <= bottom:
+            quantity = ZERO
+        elif tier.block_size is None:
+            quantity = (top - lower) - (bottom - lower)  # Tier.quantity, without two calls
+        else:
+            quantity = tier.quantity(top - lower) - tier.quantity(bottom - lower)
+        in_tier, tier_name = texts[number]
         if quantity > ZERO:
             what = f"{unit}s" if tier.block_size is None else "started blocks"
-            text = (
-                f"{name}: {_units(quantity)} {what} in tier {number} ({span}) "
-                f"at {tier.priced()}{included}"
-            )
+            text = f"{name}: {_units(quantity)} {what}{in_tier}{included}"
             lines.append(_line(text, quantity, tier.unit_amount, currency))
         if tier.flat_amount and before <= lower < now:
-            text = f"{name}: tier {number} ({span}) flat fee"
+            text = f"{name}: {tier_name} flat fee"
             lines.append(_line(text, Decimal(1), tier.flat_amount, currency))
         if upper is None or now <= upper:
             break

@@ -399,3 +399,83 @@ def test_weekly_billing_refuses_rules_made_for_months() -> None:
         draft_invoice(
             sub, [SeatsAdded(at(2025, 1, 16), 1)], terms=TERMS, policy=PRESETS["zuora_30_day"]
         )
+
+
+# Lago's own figures for a termination's day: spec/services/credit_notes/
+# create_from_termination_spec.rb (getlago/lago-api). A €31.00 monthly plan paid in
+# advance, 20 % tax, billed on the calendar from 1 September 2022 and terminated on
+# 15 October 2022 at 10:00 UTC. remaining_duration counts from the end of the
+# termination's day (billed_from = terminated_at.end_of_day), so 15 October is used and
+# 16 days (16 – 31 October) are credited: "creates a credit note", total 19_20 with
+# tax 3_20. "when existing credit notes on the fee" (€10.00 credited before): 7_20 with
+# tax 1_20. "when plan has been upgraded" (billed_from -= 1.day): 17 days, 20_40 with
+# tax 3_40: an upgrade's day goes to the new plan.
+LAGO_PLAN = SeatPrice("lago_plan", "Lago plan", D("31.00"))
+LAGO_TERMS = InvoiceTerms(issue_date=date(2022, 10, 15), tax=VAT_20)
+LAGO_TERMINATED = datetime(2022, 10, 15, 10, tzinfo=UTC)
+
+
+def lago_calendar_sub(**kwargs: object) -> Subscription:
+    start = at(2022, 10, 1)
+    return Subscription("EUR", at(2022, 9, 1), "month", LAGO_PLAN, 1, period_start=start, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("preset", ["lago_calendar", "lago_anniversary"])
+def test_lago_spec_termination_day_is_used(preset: str) -> None:
+    policy = PRESETS[preset]
+    draft = draft_invoice(
+        lago_calendar_sub(), [Cancelled(LAGO_TERMINATED)], terms=LAGO_TERMS, policy=policy
+    )
+    assert lines(draft) == [("credit", "lago_plan", D("-16.00"))]
+    assert (draft.tax_total, draft.total) == (D("-3.20"), D("-19.20"))
+    assert draft.lines[0].period_start == at(2022, 10, 16)
+    # The product's default gives the termination's day to the new state: 17 days.
+    default = draft_invoice(lago_calendar_sub(), [Cancelled(LAGO_TERMINATED)], terms=LAGO_TERMS)
+    assert default.total == D("-20.40")
+
+
+@pytest.mark.parametrize("preset", ["lago_calendar", "lago_anniversary"])
+def test_lago_spec_termination_less_an_earlier_credit_note(preset: str) -> None:
+    invoiced = (InvoicedItem(LAGO_PLAN, 1, D("31.00"), credited=D("10.00")),)
+    draft = draft_invoice(
+        lago_calendar_sub(invoiced=invoiced),
+        [Cancelled(LAGO_TERMINATED)],
+        terms=LAGO_TERMS,
+        policy=PRESETS[preset],
+    )
+    assert lines(draft) == [("credit", "lago_plan", D("-6.00"))]
+    assert (draft.tax_total, draft.total) == (D("-1.20"), D("-7.20"))
+
+
+@pytest.mark.parametrize("preset", ["lago_calendar", "lago_anniversary"])
+def test_lago_spec_upgrade_day_goes_to_the_new_plan(preset: str) -> None:
+    dearer = SeatPrice("lago_plan_b", "Lago plan B", D("62.00"))
+    draft = draft_invoice(
+        lago_calendar_sub(),
+        [PlanChanged(LAGO_TERMINATED, dearer, "month")],
+        terms=LAGO_TERMS,
+        policy=PRESETS[preset],
+    )
+    credit = draft.lines[0]
+    assert (credit.kind, credit.amount, credit.tax_amount) == ("credit", D("-17.00"), D("-3.40"))
+    assert credit.period_start == at(2022, 10, 15)
+
+
+def test_lago_spec_anniversary_termination_counts_the_same_days() -> None:
+    # The spec's "with rounding at max precision": €9.99 a month, anniversary billing from
+    # 30 January 2023, terminated on 14 March 2023 at 10:00: the period is 28 February to
+    # 30 March (30 days) and 15 of them are credited. Lago's item is 4_99 because its day
+    # price is a float (999 / 30.0 * 15 = 499.4999...); exact, by the one rounding rule,
+    # half of 9.99 is 5.00. The days are Lago's; the cent is the product's rounding.
+    plan = SeatPrice("lago_plan", "Lago plan", D("9.99"))
+    sub = Subscription("EUR", at(2023, 1, 30), "month", plan, 1, period_start=at(2023, 2, 28))
+    draft = draft_invoice(
+        sub,
+        [Cancelled(datetime(2023, 3, 14, 10, tzinfo=UTC))],
+        terms=TERMS,
+        policy=PRESETS["lago_anniversary"],
+    )
+    line = draft.lines[0]
+    assert (line.period_start, line.period_end) == (at(2023, 3, 15), at(2023, 3, 30))
+    assert line.proration_fraction == D("0.500000000000")
+    assert line.amount == D("-5.00")
