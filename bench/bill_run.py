@@ -555,6 +555,30 @@ def seed_ledger(url: str, count: int) -> None:
     engine.dispose()
 
 
+#: The month signed off before the run (the run issues on 1 December 2026): a ledger in use
+#: has closed months, so the period lock checks every stored row against one.
+SIGNED_OFF = (2026, 10)
+
+
+def sign_off(url: str) -> None:
+    """Sign :data:`SIGNED_OFF` off, as the month-end close does (not timed)."""
+    from activities.ledger.db import make_engine, session_factory, transaction
+    from activities.ledger.periods import Period, lock_period
+
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        lock_period(
+            session,
+            Period(*SIGNED_OFF),
+            timezone="UTC",
+            closing_ar={},
+            signed_off_by="bench",
+            signed_off_at=ANCHOR.replace(year=2026, month=11, day=3),
+            workflow_id="close-bench",
+        )
+    engine.dispose()
+
+
 def _worker(url: str, batches: Any, results: Any, ready: Any) -> None:
     """One worker process: the batch activity's work (recurring/batch.py, then the run's
     records read back for hand-over) for each batch it takes, until told to stop."""
