@@ -629,10 +629,11 @@ class PersistedRun:
 def persisted_run(
     count: int, backend: str, workers: int, batch: int, *, floor: bool = False
 ) -> PersistedRun:
-    """Seed a fresh ledger, then time the bill run's batch path for every due subscription:
-    the due query (as the workflow pages it) feeding ``workers`` processes. Afterwards the
-    ledger must hold one invoice per subscription under an unbroken series. With ``floor``
-    (PostgreSQL), also time :func:`copy_floor` of the rows the run stored."""
+    """Seed a fresh ledger with October 2026 signed off (:func:`sign_off`), then time the bill
+    run's batch path for every due subscription: the due query (as the workflow pages it)
+    feeding ``workers`` processes. Afterwards the ledger must hold one invoice per
+    subscription under an unbroken series. With ``floor`` (PostgreSQL), also time
+    :func:`copy_floor` of the rows the run stored."""
     import multiprocessing
 
     from sqlalchemy import func, select
@@ -644,6 +645,7 @@ def persisted_run(
     url, schema = _ledger_url(backend)
     try:
         seed_ledger(url, count)
+        sign_off(url)
         context = multiprocessing.get_context("spawn")
         batches = context.Queue(maxsize=4 * workers)
         results = context.Queue()
@@ -688,9 +690,10 @@ STORED = ("invoices", "invoice_lines", "audit_log", "bill_run_items")
 
 def copy_floor(url: str, count: int, batch: int) -> float:
     """Seconds to COPY the rows the run stored (invoices, lines, audit entries, run records)
-    into a fresh ledger seeded alike, a batch's share per transaction, through the product's
-    ``copy_rows``: the database's share of the run (same indexes, constraints and triggers)
-    with nothing priced, read or moved on. Wall clock, one process, like the run."""
+    into a fresh ledger seeded alike (October signed off too), a batch's share per
+    transaction, through the product's ``copy_rows``: the database's share of the run (same
+    indexes, constraints and triggers) with nothing priced, read or moved on. Wall clock,
+    one process, like the run."""
     import psycopg
     from psycopg.types.json import Json
     from sqlalchemy.engine import make_url
@@ -723,6 +726,7 @@ def copy_floor(url: str, count: int, batch: int) -> float:
     target, schema = _ledger_url("postgresql")
     try:
         seed_ledger(target, count)
+        sign_off(target)
         engine = make_engine(target)
         sessions = session_factory(engine)
         started = time.perf_counter()

@@ -75,11 +75,11 @@ def _timed_copies(times: StatementTimes) -> Iterator[None]:
         original(session, copy_sql, rows)
         times.add(copy_sql.split("(")[0], time.perf_counter() - started)
 
-    bulk.copy_rows = timed  # type: ignore[assignment]
+    bulk.copy_rows = timed
     try:
         yield
     finally:
-        bulk.copy_rows = original  # type: ignore[assignment]
+        bulk.copy_rows = original
 
 
 def profile(count: int, batch: int, closed: bool, top: int) -> None:
@@ -155,7 +155,7 @@ def profile(count: int, batch: int, closed: bool, top: int) -> None:
         engine.dispose()
         if profiler:
             print()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
     finally:
         _drop(schema)
 

@@ -215,9 +215,7 @@ def race(url: str, case: str, rounds: int, workers: int) -> dict[int, list[Outco
     return outcomes
 
 
-def _worker(
-    url: str, case: str, worker: int, rounds: int, barrier: Any, results: Any
-) -> None:
+def _worker(url: str, case: str, worker: int, rounds: int, barrier: Any, results: Any) -> None:
     engine = make_engine(url)
     sessions = session_factory(engine)
     act = CASES[case].act

@@ -102,7 +102,9 @@ def test_a_bulk_batch_of_invoices_with_one_in_the_closed_period_is_refused_whole
     with transaction(locked) as session:  # the same batch without it goes through
         insert_rows(session, Invoice, rows)
         # a draft is not booked yet: dated October, it may still be written
-        insert_rows(session, Invoice, [_invoice("B-DRAFT", date(2026, 10, 30), "draft")])
+        insert_rows(
+            session, Invoice, [_invoice("B-DRAFT", date(2026, 10, 30), InvoiceStatus.DRAFT)]
+        )
     assert _count(locked, Invoice) == before + 4
 
 
