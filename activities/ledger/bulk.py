@@ -22,10 +22,10 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
-    cast,
     insert,
     text,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
@@ -125,7 +125,7 @@ def among(
         # A batch's ids as one array literal: psycopg's list dumper takes 1.4 ms for 500
         # strings (a Python call per element), and a batch passes its ids a dozen times.
         literal = bindparam(None, _array_literal(values), type_=String())
-        return column == any_(cast(literal, ARRAY(column.type)))
+        return column == any_(sql_cast(literal, ARRAY(column.type)))
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
 
 
