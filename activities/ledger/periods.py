@@ -27,9 +27,10 @@ and checked.
 A write checked before a sign-off must not commit after it. On PostgreSQL the
 trigger's check (before each row, or at the end of an inserting statement) holds a
 ROW SHARE lock on ``closed_periods`` until the writer's transaction ends, and the
-sign-off takes EXCLUSIVE (:func:`hold_writes`) before it recomputes the closing figures: it waits for writers in flight, and writers
-arriving meanwhile wait for it and then see the new closed period. On SQLite
-every transaction holds the database's write lock from its start.
+sign-off takes EXCLUSIVE (:func:`hold_writes`) before it recomputes the closing
+figures: it waits for writers in flight, and writers arriving meanwhile wait for it and
+then see the new closed period. On SQLite every transaction holds the database's write
+lock from its start.
 """
 
 from __future__ import annotations
