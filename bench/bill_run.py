@@ -555,6 +555,30 @@ def seed_ledger(url: str, count: int) -> None:
     engine.dispose()
 
 
+#: The month signed off before the run (the run issues on 1 December 2026): a ledger in use
+#: has closed months, so the period lock checks every stored row against one.
+SIGNED_OFF = (2026, 10)
+
+
+def sign_off(url: str) -> None:
+    """Sign :data:`SIGNED_OFF` off, as the month-end close does (not timed)."""
+    from activities.ledger.db import make_engine, session_factory, transaction
+    from activities.ledger.periods import Period, lock_period
+
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        lock_period(
+            session,
+            Period(*SIGNED_OFF),
+            timezone="UTC",
+            closing_ar={},
+            signed_off_by="bench",
+            signed_off_at=ANCHOR.replace(year=2026, month=11, day=3),
+            workflow_id="close-bench",
+        )
+    engine.dispose()
+
+
 def _worker(url: str, batches: Any, results: Any, ready: Any) -> None:
     """One worker process: the batch activity's work (recurring/batch.py, then the run's
     records read back for hand-over) for each batch it takes, until told to stop."""
@@ -605,10 +629,11 @@ class PersistedRun:
 def persisted_run(
     count: int, backend: str, workers: int, batch: int, *, floor: bool = False
 ) -> PersistedRun:
-    """Seed a fresh ledger, then time the bill run's batch path for every due subscription:
-    the due query (as the workflow pages it) feeding ``workers`` processes. Afterwards the
-    ledger must hold one invoice per subscription under an unbroken series. With ``floor``
-    (PostgreSQL), also time :func:`copy_floor` of the rows the run stored."""
+    """Seed a fresh ledger with October 2026 signed off (:func:`sign_off`), then time the bill
+    run's batch path for every due subscription: the due query (as the workflow pages it)
+    feeding ``workers`` processes. Afterwards the ledger must hold one invoice per
+    subscription under an unbroken series. With ``floor`` (PostgreSQL), also time
+    :func:`copy_floor` of the rows the run stored."""
     import multiprocessing
 
     from sqlalchemy import func, select
@@ -620,6 +645,7 @@ def persisted_run(
     url, schema = _ledger_url(backend)
     try:
         seed_ledger(url, count)
+        sign_off(url)
         context = multiprocessing.get_context("spawn")
         batches = context.Queue(maxsize=4 * workers)
         results = context.Queue()
@@ -664,9 +690,10 @@ STORED = ("invoices", "invoice_lines", "audit_log", "bill_run_items")
 
 def copy_floor(url: str, count: int, batch: int) -> float:
     """Seconds to COPY the rows the run stored (invoices, lines, audit entries, run records)
-    into a fresh ledger seeded alike, a batch's share per transaction, through the product's
-    ``copy_rows``: the database's share of the run (same indexes, constraints and triggers)
-    with nothing priced, read or moved on. Wall clock, one process, like the run."""
+    into a fresh ledger seeded alike (October signed off too), a batch's share per
+    transaction, through the product's ``copy_rows``: the database's share of the run (same
+    indexes, constraints and triggers) with nothing priced, read or moved on. Wall clock,
+    one process, like the run."""
     import psycopg
     from psycopg.types.json import Json
     from sqlalchemy.engine import make_url
@@ -699,6 +726,7 @@ def copy_floor(url: str, count: int, batch: int) -> float:
     target, schema = _ledger_url("postgresql")
     try:
         seed_ledger(target, count)
+        sign_off(target)
         engine = make_engine(target)
         sessions = session_factory(engine)
         started = time.perf_counter()

@@ -1213,8 +1213,16 @@ class _Period:
         for item in (*self.paid.values(), *self.released):
             used = item.billed - item.credited
             line = _Line(
-                "charge", "", item.price.code, self.start, self.end, Decimal(item.quantity),
-                item.price.unit_amount, FULL_PERIOD, used, whole_item=False,
+                "charge",
+                "",
+                item.price.code,
+                self.start,
+                self.end,
+                Decimal(item.quantity),
+                item.price.unit_amount,
+                FULL_PERIOD,
+                used,
+                whole_item=False,
             )
             net = used - _discount(line, terms.discounts, currency) if terms.discounts else used
             used_total += net + (line_tax(net, terms.tax, currency) if terms.tax.rate else ZERO)

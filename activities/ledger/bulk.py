@@ -9,6 +9,7 @@ lands is exactly what the ORM would have written.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -66,11 +67,11 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
     column says SQL NULL, as the ORM does), anything else by the column type's own binding."""
     kind = column.type
     if isinstance(kind, JSON):
-        from psycopg.types.json import Json
-
+        # The text the ORM sends (json.dumps), as a plain string: COPY's text format hands
+        # it to the column's own input, without psycopg's Json wrapper and dumper per value.
         if kind.none_as_null:
-            return lambda value: None if value is None else Json(value)
-        return Json
+            return lambda value: None if value is None else json.dumps(value)
+        return json.dumps
     bind = kind.bind_processor(dialect)
     if bind is None:
         return None

@@ -14,7 +14,10 @@ reason (:func:`reopen_period`, audited). A signed-off month stays closed.
 
 The database enforces the lock (triggers of migration 0004 on invoices,
 invoice lines, payments, payment applications, credit notes and refunds), so
-it binds every write path: ORM flushes, Core statements, bulk saves, raw SQL.
+it binds every write path: ORM flushes, Core statements, bulk saves, COPY, raw
+SQL. On PostgreSQL an insert is checked once per statement over its transition
+table (migration 0021: a bill run's batch is a few statements of hundreds of
+rows); updates and deletes row by row.
 A ``before_flush`` guard repeats the check for ORM writes to name the record
 in the refusal. Figures that later, dated events move (an invoice's open
 balance and paid/open status, a payment's unapplied cash, a credit note's
@@ -22,11 +25,12 @@ unused credit) stay free, because the event that moves them is itself dated
 and checked.
 
 A write checked before a sign-off must not commit after it. On PostgreSQL the
-trigger's check holds a ROW SHARE lock on ``closed_periods`` until the writer's
-transaction ends, and the sign-off takes EXCLUSIVE (:func:`hold_writes`) before
-it recomputes the closing figures: it waits for writers in flight, and writers
-arriving meanwhile wait for it and then see the new closed period. On SQLite
-every transaction holds the database's write lock from its start.
+trigger's check (before each row, or at the end of an inserting statement) holds a
+ROW SHARE lock on ``closed_periods`` until the writer's transaction ends, and the
+sign-off takes EXCLUSIVE (:func:`hold_writes`) before it recomputes the closing
+figures: it waits for writers in flight, and writers arriving meanwhile wait for it and
+then see the new closed period. On SQLite every transaction holds the database's write
+lock from its start.
 """
 
 from __future__ import annotations
