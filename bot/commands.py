@@ -25,6 +25,7 @@ USAGE: dict[str, str] = {
     "seats": "seats SUBSCRIPTION-ID N",
     "plan": "plan SUBSCRIPTION-ID PLAN-CODE",
     "addon": "addon SUBSCRIPTION-ID CODE=1|CODE=0",
+    "interval": "interval SUBSCRIPTION-ID month|quarter|year",
     "cancel": "cancel SUBSCRIPTION-ID",
     "aging": "aging [CUSTOMER-ID]",
     "promise": "promise CUSTOMER-ID AMOUNT [CURRENCY] YYYY-MM-DD",
@@ -45,6 +46,7 @@ SUMMARY: dict[str, str] = {
     "seats": "change the seat count (preview, then Confirm)",
     "plan": "change the plan (preview, then Confirm)",
     "addon": "add (=1) or remove (=0) a per-seat add-on (preview, then Confirm)",
+    "interval": "change the billing interval (preview, then Confirm)",
     "cancel": "cancel at the period end (preview, then Confirm)",
     "aging": "AR aging by bucket, for everyone or one customer",
     "promise": "record a promise to pay",
@@ -92,7 +94,7 @@ class PreviewChange:
     subcommand: Literal["preview"] = "preview"
 
 
-ChangeSubcommand = Literal["seats", "plan", "addon", "cancel"]
+ChangeSubcommand = Literal["seats", "plan", "addon", "interval", "cancel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ class SubscriptionChange:
     plan: str | None = None
     addon: str | None = None
     addon_on: bool = True
+    interval: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,7 @@ Request = (
 
 #: Subcommands that change something; the bot checks the caller's role before running them.
 STATE_CHANGING = frozenset(
-    {"promise", "dunning", "dispute", "note", "seats", "plan", "addon", "cancel"}
+    {"promise", "dunning", "dispute", "note", "seats", "plan", "addon", "interval", "cancel"}
 )
 
 
@@ -265,6 +268,16 @@ def _addon(args: list[str]) -> SubscriptionChange:
             "a per-seat add-on covers every seat"
         )
     return SubscriptionChange(subscription_id, "addon", addon=code, addon_on=count == "1")
+
+
+def _interval(args: list[str]) -> SubscriptionChange:
+    subscription_id, interval = _exactly(args, 2, "a subscription id and the new interval")
+    if interval.lower() not in _INTERVALS:
+        raise _Bad(f"interval: `{interval}` is not one of {', '.join(_INTERVALS)}.")
+    return SubscriptionChange(subscription_id, "interval", interval=interval.lower())
+
+
+_INTERVALS = ("month", "quarter", "year")
 
 
 def _cancel(args: list[str]) -> SubscriptionChange:
@@ -377,6 +390,7 @@ _PARSERS: dict[str, Callable[[list[str]], Request]] = {
     "seats": _seats,
     "plan": _plan,
     "addon": _addon,
+    "interval": _interval,
     "cancel": _cancel,
     "aging": _aging,
     "promise": _promise,

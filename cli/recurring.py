@@ -242,6 +242,15 @@ def change(
     addon: Annotated[
         str | None, typer.Option("--addon", help="CODE=1 adds a per-seat add-on, CODE=0 removes it")
     ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            "--interval",
+            help="New billing interval: month, quarter or year. The period and the billing "
+            "day move as the contract's proration policy says (anchor_on_change: reset starts "
+            "a new period at the change, keep runs to the next billing day)",
+        ),
+    ] = None,
     pause: Annotated[bool, typer.Option("--pause")] = False,
     resume: Annotated[bool, typer.Option("--resume")] = False,
     cancel: Annotated[bool, typer.Option("--cancel")] = False,
@@ -259,6 +268,7 @@ def change(
         ("seats", seats is not None),
         ("plan", plan is not None),
         ("addon", addon is not None),
+        ("interval", interval is not None),
         ("pause", pause),
         ("resume", resume),
         ("cancel", cancel),
@@ -266,7 +276,8 @@ def change(
     kinds = [kind for kind, given in chosen if given]
     if len(kinds) != 1:
         raise ValueError(
-            "change: give exactly one of --seats, --plan, --addon, --pause, --resume, --cancel"
+            "change: give exactly one of --seats, --plan, --addon, --interval, --pause, --resume, "
+            "--cancel"
         )
     addon_code, addon_on = None, True
     if addon is not None:
@@ -284,6 +295,7 @@ def change(
         plan=plan,
         addon=addon_code,
         addon_on=addon_on,
+        interval=interval,
         at=_when(at),
         actor=actor,
         reason=reason,

@@ -464,6 +464,9 @@ class _Period:
     swapped: set[str] = field(default_factory=set)
     new_interval: Interval | None = None
     new_count: int = 1
+    # What a change of interval at this instant replaced, so that a change back at the
+    # same instant undoes it (plan, add-ons, own quantities, items swapped).
+    undo: tuple[SeatPrice, dict[str, SeatPrice], dict[str, int], set[str]] | None = None
     true_up_quarter: int = 0
     true_up_peak: int = 0
     # Items billed in arrears: per code, the (from, quantity, price) pieces of the
@@ -895,6 +898,21 @@ class _Period:
     def _change_plan(self, where: str, event: PlanChanged) -> None:
         if event.interval_count != 1:
             check_interval_count(event.interval, event.interval_count, f"{where}.interval_count")
+        undo = self.undo
+        if undo is not None and (event.interval, event.interval_count) == (
+            self.interval,
+            self.interval_count,
+        ):
+            plan, addons, quantities, swapped = undo
+            if event.plan == plan and (
+                event.addons is None or {a.code: a for a in event.addons} == addons
+            ):
+                # Back to the interval and prices this instant began with: the change of
+                # interval made at the same instant is undone, and nothing is billed.
+                self.plan, self.addons, self.quantities = plan, dict(addons), quantities
+                self.swapped = set(swapped)
+                self.new_interval, self.new_count, self.undo = None, 1, None
+                return
         old_length = _length(self.interval, self.interval_count)
         new_length = _length(event.interval, event.interval_count)
         if new_length != old_length and event.addons is None and self.addons:
@@ -916,6 +934,8 @@ class _Period:
             )
             return
         self.scheduled = None
+        if new_length != old_length and self.new_interval is None:
+            self.undo = (self.plan, dict(self.addons), self.quantities, set(self.swapped))
         if event.plan.code != self.plan.code or event.plan.unit_amount != self.plan.unit_amount:
             self.swapped.add(self.plan.code)
         self.plan = event.plan
@@ -982,6 +1002,7 @@ class _Period:
         self.swapped.clear()
         self.new_interval = None
         self.new_count = 1
+        self.undo = None
         self.true_up_quarter = 0
 
     def _credits_decreases(self) -> bool:
@@ -1491,3 +1512,32 @@ def draft_invoice(
             lines.append(true_up)
     limit = period.refund_limit(terms)
     return _assemble(currency, lines, terms, period.notes, period.refund, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Where a subscription's billing stands after its period's events: the billing
+    anchor, the interval, and the period now running (``start`` to ``end``, the renewal)."""
+
+    anchor: datetime
+    interval: Interval
+    interval_count: int
+    start: datetime
+    end: datetime
+
+
+def schedule_after(
+    subscription: Subscription,
+    events: Sequence[Event] = (),
+    *,
+    policy: ProrationPolicy = DEFAULT_POLICY,
+) -> Schedule:
+    """The period and anchor the engine bills from after ``events``, without the renewal.
+
+    A change of interval moves them (``policy.anchor_on_change``: ``reset`` starts a new
+    period at the change, ``keep`` runs to the next billing day); the ledger keeps its
+    period and anchor where the engine has them, so the bill run renews on the very day
+    the engine's draft renews. A change scheduled for the renewal does not move them yet.
+    """
+    period = _price_period(subscription, events, policy, renew=False)
+    return Schedule(period.anchor, period.interval, period.interval_count, period.start, period.end)

@@ -813,6 +813,7 @@ class SubscriptionEventKind(StrEnum):
     RESUMED = "resumed"
     CANCELLED = "cancelled"
     QUARTERLY_TRUE_UP = "quarterly_true_up"
+    INTERVAL_CHANGED = "interval_changed"
 
 
 class SubscriptionPeriod(Base):

@@ -23,6 +23,7 @@ REVISIONS: tuple[str, ...] = (
     "0016",
     "0017",
     "0018",
+    "0020",
 )
 #: The newest schema version this code knows.
 HEAD = REVISIONS[-1]
