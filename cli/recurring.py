@@ -32,6 +32,7 @@ from activities.ledger.models import (
     Invoice,
     Subscription,
     SubscriptionCommitment,
+    SubscriptionEventKind,
     SubscriptionPeriod,
 )
 from activities.recurring.bill_run import (
@@ -155,7 +156,9 @@ def show(subscription_id: str) -> None:
             what = row.kind.value
             if row.seats:
                 what += f" {row.seats}"
-            if row.plan or row.addon:
+            if row.kind == SubscriptionEventKind.INTERVAL_CHANGED:
+                what += f" {(row.details or {}).get('interval')}"
+            elif row.plan or row.addon:
                 what += f" {row.plan or row.addon}"
             say(
                 f"  {row.effective_at.isoformat()}  {what}  by {row.actor} ({row.source})",

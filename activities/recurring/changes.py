@@ -69,7 +69,9 @@ class ChangeRequest(BaseModel):
     plan: str | None = Field(default=None, min_length=1, max_length=64)
     addon: str | None = Field(default=None, min_length=1, max_length=64)
     addon_on: bool = True
-    interval: str | None = Field(default=None, description="new billing interval")
+    interval: str | None = Field(
+        default=None, max_length=16, description="new billing interval: month, quarter, year"
+    )
     at: datetime | None = None
     actor: str = Field(min_length=1, max_length=120)
     reason: str | None = Field(default=None, max_length=2000)
@@ -86,11 +88,6 @@ class ChangeRequest(BaseModel):
         }
         if self.kind in needs and needs[self.kind] is None:
             raise ValueError(f"{self.kind}: a {self.kind} change needs the new {self.kind}")
-        if self.interval is not None and self.interval not in INTERVALS:
-            raise ValueError(
-                f"interval: {self.interval!r} is not a billing interval "
-                f"({', '.join(INTERVALS)})"
-            )
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError("at: give a timezone-aware time such as 2026-12-01T00:00:00Z")
         return self
@@ -241,12 +238,16 @@ def _interval_event(
     """A change of billing interval, at the plan's and add-ons' prices in the new interval
     (kept on the event, as a plan change keeps its prices)."""
     old = subscription.interval.value
+    if new not in INTERVALS:
+        raise LedgerError(f"interval: {new!r} is not a billing interval ({', '.join(INTERVALS)})")
     if new == old:
         raise LedgerError(f"interval: the subscription is already billed every {old}")
     try:
         price = book.plan_price(subscription.plan, INTERVALS[new], subscription.currency)
         addons = [
-            book.addon_price(item.item_code, INTERVALS[new], subscription.currency, subscription.plan)
+            book.addon_price(
+                item.item_code, INTERVALS[new], subscription.currency, subscription.plan
+            )
             for item in subscription.items
             if item.kind == ItemKind.SEAT_ADDON
         ]

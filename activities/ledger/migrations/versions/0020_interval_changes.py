@@ -34,7 +34,9 @@ _AFTER = (*_BEFORE, "interval_changed")
 
 def _kinds(kinds: tuple[str, ...]) -> None:
     with op.batch_alter_table("subscription_events", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_subscription_events_subscriptioneventkind"), type_="check")
+        batch_op.drop_constraint(
+            op.f("ck_subscription_events_subscriptioneventkind"), type_="check"
+        )
         batch_op.create_check_constraint(
             op.f("ck_subscription_events_subscriptioneventkind"),
             f"kind IN ({', '.join(repr(kind) for kind in kinds)})",
