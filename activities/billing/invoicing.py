@@ -429,6 +429,23 @@ class _Paid:
     credited: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class _Undo:
+    """What a change of interval found at its instant, so that a change back to the same
+    interval and prices at that instant undoes it (issue 15: a change and its reversal on
+    the same instant net to zero)."""
+
+    interval: tuple[Interval, int]
+    plan: SeatPrice
+    addons: dict[str, SeatPrice]
+    quantities: dict[str, int]
+    swapped: frozenset[str]
+    kinds: frozenset[EventKind]
+    scheduled: PlanChanged | None
+    scheduled_note: str | None
+    notes: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class _Period:
     """Prices a subscription's events within its current billing period."""
@@ -454,6 +471,7 @@ class _Period:
     refund: bool = False
     peak: int = 0
     scheduled: PlanChanged | None = None
+    scheduled_note: str | None = None  # the note saying so, dropped if a later change replaces it
     paid: dict[str, _Paid] = field(default_factory=dict)
     released: list[_Paid] = field(default_factory=list)  # paid items given up this period
     lines: list[_Line] = field(default_factory=list)
@@ -464,9 +482,7 @@ class _Period:
     swapped: set[str] = field(default_factory=set)
     new_interval: Interval | None = None
     new_count: int = 1
-    # What a change of interval at this instant replaced, so that a change back at the
-    # same instant undoes it (plan, add-ons, own quantities, items swapped).
-    undo: tuple[SeatPrice, dict[str, SeatPrice], dict[str, int], set[str]] | None = None
+    undo: _Undo | None = None
     true_up_quarter: int = 0
     true_up_peak: int = 0
     # Items billed in arrears: per code, the (from, quantity, price) pieces of the
@@ -840,7 +856,6 @@ class _Period:
             else:
                 self.seats -= event.seats
         elif isinstance(event, PlanChanged):
-            self.kinds.add("plan_change")
             self._change_plan(where, event)
         elif isinstance(event, AddonAdded):
             if event.addon.code in self.addons or event.addon.code == self.plan.code:
@@ -899,22 +914,35 @@ class _Period:
         if event.interval_count != 1:
             check_interval_count(event.interval, event.interval_count, f"{where}.interval_count")
         undo = self.undo
-        if undo is not None and (event.interval, event.interval_count) == (
-            self.interval,
-            self.interval_count,
+        if (
+            undo is not None
+            and (event.interval, event.interval_count) == undo.interval
+            and event.plan == undo.plan
+            and (event.addons is None or {a.code: a for a in event.addons} == undo.addons)
         ):
-            plan, addons, quantities, swapped = undo
-            if event.plan == plan and (
-                event.addons is None or {a.code: a for a in event.addons} == addons
-            ):
-                # Back to the interval and prices this instant began with: the change of
-                # interval made at the same instant is undone, and nothing is billed.
-                self.plan, self.addons, self.quantities = plan, dict(addons), quantities
-                self.swapped = set(swapped)
-                self.new_interval, self.new_count, self.undo = None, 1, None
-                return
+            # Back to the interval and prices this instant began with: the change of
+            # interval made at the same instant is undone, and nothing is billed.
+            self.plan, self.addons, self.quantities = undo.plan, dict(undo.addons), undo.quantities
+            self.swapped, self.kinds = set(undo.swapped), set(undo.kinds)
+            self.scheduled, self.scheduled_note = undo.scheduled, undo.scheduled_note
+            self.notes[:] = undo.notes
+            self.new_interval, self.new_count, self.undo = None, 1, None
+            return
         old_length = _length(self.interval, self.interval_count)
         new_length = _length(event.interval, event.interval_count)
+        if new_length != old_length and undo is None:
+            self.undo = _Undo(
+                (self.interval, self.interval_count),
+                self.plan,
+                dict(self.addons),
+                self.quantities,
+                frozenset(self.swapped),
+                frozenset(self.kinds),
+                self.scheduled,
+                self.scheduled_note,
+                tuple(self.notes),
+            )
+        self.kinds.add("plan_change")
         if new_length != old_length and event.addons is None and self.addons:
             raise InvoicingError(f"{where}.addons: give the add-ons' prices in the new interval")
         if self.policy.upgrade_test == "daily_price":
@@ -925,17 +953,19 @@ class _Period:
             downgrade = new_length < old_length
         else:
             downgrade = event.plan.unit_amount < self.plan.unit_amount
+        if self.scheduled_note is not None:
+            self.notes.remove(self.scheduled_note)
+            self.scheduled_note = None
         if downgrade and self.policy.decrease == "at_period_end":
             self.scheduled = event
             adjective = _adjective(event.interval, event.interval_count)
-            self.notes.append(
+            self.scheduled_note = (
                 f"Change to {event.plan.name} ({adjective}) takes effect at the renewal on "
                 f"{_day(self.end)}."
             )
+            self.notes.append(self.scheduled_note)
             return
         self.scheduled = None
-        if new_length != old_length and self.new_interval is None:
-            self.undo = (self.plan, dict(self.addons), self.quantities, set(self.swapped))
         if event.plan.code != self.plan.code or event.plan.unit_amount != self.plan.unit_amount:
             self.swapped.add(self.plan.code)
         self.plan = event.plan
