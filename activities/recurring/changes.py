@@ -392,7 +392,12 @@ def change_subscription(
         pending_total=sum(
             (line.amount - line.discount_amount + line.tax_amount for line in pending), ZERO
         ),
-        next_invoice_total=priced.new.total,
+        # Invoiced at once, the change's lines leave the bill run's invoice.
+        next_invoice_total=(
+            part_of(priced.full, priced.full.lines[priced.change_lines :]).total
+            if invoicing == "immediately" and pending
+            else priced.new.total
+        ),
         invoicing=invoicing,
         applied=apply or existing is not None,
         already_recorded=existing is not None,
