@@ -7,6 +7,12 @@ change, such as removing more seats than held, is refused here with the engine's
 reason), and when asked to apply: records the event, brings the subscription's rows to
 the new state, audits it, and invoices the change at once when the contract type's
 policy says so. Without ``apply`` it only previews and writes nothing.
+
+A change of billing interval also moves the period's end and the billing anchor to
+where the engine has them after the change (``anchor_on_change``: a new period at the
+change, or the billing day kept), so the bill run renews on the day the engine does; one
+that starts a period ending later than the current one is invoiced at once, whatever the
+contract's ``change_invoicing``, since that period is billed in advance.
 """
 
 from __future__ import annotations
@@ -378,6 +384,12 @@ def change_subscription(
         # The new period is billed in advance from its start: waiting for its renewal
         # would leave it unbilled for up to an interval.
         invoicing = "immediately"
+    elif (
+        existing is not None
+        and period.invoiced_through is not None
+        and existing.effective_at <= period.invoiced_through
+    ):
+        invoicing = "immediately"  # the recorded change, as it was: invoiced at once
     outcome = ChangeOutcome(
         subscription_id=subscription.id,
         currency=subscription.currency,

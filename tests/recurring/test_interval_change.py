@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -29,10 +30,17 @@ from activities.ledger.models import (
     SubscriptionEventKind,
     SubscriptionPeriod,
 )
+from activities.paths import REPO_ROOT
 from activities.recurring.bill_run import Billing, Outcome, bill_subscription, due_subscriptions
 from activities.recurring.changes import ChangeOutcome, ChangeRequest, change_subscription
 from activities.recurring.history import part_of
-from activities.recurring.policy import AnchorOnChange, ContractPolicy, RecurringPolicy
+from activities.recurring.policy import (
+    AnchorOnChange,
+    ContractPolicy,
+    PolicyError,
+    RecurringPolicy,
+    load_policy,
+)
 from tests.cli.conftest import CliResult
 from tests.recurring.factories import billing, subscription
 
@@ -156,6 +164,9 @@ def test_monthly_to_annual_resets_the_anchor_and_is_invoiced_at_once(
 
     applied = change(sessions, b, "year")
     assert applied.invoice_number is not None
+    again = change(sessions, b, "year")  # the same idempotency key: recorded once
+    assert again.already_recorded and again.invoicing == "immediately"
+    assert len(invoices(sessions)) == 1
     assert state(sessions) == (
         Interval.YEAR,
         new_start,
@@ -366,3 +377,19 @@ def test_the_command_line_previews_then_applies_with_yes(
         assert period.period_start == start and period.period_end.year == now.year + 1
     status, out, _ = cli("subscription", "show", "SUB-9")
     assert status == 0 and "interval_changed year" in out, out
+
+
+def test_the_anchor_rule_is_set_per_contract_type_and_checked_at_load(tmp_path: Path) -> None:
+    shipped = (REPO_ROOT / "config" / "recurring_billing.yaml").read_text(encoding="utf-8")
+    kept = shipped.replace(
+        "    change_invoicing: next_bill_run\n",
+        "    change_invoicing: next_bill_run\n    anchor_on_change: keep\n",
+    )
+    (tmp_path / "recurring_billing.yaml").write_text(kept, encoding="utf-8")
+    loaded = load_policy(tmp_path)
+    assert loaded.for_contract("self_serve_monthly").proration.anchor_on_change == "keep"
+    assert loaded.for_contract("annual_invoiced").proration.anchor_on_change == "reset"
+    wrong = kept.replace("anchor_on_change: keep", "anchor_on_change: sideways")
+    (tmp_path / "recurring_billing.yaml").write_text(wrong, encoding="utf-8")
+    with pytest.raises(PolicyError, match="contract_types.self_serve_monthly.anchor_on_change"):
+        load_policy(tmp_path)
