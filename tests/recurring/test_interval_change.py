@@ -391,5 +391,7 @@ def test_the_anchor_rule_is_set_per_contract_type_and_checked_at_load(tmp_path: 
     assert loaded.for_contract("annual_invoiced").proration.anchor_on_change == "reset"
     wrong = kept.replace("anchor_on_change: keep", "anchor_on_change: sideways")
     (tmp_path / "recurring_billing.yaml").write_text(wrong, encoding="utf-8")
-    with pytest.raises(PolicyError, match=re.escape("contract_types.self_serve_monthly.anchor_on_change")):
+    with pytest.raises(
+        PolicyError, match=re.escape("contract_types.self_serve_monthly.anchor_on_change")
+    ):
         load_policy(tmp_path)
