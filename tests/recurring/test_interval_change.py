@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from activities.billing import invoicing
 from activities.billing.pricebook import load_pricebook
+from activities.billing.seller import load_seller
 from activities.billing.tax import load_tax_table, tax_treatment
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.errors import LedgerError
@@ -31,6 +32,7 @@ from activities.ledger.models import (
     SubscriptionPeriod,
 )
 from activities.paths import REPO_ROOT
+from activities.recurring.batch import bill_batch
 from activities.recurring.bill_run import Billing, Outcome, bill_subscription, due_subscriptions
 from activities.recurring.changes import ChangeOutcome, ChangeRequest, change_subscription
 from activities.recurring.history import part_of
@@ -96,8 +98,17 @@ def change(
         )
 
 
-def run(sessions: sessionmaker[Session], b: Billing, day: date) -> list[Outcome]:
+def run(
+    sessions: sessionmaker[Session], b: Billing, day: date, *, batch: bool = False
+) -> list[Outcome]:
+    """The subscription billed alone, or (``batch``) by the bill run's batch path."""
     with transaction(sessions) as session:
+        if batch:
+            done = bill_batch(
+                session, ["SUB-I"], day, b, load_seller(), actor="workflow:test", now=NOW
+            )
+            assert done.skipped == []
+            return done.outcomes
         return bill_subscription(session, "SUB-I", day, b, actor="workflow:test", now=NOW)
 
 
@@ -204,8 +215,9 @@ def test_monthly_to_annual_resets_the_anchor_and_is_invoiced_at_once(
     assert third.total == renewal(datetime(2027, 11, 25, tzinfo=UTC), date(2028, 11, 25)).total
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["alone", "batch"])
 def test_monthly_to_annual_keeping_the_billing_day_waits_for_the_bill_run(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], batch: bool
 ) -> None:
     """Kill Bill's and Lago's rule: the billing day (the 15th) stays; the annual plan is
     charged from the change to the 15th, then whole years; the contract's policy
@@ -221,8 +233,8 @@ def test_monthly_to_annual_keeping_the_billing_day_waits_for_the_bill_run(
 
     with sessions() as session:
         assert due_subscriptions(session, date(2026, 12, 15)) == ["SUB-I"]
-    assert [o.outcome for o in run(sessions, b, date(2026, 12, 15))] == ["invoiced"]
-    assert [o.outcome for o in run(sessions, b, date(2026, 12, 15))] == ["not_due"]
+    assert [o.outcome for o in run(sessions, b, date(2026, 12, 15), batch=batch)] == ["invoiced"]
+    assert [o.outcome for o in run(sessions, b, date(2026, 12, 15), batch=batch)] == ["not_due"]
     event = invoicing.PlanChanged(CHANGE_AT, ANNUAL, "year", ())
     full = expected("keep", [event], date(2026, 12, 15))
     [credit, piece, year] = full.lines
@@ -234,7 +246,7 @@ def test_monthly_to_annual_keeping_the_billing_day_waits_for_the_bill_run(
     assert [line.amount for line in invoice.lines] == [line.amount for line in full.lines]
 
     assert state(sessions)[2:] == (billing_day, datetime(2027, 12, 15, tzinfo=UTC))
-    run(sessions, b, date(2027, 12, 15))
+    run(sessions, b, date(2027, 12, 15), batch=batch)
     assert invoices(sessions)[-1].total == renewal(billing_day, date(2027, 12, 15)).total
 
 
