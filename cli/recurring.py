@@ -251,7 +251,7 @@ def change(
             "--interval",
             help="New billing interval: month, quarter or year. The period and the billing "
             "day move as the contract's proration policy says (anchor_on_change: reset starts "
-            "a new period at the change, keep runs to the next billing day)",
+            "a new period at the change, invoiced at once; keep runs to the next billing day)",
         ),
     ] = None,
     pause: Annotated[bool, typer.Option("--pause")] = False,
