@@ -26,6 +26,7 @@ USAGE: dict[str, str] = {
     "seats": "seats SUBSCRIPTION-ID N",
     "plan": "plan SUBSCRIPTION-ID PLAN-CODE",
     "addon": "addon SUBSCRIPTION-ID CODE=N (0 removes, 1 per seat, N its own quantity)",
+    "interval": "interval SUBSCRIPTION-ID month|quarter|year",
     "cancel": "cancel SUBSCRIPTION-ID",
     "aging": "aging [CUSTOMER-ID]",
     "promise": "promise CUSTOMER-ID AMOUNT [CURRENCY] YYYY-MM-DD",
@@ -46,6 +47,7 @@ SUMMARY: dict[str, str] = {
     "seats": "change the seat count (preview, then Confirm)",
     "plan": "change the plan (preview, then Confirm)",
     "addon": "add (=1) or remove (=0) a per-seat add-on (preview, then Confirm)",
+    "interval": "change the billing interval (preview, then Confirm)",
     "cancel": "cancel at the period end (preview, then Confirm)",
     "aging": "AR aging by bucket, for everyone or one customer",
     "promise": "record a promise to pay",
@@ -93,7 +95,7 @@ class PreviewChange:
     subcommand: Literal["preview"] = "preview"
 
 
-ChangeSubcommand = Literal["seats", "plan", "addon", "cancel"]
+ChangeSubcommand = Literal["seats", "plan", "addon", "interval", "cancel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class SubscriptionChange:
     addon: str | None = None
     addon_on: bool = True
     addon_quantity: int | None = None
+    interval: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,7 @@ Request = (
 
 #: Subcommands that change something; the bot checks the caller's role before running them.
 STATE_CHANGING = frozenset(
-    {"promise", "dunning", "dispute", "note", "seats", "plan", "addon", "cancel"}
+    {"promise", "dunning", "dispute", "note", "seats", "plan", "addon", "interval", "cancel"}
 )
 
 
@@ -267,6 +270,16 @@ def _addon(args: list[str]) -> SubscriptionChange:
     return SubscriptionChange(
         subscription_id, "addon", addon=code, addon_on=quantity != 0, addon_quantity=quantity
     )
+
+
+def _interval(args: list[str]) -> SubscriptionChange:
+    subscription_id, interval = _exactly(args, 2, "a subscription id and the new interval")
+    if interval.lower() not in _INTERVALS:
+        raise _Bad(f"interval: `{interval}` is not one of {', '.join(_INTERVALS)}.")
+    return SubscriptionChange(subscription_id, "interval", interval=interval.lower())
+
+
+_INTERVALS = ("month", "quarter", "year")
 
 
 def _cancel(args: list[str]) -> SubscriptionChange:
@@ -379,6 +392,7 @@ _PARSERS: dict[str, Callable[[list[str]], Request]] = {
     "seats": _seats,
     "plan": _plan,
     "addon": _addon,
+    "interval": _interval,
     "cancel": _cancel,
     "aging": _aging,
     "promise": _promise,

@@ -40,6 +40,7 @@ NEEDS_AR_TEAM = {
     "seats": True,
     "plan": True,
     "addon": True,
+    "interval": True,
     "cancel": True,
 }
 

@@ -1,4 +1,4 @@
-"""`/billing seats|plan|addon|cancel`: a subscription change previewed in Slack, then confirmed.
+"""`/billing seats|plan|addon|interval|cancel`: a subscription change previewed, then confirmed.
 
 The command previews the change with the same function the CLI uses
 (:func:`~activities.recurring.changes.change_subscription`, nothing written) and posts
@@ -95,6 +95,7 @@ async def preview(
         addon=request.addon,
         addon_on=request.addon_on,
         addon_quantity=request.addon_quantity,
+        interval=request.interval,
         actor=roles.actor(services.matrix, user_id),
         source="slack",
         idempotency_key=key,

@@ -32,6 +32,7 @@ from activities.ledger.models import (
     Invoice,
     Subscription,
     SubscriptionCommitment,
+    SubscriptionEventKind,
     SubscriptionPeriod,
 )
 from activities.recurring.addons import parse_addon
@@ -156,7 +157,9 @@ def show(subscription_id: str) -> None:
             what = row.kind.value
             if row.seats:
                 what += f" {row.seats}"
-            if row.plan or row.addon:
+            if row.kind == SubscriptionEventKind.INTERVAL_CHANGED:
+                what += f" {(row.details or {}).get('interval')}"
+            elif row.plan or row.addon:
                 what += f" {row.plan or row.addon}"
             if row.quantity:
                 what += f" quantity {row.quantity}"
@@ -271,6 +274,15 @@ def change(
         bool,
         typer.Option("--own-quantity", help="With --addon CODE=1: add it with its own quantity 1"),
     ] = False,
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            "--interval",
+            help="New billing interval: month, quarter or year. The period and the billing "
+            "day move as the contract's proration policy says (anchor_on_change: reset starts "
+            "a new period at the change, invoiced at once; keep runs to the next billing day)",
+        ),
+    ] = None,
     pause: Annotated[bool, typer.Option("--pause")] = False,
     resume: Annotated[bool, typer.Option("--resume")] = False,
     cancel: Annotated[bool, typer.Option("--cancel")] = False,
@@ -288,6 +300,7 @@ def change(
         ("seats", seats is not None),
         ("plan", plan is not None),
         ("addon", addon is not None),
+        ("interval", interval is not None),
         ("pause", pause),
         ("resume", resume),
         ("cancel", cancel),
@@ -295,7 +308,8 @@ def change(
     kinds = [kind for kind, given in chosen if given]
     if len(kinds) != 1:
         raise ValueError(
-            "change: give exactly one of --seats, --plan, --addon, --pause, --resume, --cancel"
+            "change: give exactly one of --seats, --plan, --addon, --interval, --pause, --resume, "
+            "--cancel"
         )
     addon_code, addon_quantity = None, None
     if addon is not None:
@@ -312,6 +326,7 @@ def change(
         addon_on=addon_quantity != 0,
         addon_quantity=addon_quantity,
         addon_own=own_quantity,
+        interval=interval,
         at=_when(at),
         actor=actor,
         reason=reason,

@@ -463,6 +463,23 @@ class _Paid:
     credited: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class _Undo:
+    """What a change of interval found at its instant, so that a change back to the same
+    interval and prices at that instant undoes it (issue 15: a change and its reversal on
+    the same instant net to zero)."""
+
+    interval: tuple[Interval, int]
+    plan: SeatPrice
+    addons: dict[str, SeatPrice]
+    quantities: dict[str, int]
+    swapped: frozenset[str]
+    kinds: frozenset[EventKind]
+    scheduled: PlanChanged | None
+    scheduled_note: str | None
+    notes: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class _Period:
     """Prices a subscription's events within its current billing period."""
@@ -488,6 +505,7 @@ class _Period:
     refund: bool = False
     peak: int = 0
     scheduled: PlanChanged | None = None
+    scheduled_note: str | None = None  # the note saying so, dropped if a later change replaces it
     paid: dict[str, _Paid] = field(default_factory=dict)
     released: list[_Paid] = field(default_factory=list)  # paid items given up this period
     lines: list[_Line] = field(default_factory=list)
@@ -498,6 +516,7 @@ class _Period:
     swapped: set[str] = field(default_factory=set)
     new_interval: Interval | None = None
     new_count: int = 1
+    undo: _Undo | None = None
     true_up_quarter: int = 0
     true_up_peak: int = 0
     # Items billed in arrears: per code, the (from, quantity, price) pieces of the
@@ -871,7 +890,6 @@ class _Period:
             else:
                 self.seats -= event.seats
         elif isinstance(event, PlanChanged):
-            self.kinds.add("plan_change")
             self._change_plan(where, event)
         elif isinstance(event, AddonAdded):
             if event.addon.code in self.addons or event.addon.code == self.plan.code:
@@ -929,8 +947,36 @@ class _Period:
     def _change_plan(self, where: str, event: PlanChanged) -> None:
         if event.interval_count != 1:
             check_interval_count(event.interval, event.interval_count, f"{where}.interval_count")
+        undo = self.undo
+        if (
+            undo is not None
+            and (event.interval, event.interval_count) == undo.interval
+            and event.plan == undo.plan
+            and (event.addons is None or {a.code: a for a in event.addons} == undo.addons)
+        ):
+            # Back to the interval and prices this instant began with: the change of
+            # interval made at the same instant is undone, and nothing is billed.
+            self.plan, self.addons, self.quantities = undo.plan, dict(undo.addons), undo.quantities
+            self.swapped, self.kinds = set(undo.swapped), set(undo.kinds)
+            self.scheduled, self.scheduled_note = undo.scheduled, undo.scheduled_note
+            self.notes[:] = undo.notes
+            self.new_interval, self.new_count, self.undo = None, 1, None
+            return
         old_length = _length(self.interval, self.interval_count)
         new_length = _length(event.interval, event.interval_count)
+        if new_length != old_length and undo is None:
+            self.undo = _Undo(
+                (self.interval, self.interval_count),
+                self.plan,
+                dict(self.addons),
+                self.quantities,
+                frozenset(self.swapped),
+                frozenset(self.kinds),
+                self.scheduled,
+                self.scheduled_note,
+                tuple(self.notes),
+            )
+        self.kinds.add("plan_change")
         if new_length != old_length and event.addons is None and self.addons:
             raise InvoicingError(f"{where}.addons: give the add-ons' prices in the new interval")
         if self.policy.upgrade_test == "daily_price":
@@ -941,13 +987,17 @@ class _Period:
             downgrade = new_length < old_length
         else:
             downgrade = event.plan.unit_amount < self.plan.unit_amount
+        if self.scheduled_note is not None:
+            self.notes.remove(self.scheduled_note)
+            self.scheduled_note = None
         if downgrade and self.policy.decrease == "at_period_end":
             self.scheduled = event
             adjective = _adjective(event.interval, event.interval_count)
-            self.notes.append(
+            self.scheduled_note = (
                 f"Change to {event.plan.name} ({adjective}) takes effect at the renewal on "
                 f"{_day(self.end)}."
             )
+            self.notes.append(self.scheduled_note)
             return
         self.scheduled = None
         if event.plan.code != self.plan.code or event.plan.unit_amount != self.plan.unit_amount:
@@ -1016,6 +1066,7 @@ class _Period:
         self.swapped.clear()
         self.new_interval = None
         self.new_count = 1
+        self.undo = None
         self.true_up_quarter = 0
 
     def _credits_decreases(self) -> bool:
@@ -1572,3 +1623,32 @@ def draft_invoice(
             lines.append(true_up)
     limit = period.refund_limit(terms)
     return _assemble(currency, lines, terms, period.notes, period.refund, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Where a subscription's billing stands after its period's events: the billing
+    anchor, the interval, and the period now running (``start`` to ``end``, the renewal)."""
+
+    anchor: datetime
+    interval: Interval
+    interval_count: int
+    start: datetime
+    end: datetime
+
+
+def schedule_after(
+    subscription: Subscription,
+    events: Sequence[Event] = (),
+    *,
+    policy: ProrationPolicy = DEFAULT_POLICY,
+) -> Schedule:
+    """The period and anchor the engine bills from after ``events``, without the renewal.
+
+    A change of interval moves them (``policy.anchor_on_change``: ``reset`` starts a new
+    period at the change, ``keep`` runs to the next billing day); the ledger keeps its
+    period and anchor where the engine has them, so the bill run renews on the very day
+    the engine's draft renews. A change scheduled for the renewal does not move them yet.
+    """
+    period = _price_period(subscription, events, policy, renew=False)
+    return Schedule(period.anchor, period.interval, period.interval_count, period.start, period.end)

@@ -834,6 +834,7 @@ class SubscriptionEventKind(StrEnum):
     CANCELLED = "cancelled"
     QUARTERLY_TRUE_UP = "quarterly_true_up"
     ADDON_QUANTITY_CHANGED = "addon_quantity_changed"
+    INTERVAL_CHANGED = "interval_changed"
 
 
 class SubscriptionPeriod(Base):

@@ -24,6 +24,7 @@ REVISIONS: tuple[str, ...] = (
     "0017",
     "0018",
     "0019",
+    "0020",
     "0021",
 )
 #: The newest schema version this code knows.

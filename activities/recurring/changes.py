@@ -7,10 +7,17 @@ change, such as removing more seats than held, is refused here with the engine's
 reason), and when asked to apply: records the event, brings the subscription's rows to
 the new state, audits it, and invoices the change at once when the contract type's
 policy says so. Without ``apply`` it only previews and writes nothing.
+
+A change of billing interval also moves the period's end and the billing anchor to
+where the engine has them after the change (``anchor_on_change``: a new period at the
+change, or the billing day kept), so the bill run renews on the day the engine does; one
+that starts a period ending later than the current one is invoiced at once, whatever the
+contract's ``change_invoicing``, since that period is billed in advance.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -19,16 +26,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from activities.billing.invoicing import InvoiceTerms, InvoicingError
+from activities.billing.invoicing import Event, InvoiceTerms, InvoicingError, schedule_after
 from activities.billing.money import ZERO
 from activities.billing.pricebook import PriceBook, PriceBookError
 from activities.billing.proration import Interval as EngineInterval
+from activities.billing.proration import ProrationPolicy
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import issue_invoice
 from activities.ledger.models import (
+    Interval,
     ItemKind,
     Subscription,
     SubscriptionEvent,
@@ -45,6 +54,7 @@ from activities.recurring.history import (
     PeriodDraft,
     draft_period,
     engine_event,
+    engine_subscription,
     latest,
     part_of,
     period_events,
@@ -54,7 +64,7 @@ from activities.recurring.history import (
 from activities.recurring.policy import RecurringPolicy
 from activities.recurring.taxes import customer_tax
 
-ChangeKind = Literal["seats", "plan", "addon", "pause", "resume", "cancel"]
+ChangeKind = Literal["seats", "plan", "addon", "interval", "pause", "resume", "cancel"]
 
 
 class ChangeRequest(BaseModel):
@@ -77,6 +87,9 @@ class ChangeRequest(BaseModel):
     addon_own: bool = Field(
         default=False, description="an add-on added with its own quantity even at 1 unit"
     )
+    interval: str | None = Field(
+        default=None, max_length=16, description="new billing interval: month, quarter, year"
+    )
     at: datetime | None = None
     actor: str = Field(min_length=1, max_length=120)
     reason: str | None = Field(default=None, max_length=2000)
@@ -85,7 +98,12 @@ class ChangeRequest(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> ChangeRequest:
-        needs = {"seats": self.seats, "plan": self.plan, "addon": self.addon}
+        needs = {
+            "seats": self.seats,
+            "plan": self.plan,
+            "addon": self.addon,
+            "interval": self.interval,
+        }
         if self.kind in needs and needs[self.kind] is None:
             raise ValueError(f"{self.kind}: a {self.kind} change needs the new {self.kind}")
         if self.at is not None and self.at.tzinfo is None:
@@ -202,9 +220,13 @@ def _event(
                 {"code": a.code, "unit_price": str(a.unit_amount)}
                 | ({"in_arrears": True} if timing.get(a.code) else {})
                 for a in addons
-            ]
+            ],
+            "interval": subscription.interval.value,
         } | ({"in_arrears": True} if _plan_item(subscription).in_arrears else {})
         return row, f"plan {subscription.plan} → {request.plan}"
+    if request.kind == "interval":
+        assert request.interval is not None
+        return _interval_event(row, subscription, request.interval, book)
     if request.kind == "addon":
         return _addon_event(request, subscription, row, book)
     kinds = {
@@ -270,6 +292,48 @@ def _book_interval(subscription: Subscription, field: str) -> EngineInterval:
     return INTERVALS[subscription.interval.value]
 
 
+def _interval_event(
+    row: SubscriptionEvent, subscription: Subscription, new: str, book: PriceBook
+) -> tuple[SubscriptionEvent, str]:
+    """A change of billing interval, at the plan's and add-ons' prices in the new interval
+    (kept on the event, as a plan change keeps its prices)."""
+    old = subscription.interval.value
+    if new not in INTERVALS:
+        raise LedgerError(f"interval: {new!r} is not a billing interval ({', '.join(INTERVALS)})")
+    if new == old:
+        raise LedgerError(f"interval: the subscription is already billed every {old}")
+    if subscription.interval_count != 1:
+        raise LedgerError(
+            f"interval: a subscription billed every {subscription.interval_count} {old}s "
+            "changes its interval only by contract"
+        )
+    try:
+        price = book.plan_price(subscription.plan, INTERVALS[new], subscription.currency)
+        addons = [
+            book.addon_price(
+                item.item_code, INTERVALS[new], subscription.currency, subscription.plan
+            )
+            for item in subscription.items
+            if item.kind == ItemKind.SEAT_ADDON
+        ]
+    except PriceBookError as error:
+        raise LedgerError(f"interval: {error}") from None
+    row.kind = SubscriptionEventKind.INTERVAL_CHANGED
+    row.plan = subscription.plan
+    row.unit_price = price.unit_amount
+    # Each item keeps how it is billed (in advance or in arrears) across the change.
+    timing = {item.item_code: item.in_arrears for item in subscription.items}
+    row.details = {
+        "interval": new,
+        "addons": [
+            {"code": a.code, "unit_price": str(a.unit_amount)}
+            | ({"in_arrears": True} if timing.get(a.code) else {})
+            for a in addons
+        ],
+    } | ({"in_arrears": True} if _plan_item(subscription).in_arrears else {})
+    return row, f"interval {old} → {new}"
+
+
 def _apply_to_rows(subscription: Subscription, row: SubscriptionEvent) -> None:
     """Bring the subscription's own rows to the state after the change."""
     kind = row.kind
@@ -280,7 +344,7 @@ def _apply_to_rows(subscription: Subscription, row: SubscriptionEvent) -> None:
         for item in subscription.items:
             if item.kind in (ItemKind.PLAN, ItemKind.SEAT_ADDON) and not item.own_quantity:
                 item.quantity = seats
-    elif kind == SubscriptionEventKind.PLAN_CHANGED:
+    elif kind in (SubscriptionEventKind.PLAN_CHANGED, SubscriptionEventKind.INTERVAL_CHANGED):
         assert row.plan is not None and row.unit_price is not None
         plan = _plan_item(subscription)
         plan.item_code = row.plan
@@ -290,6 +354,8 @@ def _apply_to_rows(subscription: Subscription, row: SubscriptionEvent) -> None:
         for item in subscription.items:
             if item.kind == ItemKind.SEAT_ADDON and item.item_code in prices:
                 item.unit_price = prices[item.item_code]
+        if kind == SubscriptionEventKind.INTERVAL_CHANGED:
+            subscription.interval = Interval((row.details or {})["interval"])
     elif kind == SubscriptionEventKind.ADDON_ADDED:
         assert row.addon is not None and row.unit_price is not None
         subscription.items.append(
@@ -377,16 +443,32 @@ def change_subscription(
             policy=contract.proration,
             renew=True,
         )
+        moved = (
+            _moved(subscription, period, engine, contract.proration, row, book)
+            if existing is None and row.kind == SubscriptionEventKind.INTERVAL_CHANGED
+            else None
+        )
     except (InvoicingError, HistoryError, ValueError) as error:
         raise LedgerError(f"{request.kind}: {error}") from None
     pending = priced.full.lines[period.lines_invoiced : priced.change_lines]
+    invoicing = contract.change_invoicing
+    if moved is not None and moved.end > period.period_end:
+        # The new period is billed in advance from its start: waiting for its renewal
+        # would leave it unbilled for up to an interval.
+        invoicing = "immediately"
+    elif (
+        existing is not None
+        and period.invoiced_through is not None
+        and existing.effective_at <= period.invoiced_through
+    ):
+        invoicing = "immediately"  # the recorded change, as it was: invoiced at once
     outcome = ChangeOutcome(
         subscription_id=subscription.id,
         currency=subscription.currency,
         description=description,
         effective_at=row.effective_at,
-        period_start=period.period_start,
-        period_end=period.period_end,
+        period_start=period.period_start if moved is None else moved.start,
+        period_end=period.period_end if moved is None else moved.end,
         pending=[
             LineView(description=line.description, amount=line.amount, tax_amount=line.tax_amount)
             for line in pending
@@ -394,8 +476,13 @@ def change_subscription(
         pending_total=sum(
             (line.amount - line.discount_amount + line.tax_amount for line in pending), ZERO
         ),
-        next_invoice_total=priced.new.total,
-        invoicing=contract.change_invoicing,
+        # Invoiced at once, the change's lines leave the bill run's invoice.
+        next_invoice_total=(
+            part_of(priced.full, priced.full.lines[priced.change_lines :]).total
+            if invoicing == "immediately" and pending
+            else priced.new.total
+        ),
+        invoicing=invoicing,
         applied=apply or existing is not None,
         already_recorded=existing is not None,
     )
@@ -403,9 +490,15 @@ def change_subscription(
         return outcome
     if period.opening is None:
         period.opening = state_of(subscription)
-    before = state_of(subscription)
+    if "anchor" not in period.opening:
+        # The anchor the period began with: a change of interval may move the subscription's.
+        period.opening = {**period.opening, "anchor": subscription.billing_anchor.isoformat()}
+    before = _audited(subscription, period)
     session.add(row)
     _apply_to_rows(subscription, row)
+    if moved is not None:
+        subscription.billing_anchor = moved.anchor
+        period.period_end = moved.end
     period.updated_at = now
     session.flush()
     audit.record(
@@ -416,11 +509,11 @@ def change_subscription(
         subject_type="subscription",
         subject_id=subscription.id,
         before=before,
-        after={**state_of(subscription), "effective_at": row.effective_at},
+        after={**_audited(subscription, period), "effective_at": row.effective_at},
         reason=request.reason,
     )
     number = None
-    if contract.change_invoicing == "immediately" and pending:
+    if invoicing == "immediately" and pending:
         number = invoice_pending_changes(
             session,
             subscription,
@@ -432,6 +525,47 @@ def change_subscription(
             through=latest([*recorded, row]),
         )
     return outcome.model_copy(update={"invoice_number": number})
+
+
+@dataclass(frozen=True, slots=True)
+class _Moved:
+    """Where a change of interval leaves the billing: the anchor, and the period running."""
+
+    anchor: datetime
+    start: datetime
+    end: datetime
+
+
+def _moved(
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    events: list[Event],
+    proration: ProrationPolicy,
+    row: SubscriptionEvent,
+    book: PriceBook,
+) -> _Moved:
+    """The engine's period and anchor after the period's changes, this interval change
+    among them (``anchor_on_change``: ``reset`` starts a new period at the change, ``keep``
+    runs to the next billing day). A change the policy defers to the renewal (a shorter
+    interval under ``decrease: at_period_end``) leaves the period alone and anchors the
+    new interval on the renewal, as the engine's renewal does."""
+    schedule = schedule_after(
+        engine_subscription(subscription, period, book),
+        events,
+        policy=proration,
+    )
+    if schedule.interval != (row.details or {})["interval"]:
+        return _Moved(period.period_end, period.period_start, period.period_end)
+    return _Moved(schedule.anchor, schedule.start, schedule.end)
+
+
+def _audited(subscription: Subscription, period: SubscriptionPeriod) -> dict[str, object]:
+    """The state an audit entry shows: the items, and where billing stands."""
+    return {
+        **state_of(subscription),
+        "billing_anchor": subscription.billing_anchor,
+        "period_end": period.period_end,
+    }
 
 
 def _check_time(at: datetime, request: ChangeRequest, period: SubscriptionPeriod) -> None:

@@ -208,9 +208,11 @@ def engine_subscription(
         raise HistoryError(f"subscription {subscription.id}: has no plan item")
     addons = [item for item in items if item["kind"] == ItemKind.SEAT_ADDON.value]
     interval, count = state_interval(state)
+    # A change of interval moves the anchor; the opening keeps the one the period began with.
+    anchor = state.get("anchor")
     return invoicing.Subscription(
         currency=subscription.currency,
-        anchor=subscription.billing_anchor,
+        anchor=subscription.billing_anchor if anchor is None else datetime.fromisoformat(anchor),
         interval=interval,
         plan=seat_price(book, plan["item_code"], plan["unit_price"], plan.get("in_arrears", False)),
         seats=int(plan["quantity"]),
@@ -220,7 +222,10 @@ def engine_subscription(
         ),
         period_start=period.period_start,
         paused=bool(state["paused"]),
-        quarterly_true_up=quarterly_true_up(subscription),
+        # As the period began: a change of interval in it does not change how it is priced.
+        quarterly_true_up=subscription.contract_type == ContractType.ANNUAL_INVOICED
+        and state["interval"] == Interval.YEAR.value
+        and count == 1,
         addon_quantities=tuple(
             (item["item_code"], int(item["quantity"]))
             for item in addons
@@ -265,14 +270,16 @@ def engine_event(
         if kind == SubscriptionEventKind.SEATS_ADDED:
             return invoicing.SeatsAdded(at, row.seats)
         return invoicing.SeatsRemoved(at, row.seats)
-    if kind == SubscriptionEventKind.PLAN_CHANGED:
+    if kind in (SubscriptionEventKind.PLAN_CHANGED, SubscriptionEventKind.INTERVAL_CHANGED):
         if row.plan is None or row.unit_price is None:
-            raise HistoryError(f"subscription event {row.id}: a plan change without its price")
+            raise HistoryError(f"subscription event {row.id}: a {kind.value} without its price")
         details = row.details or {}
+        # The interval the prices are in: an interval change's new one, or (a plan change
+        # after one in the same period) the interval then in force.
         return invoicing.PlanChanged(
             at,
             seat_price(book, row.plan, row.unit_price, details.get("in_arrears", False)),
-            interval,
+            INTERVALS[details.get("interval", interval)],
             tuple(
                 seat_price(book, a["code"], a["unit_price"], a.get("in_arrears", False))
                 for a in details.get("addons", [])

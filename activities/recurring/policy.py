@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,7 @@ from activities.billing.proration import ProrationPolicy, policy_named
 from activities.paths import CONFIG_DIR
 
 ChangeInvoicing = Literal["immediately", "next_bill_run"]
+AnchorOnChange = Literal["reset", "keep"]
 
 
 class PolicyError(ValueError):
@@ -25,6 +27,9 @@ class _Config(BaseModel):
 class ContractPolicy(_Config):
     proration_policy: str = "daily"
     change_invoicing: ChangeInvoicing = "next_bill_run"
+    #: Overrides the preset's ``anchor_on_change`` (a change of interval: a new period
+    #: at the change, or the billing day kept); ``None`` keeps the preset's.
+    anchor_on_change: AnchorOnChange | None = None
 
     @field_validator("proration_policy")
     @classmethod
@@ -34,7 +39,18 @@ class ContractPolicy(_Config):
 
     @property
     def proration(self) -> ProrationPolicy:
-        return policy_named(self.proration_policy)
+        preset = policy_named(self.proration_policy)
+        if self.anchor_on_change is None or self.anchor_on_change == preset.anchor_on_change:
+            return preset
+        return _anchored(preset, self.anchor_on_change)
+
+
+@cache
+def _anchored(preset: ProrationPolicy, anchor_on_change: AnchorOnChange) -> ProrationPolicy:
+    """The preset with another ``anchor_on_change``: built once, not per subscription billed."""
+    return preset.model_copy(
+        update={"anchor_on_change": anchor_on_change, "name": f"{preset.name}+{anchor_on_change}"}
+    )
 
 
 class BillRunConfig(_Config):

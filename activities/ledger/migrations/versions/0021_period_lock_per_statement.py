@@ -1,7 +1,7 @@
 """period lock: inserts checked once per statement
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 The period lock of migration 0004 checked every inserted row in its own PL/pgSQL call
 (``to_jsonb`` of the row, and per invoice line a lookup of its invoice): about half of
 the database's work in a bill run's batch (bench/README.md). On PostgreSQL an insert
@@ -26,7 +26,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0021"
-down_revision: str | Sequence[str] | None = "0019"
+down_revision: str | Sequence[str] | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
