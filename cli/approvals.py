@@ -7,11 +7,10 @@ request) comes back from the workflow itself and is printed as one line.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
 
 from activities.approvals import store
 from activities.approvals.matrix import (
@@ -38,7 +37,11 @@ from cli.output import (
     say,
 )
 from cli.temporal import with_temporal
-from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
+
+if TYPE_CHECKING:  # Temporal loads in `decide` only: `list` and `show` read the ledger
+    from temporalio.client import Client
+
+    from workflows.approval import Decision
 
 approvals_app = typer.Typer(
     help="Approval requests: list them, approve or reject them.", no_args_is_help=True
@@ -148,6 +151,8 @@ def approvals_decide(
     reason: Annotated[str, typer.Option(help="Why; kept in the audit log.")],
 ) -> None:
     """Approve or reject a pending request (the waiting workflow checks the matrix)."""
+    from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
+
     approver = cli_actor(as_user)
     with _sessions()() as session:
         row = store.get_request(session, request_id)

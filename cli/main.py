@@ -169,17 +169,19 @@ def user_errors() -> tuple[type[Exception], ...]:
     from activities.ledger.db import SchemaError
     from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable
     from activities.settings import SettingsError
-    from activities.temporal_runtime import TemporalUnavailable
 
-    return (
+    caught: tuple[type[Exception], ...] = (
         LedgerError,
         SchemaError,
         SettingsError,
-        TemporalUnavailable,
         ValueError,
         LedgerBusy,
         LedgerUnavailable,
     )
+    # Only a command that loaded the Temporal runtime can have raised its error; importing it
+    # to catch a ledger error would cost a refused ledger read a second of Temporal's SDK.
+    runtime = sys.modules.get("activities.temporal_runtime")
+    return caught if runtime is None else (*caught, runtime.TemporalUnavailable)
 
 
 def run(args: list[str] | None = None) -> int:

@@ -107,3 +107,17 @@ def test_help_lists_what_the_loaded_commands_say(capsys: pytest.CaptureFixture[s
     for name in LAZY_COMMANDS:
         assert name in lazy
     assert lazy == loaded
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("approvals", "list"), ("cash", "review", "list"), ("bill-run", "status")],
+    ids=" ".join,
+)
+def test_plain_ledger_reads_do_not_import_temporal(
+    cli: Callable[..., CliResult], ledger_env: dict[str, str], command: tuple[str, ...]
+) -> None:
+    """The groups that also talk to the worker load Temporal's SDK (about a second) only in
+    the commands that do; a ledger read of the same group does not pay for it."""
+    assert cli("init-db")[0] == 0
+    assert "temporalio" not in imported_by(ledger_env, *command)
