@@ -222,6 +222,7 @@ def _summary_record(summary: customers.AccountSummary, payments: list[Payment]) 
         ],
     }
 
+
 @customer_app.command("search")
 def customer_search(
     text: Annotated[str, typer.Argument(help="Part of a customer id, legal name or email")],
