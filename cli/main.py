@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from typer._click import Command, Context  # typer 0.29 carries its own click
 from typer.core import TyperCommand, TyperGroup
 
+from cli import coercion
+
 #: Commands whose module is imported only when one of them runs, with the help line that
 #: `billing-ops --help` shows for each (a test checks it against the loaded command). The
 #: modules pull in what their commands need (Temporal, LangChain, matplotlib, fpdf...):
@@ -127,6 +129,8 @@ class LazyGroup(TyperGroup):
             self.commands[name] = loaded_commands(LAZY_COMMANDS[name][0])[name]
         return super().resolve_command(ctx, args)
 
+
+coercion.install()  # no pydantic for values that need no coercion: see cli/coercion.py
 
 app = typer.Typer(
     name="billing-ops",
