@@ -7,11 +7,10 @@ request) comes back from the workflow itself and is printed as one line.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
 
 from activities.approvals import store
 from activities.approvals.matrix import (
@@ -29,16 +28,22 @@ from cli.output import (
     AllOption,
     Amount,
     Column,
+    Field,
     FormatOption,
     LimitOption,
     OutputFormat,
     console,
     limit_of,
     print_list,
+    print_record,
     say,
 )
 from cli.temporal import with_temporal
-from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
+
+if TYPE_CHECKING:  # Temporal loads in `decide` only: `list` and `show` read the ledger
+    from temporalio.client import Client
+
+    from workflows.approval import Decision
 
 approvals_app = typer.Typer(
     help="Approval requests: list them, approve or reject them.", no_args_is_help=True
@@ -125,10 +130,17 @@ def approvals_list(
 @approvals_app.command("show")
 def approvals_show(
     request_id: Annotated[str, typer.Argument(help="The request's id, e.g. APR-3F9A1C2B7D.")],
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """One request in full; for a step that emails a customer, exactly the email it sends."""
+    """One request in full; for a step that emails a customer, exactly the email it sends.
+
+    ``--format json`` prints the request's fields as one object (there is no table: no CSV).
+    """
     with _sessions()() as session:
         row = store.get_request(session, request_id)
+    if output is not OutputFormat.TABLE:
+        print_record(_request_record(row), output)
+        return
     lines = [
         f"{row.id}: {row.action} {describe_amount(row.amount, row.currency)}, {row.status.value}",
         f"customer: {row.customer_id or '-'}; waits for: {row.required_role}; "
@@ -140,6 +152,30 @@ def approvals_show(
     console.print("\n".join(lines))  # cli.output's console: data is text, never markup
 
 
+def _request_record(row: ApprovalRequest) -> dict[str, Field]:
+    """``approvals show --format json``: the request as the ledger holds it."""
+    amount: Field = None
+    if row.amount is not None:
+        amount = Amount(row.amount, row.currency) if row.currency else str(row.amount)
+    return {
+        "id": row.id,
+        "action": row.action,
+        "amount": amount,
+        "currency": row.currency,
+        "status": row.status.value,
+        "customer_id": row.customer_id,
+        "required_role": row.required_role,
+        "requested_by": row.requested_by,
+        "requested_at": row.requested_at.isoformat(),
+        "due_at": row.due_at.isoformat() if row.due_at else None,
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "decision_reason": row.decision_reason,
+        "summary": row.summary,
+        "preview": row.preview,
+    }
+
+
 @approvals_app.command("decide")
 def approvals_decide(
     request_id: Annotated[str, typer.Argument(help="The request's id, e.g. APR-3F9A1C2B7D.")],
@@ -148,6 +184,8 @@ def approvals_decide(
     reason: Annotated[str, typer.Option(help="Why; kept in the audit log.")],
 ) -> None:
     """Approve or reject a pending request (the waiting workflow checks the matrix)."""
+    from workflows.approval import DECIDE_UPDATE, Decision, DecisionIn
+
     approver = cli_actor(as_user)
     with _sessions()() as session:
         row = store.get_request(session, request_id)

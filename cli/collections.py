@@ -12,13 +12,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from sqlalchemy.orm import Session
-from temporalio.client import Client
 
-from activities.collections import client as cadence
 from activities.collections import store
 from activities.ledger.customers import get_customer
 from activities.ledger.db import open_ledger, transaction
@@ -27,6 +25,9 @@ from cli.identity import cli_actor
 from cli.ledger import _decimal
 from cli.output import errors, say
 from cli.temporal import with_temporal
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 collections_app = typer.Typer(
     help="Collections cadences: status, promises to pay, pause and resume "
@@ -55,6 +56,8 @@ def _write_then_tell(
     nothing; the signal comes after the commit so the cadence reads the change.
     """
 
+    from activities.collections import client as cadence  # Temporal's SDK: when it is used
+
     async def work(client: Client) -> tuple[T, bool]:
         with transaction(open_ledger(settings().ledger_url)) as session:
             done = write(session)
@@ -66,6 +69,8 @@ def _write_then_tell(
 @collections_app.command("status")
 def status(customer_id: str) -> None:
     """Where the account's cadence is, and what it does next, when."""
+    from activities.collections import client as cadence
+
     _known(customer_id)
     found = with_temporal(lambda client: cadence.cadence_status(client, customer_id))
     if found is None:
@@ -185,6 +190,8 @@ def approve() -> None:
 @collections_app.command("start")
 def start(customer_id: str) -> None:
     """Start the account's cadence now (or make the running one re-read the account)."""
+    from activities.collections import client as cadence
+
     _known(customer_id)
     queue = settings().temporal_task_queue
     with_temporal(lambda client: cadence.start_or_nudge(client, customer_id, queue, "cli"))

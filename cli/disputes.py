@@ -21,7 +21,7 @@ from activities.disputes.triage import Category, Triage
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
 from cli.identity import cli_actor
-from cli.output import say
+from cli.output import FormatOption, OutputFormat, print_json, say
 from cli.temporal import with_temporal
 from workflows.disputes import (
     STATUS_QUERY,
@@ -180,8 +180,13 @@ def dispute_triage(
 
 
 @dispute_app.command("status")
-def dispute_status(dispute_id: str) -> None:
-    """Where the dispute is: stage, proposal, approvals, documents issued, outcome."""
+def dispute_status(dispute_id: str, output: FormatOption = OutputFormat.TABLE) -> None:
+    """Where the dispute is: stage, proposal, approvals, documents issued, outcome.
+
+    ``--format json`` prints the workflow's state as one object (no table: no CSV).
+    """
+    if output is OutputFormat.CSV:
+        raise ValueError("--format csv: this view shows no table; use --format json")
 
     async def ask(client: Client) -> DisputeState:
         state: DisputeState = await client.get_workflow_handle(workflow_id(dispute_id)).query(
@@ -189,7 +194,11 @@ def dispute_status(dispute_id: str) -> None:
         )
         return state
 
-    print_state(with_temporal(ask, missing=_missing(dispute_id)))
+    state = with_temporal(ask, missing=_missing(dispute_id))
+    if output is OutputFormat.JSON:
+        print_json(state)
+    else:
+        print_state(state)
 
 
 @dispute_app.command("withdraw")

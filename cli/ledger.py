@@ -15,18 +15,20 @@ from activities.billing.money import check_currency, format_money
 from activities.ledger import customers
 from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
 from activities.ledger.errors import NotFound
-from activities.ledger.models import InvoiceStatus
+from activities.ledger.models import InvoiceStatus, Payment
 from activities.settings import settings
 from cli.output import (
     AllOption,
     Amount,
     Column,
+    Field,
     FormatOption,
     LimitOption,
     OutputFormat,
     console,
     limit_of,
     print_list,
+    print_record,
     print_table,
     say,
 )
@@ -96,16 +98,41 @@ def seed_demo(
 def customer_show(
     customer_id: str,
     as_of: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])] = None,
+    output: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Account summary: plan, seats, open balance, overdue invoices, credits, notes."""
+    """Account summary: plan, seats, open balance, overdue invoices, credits, notes.
+
+    ``--format json`` prints the same figures as one object; ``csv`` the overdue table.
+    """
     today = (as_of or _now()).date()
     with _sessions()() as session:
         summary = customers.account_summary(session, customer_id, today)
+        payments = customers.recent_payments(session, customer_id)
         paid = [
             f"{p.received_at:%Y-%m-%d} {format_money(p.amount - p.refunded, p.currency)} "
             f"{p.method} {p.processor_id}"
-            for p in customers.recent_payments(session, customer_id)
+            for p in payments
         ]
+    overdue = (
+        [
+            Column("invoice", "id"),
+            Column("due", "id"),
+            Column("days overdue", "number"),
+            Column("balance", "amount"),
+        ],
+        [
+            (
+                item.number,
+                item.due_date.isoformat(),
+                item.days_overdue,
+                Amount(item.balance, item.currency),
+            )
+            for item in summary.overdue
+        ],
+    )
+    if output is not OutputFormat.TABLE:
+        print_record(_summary_record(summary, payments), output, table=overdue)
+        return
     console.print(
         Text.assemble(
             (summary.legal_name, "bold"),
@@ -133,28 +160,67 @@ def customer_show(
     if paid:
         say("recent payments: " + "; ".join(paid))
     if summary.overdue:
-        print_table(
-            [
-                Column("invoice", "id"),
-                Column("due", "id"),
-                Column("days overdue", "number"),
-                Column("balance", "amount"),
-            ],
-            [
-                (
-                    item.number,
-                    item.due_date.isoformat(),
-                    item.days_overdue,
-                    Amount(item.balance, item.currency),
-                )
-                for item in summary.overdue
-            ],
-            title="overdue",
-        )
+        print_table(*overdue, title="overdue")
     else:
         say("nothing overdue")
     for created, author, body in summary.notes:
         say(f"  note {created:%Y-%m-%d} {author}: {body}")
+
+
+def _summary_record(summary: customers.AccountSummary, payments: list[Payment]) -> dict[str, Field]:
+    """``customer show --format json``: the figures the text shows, amounts per currency."""
+
+    def per_currency(amounts: dict[str, Decimal]) -> dict[str, Field]:
+        return {currency: Amount(value, currency) for currency, value in amounts.items()}
+
+    return {
+        "customer_id": summary.customer_id,
+        "legal_name": summary.legal_name,
+        "country": summary.country,
+        "currency": summary.currency,
+        "payment_terms_days": summary.payment_terms_days,
+        "do_not_dun": summary.do_not_dun,
+        "account_owner": summary.account_owner,
+        "subscriptions": [
+            {
+                "subscription_id": sub.subscription_id,
+                "plan": sub.plan,
+                "seats": sub.seats,
+                "interval": sub.interval,
+                "contract_type": sub.contract_type,
+                "status": sub.status,
+                "term_end": f"{sub.term_end:%Y-%m-%d}",
+            }
+            for sub in summary.subscriptions
+        ],
+        "open_balance": per_currency(summary.open_balance),
+        "account_credit": per_currency(summary.account_credit),
+        "unapplied_cash": per_currency(summary.unapplied_cash),
+        "recent_payments": [
+            {
+                "received": f"{p.received_at:%Y-%m-%d}",
+                "amount": Amount(p.amount - p.refunded, p.currency),  # net of refunds, as shown
+                "currency": p.currency,
+                "method": p.method,
+                "processor_id": p.processor_id,
+            }
+            for p in payments
+        ],
+        "overdue": [
+            {
+                "invoice": item.number,
+                "due": item.due_date.isoformat(),
+                "days_overdue": item.days_overdue,
+                "balance": Amount(item.balance, item.currency),
+                "currency": item.currency,
+            }
+            for item in summary.overdue
+        ],
+        "notes": [
+            {"created": f"{created:%Y-%m-%d}", "author": author, "body": body}
+            for created, author, body in summary.notes
+        ],
+    }
 
 
 @customer_app.command("search")

@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from typer._click import Command, Context  # typer 0.29 carries its own click
 from typer.core import TyperCommand, TyperGroup
 
+from cli import coercion
+
 #: Commands whose module is imported only when one of them runs, with the help line that
 #: `billing-ops --help` shows for each (a test checks it against the loaded command). The
 #: modules pull in what their commands need (Temporal, LangChain, matplotlib, fpdf...):
@@ -128,6 +130,8 @@ class LazyGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
+coercion.install()  # no pydantic for values that need no coercion: see cli/coercion.py
+
 app = typer.Typer(
     name="billing-ops",
     help="Order-to-cash automation for a SaaS billing-operations team.",
@@ -169,17 +173,19 @@ def user_errors() -> tuple[type[Exception], ...]:
     from activities.ledger.db import SchemaError
     from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable
     from activities.settings import SettingsError
-    from activities.temporal_runtime import TemporalUnavailable
 
-    return (
+    caught: tuple[type[Exception], ...] = (
         LedgerError,
         SchemaError,
         SettingsError,
-        TemporalUnavailable,
         ValueError,
         LedgerBusy,
         LedgerUnavailable,
     )
+    # Only a command that loaded the Temporal runtime can have raised its error; importing it
+    # to catch a ledger error would cost a refused ledger read a second of Temporal's SDK.
+    runtime = sys.modules.get("activities.temporal_runtime")
+    return caught if runtime is None else (*caught, runtime.TemporalUnavailable)
 
 
 def run(args: list[str] | None = None) -> int:

@@ -13,14 +13,10 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
-from temporalio.common import SearchAttributePair
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ledger.db import open_ledger
 from activities.ledger.models import Order
@@ -43,11 +39,13 @@ from activities.orders.validation import (
     ValidationReport,
     load_order_rules,
 )
-from activities.search_attributes import ORDER_ID, STAGE, start_attributes
 from activities.settings import settings
 from cli.identity import cli_actor
 from cli.output import console, say
 from cli.temporal import with_temporal
+
+if TYPE_CHECKING:  # Temporal's SDK loads where it is used: `order validate` reads files only
+    from temporalio.client import Client
 
 order_app = typer.Typer(
     help="Validate, submit and follow sales orders (docs/orders.md).", no_args_is_help=True
@@ -176,6 +174,11 @@ async def submit_documents(
     sessions: sessionmaker[Session] | None = None,
 ) -> list[str]:
     """Start one provisioning workflow per order; an order already running is left alone."""
+    from temporalio.common import SearchAttributePair
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from activities.search_attributes import ORDER_ID, STAGE, start_attributes
+
     check_submission(documents, sessions)
     started = []
     for document in documents:
@@ -209,6 +212,8 @@ async def submit_documents(
 
 async def order_status(client: Client, sessions: sessionmaker[Session], order_id: str) -> OrderView:
     """The workflow's view of the order; the ledger's when no workflow answers."""
+    from temporalio.service import RPCError, RPCStatusCode
+
     try:
         view: OrderView = await client.get_workflow_handle(workflow_id(order_id)).query(
             STATUS_QUERY, result_type=OrderView

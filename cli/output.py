@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -59,6 +59,8 @@ class Amount:
 
 
 Cell = str | Amount | int | None
+#: A detail view's field: a cell, or a list or object of them (``--format json``).
+Field = Cell | bool | Sequence["Field"] | Mapping[str, "Field"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,36 @@ def print_list(
         console.print(footer, soft_wrap=True)
     elif total is not None and len(rows) < total:
         errors.print(footer, soft_wrap=True)
+
+
+def print_record(
+    record: Mapping[str, Field],
+    output: OutputFormat,
+    *,
+    table: tuple[Sequence[Column], Sequence[Sequence[Cell]]] | None = None,
+) -> None:
+    """A detail view's ``--format json`` (one object) or ``csv`` (its ``table``, as a list's).
+
+    Amounts are decimal strings at the currency's minor unit, as in lists. A view that
+    shows no table has no CSV: asking for one is an error naming the option.
+    """
+    if output is OutputFormat.JSON:
+        sys.stdout.write(json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n")
+    elif table is None:
+        raise ValueError("--format csv: this view shows no table; use --format json")
+    else:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(column.name for column in table[0])
+        writer.writerows([_machine(cell, csv_text=True) for cell in row] for row in table[1])
+    sys.stdout.flush()
+
+
+def _plain(value: Field) -> object:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(item) for item in value]
+    return _machine(value, csv_text=False)  # a bool (an int) passes through as JSON's own
 
 
 def print_json(report: object) -> None:

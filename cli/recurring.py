@@ -55,7 +55,6 @@ from activities.recurring.model import BillRunReport
 from activities.recurring.policy import load_policy
 from activities.recurring.usage import IngestSummary, ingest, read_records
 from activities.settings import settings
-from activities.temporal_runtime import TemporalUnavailable, temporal_client
 from cli.identity import cli_actor
 from cli.output import (
     Amount,
@@ -67,7 +66,6 @@ from cli.output import (
     print_table,
     say,
 )
-from workflows.bill_run import start_bill_run
 
 err = Console(stderr=True)
 subscription_app = typer.Typer(help="See and change subscriptions.", no_args_is_help=True)
@@ -558,6 +556,11 @@ def _dry_run(day: date, output: OutputFormat) -> None:
 
 
 def _start(day: date) -> BillRunReport:
+    # Temporal's SDK and the workflow load here: `subscription show` and the other ledger
+    # reads of this module do not pay for them (bench/cli_start.py).
+    from activities.temporal_runtime import TemporalUnavailable, temporal_client
+    from workflows.bill_run import start_bill_run
+
     async def main() -> BillRunReport:
         config = settings()
         async with temporal_client(config, embed=False) as client:

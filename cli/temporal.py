@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from activities.settings import settings
-from activities.temporal_runtime import TemporalUnavailable, temporal_client
 
+# Temporal's SDK (about a second of imports) loads when a command talks to it: the
+# modules that import this one also hold plain ledger reads (bench/cli_start.py).
 if TYPE_CHECKING:
     from temporalio.client import Client
 
@@ -43,6 +44,8 @@ def with_temporal(
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.exceptions import FailureError
     from temporalio.service import RPCError, RPCStatusCode
+
+    from activities.temporal_runtime import TemporalUnavailable, temporal_client
 
     async def main() -> _T:
         async with temporal_client(settings(), embed=False) as client:
@@ -79,6 +82,7 @@ def tell_after_commit(work: Callable[[Client], Awaitable[_T]], what: str) -> _T 
     """
     from temporalio.service import RPCError
 
+    from activities.temporal_runtime import TemporalUnavailable, temporal_client
     from cli.output import errors
 
     async def main() -> _T:

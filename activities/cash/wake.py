@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-
-from temporalio.client import Client
+from typing import TYPE_CHECKING
 
 from activities.cash.store import Applied
 from activities.cash.stripe_events import FAILED, EventOutcome
-from activities.collections.client import notify_account_changed, notify_payment, start_or_nudge
 from activities.collections.messages import PaymentReceived
+
+if TYPE_CHECKING:  # Temporal's SDK loads when a wake is sent: `cash review` reads the ledger
+    from temporalio.client import Client
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,12 @@ def for_event(outcome: EventOutcome, event_type: str, now: datetime) -> list[Wak
 
 async def wake(client: Client, wakes: Iterable[Wake], task_queue: str) -> int:
     """Send each wake; returns how many reached a cadence (or started one)."""
+    from activities.collections.client import (
+        notify_account_changed,
+        notify_payment,
+        start_or_nudge,
+    )
+
     reached = 0
     for item in wakes:
         if item.payment is not None:

@@ -4,6 +4,8 @@ refused by the workflow's validator), follow, triage, withdraw."""
 from __future__ import annotations
 
 import asyncio
+import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger.models import ApprovalRequest, ApprovalStatus
+from activities.ledger.models import ApprovalRequest, ApprovalStatus, CreditNote
 from activities.settings import settings
 from cli import approvals, disputes
 from tests.approvals.harness import eventually
@@ -103,6 +105,17 @@ async def test_disputes_and_approvals_from_the_command_line(
         await env.client.get_workflow_handle(workflow_id("DSP-000001")).result()
         status = await command_line("dispute", "status", "DSP-000001")
         assert "closed, resolved" in status and "issued: credit note CN-" in status
+        state = json.loads(
+            await command_line("dispute", "status", "DSP-000001", "--format", "json")
+        )
+        assert state["outcome"] == "resolved" and state["proposal"]["action"] == "credit_note"
+        with sessions() as session:  # the credit the state shows is the ledger's credit note
+            note = session.scalars(select(CreditNote)).one()
+            assert (Decimal(state["proposal"]["amount"]), state["proposal"]["currency"]) == (
+                note.amount,
+                note.currency,
+            )
+        assert any(note.number in issued for issued in state["issued"])
 
         await command_line(
             "dispute",
