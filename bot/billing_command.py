@@ -1,4 +1,4 @@
-"""`/billing`: the ack checks the text and the caller's role; the lazy part does the work.
+"""`/billing`: the ack checks the text and the caller's role; the work follows the ack.
 
 A mistake or a refusal is answered in the ack itself, visible only to the
 caller. Everything else is acknowledged at once and answered through the
