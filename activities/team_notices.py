@@ -17,13 +17,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.db import transaction
 from activities.ledger.models import IdempotencyKey
 from activities.slack_text import Mrkdwn
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient  # loaded only with a bot token (team_notices below)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,5 +85,7 @@ def team_notices(
     """Slack when a bot token is configured, files otherwise."""
     slack = None
     if token:
+        from slack_sdk import WebClient
+
         slack = WebClient(token=token, base_url=base_url) if base_url else WebClient(token=token)
     return TeamNotices(sessions, data_dir / "outbox" / "team", slack)

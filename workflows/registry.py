@@ -69,10 +69,16 @@ WORKFLOWS: list[type] = [
 #: first use, which the sandbox would otherwise re-import (and refuse) inside a workflow.
 #: ``workflows.approval`` (pydantic models and the approval mixin, no state of its own) is
 #: shared rather than re-executed for every workflow instance: its models were most of a
-#: cached collections cadence's memory (bench/collections_scale.py).
+#: cached collections cadence's memory (bench/collections_scale.py). So are
+#: ``workflows.collections`` and ``workflows.search``: re-executed, each cached cadence held
+#: its own copy of the module's code and classes (about 67 KiB beside a trivial workflow's
+#: 22). Neither keeps state at module level (constants only), which is what the re-execution
+#: isolates; the price is that the sandbox's restricted stand-ins for ``datetime``, ``random``
+#: and the like are not what their code sees, so a clock or random call there is caught by
+#: review and the replay tests (tests/workflows/test_replay.py), not by the sandbox.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "holidays", "workflows.approval"
+        "holidays", "workflows.approval", "workflows.collections", "workflows.search"
     )
 )
 

@@ -19,11 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
-from slack_sdk.http_retry import all_builtin_retry_handlers
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.money import format_money
@@ -31,6 +28,10 @@ from activities.close.model import CurrencyFigures
 from activities.ledger.db import transaction
 from activities.ledger.models import IdempotencyKey
 from activities.slack_text import escape
+
+if TYPE_CHECKING:
+    # slack_sdk loads with the first client: a worker that posts nothing does not hold it.
+    from slack_sdk import WebClient
 
 log = logging.getLogger("billing_ops.close")
 
@@ -51,6 +52,9 @@ class CloseRun:
 
 def slack_client(token: str, base_url: str | None = None) -> WebClient:
     """A client that retries dropped connections and rate limits (the SDK's built-in rules)."""
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry import all_builtin_retry_handlers
+
     handlers = all_builtin_retry_handlers()
     if base_url:
         return WebClient(token=token, base_url=base_url, retry_handlers=handlers)
@@ -88,6 +92,8 @@ def post_outputs(
     Returns what was posted (channel, ts, file ids), or None when Slack refused; the
     refusal is logged.
     """
+    from slack_sdk.errors import SlackClientError  # loaded already by ``client``
+
     key = idempotency_key(run)
     with sessions() as session:
         row = session.get(IdempotencyKey, key)

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
-from slack_sdk.errors import SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -330,6 +329,8 @@ class RecurringActivities:
             if row is not None and row.result:
                 return str(row.result.get("ts"))
         client = slack_client(self.slack_token, self.slack_base_url)
+        from slack_sdk.errors import SlackClientError  # loaded by the client
+
         try:
             posted = client.chat_postMessage(
                 channel=self.billing.policy.bill_run.slack_channel, text=text

@@ -11,13 +11,13 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from zenpy import Zenpy
 
 from activities.approvals import people
 from activities.approvals.matrix import ApprovalMatrix
@@ -36,6 +36,9 @@ from activities.zendesk.matching import match_customer
 from activities.zendesk.policy import Category, TicketPolicy
 from activities.zendesk.review import ReviewNotice, ReviewNotifier
 from activities.zendesk.tickets import ReplyToPost, TicketView, fetch_ticket, post_reply
+
+if TYPE_CHECKING:
+    from zenpy import Zenpy  # loaded with the client (activities/zendesk/client.py)
 
 
 class _Model(BaseModel):

@@ -15,13 +15,16 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-import requests
-from zenpy import Zenpy
-from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
+from typing import TYPE_CHECKING, TypeVar
 
 from activities.settings import Settings
+
+if TYPE_CHECKING:
+    # zenpy and requests load with the first client: about 10 MiB that a worker which never
+    # calls Zendesk does not hold (bench/collections_scale.py).
+    import requests
+    from zenpy import Zenpy
+    from zenpy.lib.exception import APIException
 
 T = TypeVar("T")
 
@@ -44,6 +47,9 @@ def zendesk_client(settings: Settings, timeout: float = 30.0) -> Zenpy:
         raise ZendeskRefused(
             "ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and ZENDESK_TOKEN: all three are needed for Zendesk"
         )
+    import requests
+    from zenpy import Zenpy
+
     return Zenpy(
         subdomain=settings.zendesk_subdomain,
         email=settings.zendesk_email,
@@ -65,6 +71,9 @@ def with_retries(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``call``, retrying rate limits, 5xx and connection errors with backoff."""
+    import requests  # loaded already by the client that ``call`` uses
+    from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
+
     for attempt in range(1, attempts + 1):
         try:
             return call()

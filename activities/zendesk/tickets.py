@@ -10,13 +10,15 @@ finds the tag and posts nothing.
 from __future__ import annotations
 
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
-from zenpy import Zenpy
-from zenpy.lib.api_objects import Comment, Ticket
 
 from activities.drafting.untrusted import clean
 from activities.zendesk.client import with_retries
+
+if TYPE_CHECKING:
+    from zenpy import Zenpy  # loaded with the client (activities/zendesk/client.py)
 
 #: Set with our reply, in the same update: the ticket has had its one reply from billing-ops.
 REPLIED_TAG = "billing_ops_replied"
@@ -94,6 +96,7 @@ def fetch_ticket(client: Zenpy, ticket_id: int) -> TicketView:
 
 def post_reply(client: Zenpy, reply: ReplyToPost) -> bool:
     """Post the reply with its tags and status; False when it had already been posted."""
+    from zenpy.lib.api_objects import Comment, Ticket
 
     def attempt() -> bool:
         current = client.tickets(id=reply.ticket_id)
