@@ -73,7 +73,7 @@ def violations(session: Session) -> list[str]:
                 f"invoice {name}: balance {invoice.balance} != amount due {invoice.amount_due}"
                 f" - applications {applied} - credit notes {credit} = {expected}"
             )
-        if noted.get(invoice.id, ZERO) > invoice.total:
+        if invoice.id in noted and noted[invoice.id] > invoice.total:
             found.append(
                 f"invoice {name}: credit notes {noted[invoice.id]} exceed its total {invoice.total}"
             )
