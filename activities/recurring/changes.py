@@ -200,29 +200,9 @@ def _event(
         assert request.plan is not None
         if request.plan == subscription.plan:
             raise LedgerError(f"plan: the subscription is already on {request.plan}")
-        interval = _book_interval(subscription, "plan")
-        try:
-            price = book.plan_price(request.plan, interval, subscription.currency)
-            addons = [
-                book.addon_price(item.item_code, interval, subscription.currency, request.plan)
-                for item in subscription.items
-                if item.kind == ItemKind.SEAT_ADDON
-            ]
-        except PriceBookError as error:
-            raise LedgerError(f"plan: {error}") from None
+        _book_interval(subscription, "plan")
         row.kind = SubscriptionEventKind.PLAN_CHANGED
-        row.plan = request.plan
-        row.unit_price = price.unit_amount
-        # Each item keeps how it is billed (in advance or in arrears) across the change.
-        timing = {item.item_code: item.in_arrears for item in subscription.items}
-        row.details = {
-            "addons": [
-                {"code": a.code, "unit_price": str(a.unit_amount)}
-                | ({"in_arrears": True} if timing.get(a.code) else {})
-                for a in addons
-            ],
-            "interval": subscription.interval.value,
-        } | ({"in_arrears": True} if _plan_item(subscription).in_arrears else {})
+        _price_in(row, subscription, book, request.plan, subscription.interval.value, "plan")
         return row, f"plan {subscription.plan} → {request.plan}"
     if request.kind == "interval":
         assert request.interval is not None
@@ -292,6 +272,39 @@ def _book_interval(subscription: Subscription, field: str) -> EngineInterval:
     return INTERVALS[subscription.interval.value]
 
 
+def _price_in(
+    row: SubscriptionEvent,
+    subscription: Subscription,
+    book: PriceBook,
+    plan: str,
+    interval: str,
+    field: str,
+) -> None:
+    """The plan's and seat add-ons' prices in ``interval``, kept on the event (a change of
+    plan or interval is priced as it was recorded, whatever the price book says later); each
+    item keeps how it is billed (in advance or in arrears) across the change."""
+    try:
+        price = book.plan_price(plan, INTERVALS[interval], subscription.currency)
+        addons = [
+            book.addon_price(item.item_code, INTERVALS[interval], subscription.currency, plan)
+            for item in subscription.items
+            if item.kind == ItemKind.SEAT_ADDON
+        ]
+    except PriceBookError as error:
+        raise LedgerError(f"{field}: {error}") from None
+    timing = {item.item_code: item.in_arrears for item in subscription.items}
+    row.plan = plan
+    row.unit_price = price.unit_amount
+    row.details = {
+        "interval": interval,
+        "addons": [
+            {"code": a.code, "unit_price": str(a.unit_amount)}
+            | ({"in_arrears": True} if timing.get(a.code) else {})
+            for a in addons
+        ],
+    } | ({"in_arrears": True} if _plan_item(subscription).in_arrears else {})
+
+
 def _interval_event(
     row: SubscriptionEvent, subscription: Subscription, new: str, book: PriceBook
 ) -> tuple[SubscriptionEvent, str]:
@@ -307,30 +320,8 @@ def _interval_event(
             f"interval: a subscription billed every {subscription.interval_count} {old}s "
             "changes its interval only by contract"
         )
-    try:
-        price = book.plan_price(subscription.plan, INTERVALS[new], subscription.currency)
-        addons = [
-            book.addon_price(
-                item.item_code, INTERVALS[new], subscription.currency, subscription.plan
-            )
-            for item in subscription.items
-            if item.kind == ItemKind.SEAT_ADDON
-        ]
-    except PriceBookError as error:
-        raise LedgerError(f"interval: {error}") from None
     row.kind = SubscriptionEventKind.INTERVAL_CHANGED
-    row.plan = subscription.plan
-    row.unit_price = price.unit_amount
-    # Each item keeps how it is billed (in advance or in arrears) across the change.
-    timing = {item.item_code: item.in_arrears for item in subscription.items}
-    row.details = {
-        "interval": new,
-        "addons": [
-            {"code": a.code, "unit_price": str(a.unit_amount)}
-            | ({"in_arrears": True} if timing.get(a.code) else {})
-            for a in addons
-        ],
-    } | ({"in_arrears": True} if _plan_item(subscription).in_arrears else {})
+    _price_in(row, subscription, book, subscription.plan, new, "interval")
     return row, f"interval {old} → {new}"
 
 
