@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from activities.billing.money import ZERO, check_currency, quantum
 from activities.cash.store import insert_ignoring_duplicates, release_kept_promise
 from activities.disputes.store import close_dispute, open_dispute
-from activities.ledger import audit
+from activities.ledger import audit, locks
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import (
     Customer,
@@ -50,6 +50,7 @@ from activities.ledger.models import (
     PayerMappingKind,
     Payment,
     PaymentApplication,
+    Refund,
     StripeEvent,
     StripeEventStatus,
 )
@@ -334,48 +335,67 @@ def _payment(session: Session, processor_id: str, what: str) -> Payment:
 def _refunded(
     session: Session, obj: Mapping[str, Any], created: datetime, outcome: EventOutcome
 ) -> None:
+    """Bring the payment's refunded total up to the charge's ``amount_refunded``, never past it.
+
+    Stripe sends one ``charge.refunded`` per refund, each carrying the charge's cumulative
+    ``amount_refunded`` and (on older API versions, at most one page of) its refunds. Events
+    for one charge arrive concurrently and out of order, and a change of API version can mix
+    listed and unlisted ones, so the cumulative figure is the fact and the listed refunds only
+    name its parts: under the payment's row lock, each listed refund not yet recorded is
+    recorded while it fits in what the ledger lacks, and whatever the list does not name is
+    recorded as one refund keyed by the total it brings the payment to.
+    """
     processor_id = _payment_id("charge.refunded", obj)
     assert processor_id is not None
-    payment = _payment(session, processor_id, "refund")
+    found = _payment(session, processor_id, "refund")
+    locks.customer(session, found.customer_id)
+    payment = locks.payment(session, found.id)  # a second event for this charge waits here
+    total, currency = _money(obj.get("amount_refunded"), obj.get("currency"), "amount_refunded")
+    _same_currency(payment, currency, "amount_refunded")
+    missing = total - payment.refunded
+    done: list[str] = []
     refunds = obj.get("refunds")
     listed = refunds.get("data") if isinstance(refunds, Mapping) else None
-    done: list[str] = []
-    if isinstance(listed, list) and listed:
-        for refund in listed:
-            if not isinstance(refund, Mapping) or refund.get("status") not in (
-                "succeeded",
-                "pending",
-            ):
-                continue
-            amount, _ = _money(
-                refund.get("amount"), refund.get("currency", payment.currency), "refund"
-            )
-            refund_id = _str(refund.get("id"), "refund.id")
-            result = refund_payment(
+    for refund in listed if isinstance(listed, list) else []:
+        if not isinstance(refund, Mapping) or refund.get("status") not in ("succeeded", "pending"):
+            continue
+        refund_id = _str(refund.get("id"), "refund.id")
+        amount, currency = _money(refund.get("amount"), refund.get("currency", currency), "refund")
+        _same_currency(payment, currency, "refund")
+        if session.scalar(select(Refund.id).where(Refund.processor_id == refund_id)) is not None:
+            done.append(f"{refund_id} again")
+        elif amount <= missing:
+            _record_refund(
                 session,
-                RefundIn(
-                    refund_id,
-                    processor_id,
-                    amount,
-                    f"Stripe refund {refund_id}",
-                    _at(refund.get("created", int(created.timestamp()))),
-                ),
-                ACTOR,
+                refund_id,
+                payment,
+                amount,
+                f"Stripe refund {refund_id}",
+                _at(refund.get("created", int(created.timestamp()))),
             )
-            done.append(f"{refund_id} {'again' if result.already_recorded else amount}")
-    else:
-        total, _ = _money(obj.get("amount_refunded"), obj.get("currency"), "amount_refunded")
-        delta = total - payment.refunded
-        if delta > ZERO:
-            key = f"{obj.get('id')}:refunded-to:{obj.get('amount_refunded')}"
-            refund_payment(
-                session, RefundIn(key[:100], processor_id, delta, "Stripe refund", created), ACTOR
-            )
-            done.append(f"{delta}")
+            missing -= amount
+            done.append(f"{refund_id} {amount}")
+    if missing > ZERO:
+        key = f"{_str(obj.get('id'), 'charge.id')}:refunded-to:{obj.get('amount_refunded')}"
+        _record_refund(session, key[:100], payment, missing, "Stripe refund", created)
+        done.append(f"{missing}")
     outcome.customer_id = payment.customer_id
     outcome.status = StripeEventStatus.APPLIED.value
     outcome.account_changed = "card payment refunded"
     outcome.message = f"refunds on {processor_id}: {', '.join(done) or 'none new'}"
+
+
+def _same_currency(payment: Payment, currency: str, where: str) -> None:
+    if currency != payment.currency:
+        raise LedgerError(
+            f"{where}: in {currency}, but payment {payment.processor_id} is in {payment.currency}"
+        )
+
+
+def _record_refund(
+    session: Session, key: str, payment: Payment, amount: Decimal, reason: str, at: datetime
+) -> None:
+    refund_payment(session, RefundIn(key, payment.processor_id, amount, reason, at), ACTOR)
 
 
 def _failed(
@@ -423,7 +443,11 @@ def _dispute(
     dispute_id = f"STRIPE-{stripe_id}"[:40]
     outcome.customer_id = payment.customer_id
     outcome.status = StripeEventStatus.RECORDED.value
-    if session.get(Dispute, dispute_id) is None:
+    # The dispute's events arrive concurrently too: the one that finds no dispute opens it
+    # while the others wait here, then find it (a closing event must not be refused as
+    # "already disputed", or a lost chargeback's money would never leave the ledger).
+    locks.customer(session, payment.customer_id)
+    if session.get(Dispute, dispute_id, populate_existing=True) is None:
         invoices = _paid_invoices(session, payment)
         if not invoices:
             outcome.message = f"card dispute {stripe_id}: the payment is on no invoice to hold"
@@ -443,7 +467,8 @@ def _dispute(
     if kind == "charge.dispute.closed":
         status = obj.get("status")
         if status == "lost":
-            amount, _ = _money(obj.get("amount"), obj.get("currency"), "dispute")
+            amount, currency = _money(obj.get("amount"), obj.get("currency"), "dispute")
+            _same_currency(payment, currency, "dispute")
             refund_payment(
                 session,
                 RefundIn(stripe_id, processor_id, amount, "card dispute lost", created),

@@ -363,3 +363,21 @@ async def test_metadata_naming_another_customers_invoice_pays_only_the_linked_cu
     assert status == 200 and "INV-000001" in answer["message"], answer
     invoices, _, _ = _state(ledger)
     assert invoices[2] == ("INV-000003", Decimal("100.00"), "open")
+
+
+async def test_a_refund_in_another_currency_than_its_payment_is_refused(
+    ledger: sessionmaker[Session], start_webhook: Callable[..., Awaitable[Webhook]]
+) -> None:
+    hook = await start_webhook(ledger)
+    await hook.post(
+        event("evt_pc", "payment_intent.succeeded", intent("pi_c", 10000, "INV-000001"))
+    )
+    refunded = charge("pi_c", 10000, [("re_c", 4000)], invoice="INV-000001")
+    refunded["currency"] = "jpy"  # ¥4,000 must not be taken as $4,000 (or as $40.00)
+    refunded["refunds"]["data"][0]["currency"] = "jpy"
+    status, answer = await hook.post(event("evt_rc", "charge.refunded", refunded))
+    assert (status, answer["status"]) == (200, "ignored"), answer
+    assert "in JPY, but payment pi_c is in USD" in answer["message"]
+    with ledger() as session:
+        payment = session.scalar(select(Payment).where(Payment.processor_id == "pi_c"))
+        assert payment is not None and payment.refunded == 0

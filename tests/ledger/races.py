@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
+from activities.cash.stripe_events import handle_event
 from activities.disputes.store import issue_credit_note, open_dispute
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.errors import LedgerBusy, LedgerError
@@ -197,6 +198,54 @@ def _invoices_one_customer(session: Session, round_: int, worker: int) -> Outcom
     return ("done", "")
 
 
+def _stripe(session: Session, event_id: str, kind: str, obj: dict[str, Any]) -> Outcome:
+    event = {"id": event_id, "type": kind, "created": int(NOW.timestamp()), "data": {"object": obj}}
+    outcome = handle_event(session, event, NOW)
+    return ("refused" if outcome.status == "ignored" else "done", outcome.message)
+
+
+def _charge_refunded(round_: int, refunds: list[str]) -> dict[str, Any]:
+    """Stripe's charge after ``refunds`` (ids) of 10.00 each; ``amount_refunded`` is cumulative."""
+    listed = [{"id": r, "amount": 1000, "currency": "usd", "status": "succeeded"} for r in refunds]
+    return {
+        "id": f"ch_{round_}",
+        "object": "charge",
+        "payment_intent": f"paid-{round_}",
+        "amount": 10000,
+        "amount_refunded": 1000 * len(refunds),
+        "currency": "usd",
+        "refunds": {"object": "list", "data": listed},
+    }
+
+
+def _refund_events(session: Session, round_: int, worker: int) -> Outcome:
+    """Four refunds of 10.00 on one charge, each announced by its own ``charge.refunded``
+    carrying the cumulative ``amount_refunded``; worker 0 and 2 get events rendered without
+    the refunds list (a newer API version), 1 and 3 with it. Stripe delivers them at once."""
+    refunds = [f"re_{round_}_{n}" for n in range(worker + 1)]
+    obj = _charge_refunded(round_, refunds)
+    if worker % 2 == 0:
+        obj["refunds"] = {"object": "list", "data": []}
+    return _stripe(session, f"evt_r_{round_}_{worker}", "charge.refunded", obj)
+
+
+def _chargeback_events(session: Session, round_: int, worker: int) -> Outcome:
+    """A card dispute's ``created`` and ``closed`` (lost) events, two deliveries of each under
+    their own event ids, all at once: one dispute, and the money taken back once."""
+    kind = "charge.dispute.created" if worker < 2 else "charge.dispute.closed"
+    dispute = {
+        "id": f"dp_{round_}",
+        "object": "dispute",
+        "amount": 10000,
+        "currency": "usd",
+        "charge": f"ch_{round_}",
+        "payment_intent": f"paid-{round_}",
+        "reason": "fraudulent",
+        "status": "needs_response" if worker < 2 else "lost",
+    }
+    return _stripe(session, f"evt_d_{round_}_{worker}", kind, dispute)
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -212,6 +261,8 @@ CASES: dict[str, Case] = {
     "invoices_one_customer": Case(_book_customer, _invoices_one_customer),
     "credit_notes_beyond_total": Case(_book_invoice, _credit_notes_beyond_total),
     "disputes_one_invoice": Case(_book_invoice, _disputes_one_invoice),
+    "stripe_refund_events": Case(_book_paid_invoice, _refund_events),
+    "stripe_chargeback_events": Case(_book_paid_invoice, _chargeback_events),
 }
 
 

@@ -119,3 +119,29 @@ def test_invoices_and_a_payment_for_one_customer(
     with sessions() as session:
         numbers = sorted(n or "" for n in session.scalars(select(Invoice.number)))
     assert numbers == [f"INV-{n:06d}" for n in range(1, 2 * len(outcomes) + 1)]
+
+
+def test_refund_events_of_one_charge_refund_it_once(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "stripe_refund_events")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+    with sessions() as session:
+        refunded = dict(session.execute(select(Payment.processor_id, Payment.refunded)).all())
+    # each charge was refunded 4 x 10.00 in Stripe: the ledger holds 40.00, not the sum of the
+    # cumulative figures (10 + 20 + 30 + 40) or any figure counted twice
+    assert set(refunded.values()) == {40}, refunded
+
+
+def test_chargeback_events_take_the_money_back_once(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "stripe_chargeback_events")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+    with sessions() as session:
+        refunded = set(session.scalars(select(Payment.refunded)))
+        disputes = session.scalar(select(func.count()).select_from(DisputedInvoice))
+    assert refunded == {100}
+    assert disputes == len(outcomes)
