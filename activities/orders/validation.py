@@ -791,6 +791,13 @@ class _Check:
                 self.error(
                     "purchase_order.number", "po_required", "this customer requires a PO number"
                 )
+            elif po is not None and (po.expires_on is not None or po.amount_cap is not None):
+                # an expiry or a cap without the number would be dropped, and the cap unchecked
+                self.error(
+                    "purchase_order.number",
+                    "required",
+                    "the PO has an expiry or a cap but no number; write the PO number",
+                )
             return
         if po.expires_on is not None:
             if po.expires_on < self.today:
