@@ -1,8 +1,8 @@
 """One country's holidays without the other 250 (activities/holiday_calendar.py): the same
 dates as ``holidays.country_holidays`` for every country, and a worker that loads its
 approval matrix leaves the package's all-countries module unloaded (11 MiB of its idle
-memory, bench/README.md). Each side runs in a fresh interpreter: in this one, another
-test may already have imported every country."""
+memory, bench/README.md), and the PDF fonts too. Each side runs in a fresh interpreter:
+in this one, another test may already have imported every country."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def test_every_country_has_the_same_holidays_as_the_package_gives() -> None:
     assert one_by_one == package
 
 
-def test_a_country_loads_alone_and_the_worker_loads_no_other() -> None:
+def test_a_country_loads_alone_and_the_worker_starts_without_the_others_or_fonts() -> None:
+    """What the idle worker no longer holds: the other countries' calendars, and the PDF
+    fonts (fontTools), which load with the first document (activities/documents/fonts.py)."""
     probe = (
         "import sys, worker\n"
         "from activities.approvals.matrix import load_matrix\n"
@@ -54,7 +56,7 @@ def test_a_country_loads_alone_and_the_worker_loads_no_other() -> None:
         "from activities.settings import settings\n"
         "load_matrix(settings().config_dir)\n"
         "assert public_holidays('DE', [2026])\n"
-        "print(sorted(m for m in sys.modules if m.startswith('holidays.countries')))"
+        "print(sorted(m for m in sys.modules if m.startswith(('holidays.countries', 'fontTools'))))"
     )
     loaded = run(probe).strip()
     assert loaded == "['holidays.countries.germany', 'holidays.countries.united_states']"
