@@ -6,9 +6,9 @@ for the one or few calendars it uses (bench/README.md, "Collections worker memor
 :func:`country_calendar` runs the one module that defines the country's class, found
 through the package's own registry of codes, and returns the same class
 ``country_holidays`` would (so the same dates; tests/test_holiday_calendar.py compares
-every country). A country module that builds on another country's (the French, US and Finnish
-territories, the Isle of Man: 21 of them) is imported through the package as before, which
-still loads them all: correct, only heavier.
+every country). A country module that builds on another country's (the French and US
+territories, the Åland Islands, Svalbard, the Isle of Man: 21 of them) is imported
+through the package as before, which still loads them all: correct, only heavier.
 """
 
 from __future__ import annotations
