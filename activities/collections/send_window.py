@@ -14,9 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
 from activities.collections.cadence import SendWindow
+from activities.holiday_calendar import country_calendar
 
 
 def zone(tz: str) -> ZoneInfo:
@@ -30,7 +29,7 @@ def zone(tz: str) -> ZoneInfo:
 @lru_cache(maxsize=512)
 def _holidays_of_year(country: str, year: int) -> frozenset[date]:
     try:
-        return frozenset(holidays.country_holidays(country, years=year).keys())
+        return frozenset(country_calendar(country, years=year).keys())
     except NotImplementedError:
         return frozenset()
 

@@ -35,11 +35,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import fontTools
-import pylopdf_fonts_cjk
-import pylopdf_fonts_ko
-from fontTools.ttLib import TTFont
-
 from activities.documents.errors import GlyphError
 
 
@@ -101,6 +96,8 @@ class Face:
 
 def _cut(source: Path, ranges: tuple[tuple[int, int], ...]) -> Path:
     """``source`` reduced to ``ranges``, written once under the temp folder."""
+    import fontTools  # with the first document: a worker that renders none holds none of it
+
     key = hashlib.sha256(
         f"{source.read_bytes().hex()[:4096]}{source.stat().st_size}"
         f"{fontTools.version}{ranges}".encode()
@@ -108,7 +105,8 @@ def _cut(source: Path, ranges: tuple[tuple[int, int], ...]) -> Path:
     target = Path(tempfile.gettempdir()) / "billing-ops-fonts" / f"{source.stem}-{key}.ttf"
     if target.exists():
         return target
-    from fontTools import subset  # with the first document, not with the module
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
 
     font = TTFont(source, recalcTimestamp=False)
     options = subset.Options()
@@ -127,6 +125,8 @@ def _cut(source: Path, ranges: tuple[tuple[int, int], ...]) -> Path:
 
 
 def _cmap(path: Path) -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
     with TTFont(path, lazy=True) as font:
         return frozenset(font.getBestCmap())
 
@@ -140,6 +140,9 @@ def _dejavu(name: str, ranges: tuple[tuple[int, int], ...], *, whole: bool = Fal
 @cache
 def faces() -> tuple[Face, ...]:
     """The document faces, lightest first."""
+    import pylopdf_fonts_cjk
+    import pylopdf_fonts_ko
+
     cjk = pylopdf_fonts_cjk.sans_path()
     korean = pylopdf_fonts_ko.sans_path()
     return (
