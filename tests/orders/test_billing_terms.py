@@ -90,7 +90,7 @@ def test_an_order_billed_every_two_months_with_the_plan_in_arrears(
         [outcome] = bill_subscription(
             session,
             account.subscription_id,
-            datetime(2026, 12, 1).date(),
+            NOW.date().replace(month=12, day=1),
             billing(),
             actor="t",
             now=NOW,
