@@ -551,9 +551,11 @@ class _Moved:
 @dataclass(frozen=True, slots=True)
 class ClosedUsage:
     """Usage of the periods a change of interval closed: the engine's lines for it, the
-    events they bill (up to ``last_id``, before ``until``)."""
+    events they bill (up to ``last_id``, from ``since`` to before ``until``: an earlier
+    period's late events are left for the bill run, which bills them)."""
 
     lines: tuple[InvoiceLineDraft, ...]
+    since: datetime
     until: datetime
     last_id: int
     metered: bool  # the periods had usage not invoiced yet (lines may still be nil)
@@ -585,7 +587,7 @@ def _closed_usage(
         usage=window.charges,
         change_lines=priced.change_lines,
     )
-    return ClosedUsage(lines, closed[-1][1], window.last_id, bool(window.charges))
+    return ClosedUsage(lines, closed[0][0], closed[-1][1], window.last_id, bool(window.charges))
 
 
 def _moved(
@@ -673,7 +675,7 @@ def invoice_pending_changes(
     credit_net(session, invoice, draft, key=key, actor=actor, now=now)
     spend_credit(session, invoice, actor=actor, now=now)
     if usage is not None and usage.metered:
-        mark_invoiced(session, subscription.id, usage.until, usage.last_id, invoice.id)
+        mark_invoiced(session, subscription.id, usage.until, usage.last_id, invoice.id, usage.since)
     period.lines_invoiced = priced.change_lines
     period.invoiced_through = through
     return invoice.number

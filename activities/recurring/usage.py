@@ -418,15 +418,23 @@ def _units(value: object) -> Decimal:
 
 
 def mark_invoiced(
-    session: Session, subscription_id: str, until: datetime, last_id: int, invoice_id: int
+    session: Session,
+    subscription_id: str,
+    until: datetime,
+    last_id: int,
+    invoice_id: int,
+    since: datetime | None = None,
 ) -> None:
-    """The events the invoice billed now point at it (later arrivals stay unbilled)."""
+    """The events the invoice billed now point at it (later arrivals stay unbilled). With
+    ``since`` (an invoice that billed only the periods from there), earlier events are
+    left for the invoice that bills them."""
     session.execute(
         update(UsageEvent)
         .where(
             UsageEvent.subscription_id == subscription_id,
             UsageEvent.invoice_id.is_(None),
             UsageEvent.occurred_at < until,
+            *([UsageEvent.occurred_at >= since] if since is not None else []),
             UsageEvent.id <= last_id,
         )
         .values(invoice_id=invoice_id)

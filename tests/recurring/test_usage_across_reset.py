@@ -257,6 +257,13 @@ def test_usage_is_split_at_a_change_of_interval(
             usage=tuple(sorted(METRICS)),
         )
     usage = Usage()
+    earlier: list[UsageCharge] = []
+    if case.interval == "month":
+        # An event of the month before, not billed yet when the change is made: the
+        # change's invoice leaves it to the bill run, which bills it as late usage.
+        late_before = case.period_start - timedelta(days=2)
+        usage.add(sessions, [(late_before, "sms", Decimal(3))])
+        earlier = usage.charges([(case.anchor, case.period_start)])
     usage.send(sessions, case.period_start, case.change_at)
     before_change = len(usage.sent)
     with transaction(sessions) as session:
@@ -316,7 +323,10 @@ def test_usage_is_split_at_a_change_of_interval(
         [_event(case)],
         terms=renewal_terms,
         policy=proration,
-        usage=usage.charges([old, (case.cut, first_end)], billed_upto=billed_at_change),
+        usage=[
+            *earlier,
+            *usage.charges([old, (case.cut, first_end)], billed_upto=billed_at_change),
+        ],
         renew=True,
     )
     renewed = _invoices(sessions)[-1]
