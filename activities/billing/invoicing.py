@@ -173,10 +173,13 @@ class Subscription:
     period holding the first event. ``invoiced`` is what was billed for the
     period; ``None`` means the full period's charge for what the subscription
     has (nothing when it is paused). Per-seat add-ons follow the seat count.
-    With ``quarterly_true_up`` (annual contracts), seats added are billed
-    at the next quarterly true-up for the rest of the term, and seats
-    removed are not credited. Before ``trial_end`` nothing is billed: what
-    the events before it leave in force is billed from the trial's end.
+    With ``quarterly_true_up`` (annual contracts), while the period is annual
+    (one year), seats added are billed at the next quarterly true-up for the
+    rest of the term, and seats removed are not credited; a contract billed
+    monthly that moves to annual billing mid-period trues up from its new
+    period (seats before the change are priced as any monthly change). Before
+    ``trial_end`` nothing is billed: what the events before it leave in force is
+    billed from the trial's end.
     ``amount_paid`` is what the customer has paid toward the period's invoiced
     charges, tax included (``None``: all of it); a cancellation refunded under
     the policy refunds at most what was paid less the used time, tax
@@ -517,6 +520,11 @@ class _Period:
     new_interval: Interval | None = None
     new_count: int = 1
     undo: _Undo | None = None
+    # Where changes of interval started a new period (reset) or a piece of one (keep):
+    # the periods before each are closed, and usage is billed per period.
+    cuts: list[datetime] = field(default_factory=list)
+    opened: datetime | None = None
+    stub: bool = False  # a piece of the new interval up to the kept billing day
     true_up_quarter: int = 0
     true_up_peak: int = 0
     # Items billed in arrears: per code, the (from, quantity, price) pieces of the
@@ -559,6 +567,15 @@ class _Period:
                     "negative"
                 )
 
+    def true_ups(self) -> bool:
+        """Seats wait for the quarterly true-up: an annual contract while billed a year at a
+        time (not in the piece up to a kept billing day, which has no quarter boundary)."""
+        return (
+            self.sub.quarterly_true_up
+            and (self.interval, self.interval_count) == ("year", 1)
+            and not self.stub
+        )
+
     def quantity(self, code: str) -> int:
         """How many units of ``code`` the subscription has: its own quantity, or the seats."""
         return self.quantities.get(code, self.seats)
@@ -595,6 +612,7 @@ class _Period:
                 "subscription.period_start: required when there are no events to place the period"
             )
         self.start, self.end = start, end
+        self.opened = start
         if first is not None:
             # What is paid is needed only to price changes; a plain renewal skips it.
             self.paid = self._initial_paid() if self.started else {}
@@ -750,7 +768,7 @@ class _Period:
                     f"subscription's price {price.unit_amount} for {price.code!r}"
                 )
             held = self.quantity(item.price.code)
-            if price is not None and item.quantity < held and not sub.quarterly_true_up:
+            if price is not None and item.quantity < held and not self.true_ups():
                 own = item.price.code in self.quantities
                 raise InvoicingError(
                     f"{where}.quantity: {_count(item.quantity, own)} paid is below the "
@@ -1024,7 +1042,7 @@ class _Period:
         return price.unit_amount / (end - start).days
 
     def _plan_true_up(self, where: str, event: QuarterlyTrueUp, at: datetime) -> None:
-        if not self.sub.quarterly_true_up or (self.interval, self.interval_count) != ("year", 1):
+        if not self.true_ups():
             raise InvoicingError(
                 f"{where}: quarterly true-ups are for annual subscriptions with quarterly_true_up"
             )
@@ -1072,7 +1090,7 @@ class _Period:
     def _credits_decreases(self) -> bool:
         if self.cancelled:
             return True
-        return self.policy.decrease == "credit_now" and not self.sub.quarterly_true_up
+        return self.policy.decrease == "credit_now" and not self.true_ups()
 
     def _reconcile(
         self,
@@ -1121,7 +1139,7 @@ class _Period:
                 billed = self.charge(price, quantity, at, share, text, whole=True)
                 paid_items[code] = _Paid(price, quantity, billed, ZERO)
                 continue
-            if self.sub.quarterly_true_up and not self.cancelled and not own:
+            if self.true_ups() and not self.cancelled and not own:
                 continue  # seats wait for the quarterly true-up; no credits under the contract
             had = before_quantities.get(code, before_seats)
             if code in before and increase == "prorate_added":
@@ -1169,10 +1187,13 @@ class _Period:
         carried = self._credit_current_period(at)
         self.bill_all_arrears(self.arrears_from(at))
         start = effective_instant(at, self.policy)
+        self.cuts.append(start)
+        self.stub = False
         self.anchor = self.start = self.hold_start = start
         self.interval = interval
         self.interval_count = count = self.new_count
         self.end = advance(start, interval, 1, count)
+        self.peak = self.seats  # a new term: its true-ups count from what it starts with
         self.released.extend(self.paid.values())
         self.paid = {}
         for code, price in self.effective().items():
@@ -1202,9 +1223,12 @@ class _Period:
         billing_day = boundary_after(self.anchor, "month", start)
         if shift_months(billing_day, -1) == start:
             billing_day = start  # the change falls on a billing day: a whole period from it
+        self.cuts.append(start)
         self.anchor = billing_day
         self.interval = interval
         self.interval_count = count = self.new_count
+        self.peak = self.seats
+        self.stub = billing_day != start
         if billing_day == start:
             self.start = self.hold_start = start
             self.end = advance(start, interval, 1, count)
@@ -1300,6 +1324,7 @@ class _Period:
             return
         self.start = self.hold_start = start
         self.end = end
+        self.stub = False
         unit = quantum(self.currency)
         interval, count = self.interval, self.interval_count
         lines = self.lines
@@ -1635,6 +1660,10 @@ class Schedule:
     interval_count: int
     start: datetime
     end: datetime
+    #: The billing periods the events made of the current one, in time order, the last
+    #: ``start`` to ``end``: a change of interval closes the period before it (reset), or
+    #: starts a piece of the new interval (keep). Usage in arrears is measured per period.
+    periods: tuple[tuple[datetime, datetime], ...] = ()
 
 
 def schedule_after(
@@ -1651,4 +1680,14 @@ def schedule_after(
     the engine's draft renews. A change scheduled for the renewal does not move them yet.
     """
     period = _price_period(subscription, events, policy, renew=False)
-    return Schedule(period.anchor, period.interval, period.interval_count, period.start, period.end)
+    assert period.opened is not None
+    starts = [period.opened, *period.cuts]
+    ends = [*period.cuts, period.end]
+    return Schedule(
+        period.anchor,
+        period.interval,
+        period.interval_count,
+        period.start,
+        period.end,
+        tuple((start, end) for start, end in zip(starts, ends, strict=True) if start < end),
+    )

@@ -36,19 +36,23 @@ def subscription_items(order: Order, book: PriceBook) -> list[SubscriptionItemFa
 
     Seat add-ons cover every seat of the plan; usage add-ons are metered, so
     they carry no seats and no price here (usage is priced from the price
-    book when it is billed, in arrears).
+    book when it is billed, in arrears). A period of several intervals is priced at
+    the book's price that many times, unless the order gives its own; each item
+    keeps the order's ``in_arrears``.
     """
     plan = book.plans[order.plan]
+    count = order.interval_count or 1
     items = [
         SubscriptionItemFacts(
             item_code=order.plan,
             kind="plan",
             quantity=order.seats,
             unit_price=effective_unit_price(
-                plan.prices[order.interval, order.currency],
+                plan.prices[order.interval, order.currency] * count,
                 order.unit_price,
                 order.discount_percent,
             ),
+            in_arrears=bool(order.in_arrears),
         )
     ]
     for addon in order.addons:
@@ -66,10 +70,11 @@ def subscription_items(order: Order, book: PriceBook) -> list[SubscriptionItemFa
                 kind="seat_addon",
                 quantity=order.seats,
                 unit_price=effective_unit_price(
-                    seat_addon.prices[order.interval, order.currency],
+                    seat_addon.prices[order.interval, order.currency] * count,
                     addon.unit_price,
                     addon.discount_percent,
                 ),
+                in_arrears=bool(addon.in_arrears),
             )
         )
     return items
@@ -88,7 +93,7 @@ def _price(item: SubscriptionItemFacts, book: PriceBook) -> SeatPrice:
         name = book.plans[item.item_code].name
     else:
         name = book.seat_addons[item.item_code].name
-    return SeatPrice(item.item_code, name, item.unit_price)
+    return SeatPrice(item.item_code, name, item.unit_price, item.in_arrears)
 
 
 def engine_subscription(subscription: SubscriptionFacts, book: PriceBook) -> Subscription:
@@ -101,6 +106,7 @@ def engine_subscription(subscription: SubscriptionFacts, book: PriceBook) -> Sub
         plan=_price(plan, book),
         seats=plan.quantity,
         addons=tuple(_price(i, book) for i in subscription.items if i.kind == "seat_addon"),
+        interval_count=subscription.interval_count,
     )
 
 
@@ -163,13 +169,14 @@ def order_discounts(
                 f"{percent.normalize():f}% order discount", percent, None, frozenset({price.code})
             )
         )
-        return SeatPrice(price.code, price.name, listed)
+        return SeatPrice(price.code, price.name, listed, price.in_arrears)
 
+    count = subscription.interval_count  # a period of several intervals: the book's, as often
     plan = undiscounted(
         subscription.plan,
         order.unit_price
         if order.unit_price is not None
-        else book.plans[order.plan].prices[order.interval, order.currency],
+        else book.plans[order.plan].prices[order.interval, order.currency] * count,
         order.discount_percent,
     )
     ordered = {addon.code: addon for addon in order.addons}
@@ -178,6 +185,6 @@ def order_discounts(
         line = ordered[addon.code]
         listed = line.unit_price
         if listed is None:
-            listed = book.seat_addons[addon.code].prices[order.interval, order.currency]
+            listed = book.seat_addons[addon.code].prices[order.interval, order.currency] * count
         addons.append(undiscounted(addon, listed, line.discount_percent))
     return replace(subscription, plan=plan, addons=tuple(addons)), tuple(discounts)

@@ -131,6 +131,18 @@ def blank_is_none(value: object) -> object:
 # --- Numbers and dates -------------------------------------------------------------------
 
 
+def true_or_false(value: object) -> object:
+    """A flag is ``true`` or ``false`` (JSON), or the words in a CSV cell; ``1``, ``yes``
+    or ``Y`` are refused rather than guessed (``in_arrears`` decides when an item is billed)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str) and value.strip().casefold() in ("true", "false"):
+        return value.strip().casefold() == "true"
+    raise PydanticCustomError(
+        "true_or_false", "true or false is expected, not {value}", {"value": repr(value)[:40]}
+    )
+
+
 def not_boolean(value: object) -> object:
     """``true`` is not 1 seat: JSON booleans are refused where a number belongs."""
     if isinstance(value, bool):

@@ -54,6 +54,7 @@ ORDER_COLUMNS: dict[str, str] = {
     "Amends Subscription": "amends",
     "Effective Date": "effective_date",
     "Interval": "interval",
+    "Interval Count": "interval_count",
     "Term Start": "term_start",
     "Term End": "term_end",
     "Billing Anchor": "billing_anchor",
@@ -82,6 +83,7 @@ LINE_COLUMNS: dict[str, str] = {
     "Quantity": "quantity",
     "Unit Price": "unit_price",
     "Discount %": "discount_percent",
+    "In Arrears": "in_arrears",
 }
 
 REQUIRED_COLUMNS = ("Order ID", "Line Type", "Product Code")
@@ -113,6 +115,7 @@ _PLAN_FIELDS = {
     "quantity": "seats",
     "unit_price": "unit_price",
     "discount_percent": "discount_percent",
+    "in_arrears": "in_arrears",
 }
 
 

@@ -20,7 +20,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from activities.orders.fields import blank_is_none, calendar_day, not_boolean, stored_in
+from activities.orders.fields import (
+    blank_is_none,
+    calendar_day,
+    not_boolean,
+    stored_in,
+    true_or_false,
+)
 
 Interval = Literal["month", "quarter", "year"]
 
@@ -47,6 +53,10 @@ OptionalText = Annotated[Text | None, BeforeValidator(blank_is_none)]
 OptionalDate = Annotated[date | None, BeforeValidator(calendar_day)]
 OptionalDecimal = Annotated[Amount | None, BeforeValidator(blank_is_none)]
 OptionalCount = Annotated[Count | None, BeforeValidator(blank_is_none)]
+#: ``true`` or ``false``; ``None`` when the order leaves it out.
+OptionalFlag = Annotated[
+    bool | None, BeforeValidator(true_or_false), BeforeValidator(blank_is_none)
+]
 
 
 class _Part(BaseModel):
@@ -72,6 +82,9 @@ class AddOn(_Part):
     quantity: OptionalCount = None
     unit_price: OptionalDecimal = None
     discount_percent: Amount = Decimal(0)
+    in_arrears: OptionalFlag = Field(
+        default=None, description="a seat add-on billed at the period end for the time held"
+    )
 
 
 class PurchaseOrder(_Part):
@@ -112,10 +125,12 @@ class TaxId(_Part):
 class Order(_Part):
     """One order: a new subscription, or (with ``amends``) a change to an existing one.
 
-    Prices are per seat per billing interval in ``currency``; a missing
-    ``unit_price`` means the price book's. ``billing_anchor`` (default: the
-    term start) is the day the billing periods are counted from; the time
-    before it is billed as a prorated first period.
+    Prices are per seat per billing period in ``currency``; a missing
+    ``unit_price`` means the price book's (times ``interval_count``, the intervals a
+    period lasts: 1 unless given). ``in_arrears`` bills the plan (an add-on's own flag,
+    the add-on) at the end of each period for the time held, instead of in advance.
+    ``billing_anchor`` (default: the term start) is the day the billing periods are
+    counted from; the time before it is billed as a prorated first period.
     """
 
     order_id: Annotated[str, StringConstraints(strip_whitespace=True, pattern=ORDER_ID_PATTERN)]
@@ -131,6 +146,10 @@ class Order(_Part):
     discount_percent: Amount = Decimal(0)
     addons: list[AddOn] = Field(default_factory=list)
     interval: Interval
+    interval_count: OptionalCount = Field(
+        default=None, description="intervals per billing period (new orders; default 1)"
+    )
+    in_arrears: OptionalFlag = Field(default=None, description="the plan billed in arrears")
     term_start: OptionalDate = None
     term_end: OptionalDate = None
     billing_anchor: OptionalDate = None

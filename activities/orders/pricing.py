@@ -131,15 +131,18 @@ def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def periods_between(start: date, end: date, anchor: date, interval: Interval) -> Decimal:
-    """How many billing periods ``[start, end)`` spans on the anchor's schedule.
+def periods_between(
+    start: date, end: date, anchor: date, interval: Interval, interval_count: int = 1
+) -> Decimal:
+    """How many billing periods (of ``interval_count`` intervals) ``[start, end)`` spans on
+    the anchor's schedule.
 
     Whole periods count 1; a piece before the anchor or after the last renewal
     counts its share by the product's proration policy (by the day). This is
     what an order is worth over its term, not an invoice: invoices come from
     the invoicing engine.
     """
-    step = INTERVAL_MONTHS[interval]
+    step = INTERVAL_MONTHS[interval] * interval_count
     begin, stop, origin = midnight(start), midnight(end), midnight(anchor)
     total = Decimal(0)
     k = 0
@@ -150,7 +153,13 @@ def periods_between(start: date, end: date, anchor: date, interval: Interval) ->
         piece_start, piece_end = max(begin, period_start), min(stop, period_end)
         if piece_end > piece_start:
             share = proration(
-                piece_start, piece_end, period_start, period_end, DEFAULT_POLICY, interval
+                piece_start,
+                piece_end,
+                period_start,
+                period_end,
+                DEFAULT_POLICY,
+                interval,
+                interval_count,
             )
             total += Decimal(share.numerator) / Decimal(share.denominator)
         k += 1

@@ -81,6 +81,7 @@ def subscription_facts(subscription: Subscription) -> SubscriptionFacts:
         customer_id=subscription.customer_id,
         plan=subscription.plan,
         interval=subscription.interval.value,
+        interval_count=subscription.interval_count,
         currency=subscription.currency,
         status=subscription.status.value,
         term_start=subscription.term_start,
@@ -92,6 +93,7 @@ def subscription_facts(subscription: Subscription) -> SubscriptionFacts:
                 kind=item.kind.value,
                 quantity=item.quantity,
                 unit_price=item.unit_price,
+                in_arrears=item.in_arrears,
             )
             for item in subscription.items
         ],
@@ -338,6 +340,7 @@ def _items(order: OrderForm, book: PriceBook) -> list[SubscriptionItem]:
             kind=ItemKind(item.kind),
             quantity=item.quantity,
             unit_price=item.unit_price,
+            in_arrears=item.in_arrears,
         )
         for item in subscription_items(order, book)
     ]
@@ -359,6 +362,7 @@ def create_subscription(
         customer_id=customer.id,
         plan=order.plan,
         interval=interval,
+        interval_count=order.interval_count or 1,
         # Sales orders are invoiced; only monthly billing matches the self-serve contract.
         contract_type=ContractType.SELF_SERVE_MONTHLY
         if interval == Interval.MONTH
@@ -430,7 +434,10 @@ def first_period(subscription: Subscription, now: datetime) -> SubscriptionPerio
         subscription_id=subscription.id,
         period_start=subscription.term_start,
         period_end=boundary_after(
-            subscription.billing_anchor, subscription.interval.value, subscription.term_start
+            subscription.billing_anchor,
+            subscription.interval.value,
+            subscription.term_start,
+            subscription.interval_count,
         ),
         lines_invoiced=0,
         updated_at=now,

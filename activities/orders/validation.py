@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activities.billing.money import ZERO, minor_digits, round_money
 from activities.billing.pricebook import PriceBook, load_pricebook
-from activities.billing.proration import INTERVAL_MONTHS, shift_months
+from activities.billing.proration import INTERVAL_MONTHS, MAX_INTERVAL_MONTHS, shift_months
 from activities.billing.tax import TaxError, TaxTable, load_tax_table, tax_treatment
 from activities.orders.addresses import check_address, normalize_postal_code, normalize_region
 from activities.orders.model import Order
@@ -90,6 +90,7 @@ class SubscriptionItemFacts(BaseModel):
     kind: str  # plan, seat_addon, usage_addon
     quantity: int
     unit_price: Decimal
+    in_arrears: bool = False
 
 
 class SubscriptionFacts(BaseModel):
@@ -101,6 +102,7 @@ class SubscriptionFacts(BaseModel):
     customer_id: str
     plan: str
     interval: str
+    interval_count: int = 1
     currency: str
     status: str
     term_start: datetime
@@ -166,6 +168,7 @@ _FIELD_RULES = frozenset(
         "date_format",
         "timestamp",
         "excel_serial_date",
+        "true_or_false",
     }
 )
 
@@ -267,6 +270,78 @@ class _Check:
     def plan_ok(self) -> bool:
         return self.order.plan in self.book.plans
 
+    @property
+    def count(self) -> int:
+        """Intervals per billing period: the order's when it is a sound one, else 1 (its
+        problem is reported by :meth:`billing_terms`)."""
+        count = self.order.interval_count
+        if (
+            count is None
+            or not 1 <= count <= MAX_INTERVAL_MONTHS // INTERVAL_MONTHS[self.order.interval]
+        ):
+            return 1
+        return count
+
+    # how the subscription is billed ----------------------------------------------
+
+    def billing_terms(self) -> None:
+        """``interval_count`` from 1 to three years' worth; ``in_arrears`` only on the plan
+        and seat add-ons; neither on an amendment, which keeps how the subscription is billed."""
+        order = self.order
+        count = order.interval_count
+        if order.is_amendment:
+            held = self.facts.subscription
+            if held is not None and held.interval_count != 1:
+                self.error(
+                    "amends",
+                    "amendment_unsupported",
+                    f"subscription {held.id} is billed every {held.interval_count} "
+                    f"{held.interval}s at the contract's own prices; amend it by contract",
+                )
+            if count is not None:
+                self.error(
+                    "interval_count",
+                    "amendment_unsupported",
+                    "an amendment keeps the subscription's billing period; leave interval_count "
+                    "out (change it with subscription change --interval)",
+                )
+            flagged = [
+                *(["in_arrears"] if order.in_arrears is not None else []),
+                *(
+                    f"addons[{index}].in_arrears"
+                    for index, addon in enumerate(order.addons)
+                    if addon.in_arrears is not None
+                ),
+            ]
+            for field in flagged:
+                self.error(
+                    field,
+                    "amendment_unsupported",
+                    "an amendment keeps how each item is billed; leave in_arrears out",
+                )
+            return
+        if count is not None:
+            longest = MAX_INTERVAL_MONTHS // INTERVAL_MONTHS[order.interval]
+            if count < 1:
+                self.error(
+                    "interval_count", "positive", f"interval_count must be at least 1, got {count}"
+                )
+            elif count > longest:
+                self.error(
+                    "interval_count",
+                    "interval_count_limit",
+                    f"{count} {order.interval}s is more than three years; a billing period is at "
+                    f"most {longest} {order.interval}s",
+                )
+        for index, addon in enumerate(order.addons):
+            if addon.in_arrears is not None and addon.code in self.book.usage_addons:
+                self.error(
+                    f"addons[{index}].in_arrears",
+                    "usage_addon_in_arrears",
+                    f"{addon.code} is metered and always billed from usage in arrears; leave "
+                    "in_arrears out",
+                )
+
     # customer --------------------------------------------------------------
 
     def customer(self) -> None:
@@ -362,7 +437,7 @@ class _Check:
                 )
         book_price = None
         if plan is not None and self.currency_ok:
-            book_price = plan.prices[order.interval, order.currency]
+            book_price = plan.prices[order.interval, order.currency] * self.count
         lines.append(
             _Line(
                 "unit_price",
@@ -416,7 +491,7 @@ class _Check:
                 )
             addon_book = None
             if self.currency_ok:
-                addon_book = seat_addon.prices[order.interval, order.currency]
+                addon_book = seat_addon.prices[order.interval, order.currency] * self.count
             lines.append(
                 _Line(
                     f"{at}.unit_price",
@@ -555,14 +630,17 @@ class _Check:
         if (end - start).days > 366 * MAX_TERM_YEARS:
             self.error("term_end", "term_length", f"terms are at most {MAX_TERM_YEARS} years")
             return None
-        step = INTERVAL_MONTHS[order.interval]
+        step = INTERVAL_MONTHS[order.interval] * self.count
+        span = f"{self.count} {order.interval}s"
+        period = order.interval if self.count == 1 else f"period of {span}"
+        periods = f"{order.interval}s" if self.count == 1 else f"periods of {span}"
         anchor = order.billing_anchor or start
         first_renewal = shift_months(midnight(start), step).date()
         if not start <= anchor < first_renewal:
             self.error(
                 "billing_anchor",
                 "anchor_in_first_period",
-                f"the billing anchor {anchor} must fall in the first {order.interval} of the "
+                f"the billing anchor {anchor} must fall in the first {period} of the "
                 f"term, from {start} to before {first_renewal}",
             )
             return None
@@ -578,7 +656,7 @@ class _Check:
             self.error(
                 "term_end",
                 "term_interval",
-                f"a term of whole {order.interval}s from {start} ends on "
+                f"a term of whole {periods} from {start} ends on "
                 f"{' or '.join(map(str, renewals))}, not {end}{exclusive}",
             )
             return None
@@ -930,6 +1008,7 @@ def check_order(
     check = _Check(order, rules, facts, today)
     check.customer()
     check.currency()
+    check.billing_terms()
     lines = check.plan_and_addons()
     comparable = check.amounts(lines)
     window = None
@@ -938,7 +1017,7 @@ def check_order(
     periods = None
     if window is not None:
         start, end, anchor = window
-        periods = periods_between(start, end, anchor, order.interval)
+        periods = periods_between(start, end, anchor, order.interval, check.count)
     check.prices(comparable, periods)
     value = None
     if len(comparable) == len(lines):

@@ -72,6 +72,7 @@ from activities.recurring.history import (
     next_period_end,
     state_interval,
     state_of,
+    usage_periods,
 )
 from activities.recurring.taxes import customer_tax
 from activities.recurring.usage import UsageWindow, mark_invoiced, usage_charges
@@ -358,15 +359,25 @@ def _price(
     state = period.opening or state_of(subscription)
     interval, count = state_interval(state)
     contract = billing.policy.for_contract(subscription.contract_type.value)
+    events = [engine_event(r, interval, billing.book, count) for r in recorded]
     window = (
-        usage_charges(session, subscription, period, state["plan"], billing.book)
+        usage_charges(
+            session,
+            subscription,
+            period,
+            state["plan"],
+            billing.book,
+            usage_periods(
+                subscription, period, recorded, events, book=billing.book, policy=contract.proration
+            ),
+        )
         if metered
         else UsageWindow((), 0)
     )
     draft = draft_renewal(
         subscription,
         period,
-        [engine_event(r, interval, billing.book, count) for r in recorded],
+        events,
         book=billing.book,
         terms=InvoiceTerms(
             issue_date=run_date, payment_terms_days=customer.payment_terms_days, tax=tax

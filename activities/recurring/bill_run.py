@@ -72,6 +72,7 @@ from activities.recurring.history import (
     quarterly_true_up,
     state_interval,
     state_of,
+    usage_periods,
 )
 from activities.recurring.policy import RecurringPolicy
 from activities.recurring.taxes import customer_tax
@@ -317,12 +318,16 @@ def _renew(
     state = period.opening or state_of(subscription)
     interval, count = state_interval(state)
     contract = billing.policy.for_contract(subscription.contract_type.value)
-    window = usage_charges(session, subscription, period, state["plan"], billing.book)
+    events = [engine_event(r, interval, billing.book, count) for r in recorded]
+    periods = usage_periods(
+        subscription, period, recorded, events, book=billing.book, policy=contract.proration
+    )
+    window = usage_charges(session, subscription, period, state["plan"], billing.book, periods)
     credit = available_credit(session, subscription.customer_id, subscription.currency)
     draft = draft_renewal(
         subscription,
         period,
-        [engine_event(r, interval, billing.book, count) for r in recorded],
+        events,
         book=billing.book,
         terms=replace(_terms(session, subscription, billing, run_date), account_credit=credit),
         policy=contract.proration,

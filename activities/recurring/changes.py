@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from activities.billing.invoicing import Event, InvoiceTerms, InvoicingError, schedule_after
+from activities.billing.invoicing import (
+    Event,
+    InvoiceLineDraft,
+    InvoiceTerms,
+    InvoicingError,
+    schedule_after,
+)
 from activities.billing.money import ZERO
 from activities.billing.pricebook import PriceBook, PriceBookError
 from activities.billing.proration import Interval as EngineInterval
@@ -60,9 +66,11 @@ from activities.recurring.history import (
     period_events,
     state_interval,
     state_of,
+    usage_lines,
 )
-from activities.recurring.policy import RecurringPolicy
+from activities.recurring.policy import ContractPolicy, RecurringPolicy
 from activities.recurring.taxes import customer_tax
+from activities.recurring.usage import mark_invoiced, usage_charges
 
 ChangeKind = Literal["seats", "plan", "addon", "interval", "pause", "resume", "cancel"]
 
@@ -453,6 +461,16 @@ def change_subscription(
         and existing.effective_at <= period.invoiced_through
     ):
         invoicing = "immediately"  # the recorded change, as it was: invoiced at once
+    closed: ClosedUsage | None = None
+    if invoicing == "immediately" and moved is not None and len(moved.periods) > 1:
+        # The usage periods the change closes are billed now, on its invoice.
+        try:
+            closed = _closed_usage(
+                session, subscription, period, engine, moved, priced, book, terms, contract
+            )
+        except (InvoicingError, HistoryError, ValueError) as error:
+            raise LedgerError(f"{request.kind}: {error}") from None
+        pending = (*pending, *closed.lines)
     outcome = ChangeOutcome(
         subscription_id=subscription.id,
         currency=subscription.currency,
@@ -514,17 +532,62 @@ def change_subscription(
             actor=request.actor,
             now=now,
             through=latest([*recorded, row]),
+            usage=closed,
         )
     return outcome.model_copy(update={"invoice_number": number})
 
 
 @dataclass(frozen=True, slots=True)
 class _Moved:
-    """Where a change of interval leaves the billing: the anchor, and the period running."""
+    """Where a change of interval leaves the billing: the anchor, the period running, and
+    the usage periods of the period row (the engine's ``Schedule.periods``)."""
 
     anchor: datetime
     start: datetime
     end: datetime
+    periods: tuple[tuple[datetime, datetime], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedUsage:
+    """Usage of the periods a change of interval closed: the engine's lines for it, the
+    events they bill (up to ``last_id``, from ``since`` to before ``until``: an earlier
+    period's late events are left for the bill run, which bills them)."""
+
+    lines: tuple[InvoiceLineDraft, ...]
+    since: datetime
+    until: datetime
+    last_id: int
+    metered: bool  # the periods had usage not invoiced yet (lines may still be nil)
+
+
+def _closed_usage(
+    session: Session,
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    events: list[Event],
+    moved: _Moved,
+    priced: PeriodDraft,
+    book: PriceBook,
+    terms: InvoiceTerms,
+    contract: ContractPolicy,
+) -> ClosedUsage:
+    """What the invoice issued at a change of interval bills of the usage periods it
+    closes (all but the last of ``moved.periods``), less what was invoiced before."""
+    closed = moved.periods[:-1]
+    state = period.opening or state_of(subscription)
+    window = usage_charges(session, subscription, period, state["plan"], book, closed, late=False)
+    lines = usage_lines(
+        subscription,
+        period,
+        events,
+        book=book,
+        terms=terms,
+        policy=contract.proration,
+        usage=window.charges,
+        change_lines=priced.change_lines,
+    )
+    return ClosedUsage(lines, closed[0][0], closed[-1][1], window.last_id, bool(window.charges))
 
 
 def _moved(
@@ -546,8 +609,9 @@ def _moved(
         policy=proration,
     )
     if schedule.interval != (row.details or {})["interval"]:
-        return _Moved(period.period_end, period.period_start, period.period_end)
-    return _Moved(schedule.anchor, schedule.start, schedule.end)
+        whole = ((period.period_start, period.period_end),)
+        return _Moved(period.period_end, period.period_start, period.period_end, whole)
+    return _Moved(schedule.anchor, schedule.start, schedule.end, schedule.periods)
 
 
 def _audited(subscription: Subscription, period: SubscriptionPeriod) -> dict[str, object]:
@@ -588,10 +652,14 @@ def invoice_pending_changes(
     actor: str,
     now: datetime,
     through: datetime | None,
+    usage: ClosedUsage | None = None,
 ) -> str | None:
-    """Invoice the period's change lines not invoiced yet, less the customer's account credit
-    (spent as the bill run spends it: activities/recurring/credits.py)."""
+    """Invoice the period's change lines not invoiced yet, and the usage of the periods a
+    change of interval closed, less the customer's account credit (spent as the bill run
+    spends it: activities/recurring/credits.py)."""
     lines = priced.full.lines[period.lines_invoiced : priced.change_lines]
+    if usage is not None:
+        lines = (*lines, *usage.lines)
     credit = available_credit(session, subscription.customer_id, subscription.currency)
     draft = part_of(priced.full, lines, account_credit=credit)
     invoice = issue_invoice(
@@ -606,6 +674,8 @@ def invoice_pending_changes(
     session.flush()
     credit_net(session, invoice, draft, key=key, actor=actor, now=now)
     spend_credit(session, invoice, actor=actor, now=now)
+    if usage is not None and usage.metered:
+        mark_invoiced(session, subscription.id, usage.until, usage.last_id, invoice.id, usage.since)
     period.lines_invoiced = priced.change_lines
     period.invoiced_through = through
     return invoice.number

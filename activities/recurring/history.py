@@ -32,6 +32,7 @@ from activities.billing.invoicing import (
     InvoiceLineDraft,
     InvoiceTerms,
     draft_invoice,
+    schedule_after,
 )
 from activities.billing.money import ZERO, round_money
 from activities.billing.pricebook import PriceBook, SeatPrice
@@ -222,10 +223,9 @@ def engine_subscription(
         ),
         period_start=period.period_start,
         paused=bool(state["paused"]),
-        # As the period began: a change of interval in it does not change how it is priced.
-        quarterly_true_up=subscription.contract_type == ContractType.ANNUAL_INVOICED
-        and state["interval"] == Interval.YEAR.value
-        and count == 1,
+        # The contract's rule; the engine applies it while the period is a whole year, so a
+        # monthly contract moved to annual billing mid-period trues up from its new period.
+        quarterly_true_up=subscription.contract_type == ContractType.ANNUAL_INVOICED,
         addon_quantities=tuple(
             (item["item_code"], int(item["quantity"]))
             for item in addons
@@ -305,6 +305,48 @@ def engine_event(
     if kind == SubscriptionEventKind.CANCELLED:
         return invoicing.Cancelled(at)
     return invoicing.QuarterlyTrueUp(at)
+
+
+def usage_periods(
+    subscription: SubscriptionRow,
+    period: PeriodRow,
+    rows: Sequence[EventRow],
+    events: Sequence[invoicing.Event],
+    *,
+    book: PriceBook,
+    policy: ProrationPolicy,
+) -> tuple[tuple[datetime, datetime], ...]:
+    """The usage periods of the current billing period: the period itself, or, when a
+    change of interval cut it, the engine's periods (``Schedule.periods``): usage before a
+    reset is the old period's and is billed when that period closes, not a year later.
+
+    Priced only when the period holds a change of interval: a bill run reads every
+    subscription, and nothing else cuts a period."""
+    if not any(row.kind == SubscriptionEventKind.INTERVAL_CHANGED for row in rows):
+        return ((period.period_start, period.period_end),)
+    opening = engine_subscription(subscription, period, book)
+    return schedule_after(opening, events, policy=policy).periods
+
+
+def usage_lines(
+    subscription: SubscriptionRow,
+    period: PeriodRow,
+    events: Sequence[invoicing.Event],
+    *,
+    book: PriceBook,
+    terms: InvoiceTerms,
+    policy: ProrationPolicy,
+    usage: Sequence[UsageCharge],
+    change_lines: int,
+) -> tuple[InvoiceLineDraft, ...]:
+    """The engine's lines for ``usage``, after the ``change_lines`` lines that price the
+    period's changes (taxed and discounted as on any invoice of the period), for the
+    invoice issued at a change."""
+    if not usage:
+        return ()
+    opening = engine_subscription(subscription, period, book)
+    draft = draft_invoice(opening, events, terms=terms, policy=policy, usage=usage)
+    return draft.lines[change_lines:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -330,9 +330,17 @@ def usage_charges(
     period: PeriodRow,
     plan: str,
     book: PriceBook,
+    periods: Sequence[tuple[datetime, datetime]] | None = None,
+    *,
+    late: bool = True,
 ) -> UsageWindow:
     """The units of every usage period up to the end of the current one with events not
-    invoiced yet: the current period's, and any earlier one's late arrivals."""
+    invoiced yet: the current period's, and any earlier one's late arrivals.
+
+    ``periods`` are the usage periods of the current billing period when a change of
+    interval cut it (history.usage_periods): each is priced on its own, so usage before
+    the change is billed as the old period's. With ``late`` false only those are read
+    (the invoice issued at a change of interval bills the periods it closes)."""
     last_id = session.scalar(
         select(func.max(UsageEvent.id)).where(UsageEvent.subscription_id == subscription.id)
     )
@@ -341,13 +349,17 @@ def usage_charges(
     interval = INTERVALS[subscription.interval.value]
     charges: list[UsageCharge] = []
     start, end = period.period_start, period.period_end
-    late_from = session.scalar(
-        select(func.min(UsageEvent.occurred_at)).where(
-            UsageEvent.subscription_id == subscription.id,
-            UsageEvent.invoice_id.is_(None),
-            UsageEvent.occurred_at < start,
-            UsageEvent.id <= last_id,
+    late_from = (
+        session.scalar(
+            select(func.min(UsageEvent.occurred_at)).where(
+                UsageEvent.subscription_id == subscription.id,
+                UsageEvent.invoice_id.is_(None),
+                UsageEvent.occurred_at < start,
+                UsageEvent.id <= last_id,
+            )
         )
+        if late
+        else None
     )
     windows: list[tuple[datetime, datetime]] = []
     while late_from is not None:
@@ -364,7 +376,7 @@ def usage_charges(
                 UsageEvent.id <= last_id,
             )
         )
-    windows.append((start, end))
+    windows.extend(periods or [(start, end)])
     for window_start, window_end in windows:
         invoiced = case((UsageEvent.invoice_id.is_not(None), UsageEvent.quantity), else_=0)
         rows = session.execute(
@@ -406,15 +418,23 @@ def _units(value: object) -> Decimal:
 
 
 def mark_invoiced(
-    session: Session, subscription_id: str, until: datetime, last_id: int, invoice_id: int
+    session: Session,
+    subscription_id: str,
+    until: datetime,
+    last_id: int,
+    invoice_id: int,
+    since: datetime | None = None,
 ) -> None:
-    """The events the invoice billed now point at it (later arrivals stay unbilled)."""
+    """The events the invoice billed now point at it (later arrivals stay unbilled). With
+    ``since`` (an invoice that billed only the periods from there), earlier events are
+    left for the invoice that bills them."""
     session.execute(
         update(UsageEvent)
         .where(
             UsageEvent.subscription_id == subscription_id,
             UsageEvent.invoice_id.is_(None),
             UsageEvent.occurred_at < until,
+            *([UsageEvent.occurred_at >= since] if since is not None else []),
             UsageEvent.id <= last_id,
         )
         .values(invoice_id=invoice_id)

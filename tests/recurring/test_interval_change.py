@@ -24,6 +24,7 @@ from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.errors import LedgerError
 from activities.ledger.models import (
     AuditEntry,
+    ContractType,
     Interval,
     Invoice,
     Subscription,
@@ -407,3 +408,84 @@ def test_the_anchor_rule_is_set_per_contract_type_and_checked_at_load(tmp_path: 
         PolicyError, match=re.escape("contract_types.self_serve_monthly.anchor_on_change")
     ):
         load_policy(tmp_path)
+
+
+def test_an_annual_contract_moved_from_monthly_to_annual_trues_up_its_seats_quarterly(
+    sessions: sessionmaker[Session],
+) -> None:
+    """An annual invoiced contract billed monthly moves to annual billing (a new year from
+    the change, invoiced at once). Seats added after the change wait for the quarterly
+    true-up of the new term, as on any annual contract, and the true-up bills them for
+    the quarters left, to the cent as the engine prices the same events; the next
+    true-up and a second run bill nothing more, and the renewal bills the seats held."""
+    b = billing()
+    with transaction(sessions) as session:
+        subscription(
+            session,
+            "SUB-I",
+            anchor=ANCHOR,
+            now=NOW,
+            seats=10,
+            contract=ContractType.ANNUAL_INVOICED,
+        )
+    applied = change(sessions, b, "year")
+    assert applied.invoice_number is not None
+    new_start = datetime(2026, 11, 25, tzinfo=UTC)
+    seats_at = datetime(2027, 1, 10, 15, 0, tzinfo=UTC)
+    with transaction(sessions) as session:
+        added = change_subscription(
+            session,
+            ChangeRequest(
+                subscription_id="SUB-I",
+                kind="seats",
+                seats=14,
+                at=seats_at,
+                actor="cli:test",
+                idempotency_key="SUB-I:seats:14",
+            ),
+            book=b.book,
+            taxes=b.taxes,
+            policy=b.policy,
+            now=seats_at,
+            apply=True,
+        )
+    assert added.invoice_number is None and added.pending == []  # they wait for the true-up
+    quarter = datetime(2027, 2, 25, tzinfo=UTC)
+    with sessions() as session:
+        assert due_subscriptions(session, date(2027, 2, 24)) == []
+        assert due_subscriptions(session, date(2027, 2, 25)) == ["SUB-I"]
+    assert [o.outcome for o in run(sessions, b, quarter.date())] == ["invoiced"]
+    assert [o.outcome for o in run(sessions, b, quarter.date())] == ["not_due"]
+
+    opening = invoicing.Subscription(
+        "USD", ANCHOR, "month", MONTHLY, 10, period_start=PERIOD_START, quarterly_true_up=True
+    )
+    events: list[invoicing.Event] = [
+        invoicing.PlanChanged(CHANGE_AT, ANNUAL, "year", ()),
+        invoicing.SeatsAdded(seats_at, 4),
+        invoicing.QuarterlyTrueUp(quarter),
+    ]
+    full = invoicing.draft_invoice(
+        opening,
+        events,
+        terms=invoicing.InvoiceTerms(issue_date=quarter.date(), tax=TX),
+        policy=b.policy.for_contract("annual_invoiced").proration,
+    )
+    [_, _, true_up] = full.lines
+    assert true_up.amount == Decimal("750.00")  # 4 seats × 250.00 × 3 of 4 quarters
+    [_, trued] = invoices(sessions)
+    assert trued.source_key == f"true-up:SUB-I:{quarter.isoformat()}"
+    expected_true_up = part_of(full, [true_up])
+    assert (trued.total, trued.tax_total) == (expected_true_up.total, expected_true_up.tax_total)
+
+    # The next quarter has nothing above what is paid; the renewal bills the 14 seats.
+    assert [o.outcome for o in run(sessions, b, date(2027, 5, 25))] == ["not_due"]
+    assert len(invoices(sessions)) == 2
+    assert [o.outcome for o in run(sessions, b, date(2027, 11, 25))] == ["invoiced"]
+    renewed = invoices(sessions)[-1]
+    assert [line.quantity for line in renewed.lines] == [Decimal(14)]
+    assert state(sessions)[2:] == (
+        datetime(2027, 11, 25, tzinfo=UTC),
+        datetime(2028, 11, 25, tzinfo=UTC),
+    )
+    assert state(sessions)[1] == new_start
