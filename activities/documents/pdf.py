@@ -30,6 +30,7 @@ from fpdf.fonts import SubsetMap, TTFFont
 
 from activities.documents import font_programs
 from activities.documents.content import DocumentContent, Row
+from activities.documents.einvoice import embed_facturx
 from activities.documents.errors import GlyphError
 from activities.documents.fonts import Face, face_for
 
@@ -65,8 +66,9 @@ def _all_text(content: DocumentContent) -> str:
     return "\n".join(parts)
 
 
-def render_pdf(content: DocumentContent) -> bytes:
-    """The document as PDF bytes; the same content always gives the same bytes."""
+def render_pdf(content: DocumentContent, einvoice: bytes | None = None) -> bytes:
+    """The document as PDF bytes; the same content always gives the same bytes. With
+    ``einvoice`` (checked EN 16931 XML), a Factur-X PDF/A-3 carrying it."""
     try:
         face = face_for(_all_text(content))
     except GlyphError as error:
@@ -92,6 +94,16 @@ def render_pdf(content: DocumentContent) -> bytes:
     _lines(pdf, content)
     _totals(pdf, content)
     _notes(pdf, content)
+    if einvoice is not None:
+        title = f"{content.title} {content.number}"
+        embed_facturx(
+            pdf,
+            einvoice,
+            title=title,
+            author=content.seller.name,
+            subject=title,
+            moment=content.created_at,
+        )
     try:
         return bytes(pdf.output())
     finally:
