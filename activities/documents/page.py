@@ -31,8 +31,8 @@ class _Codes(dict[int, str | None]):
     """Code point → the character code of its glyph in one document's font, for
     ``str.translate``; a code point the font lacks maps to None (dropped, as fpdf2 does)."""
 
-    def __init__(self, font: TTFFont) -> None:
-        super().__init__()
+    def __init__(self, font: TTFFont, known: dict[int, str | None]) -> None:
+        super().__init__(known)
         self._font = font
 
     def __missing__(self, code: int) -> str | None:
@@ -58,6 +58,11 @@ class Page(FPDF):
         self.put(0, 4, self.footer_text)
         self.set_x(self.l_margin)
         self.cell(0, 4, f"Page {self.page_no()}/{{nb}}", align="R")  # {nb}: fpdf2 fills it
+
+    def know_codes(self, font: TTFFont, known: dict[int, str | None]) -> None:
+        """Start ``font``'s codes from ``known`` (what its glyph map already holds, e.g. a
+        whole face's, the same for every document) instead of picking them one by one."""
+        self._codes[font.fontkey] = _Codes(font, known)
 
     def text_width(self, text: str) -> float:
         """The width of ``text`` in the current font and size, in mm."""
@@ -101,7 +106,7 @@ class Page(FPDF):
             ops.append(colour.serialize().lower())
         codes = self._codes.get(font.fontkey)
         if codes is None:
-            codes = self._codes[font.fontkey] = _Codes(font)
+            codes = self._codes[font.fontkey] = _Codes(font, {})
         mapped = text.translate(codes)
         ops.append(f"({escape_parens(mapped.encode('utf-16-be').decode('latin-1'))}) Tj ET")
         line = " ".join(ops)

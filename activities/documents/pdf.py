@@ -120,6 +120,16 @@ def _whole_map(path: Path, style: str) -> SubsetMap:
     return subset
 
 
+@cache
+def _whole_codes(path: Path, style: str) -> dict[int, str | None]:
+    """Code point → character code in the whole face's map, for ``Page.know_codes``."""
+    return {
+        glyph.unicode[0]: chr(code)
+        for glyph, code in _whole_map(path, style).items()
+        if glyph is not None and isinstance(glyph.unicode, tuple) and len(glyph.unicode) == 1
+    }
+
+
 def add_face(pdf: FPDF, face: Face) -> None:
     """Register ``face`` as the document family, regular and bold: the parsed font shared
     across documents, with this document's own glyph map and font program.
@@ -141,6 +151,8 @@ def add_face(pdf: FPDF, face: Face) -> None:
             subset._char_id_per_glyph = dict(subset._char_id_per_glyph)
             subset._reserved = list(subset._reserved)
             font.subset = subset
+            if isinstance(pdf, Page):
+                pdf.know_codes(font, _whole_codes(path, style))
         else:
             font.subset = SubsetMap(font)
         pdf.fonts[font.fontkey] = font
