@@ -27,7 +27,9 @@ def _page(text: str) -> Page:
 
 
 def _drawn(pdf: Page) -> bytes:
-    return bytes(pdf.pages[1].contents)
+    contents = pdf.pages[1].contents
+    assert isinstance(contents, bytearray)
+    return bytes(contents)
 
 
 @pytest.mark.parametrize("text", STRINGS)
