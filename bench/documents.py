@@ -42,7 +42,8 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from activities.documents.content import DocumentContent, invoice_content
 from activities.documents.fonts import face_for
-from activities.documents.pdf import FAMILY, add_face
+from activities.documents.page import FAMILY
+from activities.documents.pdf import add_face
 from activities.documents.store import render_invoice_documents
 from activities.ledger.db import make_engine, migrate
 from activities.ledger.models import DocumentKind, Invoice

@@ -17,9 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any, Literal
 from unicodedata import normalize
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 from pycountry import countries
@@ -95,9 +97,15 @@ def document_kind(invoice: Invoice) -> Kind:
     return "credit_note" if invoice.total < ZERO else "invoice"
 
 
+@cache
+def _locale(name: str) -> Locale:
+    """The babel locale, parsed once per process (babel parses a name on every call)."""
+    return Locale.parse(name)
+
+
 class _Format:
     def __init__(self, currency: str, locale: str) -> None:
-        self.currency, self.locale = currency, locale
+        self.currency, self.locale = currency, _locale(locale)
 
     def money(self, amount: Decimal) -> str:
         # NFKC: the fullwidth signs of CJK locales (￥) become their plain forms (¥).

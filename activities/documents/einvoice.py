@@ -26,15 +26,16 @@ How the ledger maps onto EN 16931:
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import facturx
 import facturx.facturx as facturx_module
+from fpdf import FPDF
+from fpdf.enums import OutputIntentSubType, PageMode
+from fpdf.output import PDFICCProfile
+from fpdf.util import builtin_srgb2014_bytes
 from lxml import etree
 
 from activities.billing.money import ZERO, quantum
@@ -401,41 +402,57 @@ def check_einvoice(number: str, xml: bytes) -> None:
 
 # --- Factur-X ---------------------------------------------------------------------------
 
-_CLOCK = threading.Lock()
 
+def embed_facturx(
+    pdf: FPDF, xml: bytes, *, title: str, author: str, subject: str, moment: datetime
+) -> None:
+    """Make ``pdf``, before it is written, a Factur-X EN 16931 invoice: PDF/A-3B XMP metadata
+    with the Factur-X extension schema (built by the factur-x package's own
+    :func:`facturx.generate_xmp_object`), the sRGB output intent PDF/A asks for when colours
+    are device colours, and the XML as the associated file ``factur-x.xml`` (relationship
+    Data, checksummed), dated ``moment`` so the bytes do not depend on the clock.
 
-class _FixedClock(datetime):
-    fixed: datetime = datetime(2000, 1, 1, tzinfo=UTC)
-
-    @classmethod
-    def now(cls, tz: Any = None) -> Any:
-        return cls.fixed if tz is not None else cls.fixed.replace(tzinfo=None)
-
-
-@contextmanager
-def _issued_at(moment: datetime) -> Iterator[None]:
-    """factur-x stamps its metadata with the wall clock; the document's own date is used
-    instead so that issuing the same invoice again gives the same bytes."""
-    with _CLOCK:
-        original = facturx_module.datetime
-        _FixedClock.fixed = moment
-        facturx_module.datetime = _FixedClock
-        try:
-            yield
-        finally:
-            facturx_module.datetime = original
-
-
-def facturx_pdf(pdf: bytes, xml: bytes, *, title: str, author: str, moment: datetime) -> bytes:
-    """The PDF with the XML embedded as Factur-X (PDF/A-3 with XMP metadata, EN 16931)."""
-    with _issued_at(moment):
-        result = facturx.generate_from_binary(
-            pdf,
-            xml,
-            flavor="factur-x",
-            level="en16931",
-            check_xsd=False,  # checked by check_einvoice before this point
-            pdf_metadata={"author": author, "title": title, "subject": title, "keywords": ""},
-            lang="en",
-        )
-    return bytes(result)
+    fpdf2 writes all of it in the one pass that writes the page. The factur-x package's own
+    ``generate_from_binary`` read the fresh PDF back with pypdf and wrote it again, a quarter
+    of a Factur-X document's time; ``facturx.get_xml_from_pdf`` still finds and checks the XML
+    (tests/documents).
+    """
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    xmp = facturx.generate_xmp_object(
+        {
+            "pdfa3_flavor": "B",
+            "title": title,
+            "author": author,
+            "subject": subject,
+            "producer": pdf.producer,
+            "creator_tool": pdf.creator,
+            "timestamp": stamp,
+            "version": "1.0",
+            "documenttype": "INVOICE",
+            "xml_filename": XML_FILENAME,
+            "xmp_level": facturx_module.FACTURX_LEVEL2xmp["en16931"],
+            "urn": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
+        }
+    )
+    pdf.set_xmp_metadata(etree.tostring(xmp, pretty_print=True).decode().strip())
+    pdf.add_output_intent(
+        OutputIntentSubType.PDFA,
+        output_condition_identifier="sRGB",
+        output_condition="IEC 61966-2-1:1999",
+        registry_name="http://www.color.org",
+        dest_output_profile=PDFICCProfile(
+            contents=builtin_srgb2014_bytes(), n=3, alternate="DeviceRGB"
+        ),
+        info="sRGB2014 (v2)",
+    )
+    pdf.embed_file(
+        bytes=xml,
+        basename=XML_FILENAME,
+        modification_date=moment,
+        mime_type="text/xml",
+        associated_file_relationship="Data",
+        desc="Factur-X XML file",
+        compress=True,
+        checksum=True,
+    )
+    pdf.page_mode = PageMode.USE_ATTACHMENTS

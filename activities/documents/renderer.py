@@ -19,11 +19,13 @@ from activities.documents.fonts import faces
 #: Bump whenever the drawing, the wording or the e-invoice mapping changes what a document's
 #: bytes are for the same ledger row.
 #: 2: the Windows-1252 face embedded whole and its font program cached across documents.
-VERSION = "2"
+#: 3: Factur-X written by fpdf2 in the same pass as the page (XMP from factur-x, sRGB output
+#: intent), no longer by factur-x's pypdf reading and rewriting the PDF.
+VERSION = "3"
 
 #: The libraries whose output is in the bytes: PDF drawing, font subsetting, Factur-X
-#: wrapping (factur-x with pypdf), XML (lxml).
-_LIBRARIES = ("fpdf2", "fonttools", "factur-x", "pypdf", "lxml")
+#: metadata (factur-x), XML (lxml).
+_LIBRARIES = ("fpdf2", "fonttools", "factur-x", "lxml")
 
 
 @cache

@@ -53,31 +53,24 @@ def render_invoice_documents(
     Raises :class:`~activities.documents.einvoice.EInvoiceError` (the rule broken) or
     :class:`~activities.documents.pdf.GlyphError` when a document must not be issued.
 
-    The renderers (fpdf2, fontTools, matplotlib's fonts, Factur-X's pypdf) load on the
+    The renderers (fpdf2, fontTools, matplotlib's fonts, factur-x) load on the
     first document, not with this module: the worker and the command line import it
     for every process (bench/collections_scale.py, bench/cli_start.py).
     """
     from activities.documents.content import invoice_content
-    from activities.documents.einvoice import XML_FILENAME, check_einvoice, cii_xml, facturx_pdf
+    from activities.documents.einvoice import XML_FILENAME, check_einvoice, cii_xml
     from activities.documents.pdf import render_pdf
 
     content = invoice_content(invoice)
-    pdf = render_pdf(content)
     kind = (
         DocumentKind.CREDIT_NOTE_PDF if content.kind == "credit_note" else DocumentKind.INVOICE_PDF
     )
     ubl = _peppol_ubl(invoice, peppol or load_peppol())
     if not einvoice_due(invoice):
-        return [(kind, content.filename, PDF, pdf), *ubl]
+        return [(kind, content.filename, PDF, render_pdf(content)), *ubl]
     xml = cii_xml(invoice)
     check_einvoice(content.number, xml)
-    pdf = facturx_pdf(
-        pdf,
-        xml,
-        title=f"{content.title} {content.number}",
-        author=content.seller.name,
-        moment=content.created_at,
-    )
+    pdf = render_pdf(content, einvoice=xml)
     return [
         (kind, content.filename, PDF, pdf),
         (DocumentKind.CII_XML, f"{content.number}-{XML_FILENAME}", XML, xml),
