@@ -18,8 +18,15 @@ from activities.documents.store import einvoice_due, issue_invoice_documents
 from activities.ledger.models import Document, DocumentKind
 from tests.documents.kinds import KINDS, NOW, issue_kind
 
-EINVOICED = ("renewal_with_discount_de", "upgrade_credit_and_charge", "quarterly_true_up")
-EINVOICED += ("cancellation_credit_note", "reverse_charge_eu", "greek_buyer", "cyrillic_buyer")
+EINVOICED = [
+    "renewal_with_discount_de",
+    "upgrade_credit_and_charge",
+    "quarterly_true_up",
+    "cancellation_credit_note",
+    "reverse_charge_eu",
+    "greek_buyer",
+    "cyrillic_buyer",
+]
 
 
 def test_the_kinds_that_get_an_einvoice_are_the_seven_eu_buyers(
