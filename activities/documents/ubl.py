@@ -5,11 +5,12 @@ Built with lxml from the ledger row, the same mapping as the CII e-invoice
 with its amounts negated; a line's price is its amount per base quantity of
 its seat count; a line discount is a line allowance. Checked before anything
 is sent: against the UBL 2.1 XSD (the OASIS 2.1 OS files under ``ubl21/``,
-unmodified, see ``ubl21/LICENSE.md``) and the Peppol rules that need both
-parties' Peppol ids (PEPPOL-EN16931-R010, R020) and the totals to hold
-(BR-CO-15, BR-CO-16). The Peppol schematron needs an XSLT 2 processor we do
-not run. A failing document raises :class:`EInvoiceError` naming the rule;
-it is never stored or sent.
+unmodified, see ``ubl21/LICENSE.md``), then against the official rules a
+Peppol access point applies, both run by ``business_rules.py``: EN 16931's
+for UBL (the CEN schematron: totals, VAT categories, code lists) and Peppol
+BIS Billing 3.0's (PEPPOL-EN16931-R*: both parties' Peppol ids, the profile,
+line arithmetic). A failing document raises :class:`EInvoiceError` naming
+each rule with its text; it is never stored or sent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from lxml import etree
 
 from activities.billing.money import ZERO
+from activities.documents.business_rules import RuleSet, blocking_breaks
 from activities.documents.einvoice import (
     amount_text,
     line_category,
@@ -220,13 +222,9 @@ def ubl_xml(invoice: Invoice, *, seller_endpoint: str, buyer_endpoint: str) -> b
     )
 
 
-def _decimal(node: Any, path: str) -> Decimal:
-    found = node.find(path, {"cbc": CBC, "cac": CAC})
-    return Decimal(found.text) if found is not None and found.text else ZERO
-
-
-def ubl_rule_errors(xml: bytes) -> list[str]:
-    """The UBL 2.1 XSD errors and the Peppol and EN 16931 rules checked here that it breaks."""
+def ubl_rule_errors(xml: bytes, number: str = "") -> list[str]:
+    """The UBL 2.1 XSD errors, else the official EN 16931 and Peppol BIS 3.0 rules it breaks
+    (warnings are logged against the invoice ``number``, not returned)."""
     document = etree.fromstring(xml)
     root = etree.QName(document).localname
     if root not in _ROOT:
@@ -235,48 +233,12 @@ def ubl_rule_errors(xml: bytes) -> list[str]:
     if not schema.validate(document):
         log: Any = schema.error_log
         return [f"UBL 2.1 XSD: {error.message} (line {error.line})" for error in log]
-    ns = {"cbc": CBC, "cac": CAC}
-    errors = []
-    if document.findtext("cbc:CustomizationID", namespaces=ns) != CUSTOMIZATION:
-        errors.append(f"PEPPOL-EN16931-R004: the specification identifier is {CUSTOMIZATION}")
-    if document.findtext("cbc:ProfileID", namespaces=ns) != PROFILE:
-        errors.append(f"PEPPOL-EN16931-R001: the business process is {PROFILE}")
-    for role, rule in (("Supplier", "R020"), ("Customer", "R010")):
-        endpoint = document.find(f"cac:Accounting{role}Party/cac:Party/cbc:EndpointID", ns)
-        if endpoint is None or not endpoint.get("schemeID") or not (endpoint.text or "").strip():
-            errors.append(f"PEPPOL-EN16931-{rule}: the {role.lower()}'s Peppol endpoint id")
-    totals = document.find("cac:LegalMonetaryTotal", ns)
-    lines = sum(
-        (
-            _decimal(line, "cbc:LineExtensionAmount")
-            for line in document.findall(f"cac:{root}Line", ns)
-        ),
-        ZERO,
-    )
-    if lines != _decimal(totals, "cbc:LineExtensionAmount"):
-        errors.append(f"BR-CO-10: sum of line net amounts {lines} ≠ the document's line total")
-    tax = _decimal(document, "cac:TaxTotal/cbc:TaxAmount")
-    subtotals = sum(
-        (
-            _decimal(sub, "cbc:TaxAmount")
-            for sub in document.findall("cac:TaxTotal/cac:TaxSubtotal", ns)
-        ),
-        ZERO,
-    )
-    if subtotals != tax:
-        errors.append(f"BR-CO-14: tax total {tax} ≠ sum of the breakdown {subtotals}")
-    exclusive = _decimal(totals, "cbc:TaxExclusiveAmount")
-    inclusive = _decimal(totals, "cbc:TaxInclusiveAmount")
-    if inclusive != exclusive + tax:
-        errors.append(f"BR-CO-15: total with tax {inclusive} ≠ {exclusive} + tax {tax}")
-    payable = _decimal(totals, "cbc:PayableAmount")
-    if payable != inclusive - _decimal(totals, "cbc:PrepaidAmount"):
-        errors.append(f"BR-CO-16: amount due {payable} ≠ total with tax − prepaid")
-    return errors
+    return blocking_breaks(number, xml, RuleSet.EN16931_UBL, RuleSet.PEPPOL_UBL)
 
 
 def check_ubl(number: str, xml: bytes) -> None:
-    """Refuse UBL that breaks the XSD or a rule checked here; the message names it."""
-    errors = ubl_rule_errors(xml)
+    """Refuse UBL that breaks the XSD or an official rule; the message names each, with its
+    text."""
+    errors = ubl_rule_errors(xml, number)
     if errors:
         raise EInvoiceError(f"invoice {number}: Peppol UBL breaks {'; '.join(errors)}")

@@ -83,21 +83,47 @@ def test_ubl_that_breaks_a_rule_is_never_issued_and_names_it(
         assert session.scalars(select(Document)).all() == []
 
 
-def test_a_line_total_or_identifier_that_does_not_hold_is_named(
-    sessions: sessionmaker[Session],
-) -> None:
+def _seat_increase_ubl(sessions: sessionmaker[Session], buyer: str = BUYER) -> bytes:
     with sessions.begin() as session:
         invoice = issue_kind(session, "seat_increase")
-        xml = ubl_xml(invoice, seller_endpoint=SELLER, buyer_endpoint=BUYER)
-    document = etree.fromstring(xml)
+        return ubl_xml(invoice, seller_endpoint=SELLER, buyer_endpoint=buyer)
+
+
+def test_a_line_total_or_identifier_that_does_not_hold_is_named(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    document = etree.fromstring(_seat_increase_ubl(sqlite_sessions))
     line = document.find("cac:InvoiceLine/cbc:LineExtensionAmount", NS)
     assert line is not None and line.text
     line.text = str(Decimal(line.text) + 1)
     profile = document.find("cbc:ProfileID", NS)
     assert profile is not None
-    profile.text = "urn:fdc:peppol.eu:2017:poacc:billing:99:1.0"
-    errors = ubl_rule_errors(etree.tostring(document))
-    assert [error.split(":")[0] for error in errors] == ["PEPPOL-EN16931-R001", "BR-CO-10"]
+    profile.text = "urn:fdc:peppol.eu:2017:poacc:billing:1.0"
+    rules = {error.split(":")[0] for error in ubl_rule_errors(etree.tostring(document))}
+    # EN 16931: the lines no longer sum to the total; Peppol: the line is not quantity ×
+    # price (R120) and the profile is not one of Peppol's (R007).
+    assert {"BR-CO-10", "PEPPOL-EN16931-R120", "PEPPOL-EN16931-R007"} <= rules, rules
+
+
+def test_a_currency_outside_iso_4217_is_named_by_the_en16931_code_list(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    """The UBL 2.1 XSD takes any currency code; EN 16931's code list rule does not."""
+    xml = (
+        _seat_increase_ubl(sqlite_sessions).replace(b'"USD"', b'"USX"').replace(b">USD<", b">USX<")
+    )
+    with pytest.raises(EInvoiceError, match=r"Peppol UBL breaks .*BR-CL-04: Invoice currency"):
+        check_ubl("INV-X", xml)
+
+
+def test_a_buyer_endpoint_scheme_peppol_does_not_know_is_refused(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    """config/peppol.yaml checks the shape of an id (four digits, a colon, an identifier);
+    Peppol's code list of schemes (EAS) is checked by its rules."""
+    xml = _seat_increase_ubl(sqlite_sessions, buyer="9999:0123456749")
+    with pytest.raises(EInvoiceError, match=r"PEPPOL-EN16931-CL008: Electronic address"):
+        check_ubl("INV-X", xml)
 
 
 def test_the_xsd_names_an_element_out_of_place() -> None:
