@@ -10,9 +10,10 @@ lines repeat an earlier event (duplicates) and 0.1 % name a metric the subscript
 not have (refused). Beside it, in the same process, two floors: the same file read by
 ``read_records`` alone (the CSV reader, no checks, no database), and the database's own
 work on the same rows (the accepted rows, already checked, copied and moved in by the
-ingest's own statements, batch by batch, only the database calls timed). The ingest
-overlaps the checks with the writes (PostgreSQL), so it can approach the slower of the
-two; the database floor is the one it is compared with.
+ingest's own statements, batch by batch, one at a time, only the database calls timed).
+The ingest overlaps the checks with the writes and, on PostgreSQL, writes two streams
+of batches at once (``usage.STREAMS``), so it can beat that serial floor (a ratio below
+1); the database floor is the one it is compared with.
 """
 
 from __future__ import annotations
