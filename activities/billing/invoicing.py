@@ -42,7 +42,7 @@ sums of the rounded lines.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -483,70 +483,104 @@ class _Undo:
     notes: tuple[str, ...]
 
 
-@dataclass(slots=True)
 class _Period:
-    """Prices a subscription's events within its current billing period."""
+    """Prices a subscription's events within its current billing period.
 
-    sub: Subscription
-    policy: ProrationPolicy
-    currency: str = field(init=False)
-    anchor: datetime = field(init=False)
-    interval: Interval = field(init=False)
-    interval_count: int = field(init=False)
-    plan: SeatPrice = field(init=False)
-    addons: dict[str, SeatPrice] = field(init=False)
-    seats: int = field(init=False)
-    # Add-ons with their own quantity; replaced, never changed in place, so a step's
-    # "before" is the dict itself.
-    quantities: dict[str, int] = field(init=False)
-    start: datetime = field(init=False)
-    end: datetime = field(init=False)
-    hold_start: datetime | None = None  # the whole period holding this one; worked out on use
-    started: bool = True
-    paused: bool = False
-    cancelled: bool = False
-    refund: bool = False
-    peak: int = 0
-    scheduled: PlanChanged | None = None
-    scheduled_note: str | None = None  # the note saying so, dropped if a later change replaces it
-    paid: dict[str, _Paid] = field(default_factory=dict)
-    released: list[_Paid] = field(default_factory=list)  # paid items given up this period
-    lines: list[_Line] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    # Per step (the events of one instant):
-    step_policy: ProrationPolicy = field(init=False)
-    kinds: set[EventKind] = field(default_factory=set)
-    swapped: set[str] = field(default_factory=set)
-    new_interval: Interval | None = None
-    new_count: int = 1
-    undo: _Undo | None = None
-    # Where changes of interval started a new period (reset) or a piece of one (keep):
-    # the periods before each are closed, and usage is billed per period.
-    cuts: list[datetime] = field(default_factory=list)
-    opened: datetime | None = None
-    stub: bool = False  # a piece of the new interval up to the kept billing day
-    true_up_quarter: int = 0
-    true_up_peak: int = 0
-    # Items billed in arrears: per code, the (from, quantity, price) pieces of the
-    # period held so far; None when the subscription has none (nothing to track).
-    arrears: dict[str, list[tuple[datetime, int, SeatPrice]]] | None = None
-    arrears_unbilled: dict[str, Decimal] = field(default_factory=dict)
+    A plain class with one ``__init__``, not a dataclass: one is built per invoice, and
+    the dataclass's generated ``__init__`` (two dozen parameters with defaults, then
+    ``__post_init__``) cost about a tenth of a plain renewal (bench/bill_run.py).
+    """
 
-    def __post_init__(self) -> None:
-        sub = self.sub
+    __slots__ = (
+        "addons",
+        "anchor",
+        "arrears",
+        "arrears_unbilled",
+        "cancelled",
+        "currency",
+        "cuts",
+        "end",
+        "hold_start",
+        "interval",
+        "interval_count",
+        "kinds",
+        "lines",
+        "new_count",
+        "new_interval",
+        "notes",
+        "opened",
+        "paid",
+        "paused",
+        "peak",
+        "plan",
+        "policy",
+        "quantities",
+        "refund",
+        "released",
+        "scheduled",
+        "scheduled_note",
+        "seats",
+        "start",
+        "started",
+        "step_policy",
+        "stub",
+        "sub",
+        "swapped",
+        "true_up_peak",
+        "true_up_quarter",
+        "undo",
+    )
+
+    def __init__(self, sub: Subscription, policy: ProrationPolicy) -> None:
+        self.sub = sub
+        self.policy = policy
         self.currency = sub.currency
-        self.anchor = utc(sub.anchor, "subscription.anchor")
-        self.interval = sub.interval
-        self.interval_count = sub.interval_count
+        self.anchor: datetime = utc(sub.anchor, "subscription.anchor")
+        self.interval: Interval = sub.interval
+        self.interval_count: int = sub.interval_count
         if sub.interval_count != 1:
             check_interval_count(sub.interval, sub.interval_count, "subscription.interval_count")
-        self.plan = sub.plan
-        self.addons = {addon.code: addon for addon in sub.addons} if sub.addons else {}
-        self.seats = sub.seats
-        self.quantities = dict(sub.addon_quantities)
+        self.plan: SeatPrice = sub.plan
+        self.addons: dict[str, SeatPrice] = (
+            {addon.code: addon for addon in sub.addons} if sub.addons else {}
+        )
+        self.seats: int = sub.seats
+        # Add-ons with their own quantity; replaced, never changed in place, so a step's
+        # "before" is the dict itself.
+        self.quantities: dict[str, int] = dict(sub.addon_quantities)
+        # Set by open():
+        self.start: datetime
+        self.end: datetime
+        self.hold_start: datetime | None = None  # the whole period holding this one, on use
+        self.started = True
         self.paused = sub.paused
+        self.cancelled = False
+        self.refund = False
         self.peak = sub.seats
-        self.step_policy = self.policy
+        self.scheduled: PlanChanged | None = None
+        self.scheduled_note: str | None = None  # its note, dropped if a later change replaces it
+        self.paid: dict[str, _Paid] = {}
+        self.released: list[_Paid] = []  # paid items given up this period
+        self.lines: list[_Line] = []
+        self.notes: list[str] = []
+        # Per step (the events of one instant):
+        self.step_policy = policy
+        self.kinds: set[EventKind] = set()
+        self.swapped: set[str] = set()
+        self.new_interval: Interval | None = None
+        self.new_count = 1
+        self.undo: _Undo | None = None
+        # Where changes of interval started a new period (reset) or a piece of one (keep):
+        # the periods before each are closed, and usage is billed per period.
+        self.cuts: list[datetime] = []
+        self.opened: datetime | None = None
+        self.stub = False  # a piece of the new interval up to the kept billing day
+        self.true_up_quarter = 0
+        self.true_up_peak = 0
+        # Items billed in arrears: per code, the (from, quantity, price) pieces of the
+        # period held so far; None when the subscription has none (nothing to track).
+        self.arrears: dict[str, list[tuple[datetime, int, SeatPrice]]] | None = None
+        self.arrears_unbilled: dict[str, Decimal] = {}
         if sub.seats < 0:
             raise InvoicingError(f"subscription.seats: {sub.seats} must not be negative")
         for code, amount in sub.arrears_billed:
@@ -1065,10 +1099,13 @@ class _Period:
         before_seats: int,
         before_quantities: dict[str, int],
     ) -> None:
-        kind = None
+        policy = self.policy
         if self.kinds:
-            kind = next((k for k in _DAY_OWNER_PRECEDENCE if k in self.kinds), None)
-        self.step_policy = self.policy if kind is None else self.policy.for_event(kind)
+            for kind in _DAY_OWNER_PRECEDENCE:  # a loop, not next() over a generator
+                if kind in self.kinds:
+                    policy = policy.for_event(kind)
+                    break
+        self.step_policy = policy
         if self.new_interval is None:
             self._reconcile(at, before, before_seats, before_quantities)
         elif self.policy.anchor_on_change == "keep":
@@ -1387,14 +1424,18 @@ def _price_period(
     # In time order; the index breaks ties, so events keep their given order at one instant.
     # (A list sorted in place: a generator fed to sorted() cost more than the sort. The
     # field name is written only for a time that is not already in UTC.)
-    timed = [
-        (
-            event.at if event.at.tzinfo is UTC else utc(event.at, f"events[{number}].at"),
-            number,
-            event,
-        )
-        for number, event in enumerate(events)
-    ]
+    timed = (
+        [
+            (
+                event.at if event.at.tzinfo is UTC else utc(event.at, f"events[{number}].at"),
+                number,
+                event,
+            )
+            for number, event in enumerate(events)
+        ]
+        if events
+        else []
+    )
     if len(timed) > 1:
         timed.sort()
     if subscription.trial_end is not None:
@@ -1602,7 +1643,7 @@ def _assemble(
         total - credit_applied if total > zero else zero,
         terms.po_number,
         issue_date,
-        issue_date + timedelta(days=terms.payment_terms_days),
+        issue_date + timedelta(terms.payment_terms_days),  # days, by position: keywords cost more
         period_start,
         period_end,
         owed_back - refunded,

@@ -78,10 +78,15 @@ def parse_discount_bands(data: Any) -> DiscountBands:
     )
 
 
-@cache
 def load_discount_bands(path: Path | None = None) -> DiscountBands:
-    """The bands from ``discount_bands.yaml`` in ``CONFIG_DIR`` (or ``path``), read once."""
-    source = path or config_dir() / "discount_bands.yaml"
+    """The bands from ``discount_bands.yaml`` in ``CONFIG_DIR`` (or ``path``), read once per
+    path: the path is resolved before the cache, so a changed ``CONFIG_DIR`` is read, as the
+    price book and the tax table are."""
+    return _load_discount_bands((path or config_dir() / "discount_bands.yaml").resolve())
+
+
+@cache
+def _load_discount_bands(source: Path) -> DiscountBands:
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
     except OSError as error:
