@@ -113,7 +113,13 @@ def test_help_lists_what_the_loaded_commands_say(capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(
     "command",
-    [("approvals", "list"), ("cash", "review", "list"), ("bill-run", "status")],
+    [
+        ("approvals", "list"),
+        ("cash", "review", "list"),
+        ("bill-run", "status"),
+        ("dispute", "--help"),
+        ("close", "--help"),
+    ],
     ids=" ".join,
 )
 def test_plain_ledger_reads_do_not_import_temporal(
