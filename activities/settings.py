@@ -3,6 +3,9 @@
 Every credential is optional: with none configured the product runs on its
 embedded defaults (SQLite ledger, embedded Temporal dev server, Jinja2
 templates instead of the LLM, an outbox folder instead of SMTP).
+
+A ledger read on the command line checks the same variables without pydantic
+(activities/ledger_settings.py); its field list is kept equal to this class's by a test.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from activities.paths import CONFIG_DIR, REPO_ROOT
+from activities.ledger_settings import DEFAULT_DATA_DIR, check_database_url, check_timezone
+from activities.paths import CONFIG_DIR
 
 
 class SettingsError(RuntimeError):
@@ -27,7 +29,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    data_dir: Path = Field(default=REPO_ROOT / ".data", description="Local state: SQLite, outbox")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Local state: SQLite, outbox")
     config_dir: Path = Field(default=CONFIG_DIR, description="Price book, cadences, ...")
     database_url: str | None = Field(default=None, description="Default: SQLite under DATA_DIR")
     company_timezone: str = Field(default="UTC", description="Cut-off timezone for close")
@@ -72,26 +74,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_is_supported(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            backend = make_url(value).get_backend_name()
-        except ArgumentError as exc:
-            raise ValueError(f"not a database URL ({exc})") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"backend {backend!r} is not supported; use sqlite or postgresql")
-        return value
+        return None if value is None else check_database_url(value)
 
     @field_validator("company_timezone")
     @classmethod
     def _timezone_exists(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Berlin)") from None
-        return value
+        return check_timezone(value)
 
     @property
     def ledger_url(self) -> str:

@@ -53,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("only", nargs="*", help="run these modules only (e.g. bench.cli_start)")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.only if name not in BENCHMARKS]
+    if unknown:  # one line and a usage error's status, not an import's traceback
+        print(
+            f"error: no benchmark module {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(BENCHMARKS)}",
+            file=sys.stderr,
+        )
+        return 2
     rows: list[Row] = []
     problems: list[str] = []
     started = time.perf_counter()

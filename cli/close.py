@@ -10,12 +10,10 @@ ticks) comes back from the workflow and is printed as one line.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from temporalio.client import Client
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.approvals.matrix import MATRIX_FILE, load_matrix
 from activities.billing.money import format_money
@@ -31,7 +29,6 @@ from activities.close.model import (
 )
 from activities.ledger.db import open_ledger, transaction
 from activities.ledger.periods import Period, closed_message, closed_period, reopen_period
-from activities.search_attributes import registered
 from activities.settings import settings
 from cli.identity import cli_actor
 from cli.output import (
@@ -46,18 +43,12 @@ from cli.output import (
     say,
 )
 from cli.temporal import with_temporal
-from workflows.close import (
-    CLOSE_DETAILS,
-    ONE_CLOSE_PER_PERIOD,
-    REPORTS_UPDATE,
-    RERUN_UPDATE,
-    SIGN_OFF_UPDATE,
-    STATUS_QUERY,
-    TICK_UPDATE,
-    CloseWorkflow,
-    close_attributes,
-    close_summary,
-)
+
+# The close workflow's module brings Temporal's SDK, matplotlib's chart and the workbook
+# writer (seconds): the commands that talk to the worker import it, so the group's import,
+# its --help and `close reopen` (a ledger write) do not (tests/cli/test_cli_start.py).
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 close_app = typer.Typer(
     help="Month-end close: run a period's reports, tick the checklist, sign off.",
@@ -102,6 +93,19 @@ def run(
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Start the period's close, or re-run its reports before sign-off; prints the roll-forward."""
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from activities.search_attributes import registered
+    from workflows.close import (
+        CLOSE_DETAILS,
+        ONE_CLOSE_PER_PERIOD,
+        REPORTS_UPDATE,
+        RERUN_UPDATE,
+        CloseWorkflow,
+        close_attributes,
+        close_summary,
+    )
+
     month = _period(period)
     _refuse_if_signed_off(month)
     who = cli_actor(as_user)
@@ -137,6 +141,8 @@ def run(
 @close_app.command("status")
 def status(period: PeriodOption = None, output: FormatOption = OutputFormat.TABLE) -> None:
     """The period's checklist, who ticked what, the roll-forward and the exceptions."""
+    from workflows.close import STATUS_QUERY
+
     month = _period(period)
     try:
         found = with_temporal(
@@ -160,6 +166,8 @@ def tick(
     note: Annotated[str | None, typer.Option(help="What you checked")] = None,
 ) -> None:
     """Tick a checklist step (your role must be the step's, or above it)."""
+    from workflows.close import TICK_UPDATE
+
     month = _period(period)
     tick_in = TickRequest(step=step, user=cli_actor(as_user), note=note)
     found = with_temporal(
@@ -175,6 +183,8 @@ def tick(
 @close_app.command("sign-off")
 def sign_off(as_user: AsOption, period: PeriodOption = None) -> None:
     """The controller's sign-off: locks the period; later changes dated in it are refused."""
+    from workflows.close import SIGN_OFF_UPDATE
+
     month = _period(period)
     sign_off_in = SignOffRequest(user=cli_actor(as_user))
     signed = with_temporal(

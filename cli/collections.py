@@ -23,7 +23,7 @@ from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
 from cli.identity import cli_actor
 from cli.ledger import _decimal
-from cli.output import errors, say
+from cli.output import Cell, Column, Field, FormatOption, OutputFormat, errors, print_record, say
 from cli.temporal import with_temporal
 
 if TYPE_CHECKING:
@@ -66,13 +66,54 @@ def _write_then_tell(
     return with_temporal(work)
 
 
+#: ``collections status --format csv``: one row, these columns (JSON: the same keys).
+STATUS_COLUMNS = [
+    Column("customer_id", "id"),
+    Column("running"),
+    Column("state"),
+    Column("cadence"),
+    Column("stage"),
+    Column("cycle", "id"),
+    Column("next_action"),
+    Column("next_action_due", "id"),
+    Column("detail"),
+    Column("emails_sent", "number"),
+]
+
+
 @collections_app.command("status")
-def status(customer_id: str) -> None:
-    """Where the account's cadence is, and what it does next, when."""
+def status(customer_id: str, output: FormatOption = OutputFormat.TABLE) -> None:
+    """Where the account's cadence is, and what it does next, when.
+
+    ``--format json`` prints it as one object, ``csv`` as one row (``running`` false and
+    the rest empty when no cadence runs for the account).
+    """
     from activities.collections import client as cadence
 
     _known(customer_id)
     found = with_temporal(lambda client: cadence.cadence_status(client, customer_id))
+    if output is not OutputFormat.TABLE:
+        row: list[Cell] = [customer_id, "false", *[None] * 7, 0]
+        if found is not None:
+            due = found.next_action_due
+            row = [
+                customer_id,
+                "true",
+                found.state,
+                found.cadence,
+                found.stage,
+                found.cycle.isoformat() if found.cycle else None,
+                found.next_action,
+                due.isoformat() if due else None,
+                found.detail,
+                found.emails_sent,
+            ]
+        record: dict[str, Field] = {
+            column.name: cell for column, cell in zip(STATUS_COLUMNS, row, strict=True)
+        }
+        record["running"] = found is not None
+        print_record(record, output, table=(STATUS_COLUMNS, [row]))
+        return
     if found is None:
         say(f"{customer_id}: no collections cadence running")
         return

@@ -9,30 +9,26 @@ with ``--category`` at ``open`` or later with ``triage``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from temporalio.client import Client
 
 from activities.disputes import store
-from activities.disputes.activities import DisputeIntake
 from activities.disputes.triage import Category, Triage
 from activities.ledger.db import open_ledger, transaction
 from activities.settings import settings
 from cli.identity import cli_actor
 from cli.output import FormatOption, OutputFormat, print_json, say
 from cli.temporal import with_temporal
-from workflows.disputes import (
-    STATUS_QUERY,
-    TRIAGE_UPDATE,
-    WITHDRAW_UPDATE,
-    DisputeState,
-    TriageIn,
-    WithdrawIn,
-    start_dispute,
-    workflow_id,
-)
+
+# The dispute workflow's module and the intake's bring Temporal's SDK and the drafting
+# stack (seconds): each command imports them when it talks to the worker, so the group's
+# import and its --help do not (bench/cli_start.py, tests/cli/test_cli_start.py).
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from workflows.disputes import DisputeState
 
 dispute_app = typer.Typer(
     help="Billing disputes: open, triage, status, withdraw.", no_args_is_help=True
@@ -95,6 +91,9 @@ def dispute_open(
     as_user: AsUser = None,
 ) -> None:
     """Open a dispute: its invoices leave collections until it closes."""
+    from activities.disputes.activities import DisputeIntake
+    from workflows.disputes import start_dispute
+
     triage = _triage(
         category,
         seats=seats,
@@ -149,6 +148,8 @@ def dispute_triage(
     as_user: AsUser = None,
 ) -> None:
     """Set the category and facts; prints the proposed resolution (or why there is none)."""
+    from workflows.disputes import TRIAGE_UPDATE, DisputeState, TriageIn, workflow_id
+
     triage = _triage(
         category,
         seats=seats,
@@ -187,6 +188,7 @@ def dispute_status(dispute_id: str, output: FormatOption = OutputFormat.TABLE) -
     """
     if output is OutputFormat.CSV:
         raise ValueError("--format csv: this view shows no table; use --format json")
+    from workflows.disputes import STATUS_QUERY, DisputeState, workflow_id
 
     async def ask(client: Client) -> DisputeState:
         state: DisputeState = await client.get_workflow_handle(workflow_id(dispute_id)).query(
@@ -208,6 +210,7 @@ def dispute_withdraw(
     as_user: AsUser = None,
 ) -> None:
     """Close the dispute without changes; its invoices return to collections."""
+    from workflows.disputes import WITHDRAW_UPDATE, DisputeState, WithdrawIn, workflow_id
 
     async def send(client: Client) -> DisputeState:
         state: DisputeState = await client.get_workflow_handle(

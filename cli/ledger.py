@@ -16,7 +16,7 @@ from activities.ledger import customers
 from activities.ledger.db import current_revision, make_engine, migrate, open_ledger
 from activities.ledger.errors import NotFound
 from activities.ledger.models import InvoiceStatus, Payment
-from activities.settings import settings
+from activities.ledger_settings import ledger_url
 from cli.output import (
     AllOption,
     Amount,
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _sessions() -> sessionmaker[Session]:
-    return open_ledger(settings().ledger_url)
+    return open_ledger(ledger_url())
 
 
 def _now() -> datetime:
@@ -71,7 +71,7 @@ def _decimal(value: str, field: str) -> Decimal:
 
 def init_db() -> None:
     """Create the ledger or migrate it to the newest schema."""
-    url = settings().ledger_url
+    url = ledger_url()
     engine = make_engine(url)
     migrate(engine)
     say(

@@ -22,6 +22,7 @@ from typer._click import Command, Context  # typer 0.29 carries its own click
 from typer.core import TyperCommand, TyperGroup
 
 from cli import coercion
+from cli.entry import loaded
 
 #: Commands whose module is imported only when one of them runs, with the help line that
 #: `billing-ops --help` shows for each (a test checks it against the loaded command). The
@@ -127,6 +128,7 @@ class LazyGroup(TyperGroup):
         if args and args[0] in LAZY_COMMANDS:
             name = args[0]
             self.commands[name] = loaded_commands(LAZY_COMMANDS[name][0])[name]
+        loaded()  # the command runs with the collector on and Ctrl-C as usual (cli/entry.py)
         return super().resolve_command(ctx, args)
 
 

@@ -58,11 +58,14 @@ from activities.settings import settings
 from cli.identity import cli_actor
 from cli.output import (
     Amount,
+    Cell,
     Column,
+    Field,
     FormatOption,
     OutputFormat,
     print_json,
     print_list,
+    print_record,
     print_table,
     say,
 )
@@ -119,8 +122,11 @@ def _money(amount: object, currency: str) -> str:
 
 
 @subscription_app.command("show")
-def show(subscription_id: str) -> None:
-    """State, current period, this period's changes and what the next invoice will hold."""
+def show(subscription_id: str, output: FormatOption = OutputFormat.TABLE) -> None:
+    """State, current period, this period's changes and what the next invoice will hold.
+
+    ``--format json`` prints the same as one object; ``csv`` the next invoice's lines.
+    """
     billing = _billing()
     # Read in a transaction that is rolled back: the preview of the next invoice bills it
     # the way the bill run would, and none of it stays.
@@ -129,6 +135,13 @@ def show(subscription_id: str) -> None:
         if subscription is None:
             raise NotFound(f"subscription {subscription_id!r} not found")
         period = session.get(SubscriptionPeriod, subscription_id)
+        if output is not OutputFormat.TABLE:
+            try:
+                record, lines = _show_record(session, subscription, period, billing)
+            finally:
+                session.rollback()
+            print_record(record, output, table=lines)
+            return
         state = state_of(subscription)
         say(
             (subscription.id, "bold"),
@@ -170,6 +183,115 @@ def show(subscription_id: str) -> None:
             _print_next_invoice(session, subscription_id, period.period_end.date(), billing)
         finally:
             session.rollback()
+
+
+_LINE_COLUMNS = [Column("description"), Column("amount", "amount"), Column("tax", "amount")]
+
+
+def _show_record(
+    session: Session,
+    subscription: Subscription,
+    period: SubscriptionPeriod | None,
+    billing: Billing,
+) -> tuple[dict[str, Field], tuple[list[Column], list[tuple[Cell, ...]]]]:
+    """``subscription show --format json`` (what the text shows, amounts as decimal strings)
+    and, for ``csv``, the next invoice's lines. The caller rolls the session back."""
+    currency = subscription.currency
+    items: list[Field] = [
+        {
+            "item_code": item["item_code"],
+            "kind": item["kind"],
+            "quantity": item["quantity"],
+            "unit_price": Amount(Decimal(str(item["unit_price"])), currency),
+            "in_arrears": bool(item.get("in_arrears")),
+            "own_quantity": bool(item.get("own_quantity")),
+        }
+        for item in state_of(subscription)["items"]
+    ]
+    commitments: list[Field] = []
+    for row in session.scalars(
+        select(SubscriptionCommitment)
+        .where(SubscriptionCommitment.subscription_id == subscription.id)
+        .order_by(SubscriptionCommitment.period_start)
+    ):
+        invoice = session.get(Invoice, row.invoice_id) if row.invoice_id else None
+        billed = None if row.settled_at is not None else billed_toward(session, row)
+        commitments.append(
+            {
+                "amount": Amount(row.amount, currency),
+                "period_start": row.period_start.date().isoformat(),
+                "period_end": row.period_end.date().isoformat(),
+                "item_codes": list(row.item_codes or []),
+                "settled": row.settled_at is not None,
+                "trued_up_on": invoice.number if invoice is not None else None,
+                "billed_so_far": None if billed is None else Amount(billed, currency),
+                "short": None
+                if billed is None
+                else Amount(max(row.amount - billed, Decimal(0)), currency),
+            }
+        )
+    record: dict[str, Field] = {
+        "subscription_id": subscription.id,
+        "customer_id": subscription.customer_id,
+        "plan": subscription.plan,
+        "interval": subscription.interval.value,
+        "interval_count": subscription.interval_count,
+        "contract_type": subscription.contract_type.value,
+        "status": subscription.status.value,
+        "currency": currency,
+        "items": items,
+        "commitments": commitments,
+        "period": None,
+        "changes": [],
+        "next_invoice": None,
+    }
+    lines: list[tuple[Cell, ...]] = []
+    if period is None:
+        return record, (_LINE_COLUMNS, lines)
+    day = period.period_end.date()
+    record["period"] = {"start": period.period_start.date().isoformat(), "end": day.isoformat()}
+    record["changes"] = [
+        {
+            "effective_at": row.effective_at.isoformat(),
+            "kind": row.kind.value,
+            "seats": row.seats,
+            "plan": row.plan,
+            "addon": row.addon,
+            "quantity": row.quantity,
+            "actor": row.actor,
+            "source": row.source,
+        }
+        for row in period_events(session, period)
+    ]
+    for outcome in bill_subscription(
+        session, subscription.id, day, billing, actor="cli:preview", now=_now()
+    ):
+        if outcome.invoice is None:
+            record["next_invoice"] = {
+                "date": day.isoformat(),
+                "none": outcome.reason or outcome.outcome,
+            }
+            continue
+        invoice = get_invoice(session, outcome.invoice.number)
+        lines = [
+            (
+                line.description,
+                Amount(Decimal(str(line.amount)), invoice.currency),
+                Amount(Decimal(str(line.tax_amount)), invoice.currency),
+            )
+            for line in invoice.lines
+        ]
+        record["next_invoice"] = {
+            "date": day.isoformat(),
+            "lines": [
+                {"description": text, "amount": amount, "tax": tax} for text, amount, tax in lines
+            ],
+            "total": Amount(invoice.total, invoice.currency),
+            "true_up": None
+            if outcome.true_up is None
+            else Amount(outcome.true_up, invoice.currency),
+        }
+    return record, (_LINE_COLUMNS, lines)
 
 
 def _every(subscription: Subscription) -> str:

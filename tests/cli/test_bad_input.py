@@ -96,6 +96,9 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("subscription", "change", "SUB-404", "--seats", "3"), "SUB-404"),
     (("bill-run", "--date", "2026-02-30"), "--date"),
     (("bill-run",), NO_WORKER),
+    (("usage", "ingest", "/nonexistent/usage.csv"), "/nonexistent/usage.csv: no such file"),
+    # sop
+    (("sop", "--out", "/dev/null"), "--out: /dev/null is a file; give a folder"),
     # preview (a usage error: exit 2)
     (("preview", "/nonexistent.json"), "/nonexistent.json"),
 ]

@@ -79,6 +79,8 @@ def test_customer_show_imports_no_heavy_package(
     modules = modules_after(ledger_env, "customer", "show", "CUS-1")
     loaded = {name.split(".")[0] for name in modules}
     assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
+    # The configuration is checked without pydantic (a third of the start): the URL only.
+    assert loaded.isdisjoint({"pydantic", "pydantic_settings", "pydantic_core"}), loaded
     # The PostgreSQL dialect (80 ms) is for `among()` on PostgreSQL only: not on SQLite.
     assert "sqlalchemy.dialects.postgresql" not in modules
 
@@ -111,7 +113,13 @@ def test_help_lists_what_the_loaded_commands_say(capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(
     "command",
-    [("approvals", "list"), ("cash", "review", "list"), ("bill-run", "status")],
+    [
+        ("approvals", "list"),
+        ("cash", "review", "list"),
+        ("bill-run", "status"),
+        ("dispute", "--help"),
+        ("close", "--help"),
+    ],
     ids=" ".join,
 )
 def test_plain_ledger_reads_do_not_import_temporal(
@@ -121,3 +129,31 @@ def test_plain_ledger_reads_do_not_import_temporal(
     the commands that do; a ledger read of the same group does not pay for it."""
     assert cli("init-db")[0] == 0
     assert "temporalio" not in imported_by(ledger_env, *command)
+
+
+def test_the_command_runs_with_the_collector_on(ledger_env: dict[str, str]) -> None:
+    """The console script loads with the garbage collector off (cli/entry.py) and turns it
+    back on, the loaded objects frozen, before the command runs: a long command (the
+    worker, a seed) must collect its garbage."""
+    probe = (
+        "import gc, json, sys\n"
+        "gc.disable()\n"
+        "from cli.main import app\n"
+        "import cli.ledger\n"
+        "seen = {}\n"
+        "@cli.ledger.customer_app.command('probe-gc')\n"
+        "def probe() -> None:\n"
+        "    seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())\n"
+        "app(args=['customer', 'probe-gc'], standalone_mode=False)\n"
+        "print(json.dumps(seen))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ledger_env},
+        timeout=120,
+        check=True,
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["enabled"] is True and seen["frozen"] > 10_000, seen

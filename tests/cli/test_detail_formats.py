@@ -10,12 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.approvals import store
 from activities.ledger.db import make_engine, session_factory, transaction
-from activities.ledger.models import Invoice
+from activities.ledger.models import Invoice, Subscription, SubscriptionStatus
 from tests.cli.conftest import CliResult
 from tests.documents.kinds import issue_kind
 from tests.ledger import factories
@@ -130,3 +130,42 @@ def test_approvals_show_json_and_no_csv_without_a_table(
 
     status, out, err = cli("approvals", "show", "APR-JSON000001", "--format", "csv")
     assert status == 1 and out == "" and "--format csv" in err and "json" in err
+
+
+def test_subscription_show_json_and_csv_are_the_ledgers_figures(
+    cli: Cli, ledger_env: dict[str, str]
+) -> None:
+    assert cli("init-db")[0] == 0
+    assert cli("seed-demo", "--customers", "3")[0] == 0
+    with _sessions(ledger_env)() as session:
+        subscription = session.scalars(
+            select(Subscription).where(Subscription.status == SubscriptionStatus.ACTIVE)
+        ).first()
+        assert subscription is not None
+        expected_items = sorted(
+            (item.item_code, item.quantity, item.unit_price) for item in subscription.items
+        )
+        sub_id, currency = subscription.id, subscription.currency
+        invoices_before = session.scalar(select(func.count()).select_from(Invoice))
+
+    status, out, err = cli("subscription", "show", sub_id, "--format", "json")
+    assert status == 0 and err == "", err
+    record = json.loads(out)
+    assert record["subscription_id"] == sub_id and record["currency"] == currency
+    items = sorted(
+        (item["item_code"], item["quantity"], Decimal(item["unit_price"]))
+        for item in record["items"]
+    )
+    assert items == expected_items
+    next_invoice = record["next_invoice"]
+    assert next_invoice is not None and next_invoice["date"] == record["period"]["end"]
+    lines = [(Decimal(line["amount"]), Decimal(line["tax"])) for line in next_invoice["lines"]]
+    assert lines and Decimal(next_invoice["total"]) == sum(a + t for a, t in lines)
+
+    status, out, err = cli("subscription", "show", sub_id, "--format", "csv")
+    assert status == 0 and err == "", err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(Decimal(row["amount"]), Decimal(row["tax"])) for row in rows] == lines
+    # The preview is rolled back: nothing written.
+    with _sessions(ledger_env)() as session:
+        assert session.scalar(select(func.count()).select_from(Invoice)) == invoices_before
