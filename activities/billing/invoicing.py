@@ -1100,9 +1100,19 @@ class _Period:
         before_quantities: dict[str, int],
     ) -> None:
         policy = self.policy
-        if self.kinds:
+        kinds = self.kinds
+        if (
+            "seat_change" in kinds
+            and self.seats == before_seats
+            and self.quantities == before_quantities
+        ):
+            # Seats added and removed at one instant changed nothing, so they do not decide
+            # who owns the day of the instant's other events (a change and its reversal
+            # at one instant net to zero, tests/billing/test_properties.py).
+            kinds = kinds - {"seat_change"}
+        if kinds:
             for kind in _DAY_OWNER_PRECEDENCE:  # a loop, not next() over a generator
-                if kind in self.kinds:
+                if kind in kinds:
                     policy = policy.for_event(kind)
                     break
         self.step_policy = policy

@@ -408,3 +408,32 @@ def test_totals_are_sums_of_lines_in_the_currency_precision(
     exponent = -minor_digits(currency)
     for amount in all_amounts(result):
         assert amount.as_tuple().exponent == exponent, (amount, currency)
+
+
+def test_seats_added_and_removed_beside_an_addon_leave_its_day_alone() -> None:
+    """Found by the property above: an add-on added at the same instant as a seat pair was
+    billed from the change day (the seat change's day owner) instead of the next day (the
+    policy's own), so the pair that changed nothing changed the add-on's charge."""
+    anchor = datetime(2029, 4, 7, 5, 51, tzinfo=UTC)
+    sub = Subscription(
+        currency="USD",
+        anchor=anchor,
+        interval="month",
+        plan=SeatPrice(code="plus", name="Plus", unit_amount=Decimal("30.00")),
+        seats=11,
+        period_start=anchor,
+    )
+    policy = ProrationPolicy(
+        name="seat day to the new state",
+        day_counting="change_day_to_old_state",
+        seat_change_day="change_day_to_new_state",
+    )
+    at = datetime(2029, 4, 13, 15, 20, tzinfo=UTC)
+    support = SeatPrice(code="support", name="Support", unit_amount=Decimal("18.64"))
+    terms = InvoiceTerms(issue_date=date(2029, 4, 7), payment_terms_days=30)
+    alone = Scenario(sub, [AddonAdded(at, support)], policy, terms)
+    paired = Scenario(
+        sub, [AddonAdded(at, support), SeatsAdded(at, 1), SeatsRemoved(at, 1)], policy, terms
+    )
+    assert priced(paired, renew=True) == priced(alone, renew=True)
+    assert "14 Apr 2029" in priced(alone, renew=True).lines[0].description
