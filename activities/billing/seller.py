@@ -18,7 +18,7 @@ from stdnum import iban as iban_number
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as NumberError
 
-from activities.paths import CONFIG_DIR
+from activities.settings import config_dir
 
 
 class SellerError(ValueError):
@@ -146,5 +146,6 @@ def _load(path: Path) -> Seller:
 
 
 def load_seller(path: str | Path | None = None) -> Seller:
-    """The seller, by default from ``config/seller.yaml``; read once per path."""
-    return _load(Path(path).resolve() if path is not None else CONFIG_DIR / "seller.yaml")
+    """The seller, by default from ``seller.yaml`` in ``CONFIG_DIR``; read once per path
+    (resolved before the cache, so a changed ``CONFIG_DIR`` is read)."""
+    return _load(Path(path or config_dir() / "seller.yaml").resolve())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from activities.billing.seller import load_seller
 from activities.orders.validation import load_order_rules
 from activities.paths import CONFIG_DIR
 from activities.settings import settings
@@ -53,3 +54,15 @@ def test_order_rules_come_from_config_dir(tmp_path: Path, monkeypatch: pytest.Mo
     assert rules.book.plan_price("business", "month", "USD").unit_amount == Decimal("26.00")
     assert rules.bands.default == Decimal("12")
     assert rules.tax.rates["US-NY"].rate == Decimal("0.05")
+
+
+def test_the_seller_comes_from_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.cache_clear()
+    assert load_seller().legal_name == "Billing Ops Software Ltd"
+    own = own_config(tmp_path, monkeypatch)
+    text = (own / "seller.yaml").read_text(encoding="utf-8")
+    (own / "seller.yaml").write_text(
+        text.replace("legal_name: Billing Ops Software Ltd", "legal_name: Own Seller Ltd"),
+        encoding="utf-8",
+    )
+    assert load_seller().legal_name == "Own Seller Ltd"
