@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import takewhile
 
 import pytest
 
@@ -29,6 +30,7 @@ from activities.billing.proration import (
     proration,
 )
 from activities.billing.tax import TaxTreatment
+from activities.paths import REPO_ROOT
 
 D = Decimal
 TERMS = InvoiceTerms(issue_date=date(2025, 1, 1))
@@ -204,15 +206,17 @@ def test_kill_bill_measures_a_billing_day_past_the_months_end_back_from_the_rene
 def test_kill_bill_upgrade_on_a_billing_day_31_schedule() -> None:
     # Plan A (100) to Plan B (200) on 10 April, billing day 31: both pieces over 31 days.
     sub = Subscription("USD", at(2025, 1, 31), "month", PLAN_A, 1, period_start=at(2025, 3, 31))
-    draft = draft_invoice(sub, [PlanChanged(at(2025, 4, 10), PLAN_B, "month")], terms=TERMS,
-                          policy=KILLBILL)
+    draft = draft_invoice(
+        sub, [PlanChanged(at(2025, 4, 10), PLAN_B, "month")], terms=TERMS, policy=KILLBILL
+    )
     assert lines(draft) == [
         ("credit", "plan_a", D("-64.52")),  # 100 × 20/31
         ("charge", "plan_b", D("129.03")),  # 200 × 20/31
     ]
     anchored = KILLBILL.model_copy(update={"period_length": "anchored"})
-    draft = draft_invoice(sub, [PlanChanged(at(2025, 4, 10), PLAN_B, "month")], terms=TERMS,
-                          policy=anchored)
+    draft = draft_invoice(
+        sub, [PlanChanged(at(2025, 4, 10), PLAN_B, "month")], terms=TERMS, policy=anchored
+    )
     assert lines(draft) == [("credit", "plan_a", D("-66.67")), ("charge", "plan_b", D("133.33"))]
 
 
@@ -243,8 +247,9 @@ def test_strict_30_360_counts_every_month_as_30_days(
 def test_strict_30_360_needs_whole_days() -> None:
     policy = ProrationPolicy(name="x", granularity="second", denominator="thirty_360")
     with pytest.raises(ProrationError, match="thirty_360"):
-        proration(at(2025, 5, 23), at(2025, 6, 15), at(2025, 5, 15), at(2025, 6, 15), policy,
-                  "month")
+        proration(
+            at(2025, 5, 23), at(2025, 6, 15), at(2025, 5, 15), at(2025, 6, 15), policy, "month"
+        )
 
 
 def test_every_preset_is_a_named_documented_policy() -> None:
@@ -252,14 +257,47 @@ def test_every_preset_is_a_named_documented_policy() -> None:
         assert policy.name == name
 
 
+#: How docs/invoicing.md's knob × preset table writes a value; others read as written
+#: with spaces for underscores.
+_AS_DOCUMENTED = {
+    "change_day_to_new_state": "new state",
+    "change_day_to_old_state": "old state",
+    "actual_period": "actual",
+    "fixed_30_day_month": "30-day month",
+    "above_high_water_mark": "high-water mark",
+    "at_period_end": "period end",
+}
+
+
+def _documented(knob: str, value: object) -> str:
+    if value is None:
+        return "exact" if knob == "fraction_places" else "(day_counting)"
+    return _AS_DOCUMENTED.get(str(value), str(value).replace("_", " "))
+
+
+def test_the_knob_table_in_the_docs_is_every_preset_knob_for_knob() -> None:
+    """docs/invoicing.md's table is what an analyst reads to pick a preset: every knob of
+    the policy has its row, and every cell is the preset's value."""
+    lines = (REPO_ROOT / "docs" / "invoicing.md").read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("| knob |"))
+    table = list(takewhile(lambda line: line.startswith("|"), lines[start:]))
+    header, *body = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+    presets = [cell.split(" / ") for cell in header[1:]]
+    rows = {cells[0]: cells[1:] for cells in body[1:]}  # body[0] is the |---| line
+    knobs = [name for name in ProrationPolicy.model_fields if name != "name"]
+    assert sorted(rows) == sorted(knobs)
+    for knob in knobs:
+        for names, cell in zip(presets, rows[knob], strict=True):
+            for name in names:
+                assert cell == _documented(knob, getattr(PRESETS[name], knob)), (knob, name)
+
+
 def test_a_trial_bills_nothing_until_it_ends() -> None:
     # Lago and Stripe: a plan's trial period is free; billing starts at the trial's end,
     # for what the subscription then has (here 3 seats: 2 at the start, 1 added in the trial).
     from activities.billing.invoicing import SeatsAdded, Started
 
-    sub = Subscription(
-        "EUR", at(2025, 1, 1), "month", PLAN_A, 2, trial_end=at(2025, 1, 15)
-    )
+    sub = Subscription("EUR", at(2025, 1, 1), "month", PLAN_A, 2, trial_end=at(2025, 1, 15))
     draft = draft_invoice(
         sub, [Started(at(2025, 1, 1)), SeatsAdded(at(2025, 1, 5), 1)], terms=TERMS
     )
