@@ -10,15 +10,17 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import InvalidOperation
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 from typer._click import Command, Context  # typer 0.29 carries its own click
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from cli import coercion
@@ -131,6 +133,31 @@ class LazyGroup(TyperGroup):
         loaded()  # the command runs with the collector on and Ctrl-C as usual (cli/entry.py)
         return super().resolve_command(ctx, args)
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Context) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """Typer prints a usage error (an unknown option, a missing argument, a value out of
+    range) as a box under the usage line; every other refusal of the command line is one
+    line, so this one is too, naming the ``--help`` to read. Exit status 2, as before."""
+    try:
+        yield
+    except NoArgsIsHelpError:  # the group's help is already printed
+        raise
+    except UsageError as error:
+        where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
+        _refused(error.format_message() + where)
+        raise typer.Exit(error.exit_code) from None
+
 
 coercion.install()  # no pydantic for values that need no coercion: see cli/coercion.py
 
@@ -193,7 +220,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 def run(args: list[str] | None = None) -> int:
     """Run one command and return its exit status, printing user errors as one line."""
     try:
-        app(args=args)  # usage errors are printed by Typer and leave as SystemExit
+        app(args=args, prog_name="billing-ops")  # usage errors leave as SystemExit
     except SystemExit as done:
         if done.code == TYPER_INTERRUPTED:
             return _refused(INTERRUPTED)

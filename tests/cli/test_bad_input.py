@@ -101,6 +101,11 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("sop", "--out", "/dev/null"), "--out: /dev/null is a file; give a folder"),
     # preview (a usage error: exit 2)
     (("preview", "/nonexistent.json"), "/nonexistent.json"),
+    # the command line's own usage errors (Typer printed them as a box)
+    (("seed-demo", "--customers", "0"), "Invalid value for '--customers'"),
+    (("--bogus",), "No such option: --bogus (see billing-ops --help)"),
+    (("customer", "show"), "Missing argument 'customer_id'"),
+    (("nosuch",), "No such command 'nosuch'"),
 ]
 
 
