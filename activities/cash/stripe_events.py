@@ -60,13 +60,16 @@ from activities.ledger.payments import (
     RefundIn,
     record_payment,
     refund_payment,
+    reverse_refund,
 )
 
 ACTOR = "stripe"
 PAID = ("payment_intent.succeeded", "charge.succeeded", "invoice.paid")
 FAILED = ("payment_intent.payment_failed", "invoice.payment_failed")
 DISPUTE = ("charge.dispute.created", "charge.dispute.closed")
-HANDLED = (*PAID, *FAILED, *DISPUTE, "charge.refunded")
+#: A refund's own events; only a refund that failed (the money came back) changes the ledger.
+REFUND_CHANGED = ("charge.refund.updated", "refund.updated", "refund.failed")
+HANDLED = (*PAID, *FAILED, *DISPUTE, "charge.refunded", *REFUND_CHANGED)
 
 
 @dataclass
@@ -200,6 +203,8 @@ def _dispatch(
         _paid(session, kind, obj, created, now, outcome)
     elif kind == "charge.refunded":
         _refunded(session, obj, created, outcome)
+    elif kind in REFUND_CHANGED:
+        _refund_changed(session, obj, created, outcome)
     elif kind in FAILED:
         _failed(session, kind, obj, created, outcome)
     elif kind in DISPUTE:
@@ -344,6 +349,11 @@ def _refunded(
     name its parts: under the payment's row lock, each listed refund not yet recorded is
     recorded while it fits in what the ledger lacks, and whatever the list does not name is
     recorded as one refund keyed by the total it brings the payment to.
+
+    A refund that failed after the charge was rendered still counts in its
+    ``amount_refunded`` (an event is a snapshot, and it can be delivered after the
+    failure's): what the ledger holds is compared with the charge as it was then, the
+    failures recorded since added back, so a late event never records a failed refund again.
     """
     processor_id = _payment_id("charge.refunded", obj)
     assert processor_id is not None
@@ -352,7 +362,12 @@ def _refunded(
     payment = locks.payment(session, found.id)  # a second event for this charge waits here
     total, currency = _money(obj.get("amount_refunded"), obj.get("currency"), "amount_refunded")
     _same_currency(payment, currency, "amount_refunded")
-    missing = total - payment.refunded
+    failed_since = session.scalar(
+        select(func.sum(Refund.amount)).where(
+            Refund.payment_id == payment.id, Refund.amount < ZERO, Refund.refunded_at >= created
+        )
+    )
+    missing = total - payment.refunded + (failed_since or ZERO)
     done: list[str] = []
     refunds = obj.get("refunds")
     listed = refunds.get("data") if isinstance(refunds, Mapping) else None
@@ -383,6 +398,66 @@ def _refunded(
     outcome.status = StripeEventStatus.APPLIED.value
     outcome.account_changed = "card payment refunded"
     outcome.message = f"refunds on {processor_id}: {', '.join(done) or 'none new'}"
+
+
+def _refund_changed(
+    session: Session, obj: Mapping[str, Any], created: datetime, outcome: EventOutcome
+) -> None:
+    """A refund that failed: its money is back with us, so the ledger takes the refund back.
+
+    Stripe reports it twice (``charge.refund.updated`` and, on newer API versions,
+    ``refund.failed``): the failure is keyed by the refund's id, so the second changes
+    nothing. It may also arrive before the ``charge.refunded`` that announced the
+    refund: then the refund is recorded first, from the refund object, and taken back at
+    once (``_refunded`` then knows it failed). If the ledger already holds at least the
+    amount as refunded, the refund is in it under the charge's cumulative key and is
+    taken back from that.
+    """
+    refund_id = _str(obj.get("id"), "refund.id")
+    status = obj.get("status")
+    if status != "failed":
+        outcome.message = f"refund {refund_id} is {status!r}: nothing to do"
+        return
+    processor_id = _optional_id(obj.get("payment_intent")) or _str(obj.get("charge"), "charge")
+    found = _payment(session, processor_id, "failed refund")
+    locks.customer(session, found.customer_id)
+    payment = locks.payment(session, found.id)
+    amount, currency = _money(obj.get("amount"), obj.get("currency"), "refund")
+    _same_currency(payment, currency, "refund")
+    reason = obj.get("failure_reason")
+    reason = reason if isinstance(reason, str) and reason.isidentifier() else "unknown"
+    recorded = session.scalar(select(Refund.id).where(Refund.processor_id == refund_id))
+    if recorded is None and payment.refunded < amount:
+        _record_refund(
+            session,
+            refund_id,
+            payment,
+            amount,
+            f"Stripe refund {refund_id}",
+            _at(obj.get("created", int(created.timestamp()))),
+        )
+    result = reverse_refund(
+        session,
+        RefundIn(
+            f"{refund_id}:failed",
+            processor_id,
+            amount,
+            f"Stripe refund {refund_id} failed ({reason}): the money came back",
+            created,
+        ),
+        ACTOR,
+    )
+    outcome.customer_id = payment.customer_id
+    outcome.status = StripeEventStatus.APPLIED.value
+    if result.already_recorded:
+        outcome.message = f"refund {refund_id} failed: already taken back"
+        return
+    paid = ", ".join(f"{a.invoice_number} {a.amount}" for a in result.applications)
+    outcome.account_changed = f"card refund failed ({reason}): the money came back"
+    outcome.message = (
+        f"refund {refund_id} failed ({reason}): {amount} {currency} back on {processor_id}"
+        + (f", applied to {paid}" if paid else ", held as unapplied cash")
+    )
 
 
 def _same_currency(payment: Payment, currency: str, where: str) -> None:

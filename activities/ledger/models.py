@@ -381,8 +381,14 @@ class PaymentApplication(Base):
 
 
 class Refund(Base):
+    """Cash paid back on a payment; a negative row is a refund that failed and came back.
+
+    Never edited or deleted: a failed refund is its own row dated when it failed, so the
+    month the refund left stays as signed off and every sum of ``amount`` is net.
+    """
+
     __tablename__ = "refunds"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     processor_id: Mapped[str] = mapped_column(String(100), unique=True)

@@ -127,13 +127,10 @@ def record_payment(session: Session, payment_in: PaymentIn, actor: str) -> Payme
         subject_id=payment.processor_id,
         after={"customer_id": customer.id, "amount": payment.amount, "currency": payment.currency},
     )
-    targets = _targets(session, payment_in)
-    locks.invoices(session, (invoice.id for invoice in targets))
-    applications = [
-        _apply(session, payment, invoice, actor)
-        for invoice in targets
-        if payment.unapplied > ZERO and invoice.balance > ZERO
-    ]
+    targets = _targets(
+        session, payment_in.customer_id, payment_in.currency, payment_in.invoice_number
+    )
+    applications = _apply_all(session, payment, targets, actor, payment.received_at)
     credit = ZERO
     if payment.unapplied > ZERO and payment_in.overpayment == "account_credit":
         credit = _to_account_credit(session, payment, actor)
@@ -208,25 +205,24 @@ def _replay(session: Session, payment: Payment, payment_in: PaymentIn) -> Paymen
     )
 
 
-def _targets(session: Session, payment_in: PaymentIn) -> list[Invoice]:
+def _targets(
+    session: Session, customer_id: str, currency: str, invoice_number: str | None = None
+) -> list[Invoice]:
     """The named invoice first, then the oldest open undisputed invoices in the currency."""
     targets: list[Invoice] = []
-    if payment_in.invoice_number:
-        named = session.scalar(select(Invoice).where(Invoice.number == payment_in.invoice_number))
-        if named is None or named.customer_id != payment_in.customer_id:
-            raise NotFound(
-                f"invoice_number: {payment_in.invoice_number!r} is not an invoice of "
-                f"{payment_in.customer_id}"
-            )
+    if invoice_number:
+        named = session.scalar(select(Invoice).where(Invoice.number == invoice_number))
+        if named is None or named.customer_id != customer_id:
+            raise NotFound(f"invoice_number: {invoice_number!r} is not an invoice of {customer_id}")
         if named.status != InvoiceStatus.OPEN:
             raise LedgerError(
                 f"invoice_number: {named.number} is {named.status.value}, only open invoices "
                 "take payments"
             )
-        if named.currency != payment_in.currency:
+        if named.currency != currency:
             raise LedgerError(
                 f"currency: invoice {named.number} is in {named.currency}, "
-                f"the payment in {payment_in.currency}"
+                f"the payment in {currency}"
             )
         targets.append(named)
     disputed = (
@@ -237,9 +233,9 @@ def _targets(session: Session, payment_in: PaymentIn) -> list[Invoice]:
     oldest_first = session.scalars(
         select(Invoice)
         .where(
-            Invoice.customer_id == payment_in.customer_id,
+            Invoice.customer_id == customer_id,
             Invoice.status == InvoiceStatus.OPEN,
-            Invoice.currency == payment_in.currency,
+            Invoice.currency == currency,
             Invoice.balance > ZERO,
             Invoice.id.not_in(disputed),
         )
@@ -249,7 +245,21 @@ def _targets(session: Session, payment_in: PaymentIn) -> list[Invoice]:
     return targets
 
 
-def _apply(session: Session, payment: Payment, invoice: Invoice, actor: str) -> Application:
+def _apply_all(
+    session: Session, payment: Payment, targets: list[Invoice], actor: str, at: datetime
+) -> list[Application]:
+    """Spend the payment's unapplied cash on ``targets`` in order, under their row locks."""
+    locks.invoices(session, (invoice.id for invoice in targets))
+    return [
+        _apply(session, payment, invoice, actor, at)
+        for invoice in targets
+        if payment.unapplied > ZERO and invoice.balance > ZERO
+    ]
+
+
+def _apply(
+    session: Session, payment: Payment, invoice: Invoice, actor: str, at: datetime
+) -> Application:
     amount = min(payment.unapplied, invoice.balance)
     before = {"balance": invoice.balance, "status": invoice.status}
     payment.unapplied -= amount
@@ -261,12 +271,12 @@ def _apply(session: Session, payment: Payment, invoice: Invoice, actor: str) -> 
             payment_id=payment.id,
             invoice_id=invoice.id,
             amount=amount,
-            applied_at=payment.received_at,
+            applied_at=at,
         )
     )
     audit.record(
         session,
-        at=payment.received_at,
+        at=at,
         actor=actor,
         action="payment.applied",
         subject_type="invoice",
@@ -434,4 +444,77 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
     )
     return RefundResult(
         refund_in.processor_id, refund_in.amount, payment.currency, tuple(reopened), False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalResult:
+    processor_id: str
+    amount: Decimal
+    currency: str
+    applications: tuple[Application, ...]
+    already_recorded: bool
+
+
+def reverse_refund(session: Session, reversal: RefundIn, actor: str) -> ReversalResult:
+    """Take back a refund that failed: the cash is the payment's again, and pays open invoices.
+
+    ``reversal.processor_id`` keys the failure (recording it again changes nothing) and
+    ``reversal.amount`` is what came back. It is stored as a refund row of the opposite
+    sign dated when it failed (see ``Refund``), the payment's refunded total goes down by
+    it, and the cash is applied like a payment received now: to the invoice the refund
+    had re-opened or any other open one, oldest first, the rest left unapplied.
+    """
+    check_length("processor_id", reversal.processor_id, Refund.processor_id)
+    found = session.scalar(
+        select(Payment).where(Payment.processor_id == reversal.payment_processor_id)
+    )
+    if found is None:
+        raise NotFound(f"payment_processor_id: no payment {reversal.payment_processor_id!r}")
+    locks.customer(session, found.customer_id)
+    payment = locks.payment(session, found.id)
+    existing = session.scalar(select(Refund).where(Refund.processor_id == reversal.processor_id))
+    if existing is not None:
+        if (existing.payment_id, -existing.amount) != (payment.id, reversal.amount):
+            raise LedgerError(
+                f"processor_id: {reversal.processor_id!r} is already recorded as "
+                f"{existing.amount} {existing.currency}; refusing a different one"
+            )
+        return ReversalResult(reversal.processor_id, reversal.amount, payment.currency, (), True)
+    check_amount("amount", reversal.amount)
+    if reversal.amount <= ZERO or round_money(reversal.amount, payment.currency) != reversal.amount:
+        raise LedgerError(f"amount: must be a positive {payment.currency} amount")
+    if reversal.amount > payment.refunded:
+        raise LedgerError(
+            f"amount: {reversal.amount} exceeds what is refunded on "
+            f"{payment.processor_id} ({payment.refunded} {payment.currency})"
+        )
+    if not reversal.reason.strip():
+        raise LedgerError("reason: a failed refund needs a reason for the audit log")
+    payment.refunded -= reversal.amount
+    payment.unapplied += reversal.amount
+    session.add(
+        Refund(
+            processor_id=reversal.processor_id,
+            payment_id=payment.id,
+            currency=payment.currency,
+            amount=-reversal.amount,
+            reason=reversal.reason,
+            refunded_at=reversal.refunded_at,
+        )
+    )
+    audit.record(
+        session,
+        at=reversal.refunded_at,
+        actor=actor,
+        action="payment.refund_failed",
+        subject_type="payment",
+        subject_id=payment.processor_id,
+        after={"refund": reversal.processor_id, "amount": reversal.amount},
+        reason=reversal.reason,
+    )
+    targets = _targets(session, payment.customer_id, payment.currency)
+    applied = _apply_all(session, payment, targets, actor, reversal.refunded_at)
+    return ReversalResult(
+        reversal.processor_id, reversal.amount, payment.currency, tuple(applied), False
     )

@@ -26,6 +26,7 @@ REVISIONS: tuple[str, ...] = (
     "0019",
     "0020",
     "0021",
+    "0022",
 )
 #: The newest schema version this code knows.
 HEAD = REVISIONS[-1]

@@ -173,13 +173,14 @@ def bill_batch(
     due = [sid for sid in ids if sid in periods and periods[sid].period_end < until]
     # Customers with account credit take the lone path, which spends it under their lock
     # (activities/recurring/credits.py); a batch prices renewals without credit.
-    in_credit = set(
-        session.execute(
+    in_credit: set[tuple[str, str]] = {
+        (customer_id, currency)
+        for customer_id, currency in session.execute(
             select(CreditNote.customer_id, CreditNote.currency)
             .where(among(session, CreditNote.customer_id, customers), CreditNote.unapplied > 0)
             .distinct()
-        ).tuples()
-    )
+        )
+    }
     events = _events(session, [periods[sid] for sid in due])
     committed = commitments_ending(session, [periods[sid] for sid in due])
     metered = set(

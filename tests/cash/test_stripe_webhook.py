@@ -28,12 +28,14 @@ from activities.approvals.matrix import load_matrix
 from activities.cash.stripe_events import link_customer
 from activities.collections.cadence import load_cadences
 from activities.collections.messages import workflow_id
+from activities.ledger.invariants import violations
 from activities.ledger.models import (
     Dispute,
     DisputeStatus,
     Invoice,
     InvoiceStatus,
     Payment,
+    Refund,
     StripeEvent,
 )
 from activities.paths import CONFIG_DIR
@@ -381,3 +383,104 @@ async def test_a_refund_in_another_currency_than_its_payment_is_refused(
     with ledger() as session:
         payment = session.scalar(select(Payment).where(Payment.processor_id == "pi_c"))
         assert payment is not None and payment.refunded == 0
+
+
+def failed_refund(pi: str, refund: str, amount: int, created: int) -> dict[str, Any]:
+    """Stripe's refund object once the card network has returned the money."""
+    return {
+        "id": refund,
+        "object": "refund",
+        "amount": amount,
+        "charge": f"ch_{pi[3:]}",
+        "payment_intent": pi,
+        "created": created,
+        "currency": "usd",
+        "status": "failed",
+        "failure_reason": "expired_or_canceled_card",
+    }
+
+
+def _refunds(sessions: sessionmaker[Session], pi: str) -> tuple[Decimal, list[Decimal]]:
+    with sessions() as session:
+        payment = session.scalar(select(Payment).where(Payment.processor_id == pi))
+        assert payment is not None
+        rows = session.scalars(
+            select(Refund.amount).where(Refund.payment_id == payment.id).order_by(Refund.id)
+        )
+        return payment.refunded, list(rows)
+
+
+async def test_a_failed_refund_is_taken_back_and_its_cash_pays_the_invoice_again(
+    ledger: sessionmaker[Session], start_webhook: Callable[..., Awaitable[Webhook]]
+) -> None:
+    hook = await start_webhook(ledger)
+    made = int(time.time()) - 5 * 86400
+    await hook.post(event("evt_fp", "payment_intent.succeeded", intent("pi_f", 10000)))
+    refunded = charge("pi_f", 10000, [("re_f", 4000)], invoice="INV-000001")
+    assert (await hook.post(event("evt_fr", "charge.refunded", refunded, made)))[0] == 200
+    assert _state(ledger)[0][0] == ("INV-000001", Decimal("40.00"), "open")
+    status, answer = await hook.post(
+        event(
+            "evt_ff",
+            "charge.refund.updated",
+            failed_refund("pi_f", "re_f", 4000, made),
+            made + 2 * 86400,
+        )
+    )
+    assert (status, answer["status"]) == (200, "applied"), answer
+    assert "back on pi_f, applied to INV-000001 40.00" in answer["message"]
+    assert _state(ledger)[0][0] == ("INV-000001", Decimal("0.00"), "paid")
+    assert _refunds(ledger, "pi_f") == (Decimal("0.00"), [Decimal("40.00"), Decimal("-40.00")])
+    # the same failure under Stripe's newer event, and the charge.refunded of before the
+    # failure delivered late without its list (it still counts 40.00 refunded): no change
+    again = await hook.post(
+        event(
+            "evt_ff2", "refund.failed", failed_refund("pi_f", "re_f", 4000, made), made + 2 * 86400
+        )
+    )
+    assert again[1]["message"] == "refund re_f failed: already taken back"
+    stale = charge("pi_f", 10000, [("re_f", 4000)], invoice="INV-000001")
+    stale["refunds"]["data"] = []
+    assert (await hook.post(event("evt_fr2", "charge.refunded", stale, made + 1)))[0] == 200
+    assert _refunds(ledger, "pi_f")[0] == Decimal("0.00")
+    # a new refund after the failure counts: Stripe's amount_refunded excludes the failed one
+    after = charge("pi_f", 10000, [("re_g", 1500)], invoice="INV-000001")
+    await hook.post(event("evt_fr3", "charge.refunded", after))
+    assert _refunds(ledger, "pi_f")[0] == Decimal("15.00")
+    assert _state(ledger)[0][0] == ("INV-000001", Decimal("15.00"), "open")
+    with ledger() as session:
+        assert violations(session) == []
+
+
+async def test_a_failure_before_its_refund_records_the_refund_and_takes_it_back(
+    ledger: sessionmaker[Session], start_webhook: Callable[..., Awaitable[Webhook]]
+) -> None:
+    hook = await start_webhook(ledger)
+    made = int(time.time()) - 86400
+    await hook.post(event("evt_gp", "payment_intent.succeeded", intent("pi_g", 10000)))
+    status, answer = await hook.post(
+        event("evt_gf", "refund.failed", failed_refund("pi_g", "re_h", 2500, made))
+    )
+    assert (status, answer["status"]) == (200, "applied"), answer
+    assert _refunds(ledger, "pi_g") == (Decimal("0.00"), [Decimal("25.00"), Decimal("-25.00")])
+    late = charge("pi_g", 10000, [("re_h", 2500)], invoice="INV-000001")
+    assert (
+        "re_h again"
+        in (await hook.post(event("evt_gr", "charge.refunded", late, made)))[1]["message"]
+    )
+    assert _refunds(ledger, "pi_g")[0] == Decimal("0.00")
+    assert _state(ledger)[0][0] == ("INV-000001", Decimal("0.00"), "paid")
+    # a refund that is only pending or succeeded changes nothing; one in yen is refused
+    pending = failed_refund("pi_g", "re_i", 1000, made) | {"status": "pending"}
+    assert (
+        "is 'pending': nothing to do"
+        in (await hook.post(event("evt_gu", "refund.updated", pending)))[1]["message"]
+    )
+    yen = failed_refund("pi_g", "re_h", 2500, made) | {"currency": "jpy"}
+    refused = (await hook.post(event("evt_gy", "refund.failed", yen)))[1]
+    assert (
+        refused["status"] == "ignored"
+        and "in JPY, but payment pi_g is in USD" in refused["message"]
+    )
+    with ledger() as session:
+        assert violations(session) == []

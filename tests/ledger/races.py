@@ -198,8 +198,12 @@ def _invoices_one_customer(session: Session, round_: int, worker: int) -> Outcom
     return ("done", "")
 
 
-def _stripe(session: Session, event_id: str, kind: str, obj: dict[str, Any]) -> Outcome:
-    event = {"id": event_id, "type": kind, "created": int(NOW.timestamp()), "data": {"object": obj}}
+def _stripe(
+    session: Session, event_id: str, kind: str, obj: dict[str, Any], later: int = 0
+) -> Outcome:
+    """Hand Stripe's event to the ledger as the webhook does; ``later`` seconds after NOW."""
+    created = int(NOW.timestamp()) + later
+    event = {"id": event_id, "type": kind, "created": created, "data": {"object": obj}}
     outcome = handle_event(session, event, NOW)
     return ("refused" if outcome.status == "ignored" else "done", outcome.message)
 
@@ -246,6 +250,36 @@ def _chargeback_events(session: Session, round_: int, worker: int) -> Outcome:
     return _stripe(session, f"evt_d_{round_}_{worker}", kind, dispute)
 
 
+def _failed_refund_events(session: Session, round_: int, worker: int) -> Outcome:
+    """Refund A (10.00) fails days after it was made, while refund B (10.00) stands.
+
+    At once: the ``charge.refunded`` announcing A (with the list), the one announcing B
+    (rendered without it, cumulative 20.00, so a stale snapshot that still counts A), and
+    the failure twice (``refund.failed`` and ``charge.refund.updated`` for the same refund).
+    Whatever the order, the ledger must end with 10.00 refunded and A taken back once.
+    """
+    if worker == 0:
+        obj = _charge_refunded(round_, [f"re_{round_}_a"])
+        return _stripe(session, f"evt_f_{round_}_0", "charge.refunded", obj)
+    if worker == 1:
+        obj = _charge_refunded(round_, [f"re_{round_}_a", f"re_{round_}_b"])
+        obj["refunds"] = {"object": "list", "data": []}
+        return _stripe(session, f"evt_f_{round_}_1", "charge.refunded", obj, later=1)
+    failed = {
+        "id": f"re_{round_}_a",
+        "object": "refund",
+        "amount": 1000,
+        "currency": "usd",
+        "charge": f"ch_{round_}",
+        "payment_intent": f"paid-{round_}",
+        "created": int(NOW.timestamp()),
+        "status": "failed",
+        "failure_reason": "expired_or_canceled_card",
+    }
+    kind = "refund.failed" if worker == 2 else "charge.refund.updated"
+    return _stripe(session, f"evt_f_{round_}_{worker}", kind, failed, later=3 * 86400)
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -263,6 +297,7 @@ CASES: dict[str, Case] = {
     "disputes_one_invoice": Case(_book_invoice, _disputes_one_invoice),
     "stripe_refund_events": Case(_book_paid_invoice, _refund_events),
     "stripe_chargeback_events": Case(_book_paid_invoice, _chargeback_events),
+    "stripe_failed_refund_events": Case(_book_paid_invoice, _failed_refund_events),
 }
 
 

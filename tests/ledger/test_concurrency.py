@@ -134,6 +134,23 @@ def test_refund_events_of_one_charge_refund_it_once(
     assert set(refunded.values()) == {40}, refunded
 
 
+def test_a_failed_refund_is_taken_back_once_whatever_the_order_of_its_events(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "stripe_failed_refund_events")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+    with sessions() as session:
+        refunded = set(session.scalars(select(Payment.refunded)))
+        balances = set(session.scalars(select(Invoice.balance)))
+        failed = session.scalar(select(func.count()).where(Refund.amount < 0))
+    # B stands, A came back: 10.00 refunded, re-opening 10.00 of the paid invoice; the
+    # failure is recorded once per charge although Stripe announced it twice
+    assert refunded == {10}
+    assert balances == {10}
+    assert failed == len(outcomes)
+
+
 def test_chargeback_events_take_the_money_back_once(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
