@@ -114,8 +114,14 @@ class ProrationPolicy(BaseModel):
     ``anchor_on_change``
         a change of interval ``reset``-s the billing period at the change (the
         anchor moves there: Stripe), or ``keep``-s the customer's billing day:
-        the new plan is charged from the change to the next billing day, then
-        whole periods from there (Kill Bill, Lago).
+        the new plan is charged from the change to the next billing day of the
+        month, then whole periods from there (Lago); or ``realign``-s on it as
+        Kill Bill does: the new plan's first period runs from the change to the
+        first billing day of the new interval counted from the billing day in
+        the change's month (monthly to annual on 12 May, billing day 1: to 1 May
+        next year, at most one whole period), whole periods from there, and a
+        resume after a pause starts such a period too (Kill Bill,
+        ``BillingIntervalDetail.calculateFirstBillingCycleDate``).
     ``upgrade_test``
         whether a plan change is an upgrade (applied at once) or a downgrade:
         ``interval``: a longer interval is an upgrade, else a dearer unit
@@ -153,7 +159,7 @@ class ProrationPolicy(BaseModel):
     plan_change_day: DayCounting | None = None
     seat_change_day: DayCounting | None = None
     termination_day: DayCounting | None = None
-    anchor_on_change: Literal["reset", "keep"] = "reset"
+    anchor_on_change: Literal["reset", "keep", "realign"] = "reset"
     upgrade_test: Literal["interval", "daily_price"] = "interval"
     credit_limit: Literal["cap", "subtract"] = "cap"
     period_length: Literal["anchored", "back_from_end"] = "anchored"
@@ -249,9 +255,11 @@ PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
         ),
         # Kill Bill: by the day over the real period, a leading piece measured
         # against the interval before the billing day it runs to; the account's
-        # billing day (BCD) is kept on a change of plan or interval; an
-        # immediate change credits the unused time (a repair) to the account's
-        # credit balance.
+        # billing day (BCD) is kept on a change of plan or interval and the new
+        # interval's first period, or the one a resume after a pause starts,
+        # runs to its first billing day on or after the change; an immediate
+        # change credits the unused time (a repair) to the account's credit
+        # balance.
         "killbill_like": ProrationPolicy(
             name="killbill_like",
             granularity="day",
@@ -259,7 +267,7 @@ PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
             seat_increase="prorate_added",
             decrease="credit_now",
             cancellation="account_credit",
-            anchor_on_change="keep",
+            anchor_on_change="realign",
             period_length="back_from_end",
         ),
         "lago_calendar": _LAGO,
