@@ -1118,15 +1118,16 @@ class _Period:
     ) -> None:
         policy = self.policy
         kinds = self.kinds
-        if (
-            "seat_change" in kinds
-            and self.seats == before_seats
-            and self.quantities == before_quantities
-        ):
-            # Seats added and removed at one instant changed nothing, so they do not decide
-            # who owns the day of the instant's other events (a change and its reversal
-            # at one instant net to zero, tests/billing/test_properties.py).
-            kinds = kinds - {"seat_change"}
+        if "seat_change" in kinds:
+            if self.seats == before_seats and self.quantities == before_quantities:
+                # Seats added and removed at one instant changed nothing, so they do not
+                # decide who owns the day of the instant's other events (a change and its
+                # reversal at one instant net to zero, tests/billing/test_properties.py).
+                kinds = kinds - {"seat_change"}
+            elif self.seats < before_seats or (
+                self.seats == before_seats and _fewer(self.quantities, before_quantities)
+            ):
+                kinds = (kinds - {"seat_change"}) | {"seat_removal"}
         if kinds:
             for kind in _DAY_OWNER_PRECEDENCE:  # a loop, not next() over a generator
                 if kind in kinds:
@@ -1547,7 +1548,13 @@ _DAY_OWNER_PRECEDENCE: tuple[EventKind, ...] = (
     "plan_change",
     "start",
     "seat_change",
+    "seat_removal",
 )
+
+
+def _fewer(quantities: dict[str, int], before: dict[str, int]) -> bool:
+    """Whether an add-on with its own quantity has fewer units than ``before``."""
+    return any(quantity < before.get(code, quantity) for code, quantity in quantities.items())
 
 
 # --- Assembling the invoice ----------------------------------------------------------

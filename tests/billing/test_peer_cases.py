@@ -24,6 +24,7 @@ from activities.billing.invoicing import (
     PlanChanged,
     Resumed,
     SeatsAdded,
+    SeatsRemoved,
     Started,
     Subscription,
     draft_invoice,
@@ -248,6 +249,24 @@ def test_seat_change_day_owner_lago_units_by_days_of_activity() -> None:
     ):
         draft = draft_invoice(sub, added, terms=TERMS, policy=policy, renew=True)
         assert draft.subtotal == D(total), policy
+
+
+def test_seat_removal_day_owner_lago_unit_removed() -> None:
+    # The same changelog: "if your customer deletes the user on October 22nd, Lago will
+    # create another prorated charge for the period October 1st to October 22nd": 22 of 31
+    # days, the removal's day used. 11 seats at 31.00 in arrears, one removed on 22
+    # October: 10 × 31 + 1 × 31 × 22/31 = 332.00 (with the day to the new count, 331.00).
+    seat = SeatPrice("seat", "Seat", D("31.00"), in_arrears=True)
+    sub = Subscription("EUR", at(2025, 10, 1), "month", seat, 11, period_start=at(2025, 10, 1))
+    removed = [SeatsRemoved(at(2025, 10, 22, 16), 1)]
+    for policy, total in (
+        (LAGO, "332.00"),
+        (LAGO.model_copy(update={"seat_removal_day": None}), "331.00"),
+    ):
+        draft = draft_invoice(sub, removed, terms=TERMS, policy=policy, renew=True)
+        assert draft.subtotal == D(total), policy
+    # The day a seat is added still goes to the new count under the same preset (316.00
+    # in test_seat_change_day_owner_lago_units_by_days_of_activity).
 
 
 def test_termination_day_owner_lago_started_and_terminated_the_same_day() -> None:

@@ -273,6 +273,8 @@ _AS_DOCUMENTED = {
 
 def _documented(knob: str, value: object) -> str:
     if value is None:
+        if knob == "seat_removal_day":
+            return "(seat_change_day)"
         return "exact" if knob == "fraction_places" else "(day_counting)"
     return _AS_DOCUMENTED.get(str(value), str(value).replace("_", " "))
 
