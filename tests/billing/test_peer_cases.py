@@ -4,7 +4,9 @@ Each test names the file (repository, path and the commit read) or the page whos
 it reproduces. Kill Bill's cases come from its integration tests, whose catalog
 (beatrix/src/test/resources/catalogs/default/catalogTest.xml) prices Shotgun at 249.95 a
 month or 2,399.95 a year, Pistol at 29.95 a month or 69.95 a quarter and Assault-Rifle at
-5,999.95 a year; its amounts are the rounded ``price × days ÷ days`` of the engine too.
+5,999.95 a year. Kill Bill rounds the day ratio to 9 places before multiplying
+(KillBillMoney.MAX_SCALE); on these cases that gives the cents of the engine's exact
+``price × days ÷ days``, rounded once.
 """
 
 from __future__ import annotations
