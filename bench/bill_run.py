@@ -208,7 +208,7 @@ def _job(rng: random.Random, book: PriceBook, currency: str, tax: TaxTreatment) 
         account_credit=credit if currency != "JPY" else credit * 100,
     )
     policy = _pick(rng, POLICIES)
-    if count > 1 and policy.anchor_on_change == "keep":
+    if count > 1 and policy.anchor_on_change != "reset":
         policy = DEFAULT_POLICY  # its changes keep the interval; any policy prices them
     return BillingJob(subscription, events, usage, terms, policy)
 

@@ -53,6 +53,7 @@ from activities.billing.pricebook import SeatPrice
 from activities.billing.proration import (
     DEFAULT_POLICY,
     FULL_PERIOD,
+    INTERVAL_MONTHS,
     EventKind,
     Interval,
     Proration,
@@ -385,6 +386,12 @@ def _day(at: datetime) -> str:
     return f"{at.day} {_MONTHS[at.month - 1]} {at.year}"
 
 
+def _ordinal(day: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``11th``, ``22nd``: a billing day as a note says it."""
+    suffix = "th" if 11 <= day <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
 def _seats(count: int) -> str:
     return "1 seat" if count == 1 else f"{count} seats"
 
@@ -511,12 +518,15 @@ class _Period:
         "opened",
         "paid",
         "paused",
+        "paused_here",
         "peak",
         "plan",
+        "plan_before",
         "policy",
         "quantities",
         "refund",
         "released",
+        "resumed",
         "scheduled",
         "scheduled_note",
         "seats",
@@ -566,6 +576,9 @@ class _Period:
         # Per step (the events of one instant):
         self.step_policy = policy
         self.kinds: set[EventKind] = set()
+        self.resumed = False  # a resume in this step (anchor_on_change realign re-aligns on it)
+        self.paused_here = False  # a pause in this step
+        self.plan_before: SeatPrice | None = None  # the plan before this step's plan changes
         self.swapped: set[str] = set()
         self.new_interval: Interval | None = None
         self.new_count = 1
@@ -977,10 +990,12 @@ class _Period:
             if self.paused:
                 raise InvoicingError(f"{where}: the subscription is already paused")
             self.paused = True
+            self.paused_here = True
         elif isinstance(event, Resumed):
             if not self.paused:
                 raise InvoicingError(f"{where}: the subscription is not paused")
             self.paused = False
+            self.resumed = True
         elif isinstance(event, Cancelled):
             self.kinds.add("termination")
             self.cancelled = True
@@ -1029,6 +1044,8 @@ class _Period:
                 tuple(self.notes),
             )
         self.kinds.add("plan_change")
+        if self.plan_before is None:
+            self.plan_before = self.plan
         if new_length != old_length and event.addons is None and self.addons:
             raise InvoicingError(f"{where}.addons: give the add-ons' prices in the new interval")
         if self.policy.upgrade_test == "daily_price":
@@ -1101,27 +1118,32 @@ class _Period:
     ) -> None:
         policy = self.policy
         kinds = self.kinds
-        if (
-            "seat_change" in kinds
-            and self.seats == before_seats
-            and self.quantities == before_quantities
-        ):
-            # Seats added and removed at one instant changed nothing, so they do not decide
-            # who owns the day of the instant's other events (a change and its reversal
-            # at one instant net to zero, tests/billing/test_properties.py).
-            kinds = kinds - {"seat_change"}
+        if "seat_change" in kinds:
+            if self.seats == before_seats and self.quantities == before_quantities:
+                # Seats added and removed at one instant changed nothing, so they do not
+                # decide who owns the day of the instant's other events (a change and its
+                # reversal at one instant net to zero, tests/billing/test_properties.py).
+                kinds = kinds - {"seat_change"}
+            elif self.seats < before_seats or (
+                self.seats == before_seats and _fewer(self.quantities, before_quantities)
+            ):
+                kinds = (kinds - {"seat_change"}) | {"seat_removal"}
         if kinds:
             for kind in _DAY_OWNER_PRECEDENCE:  # a loop, not next() over a generator
                 if kind in kinds:
                     policy = policy.for_event(kind)
                     break
         self.step_policy = policy
-        if self.new_interval is None:
-            self._reconcile(at, before, before_seats, before_quantities)
-        elif self.policy.anchor_on_change == "keep":
+        anchor_on_change = self.policy.anchor_on_change
+        if self.new_interval is not None:
+            if anchor_on_change == "reset":
+                self._restart(at)
+            else:
+                self._realign(at)
+        elif anchor_on_change == "realign" and self._realigns(at):
             self._realign(at)
         else:
-            self._restart(at)
+            self._reconcile(at, before, before_seats, before_quantities)
         if self.true_up_quarter:
             self._true_up(at)
         if self.arrears is not None:
@@ -1133,6 +1155,9 @@ class _Period:
         self.new_count = 1
         self.undo = None
         self.true_up_quarter = 0
+        self.resumed = False
+        self.paused_here = False
+        self.plan_before = None
 
     def _credits_decreases(self) -> bool:
         if self.cancelled:
@@ -1253,12 +1278,50 @@ class _Period:
             f"Billing period restarted on {_day(start)} for {_adjective(interval, count)} billing."
         )
 
+    def _realigns(self, at: datetime) -> bool:
+        """Whether a step under ``realign`` starts a period of its own, as a new billing
+        event does in Kill Bill: a resume after a pause, or a new plan (price) applied at
+        once, whose first billing day on or after the change is not the current period's
+        end (an annual or quarterly period; a monthly one runs to the next billing day
+        anyway). A pause and resume, or a change and its reversal, at one instant change
+        nothing. A weekly plan has no billing day of the month."""
+        if self.interval == "week" or not self.started or self.paused or self.cancelled:
+            return False
+        if self.resumed:
+            if self.paused_here:
+                return False  # paused and resumed at one instant: never paused
+        else:
+            if self.plan_before is None or self.plan_before == self.plan:
+                return False  # no plan change, or the plan before it (deferred, or reversed)
+        start = effective_instant(at, self.step_policy)
+        return self._first_billing_day(at, start, self.interval, self.interval_count) != self.end
+
+    def _first_billing_day(
+        self, at: datetime, start: datetime, interval: Interval, count: int
+    ) -> datetime:
+        """Kill Bill's first billing cycle date for a period of ``count`` × ``interval``
+        from a change at ``at``, billed from ``start``: the billing day in ``start``'s month
+        (clamped to the month's end), moved on by whole periods until it is not before
+        ``start`` (``BillingIntervalDetail.calculateFirstBillingCycleDate``); ``start``
+        itself when the change falls on that billing day."""
+        anchor = self.anchor
+        months = (start.year - anchor.year) * 12 + start.month - anchor.month
+        step = INTERVAL_MONTHS[interval] * count
+        billing_day = shift_months(anchor, months)
+        while billing_day < start:
+            months += step
+            billing_day = shift_months(anchor, months)
+        return start if billing_day <= at else billing_day
+
     def _realign(self, at: datetime) -> None:
-        """A new interval that keeps the billing day: credit the rest of the current period,
-        then charge the new plan from the change to the next billing day (a period of the
-        new interval ending there), from where whole periods follow."""
-        interval = self.new_interval
-        assert interval is not None
+        """A new interval, or under ``realign`` a new plan or a resume, keeping the billing day:
+        credit the rest of the current period, then charge the plan from the change to the
+        next billing day (a period of the new interval ending there), from where whole
+        periods follow. ``keep`` runs to the next billing day of the month; ``realign`` to
+        the first billing day of the new interval counted from the one in the change's
+        month (Kill Bill)."""
+        interval = self.new_interval or self.interval
+        count = self.new_count if self.new_interval is not None else self.interval_count
         if "week" in (interval, self.interval):
             raise InvoicingError(
                 "policy.anchor_on_change: a weekly plan has a billing weekday, not a billing "
@@ -1267,13 +1330,16 @@ class _Period:
         carried = self._credit_current_period(at)
         self.bill_all_arrears(self.arrears_from(at))
         start = effective_instant(at, self.step_policy)
-        billing_day = boundary_after(self.anchor, "month", start)
-        if shift_months(billing_day, -1) == start:
-            billing_day = start  # the change falls on a billing day: a whole period from it
+        if self.policy.anchor_on_change == "realign":
+            billing_day = self._first_billing_day(at, start, interval, count)
+        else:
+            billing_day = boundary_after(self.anchor, "month", start)
+            if shift_months(billing_day, -1) == start:
+                billing_day = start  # the change falls on a billing day: a whole period from it
         self.cuts.append(start)
         self.anchor = billing_day
         self.interval = interval
-        self.interval_count = count = self.new_count
+        self.interval_count = count
         self.peak = self.seats
         self.stub = billing_day != start
         if billing_day == start:
@@ -1285,17 +1351,20 @@ class _Period:
             self.hold_start = advance(billing_day, interval, -1, count)
         self.released.extend(self.paid.values())
         self.paid = {}
-        piece = self.share(start)
+        # A piece is measured from the change itself: start is already where the step's
+        # policy bills from, and measuring from it would move the day once more.
+        origin = start if billing_day == start else at
+        piece = self.share(origin)
         for code, price in self.effective().items():
             quantity = self._owed(code, carried)
             text = f"{quantity} × {self.label(price)}"
             if piece is not FULL_PERIOD:
                 text = f"Remaining time on {text}"
-            billed = self.charge(price, quantity, start, piece, text, True)
+            billed = self.charge(price, quantity, origin, piece, text, True)
             self.paid[code] = _Paid(price, quantity, billed, ZERO)
         self.notes.append(
             f"{_adjective(interval, count).capitalize()} billing from {_day(start)}; "
-            f"the billing day stays the {_day(billing_day).split()[0]}th."
+            f"the billing day stays the {_ordinal(billing_day.day)}."
         )
 
     def _true_up(self, at: datetime) -> None:
@@ -1479,7 +1548,13 @@ _DAY_OWNER_PRECEDENCE: tuple[EventKind, ...] = (
     "plan_change",
     "start",
     "seat_change",
+    "seat_removal",
 )
+
+
+def _fewer(quantities: dict[str, int], before: dict[str, int]) -> bool:
+    """Whether an add-on with its own quantity has fewer units than ``before``."""
+    return any(quantity < before.get(code, quantity) for code, quantity in quantities.items())
 
 
 # --- Assembling the invoice ----------------------------------------------------------

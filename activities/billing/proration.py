@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Interval = Literal["week", "month", "quarter", "year"]
 DayCounting = Literal["half_open", "change_day_to_new_state", "change_day_to_old_state"]
 #: The kinds of event whose day can be owned differently (``ProrationPolicy.for_event``).
-EventKind = Literal["start", "plan_change", "seat_change", "termination"]
+EventKind = Literal["start", "plan_change", "seat_change", "seat_removal", "termination"]
 
 #: Calendar months in each month-based billing interval (a week is 7 days: ``advance``).
 INTERVAL_MONTHS: Mapping[str, int] = MappingProxyType({"month": 1, "quarter": 3, "year": 12})
@@ -111,11 +111,23 @@ class ProrationPolicy(BaseModel):
         ``day_counting`` (``None`` follows it). ``change_day_to_old_state``
         bills the whole day of the change to the state before it, even at
         00:00: Lago counts a termination's day as used.
+    ``seat_removal_day``
+        who owns the day of a step that leaves fewer seats (or fewer units of an
+        add-on with its own quantity); ``None`` follows ``seat_change_day``. Lago
+        counts the day a unit is removed as used ("deletes the user on October
+        22nd ... the period October 1st to October 22nd") and the day one is
+        added as billed to it.
     ``anchor_on_change``
         a change of interval ``reset``-s the billing period at the change (the
         anchor moves there: Stripe), or ``keep``-s the customer's billing day:
-        the new plan is charged from the change to the next billing day, then
-        whole periods from there (Kill Bill, Lago).
+        the new plan is charged from the change to the next billing day of the
+        month, then whole periods from there (Lago); or ``realign``-s on it as
+        Kill Bill does: the new plan's first period runs from the change to the
+        first billing day of the new interval counted from the billing day in
+        the change's month (monthly to annual on 12 May, billing day 1: to 1 May
+        next year, at most one whole period), whole periods from there, and a
+        resume after a pause starts such a period too (Kill Bill,
+        ``BillingIntervalDetail.calculateFirstBillingCycleDate``).
     ``upgrade_test``
         whether a plan change is an upgrade (applied at once) or a downgrade:
         ``interval``: a longer interval is an upgrade, else a dearer unit
@@ -153,7 +165,8 @@ class ProrationPolicy(BaseModel):
     plan_change_day: DayCounting | None = None
     seat_change_day: DayCounting | None = None
     termination_day: DayCounting | None = None
-    anchor_on_change: Literal["reset", "keep"] = "reset"
+    seat_removal_day: DayCounting | None = None
+    anchor_on_change: Literal["reset", "keep", "realign"] = "reset"
     upgrade_test: Literal["interval", "daily_price"] = "interval"
     credit_limit: Literal["cap", "subtract"] = "cap"
     period_length: Literal["anchored", "back_from_end"] = "anchored"
@@ -161,6 +174,8 @@ class ProrationPolicy(BaseModel):
     def for_event(self, kind: EventKind) -> ProrationPolicy:
         """This policy with ``day_counting`` as it applies to ``kind`` of event."""
         owner = getattr(self, _DAY_FIELDS[kind])
+        if owner is None and kind == "seat_removal":
+            owner = self.seat_change_day
         if owner is None or owner == self.day_counting:
             return self
         return _with_day_counting(self, owner)
@@ -172,6 +187,7 @@ _DAY_FIELDS: Mapping[EventKind, str] = MappingProxyType(
         "start": "start_day",
         "plan_change": "plan_change_day",
         "seat_change": "seat_change_day",
+        "seat_removal": "seat_removal_day",
         "termination": "termination_day",
     }
 )
@@ -190,15 +206,17 @@ def _with_day_counting(policy: ProrationPolicy, owner: DayCounting) -> Proration
 DEFAULT_POLICY = ProrationPolicy(name="daily")
 
 #: Lago, calendar billing (the anchor is the 1st): by the day; the day of a
-#: start or an upgrade goes to the new plan, a termination's day counts as
-#: used; an upgrade is a new plan at least as dear per day, applied at once
-#: with a credit note for the unused days; a downgrade waits for the period
-#: end; earlier credit-note items are deducted from a termination credit.
+#: start, an upgrade or a unit added goes to the new state, a termination's or a
+#: unit removed's day counts as used; an upgrade is a new plan at least as dear
+#: per day, applied at once with a credit note for the unused days; a downgrade
+#: waits for the period end; earlier credit-note items are deducted from a
+#: termination credit.
 _LAGO = ProrationPolicy(
     name="lago_calendar",
     granularity="day",
     day_counting="change_day_to_new_state",
     termination_day="change_day_to_old_state",
+    seat_removal_day="change_day_to_old_state",
     seat_increase="prorate_added",
     decrease="at_period_end",
     cancellation="account_credit",
@@ -249,9 +267,11 @@ PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
         ),
         # Kill Bill: by the day over the real period, a leading piece measured
         # against the interval before the billing day it runs to; the account's
-        # billing day (BCD) is kept on a change of plan or interval; an
-        # immediate change credits the unused time (a repair) to the account's
-        # credit balance.
+        # billing day (BCD) is kept on a change of plan or interval and the new
+        # interval's first period, or the one a resume after a pause starts,
+        # runs to its first billing day on or after the change; an immediate
+        # change credits the unused time (a repair) to the account's credit
+        # balance.
         "killbill_like": ProrationPolicy(
             name="killbill_like",
             granularity="day",
@@ -259,7 +279,7 @@ PRESETS: Mapping[str, ProrationPolicy] = MappingProxyType(
             seat_increase="prorate_added",
             decrease="credit_now",
             cancellation="account_credit",
-            anchor_on_change="keep",
+            anchor_on_change="realign",
             period_length="back_from_end",
         ),
         "lago_calendar": _LAGO,

@@ -130,16 +130,18 @@ def test_daily_price_decides_upgrade_or_downgrade() -> None:
 
 
 def test_keeping_the_billing_day_on_a_move_to_annual() -> None:
-    # Kill Bill keeps the account's bill cycle day: the annual plan is charged pro rata
-    # from the change to the next billing day, then whole years from there
-    # (docs.killbill.io, "Subscription Billing": billing alignment / BCD).
+    # anchor_on_change keep: the annual plan is charged pro rata from the change to the
+    # next billing day of the month, then whole years from there. (Kill Bill's own rule
+    # runs the first annual period to a billing day up to a year away: realign, in
+    # tests/billing/test_peer_cases.py.)
     annual = SeatPrice("plan_a", "Plan A", D("365.00"))
     sub = Subscription("USD", at(2025, 1, 1), "month", PLAN_A, 1, period_start=at(2025, 3, 1))
+    keep = KILLBILL.model_copy(update={"anchor_on_change": "keep"})
     draft = draft_invoice(
         sub,
         [PlanChanged(at(2025, 3, 15), annual, "year")],
         terms=TERMS,
-        policy=KILLBILL,
+        policy=keep,
         renew=True,
     )
     assert lines(draft) == [
@@ -271,6 +273,8 @@ _AS_DOCUMENTED = {
 
 def _documented(knob: str, value: object) -> str:
     if value is None:
+        if knob == "seat_removal_day":
+            return "(seat_change_day)"
         return "exact" if knob == "fraction_places" else "(day_counting)"
     return _AS_DOCUMENTED.get(str(value), str(value).replace("_", " "))
 

@@ -338,21 +338,26 @@ def test_a_graduated_usage_price_given_in_the_request() -> None:
 
 
 def test_a_package_size_per_tier_counts_started_packages() -> None:
-    # docs.flexprice.io, "Tiered", package size in a tier: volume mode, 4,500 calls in a
-    # tier priced $1.00 per package of 1,000: 4.5 packages round up to 5, $5.
+    # Kill Bill's tiered blocks, killbill/killbill invoice/src/test/java/org/killbill/
+    # billing/invoice/usage/TestContiguousIntervalConsumableInArrear.java (cb60779c1713):
+    # tier 1 blocks of 100 (at most 10) at $1, tier 2 blocks of 1,000 at $1, tier 3 blocks
+    # of 1,000 at $0.5. TOP_TIER (volume): 101,001 units reach tier 3, 102 started blocks,
+    # $51 (testComputeBilledUsageWith_TOP_TIER).
     price = {
         "model": "volume",
         "tiers": [
-            {"up_to": "10000", "unit_amount": "1.00", "block_size": "1000"},
-            {"up_to": None, "unit_amount": "0.80", "block_size": "1000"},
+            {"up_to": "1000", "unit_amount": "1", "block_size": "100"},
+            {"up_to": "101000", "unit_amount": "1", "block_size": "1000"},
+            {"up_to": None, "unit_amount": "0.5", "block_size": "1000"},
         ],
     }
-    assert _usage_lines(run(_usage_request("4500", price))) == [(D("5"), D("5.00"))]
-    # graduated ("slab"): packages are counted on the units inside each tier
+    assert _usage_lines(run(_usage_request("101001", price))) == [(D("102"), D("51.00"))]
+    # ALL_TIERS (graduated): 5,325 units are 10 blocks of 100 and 5 started blocks of
+    # 1,000: $10 + $5 (testComputeBilledUsageWith_ALL_TIERS).
     price["model"] = "graduated"
-    assert _usage_lines(run(_usage_request("12500", price))) == [
+    assert _usage_lines(run(_usage_request("5325", price))) == [
         (D("10"), D("10.00")),
-        (D("3"), D("2.40")),
+        (D("5"), D("5.00")),
     ]
 
 

@@ -60,7 +60,8 @@ generated_policies = st.builds(
     plan_change_day=st.sampled_from([None, *DAY_OWNERS]),
     seat_change_day=st.sampled_from([None, *DAY_OWNERS]),
     termination_day=st.sampled_from([None, *DAY_OWNERS]),
-    anchor_on_change=st.sampled_from(["reset", "keep"]),
+    seat_removal_day=st.sampled_from([None, *DAY_OWNERS]),
+    anchor_on_change=st.sampled_from(["reset", "keep", "realign"]),
     upgrade_test=st.sampled_from(["interval", "daily_price"]),
     credit_limit=st.sampled_from(["cap", "subtract"]),
     period_length=st.sampled_from(["anchored", "back_from_end"]),
@@ -79,7 +80,7 @@ additive_policies = generated_policies.filter(
         and policy.day_counting != "change_day_to_old_state"
         and all(
             policy.for_event(kind) is policy
-            for kind in ("start", "plan_change", "seat_change", "termination")
+            for kind in ("start", "plan_change", "seat_change", "seat_removal", "termination")
         )
     )
 )

@@ -70,16 +70,94 @@ def test_volume_with_flat_fees_example_from_lago() -> None:
     ]
 
 
-def test_blocks_example_from_flexprice() -> None:
-    """Flexprice, "Tiered" (package size): 4,500 API calls in packages of 1,000 at $1
-    are 5 started packages: $5.
-    https://docs.flexprice.io/docs/product-catalogue/plans/billing-models/tiered
+def test_package_examples_from_lago() -> None:
+    """Lago's package charge model. Its spec, getlago/lago-api
+    spec/services/charge_models/package_service_spec.rb (commit 1b1c24a6a6c3): 121 units
+    in packages of 10 at 100 cents are 13 packages, 1300; with 10 free units, 111 paid
+    units are 12 packages, 1200; with 200 free units, nothing. Its docs, getlago/lago-docs
+    docs/guide/05_plans/charges/price-models/package.md (502a9e7850b7): "$5 per 100 units
+    and offer the first 100 units ... 201 units would cost $0 + $5 + $5 = $10".
     """
-    price = UsagePrice("block", unit_amount=D("1.00"), block_size=D(1000))
-    (line,) = price_usage(charge(price, 4500), "USD")
-    assert (line.quantity, line.amount) == (D(5), D("5.00"))
-    assert total(price, 5000) == D("5.00")
-    assert total(price, 5001) == D("6.00")
+    package = UsagePrice("block", unit_amount=D("1.00"), block_size=D(10))
+    (line,) = price_usage(charge(package, 121), "EUR")
+    assert (line.quantity, line.amount) == (D(13), D("13.00"))
+    free = UsagePrice("block", included=D(10), unit_amount=D("1.00"), block_size=D(10))
+    assert total(free, 121, currency="EUR") == D("12.00")
+    lots_free = UsagePrice("block", included=D(200), unit_amount=D("1.00"), block_size=D(10))
+    assert total(lots_free, 121, currency="EUR") == 0
+    docs = UsagePrice("block", included=D(100), unit_amount=D("5.00"), block_size=D(100))
+    assert total(docs, 201) == D("10.00")
+
+
+@pytest.mark.parametrize(
+    ("units", "block", "price", "amount"),
+    [
+        # docs.stripe.com/billing/subscriptions/usage-based/transform-quantities: 10 USD an
+        # hour, usage in minutes, divide_by 60 rounded up: 150 minutes are 3 hours, 30 USD.
+        (150, 60, "10.00", "30.00"),
+        # stripe.com/docs/billing/subscriptions/quantity-transformation: "$10 for every 5
+        # users (or portion thereof)": 1, 3 and 5 users $10; 6 and 7 users $20.
+        (1, 5, "10.00", "10.00"),
+        (3, 5, "10.00", "10.00"),
+        (5, 5, "10.00", "10.00"),
+        (6, 5, "10.00", "20.00"),
+        (7, 5, "10.00", "20.00"),
+    ],
+)
+def test_stripe_transform_quantity_rounded_up(
+    units: int, block: int, price: str, amount: str
+) -> None:
+    package = UsagePrice("block", unit_amount=D(price), block_size=D(block))
+    assert total(package, units) == D(amount)
+
+
+# Kill Bill's tiered blocks (TIER_BLOCK consumable usage in arrears), killbill/killbill
+# invoice/src/test/java/org/killbill/billing/invoice/usage/
+# TestContiguousIntervalConsumableInArrear.java (commit cb60779c1713): each tier is blocks
+# of a size, at most so many blocks, at a price per block (createDefaultTieredBlock(unit,
+# size, max, price)). ALL_TIERS prices each tier's own units (graduated), TOP_TIER prices
+# every unit in the tier the total reaches (volume).
+KB_TIERS = (
+    Tier(D(1_000), D("1"), block_size=D(100)),  # blocks of 100, at most 10
+    Tier(D(101_000), D("1"), block_size=D(1_000)),  # blocks of 1,000, at most 100
+)
+
+
+def test_kill_bill_tiered_blocks_all_tiers() -> None:
+    # testComputeBilledUsageWith_ALL_TIERS: 5,325 units = 1,000 in tier 1 (10 blocks, $10)
+    # + 4,325 in tier 2 (5 started blocks of 1,000, $5).
+    lines = price_usage(charge(UsagePrice("graduated", tiers=KB_TIERS), 5_325), "USD")
+    assert [(line.quantity, line.amount) for line in lines] == [
+        (D(10), D("10.00")),
+        (D(5), D("5.00")),
+    ]
+    # testComputeBilledUsageSizeOneWith_ALL_TIERS: blocks of one unit, 10 at 1.5, 100 at
+    # 1.0, 1,000 at 0.5: 111 units are 15.0 + 100.0 + 0.5.
+    size_one = (
+        Tier(D(10), D("1.5"), block_size=D(1)),
+        Tier(D(110), D("1.0"), block_size=D(1)),
+        Tier(D(1_110), D("0.5"), block_size=D(1)),
+    )
+    lines = price_usage(charge(UsagePrice("graduated", tiers=size_one), 111), "USD")
+    assert [line.amount for line in lines] == [D("15.00"), D("100.00"), D("0.50")]
+
+
+@pytest.mark.parametrize(
+    ("units", "blocks", "amount"),
+    [
+        (1_000, 10, "10.00"),  # tier 1: 1,000 / 100
+        (101_000, 101, "101.00"),  # tier 2: 101 blocks of 1,000
+        (101_001, 102, "51.00"),  # tier 3 (blocks of 1,000 at 0.5): 102 started blocks
+        # "If we pass the maximum of the last tier, we price all units at the last tier"
+        (300_000, 300, "150.00"),
+    ],
+)
+def test_kill_bill_tiered_blocks_top_tier(units: int, blocks: int, amount: str) -> None:
+    # testComputeBilledUsageWith_TOP_TIER: a third tier of blocks of 1,000 at 0.5 (its
+    # maximum, 100 blocks, is no limit for the top tier: beyond it is priced there too).
+    tiers = (*KB_TIERS, Tier(None, D("0.5"), block_size=D(1_000)))
+    (line,) = price_usage(charge(UsagePrice("volume", tiers=tiers), units), "USD")
+    assert (line.quantity, line.amount) == (D(blocks), D(amount))
 
 
 def test_included_units_are_free() -> None:
