@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Column, Enum
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 
 from activities.ledger import account_summary, core_tables
 from activities.ledger.models import Base, InvoiceStatus, SubscriptionStatus
 
-DIALECTS: tuple[Dialect, ...] = (sqlite.dialect(), postgresql.dialect())
+DIALECTS = tuple(make_url(url).get_dialect()() for url in ("sqlite://", "postgresql+psycopg://"))
 
 
 def _stored_as(column: Column[object], dialect: Dialect) -> str:

@@ -60,7 +60,8 @@ def assert_picture(path: Path, min_width: int, min_height: int) -> None:
         width, height = picture.size
         assert width >= min_width and height >= min_height, f"{path.name}: {picture.size}"
         assert width <= 10_000 and height <= 10_000, f"{path.name}: {picture.size}"
-        low, high = picture.convert("L").getextrema()
+        low, high = picture.convert("L").getextrema()  # one band: two grey levels
+        assert isinstance(low, int | float) and isinstance(high, int | float)
         assert high - low > 64, f"{path.name} is blank (grey levels {low} to {high})"
 
 
