@@ -15,8 +15,9 @@ otherwise recompile the ledger's models and the command line's modules in every 
 (about 10 % of ``customer show``), which no installed copy does; the floor's packages
 are compiled by pip. ``--no-compile`` measures without it.
 Beside it, the ledger floor: the same imports plus SQLAlchemy's ORM and our mapped
-classes (``activities.ledger.models``), which every command that reads the ledger needs;
-``customer show`` is also given against it.
+classes (``activities.ledger.models``), which every command that reads the ledger through
+the ORM needs; ``customer show`` reads with SQLAlchemy Core only
+(activities/ledger/account_summary.py) and is also given against it, for scale.
 ``--every-group`` adds ``billing-ops GROUP --help`` for every command group
 (each imports that group's module: what any of its commands pays before it runs).
 """
@@ -41,8 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: The product's packages on the command line's path (compiled as an install would).
 PACKAGES = ("activities", "cli", "workflows", "bot")
 FLOOR = [PYTHON, "-c", "import typer, sqlalchemy"]
-#: What any command that reads the ledger cannot skip: the above, SQLAlchemy's ORM and our
-#: mapped classes (collector off while loading, as the console script does: cli/entry.py).
+#: What any command that reads the ledger through the ORM cannot skip: the above, SQLAlchemy's
+#: ORM and our mapped classes (collector off while loading, as the console script does:
+#: cli/entry.py).
 LEDGER_FLOOR = [
     PYTHON,
     "-c",

@@ -44,7 +44,7 @@ from activities.billing.money import format_money
 from activities.drafting import grounding
 from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.templates import render_prompt
-from activities.ledger.customers import account_summary
+from activities.ledger.account_summary import account_summary
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
 from activities.ledger.models import BillingContact, Customer, InvoiceStatus, Payment

@@ -28,7 +28,8 @@ from activities.collections.messages import ACCOUNT_CHANGED, AccountChanged
 from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.disputes import store as dispute_store
 from activities.disputes.activities import DisputeIntake
-from activities.ledger.customers import account_summary, add_note, get_customer
+from activities.ledger.account_summary import account_summary
+from activities.ledger.customers import add_note, get_customer
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.invoices import InvoiceFilter, list_invoices, open_items
 from activities.ledger.models import IdempotencyKey, InvoiceStatus, Order

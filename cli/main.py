@@ -46,7 +46,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "cli.preview",
         "Preview the invoice for a subscription change (see docs/invoicing.md).",
     ),
-    "customer": ("cli.ledger", "Look up and annotate customer accounts."),
+    "customer": ("cli.customers", "Look up and annotate customer accounts."),
     "invoices": ("cli.documents", "Find invoices."),
     "payments": ("cli.ledger", "Record payments and refunds."),
     "order": ("cli.orders", "Validate, submit and follow sales orders (docs/orders.md)."),
@@ -199,7 +199,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     Imported when an error is caught, not at start: the ledger's and Temporal's modules
     are most of a command's start-up time.
     """
-    from activities.ledger.db import SchemaError
+    from activities.ledger.engine import SchemaError
     from activities.ledger.errors import LedgerBusy, LedgerError, LedgerUnavailable
     from activities.settings import SettingsError
 

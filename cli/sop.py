@@ -9,14 +9,14 @@ a file the product would refuse is refused here too, with the same one-line erro
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from activities.approvals.matrix import ApprovalMatrix, load_matrix
-from activities.close.checklist import load_checklist
+from activities.close.checklist import Checklist, load_checklist
 from activities.collections.cadence import CadenceBook, load_cadences
 from activities.settings import config_dir
 from activities.zendesk.policy import TicketPolicy, load_policy
@@ -110,15 +110,38 @@ def approvals_sop(matrix: ApprovalMatrix) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _close_commands(matrix: ApprovalMatrix, checklist: Checklist) -> list[str]:
+    """The close as commands, each run by the first person in the matrix who may (a line the
+    docs test runs on the demo, tests/docs); ``…`` where the matrix names nobody."""
+
+    def holder(roles: Collection[str], not_by: Collection[str] = ()) -> str:
+        found = (p.handle for p in matrix.people if set(p.roles) & set(roles))
+        return next((handle for handle in found if handle not in not_by), "…")
+
+    ticks = [(step.id, holder([step.role])) for step in checklist.steps]
+    first = ticks[0][1] if ticks else holder(checklist.sign_off_roles)
+    return [
+        "```",
+        f"billing-ops close run --as {first}",
+        *(f"billing-ops close tick {step} --as {who}" for step, who in ticks),
+        "billing-ops close status",
+        f"billing-ops close sign-off --as "
+        f"{holder(checklist.sign_off_roles, not_by={who for _, who in ticks})}",
+        "```",
+    ]
+
+
 def close_sop(matrix: ApprovalMatrix, folder: Path) -> str:
     checklist = load_checklist(folder, matrix)
     lines = [
         "# Month-end close checklist",
         "",
-        "Run `billing-ops close run --period YYYY-MM`, tick each step with "
-        "`billing-ops close tick STEP --as you`, then the sign-off locks the period. "
-        "A step is ticked by a holder of its role or a role above it; whoever signs off "
-        "may not have ticked a step of the same close.",
+        "Run the close, tick each step, then the sign-off locks the period. A step is ticked "
+        "by a holder of its role or a role above it; whoever signs off may not have ticked a "
+        "step of the same close. The commands close the month before this one (`--period "
+        "YYYY-MM` for another), as the people the approval matrix names would run them:",
+        "",
+        *_close_commands(matrix, checklist),
         "",
         "| step | what | role |",
         "|---|---|---|",

@@ -6,11 +6,12 @@ throwaway SQLite file, closed for November 2026, so anyone can rerun this and ge
 pictures. Needs LibreOffice and poppler (``apt-get install -y libreoffice-calc poppler-utils``;
 this LibreOffice has no PNG export for spreadsheets, so it prints to PDF); the tests do not.
 
-    .venv/bin/python scripts/close_screenshots.py
+    .venv/bin/python scripts/close_screenshots.py [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -91,20 +92,27 @@ def render(workbook: Path, sheet: str, scratch: Path) -> Image.Image:
     return page.crop((max(left - MARGIN, 0), max(top - MARGIN, 0), right + MARGIN, bottom + MARGIN))
 
 
+#: The tools this script runs, each with the Debian package that has it.
+TOOLS = {"soffice": "libreoffice-calc", "pdftoppm": "poppler-utils"}
+
+
 def main() -> None:
-    for tool, package in (("soffice", "libreoffice-calc"), ("pdftoppm", "poppler-utils")):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"default: {OUT}")
+    out: Path = parser.parse_args().out
+    for tool, package in TOOLS.items():
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed: apt-get install -y {package}")
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="close-screenshots-") as name:
         scratch = Path(name)
         directory = close_pack(scratch)
         workbook = directory / f"close-{PERIOD}.xlsx"
         for sheet, file in SHEETS.items():
-            render(workbook, sheet, scratch).save(OUT / file)
-            print(OUT / file)
-        shutil.copy(directory / CHART_FILE, OUT / CHART_FILE)
-        print(OUT / CHART_FILE)
+            render(workbook, sheet, scratch).save(out / file)
+            print(out / file)
+        shutil.copy(directory / CHART_FILE, out / CHART_FILE)
+        print(out / CHART_FILE)
 
 
 if __name__ == "__main__":

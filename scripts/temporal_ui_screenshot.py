@@ -7,11 +7,12 @@ server (its UI on the port 1000 above it) and the collections sweep; once the li
 finds cadences, headless Chromium opens the UI's list with that query and saves the
 screenshot. Needs Chromium (``apt-get install -y chromium``); the tests do not.
 
-    .venv/bin/python scripts/temporal_ui_screenshot.py
+    .venv/bin/python scripts/temporal_ui_screenshot.py [--out FILE.png]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -71,7 +72,7 @@ async def wait_for_listed(address: str, within: float = 240.0) -> int:
         await asyncio.sleep(2)
 
 
-def screenshot(ui_url: str) -> None:
+def screenshot(ui_url: str, out: Path) -> None:
     """Headless Chromium loads the list page; the virtual-time budget lets its scripts
     fetch and draw the list before the picture is taken."""
     url = f"{ui_url}/namespaces/default/workflows?query={quote(QUERY)}"
@@ -85,7 +86,7 @@ def screenshot(ui_url: str) -> None:
                 f"--user-data-dir={profile}",
                 f"--window-size={WINDOW}",
                 "--virtual-time-budget=15000",
-                f"--screenshot={OUT}",
+                f"--screenshot={out}",
                 url,
             ],
             check=True,
@@ -95,6 +96,9 @@ def screenshot(ui_url: str) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"default: {OUT}")
+    out: Path = parser.parse_args().out.resolve()
     if shutil.which("chromium") is None:
         sys.exit("chromium is not installed: apt-get install -y chromium")
     port = free_port_pair()
@@ -113,7 +117,7 @@ def main() -> None:
         )
         try:
             count = asyncio.run(wait_for_listed(f"127.0.0.1:{port}"))
-            screenshot(f"http://127.0.0.1:{port + 1000}")
+            screenshot(f"http://127.0.0.1:{port + 1000}", out)
         finally:
             worker.send_signal(signal.SIGTERM)
             try:
@@ -121,7 +125,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-    print(f"{OUT} ({count} cadences listed for: {QUERY})")
+    print(f"{out} ({count} cadences listed for: {QUERY})")
 
 
 if __name__ == "__main__":

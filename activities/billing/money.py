@@ -46,6 +46,14 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_digits(currency))
 
 
+def as_written(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` at its currency's precision (``12.5000`` -> ``12.50``, ``¥1250``) when that
+    drops no non-zero digit, else unchanged: amounts read back from the ledger's scale read
+    like what was written (activities/ledger/models.py on load, account_summary.py)."""
+    rounded = amount.quantize(quantum(currency))
+    return rounded if rounded == amount else amount
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round ``amount`` to the currency's minor unit by :data:`ROUNDING`."""
     # The rounding passed by position: Decimal.quantize parses a keyword three times slower,

@@ -1,82 +1,28 @@
-"""Connecting to the ledger, migrating it, and refusing to run on a schema we do not know."""
+"""Sessions on the ledger and migrating it (connecting and the schema check: engine.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger import periods  # noqa: F401  (installs the closed-period guard)
+from activities.ledger.engine import SchemaError as SchemaError
+from activities.ledger.engine import check_schema as check_schema
+from activities.ledger.engine import current_revision as current_revision
+from activities.ledger.engine import make_engine as make_engine
+from activities.ledger.engine import open_engine, refuse_unknown
 from activities.ledger.errors import from_database
-from activities.ledger.revisions import HEAD, REVISIONS
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-#: How long a writer waits for another one's locks before giving up with "ledger busy".
-LOCK_WAIT_SECONDS = 30
-#: How long connecting to a PostgreSQL server may take before "cannot reach the ledger".
-CONNECT_SECONDS = 10
-
-
-class SchemaError(RuntimeError):
-    """The ledger's schema version is missing, behind, or unknown to this code."""
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` that waits at most :data:`LOCK_WAIT_SECONDS` for another writer.
-
-    SQLite gets foreign keys on, its parent folder created, and every transaction
-    started with ``BEGIN IMMEDIATE``: the write lock is taken before the first read,
-    which is what makes read-then-write safe there (activities/ledger/locks.py).
-    A ``?timeout=`` in a SQLite URL overrides the wait.
-    """
-    parsed = make_url(url)
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        if "timeout" not in parsed.query:
-            connect_args["timeout"] = LOCK_WAIT_SECONDS
-    else:
-        connect_args["connect_timeout"] = CONNECT_SECONDS
-    engine = create_engine(url, connect_args=connect_args)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
-    else:
-        event.listen(engine, "connect", _postgresql_lock_timeout)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # SQLAlchemy's documented recipe: the driver must not open transactions itself,
-    # so that the "begin" event below decides how each one starts.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
-
-
-def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _postgresql_lock_timeout(dbapi_connection: Any, _record: Any) -> None:
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
-    dbapi_connection.autocommit = autocommit
 
 
 def _alembic_config(engine: Engine) -> Config:
@@ -92,49 +38,11 @@ def migrate(engine: Engine) -> None:
     """Bring the ledger to the newest schema version (a no-op when it is already there)."""
     from alembic import command
 
-    _refuse_unknown(current_revision(engine))
+    refuse_unknown(current_revision(engine))
     config = _alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The ledger's schema version, from the row alembic keeps (None before `init-db`).
-
-    One query instead of alembic's ``MigrationContext``, whose import is about a
-    second of every command's start (bench/cli_start.py).
-    """
-    with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return None
-        versions = list(connection.scalars(text("SELECT version_num FROM alembic_version")))
-    if len(versions) > 1:
-        raise SchemaError(
-            f"the ledger has several schema versions {sorted(versions)}; billing-ops keeps one"
-        )
-    return versions[0] if versions else None
-
-
-def _refuse_unknown(revision: str | None) -> None:
-    if revision is not None and revision not in REVISIONS:
-        raise SchemaError(
-            f"ledger schema version {revision!r} is unknown to this billing-ops "
-            "(written by a newer release?); refusing to touch it"
-        )
-
-
-def check_schema(engine: Engine) -> None:
-    """Refuse to start unless the ledger is exactly at the schema version this code expects."""
-    revision = current_revision(engine)
-    if revision is None:
-        raise SchemaError("the ledger has no schema yet: run `billing-ops init-db`")
-    _refuse_unknown(revision)
-    if revision != HEAD:
-        raise SchemaError(
-            f"the ledger is at schema version {revision}, this code expects {HEAD}: "
-            "run `billing-ops init-db` to migrate"
-        )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -158,6 +66,4 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def open_ledger(url: str) -> sessionmaker[Session]:
     """Sessions on an existing ledger whose schema this code knows; refuses anything else."""
-    engine = make_engine(url)
-    check_schema(engine)
-    return session_factory(engine)
+    return session_factory(open_engine(url))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import String
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute
+
+if TYPE_CHECKING:  # the ORM is not loaded by Core-only reads (activities/ledger/engine.py)
+    from sqlalchemy.orm import InstrumentedAttribute
 
 
 class LedgerError(ValueError):

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from activities.billing.money import quantum
+from activities.billing.money import as_written
 from activities.ledger.types import Money, UtcDateTime
 
 NAMING_CONVENTION = {
@@ -637,12 +637,11 @@ def _amounts_in_their_currency(target: Base, *_: object) -> None:
     currency = getattr(target, "currency", None)
     if not isinstance(currency, str):
         return
-    step = quantum(currency)
     state = target.__dict__
     for name in _money_columns(type(target)):
         value = state.get(name)
-        if isinstance(value, Decimal) and value == (rounded := value.quantize(step)):
-            state[name] = rounded
+        if isinstance(value, Decimal):
+            state[name] = as_written(value, currency)
 
 
 @cache

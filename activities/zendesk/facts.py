@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from activities.billing.money import format_money
 from activities.drafting.facts import DraftFacts, InvoiceRef, Money
 from activities.drafting.mentions import find_mentions
-from activities.ledger.customers import account_summary, get_customer
+from activities.ledger.account_summary import account_summary
+from activities.ledger.customers import get_customer
 from activities.ledger.models import Invoice, InvoiceStatus, Payment
 from activities.zendesk.policy import Category, TicketPolicy
 from activities.zendesk.tickets import TicketView

@@ -19,7 +19,7 @@ from activities.billing.aging import AgingReport
 from activities.billing.money import ZERO
 from activities.billing.preview import PreviewResponse
 from activities.collections.facts import PromiseFact
-from activities.ledger.customers import AccountSummary
+from activities.ledger.account_summary import AccountSummary
 from activities.ledger.models import ApprovalRequest, Invoice, Order
 from activities.slack_text import escape, quote
 from bot.blocks.kit import (

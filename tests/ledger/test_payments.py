@@ -89,7 +89,7 @@ def test_overpayment_stays_unapplied_or_becomes_account_credit(book: sessionmake
     assert kept.unapplied == Decimal("10.00") and kept.account_credit == 0
     assert credited.unapplied == 0 and credited.account_credit == Decimal("25.00")
     with book() as session:
-        from activities.ledger.customers import account_summary
+        from activities.ledger.account_summary import account_summary
 
         summary = account_summary(session, "CUS-1", date(2026, 11, 2))
     assert summary.unapplied_cash == {"USD": Decimal("10.00")}

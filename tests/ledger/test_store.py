@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger import audit, customers
+from activities.ledger.account_summary import account_summary
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.models import AuditEntry, Customer, Invoice
@@ -146,7 +147,7 @@ def test_notes_are_added_audited_and_shown(sessions: sessionmaker[Session]) -> N
         factories.open_invoice(session, "CUS-1", "100.00", date(2026, 10, 1))
         customers.add_note(session, "CUS-1", "cli:alice", "  Called AP, cheque in the mail ", NOW)
     with sessions() as session:
-        summary = customers.account_summary(session, "CUS-1", date(2026, 11, 2))
+        summary = account_summary(session, "CUS-1", date(2026, 11, 2))
         actions = [e.action for e in audit.history(session, "customer", "CUS-1")]
     assert summary.notes[0][1:] == ("cli:alice", "Called AP, cheque in the mail")
     assert summary.open_balance == {"USD": Decimal("100.00")}
