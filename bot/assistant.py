@@ -11,11 +11,12 @@ one, the tool results themselves are shown instead.
 Each Slack thread keeps its own short history (the last few questions and
 answers); the oldest threads are forgotten first.
 
-Analysts' notes are what a person typed, not records: a tool shows each one
-on one line as a quoted string marked as such (:func:`untrusted`), so a note
-cannot start a line of its own ("SYSTEM: ...") and the model is told it is
-data. The grounding reference leaves notes out, so a figure or a link that
-only a note holds is not a fact the answer may state.
+Analysts' notes and customers' legal names are what a person typed, not
+records: a tool shows each one on one line as a quoted string marked as such
+(:func:`untrusted`), so a note cannot start a line of its own ("SYSTEM: ...")
+and the model is told it is data. The grounding reference leaves them out, so
+a figure or a link that only a note or a name holds ("Acme (balance $0.00)")
+is not a fact the answer may state.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def read_only_tools(
                 .order_by(Customer.id)
                 .limit(10)
             ).all()
-        found = (f"{r.id}: {_one_line(r.legal_name)}" for r in rows)
+        found = (f"{r.id}: {untrusted(_one_line(r.legal_name))}" for r in rows)
         return "\n".join(found) or "no customer matches"
 
     @tool
@@ -139,7 +140,8 @@ def read_only_tools(
         with reading() as session:
             s = account_summary(session, customer_id, today)
         lines = [
-            f"{s.customer_id}: {_one_line(s.legal_name)} ({s.country}), billed in {s.currency}, "
+            f"{s.customer_id}: {untrusted(_one_line(s.legal_name))} ({s.country}), billed in "
+            f"{s.currency}, "
             f"terms {s.payment_terms_days} days{', do not dun' if s.do_not_dun else ''}",
             *(
                 f"subscription {p.subscription_id}: {p.plan}, {p.seats} seats, every "

@@ -4,11 +4,16 @@ A model's prose may name facts only by placeholder (:mod:`placeholders`).
 Anything in it that reads as a figure is a finding: a digit of any script
 (``٣``, ``３``, ``Ⅻ``, ``½``), a number in letters that only look like
 digits once folded (``$O.OO``, Cyrillic ``О``), a number written out in
-English, German, French or Spanish (``nine thousand``, ``neuntausend``,
-``neuf mille``, ``nueve mil``, ``zero``), a link or email address, or a
-document id. The placeholders themselves are taken out before reading.
+English, German, French, Spanish, Portuguese, Dutch or Italian (``nine
+thousand``, ``neuntausend``, ``cinq cents``, ``quinhentos``, ``vijfhonderd``)
+or a zero in any of those or in Polish, Japanese, Chinese or Arabic
+(``zero``, ``null``, ``nul``, ``ゼロ``, ``صفر``), a link or email address, or
+a document id. The placeholders themselves are taken out before reading.
 Erring towards finding costs a template fallback; a miss could cost a
 wrong figure sent to a customer.
+
+:func:`in_digits` gives the grounding check the same words as digits, so
+that a figure written in words is held to the facts by value.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from unidecode import unidecode
 
 from activities.drafting.placeholders import PLACEHOLDER
 
-LANGUAGES = ("en", "de", "fr", "es")
+#: The languages text2num reads numbers in that we read (its Danish is left out: "en" is one).
+LANGUAGES = ("en", "de", "fr", "es", "pt", "nl", "it")
 
 #: Letters that pass for digits, in a number's shape: ``O.OO``, ``l,OOO``, ``$O``.
 _LOOKALIKE = re.compile(
@@ -29,10 +35,12 @@ _LOOKALIKE = re.compile(
     r"|(?:[$€£¥₹₩]|\b(?:USD|EUR|GBP|JPY|CHF|CAD|AUD)\s?)[OoIlSB](?![a-z])"
 )
 #: Zero and "no amount" words alpha2digit leaves alone (it skips small isolated numbers).
-_ZERO = re.compile(
-    r"\b(?:zero|nil|naught|null|nullen?|zéro|cero|ceros|nada que pagar|nichts zu zahlen)\b",
-    re.IGNORECASE,
+_ZERO_WORD = (
+    r"\b(?:zero|zeros|nil|naught|null|nullen?|nul|zéro|cero|ceros)\b"
+    r"|ゼロ|صفر|零"
 )
+_ZERO = re.compile(rf"{_ZERO_WORD}|\b(?:nada que pagar|nichts zu zahlen)\b", re.IGNORECASE)
+_ZERO_AS_DIGIT = re.compile(_ZERO_WORD, re.IGNORECASE)
 _LINK = re.compile(
     r"https?:|www\.|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|co|help|info|biz|app|dev|pay|de|fr"
     r"|es|uk|eu|us|example)\b|[\w.+-]+@[\w-]+\.[\w.-]+",
@@ -77,6 +85,20 @@ def find(prose: str) -> list[str]:
                 found.append(f'number in words ({language}) "{words}"')
                 break
     return list(dict.fromkeys(found))
+
+
+def in_digits(text: str) -> list[str]:
+    """``text`` once per language whose number words it holds, those words written as digits
+    (a zero word as ``0``); empty when it holds none. ``zero dollars`` reads ``0 dollars``,
+    ``cinq cents euros`` ``500 euros``, so the grounding check compares their values."""
+    zeroed = _ZERO_AS_DIGIT.sub("0", unicodedata.normalize("NFKC", text))
+    readings = [zeroed] if zeroed != unicodedata.normalize("NFKC", text) else []
+    for language in LANGUAGES:
+        source = _ONCE.sub("when", zeroed) if language == "es" else zeroed
+        converted = alpha2digit(source, language)
+        if converted != source:
+            readings.append(converted)
+    return list(dict.fromkeys(readings))
 
 
 def _changed_words(before: str, after: str) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from activities.drafting import figures, grounding, hostile, placeholders
 from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.mentions import find_mentions
-from activities.drafting.untrusted import unmarked, without_quotes
+from activities.drafting.untrusted import MARKS, Quotes, unmarked, without_quotes
 
 SUBJECT_LIMIT = 150
 #: A body with fewer words says nothing ("Suspension").
@@ -102,9 +102,12 @@ class DraftReview:
             body=without_quotes(reference.body),
             approver_summary="",
         )
-        self.template_sentences = {
-            unmarked(s) for s in sentences(f"{self.reference.subject}\n{self.reference.body}")
-        }
+        # A quote is one word of the template: a sentence inside it is outside text, never a
+        # template sentence, and a draft that states it bare has written it in its own words.
+        self.quotes = Quotes(f"{self.reference.subject}\n{self.reference.body}")
+        self.template_sentences = set(
+            sentences(self.quotes.tokens(f"{self.reference.subject}\n{self.reference.body}"))
+        )
         used = set(placeholders.named(f"{self.reference.subject}\n{self.reference.body}"))
         self.required = [r for r in required if self._satisfied(r, used)]
         self.customer_shingles: set[tuple[str, ...]] = set()
@@ -138,7 +141,9 @@ class DraftReview:
             )
         problems += self._leaks(whole, canary)
         prose = [
-            s for s in sentences(f"{text.subject}\n{text.body}") if s not in self.template_sentences
+            self.quotes.text(s)
+            for s in sentences(self.quotes.tokens(f"{text.subject}\n{text.body}"))
+            if s not in self.template_sentences
         ]
         for sentence in [*prose, text.approver_summary]:
             typed = figures.find(sentence)
@@ -219,6 +224,8 @@ class DraftReview:
         problems = []
         if canary in text:
             problems.append("the draft repeats the system prompt's internal marker")
+        if MARKS.search(text):
+            problems.append("the draft holds private-use characters (the product's own marks)")
         for pattern, what in ((_TAG, "a tag"), (_PROMPT_WORDS, "prompt text")):
             match = pattern.search(text)
             if match:
