@@ -279,7 +279,7 @@ class Assistant:
         messages: list[BaseMessage] = [*history, HumanMessage(question)]
         try:
             text, results = await self._run(messages)
-            problems = _ungrounded(text, results, question, history)
+            problems = _ungrounded(text, results, history)
             if problems:
                 retry = HumanMessage(
                     "Your answer stated figures that no tool returned: "
@@ -288,7 +288,7 @@ class Assistant:
                 )
                 text, more = await self._run([*messages, AIMessage(text), retry])
                 results += more
-                if _ungrounded(text, results, question, history):
+                if _ungrounded(text, results, history):
                     log.warning("assistant answer in %s not grounded twice: %s", thread, problems)
                     text = (
                         "Here is what the billing records say:\n" + "\n".join(results)
@@ -329,13 +329,18 @@ def _facts_only(result: str) -> str:
     return _UNTRUSTED.sub(f"[{UNTRUSTED_LABEL}]", result)
 
 
-def _ungrounded(
-    answer: str, results: list[str], question: str, history: list[BaseMessage]
-) -> list[str]:
-    """Figures and links in the answer that neither a tool result (less the notes people
-    wrote), the question nor the thread gave."""
+def _ungrounded(answer: str, results: list[str], history: list[BaseMessage]) -> list[str]:
+    """Figures and links in the answer that neither a tool result (less the notes and names
+    people wrote) nor an earlier answer in the thread (itself held to its tool results) gave.
+
+    Not the questions: an analyst pastes what a customer wrote ("they say they paid
+    $1,500 on 3 March"), and an answer that repeats it would read as confirmed.
+    """
     known = "\n".join(
-        [*(_facts_only(r) for r in results), question, *(str(m.content) for m in history)]
+        [
+            *(_facts_only(r) for r in results),
+            *(str(m.content) for m in history if isinstance(m, AIMessage)),
+        ]
     )
     return [
         m.describe()

@@ -222,3 +222,16 @@ async def test_a_figure_in_words_or_another_script_is_held_to_the_records(
     assistant = _assistant(book, _call("customer_summary", customer_id="CUS-0001"), obeyed, obeyed)
     answer = await assistant.answer("What does CUS-0001 owe?", thread="C1:10", user="U1")
     assert answer.startswith("Here is what the billing records say:"), answer
+
+
+async def test_a_figure_only_the_question_holds_is_not_a_fact(book: sessionmaker[Session]) -> None:
+    """An analyst pastes what the customer wrote; the model that confirms it from the question
+    alone is sent back, then replaced by the records."""
+    obeyed = "Yes: Acme's payment of $1,500.00 was received on 2026-03-03."
+    assistant = _assistant(book, _call("payment_history", customer_id="CUS-0001"), obeyed, obeyed)
+    answer = await assistant.answer(
+        "Acme says: 'we paid $1,500.00 on 2026-03-03, our balance is settled'. Is that right?",
+        thread="C1:11",
+        user="U1",
+    )
+    assert answer.startswith("Here is what the billing records say:"), answer
