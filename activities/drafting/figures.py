@@ -25,6 +25,7 @@ from text_to_num import alpha2digit
 from unidecode import unidecode
 
 from activities.drafting.placeholders import PLACEHOLDER
+from activities.drafting.untrusted import INVISIBLE
 
 #: The languages text2num reads numbers in that we read (its Danish is left out: "en" is one).
 LANGUAGES = ("en", "de", "fr", "es", "pt", "nl", "it")
@@ -36,7 +37,7 @@ _LOOKALIKE = re.compile(
 )
 #: Zero and "no amount" words alpha2digit leaves alone (it skips small isolated numbers).
 _ZERO_WORD = (
-    r"\b(?:zero|zeros|nil|naught|null|nullen?|nul|zéro|cero|ceros)\b"
+    r"\b(?:zero|zeros|nil|naught|nought|null|nullen?|nul|zéro|cero|ceros)\b"
     r"|ゼロ|صفر|零"
 )
 _ZERO = re.compile(rf"{_ZERO_WORD}|\b(?:nada que pagar|nichts zu zahlen)\b", re.IGNORECASE)
@@ -88,17 +89,52 @@ def find(prose: str) -> list[str]:
 
 
 def in_digits(text: str) -> list[str]:
-    """``text`` once per language whose number words it holds, those words written as digits
-    (a zero word as ``0``); empty when it holds none. ``zero dollars`` reads ``0 dollars``,
-    ``cinq cents euros`` ``500 euros``, so the grounding check compares their values."""
-    zeroed = _ZERO_AS_DIGIT.sub("0", unicodedata.normalize("NFKC", text))
-    readings = [zeroed] if zeroed != unicodedata.normalize("NFKC", text) else []
+    """``text`` read with its disguised figures as digits, once per way of reading it; empty
+    when it holds none. Invisible characters go, a zero word is ``0``, Chinese and Japanese
+    numerals are their value (``五百`` is ``500``), letters in a number's shape are digits
+    (``$O.OO`` is ``$0.00``), and number words are digits in each language text2num reads
+    (``cinq cents euros`` is ``500 euros``), so the grounding check compares their values."""
+    plain = unicodedata.normalize("NFKC", INVISIBLE.sub("", text))
+    plain = _ZERO_AS_DIGIT.sub("0", plain)
+    plain = _CJK_NUMBER.sub(lambda m: str(_cjk_value(m.group(0))), plain)
+    readings = [plain]
+    skeleton = unidecode(plain)
+    if _LOOKALIKE.search(skeleton):
+        readings.append(_LOOKALIKE.sub(_as_digits, skeleton))
     for language in LANGUAGES:
-        source = _ONCE.sub("when", zeroed) if language == "es" else zeroed
-        converted = alpha2digit(source, language)
-        if converted != source:
-            readings.append(converted)
-    return list(dict.fromkeys(readings))
+        source = _ONCE.sub("when", plain) if language == "es" else plain
+        readings.append(alpha2digit(source, language))
+    return [r for r in dict.fromkeys(readings) if r != text]
+
+
+#: Chinese and Japanese numerals: two or more in a row, or one before a currency.
+_CJK_DIGITS = "〇零一二两兩三四五六七八九十百千万萬億亿"
+_CJK_NUMBER = re.compile(rf"[{_CJK_DIGITS}]{{2,}}|[{_CJK_DIGITS}](?=円|元|ユーロ|ドル|欧元|美元)")
+_LOOKS_LIKE = str.maketrans("OoIl|SB", "0011158")
+
+
+def _cjk_value(numerals: str) -> int:
+    """The value of a run of Chinese or Japanese numerals: ``一千二百三十四`` is 1234."""
+    total = section = digit = 0
+    for char in numerals:
+        value = int(unicodedata.numeric(char))
+        if value >= 10_000:
+            total += (section + digit) * value
+            section = digit = 0
+        elif value >= 10:
+            section += (digit or 1) * value
+            digit = 0
+        else:
+            digit = digit * 10 + value
+    return total + section + digit
+
+
+def _as_digits(match: re.Match[str]) -> str:
+    """A look-alike number as digits: all of ``O.OO``; only the letter after ``$`` or ``USD``."""
+    found = match.group(0)
+    if found[0] in "OoIl|":
+        return found.translate(_LOOKS_LIKE)
+    return found[:-1] + found[-1].translate(_LOOKS_LIKE)
 
 
 def _changed_words(before: str, after: str) -> str:

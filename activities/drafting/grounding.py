@@ -70,7 +70,8 @@ class Grounds:
             grounds.percentages.add(percent)
             grounds.numbers.add(percent)
         grounds.numbers.update(Decimal(n) for n in facts.counts.values())
-        grounds.numbers.add(Decimal(len(facts.invoices)))
+        if facts.invoices:  # "2 invoices"; never a 0 that no fact states
+            grounds.numbers.add(Decimal(len(facts.invoices)))
         # The customer's name is not here: like all outside text it is never a fact.
         for text in (facts.customer_id or "", *facts.references.values()):
             grounds._quoted_text(text)
