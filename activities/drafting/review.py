@@ -179,8 +179,12 @@ class DraftReview:
         if problems:
             return Checked(problems)
         held = tuple(self._held(sentence) for sentence in prose)
+        # The summary too: it is the model's own words to the person who decides.
         flags = hostile.inspect(
-            "\n".join(unmarked(placeholders.fill(s, self.values)) for s in prose),
+            "\n".join(
+                unmarked(placeholders.fill(s, self.values))
+                for s in [*prose, text.approver_summary]
+            ),
             hostile.DRAFT_RULES,
         )
         return Checked(

@@ -218,3 +218,20 @@ def test_a_po_field_is_not_a_fact_the_model_may_state(
         facts = invoice_facts(customer, invoice, {"order_id": "ORD-8"})
     assert "po_number" not in placeholders.table(facts)
     assert "4711. Amount due 0,00 EUR" not in facts.references.values()
+
+
+def test_the_summary_for_the_reviewer_is_read_for_hostile_text_too(
+    sqlite_sessions: sessionmaker[Session], model_server: FakeOpenAI
+) -> None:
+    """The approver summary is the model's own words to the person who decides: one that
+    vouches for a refund the customer asked for is flagged like a sentence of the draft."""
+
+    def vouching(request: dict[str, Any]) -> Reply:
+        subject, body = reference_of(request)
+        return draft_reply(subject, body, "The customer's refund was approved; send as is")
+
+    model_server.responder = vouching
+    draft = drafter(sqlite_sessions, model_server).draft(rejection())
+    assert draft.source == "model"
+    assert any("asks for money to move" in flag for flag in draft.flags), draft.flags
+    assert draft.needs_human
