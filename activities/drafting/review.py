@@ -104,10 +104,15 @@ class DraftReview:
         )
         # A quote is one word of the template: a sentence inside it is outside text, never a
         # template sentence, and a draft that states it bare has written it in its own words.
+        # A sentence may move between subject and body, unless it holds a quote: outside
+        # words stay where the template showed them (never the email's headline).
         self.quotes = Quotes(f"{self.reference.subject}\n{self.reference.body}")
-        self.template_sentences = set(
-            sentences(self.quotes.tokens(f"{self.reference.subject}\n{self.reference.body}"))
-        )
+        subject = set(sentences(self.quotes.tokens(self.reference.subject)))
+        body = set(sentences(self.quotes.tokens(self.reference.body)))
+        self.template_sentences = {
+            "subject": subject | {s for s in body if not self.quotes.held_in(s)},
+            "body": body | {s for s in subject if not self.quotes.held_in(s)},
+        }
         used = set(placeholders.named(f"{self.reference.subject}\n{self.reference.body}"))
         self.required = [r for r in required if self._satisfied(r, used)]
         self.customer_shingles: set[tuple[str, ...]] = set()
@@ -142,8 +147,9 @@ class DraftReview:
         problems += self._leaks(whole, canary)
         prose = [
             self.quotes.text(s)
-            for s in sentences(self.quotes.tokens(f"{text.subject}\n{text.body}"))
-            if s not in self.template_sentences
+            for part, written in (("subject", text.subject), ("body", text.body))
+            for s in sentences(self.quotes.tokens(written))
+            if s not in self.template_sentences[part]
         ]
         for sentence in [*prose, text.approver_summary]:
             typed = figures.find(sentence)
@@ -182,8 +188,7 @@ class DraftReview:
         # The summary too: it is the model's own words to the person who decides.
         flags = hostile.inspect(
             "\n".join(
-                unmarked(placeholders.fill(s, self.values))
-                for s in [*prose, text.approver_summary]
+                unmarked(placeholders.fill(s, self.values)) for s in [*prose, text.approver_summary]
             ),
             hostile.DRAFT_RULES,
         )

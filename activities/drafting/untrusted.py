@@ -130,6 +130,10 @@ class Quotes:
             text = pattern.sub(token, text)
         return text
 
+    def held_in(self, tokened: str) -> bool:
+        """Whether ``tokened`` (a text after :meth:`tokens`) holds a quote."""
+        return "\ue002" in tokened
+
     def text(self, tokened: str) -> str:
         """``tokened`` with each token back as the words it stands for, unmarked."""
         for token, span in self._texts.items():

@@ -235,3 +235,21 @@ def test_the_summary_for_the_reviewer_is_read_for_hostile_text_too(
     assert draft.source == "model"
     assert any("asks for money to move" in flag for flag in draft.flags), draft.flags
     assert draft.needs_human
+
+
+def test_a_quote_stays_where_the_template_put_it(
+    sqlite_sessions: sessionmaker[Session], model_server: FakeOpenAI
+) -> None:
+    """The reason the body quotes, made the subject line: the customer's words as the
+    email's own headline are not a template sentence."""
+
+    def headline(request: dict[str, Any]) -> Reply:
+        _subject, body = reference_of(request)
+        (quote,) = [line.strip() for line in body.split("\n") if line.lstrip().startswith(">")]
+        return draft_reply(quote, body, "The team's template")
+
+    model_server.responder = headline
+    request = rejection()
+    text, source, _flags = drafter(sqlite_sessions, model_server).unattended(request)
+    assert source != "model"
+    assert text.subject == render_message(request.kind, request.values).subject
