@@ -94,9 +94,6 @@ def invoice_facts(
     what the grounding check holds it to."""
     assert invoice.number is not None
     currency = invoice.currency
-    cited = dict(references)
-    if invoice.po_number:
-        cited["po_number"] = invoice.po_number
     return DraftFacts(
         customer_id=customer.id,
         customer_name=customer.legal_name,
@@ -116,8 +113,19 @@ def invoice_facts(
             "total": Money(amount=invoice.total, currency=currency),
             "amount_due": Money(amount=invoice.amount_due, currency=currency),
         },
-        references=cited,
+        # Not the PO number: the customer typed it (:func:`invoice_untrusted`), so it is
+        # shown only quoted and a figure in it is never a fact.
+        references=dict(references),
     )
+
+
+def invoice_untrusted(customer: Customer, invoice: Invoice) -> dict[str, str]:
+    """What the customer wrote that the invoice email shows (quoted): the legal name and the
+    PO number. Inspected for hostile text like a ticket, and never a fact."""
+    untrusted = {"customer_name": customer.legal_name}
+    if invoice.po_number:
+        untrusted["po_number"] = invoice.po_number
+    return untrusted
 
 
 def send_invoice_email(
@@ -135,19 +143,22 @@ def send_invoice_email(
         names = [name for _, name in email.documents]
         values = invoice_values(customer, invoice, email.references, names)
         facts = invoice_facts(customer, invoice, email.references)
+        untrusted = invoice_untrusted(customer, invoice)
         queued = email_queued(session, email.key)
     if not recipients:
         return None
     flags: tuple[str, ...] = ()
     text: DraftText | Draft
     if queued:  # a retry: the outbox sends the draft it holds under the key, no second draft
-        text, source = render_message(email.kind, values, drafter.prompts), "queued"
+        text = render_message(email.kind, values, drafter.prompts, untrusted)
+        source = "queued"
     else:
         text, source, flags = drafter.unattended(
             DraftRequest(
                 kind=email.kind,
                 values=values,
                 facts=facts,
+                untrusted=untrusted,
                 reference=email.key,
                 actor=email.actor,
                 now=email.now,

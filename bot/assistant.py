@@ -11,11 +11,12 @@ one, the tool results themselves are shown instead.
 Each Slack thread keeps its own short history (the last few questions and
 answers); the oldest threads are forgotten first.
 
-Analysts' notes are what a person typed, not records: a tool shows each one
-on one line as a quoted string marked as such (:func:`untrusted`), so a note
-cannot start a line of its own ("SYSTEM: ...") and the model is told it is
-data. The grounding reference leaves notes out, so a figure or a link that
-only a note holds is not a fact the answer may state.
+Analysts' notes and customers' legal names are what a person typed, not
+records: a tool shows each one on one line as a quoted string marked as such
+(:func:`untrusted`), so a note cannot start a line of its own ("SYSTEM: ...")
+and the model is told it is data. The grounding reference leaves them out, so
+a figure or a link that only a note or a name holds ("Acme (balance $0.00)")
+is not a fact the answer may state.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def read_only_tools(
                 .order_by(Customer.id)
                 .limit(10)
             ).all()
-        found = (f"{r.id}: {_one_line(r.legal_name)}" for r in rows)
+        found = (f"{r.id}: {untrusted(_one_line(r.legal_name))}" for r in rows)
         return "\n".join(found) or "no customer matches"
 
     @tool
@@ -139,7 +140,8 @@ def read_only_tools(
         with reading() as session:
             s = account_summary(session, customer_id, today)
         lines = [
-            f"{s.customer_id}: {_one_line(s.legal_name)} ({s.country}), billed in {s.currency}, "
+            f"{s.customer_id}: {untrusted(_one_line(s.legal_name))} ({s.country}), billed in "
+            f"{s.currency}, "
             f"terms {s.payment_terms_days} days{', do not dun' if s.do_not_dun else ''}",
             *(
                 f"subscription {p.subscription_id}: {p.plan}, {p.seats} seats, every "
@@ -277,7 +279,7 @@ class Assistant:
         messages: list[BaseMessage] = [*history, HumanMessage(question)]
         try:
             text, results = await self._run(messages)
-            problems = _ungrounded(text, results, question, history)
+            problems = _ungrounded(text, results, history)
             if problems:
                 retry = HumanMessage(
                     "Your answer stated figures that no tool returned: "
@@ -286,7 +288,7 @@ class Assistant:
                 )
                 text, more = await self._run([*messages, AIMessage(text), retry])
                 results += more
-                if _ungrounded(text, results, question, history):
+                if _ungrounded(text, results, history):
                     log.warning("assistant answer in %s not grounded twice: %s", thread, problems)
                     text = (
                         "Here is what the billing records say:\n" + "\n".join(results)
@@ -327,13 +329,18 @@ def _facts_only(result: str) -> str:
     return _UNTRUSTED.sub(f"[{UNTRUSTED_LABEL}]", result)
 
 
-def _ungrounded(
-    answer: str, results: list[str], question: str, history: list[BaseMessage]
-) -> list[str]:
-    """Figures and links in the answer that neither a tool result (less the notes people
-    wrote), the question nor the thread gave."""
+def _ungrounded(answer: str, results: list[str], history: list[BaseMessage]) -> list[str]:
+    """Figures and links in the answer that neither a tool result (less the notes and names
+    people wrote) nor an earlier answer in the thread (itself held to its tool results) gave.
+
+    Not the questions: an analyst pastes what a customer wrote ("they say they paid
+    $1,500 on 3 March"), and an answer that repeats it would read as confirmed.
+    """
     known = "\n".join(
-        [*(_facts_only(r) for r in results), question, *(str(m.content) for m in history)]
+        [
+            *(_facts_only(r) for r in results),
+            *(str(m.content) for m in history if isinstance(m, AIMessage)),
+        ]
     )
     return [
         m.describe()

@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 
 from activities.billing.money import format_money
+from activities.drafting import figures
 from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.mentions import AmountMention, DateMention, Mentions, find_mentions
 from activities.drafting.untrusted import without_quotes
@@ -69,7 +70,8 @@ class Grounds:
             grounds.percentages.add(percent)
             grounds.numbers.add(percent)
         grounds.numbers.update(Decimal(n) for n in facts.counts.values())
-        grounds.numbers.add(Decimal(len(facts.invoices)))
+        if facts.invoices:  # "2 invoices"; never a 0 that no fact states
+            grounds.numbers.add(Decimal(len(facts.invoices)))
         # The customer's name is not here: like all outside text it is never a fact.
         for text in (facts.customer_id or "", *facts.references.values()):
             grounds._quoted_text(text)
@@ -109,17 +111,27 @@ class Grounds:
 
 
 def check(draft: DraftText, facts: DraftFacts, reference: DraftText) -> list[Mismatch]:
-    """Every figure in ``draft`` that the facts do not support; empty when it is grounded."""
+    """Every figure in ``draft`` that the facts do not support; empty when it is grounded.
+
+    The draft is read as written and again with its number words as digits
+    (:func:`figures.in_digits`): ``zero dollars`` is held to the facts like ``$0``.
+    """
     grounds = Grounds.of(facts, reference)
-    found = find_mentions(_as_text(draft))
-    return [
-        *_check_amounts(found, grounds),
-        *_check_dates(found, grounds),
-        *_check_percentages(found, grounds),
-        *_check_documents(found, grounds),
-        *_check_links(found, grounds),
-        *_check_numbers(found, grounds),
-    ]
+    text = _as_text(draft)
+    problems: dict[Mismatch, None] = {}
+    for reading in (text, *figures.in_digits(text)):
+        found = find_mentions(reading)
+        problems |= dict.fromkeys(
+            [
+                *_check_amounts(found, grounds),
+                *_check_dates(found, grounds),
+                *_check_percentages(found, grounds),
+                *_check_documents(found, grounds),
+                *_check_links(found, grounds),
+                *_check_numbers(found, grounds),
+            ]
+        )
+    return list(problems)
 
 
 def _as_text(draft: DraftText) -> str:

@@ -130,6 +130,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\b100\s?%\s+(?:discount|off|credit)\b|\bfree of charge\b|\bgoodwill\b"
             r"|\bbalance\W{0,3}(?:\$|USD|EUR)?\s?0(?:[.,]00)?\b|\bcredit note\b"
             r"|\b(?:promised|agreed|approved)\b[^.\n]{0,40}\b(?:credit|refund|discount|waiver)"
+            r"|\b(?:credits?|refunds?|discounts?|rebates?|waivers?)\b[^.\n]{0,40}"
+            r"\b(?:approved|granted|agreed)\b"
             # de
             r"|\b(?:gutschrift|ruckerstattung|erstattung|erstatten|rabatt|kulanz|nachlass"
             r"|stornier\w*|storno|erlass(?:en)?|abschreib\w*|abzuschreib\w*|als bezahlt"
@@ -139,7 +141,56 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|annulation de la facture|passe[rz]? en perte|considere[rz]? comme payee?)\b"
             # es
             r"|\b(?:reembols\w*|nota de credito|descuento|bonificacion|anul\w* la factura"
-            r"|condon\w*|dar de baja la deuda|como pagad[ao])\b",
+            r"|condon\w*|dar de baja la deuda|como pagad[ao])\b"
+            # pt
+            r"|\b(?:estorn\w*|desconto|fatura (?:foi )?cancelad\w*|perdoa\w* a divida)\b"
+            # nl
+            r"|\b(?:terugbetal\w*|terugstort\w*|creditnota|korting|kwijtgescholden"
+            r"|kwijtschelding|geannuleerd|als betaald)\b"
+            # pl
+            r"|\b(?:zwrot\w*|rabat\w*|umorz\w*|anulowan\w*|korekt\w* faktur\w*"
+            r"|jako zaplacon\w*)\b",
+            _I,
+        ),
+    ),
+    (
+        "speaks for the team",
+        re.compile(
+            # en: a label in the team's name ("[Billing team note: ...", "Internal note (Finance):")
+            r"\b(?:billing|finance|accounting|accounts|collections|support|sales|legal|internal"
+            r"|AR|staff)(?:[ -](?:team|department|dept|ops))?[ -](?:note|notice|memo|comment"
+            r"|update)\b\s*(?:\([^)\n]{0,30}\))?\s*[:\]-]"
+            r"|\bnote (?:from|by) (?:the |your |our )?(?:billing|finance|accounting|support"
+            r"|collections) (?:team|department)\b"
+            # de
+            r"|\b(?:billing|buchhaltungs?|rechnungs|abrechnungs|finanz)[- ]?(?:team)?[- ]?"
+            r"(?:hinweis|notiz|vermerk|mitteilung)\b|\binterne notiz\b"
+            r"|\b(?:notiz|hinweis|vermerk) der buchhaltung\b"
+            # fr
+            r"|\bnote (?:de l'|du |de la )?(?:equipe|service) (?:de )?(?:la )?"
+            r"(?:facturation|comptab\w*|financ\w*|recouvrement)\b|\bnote interne\b"
+            # es, pt
+            r"|\bnota (?:del|de la|da|do) (?:equipo|equipe|departamento|setor) de "
+            r"(?:facturacion|faturamento|cobros?|cobranca|finanzas|financas|contabilidad"
+            r"|contabilidade)\b|\bnota interna\b"
+            # nl
+            r"|\bnotitie van (?:het |de )?(?:factu\w*|financ\w*|boekhoud\w*|debiteuren\w*)"
+            r"|\binterne notitie\b"
+            # pl
+            r"|\bnotatka (?:dzialu|zespolu) (?:rozliczen|finansow\w*|ksiegowosci|windykacji)\b"
+            r"|\bnotatka wewnetrzna\b",
+            _I,
+        ),
+    ),
+    (
+        "redirects the reply",
+        re.compile(
+            r"^\s*(?:reply-to|cc|bcc|to)\s*:\s*[\w.+-]+@"
+            r"|\b(?:cc|bcc|copy|forward|send|reply|respond|write|answer)\b[^.\n@]{0,40}"
+            r"[\w.+-]+@[\w-]+\.[\w.-]+"
+            r"|\b(?:antwort|kopie)\b[^.\n@]{0,40}[\w.+-]+@[\w-]+\."
+            r"|\b(?:reponse|copie|envoye[rz]?)\b[^.\n@]{0,40}[\w.+-]+@[\w-]+\."
+            r"|\b(?:respuesta|copia|resposta|antwoord|odpowiedz)\b[^.\n@]{0,40}[\w.+-]+@[\w-]+\.",
             _I,
         ),
     ),
@@ -169,6 +220,21 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(r"<!--|<script\b|[A-Za-z0-9+/]{60,}={0,2}", _I),
     ),
 )
+
+#: The same rules for scripts that folding to ASCII cannot keep (Japanese, Chinese, Arabic),
+#: read on the text after NFKC with invisible characters removed.
+_NATIVE: dict[str, re.Pattern[str]] = {
+    "asks for money to move": re.compile(
+        r"返金|払い戻|返済済|免除|帳消|キャンセル|取り消|取消|無効|値引"
+        r"|退款|退还|减免|作废|注销|折扣|抵扣|已结清"
+        r"|استرداد|إلغاء|الغاء|إعفاء|اعفاء|خصم|مسترد"
+    ),
+    "speaks for the team": re.compile(
+        r"(?:請求|経理|財務|サポート|社内)(?:チーム|部|担当)?の?(?:メモ|注記|連絡|お知らせ)"
+        r"|(?:账单|帐单|财务|计费|客服|内部)(?:团队|部门)?(?:备注|说明|通知)"
+        r"|ملاحظة (?:فريق|قسم) (?:الفوترة|المالية|الحسابات)|ملاحظة داخلية"
+    ),
+}
 
 #: What a model's draft must never contain, whatever the customer wrote: it may not
 #: promise money, change where payments go, or speak as the system.
@@ -202,6 +268,7 @@ def inspect(text: str, only: frozenset[str] | None = None) -> tuple[Finding, ...
             Finding("hidden text", f"{len(hidden)} invisible or bidi characters ({codes})")
         )
     reading = folded(text)
+    scripts = unicodedata.normalize("NFKC", INVISIBLE.sub("", text))
     for category, pattern in _RULES:
         if only is not None and category not in only:
             continue
@@ -210,6 +277,11 @@ def inspect(text: str, only: frozenset[str] | None = None) -> tuple[Finding, ...
         match = pattern.search(reading)
         if match:
             findings.append(Finding(category, _excerpt(reading, match)))
+            continue
+        native = _NATIVE.get(category)
+        match = native.search(scripts) if native else None
+        if match:
+            findings.append(Finding(category, _excerpt(scripts, match)))
     return tuple(findings)
 
 

@@ -53,6 +53,18 @@ _WORDS: dict[str, frozenset[str]] = {
     "pound": frozenset({"GBP"}),
     "sterling": frozenset({"GBP"}),
     "yen": frozenset({"JPY"}),
+    "dólares": _DOLLARS,
+    "dollari": _DOLLARS,
+    "reais": frozenset({"BRL"}),
+    "złotych": frozenset({"PLN"}),
+    "円": frozenset({"JPY"}),
+    "元": frozenset({"CNY"}),
+    "ユーロ": frozenset({"EUR"}),
+    "欧元": frozenset({"EUR"}),
+    "ドル": _DOLLARS,
+    "美元": frozenset({"USD"}),
+    "يورو": frozenset({"EUR"}),
+    "دولار": _DOLLARS,
 }
 
 _MONTHS = {
@@ -128,7 +140,10 @@ _DATES = (
 _PERCENT = re.compile(
     rf"(?<![\d.,])(?P<number>{_NUMBER})\s?(?:%|per\s?cent\b|pct\b)", re.IGNORECASE
 )
-_PLAIN = re.compile(r"(?<![\w.,])(?P<number>\d+(?:[.,'’]\d+)*)(?:st|nd|rd|th)?(?![\w])")
+#: Beside a letter of a script without spaces (``0円``, ``残高0``) a number is still read.
+_PLAIN = re.compile(
+    r"(?<![A-Za-z\d_.,])(?P<number>\d+(?:[.,'’]\d+)*)(?:st|nd|rd|th)?(?![A-Za-z\d_])"
+)
 
 
 @cache
@@ -142,7 +157,8 @@ def _amount_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     )
     after = re.compile(
         rf"(?<![\d.,])(?P<number>{_NUMBER})\s?"
-        rf"(?:(?-i:(?P<code>{codes}))(?![A-Za-z])|(?P<word>{words})\b|(?P<sign>{signs}))",
+        rf"(?:(?-i:(?P<code>{codes}))(?![A-Za-z])|(?P<word>{words})(?![A-Za-z])"
+        rf"|(?P<sign>{signs}))",
         re.IGNORECASE,
     )
     return before, after

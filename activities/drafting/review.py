@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from activities.drafting import figures, grounding, hostile, placeholders
 from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.mentions import find_mentions
-from activities.drafting.untrusted import unmarked, without_quotes
+from activities.drafting.untrusted import MARKS, Quotes, unmarked, without_quotes
 
 SUBJECT_LIMIT = 150
 #: A body with fewer words says nothing ("Suspension").
@@ -102,8 +102,16 @@ class DraftReview:
             body=without_quotes(reference.body),
             approver_summary="",
         )
+        # A quote is one word of the template: a sentence inside it is outside text, never a
+        # template sentence, and a draft that states it bare has written it in its own words.
+        # A sentence may move between subject and body, unless it holds a quote: outside
+        # words stay where the template showed them (never the email's headline).
+        self.quotes = Quotes(f"{self.reference.subject}\n{self.reference.body}")
+        subject = set(sentences(self.quotes.tokens(self.reference.subject)))
+        body = set(sentences(self.quotes.tokens(self.reference.body)))
         self.template_sentences = {
-            unmarked(s) for s in sentences(f"{self.reference.subject}\n{self.reference.body}")
+            "subject": subject | {s for s in body if not self.quotes.held_in(s)},
+            "body": body | {s for s in subject if not self.quotes.held_in(s)},
         }
         used = set(placeholders.named(f"{self.reference.subject}\n{self.reference.body}"))
         self.required = [r for r in required if self._satisfied(r, used)]
@@ -138,7 +146,10 @@ class DraftReview:
             )
         problems += self._leaks(whole, canary)
         prose = [
-            s for s in sentences(f"{text.subject}\n{text.body}") if s not in self.template_sentences
+            self.quotes.text(s)
+            for part, written in (("subject", text.subject), ("body", text.body))
+            for s in sentences(self.quotes.tokens(written))
+            if s not in self.template_sentences[part]
         ]
         for sentence in [*prose, text.approver_summary]:
             typed = figures.find(sentence)
@@ -174,8 +185,11 @@ class DraftReview:
         if problems:
             return Checked(problems)
         held = tuple(self._held(sentence) for sentence in prose)
+        # The summary too: it is the model's own words to the person who decides.
         flags = hostile.inspect(
-            "\n".join(unmarked(placeholders.fill(s, self.values)) for s in prose),
+            "\n".join(
+                unmarked(placeholders.fill(s, self.values)) for s in [*prose, text.approver_summary]
+            ),
             hostile.DRAFT_RULES,
         )
         return Checked(
@@ -219,6 +233,8 @@ class DraftReview:
         problems = []
         if canary in text:
             problems.append("the draft repeats the system prompt's internal marker")
+        if MARKS.search(text):
+            problems.append("the draft holds private-use characters (the product's own marks)")
         for pattern, what in ((_TAG, "a tag"), (_PROMPT_WORDS, "prompt text")):
             match = pattern.search(text)
             if match:

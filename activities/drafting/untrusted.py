@@ -32,7 +32,10 @@ _CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]")
 
 #: Open and close marks around quoted untrusted text in a rendered template.
 OPEN, CLOSE = "\ue000", "\ue001"
-_QUOTED_SPAN = re.compile(f"{OPEN}[^{CLOSE}]*{CLOSE}")
+_QUOTED_SPAN = re.compile(f"{OPEN}([^{CLOSE}]*){CLOSE}")
+#: The private-use characters the marks and :class:`Quotes` tokens are made of: outside text
+#: has them removed on quoting, and a model's draft that holds one is refused.
+MARKS = re.compile("[\ue000-\ue0ff]")
 
 #: The longest untrusted text a template shows on one line, and in a block.
 INLINE_LIMIT = 80
@@ -95,3 +98,44 @@ def unmarked(text: str) -> str:
 def without_quotes(text: str) -> str:
     """The trusted part only: every quoted untrusted span replaced by ``"(quoted)"``."""
     return _QUOTED_SPAN.sub("(quoted)", text)
+
+
+class Quotes:
+    """The quoted spans of one marked text, each read as one word wherever it reappears.
+
+    Cutting a text into sentences must not cut a quote: a quote of several
+    sentences ("We paid. Nothing is owed.") would otherwise give sentences that
+    are outside text and yet look like the template's own. :meth:`tokens`
+    turns each span into a token (private-use characters, no space, no
+    punctuation) in the marked text it came from, and in any other text where
+    the span's words reappear whole, in order, spaced any way; :meth:`text`
+    turns the tokens back into the quoted words.
+    """
+
+    def __init__(self, marked: str) -> None:
+        self.spans = list(dict.fromkeys(m.group(1) for m in _QUOTED_SPAN.finditer(marked)))
+        self._tokens = {span: f"\ue002{chr(0xE010 + n)}\ue003" for n, span in enumerate(self.spans)}
+        self._texts = {token: span for span, token in self._tokens.items()}
+        # Longer spans first: a short quote inside a long one must not break the long one.
+        self._patterns = [
+            (re.compile(r"\s+".join(map(re.escape, span.split()))), self._tokens[span])
+            for span in sorted(self.spans, key=len, reverse=True)
+            if span.split()
+        ]
+
+    def tokens(self, text: str) -> str:
+        """``text`` with each quoted span (marked, or its words whole) as its token."""
+        text = _QUOTED_SPAN.sub(lambda m: self._tokens[m.group(1)], text)
+        for pattern, token in self._patterns:
+            text = pattern.sub(token, text)
+        return text
+
+    def held_in(self, tokened: str) -> bool:
+        """Whether ``tokened`` (a text after :meth:`tokens`) holds a quote."""
+        return "\ue002" in tokened
+
+    def text(self, tokened: str) -> str:
+        """``tokened`` with each token back as the words it stands for, unmarked."""
+        for token, span in self._texts.items():
+            tokened = tokened.replace(token, span)
+        return tokened

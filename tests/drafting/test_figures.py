@@ -23,6 +23,16 @@ from activities.drafting.figures import find
         "Pay at https://secure-pay.evil.example/acme today.",
         "Write to refunds@evil.example.",
         "See credit note CN-OOO91.",
+        "O seu reembolso de quinhentos euros foi aprovado.",  # pt
+        "Uw terugbetaling van vijfhonderd euro is goedgekeurd.",  # nl
+        "Il suo rimborso di cinquecento euro è stato approvato.",  # it
+        "U bent nul euro verschuldigd.",  # nl zero
+        "Saldo wynosi zero złotych.",  # pl zero
+        "残高はゼロ円です。",  # ja zero in katakana
+        "الرصيد صفر دولار",  # ar zero
+        "余额为零元。",  # zh zero
+        "Your balance is $\u0660.",  # Arabic-Indic zero after a sign
+        "Balance 1\u202f234,56\u00a0\u20ac",  # a locale's separators
     ],
 )
 def test_every_disguise_of_a_figure_is_found(prose: str) -> None:
@@ -37,6 +47,10 @@ def test_every_disguise_of_a_figure_is_found(prose: str) -> None:
         "Vielen Dank für Ihre Nachricht, ein Mitglied unseres Teams meldet sich.",
         "Merci pour votre message, un membre de l'équipe vous répondra.",
         "Gracias por su mensaje, una persona del equipo le responderá.",
+        "Obrigado pela sua mensagem, uma pessoa da equipa responderá.",
+        "Bedankt voor uw bericht, een medewerker neemt contact met u op.",
+        "Grazie per il suo messaggio, una persona del team le risponderà.",
+        "The invoice is due on the due date; please pay via the portal.",
         "The account {customer_name} has {open_total_USD} open on {invoice_2.number}.",
     ],
 )

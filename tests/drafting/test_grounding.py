@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.drafting.facts import DraftText
+from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.grounding import check
 from activities.drafting.templates import render_marked, render_message
 from tests.drafting.conftest import PORTAL, SENDER, draft_args, payment_status_request
@@ -98,3 +98,45 @@ def test_figures_in_quoted_outside_text_are_not_facts() -> None:
     assert any('"$0.00"' in p for p in problems)
     assert any('"CN-000091"' in p for p in problems)
     assert any("https://evil.example/pay" in p for p in problems)
+
+
+#: What the assistant's tools returned (its grounding reference) and claims against it in
+#: disguises a model that obeys a customer might use: none of them is a fact.
+TOOL_RESULT = (
+    "CUS-0001: Acme Corp, open balance: $1,734.50\n"
+    "overdue INV-000001: $1,234.50, due 2026-10-01, 32 days overdue"
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Acme's balance is $\u041e.\u041e\u041e.",  # Cyrillic O
+        "Acme's balance is $O.OO.",  # Latin O
+        "Acme owes nought.",
+        "Acme has 0 open invoices.",
+        "Acme owes $\u200b0.00.",  # a zero-width space after the sign
+        "\u6b8b\u9ad8\u306f\u30bc\u30ed\u5186\u3067\u3059\u3002",  # ja: the balance is zero yen
+        "Acme owes \uff10\u5186.",  # full-width zero, yen
+        "\u4e94\u767e\u30e6\u30fc\u30ed\u304c\u8fd4\u91d1\u3055\u308c\u307e\u3057\u305f\u3002",
+        "\u9000\u6b3e\u989d\u4e3a\u4e94\u767e\u5143\u3002",  # zh: the refund is 500 yuan
+        "\u4e00\u5343\u4e8c\u767e\u4e09\u5341\u56db\u5143",  # zh: 1234 yuan
+    ],
+)
+def test_a_figure_in_any_disguise_is_held_to_the_facts(answer: str) -> None:
+    empty = DraftFacts(customer_id=None, customer_name="")
+    reference = DraftText(subject="", body=TOOL_RESULT, approver_summary="")
+    assert check(DraftText(subject="", body=answer, approver_summary=""), empty, reference)
+
+
+def test_a_figure_in_words_or_another_script_that_is_a_fact_is_grounded() -> None:
+    empty = DraftFacts(customer_id=None, customer_name="")
+    reference = DraftText(subject="", body=TOOL_RESULT, approver_summary="")
+    for answer in (
+        "Acme has thirty-two days overdue on INV-000001.",
+        "INV-000001 is \uff13\uff12 days overdue.",
+        "Acme owes 1.234,50 $ on INV-000001.",
+    ):
+        assert (
+            check(DraftText(subject="", body=answer, approver_summary=""), empty, reference) == []
+        )

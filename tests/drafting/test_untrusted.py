@@ -41,7 +41,7 @@ def test_quoting_is_one_bounded_line_and_marked() -> None:
     assert block == "  > one\n  > two"
 
 
-CUSTOMER_FAMILIES = ("tickets", "disputes", "collections", "orders")
+CUSTOMER_FAMILIES = ("tickets", "disputes", "collections", "orders", "billing")
 OUTSIDE_NAMES = (
     "customer_name",
     "requester_name",
