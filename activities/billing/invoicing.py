@@ -1294,6 +1294,8 @@ class _Period:
             if self.plan_before is None or self.plan_before == self.plan:
                 return False  # no plan change, or the plan before it (deferred, or reversed)
         start = effective_instant(at, self.step_policy)
+        if start >= self.end:
+            return False  # the policy bills the change from a day the next period holds
         return self._first_billing_day(at, start, self.interval, self.interval_count) != self.end
 
     def _first_billing_day(

@@ -435,3 +435,26 @@ def test_lago_prorated_minimum_commitment(
     draft = draft_invoice(sub, [], terms=TERMS, commitment=commitment)
     (line,) = draft.lines
     assert (line.item_code, line.amount) == ("minimum_commitment", D(true_up))
+
+
+def test_a_change_the_policy_bills_from_the_next_period_does_not_realign() -> None:
+    """A plan change in the last hours of a period whose billing day starts after midnight:
+    under day counting the new plan counts from the next day, which the next period holds,
+    so the change waits for the renewal instead of starting a period of its own (found by
+    test_properties: realign measured a piece that started before its own period)."""
+    anchor = datetime(2020, 3, 1, 0, 38, 56, tzinfo=UTC)
+    plus, business = SeatPrice("plus", "Plus", D("10.00")), SeatPrice("business", "B", D("20.00"))
+    subscription = Subscription("USD", anchor, "quarter", plus, 3, period_start=anchor)
+    change = [PlanChanged(datetime(2020, 6, 1, 0, 0, 1, tzinfo=UTC), business, "quarter")]
+    drafts = {
+        rule: draft_invoice(
+            subscription,
+            change,
+            terms=TERMS,
+            policy=ProrationPolicy(
+                name="days", granularity="day", day_counting="half_open", anchor_on_change=rule
+            ),
+        )
+        for rule in ("keep", "realign")
+    }
+    assert items(drafts["realign"]) == items(drafts["keep"])

@@ -201,6 +201,11 @@ def scenarios(draw: st.DrawFn, max_events: int = 8) -> Scenario:
             if price.in_arrears and draw(st.booleans())
         ),
     )
+    policy = for_interval(draw(policies), interval)
+    # Under realign a resume or a new plan may start a shorter period of its own (Kill
+    # Bill's first billing cycle date): later instants of the old period can fall in the
+    # next one, which the bill run drafts apart, so the scenario ends with that event.
+    realigns = policy.anchor_on_change == "realign"
     times = sorted(draw(st.lists(instants(start, end), max_size=max_events)))
     events: list[Event] = []
     paused = False
@@ -218,6 +223,8 @@ def scenarios(draw: st.DrawFn, max_events: int = 8) -> Scenario:
         elif kind == "plan":
             plan = draw(st.sampled_from(plans))
             events.append(PlanChanged(at, plan, interval, interval_count=interval_count))
+            if realigns:
+                break
         elif kind == "quantity" and "storage" in quantities:
             quantities["storage"] = draw(st.integers(1, 20))
             events.append(AddonQuantityChanged(at, "storage", quantities["storage"]))
@@ -237,6 +244,8 @@ def scenarios(draw: st.DrawFn, max_events: int = 8) -> Scenario:
         elif kind == "pause":
             events.append(Resumed(at) if paused else Paused(at))
             paused = not paused
+            if realigns and not paused:
+                break
         elif kind == "cancel":
             events.append(Cancelled(at))
             break
@@ -257,7 +266,7 @@ def scenarios(draw: st.DrawFn, max_events: int = 8) -> Scenario:
         discounts=discounts,
         account_credit=money(currency, draw(st.integers(0, 1_000_000))),
     )
-    return Scenario(subscription, events, for_interval(draw(policies), interval), terms)
+    return Scenario(subscription, events, policy, terms)
 
 
 def priced(scenario: Scenario, renew: bool = False) -> InvoiceDraft:
