@@ -22,7 +22,6 @@ from typing import Any, cast
 
 from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.pricebook import PriceBook, PriceBookError
@@ -137,7 +136,7 @@ class _Known:
 
 
 #: An accepted event as it is copied into the ledger, in :data:`FIELDS` order.
-EventRow = tuple[str, str, str, Decimal, datetime]
+EventRow = tuple[str, str, str, Decimal | int, datetime]
 
 
 def parse_event(record: dict[str, Any], known: _Known, now: datetime) -> EventRow:
@@ -152,16 +151,18 @@ def parse_event(record: dict[str, Any], known: _Known, now: datetime) -> EventRo
         texts.append(value)
     subscription_id, event_id, metric = texts
     raw_quantity = record.get("quantity")
-    if isinstance(raw_quantity, float):
-        raise UsageRefused("quantity: give a decimal string or integer, not a JSON float")
-    try:
-        quantity = Decimal(raw_quantity if isinstance(raw_quantity, str) else str(raw_quantity))
-    except InvalidOperation:
-        raise UsageRefused(f"quantity: {raw_quantity!r} is not a number") from None
-    if not quantity.is_finite() or quantity < 0 or quantity > _MAX_QUANTITY:
-        raise UsageRefused(f"quantity: {raw_quantity!r} must be a finite number from 0 to 1e12")
-    if quantity != quantity.quantize(_MICRO):
-        raise UsageRefused(f"quantity: {raw_quantity!r} has more than 6 decimal places")
+    quantity: Decimal | int
+    if (
+        isinstance(raw_quantity, str)
+        and len(raw_quantity) < 13
+        and raw_quantity.isascii()
+        and raw_quantity.isdigit()
+    ):
+        # Most senders count whole units: up to 12 ASCII digits is an int below 1e12,
+        # without a Decimal, its range check and its quantize per line (bench/README.md).
+        quantity = int(raw_quantity)
+    else:
+        quantity = _decimal_quantity(raw_quantity)
     raw_time = record.get("occurred_at")
     try:
         # Python 3.11 reads every ISO 8601 form, "Z" included.
@@ -178,24 +179,63 @@ def parse_event(record: dict[str, Any], known: _Known, now: datetime) -> EventRo
     return subscription_id, event_id, metric, quantity, occurred
 
 
-def _insert(session: Session, rows: list[EventRow], now: datetime) -> int:
-    """Insert, skipping events already held; returns how many were new."""
+def _decimal_quantity(raw_quantity: object) -> Decimal:
+    """A quantity that is not plain digits: a decimal of at most 6 places from 0 to 1e12."""
+    if isinstance(raw_quantity, float):
+        raise UsageRefused("quantity: give a decimal string or integer, not a JSON float")
+    try:
+        quantity = Decimal(raw_quantity if isinstance(raw_quantity, str) else str(raw_quantity))
+    except InvalidOperation:
+        raise UsageRefused(f"quantity: {raw_quantity!r} is not a number") from None
+    if not quantity.is_finite() or quantity < 0 or quantity > _MAX_QUANTITY:
+        raise UsageRefused(f"quantity: {raw_quantity!r} must be a finite number from 0 to 1e12")
+    if quantity != quantity.quantize(_MICRO):
+        raise UsageRefused(f"quantity: {raw_quantity!r} has more than 6 decimal places")
+    return quantity
+
+
+#: What a refused resend is compared with: the held event's metric, quantity and time.
+Held = tuple[str, Decimal, datetime]
+#: An event of the batch whose id is held with other content: (subscription, event id), held.
+Conflict = tuple[tuple[str, str], Held]
+
+
+def _insert(session: Session, rows: list[EventRow], now: datetime) -> tuple[int, list[Conflict]]:
+    """Insert, skipping events already held; returns how many were new, and the events
+    whose (subscription, event id) is held with another metric, quantity or time."""
     if session.get_bind().dialect.name == "postgresql":
         return _copy(session, rows, now)
     statement = sqlite.insert(UsageEvent).on_conflict_do_nothing(
         index_elements=["subscription_id", "event_id"]
     )
     values = [{**dict(zip(FIELDS, row, strict=True)), "received_at": now} for row in rows]
-    return len(session.execute(statement.returning(UsageEvent.id), values).all())
+    added = {
+        (subscription_id, event_id)
+        for subscription_id, event_id in session.execute(
+            statement.returning(UsageEvent.subscription_id, UsageEvent.event_id), values
+        ).all()
+    }
+    conflicts: list[Conflict] = []
+    for row in rows:
+        if (row[0], row[1]) in added:
+            continue
+        held = session.execute(
+            select(UsageEvent.metric, UsageEvent.quantity, UsageEvent.occurred_at).where(
+                UsageEvent.subscription_id == row[0], UsageEvent.event_id == row[1]
+            )
+        ).one()
+        if (held[0], held[1], held[2]) != row[2:]:
+            conflicts.append(((row[0], row[1]), (held[0], held[1], held[2])))
+    return len(added), conflicts
 
 
 #: PostgreSQL: each batch is copied here, then moved into usage_events skipping the
-#: events already held (a temporary table of the batch's transaction: :func:`ingest`
-#: commits each batch, which drops it).
-_STAGING = """CREATE TEMPORARY TABLE usage_events_incoming (
+#: events already held. One table per connection, emptied at each commit: a table
+#: created and dropped per batch cost a catalog write and a file per batch.
+_STAGING = """CREATE TEMPORARY TABLE IF NOT EXISTS usage_events_incoming (
     subscription_id VARCHAR(32), event_id VARCHAR(100), metric VARCHAR(64),
     quantity NUMERIC(19, 6), occurred_at TIMESTAMPTZ
-) ON COMMIT DROP"""
+) ON COMMIT DELETE ROWS"""
 #: Two ingests naming the same subscription take turns: a transaction-scoped advisory
 #: lock per subscription of the batch (in one order, so two batches never wait for each
 #: other in a cycle). A hash collision only makes two subscriptions queue together.
@@ -203,30 +243,57 @@ _TURN = """SELECT pg_advisory_xact_lock(:namespace, turn)
 FROM (SELECT DISTINCT hashtext(subscription_id) AS turn FROM usage_events_incoming
       ORDER BY turn) AS turns"""
 _TURN_NAMESPACE = 0x55534745  # "USGE"
-#: Under the turn, an event already held is skipped with an anti-join: half the
-#: database's work of ``ON CONFLICT DO NOTHING``, whose speculative insertion costs
-#: every row extra index and WAL work (bench/usage_ingest.py). The unique key
-#: stays as the last guard. Inserted in key order, as the indexes hold them.
-_MOVE = """INSERT INTO usage_events
-    (subscription_id, event_id, metric, quantity, occurred_at, received_at)
-SELECT subscription_id, event_id, metric, quantity, occurred_at, :received_at
-FROM usage_events_incoming AS incoming
-WHERE NOT EXISTS (
-    SELECT 1 FROM usage_events AS held
-    WHERE held.subscription_id = incoming.subscription_id
-      AND held.event_id = incoming.event_id)
-ORDER BY subscription_id, event_id"""
+#: Under the turn, each event of the batch is looked up once by the unique key (a left
+#: join, not ``ON CONFLICT DO NOTHING``, whose speculative insertion costs every row
+#: extra index and WAL work: bench/README.md); the ones not held are inserted, in key
+#: order as the indexes hold them, and the held ones whose content differs come back
+#: to be refused. The unique key stays as the last guard.
+_MOVE = """WITH probe AS MATERIALIZED (
+    SELECT incoming.*, held.metric AS held_metric, held.quantity AS held_quantity,
+           held.occurred_at AS held_at
+    FROM usage_events_incoming AS incoming
+    LEFT JOIN usage_events AS held
+      ON held.subscription_id = incoming.subscription_id
+     AND held.event_id = incoming.event_id
+), moved AS (
+    INSERT INTO usage_events
+        (subscription_id, event_id, metric, quantity, occurred_at, received_at)
+    SELECT subscription_id, event_id, metric, quantity, occurred_at, :received_at
+    FROM probe WHERE held_metric IS NULL
+    ORDER BY subscription_id, event_id
+)
+SELECT count(*) AS added, NULL, NULL, NULL, NULL, NULL FROM probe WHERE held_metric IS NULL
+UNION ALL
+SELECT NULL, subscription_id, event_id, held_metric, held_quantity, held_at FROM probe
+WHERE (held_metric, held_quantity, held_at) <> (metric, quantity, occurred_at)"""
 
 
-def _copy(session: Session, rows: list[EventRow], now: datetime) -> int:
+def _copy(session: Session, rows: list[EventRow], now: datetime) -> tuple[int, list[Conflict]]:
     """COPY the batch into the staging table, take the turn of its subscriptions, then
-    one INSERT of the events not held yet: rows travel as data instead of statement
-    parameters (bench/usage_ingest.py)."""
+    one statement that inserts the events not held yet and returns the conflicting
+    ones: rows travel as data instead of statement parameters (bench/README.md)."""
     session.execute(text(_STAGING))
     copy_rows(session, f"COPY usage_events_incoming ({', '.join(FIELDS)}) FROM STDIN", rows)
     session.execute(text(_TURN), {"namespace": _TURN_NAMESPACE})
-    moved = cast(CursorResult[Any], session.execute(text(_MOVE), {"received_at": now}))
-    return moved.rowcount
+    added = 0
+    conflicts: list[Conflict] = []
+    for count, subscription_id, event_id, metric, quantity, at in session.execute(
+        text(_MOVE), {"received_at": now}
+    ):
+        if count is not None:
+            added = count
+        else:
+            conflicts.append(((subscription_id, event_id), (metric, quantity, at)))
+    return added, conflicts
+
+
+def _conflict_reason(key: tuple[str, str], held: Held) -> str:
+    metric, quantity, at = held
+    return (
+        f"event_id: {key[1]!r} of {key[0]} was already received with other content "
+        f"(metric {metric}, quantity {_units(quantity)}, occurred_at {at.isoformat()}); "
+        "a corrected event needs a new event id"
+    )
 
 
 def ingest(
@@ -238,6 +305,11 @@ def ingest(
     progress: Any = None,
 ) -> IngestSummary:
     """Take the records in, in batches of one transaction each; never holds the file.
+
+    An event whose (subscription, event id) is already held, in the ledger or earlier in
+    the file, is a duplicate when its metric, quantity and time are the same, and is
+    refused when any differs: a sender cannot change a recorded event by sending it
+    again (a correction is a new event).
 
     On PostgreSQL the subscriptions are split in :data:`STREAMS` streams (by a hash of
     the id), each with its own batch and its own writer thread and connection: a
@@ -255,20 +327,26 @@ def ingest(
         known = _Known(reader, book)
         concurrent = reader.get_bind().dialect.name == "postgresql"
         streams = STREAMS if concurrent else 1
-        batches: list[dict[tuple[str, str], EventRow]] = [{} for _ in range(streams)]
-        pending: list[Future[tuple[int, int]] | None] = [None] * streams
+        #: Per stream, the batch: (subscription, event id) -> (line number, row).
+        batches: list[dict[tuple[str, str], tuple[int, EventRow]]] = [{} for _ in range(streams)]
+        pending: list[Future[_Written] | None] = [None] * streams
 
-        def write(rows: list[EventRow]) -> tuple[int, int]:
+        def write(batch: dict[tuple[str, str], tuple[int, EventRow]]) -> _Written:
+            rows = [row for _, row in batch.values()]
             if not concurrent:
-                added = _insert(reader, rows, now)
+                added, conflicts = _insert(reader, rows, now)
                 reader.commit()
-                return added, len(rows)
-            with sessions.begin() as session:
-                return _insert(session, rows, now), len(rows)
+            else:
+                with sessions.begin() as session:
+                    added, conflicts = _insert(session, rows, now)
+            refused = [(batch[key][0], _conflict_reason(key, held)) for key, held in conflicts]
+            return added, len(rows) - added - len(refused), refused, len(rows)
 
-        def account(added: int, sent: int) -> None:
+        def account(written: _Written) -> None:
+            added, duplicate, refused, sent = written
             summary.accepted += added
-            summary.duplicate += sent - added
+            summary.duplicate += duplicate
+            summary.refused.extend(refused)
             if progress is not None:
                 progress(sent)
 
@@ -276,16 +354,15 @@ def ingest(
             batch = batches[stream]
             if not batch:
                 return
-            rows = list(batch.values())
-            batch.clear()
+            batches[stream] = {}
             held = pending[stream]
             if held is not None:
                 pending[stream] = None
-                account(*held.result())
+                account(held.result())
             if concurrent:
-                pending[stream] = writer.submit(write, rows)
+                pending[stream] = writer.submit(write, batch)
             else:
-                account(*write(rows))
+                account(write(batch))
 
         for number, record in _prefetched(records, known):
             if isinstance(record, str):
@@ -299,18 +376,28 @@ def ingest(
             key = (row[0], row[1])
             stream = hash(row[0]) % streams
             batch = batches[stream]
-            if key in batch:
-                summary.duplicate += 1
+            earlier = batch.get(key)
+            if earlier is not None:
+                if earlier[1][2:] == row[2:]:
+                    summary.duplicate += 1
+                else:
+                    held = cast(Held, earlier[1][2:])
+                    summary.refused.append((number, _conflict_reason(key, held)))
                 continue
-            batch[key] = row
+            batch[key] = (number, row)
             if len(batch) >= BATCH:
                 flush(stream)
         for stream in range(streams):
             flush(stream)
-        for held in pending:
-            if held is not None:
-                account(*held.result())
+        for waiting in pending:
+            if waiting is not None:
+                account(waiting.result())
+    summary.refused.sort()
     return summary
+
+
+#: A written batch: accepted, duplicates, refused (line, reason), lines sent.
+_Written = tuple[int, int, list[tuple[int, str]], int]
 
 
 def _prefetched(

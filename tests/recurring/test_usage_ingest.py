@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -26,8 +26,9 @@ ANCHOR = datetime(2026, 1, 15, tzinfo=UTC)
 
 def write_usage(path: Path, events: int) -> tuple[int, int, int]:
     """A CSV over two subscriptions crossing several batch boundaries: every 97th line
-    repeats an event of an earlier batch, every 1,001st names a metric the subscription
-    lacks. Returns the (accepted, duplicate, refused) it must give on an empty ledger."""
+    repeats an event of an earlier batch as it was sent then, every 1,001st names a metric
+    the subscription lacks. Returns the (accepted, duplicate, refused) it must give on an
+    empty ledger."""
     accepted = duplicate = refused = 0
     with path.open("w", newline="") as stream:
         out = csv.writer(stream)
@@ -43,7 +44,9 @@ def write_usage(path: Path, events: int) -> tuple[int, int, int]:
                 earlier -= earlier % 2 != n % 2
                 while earlier % 1001 == 1000 or earlier % 97 == 96:
                     earlier -= 2
-                out.writerow((("SUB-A", "SUB-B")[earlier % 2], f"ev-{earlier}", "api_calls", 3, at))
+                owner = ("SUB-A", "SUB-B")[earlier % 2]
+                sent = (NOW - timedelta(minutes=earlier % 40_000)).isoformat()
+                out.writerow((owner, f"ev-{earlier}", "api_calls", 3, sent))
                 duplicate += 1
             else:
                 out.writerow((sub, f"ev-{n}", "api_calls", 3, at))
@@ -140,3 +143,43 @@ def test_usage_arrives_while_a_bill_run_holds_the_subscription(
     thread.join(60)
     assert took_turns, "the usage ingest waited for the lock on the subscription"
     assert outcome and outcome[0].accepted == stored(ledger)[0] > 0
+
+
+def test_an_event_sent_again_with_other_content_is_refused(
+    ledger: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Same (subscription, event id) and same metric, quantity and time: a duplicate,
+    whatever the spelling (3.000, another offset). Anything different: refused on its
+    line, against the ledger and against an earlier line of the file, and the held
+    event stays as it was."""
+    at = NOW - timedelta(days=2)
+    path = tmp_path / "first.csv"
+    path.write_text(
+        "subscription_id,event_id,metric,quantity,occurred_at\n"
+        f"SUB-A,ev-1,api_calls,3,{at.isoformat()}\n"
+        f"SUB-A,ev-2,api_calls,4,{at.isoformat()}\n"
+    )
+    first = run(ledger, path)
+    assert (first.accepted, first.duplicate, first.refused) == (2, 0, [])
+    later = (at + timedelta(seconds=1)).isoformat()
+    path = tmp_path / "again.csv"
+    path.write_text(
+        "subscription_id,event_id,metric,quantity,occurred_at\n"
+        f"SUB-A,ev-1,api_calls,3.000,{at.astimezone(timezone(timedelta(hours=2))).isoformat()}\n"
+        f"SUB-A,ev-2,api_calls,5,{at.isoformat()}\n"
+        f"SUB-A,ev-3,api_calls,2,{at.isoformat()}\n"
+        f"SUB-A,ev-3,api_calls,2,{at.isoformat()}\n"
+        f"SUB-A,ev-3,api_calls,2,{later}\n"
+    )
+    again = run(ledger, path)
+    assert (again.accepted, again.duplicate) == (1, 2)
+    assert [number for number, _ in again.refused] == [3, 6]
+    assert again.refused[0][1] == (
+        "event_id: 'ev-2' of SUB-A was already received with other content (metric "
+        f"api_calls, quantity 4, occurred_at {at.isoformat()}); a corrected event needs a "
+        "new event id"
+    )
+    assert "event_id: 'ev-3' of SUB-A was already received" in again.refused[1][1]
+    with ledger() as session:
+        held = session.scalar(select(UsageEvent.quantity).where(UsageEvent.event_id == "ev-2"))
+    assert held == 4
