@@ -37,7 +37,7 @@ from activities.ledger.models import (
 from activities.recurring.history import INTERVALS, PeriodRow, SubscriptionRow
 
 FIELDS = ("subscription_id", "event_id", "metric", "quantity", "occurred_at")
-BATCH = 5000
+BATCH = 10000
 #: PostgreSQL: writer threads (and connections), each for its share of the subscriptions.
 STREAMS = 2
 #: Clocks of senders drift; an event more than this ahead of now is refused.
