@@ -327,20 +327,28 @@ def ingest(
         known = _Known(reader, book)
         concurrent = reader.get_bind().dialect.name == "postgresql"
         streams = STREAMS if concurrent else 1
-        #: Per stream, the batch: (subscription, event id) -> (line number, row).
-        batches: list[dict[tuple[str, str], tuple[int, EventRow]]] = [{} for _ in range(streams)]
+        #: Per stream, the batch: (subscription, event id) -> (line number, row), and the
+        #: later lines of the batch that repeat one of its events as it is: duplicates,
+        #: unless the ledger holds that event with other content (then refused with it).
+        batches: list[_Batch] = [({}, {}) for _ in range(streams)]
         pending: list[Future[_Written] | None] = [None] * streams
 
-        def write(batch: dict[tuple[str, str], tuple[int, EventRow]]) -> _Written:
-            rows = [row for _, row in batch.values()]
+        def write(batch: _Batch) -> _Written:
+            firsts, repeats = batch
+            rows = [row for _, row in firsts.values()]
             if not concurrent:
                 added, conflicts = _insert(reader, rows, now)
                 reader.commit()
             else:
                 with sessions.begin() as session:
                     added, conflicts = _insert(session, rows, now)
-            refused = [(batch[key][0], _conflict_reason(key, held)) for key, held in conflicts]
-            return added, len(rows) - added - len(refused), refused, len(rows)
+            refused = []
+            for key, held in conflicts:
+                reason = _conflict_reason(key, held)
+                for number in (firsts[key][0], *repeats.pop(key, ())):
+                    refused.append((number, reason))
+            duplicate = len(rows) - added - len(conflicts) + sum(map(len, repeats.values()))
+            return added, duplicate, refused, len(rows)
 
         def account(written: _Written) -> None:
             added, duplicate, refused, sent = written
@@ -352,9 +360,9 @@ def ingest(
 
         def flush(stream: int) -> None:
             batch = batches[stream]
-            if not batch:
+            if not batch[0]:
                 return
-            batches[stream] = {}
+            batches[stream] = ({}, {})
             held = pending[stream]
             if held is not None:
                 pending[stream] = None
@@ -375,17 +383,17 @@ def ingest(
                 continue
             key = (row[0], row[1])
             stream = hash(row[0]) % streams
-            batch = batches[stream]
-            earlier = batch.get(key)
+            firsts, repeats = batches[stream]
+            earlier = firsts.get(key)
             if earlier is not None:
                 if earlier[1][2:] == row[2:]:
-                    summary.duplicate += 1
+                    repeats.setdefault(key, []).append(number)
                 else:
                     held = cast(Held, earlier[1][2:])
                     summary.refused.append((number, _conflict_reason(key, held)))
                 continue
-            batch[key] = (number, row)
-            if len(batch) >= BATCH:
+            firsts[key] = (number, row)
+            if len(firsts) >= BATCH:
                 flush(stream)
         for stream in range(streams):
             flush(stream)
@@ -396,6 +404,8 @@ def ingest(
     return summary
 
 
+#: A batch: its events by key with their line, and the lines repeating them as they are.
+_Batch = tuple[dict[tuple[str, str], tuple[int, EventRow]], dict[tuple[str, str], list[int]]]
 #: A written batch: accepted, duplicates, refused (line, reason), lines sent.
 _Written = tuple[int, int, list[tuple[int, str]], int]
 

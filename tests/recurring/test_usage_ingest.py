@@ -170,10 +170,11 @@ def test_an_event_sent_again_with_other_content_is_refused(
         f"SUB-A,ev-3,api_calls,2,{at.isoformat()}\n"
         f"SUB-A,ev-3,api_calls,2,{at.isoformat()}\n"
         f"SUB-A,ev-3,api_calls,2,{later}\n"
+        f"SUB-A,ev-2,api_calls,5,{at.isoformat()}\n"  # line 3 again: refused as line 3 is
     )
     again = run(ledger, path)
     assert (again.accepted, again.duplicate) == (1, 2)
-    assert [number for number, _ in again.refused] == [3, 6]
+    assert [number for number, _ in again.refused] == [3, 6, 7]
     assert again.refused[0][1] == (
         "event_id: 'ev-2' of SUB-A was already received with other content (metric "
         f"api_calls, quantity 4, occurred_at {at.isoformat()}); a corrected event needs a "
