@@ -72,6 +72,8 @@ def customer_facts(customer: Customer) -> CustomerFacts:
         payment_terms_days=customer.payment_terms_days,
         po_required=customer.po_required,
         tax_exempt=customer.tax_exempt,
+        legal_name=customer.legal_name,
+        region=customer.region,
     )
 
 

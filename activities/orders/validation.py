@@ -16,6 +16,7 @@ is a list of problems.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -53,7 +54,39 @@ MAX_AMOUNT = Decimal("1e12")
 MAX_PAYMENT_TERMS_DAYS = 120
 #: A per-seat price after discount is kept to four places, as the ledger stores unit prices.
 UNIT_PRICE_PLACES = 4
-_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+#: A billing email as mail servers take it: dot-separated ASCII words before the ``@``
+#: (no leading, trailing or doubled dot, no quoting), a domain of letter-digit-hyphen
+#: labels under a real top-level domain. An internationalised domain is written in its
+#: ``xn--`` form, so a Cyrillic ``а`` cannot pass for a Latin ``a`` and send the
+#: customer's invoices to a lookalike domain.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(
+    rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})$"
+)
+
+
+def _email_problem(email: str) -> str | None:
+    """Why ``email`` is no address a mail server delivers to; None when it is one."""
+    if _EMAIL.match(email):
+        return None
+    odd = next((c for c in email if not c.isascii()), None)
+    if odd is not None:
+        return (
+            f"{odd} (U+{ord(odd):04X} {unicodedata.name(odd, '')}) is not ASCII; write an "
+            "internationalised domain in its xn-- form"
+        )
+    name = email.rpartition("@")[0]
+    if not name:
+        return "it needs one name@domain"
+    if ".." in email or name.startswith(".") or name.endswith("."):
+        return "a dot starts, ends or doubles a part"
+    return "expected name@example.com, one address"
+
+
+def _name_key(name: str) -> str:
+    """A legal name as compared: case and runs of spaces do not make another entity."""
+    return " ".join(name.split()).casefold()
 
 
 class Problem(BaseModel):
@@ -79,6 +112,8 @@ class CustomerFacts(BaseModel):
     currency: str
     country: str
     payment_terms_days: int
+    legal_name: str = ""
+    region: str | None = None
     po_required: bool
     tax_exempt: bool
 
@@ -169,6 +204,7 @@ _FIELD_RULES = frozenset(
         "timestamp",
         "excel_serial_date",
         "true_or_false",
+        "number_format",
     }
 )
 
@@ -356,21 +392,11 @@ class _Check:
                 f"{ref.contact_email} is the billing email of {', '.join(others)}; name that "
                 "customer (customer.id) to order for it, or give this customer its own address",
             )
-        if ref.id is not None:
-            if known is None:
-                self.error(
-                    "customer.id", "unknown_customer", f"no customer {ref.id!r} in the ledger"
-                )
-            return
-        if self.order.is_amendment:
-            self.error("customer.id", "required", "an amendment names the existing customer's id")
-        if not ref.legal_name:
-            self.error("customer.legal_name", "required", "a new customer needs a legal name")
-        if not ref.contact_email:
-            self.error("customer.contact_email", "required", "a new customer needs a billing email")
-        elif not _EMAIL.match(ref.contact_email):
+        if ref.contact_email and (why := _email_problem(ref.contact_email)):
             self.error(
-                "customer.contact_email", "email", f"{ref.contact_email!r} is not an email address"
+                "customer.contact_email",
+                "email",
+                f"{ref.contact_email!r} is not an email address: {why}",
             )
         if ref.timezone:
             try:
@@ -381,6 +407,50 @@ class _Check:
                     "iana_timezone",
                     f"{ref.timezone!r} is not an IANA timezone (e.g. Europe/Berlin)",
                 )
+        if ref.id is not None:
+            if known is None:
+                self.error(
+                    "customer.id", "unknown_customer", f"no customer {ref.id!r} in the ledger"
+                )
+            else:
+                self.same_customer(known)
+            return
+        if self.order.is_amendment:
+            self.error("customer.id", "required", "an amendment names the existing customer's id")
+        if not ref.legal_name:
+            self.error("customer.legal_name", "required", "a new customer needs a legal name")
+        if not ref.contact_email:
+            self.error("customer.contact_email", "required", "a new customer needs a billing email")
+
+    def same_customer(self, known: CustomerFacts) -> None:
+        """An order for an existing customer is billed, and taxed, as the ledger has the
+        customer: a legal name or a billing country (or state) the ledger does not have
+        means the order is for another legal entity, or the account needs updating first.
+        Provisioning would otherwise drop what the order says without a word."""
+        ref, address = self.order.customer, self.order.billing_address
+        if ref.legal_name and _name_key(ref.legal_name) != _name_key(known.legal_name):
+            self.error(
+                "customer.legal_name",
+                "customer_mismatch",
+                f"customer {known.id} is {known.legal_name!r} in the ledger, not "
+                f"{ref.legal_name!r}: another legal entity is another customer; name it, "
+                "or leave legal_name out",
+            )
+        if address.country and address.country != known.country:
+            self.error(
+                "billing_address.country",
+                "customer_mismatch",
+                f"customer {known.id} is billed and taxed in {known.country}, not "
+                f"{address.country}; update the customer's address first, or name the "
+                "customer in that country",
+            )
+        elif known.region and address.region and address.region != known.region:
+            self.error(
+                "billing_address.region",
+                "customer_mismatch",
+                f"customer {known.id} is billed and taxed in {known.region}, not "
+                f"{address.region}; update the customer's address first",
+            )
 
     # currency --------------------------------------------------------------
 
