@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +50,27 @@ Severity = Literal["error", "warning"]
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
 MAX_TERM_YEARS = 10
+#: How far from today a new term may start. A term that began over a year ago would
+#: invoice every period since at once (a wrong year, or a contract to re-paper); one a
+#: year or more away is a typo or a deal not yet closed.
+MAX_BACKDATE = timedelta(days=365)
+MAX_LEAD = timedelta(days=365)
+#: IANA areas whose zones name a place (``Europe/Berlin``); ``EST``, ``Etc/GMT+5`` and
+#: ``US/Eastern`` are abbreviations, fixed offsets (with the sign inverted) or old links.
+_ZONE_AREAS = frozenset(
+    {
+        "Africa",
+        "America",
+        "Antarctica",
+        "Arctic",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+    }
+)
 MAX_AMOUNT = Decimal("1e12")
 MAX_PAYMENT_TERMS_DAYS = 120
 #: A per-seat price after discount is kept to four places, as the ledger stores unit prices.
@@ -82,6 +103,14 @@ def _email_problem(email: str) -> str | None:
     if ".." in email or name.startswith(".") or name.endswith("."):
         return "a dot starts, ends or doubles a part"
     return "expected name@example.com, one address"
+
+
+_ADDRESS_PARTS = {"line1": "street", "city": "city"}
+
+
+def _has_letters(text: str) -> bool:
+    """A name, street or city is written with at least one letter or digit ("-" is none)."""
+    return any(character.isalnum() for character in text)
 
 
 def _name_key(name: str) -> str:
@@ -407,6 +436,16 @@ class _Check:
                     "iana_timezone",
                     f"{ref.timezone!r} is not an IANA timezone (e.g. Europe/Berlin)",
                 )
+            else:
+                if ref.timezone != "UTC" and ref.timezone.split("/")[0] not in _ZONE_AREAS:
+                    # EST keeps winter time all summer: emails an hour off half the year
+                    self.error(
+                        "customer.timezone",
+                        "zone_of_a_place",
+                        f"{ref.timezone!r} is an abbreviation, a fixed offset or an old alias, "
+                        "not a place; name the customer's zone as Area/City "
+                        "(America/New_York), which follows daylight saving",
+                    )
         if ref.id is not None:
             if known is None:
                 self.error(
@@ -419,6 +458,12 @@ class _Check:
             self.error("customer.id", "required", "an amendment names the existing customer's id")
         if not ref.legal_name:
             self.error("customer.legal_name", "required", "a new customer needs a legal name")
+        elif not _has_letters(ref.legal_name):
+            self.error(
+                "customer.legal_name",
+                "no_letters",
+                f"{ref.legal_name!r} has no letter or digit: write the customer's legal name",
+            )
         if not ref.contact_email:
             self.error("customer.contact_email", "required", "a new customer needs a billing email")
 
@@ -730,6 +775,14 @@ class _Check:
                 f"{' or '.join(map(str, renewals))}, not {end}{exclusive}",
             )
             return None
+        if start < self.today - MAX_BACKDATE or start > self.today + MAX_LEAD:
+            self.error(
+                "term_start",
+                "start_window",
+                f"{start} is more than {MAX_BACKDATE.days} days from today ({self.today}); "
+                "a new term starts within a year either side (check the year)",
+            )
+            return None
         if start < self.today:
             self.warn("term_start", "backdated", f"the term started on {start}, before today")
         return start, end, anchor
@@ -930,7 +983,7 @@ class _Check:
             )
         return committed.amount
 
-    def purchase_order(self, term_end: date | None, value: Decimal | None) -> None:
+    def purchase_order(self, window: tuple[date, date, date] | None, value: Decimal | None) -> None:
         order, known = self.order, self.facts.customer
         required = known.po_required if known is not None else order.customer.po_required
         po = order.purchase_order
@@ -954,12 +1007,21 @@ class _Check:
                     "po_expired",
                     f"PO {po.number} expired on {po.expires_on}",
                 )
-            elif term_end is not None and po.expires_on < term_end:
+            elif window is not None and po.expires_on < window[0]:
+                # the first invoice is issued when the service starts: no PO would cover it
+                self.error(
+                    "purchase_order.expires_on",
+                    "po_expires_before_start",
+                    f"PO {po.number} expires on {po.expires_on}, before the "
+                    f"{'change takes effect' if order.is_amendment else 'term starts'} on "
+                    f"{window[0]}: no invoice could quote it",
+                )
+            elif window is not None and po.expires_on < window[1]:
                 self.warn(
                     "purchase_order.expires_on",
                     "po_expires_in_term",
                     f"PO {po.number} expires on {po.expires_on}, before the term ends "
-                    f"on {term_end}",
+                    f"on {window[1]}",
                 )
         if (
             po.amount_cap is not None
@@ -993,6 +1055,15 @@ class _Check:
                 continue
             if (tax_id.scheme, result.value) in seen:
                 self.error(f"{at}.value", "duplicate", f"{tax_id.value} is listed twice")
+            elif tax_id.scheme in {scheme for scheme, _ in seen}:
+                # one registration per scheme: the invoice quotes one, and which is a guess
+                self.error(
+                    f"{at}.value",
+                    "one_per_scheme",
+                    f"a second {tax_id.scheme} id ({tax_id.value}); a customer has one "
+                    f"{tax_id.scheme} registration in its billing country: give the one its "
+                    "invoices quote",
+                )
             seen.add((tax_id.scheme, result.value))
             normalised.append(tax_id.model_copy(update={"value": result.value}))
             if country_ok and result.country and result.country != country:
@@ -1056,8 +1127,18 @@ class _Check:
             )
 
     def address(self) -> None:
-        for issue in check_address(self.order.billing_address):
+        issues = check_address(self.order.billing_address)
+        for issue in issues:
             self.error(f"billing_address.{issue.part}", issue.rule, issue.message)
+        address = self.order.billing_address
+        for part, text in (("line1", address.line1), ("city", address.city)):
+            if text and not _has_letters(text) and not any(i.part == part for i in issues):
+                self.error(
+                    f"billing_address.{part}",
+                    "no_letters",
+                    f"{text!r} has no letter or digit: write the {_ADDRESS_PARTS[part]} "
+                    "the invoice is addressed to",
+                )
 
 
 def _normalised_address(order: Order) -> Order:
@@ -1096,7 +1177,7 @@ def check_order(
     committed = check.commitment(value)
     if value is not None and committed is not None:
         value = max(value, committed)
-    check.purchase_order(window[1] if window else None, value)
+    check.purchase_order(window, value)
     check.address()
     order = check.tax()
     return ValidationReport(
