@@ -74,6 +74,7 @@ def customer_facts(customer: Customer) -> CustomerFacts:
         tax_exempt=customer.tax_exempt,
         legal_name=customer.legal_name,
         region=customer.region,
+        tax_ids=[(tax_id.scheme, tax_id.value) for tax_id in customer.tax_ids],
     )
 
 

@@ -105,6 +105,10 @@ def _email_problem(email: str) -> str | None:
     return "expected name@example.com, one address"
 
 
+#: What people type where they have no reference yet.
+_PLACEHOLDERS = frozenset(
+    {"n/a", "na", "none", "nil", "null", "tbd", "tba", "tbc", "pending", "unknown", "todo", "xxx"}
+)
 _ADDRESS_PARTS = {"line1": "street", "city": "city"}
 
 
@@ -143,6 +147,9 @@ class CustomerFacts(BaseModel):
     payment_terms_days: int
     legal_name: str = ""
     region: str | None = None
+    tax_ids: list[tuple[str, str]] = Field(
+        default_factory=list, description="(scheme, value) on file; its invoices quote these"
+    )
     po_required: bool
     tax_exempt: bool
 
@@ -1066,6 +1073,19 @@ class _Check:
                 )
             seen.add((tax_id.scheme, result.value))
             normalised.append(tax_id.model_copy(update={"value": result.value}))
+            known = self.facts.customer
+            if known is not None and (tax_id.scheme, result.value) not in {
+                (scheme, check_tax_id(scheme, value).value) for scheme, value in known.tax_ids
+            }:
+                # provisioning keeps the ledger's ids: this one would be dropped unseen,
+                # and with it the reverse charge or the exemption it was given for
+                on_file = ", ".join(f"{s} {v}" for s, v in known.tax_ids) or "none"
+                self.error(
+                    f"{at}.value",
+                    "customer_mismatch",
+                    f"customer {known.id} does not have {tax_id.scheme} {tax_id.value} on file "
+                    f"(it has {on_file}); add it to the customer first, or leave tax_ids out",
+                )
             if country_ok and result.country and result.country != country:
                 # A VAT id of another country than the address decides the invoice's tax
                 # (reverse charge or not) on a claim the address contradicts: refused.
@@ -1090,6 +1110,17 @@ class _Check:
                 "exemption_certificate",
                 "exemption_needs_certificate",
                 "a tax-exempt order needs the exemption certificate's reference",
+            )
+        certificate = order.exemption_certificate
+        if certificate and (
+            not _has_letters(certificate) or certificate.casefold() in _PLACEHOLDERS
+        ):
+            # an exemption is audited by its certificate: a placeholder is no certificate
+            self.error(
+                "exemption_certificate",
+                "placeholder",
+                f"{certificate!r} is a placeholder, not a certificate's reference; give the "
+                "number on the exemption certificate",
             )
         if order.exemption_certificate and not order.tax_exempt:
             self.warn(

@@ -23,6 +23,7 @@ from activities.ledger.models import (
     Subscription,
     SubscriptionItem,
     SubscriptionStatus,
+    TaxId,
 )
 from activities.orders.validation import OrderRules, load_order_rules
 from activities.temporal_runtime import binary_path
@@ -50,11 +51,12 @@ def rules() -> OrderRules:
 
 
 def seed_corpus_ledger(session: Session) -> None:
-    """The accounts the corpus names: CUS-USD (requires POs, billed at ap@usd-customer.example)
-    with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled SUB-2; CUS-EUR in
-    Germany."""
+    """The accounts the corpus names: CUS-USD (requires POs, billed at ap@usd-customer.example,
+    EIN 91-1144442 on file) with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled
+    SUB-2; CUS-EUR in Germany."""
     factories.customer(session, "CUS-USD", po_required=True)
     session.add(BillingContact(customer_id="CUS-USD", name="AP", email="ap@usd-customer.example"))
+    session.add(TaxId(customer_id="CUS-USD", scheme="us_ein", value="91-1144442"))
     factories.customer(
         session,
         "CUS-EUR",
