@@ -195,6 +195,10 @@ class LedgerFacts(BaseModel):
     email_owners: list[str] = Field(
         default_factory=list, description="customers already billed at the order's email"
     )
+    opportunity_orders: list[str] = Field(
+        default_factory=list,
+        description="other orders of the order's opportunity, provisioned or awaiting approval",
+    )
 
 
 class ValidationReport(BaseModel):
@@ -502,6 +506,20 @@ class _Check:
                 "customer_mismatch",
                 f"customer {known.id} is billed and taxed in {known.region}, not "
                 f"{address.region}; update the customer's address first",
+            )
+
+    def opportunity(self) -> None:
+        """One deal, one subscription: a new order for an opportunity already provisioned
+        (or waiting for its approval) under another order id would provision and invoice
+        the deal twice. An amendment changes that subscription and may name its deal."""
+        others = self.facts.opportunity_orders
+        if self.order.opportunity_id and others and not self.order.is_amendment:
+            self.error(
+                "opportunity_id",
+                "opportunity_ordered",
+                f"opportunity {self.order.opportunity_id} is already ordered as "
+                f"{', '.join(others)}; amend that subscription, or give this order its own "
+                "opportunity",
             )
 
     # currency --------------------------------------------------------------
@@ -1189,6 +1207,7 @@ def check_order(
     order = _normalised_address(order)
     check = _Check(order, rules, facts, today)
     check.customer()
+    check.opportunity()
     check.currency()
     check.billing_terms()
     lines = check.plan_and_addons()

@@ -20,6 +20,8 @@ from activities.ledger.models import (
     ContractType,
     Interval,
     ItemKind,
+    Order,
+    OrderStatus,
     Subscription,
     SubscriptionItem,
     SubscriptionStatus,
@@ -52,11 +54,30 @@ def rules() -> OrderRules:
 
 def seed_corpus_ledger(session: Session) -> None:
     """The accounts the corpus names: CUS-USD (requires POs, billed at ap@usd-customer.example,
-    EIN 91-1144442 on file) with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled
+    EIN 91-1144442 on file; opportunity 006-GLOBEX-2026 provisioned as ORD-0900, 006-REFUSED
+    rejected as ORD-0899) with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled
     SUB-2; CUS-EUR in Germany."""
     factories.customer(session, "CUS-USD", po_required=True)
     session.add(BillingContact(customer_id="CUS-USD", name="AP", email="ap@usd-customer.example"))
     session.add(TaxId(customer_id="CUS-USD", scheme="us_ein", value="91-1144442"))
+    opened = datetime(2026, 10, 1, tzinfo=UTC)
+    for order_id, status in (
+        ("ORD-0900", OrderStatus.PROVISIONED),
+        ("ORD-0899", OrderStatus.REJECTED),
+    ):
+        session.add(
+            Order(
+                id=order_id,
+                customer_id="CUS-USD",
+                status=status,
+                payload={"order_id": order_id},
+                received_at=opened,
+                updated_at=opened,
+                opportunity_id="006-GLOBEX-2026"
+                if status == OrderStatus.PROVISIONED
+                else "006-REFUSED",
+            )
+        )
     factories.customer(
         session,
         "CUS-EUR",
