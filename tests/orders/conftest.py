@@ -61,21 +61,19 @@ def seed_corpus_ledger(session: Session) -> None:
     session.add(BillingContact(customer_id="CUS-USD", name="AP", email="ap@usd-customer.example"))
     session.add(TaxId(customer_id="CUS-USD", scheme="us_ein", value="91-1144442"))
     opened = datetime(2026, 10, 1, tzinfo=UTC)
-    for order_id, status in (
-        ("ORD-0900", OrderStatus.PROVISIONED),
-        ("ORD-0899", OrderStatus.REJECTED),
+    for order_id, opportunity, order_status in (
+        ("ORD-0900", "006-GLOBEX-2026", OrderStatus.PROVISIONED),
+        ("ORD-0899", "006-REFUSED", OrderStatus.REJECTED),
     ):
         session.add(
             Order(
                 id=order_id,
                 customer_id="CUS-USD",
-                status=status,
+                status=order_status,
                 payload={"order_id": order_id},
                 received_at=opened,
                 updated_at=opened,
-                opportunity_id="006-GLOBEX-2026"
-                if status == OrderStatus.PROVISIONED
-                else "006-REFUSED",
+                opportunity_id=opportunity,
             )
         )
     factories.customer(
