@@ -1025,6 +1025,15 @@ class _Check:
                     "the PO has an expiry or a cap but no number; write the PO number",
                 )
             return
+        if not _has_letters(po.number) or po.number.casefold() in _PLACEHOLDERS:
+            # a customer who requires POs pays only invoices that quote a real one
+            self.error(
+                "purchase_order.number",
+                "placeholder",
+                f"{po.number!r} is a placeholder, not a PO number; write the number on the "
+                "customer's purchase order, or leave the PO out",
+            )
+            return
         if po.expires_on is not None:
             if po.expires_on < self.today:
                 self.error(
