@@ -32,6 +32,7 @@ from activities.recurring.policy import load_policy
 from activities.settings import Settings
 from bot import roles
 from bot.ack_first import AckFirst
+from bot.sealed import button_key as derive_button_key
 
 T = TypeVar("T")
 
@@ -74,6 +75,8 @@ class Services:
     #: Price book, tax table and recurring policy: what pricing a subscription change needs.
     billing: Billing = field(default_factory=default_billing)
     ack_first: AckFirst = field(default_factory=AckFirst)
+    #: Seals the button values the bot must get back unedited (:mod:`bot.sealed`).
+    button_key: bytes = field(default_factory=derive_button_key)
     _ledger_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(LEDGER_THREADS, thread_name_prefix="ledger")
     )
@@ -123,4 +126,10 @@ def from_settings(settings: Settings) -> Services:
         clock=wall_clock,
         task_queue=settings.temporal_task_queue,
         billing=default_billing(settings.config_dir),
+        button_key=derive_button_key(
+            *(
+                secret.get_secret_value() if secret else None
+                for secret in (settings.slack_signing_secret, settings.slack_app_token)
+            )
+        ),
     )

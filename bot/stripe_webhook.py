@@ -1,8 +1,10 @@
 """The Stripe webhook endpoint: ``POST /stripe/webhook``, a route of the bot's ASGI server.
 
 The ``Stripe-Signature`` header is verified by the official ``stripe`` package
-(``stripe.Webhook.construct_event``, tolerance five minutes); anything else
-(no or a wrong signature, a stale one, a body that is not JSON or is larger
+(``stripe.Webhook.construct_event``, tolerance five minutes); that check only
+refuses a signature too old, so one dated more than five minutes ahead (signed
+with a clock set forward, to be replayed later) is refused here. Anything else
+(no or a wrong signature, a stale or a future one, a body that is not JSON or is larger
 than :data:`MAX_BODY`) gets a 400 and one log line, and changes nothing. A
 verified event is applied in one ledger transaction
 (:func:`activities.cash.stripe_events.handle_event`, idempotent on the event
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import stripe
@@ -55,6 +58,15 @@ async def _body(request: Request) -> bytes | None:
     return bytes(body)
 
 
+def _signed_at(header: str) -> int | None:
+    """The ``t=`` of a ``Stripe-Signature`` header (seconds since 1970), if it has one."""
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isascii() and value.isdigit():
+            return int(value)
+    return None
+
+
 def stripe_webhook_route(secret: str, services: Services) -> Route:
     """``POST /stripe/webhook`` for events signed with ``secret`` (``whsec_...``)."""
 
@@ -62,15 +74,21 @@ def stripe_webhook_route(secret: str, services: Services) -> Route:
         body = await _body(request)
         if body is None:
             return _refuse(f"body: larger than {MAX_BODY} bytes")
+        header = request.headers.get("stripe-signature")
         try:
-            stripe.Webhook.construct_event(
-                body, request.headers.get("stripe-signature"), secret, TOLERANCE_SECONDS
-            )
+            stripe.Webhook.construct_event(body, header, secret, TOLERANCE_SECONDS)
             event: Any = json.loads(body)
         except stripe.SignatureVerificationError as error:
             return _refuse(f"signature: {str(error).splitlines()[0]}")
         except ValueError as error:  # not UTF-8 or not JSON
             return _refuse(f"body: not a JSON event ({type(error).__name__})")
+        signed_at = _signed_at(header or "")
+        # the wall clock, as stripe's own check of the other side uses: this is transport time
+        if signed_at is None or signed_at > time.time() + TOLERANCE_SECONDS:
+            return _refuse(
+                f"signature: timestamp more than {TOLERANCE_SECONDS} s in the future "
+                "(a request signed ahead of time, to be replayed)"
+            )
         if not isinstance(event, dict):
             return _refuse("body: not a JSON event object")
         try:

@@ -40,7 +40,7 @@ from activities.recurring.bill_run import Billing
 from activities.recurring.changes import ChangeOutcome, ChangeRequest, change_subscription
 from activities.recurring.model import ChangeForApproval, change_workflow_id
 from activities.temporal_runtime import TemporalUnavailable
-from bot import approvals, roles
+from bot import approvals, roles, sealed
 from bot.blocks import answers
 from bot.blocks.answers import Message
 from bot.blocks.subscriptions import (
@@ -102,7 +102,9 @@ async def preview(
     )
     outcome = await services.ledger(lambda s: _change(s, billing, change, now, apply=False))
     fixed = change.model_copy(update={"at": outcome.effective_at})
-    return change_preview(outcome, fixed.model_dump_json(exclude_none=True))
+    return change_preview(
+        outcome, sealed.seal(services.button_key, fixed.model_dump_json(exclude_none=True))
+    )
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -113,7 +115,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def confirm(body: dict[str, Any], respond: AsyncRespond) -> None:
         user_id = body["user"]["id"]
-        found = _clicked(body, services.matrix)
+        found = _clicked(body, services)
         if isinstance(found, str):
             await respond(response_type="ephemeral", replace_original=False, text=found)
             return
@@ -129,7 +131,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def cancel(body: dict[str, Any], respond: AsyncRespond) -> None:
         user_id = body["user"]["id"]
-        found = _clicked(body, services.matrix)
+        found = _clicked(body, services)
         if isinstance(found, str):
             await respond(response_type="ephemeral", replace_original=False, text=found)
             return
@@ -139,13 +141,19 @@ def register(app: AsyncApp, services: Services) -> None:
     app.action(CANCEL_CHANGE)(ack=ack_click, lazy=[cancel])
 
 
-def _clicked(body: dict[str, Any], matrix: ApprovalMatrix) -> ChangeRequest | str:
-    """The change the button carries, when the clicker may decide it; else why not."""
+def _clicked(body: dict[str, Any], services: Services) -> ChangeRequest | str:
+    """The change the button carries, as the bot sealed it at the preview, when the
+    clicker may decide it; else why not. Who asked (which decides who may confirm),
+    the effective time and the idempotency key are believed only under the seal."""
+    cannot = ":no_entry: That button does not carry a change I can apply."
+    value = sealed.opened(services.button_key, str(body["actions"][0]["value"]))
+    if value is None:
+        return cannot
     try:
-        request = ChangeRequest.model_validate_json(body["actions"][0]["value"])
+        request = ChangeRequest.model_validate_json(value)
     except ValidationError:
-        return ":no_entry: That button does not carry a change I can apply."
-    why = roles.confirm_refusal(matrix, body["user"]["id"], request.actor)
+        return cannot
+    why = roles.confirm_refusal(services.matrix, body["user"]["id"], request.actor)
     return f":no_entry: {why}" if why else request
 
 

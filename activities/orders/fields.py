@@ -152,6 +152,40 @@ def not_boolean(value: object) -> object:
     return value
 
 
+#: A number as a person writes it in a form or a CSV cell: ASCII digits, a sign, a point.
+_PLAIN_NUMBER = re.compile(r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*$", re.ASCII)
+
+
+def plain_number(value: object) -> object:
+    """Text that Python reads as a number but nobody writes as one is refused, not read:
+    ``int`` and ``Decimal`` take ``"2_0"`` as 20, ``"２０"`` or Arabic-Indic ``"٢٣"`` as 20
+    and 23, and ``"2.3E+1"`` (a spreadsheet's scientific notation, digits lost) as 23, so
+    a digit that looks like another or a stray underscore would be billed as a number
+    nobody on the order form saw. Text that is no number at all (``"twenty"``) is left
+    to the type check."""
+    if not isinstance(value, str) or not value.strip() or _PLAIN_NUMBER.match(value):
+        return value
+    written = value.strip()
+    try:
+        Decimal(written)
+    except ArithmeticError:
+        return value
+    odd = next((c for c in written if c.isdigit() and not c.isascii()), None)
+    if odd is not None:
+        why = f"has the digit {odd} (U+{ord(odd):04X} {unicodedata.name(odd, '')})"
+    elif "_" in written:
+        why = "has an underscore"
+    elif any(c in "eE" for c in written):
+        why = "is in scientific notation"
+    else:
+        why = "is not an amount"
+    raise PydanticCustomError(
+        "number_format",
+        "'{value}' {why}; write numbers with the digits 0-9 and a decimal point",
+        {"value": written[:40], "why": why},
+    )
+
+
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DIGITS = re.compile(r"^\d+(?:\.0+)?$")
 #: Excel counts days from 1899-12-30; serials 20000 to 80000 are 1954 to 2119.

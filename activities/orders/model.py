@@ -24,6 +24,7 @@ from activities.orders.fields import (
     blank_is_none,
     calendar_day,
     not_boolean,
+    plain_number,
     stored_in,
     true_or_false,
 )
@@ -47,12 +48,20 @@ def _payment_terms(value: object) -> object:
 MAX_COUNT = 10_000_000
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-Count = Annotated[int, BeforeValidator(not_boolean), Field(le=MAX_COUNT, ge=-MAX_COUNT)]
-Amount = Annotated[Decimal, BeforeValidator(not_boolean)]
+Count = Annotated[
+    int,
+    BeforeValidator(plain_number),
+    BeforeValidator(not_boolean),
+    Field(le=MAX_COUNT, ge=-MAX_COUNT),
+]
+Amount = Annotated[Decimal, BeforeValidator(plain_number), BeforeValidator(not_boolean)]
 OptionalText = Annotated[Text | None, BeforeValidator(blank_is_none)]
 OptionalDate = Annotated[date | None, BeforeValidator(calendar_day)]
 OptionalDecimal = Annotated[Amount | None, BeforeValidator(blank_is_none)]
 OptionalCount = Annotated[Count | None, BeforeValidator(blank_is_none)]
+#: ``true`` or ``false`` (a CSV cell: the words), never ``1`` or ``"yes"``: whether a
+#: customer needs a PO or pays no tax is not guessed from a truthy value.
+Flag = Annotated[bool, BeforeValidator(true_or_false)]
 #: ``true`` or ``false``; ``None`` when the order leaves it out.
 OptionalFlag = Annotated[
     bool | None, BeforeValidator(true_or_false), BeforeValidator(blank_is_none)
@@ -71,7 +80,7 @@ class CustomerRef(_Part):
     contact_name: Annotated[OptionalText, stored_in("customer.contact_name")] = None
     contact_email: Annotated[OptionalText, stored_in("customer.contact_email")] = None
     timezone: Annotated[OptionalText, stored_in("customer.timezone")] = None
-    po_required: bool = False
+    po_required: Flag = False
 
 
 class AddOn(_Part):
@@ -159,7 +168,7 @@ class Order(_Part):
     minimum_commitment: MinimumCommitment | None = None
     billing_address: Address
     tax_ids: list[TaxId] = Field(default_factory=list)
-    tax_exempt: bool = False
+    tax_exempt: Flag = False
     exemption_certificate: Annotated[OptionalText, stored_in("exemption_certificate")] = None
 
     @property

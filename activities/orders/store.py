@@ -72,6 +72,9 @@ def customer_facts(customer: Customer) -> CustomerFacts:
         payment_terms_days=customer.payment_terms_days,
         po_required=customer.po_required,
         tax_exempt=customer.tax_exempt,
+        legal_name=customer.legal_name,
+        region=customer.region,
+        tax_ids=[(tax_id.scheme, tax_id.value) for tax_id in customer.tax_ids],
     )
 
 
@@ -113,7 +116,26 @@ def ledger_facts(session: Session, raw: Mapping[str, Any]) -> LedgerFacts:
         customer=customer_facts(customer) if customer else None,
         subscription=subscription_facts(subscription) if subscription else None,
         email_owners=email_owners(session, email) if isinstance(email, str) else [],
+        opportunity_orders=opportunity_orders(session, raw),
     )
+
+
+def opportunity_orders(session: Session, raw: Mapping[str, Any]) -> list[str]:
+    """The other orders of ``raw``'s opportunity that were provisioned or wait for an
+    approval (an order refused and sent again under a new id does not count)."""
+    opportunity, order_id = raw.get("opportunity_id"), raw.get("order_id")
+    if not isinstance(opportunity, str) or not opportunity.strip():
+        return []
+    rows = session.scalars(
+        select(Order.id)
+        .where(
+            Order.opportunity_id == opportunity.strip(),
+            Order.id != (order_id.strip() if isinstance(order_id, str) else ""),
+            Order.status.in_([OrderStatus.PROVISIONED, OrderStatus.PENDING_APPROVAL]),
+        )
+        .order_by(Order.id)
+    )
+    return list(rows)
 
 
 def email_owners(session: Session, email: str) -> list[str]:

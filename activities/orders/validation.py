@@ -16,9 +16,10 @@ is a list of problems.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,11 +50,76 @@ Severity = Literal["error", "warning"]
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
 MAX_TERM_YEARS = 10
+#: How far from today a new term may start. A term that began over a year ago would
+#: invoice every period since at once (a wrong year, or a contract to re-paper); one a
+#: year or more away is a typo or a deal not yet closed.
+MAX_BACKDATE = timedelta(days=365)
+MAX_LEAD = timedelta(days=365)
+#: IANA areas whose zones name a place (``Europe/Berlin``); ``EST``, ``Etc/GMT+5`` and
+#: ``US/Eastern`` are abbreviations, fixed offsets (with the sign inverted) or old links.
+_ZONE_AREAS = frozenset(
+    {
+        "Africa",
+        "America",
+        "Antarctica",
+        "Arctic",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+    }
+)
 MAX_AMOUNT = Decimal("1e12")
 MAX_PAYMENT_TERMS_DAYS = 120
 #: A per-seat price after discount is kept to four places, as the ledger stores unit prices.
 UNIT_PRICE_PLACES = 4
-_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+#: A billing email as mail servers take it: dot-separated ASCII words before the ``@``
+#: (no leading, trailing or doubled dot, no quoting), a domain of letter-digit-hyphen
+#: labels under a real top-level domain. An internationalised domain is written in its
+#: ``xn--`` form, so a Cyrillic ``а`` cannot pass for a Latin ``a`` and send the
+#: customer's invoices to a lookalike domain.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(
+    rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})$"
+)
+
+
+def _email_problem(email: str) -> str | None:
+    """Why ``email`` is no address a mail server delivers to; None when it is one."""
+    if _EMAIL.match(email):
+        return None
+    odd = next((c for c in email if not c.isascii()), None)
+    if odd is not None:
+        return (
+            f"{odd} (U+{ord(odd):04X} {unicodedata.name(odd, '')}) is not ASCII; write an "
+            "internationalised domain in its xn-- form"
+        )
+    name = email.rpartition("@")[0]
+    if not name:
+        return "it needs one name@domain"
+    if ".." in email or name.startswith(".") or name.endswith("."):
+        return "a dot starts, ends or doubles a part"
+    return "expected name@example.com, one address"
+
+
+#: What people type where they have no reference yet.
+_PLACEHOLDERS = frozenset(
+    {"n/a", "na", "none", "nil", "null", "tbd", "tba", "tbc", "pending", "unknown", "todo", "xxx"}
+)
+_ADDRESS_PARTS = {"line1": "street", "city": "city"}
+
+
+def _has_letters(text: str) -> bool:
+    """A name, street or city is written with at least one letter or digit ("-" is none)."""
+    return any(character.isalnum() for character in text)
+
+
+def _name_key(name: str) -> str:
+    """A legal name as compared: case and runs of spaces do not make another entity."""
+    return " ".join(name.split()).casefold()
 
 
 class Problem(BaseModel):
@@ -79,6 +145,11 @@ class CustomerFacts(BaseModel):
     currency: str
     country: str
     payment_terms_days: int
+    legal_name: str = ""
+    region: str | None = None
+    tax_ids: list[tuple[str, str]] = Field(
+        default_factory=list, description="(scheme, value) on file; its invoices quote these"
+    )
     po_required: bool
     tax_exempt: bool
 
@@ -123,6 +194,10 @@ class LedgerFacts(BaseModel):
     subscription: SubscriptionFacts | None = None
     email_owners: list[str] = Field(
         default_factory=list, description="customers already billed at the order's email"
+    )
+    opportunity_orders: list[str] = Field(
+        default_factory=list,
+        description="other orders of the order's opportunity, provisioned or awaiting approval",
     )
 
 
@@ -169,6 +244,7 @@ _FIELD_RULES = frozenset(
         "timestamp",
         "excel_serial_date",
         "true_or_false",
+        "number_format",
     }
 )
 
@@ -356,21 +432,11 @@ class _Check:
                 f"{ref.contact_email} is the billing email of {', '.join(others)}; name that "
                 "customer (customer.id) to order for it, or give this customer its own address",
             )
-        if ref.id is not None:
-            if known is None:
-                self.error(
-                    "customer.id", "unknown_customer", f"no customer {ref.id!r} in the ledger"
-                )
-            return
-        if self.order.is_amendment:
-            self.error("customer.id", "required", "an amendment names the existing customer's id")
-        if not ref.legal_name:
-            self.error("customer.legal_name", "required", "a new customer needs a legal name")
-        if not ref.contact_email:
-            self.error("customer.contact_email", "required", "a new customer needs a billing email")
-        elif not _EMAIL.match(ref.contact_email):
+        if ref.contact_email and (why := _email_problem(ref.contact_email)):
             self.error(
-                "customer.contact_email", "email", f"{ref.contact_email!r} is not an email address"
+                "customer.contact_email",
+                "email",
+                f"{ref.contact_email!r} is not an email address: {why}",
             )
         if ref.timezone:
             try:
@@ -381,6 +447,80 @@ class _Check:
                     "iana_timezone",
                     f"{ref.timezone!r} is not an IANA timezone (e.g. Europe/Berlin)",
                 )
+            else:
+                if ref.timezone != "UTC" and ref.timezone.split("/")[0] not in _ZONE_AREAS:
+                    # EST keeps winter time all summer: emails an hour off half the year
+                    self.error(
+                        "customer.timezone",
+                        "zone_of_a_place",
+                        f"{ref.timezone!r} is an abbreviation, a fixed offset or an old alias, "
+                        "not a place; name the customer's zone as Area/City "
+                        "(America/New_York), which follows daylight saving",
+                    )
+        if ref.id is not None:
+            if known is None:
+                self.error(
+                    "customer.id", "unknown_customer", f"no customer {ref.id!r} in the ledger"
+                )
+            else:
+                self.same_customer(known)
+            return
+        if self.order.is_amendment:
+            self.error("customer.id", "required", "an amendment names the existing customer's id")
+        if not ref.legal_name:
+            self.error("customer.legal_name", "required", "a new customer needs a legal name")
+        elif not _has_letters(ref.legal_name):
+            self.error(
+                "customer.legal_name",
+                "no_letters",
+                f"{ref.legal_name!r} has no letter or digit: write the customer's legal name",
+            )
+        if not ref.contact_email:
+            self.error("customer.contact_email", "required", "a new customer needs a billing email")
+
+    def same_customer(self, known: CustomerFacts) -> None:
+        """An order for an existing customer is billed, and taxed, as the ledger has the
+        customer: a legal name or a billing country (or state) the ledger does not have
+        means the order is for another legal entity, or the account needs updating first.
+        Provisioning would otherwise drop what the order says without a word."""
+        ref, address = self.order.customer, self.order.billing_address
+        if ref.legal_name and _name_key(ref.legal_name) != _name_key(known.legal_name):
+            self.error(
+                "customer.legal_name",
+                "customer_mismatch",
+                f"customer {known.id} is {known.legal_name!r} in the ledger, not "
+                f"{ref.legal_name!r}: another legal entity is another customer; name it, "
+                "or leave legal_name out",
+            )
+        if address.country and address.country != known.country:
+            self.error(
+                "billing_address.country",
+                "customer_mismatch",
+                f"customer {known.id} is billed and taxed in {known.country}, not "
+                f"{address.country}; update the customer's address first, or name the "
+                "customer in that country",
+            )
+        elif known.region and address.region and address.region != known.region:
+            self.error(
+                "billing_address.region",
+                "customer_mismatch",
+                f"customer {known.id} is billed and taxed in {known.region}, not "
+                f"{address.region}; update the customer's address first",
+            )
+
+    def opportunity(self) -> None:
+        """One deal, one subscription: a new order for an opportunity already provisioned
+        (or waiting for its approval) under another order id would provision and invoice
+        the deal twice. An amendment changes that subscription and may name its deal."""
+        others = self.facts.opportunity_orders
+        if self.order.opportunity_id and others and not self.order.is_amendment:
+            self.error(
+                "opportunity_id",
+                "opportunity_ordered",
+                f"opportunity {self.order.opportunity_id} is already ordered as "
+                f"{', '.join(others)}; amend that subscription, or give this order its own "
+                "opportunity",
+            )
 
     # currency --------------------------------------------------------------
 
@@ -660,6 +800,14 @@ class _Check:
                 f"{' or '.join(map(str, renewals))}, not {end}{exclusive}",
             )
             return None
+        if start < self.today - MAX_BACKDATE or start > self.today + MAX_LEAD:
+            self.error(
+                "term_start",
+                "start_window",
+                f"{start} is more than {MAX_BACKDATE.days} days from today ({self.today}); "
+                "a new term starts within a year either side (check the year)",
+            )
+            return None
         if start < self.today:
             self.warn("term_start", "backdated", f"the term started on {start}, before today")
         return start, end, anchor
@@ -860,7 +1008,7 @@ class _Check:
             )
         return committed.amount
 
-    def purchase_order(self, term_end: date | None, value: Decimal | None) -> None:
+    def purchase_order(self, window: tuple[date, date, date] | None, value: Decimal | None) -> None:
         order, known = self.order, self.facts.customer
         required = known.po_required if known is not None else order.customer.po_required
         po = order.purchase_order
@@ -877,6 +1025,15 @@ class _Check:
                     "the PO has an expiry or a cap but no number; write the PO number",
                 )
             return
+        if not _has_letters(po.number) or po.number.casefold() in _PLACEHOLDERS:
+            # a customer who requires POs pays only invoices that quote a real one
+            self.error(
+                "purchase_order.number",
+                "placeholder",
+                f"{po.number!r} is a placeholder, not a PO number; write the number on the "
+                "customer's purchase order, or leave the PO out",
+            )
+            return
         if po.expires_on is not None:
             if po.expires_on < self.today:
                 self.error(
@@ -884,12 +1041,21 @@ class _Check:
                     "po_expired",
                     f"PO {po.number} expired on {po.expires_on}",
                 )
-            elif term_end is not None and po.expires_on < term_end:
+            elif window is not None and po.expires_on < window[0]:
+                # the first invoice is issued when the service starts: no PO would cover it
+                self.error(
+                    "purchase_order.expires_on",
+                    "po_expires_before_start",
+                    f"PO {po.number} expires on {po.expires_on}, before the "
+                    f"{'change takes effect' if order.is_amendment else 'term starts'} on "
+                    f"{window[0]}: no invoice could quote it",
+                )
+            elif window is not None and po.expires_on < window[1]:
                 self.warn(
                     "purchase_order.expires_on",
                     "po_expires_in_term",
                     f"PO {po.number} expires on {po.expires_on}, before the term ends "
-                    f"on {term_end}",
+                    f"on {window[1]}",
                 )
         if (
             po.amount_cap is not None
@@ -923,8 +1089,30 @@ class _Check:
                 continue
             if (tax_id.scheme, result.value) in seen:
                 self.error(f"{at}.value", "duplicate", f"{tax_id.value} is listed twice")
+            elif tax_id.scheme in {scheme for scheme, _ in seen}:
+                # one registration per scheme: the invoice quotes one, and which is a guess
+                self.error(
+                    f"{at}.value",
+                    "one_per_scheme",
+                    f"a second {tax_id.scheme} id ({tax_id.value}); a customer has one "
+                    f"{tax_id.scheme} registration in its billing country: give the one its "
+                    "invoices quote",
+                )
             seen.add((tax_id.scheme, result.value))
             normalised.append(tax_id.model_copy(update={"value": result.value}))
+            known = self.facts.customer
+            if known is not None and (tax_id.scheme, result.value) not in {
+                (scheme, check_tax_id(scheme, value).value) for scheme, value in known.tax_ids
+            }:
+                # provisioning keeps the ledger's ids: this one would be dropped unseen,
+                # and with it the reverse charge or the exemption it was given for
+                on_file = ", ".join(f"{s} {v}" for s, v in known.tax_ids) or "none"
+                self.error(
+                    f"{at}.value",
+                    "customer_mismatch",
+                    f"customer {known.id} does not have {tax_id.scheme} {tax_id.value} on file "
+                    f"(it has {on_file}); add it to the customer first, or leave tax_ids out",
+                )
             if country_ok and result.country and result.country != country:
                 # A VAT id of another country than the address decides the invoice's tax
                 # (reverse charge or not) on a claim the address contradicts: refused.
@@ -949,6 +1137,17 @@ class _Check:
                 "exemption_certificate",
                 "exemption_needs_certificate",
                 "a tax-exempt order needs the exemption certificate's reference",
+            )
+        certificate = order.exemption_certificate
+        if certificate and (
+            not _has_letters(certificate) or certificate.casefold() in _PLACEHOLDERS
+        ):
+            # an exemption is audited by its certificate: a placeholder is no certificate
+            self.error(
+                "exemption_certificate",
+                "placeholder",
+                f"{certificate!r} is a placeholder, not a certificate's reference; give the "
+                "number on the exemption certificate",
             )
         if order.exemption_certificate and not order.tax_exempt:
             self.warn(
@@ -986,8 +1185,18 @@ class _Check:
             )
 
     def address(self) -> None:
-        for issue in check_address(self.order.billing_address):
+        issues = check_address(self.order.billing_address)
+        for issue in issues:
             self.error(f"billing_address.{issue.part}", issue.rule, issue.message)
+        address = self.order.billing_address
+        for part, text in (("line1", address.line1), ("city", address.city)):
+            if text and not _has_letters(text) and not any(i.part == part for i in issues):
+                self.error(
+                    f"billing_address.{part}",
+                    "no_letters",
+                    f"{text!r} has no letter or digit: write the {_ADDRESS_PARTS[part]} "
+                    "the invoice is addressed to",
+                )
 
 
 def _normalised_address(order: Order) -> Order:
@@ -1007,6 +1216,7 @@ def check_order(
     order = _normalised_address(order)
     check = _Check(order, rules, facts, today)
     check.customer()
+    check.opportunity()
     check.currency()
     check.billing_terms()
     lines = check.plan_and_addons()
@@ -1026,7 +1236,7 @@ def check_order(
     committed = check.commitment(value)
     if value is not None and committed is not None:
         value = max(value, committed)
-    check.purchase_order(window[1] if window else None, value)
+    check.purchase_order(window, value)
     check.address()
     order = check.tax()
     return ValidationReport(

@@ -90,7 +90,7 @@ async def test_a_change_to_annual_is_previewed_then_applied_once(
     assert events(ledger) == [] and interval_of(ledger, "SUB-M") == Interval.MONTH
 
     value = buttons(answer)[CONFIRM_CHANGE]
-    carried = ChangeRequest.model_validate_json(value)
+    carried = ChangeRequest.model_validate_json(value.rpartition("|")[0])
     assert (carried.kind, carried.interval, carried.at) == ("interval", "year", NOW)
     await click(bot, CONFIRM_CHANGE, value, ANALYST, "first")
     await click(bot, CONFIRM_CHANGE, value, ANALYST, "second")
@@ -114,7 +114,7 @@ async def test_a_credit_above_the_analysts_band_is_held_for_approval(
     await click(bot, CONFIRM_CHANGE, value, ANALYST, "big")
     assert "needs approval" in json.dumps((await reply(bot, "big"))["blocks"])
     assert events(ledger) == [] and interval_of(ledger, "SUB-Y") == Interval.YEAR
-    key = ChangeRequest.model_validate_json(value).idempotency_key
+    key = ChangeRequest.model_validate_json(value.rpartition("|")[0]).idempotency_key
     handle = time_skipping_env.client.get_workflow_handle(change_workflow_id(key))
     await handle.terminate("test over: the approval step is tested with the seat change")
 

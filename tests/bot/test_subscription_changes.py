@@ -114,6 +114,11 @@ def buttons(answer: dict[str, Any]) -> dict[str, str]:
     return {e["action_id"]: e["value"] for e in actions["elements"]}
 
 
+def carried_change(value: str) -> ChangeRequest:
+    """The change a Confirm button carries, under its seal (bot/sealed.py)."""
+    return ChangeRequest.model_validate_json(value.rpartition("|")[0])
+
+
 async def click(bot: BotUnderTest, action_id: str, value: str, user_id: str, name: str) -> None:
     body = slack_requests.button_click(
         action_id, value, user_id, slack_requests.CHANNEL, "1.000", bot.slack.response_url(name)
@@ -149,7 +154,7 @@ async def test_the_preview_shows_the_engine_figures_with_confirm_and_cancel_and_
     assert pending in shown and next_total in shown
     values = buttons(answer)
     assert set(values) == {CONFIRM_CHANGE, CANCEL_CHANGE}
-    carried = ChangeRequest.model_validate_json(values[CONFIRM_CHANGE])
+    carried = carried_change(values[CONFIRM_CHANGE])
     assert (carried.kind, carried.seats, carried.source) == ("seats", 12, "slack")
     assert carried.at == NOW and carried.actor == "slack:ana"
     assert events(ledger) == [] and seats_of(ledger, "SUB-S") == 10
@@ -195,6 +200,27 @@ async def test_a_forged_button_value_changes_nothing(
     await click(bot, CONFIRM_CHANGE, '{"subscription_id": "SUB-S"}', ANALYST, "forged")
     assert "does not carry a change" in (await reply(bot, "forged"))["text"]
     assert events(ledger) == []
+
+
+async def test_an_edited_button_value_is_refused_whoever_it_names(
+    bot: BotUnderTest, ledger: sessionmaker[Session]
+) -> None:
+    """Ben may not confirm Ana's change; a value edited to say that Ben asked for it (or
+    for another seat count, or from another day) is not believed: the seal is the bot's."""
+    value = buttons(await bot.answer("seats SUB-S 9"))[CONFIRM_CHANGE]
+    change = carried_change(value)
+    edits = {
+        "ben-asked": change.model_copy(update={"actor": "slack:ben"}),
+        "more-seats": change.model_copy(update={"actor": "slack:ben", "seats": 40}),
+        "backdated": change.model_copy(update={"actor": "slack:ben", "at": ANCHOR}),
+    }
+    for name, edited in edits.items():
+        forged = edited.model_dump_json(exclude_none=True)
+        for sent in (forged, forged + "|" + value.rpartition("|")[2]):
+            await click(bot, CONFIRM_CHANGE, sent, ANALYST_2, name + str(len(sent)))
+            refused = await reply(bot, name + str(len(sent)))
+            assert "does not carry a change" in refused["text"]
+    assert events(ledger) == [] and seats_of(ledger, "SUB-S") == 10
 
 
 async def test_hostile_text_in_the_command_is_escaped_and_refused(
@@ -254,7 +280,7 @@ async def test_a_credit_above_the_analysts_band_waits_for_approval_then_applies_
         await click(bot, CONFIRM_CHANGE, value, ANALYST, "big-again")  # a second click
         assert "needs approval" in json.dumps((await reply(bot, "big-again"))["blocks"])
         assert events(ledger) == [] and seats_of(ledger, "SUB-BIG") == 400
-        key = ChangeRequest.model_validate_json(value).idempotency_key
+        key = carried_change(value).idempotency_key
         handle = client.get_workflow_handle(change_workflow_id(key), result_type=ChangeDecided)
         request_id = await _pending_request(handle)
         with ledger() as session:
@@ -307,7 +333,7 @@ async def test_a_rejected_change_updates_its_preview_and_changes_nothing(
         value = buttons(await bot.answer("seats SUB-BIG 10"))[CONFIRM_CHANGE]
         await click(bot, CONFIRM_CHANGE, value, ANALYST, "big")
         assert "needs approval" in json.dumps((await reply(bot, "big"))["blocks"])
-        key = ChangeRequest.model_validate_json(value).idempotency_key
+        key = carried_change(value).idempotency_key
         handle = client.get_workflow_handle(change_workflow_id(key), result_type=ChangeDecided)
         request_id = await _pending_request(handle)
         await handle.execute_update(

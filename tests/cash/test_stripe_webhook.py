@@ -203,6 +203,7 @@ async def test_forged_stale_oversized_and_unsigned_deliveries_are_refused_and_ch
     refused = [
         await hook.post(body, secret="whsec_someone_else"),  # forged
         await hook.post(body, age=301),  # stale: older than the five minutes' tolerance
+        await hook.post(body, age=-301),  # signed ahead, to be replayed later
         await hook.post(body, header=""),  # unsigned
         await hook.post(body, header="t=abc,v1=zz"),  # garbage header
         await hook.post(

@@ -20,9 +20,12 @@ from activities.ledger.models import (
     ContractType,
     Interval,
     ItemKind,
+    Order,
+    OrderStatus,
     Subscription,
     SubscriptionItem,
     SubscriptionStatus,
+    TaxId,
 )
 from activities.orders.validation import OrderRules, load_order_rules
 from activities.temporal_runtime import binary_path
@@ -50,11 +53,29 @@ def rules() -> OrderRules:
 
 
 def seed_corpus_ledger(session: Session) -> None:
-    """The accounts the corpus names: CUS-USD (requires POs, billed at ap@usd-customer.example)
-    with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled SUB-2; CUS-EUR in
-    Germany."""
+    """The accounts the corpus names: CUS-USD (requires POs, billed at ap@usd-customer.example,
+    EIN 91-1144442 on file; opportunity 006-GLOBEX-2026 provisioned as ORD-0900, 006-REFUSED
+    rejected as ORD-0899) with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled
+    SUB-2; CUS-EUR in Germany."""
     factories.customer(session, "CUS-USD", po_required=True)
     session.add(BillingContact(customer_id="CUS-USD", name="AP", email="ap@usd-customer.example"))
+    session.add(TaxId(customer_id="CUS-USD", scheme="us_ein", value="91-1144442"))
+    opened = datetime(2026, 10, 1, tzinfo=UTC)
+    for order_id, opportunity, order_status in (
+        ("ORD-0900", "006-GLOBEX-2026", OrderStatus.PROVISIONED),
+        ("ORD-0899", "006-REFUSED", OrderStatus.REJECTED),
+    ):
+        session.add(
+            Order(
+                id=order_id,
+                customer_id="CUS-USD",
+                status=order_status,
+                payload={"order_id": order_id},
+                received_at=opened,
+                updated_at=opened,
+                opportunity_id=opportunity,
+            )
+        )
     factories.customer(
         session,
         "CUS-EUR",

@@ -73,12 +73,14 @@ def anchor_for(today: date) -> date:
 
 
 def new_customer_order(today: date, order_id: str = "ORD-1001", **changes: Any) -> dict[str, Any]:
-    """Globex Inc, New York (sales tax 4 %): business, 20 seats at 10 % off, monthly, a year."""
+    """Globex Inc, New York (sales tax 4 %): business, 20 seats at 10 % off, monthly, a year;
+    its own opportunity ``006-<order id>``."""
     order: dict[str, Any] = json.loads(
         (EXAMPLES / "new_customer.json").read_text(), parse_float=Decimal
     )
     order.update(
         order_id=order_id,
+        opportunity_id=f"006-{order_id}",  # one deal per order (one opportunity, one order)
         customer={
             "legal_name": "Globex Inc",
             "contact_email": "ap@globex.example",
