@@ -29,6 +29,8 @@ How the ledger maps onto EN 16931:
 
 from __future__ import annotations
 
+import copy
+import re
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -290,14 +292,16 @@ def _decimal(node: etree._Element, path: str) -> Decimal:
     return Decimal(found.text) if found is not None and found.text else ZERO
 
 
-def arithmetic_errors(root: etree._Element) -> list[str]:
+def arithmetic_errors(xml: bytes | etree._Element) -> list[str]:
     """The sums the official rules check loosely or not at all, checked to the minor unit.
 
     The CEN rules for CII leave the line arithmetic to the syntax (Peppol checks it for
     UBL, PEPPOL-EN16931-R120), and accept a breakdown's tax within one whole currency
     unit of basis × rate (BR-CO-17, BR-S-09). The engine rounds tax per line, so a
     breakdown is within half a minor unit per line of basis × rate, and no further.
+    ``xml`` may be the tree already parsed (``check_einvoice`` parses it once).
     """
+    root = etree.fromstring(xml) if isinstance(xml, bytes) else xml
     settlement = root.find(".//ram:ApplicableHeaderTradeSettlement", _NSMAP)
     assert settlement is not None
     step = quantum(settlement.findtext("ram:InvoiceCurrencyCode", namespaces=_NSMAP) or "")
@@ -390,6 +394,63 @@ def check_einvoice(number: str, xml: bytes) -> None:
 # --- Factur-X ---------------------------------------------------------------------------
 
 
+#: The XMP fields that differ between documents; the rest is the same for every invoice.
+_XMP_FIELDS = ("title", "author", "subject", "producer", "creator_tool", "timestamp")
+
+
+def _facturx_xmp_object(**fields: str) -> Any:
+    """The PDF/A-3B XMP with the Factur-X EN 16931 extension schema, built by the factur-x
+    package's own :func:`facturx.generate_xmp_object`."""
+    return facturx.generate_xmp_object(
+        {
+            "pdfa3_flavor": "B",
+            **fields,
+            "version": "1.0",
+            "documenttype": "INVOICE",
+            "xml_filename": XML_FILENAME,
+            "xmp_level": facturx_module.FACTURX_LEVEL2xmp["en16931"],
+            "urn": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
+        }
+    )
+
+
+def _serialized(xmp: Any) -> str:
+    return str(etree.tostring(xmp, pretty_print=True).decode().strip())
+
+
+@cache
+def _xmp_template() -> tuple[str, re.Pattern[str]]:
+    """factur-x's XMP serialized once per process with a mark in place of each field, and
+    the pattern that finds the marks (building it with lxml.objectify for every document
+    was a twentieth of a Factur-X invoice's time)."""
+    text = _serialized(_facturx_xmp_object(**{name: f"@@{name}@@" for name in _XMP_FIELDS}))
+    marks = re.compile("@@(" + "|".join(_XMP_FIELDS) + ")@@")
+    return text, marks
+
+
+def _text_node(value: str) -> str:
+    """``value`` as lxml writes it as an element's text in that XMP (ASCII, with character
+    references), so that it is escaped exactly as before; lxml refuses what XML cannot hold."""
+    holder = etree.Element("v")
+    holder.text = value
+    return str(etree.tostring(holder).decode())[len("<v>") : -len("</v>")] if value else ""
+
+
+def facturx_xmp(**fields: str) -> str:
+    """The serialized XMP :func:`facturx.generate_xmp_object` gives for ``fields`` (title,
+    author, subject, producer, creator_tool, timestamp), filled into the template."""
+    template, marks = _xmp_template()
+    texts = {name: _text_node(fields[name]) for name in _XMP_FIELDS}
+    return marks.sub(lambda found: texts[found.group(1)], template)
+
+
+@cache
+def _srgb_profile() -> PDFICCProfile:
+    """fpdf2's sRGB ICC profile stream, compressed once per process; each document writes a
+    copy of it under its own object number."""
+    return PDFICCProfile(contents=builtin_srgb2014_bytes(), n=3, alternate="DeviceRGB")
+
+
 def embed_facturx(
     pdf: FPDF, xml: bytes, *, title: str, author: str, subject: str, moment: datetime
 ) -> None:
@@ -405,31 +466,22 @@ def embed_facturx(
     (tests/documents).
     """
     stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    xmp = facturx.generate_xmp_object(
-        {
-            "pdfa3_flavor": "B",
-            "title": title,
-            "author": author,
-            "subject": subject,
-            "producer": pdf.producer,
-            "creator_tool": pdf.creator,
-            "timestamp": stamp,
-            "version": "1.0",
-            "documenttype": "INVOICE",
-            "xml_filename": XML_FILENAME,
-            "xmp_level": facturx_module.FACTURX_LEVEL2xmp["en16931"],
-            "urn": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
-        }
+    pdf.set_xmp_metadata(
+        facturx_xmp(
+            title=title,
+            author=author,
+            subject=subject,
+            producer=pdf.producer or "",
+            creator_tool=pdf.creator or "",
+            timestamp=stamp,
+        )
     )
-    pdf.set_xmp_metadata(etree.tostring(xmp, pretty_print=True).decode().strip())
     pdf.add_output_intent(
         OutputIntentSubType.PDFA,
         output_condition_identifier="sRGB",
         output_condition="IEC 61966-2-1:1999",
         registry_name="http://www.color.org",
-        dest_output_profile=PDFICCProfile(
-            contents=builtin_srgb2014_bytes(), n=3, alternate="DeviceRGB"
-        ),
+        dest_output_profile=copy.copy(_srgb_profile()),
         info="sRGB2014 (v2)",
     )
     pdf.embed_file(

@@ -69,7 +69,7 @@ class Page(FPDF):
         font = self.current_font
         assert isinstance(font, TTFFont)
         widths = font.cw
-        return sum(widths[ord(char)] for char in text) * self.font_size_pt * 0.001 / self.k
+        return sum(map(widths.__getitem__, map(ord, text))) * self.font_size_pt * 0.001 / self.k
 
     def put(
         self,

@@ -21,9 +21,10 @@ than printed as empty boxes.
 from __future__ import annotations
 
 import copy
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+import fpdf.syntax
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import SubsetMap, TTFFont
@@ -32,9 +33,15 @@ from activities.documents import font_programs
 from activities.documents.content import DocumentContent, Row
 from activities.documents.einvoice import embed_facturx
 from activities.documents.errors import GlyphError
-from activities.documents.font_objects import FontObjectsProducer
+from activities.documents.font_objects import FontObjectsProducer, copy_map
 from activities.documents.fonts import Face, face_for
 from activities.documents.page import FAMILY, Page
+
+# fpdf2 turns every attribute name of every object it writes into a PDF key with
+# ``fpdf.syntax.camel_case`` (a tenth of writing a document's objects); the names are a few
+# dozen and the function is pure, so each is converted once per process. The name is
+# fpdf2's internal one (pyproject pins fpdf2 below 2.9).
+fpdf.syntax.camel_case = lru_cache(maxsize=512)(fpdf.syntax.camel_case)
 
 _GREY = (110, 110, 110)
 _LINE_HEIGHT = 4.2
@@ -146,10 +153,8 @@ def add_face(pdf: FPDF, face: Face) -> None:
         font.missing_glyphs = []
         font.biggest_size_pt = 0
         if face.whole:
-            subset = copy.copy(_whole_map(path, style))
+            subset = copy_map(_whole_map(path, style))
             subset.font = font
-            subset._char_id_per_glyph = dict(subset._char_id_per_glyph)
-            subset._reserved = list(subset._reserved)
             font.subset = subset
             if isinstance(pdf, Page):
                 pdf.know_codes(font, _whole_codes(path, style))
