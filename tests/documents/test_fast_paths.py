@@ -24,7 +24,7 @@ from activities.documents.page import FAMILY, Page
 from activities.documents.pdf import add_face, render_pdf
 from tests.documents.kinds import issue_kind
 
-STRINGS = ("Invoice", "Zahlbar bis 1. Dezember 2026", "1 234,56 €", "(a) \\ b", "Ωμέγα Ñandú")
+STRINGS = ("", "Invoice", "Zahlbar bis 1. Dezember 2026", "1 234,56 €", "(a) \\ b", "Ωμέγα Ñandú")
 
 
 def _page(text: str) -> Page:
