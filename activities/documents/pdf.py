@@ -21,27 +21,20 @@ than printed as empty boxes.
 from __future__ import annotations
 
 import copy
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
-import fpdf.syntax
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import SubsetMap, TTFFont
 
-from activities.documents import font_programs
+from activities.documents import font_programs, pdf_objects
 from activities.documents.content import DocumentContent, Row
 from activities.documents.einvoice import embed_facturx
 from activities.documents.errors import GlyphError
 from activities.documents.font_objects import FontObjectsProducer, copy_map
 from activities.documents.fonts import Face, face_for
 from activities.documents.page import FAMILY, Page
-
-# fpdf2 turns every attribute name of every object it writes into a PDF key with
-# ``fpdf.syntax.camel_case`` (a tenth of writing a document's objects); the names are a few
-# dozen and the function is pure, so each is converted once per process. The name is
-# fpdf2's internal one (pyproject pins fpdf2 below 2.9).
-fpdf.syntax.camel_case = lru_cache(maxsize=512)(fpdf.syntax.camel_case)
 
 _GREY = (110, 110, 110)
 _LINE_HEIGHT = 4.2
@@ -62,6 +55,7 @@ def _all_text(content: DocumentContent) -> str:
 def render_pdf(content: DocumentContent, einvoice: bytes | None = None) -> bytes:
     """The document as PDF bytes; the same content always gives the same bytes. With
     ``einvoice`` (checked EN 16931 XML), a Factur-X PDF/A-3 carrying it."""
+    pdf_objects.install()
     try:
         face = face_for(_all_text(content))
     except GlyphError as error:

@@ -6,6 +6,7 @@ Documents)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import facturx
 import pytest
@@ -13,12 +14,13 @@ from babel import Locale, localedata
 from babel.numbers import format_currency
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import TTFFont
+from fpdf.syntax import PDFObject
 from lxml import etree
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.documents import font_objects
+from activities.documents import font_objects, pdf_objects
 from activities.documents.content import format_money, invoice_content
-from activities.documents.einvoice import facturx_xmp
+from activities.documents.einvoice import cii_xml, facturx_xmp
 from activities.documents.fonts import face_for
 from activities.documents.page import FAMILY, Page
 from activities.documents.pdf import add_face, render_pdf
@@ -144,3 +146,27 @@ def test_a_copied_glyph_map_keys_its_font_objects_by_what_it_holds() -> None:
     assert font_objects._font_glyphs(copied) == font_objects._glyphs(copied)
     assert font_objects._font_glyphs(copied) != font_objects._glyphs(prepared)
     assert font_objects._font_glyphs(prepared) == font_objects._glyphs(prepared)
+
+
+def test_object_dictionaries_are_the_ones_fpdf2_builds(
+    sqlite_sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every object of a Factur-X invoice (pages, fonts, XMP, output intent, the attached
+    XML) gets from ``pdf_objects`` the very dictionary, in the same order, fpdf2's own
+    ``_build_obj_dict`` gives it."""
+    with sqlite_sessions.begin() as session:
+        invoice = issue_kind(session, "reverse_charge_eu")
+        content, xml = invoice_content(invoice), cii_xml(invoice)
+    pdf_objects.install()
+    compared: set[str] = set()
+
+    def both(obj: PDFObject, security_handler: Any = None) -> dict[str, object]:
+        ours = pdf_objects._build_obj_dict(obj, security_handler)
+        theirs = pdf_objects.FPDF2_BUILD_OBJ_DICT(obj, security_handler)
+        assert list(ours.items()) == list(theirs.items()), type(obj).__name__
+        compared.add(type(obj).__name__)
+        return ours
+
+    monkeypatch.setattr(PDFObject, "_build_obj_dict", both)
+    render_pdf(content, einvoice=xml)
+    assert {"PDFPage", "PDFFont", "PDFXmpMetadata", "PDFICCProfile", "PDFEmbeddedFile"} <= compared
