@@ -13,6 +13,7 @@ credited, positive, as EN 16931 has them on a credit note (type 381).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,7 +24,14 @@ from unicodedata import normalize
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import (
+    NumberPattern,
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_symbol,
+    parse_pattern,
+)
 from pycountry import countries
 
 from activities.billing.money import ZERO, round_money
@@ -103,13 +111,47 @@ def _locale(name: str) -> Locale:
     return Locale.parse(name)
 
 
+#: The rate pattern, parsed once (babel parses a pattern given as text on every call).
+_PERCENT = parse_pattern("#,##0.###%")
+
+
+@cache
+def _currency_pattern(currency: str, locale: str) -> NumberPattern | None:
+    """The locale's standard currency pattern with the currency's sign written in, once per
+    currency and locale: babel's ``format_currency`` looks up the sign, and the currency's
+    name whether the pattern uses it or not, on every call (a third of its time). What
+    ``apply`` then gives is what ``format_currency`` gives: the number never holds a ``¤``,
+    so filling the prefix and suffix first is its own replacement done earlier. None for a
+    pattern that names the currency in words (``¤¤¤``, plural by amount): babel does it."""
+    pattern: NumberPattern = _locale(locale).currency_formats["standard"]
+    if any("¤¤¤" in affix for affix in (*pattern.prefix, *pattern.suffix)):
+        return None
+    symbol = get_currency_symbol(currency, _locale(locale))
+
+    def fill(affix: str) -> str:
+        return affix.replace("¤¤", currency.upper()).replace("¤", symbol)
+
+    filled = copy.copy(pattern)
+    filled.prefix = (fill(pattern.prefix[0]), fill(pattern.prefix[1]))
+    filled.suffix = (fill(pattern.suffix[0]), fill(pattern.suffix[1]))
+    return filled
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """``babel.numbers.format_currency(amount, currency, locale=locale)``, faster."""
+    pattern = _currency_pattern(currency, locale)
+    if pattern is None:
+        return str(format_currency(amount, currency, locale=_locale(locale)))
+    return str(pattern.apply(amount, _locale(locale), currency=currency))
+
+
 class _Format:
     def __init__(self, currency: str, locale: str) -> None:
-        self.currency, self.locale = currency, _locale(locale)
+        self.currency, self.locale_name, self.locale = currency, locale, _locale(locale)
 
     def money(self, amount: Decimal) -> str:
         # NFKC: the fullwidth signs of CJK locales (￥) become their plain forms (¥).
-        return normalize("NFKC", format_currency(amount, self.currency, locale=self.locale))
+        return normalize("NFKC", format_money(amount, self.currency, self.locale_name))
 
     def day(self, value: date) -> str:
         text = str(format_date(value, format="medium", locale=self.locale))
@@ -121,7 +163,7 @@ class _Format:
         return str(format_decimal(value.normalize(), locale=self.locale))
 
     def percent(self, rate: Decimal) -> str:
-        return str(format_percent(rate, format="#,##0.###%", locale=self.locale))
+        return str(format_percent(rate, format=_PERCENT, locale=self.locale))
 
 
 def _country(code: str) -> str:

@@ -8,7 +8,7 @@ embedded face, left or right aligned, sometimes over a grey fill, so
 :meth:`Page.put` writes the operators fpdf2 writes for such a string (the
 font selected on the page, ``BT x y Td (glyph codes) Tj ET``, the text colour
 inside ``q … Q`` when it differs from the fill colour) and leaves to ``cell``
-what it does not do itself: a page break that falls due, a core font.
+what it does not do itself: a page break that falls due, a core font, an empty filled cell.
 :meth:`Page.wrap` breaks a paragraph at spaces from the same widths.
 
 The glyph codes are those of the document's font map (fpdf2's ``SubsetMap``,
@@ -69,7 +69,7 @@ class Page(FPDF):
         font = self.current_font
         assert isinstance(font, TTFFont)
         widths = font.cw
-        return sum(widths[ord(char)] for char in text) * self.font_size_pt * 0.001 / self.k
+        return sum(map(widths.__getitem__, map(ord, text))) * self.font_size_pt * 0.001 / self.k
 
     def put(
         self,
@@ -85,13 +85,30 @@ class Page(FPDF):
         """``cell(w, h, text, align=align, fill=fill, new_x=new_x, new_y=new_y)`` for a plain
         one-line string (``w`` 0: to the right margin), drawn as fpdf2 draws it."""
         font = self.current_font
-        if not text or not isinstance(font, TTFFont) or self.will_page_break(h):
+        if (fill and not text) or not isinstance(font, TTFFont) or self.will_page_break(h):
             self.cell(w, h, text, align=align, fill=fill, new_x=new_x, new_y=new_y)
             return
-        if not self.current_font_is_set_on_page:
-            self._out(self._set_font_for_page(font, self.font_size_pt))
         if w == 0:
             w = self.w - self.r_margin - self.x
+        x, y = self.x, self.y
+        if text:  # an empty cell draws nothing, not even the font (as cell)
+            self._line(font, w, h, text, align, fill)
+        self._lasth = h or self.font_size
+        if new_x == XPos.RIGHT:
+            self.x = x + w
+        elif new_x == XPos.LMARGIN:
+            self.x = self.l_margin
+        elif new_x != XPos.LEFT:
+            raise ValueError(f"put: new_x {new_x} is not one of RIGHT, LEFT, LMARGIN")
+        if new_y == YPos.NEXT:
+            self.y = y + h
+        elif new_y != YPos.TOP:
+            raise ValueError(f"put: new_y {new_y} is not one of TOP, NEXT")
+
+    def _line(self, font: TTFFont, w: float, h: float, text: str, align: str, fill: bool) -> None:
+        """The operators ``cell`` writes for a plain one-line ``text`` at the cursor."""
+        if not self.current_font_is_set_on_page:
+            self._out(self._set_font_for_page(font, self.font_size_pt))
         k, x, y = self.k, self.x, self.y
         ops = []
         if fill:
@@ -111,17 +128,6 @@ class Page(FPDF):
         ops.append(f"({escape_parens(mapped.encode('utf-16-be').decode('latin-1'))}) Tj ET")
         line = " ".join(ops)
         self._out(f"q {line} Q" if coloured else line)
-        self._lasth = h
-        if new_x == XPos.RIGHT:
-            self.x = x + w
-        elif new_x == XPos.LMARGIN:
-            self.x = self.l_margin
-        elif new_x != XPos.LEFT:
-            raise ValueError(f"put: new_x {new_x} is not one of RIGHT, LEFT, LMARGIN")
-        if new_y == YPos.NEXT:
-            self.y = y + h
-        elif new_y != YPos.TOP:
-            raise ValueError(f"put: new_y {new_y} is not one of TOP, NEXT")
 
     def wrap(self, text: str, width: float) -> list[str] | None:
         """``text`` broken at spaces into lines that fit a cell ``width`` mm wide, or None

@@ -28,11 +28,11 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import SubsetMap, TTFFont
 
-from activities.documents import font_programs
+from activities.documents import font_programs, pdf_objects
 from activities.documents.content import DocumentContent, Row
 from activities.documents.einvoice import embed_facturx
 from activities.documents.errors import GlyphError
-from activities.documents.font_objects import FontObjectsProducer
+from activities.documents.font_objects import FontObjectsProducer, copy_map
 from activities.documents.fonts import Face, face_for
 from activities.documents.page import FAMILY, Page
 
@@ -55,6 +55,7 @@ def _all_text(content: DocumentContent) -> str:
 def render_pdf(content: DocumentContent, einvoice: bytes | None = None) -> bytes:
     """The document as PDF bytes; the same content always gives the same bytes. With
     ``einvoice`` (checked EN 16931 XML), a Factur-X PDF/A-3 carrying it."""
+    pdf_objects.install()
     try:
         face = face_for(_all_text(content))
     except GlyphError as error:
@@ -146,10 +147,8 @@ def add_face(pdf: FPDF, face: Face) -> None:
         font.missing_glyphs = []
         font.biggest_size_pt = 0
         if face.whole:
-            subset = copy.copy(_whole_map(path, style))
+            subset = copy_map(_whole_map(path, style))
             subset.font = font
-            subset._char_id_per_glyph = dict(subset._char_id_per_glyph)
-            subset._reserved = list(subset._reserved)
             font.subset = subset
             if isinstance(pdf, Page):
                 pdf.know_codes(font, _whole_codes(path, style))

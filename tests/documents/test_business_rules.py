@@ -113,6 +113,22 @@ def test_a_warning_is_logged_and_does_not_stop_the_document(
     )
 
 
+def test_an_element_out_of_place_fails_the_facturx_xsd_by_name(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    """The XSD (compiled once per process) runs on the very tree the other checks read."""
+    xml = _renewal_xml(sqlite_sessions).replace(
+        b"<ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode>",
+        b"<ram:InvoiceCurrency>EUR</ram:InvoiceCurrency>",
+    )
+    with pytest.raises(
+        EInvoiceError, match=r"INV-X: e-invoice fails the EN 16931 XSD: .*InvoiceCurrency\b"
+    ):
+        check_einvoice("INV-X", xml)
+    with pytest.raises(EInvoiceError, match=r"INV-X: e-invoice is not well-formed XML"):
+        check_einvoice("INV-X", xml[:-40])
+
+
 def _renewal_xml(sessions: sessionmaker[Session]) -> bytes:
     with sessions.begin() as session:
         return cii_xml(issue_kind(session, "renewal_with_discount_de"))
