@@ -237,13 +237,27 @@ def _customer(session: Session, obj: Mapping[str, Any]) -> tuple[str | None, str
                 invoice.customer_id,
             )
         ):
-            payable = invoice.status == InvoiceStatus.OPEN and invoice.balance > ZERO
-            return invoice.customer_id, named if payable else None
+            return invoice.customer_id, _payable(session, named)
     if linked is not None:
         return linked, None
     if isinstance(claimed, str) and session.get(Customer, claimed) is not None:
         return claimed, None
     return None, None
+
+
+def _payable(session: Session, number: str | None) -> str | None:
+    """``number`` while that invoice is open with a balance, as committed now; else ``None``.
+
+    Read again once the customer is locked: an invoice another writer (a bank line, a
+    credit note) paid meanwhile is not named to record_payment, which would refuse the
+    whole payment, and the card's cash would never reach the ledger."""
+    if number is None:
+        return None
+    invoice = session.scalar(
+        select(Invoice).where(Invoice.number == number).execution_options(populate_existing=True)
+    )
+    payable = invoice is not None and invoice.status == InvoiceStatus.OPEN and invoice.balance > 0
+    return number if payable else None
 
 
 def _payment_id(kind: str, obj: Mapping[str, Any]) -> str | None:
@@ -287,6 +301,11 @@ def _paid(
             f"no customer for Stripe customer {stripe_customer}: "
             "`billing-ops stripe link` it and the payment is applied",
         )
+    # The invoice to pay first is decided under the customer's lock (the one every payment,
+    # credit note and re-issue of the customer takes first): the card's cash is recorded
+    # whoever paid that invoice a moment ago, on the next open invoice or as unapplied cash.
+    locks.customer(session, customer_id)
+    invoice_number = _payable(session, invoice_number)
     result = record_payment(
         session,
         PaymentIn(

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
-from activities.billing.money import ZERO, format_money
+from activities.billing.money import ZERO, format_money, is_rounded
 from activities.disputes.reprice import BilledLine, BilledSubscription, InvoiceFacts
 from activities.disputes.triage import Address
 from activities.ledger import audit, locks
 from activities.ledger.customers import get_customer
-from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger.errors import LedgerError, NotFound, check_amount
 from activities.ledger.invoices import credited, get_invoice, issue_invoice
 from activities.ledger.models import (
     CreditNote,
@@ -245,19 +245,38 @@ def issue_credit_note(
     """Credit ``amount`` against the invoice's open balance; what exceeds it (the invoice was
     paid) stays on the account as credit. The same ``key`` again returns the first note."""
     found = get_invoice(session, invoice_number)
-    # Row locks in the ledger's fixed order (activities/ledger/locks.py): a payment or
-    # another credit note on this invoice waits until this one commits, then sees it.
+    check_amount("amount", amount)
+    if amount <= ZERO or not is_rounded(amount, found.currency):
+        raise LedgerError(
+            f"amount: a credit note must be a positive {found.currency} amount, got {amount}"
+        )
+    # Row locks in the ledger's fixed order (activities/ledger/locks.py): a payment, a
+    # re-issue or another credit note on this invoice waits until this one commits, then
+    # sees it.
     locks.customer(session, found.customer_id)
     invoice = locks.invoices(session, [found.id])[found.id]
-    existing = session.scalar(select(CreditNote).where(CreditNote.idempotency_key == key))
+    existing = session.scalar(
+        select(CreditNote)
+        .where(CreditNote.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    )
     if existing is not None:
-        if existing.amount != amount:
+        if (existing.invoice_id, existing.amount) != (invoice.id, amount):
+            # The key names one credit: another invoice or amount under it is a different
+            # credit, refused rather than answered with the first note as if it were issued.
             raise LedgerError(
-                f"idempotency key {key}: already issued {existing.number} for {existing.amount}"
+                f"idempotency key {key}: already issued {existing.number} for "
+                f"{existing.amount} {existing.currency} on another invoice or amount; "
+                "refusing a different credit under it"
             )
         return existing
-    if amount <= ZERO:
-        raise LedgerError(f"amount: a credit note must be positive, got {amount}")
+    if invoice.status not in DISPUTABLE:
+        # A void invoice (re-issued under a new number) owes nothing: a credit on it would
+        # all become account credit, on top of what the new invoice can be credited.
+        raise LedgerError(
+            f"invoice_number: {invoice.number} is {invoice.status.value}; only open or paid "
+            "invoices are credited"
+        )
     earlier = credited(session, invoice)
     if amount > earlier.remaining:
         raise LedgerError(
