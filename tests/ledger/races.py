@@ -395,6 +395,26 @@ def _promise_settled(session: Session, round_: int, worker: int) -> Outcome:
     return ("done", "kept" if kept else "")
 
 
+def _book_overpaid_invoice(session: Session, round_: int) -> None:
+    """A 100.00 invoice paid by 140.00 whose 40.00 left over became account credit."""
+    _book_invoice(session, round_)
+    overpaid = PaymentIn(
+        customer_id=customer_id(round_),
+        processor_id=f"paid-{round_}",
+        amount=Decimal("140.00"),
+        currency="USD",
+        received_at=NOW,
+        overpayment="account_credit",
+    )
+    record_payment(session, overpaid, ACTOR)
+
+
+def _refunds_of_overpayment(session: Session, round_: int, worker: int) -> Outcome:
+    """Four refunds of 60.00 of that payment: the 40.00 on the account is credit the
+    customer can spend, no longer cash to refund, so one fits (100.00 is refundable)."""
+    return _refund(session, round_, worker, "60.00")
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -417,6 +437,7 @@ CASES: dict[str, Case] = {
     "credit_note_key_reused": Case(_book_two_invoices, _credit_note_key_reused),
     "promises_one_account": Case(_book_invoice, _promises_one_account),
     "promise_settled_once": Case(_book_promise, _promise_settled),
+    "refunds_of_overpayment": Case(_book_overpaid_invoice, _refunds_of_overpayment),
 }
 
 

@@ -231,3 +231,15 @@ def test_a_promise_is_settled_once(engine: Engine, sessions: sessionmaker[Sessio
         ).all()
     assert {count for _, count in settlements} == {1}, settlements
     assert len(settlements) == len(outcomes)
+
+
+def test_cash_that_became_account_credit_is_not_refunded_too(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "refunds_of_overpayment")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] + ["refused"] * (WORKERS - 1), (round_, got)
+        refusals = [detail for kind, detail in got if kind == "refused"]
+        assert all("account credit" in detail for detail in refusals), refusals
+    with sessions() as session:
+        assert session.scalar(select(func.sum(Refund.amount))) == 60 * len(outcomes)
