@@ -166,7 +166,13 @@ def close_dispute(
     session: Session, dispute_id: str, status: DisputeStatus, actor: str, reason: str, at: datetime
 ) -> None:
     """Close the dispute, which releases its invoices; closing it again changes nothing."""
-    dispute = get_dispute(session, dispute_id)
+    found = get_dispute(session, dispute_id)
+    # Decided under the customer's lock (where disputes are opened and their money moves):
+    # two closings at once (the workflow and a card network's verdict, or a retry) see
+    # each other, and the second is a no-op or refused, never a second outcome on top.
+    locks.customer(session, found.customer_id)
+    dispute = session.get(Dispute, dispute_id, populate_existing=True)
+    assert dispute is not None  # disputes are never deleted
     if dispute.status == status:
         return
     if dispute.status != DisputeStatus.OPEN:

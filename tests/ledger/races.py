@@ -28,11 +28,16 @@ from activities.cash.statements import StatementLine
 from activities.cash.store import apply_line, import_lines, release_kept_promise
 from activities.cash.stripe_events import handle_event
 from activities.collections.store import record_promise, settle_promise
-from activities.disputes.store import issue_credit_note, open_dispute, reissue_invoice
+from activities.disputes.store import (
+    close_dispute,
+    issue_credit_note,
+    open_dispute,
+    reissue_invoice,
+)
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.errors import LedgerBusy, LedgerError
 from activities.ledger.invoices import issue_invoice
-from activities.ledger.models import BankStatementLine, LineKind, PromiseToPay
+from activities.ledger.models import BankStatementLine, DisputeStatus, LineKind, PromiseToPay
 from activities.ledger.payments import PaymentIn, RefundIn, record_payment, refund_payment
 from tests.conftest import NOW
 from tests.ledger import factories
@@ -415,6 +420,19 @@ def _refunds_of_overpayment(session: Session, round_: int, worker: int) -> Outco
     return _refund(session, round_, worker, "60.00")
 
 
+def _book_dispute(session: Session, round_: int) -> None:
+    _book_invoice(session, round_)
+    _disputes_one_invoice(session, round_, 0)
+
+
+def _dispute_closed_twice(session: Session, round_: int, worker: int) -> Outcome:
+    """The dispute closed as resolved (twice: a retried activity) and as withdrawn (twice)
+    at once: it ends one way, and the other way is refused."""
+    status = DisputeStatus.RESOLVED if worker < 2 else DisputeStatus.WITHDRAWN
+    close_dispute(session, f"DSP-R{round_}-0", status, ACTOR, "race", NOW)
+    return ("done", status.value)
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -438,6 +456,7 @@ CASES: dict[str, Case] = {
     "promises_one_account": Case(_book_invoice, _promises_one_account),
     "promise_settled_once": Case(_book_promise, _promise_settled),
     "refunds_of_overpayment": Case(_book_overpaid_invoice, _refunds_of_overpayment),
+    "dispute_closed_twice": Case(_book_dispute, _dispute_closed_twice),
 }
 
 

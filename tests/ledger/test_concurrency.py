@@ -243,3 +243,18 @@ def test_cash_that_became_account_credit_is_not_refunded_too(
         assert all("account credit" in detail for detail in refusals), refusals
     with sessions() as session:
         assert session.scalar(select(func.sum(Refund.amount))) == 60 * len(outcomes)
+
+
+def test_a_dispute_is_closed_once(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "dispute_closed_twice")
+    for round_, got in outcomes.items():
+        # the first closing and its retry are done; the other closing is refused
+        done = {detail for kind, detail in got if kind == "done"}
+        assert len(done) == 1 and _kinds(got) == ["done"] * 2 + ["refused"] * 2, (round_, got)
+    with sessions() as session:
+        closings = session.execute(
+            select(AuditEntry.subject_id, func.count())
+            .where(AuditEntry.action.in_(("dispute.resolved", "dispute.withdrawn")))
+            .group_by(AuditEntry.subject_id)
+        ).all()
+    assert {count for _, count in closings} == {1}, closings
