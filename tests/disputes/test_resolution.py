@@ -335,3 +335,22 @@ def test_a_triage_missing_its_fact_is_refused_naming_the_field(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         Triage.model_validate(facts)
+
+
+@pytest.mark.parametrize("amount", ["NaN", "sNaN", "Infinity", "-5.00", "0", "1E+20", "10.001"])
+def test_a_credit_note_amount_that_is_not_money_is_refused_and_nothing_written(
+    sqlite_sessions: sessionmaker[Session], account: Account, amount: str
+) -> None:
+    """A data error, named: NaN once crashed the comparison (InvalidOperation, which Temporal
+    retries) and 10.001 was issued, stored as 10.0010 on a USD invoice."""
+    with pytest.raises(LedgerError, match=r"^amount: "), sqlite_sessions.begin() as session:
+        store.issue_credit_note(
+            session,
+            key="cn-bad",
+            invoice_number=account.invoice,
+            amount=Decimal(amount),
+            reason="test",
+            actor="test",
+            at=NOW,
+        )
+    assert count(sqlite_sessions, CreditNote) == 0
