@@ -163,6 +163,13 @@ def handle_event(session: Session, event: Mapping[str, Any], now: datetime) -> E
 
 def _process(session: Session, row: StripeEvent, now: datetime) -> EventOutcome:
     outcome = EventOutcome(row.id, StripeEventStatus.IGNORED.value, "")
+    about = _about(row.type, row.payload)
+    if about is not None:
+        # Held until commit, outside the savepoint (whose rollback would let it go before
+        # the event is marked parked): a refund or dispute parked for want of its payment
+        # and the payment that releases what is parked for it queue here, so the second
+        # sees the first.
+        locks.processor_id(session, about)
     try:
         with session.begin_nested():
             _dispatch(session, row.type, row.payload, row.created_at, now, outcome)
@@ -258,6 +265,15 @@ def _payable(session: Session, number: str | None) -> str | None:
     )
     payable = invoice is not None and invoice.status == InvoiceStatus.OPEN and invoice.balance > 0
     return number if payable else None
+
+
+def _about(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """The payment (processor id) an event records, refunds or disputes, if any."""
+    if kind in PAID or kind == "charge.refunded":
+        return _payment_id(kind, obj)
+    if kind in DISPUTE:
+        return _optional_id(obj.get("payment_intent")) or _optional_id(obj.get("charge"))
+    return None
 
 
 def _payment_id(kind: str, obj: Mapping[str, Any]) -> str | None:

@@ -433,6 +433,22 @@ def _dispute_closed_twice(session: Session, round_: int, worker: int) -> Outcome
     return ("done", status.value)
 
 
+def _payment_with_refund_events(session: Session, round_: int, worker: int) -> Outcome:
+    """A card payment and three ``charge.refunded`` events of it (cumulative 10, 20, 30.00)
+    delivered at the same instant: a refund that comes before its payment is parked, and
+    must be applied when the payment lands, also when the two commit together."""
+    if worker == 0:
+        obj: dict[str, Any] = {
+            "id": f"paid-{round_}",
+            "object": "payment_intent",
+            "amount_received": 10000,
+            "currency": "usd",
+            "metadata": {"customer_id": customer_id(round_)},
+        }
+        return _stripe(session, f"evt_pp_{round_}", "payment_intent.succeeded", obj)
+    return _refund_events(session, round_, worker - 1)
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -457,6 +473,7 @@ CASES: dict[str, Case] = {
     "promise_settled_once": Case(_book_promise, _promise_settled),
     "refunds_of_overpayment": Case(_book_overpaid_invoice, _refunds_of_overpayment),
     "dispute_closed_twice": Case(_book_dispute, _dispute_closed_twice),
+    "payment_with_refund_events": Case(_book_invoice, _payment_with_refund_events),
 }
 
 

@@ -24,6 +24,8 @@ from activities.ledger.models import (
     Payment,
     PromiseToPay,
     Refund,
+    StripeEvent,
+    StripeEventStatus,
 )
 from tests.ledger import races
 
@@ -258,3 +260,18 @@ def test_a_dispute_is_closed_once(engine: Engine, sessions: sessionmaker[Session
             .group_by(AuditEntry.subject_id)
         ).all()
     assert {count for _, count in closings} == {1}, closings
+
+
+def test_refunds_that_race_their_payment_are_applied(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    _race(engine, sessions, "payment_with_refund_events")
+    with sessions() as session:
+        refunded = session.scalars(select(Payment.refunded)).all()
+        parked = session.scalars(
+            select(StripeEvent.id).where(StripeEvent.status == StripeEventStatus.PARKED)
+        ).all()
+    # refunds of 10, 20 and 30.00 in all: the ledger holds 30.00 on each payment, and no
+    # refund is left parked for a payment that has landed
+    assert parked == [], parked
+    assert set(refunded) == {30}, refunded
