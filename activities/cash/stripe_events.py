@@ -163,13 +163,12 @@ def handle_event(session: Session, event: Mapping[str, Any], now: datetime) -> E
 
 def _process(session: Session, row: StripeEvent, now: datetime) -> EventOutcome:
     outcome = EventOutcome(row.id, StripeEventStatus.IGNORED.value, "")
-    about = _about(row.type, row.payload)
-    if about is not None:
-        # Held until commit, outside the savepoint (whose rollback would let it go before
-        # the event is marked parked): a refund or dispute parked for want of its payment
-        # and the payment that releases what is parked for it queue here, so the second
-        # sees the first.
-        locks.processor_id(session, about)
+    # Held until commit, outside the savepoint (whose rollback would let them go before the
+    # event is marked parked): an event parked for want of its payment or its customer's
+    # link, and the payment or link that releases what is parked for it, queue here, so
+    # the second sees the first. Stripe customer first, then the payment (locks.py).
+    for name in _about(row.type, row.payload):
+        locks.name(session, name)
     try:
         with session.begin_nested():
             _dispatch(session, row.type, row.payload, row.created_at, now, outcome)
@@ -267,13 +266,26 @@ def _payable(session: Session, number: str | None) -> str | None:
     return number if payable else None
 
 
-def _about(kind: str, obj: Mapping[str, Any]) -> str | None:
-    """The payment (processor id) an event records, refunds or disputes, if any."""
+def _about(kind: str, obj: Mapping[str, Any]) -> list[str]:
+    """What a parked event waits for (``waits_for``): the Stripe customer of a payment,
+    then the payment an event records, refunds or disputes."""
+    names: list[str] = []
+    if kind in PAID:
+        stripe_customer = _optional_id(obj.get("customer"))
+        if stripe_customer is not None:
+            names.append(_link(stripe_customer))
     if kind in PAID or kind == "charge.refunded":
-        return _payment_id(kind, obj)
-    if kind in DISPUTE:
-        return _optional_id(obj.get("payment_intent")) or _optional_id(obj.get("charge"))
-    return None
+        names.append(_payment_id(kind, obj) or "")
+    elif kind in DISPUTE:
+        names.append(
+            _optional_id(obj.get("payment_intent")) or _optional_id(obj.get("charge")) or ""
+        )
+    return [name for name in names if name]
+
+
+def _link(stripe_customer: str) -> str:
+    """What a payment of an unlinked Stripe customer waits for."""
+    return f"customer:{stripe_customer}"
 
 
 def _payment_id(kind: str, obj: Mapping[str, Any]) -> str | None:
@@ -313,7 +325,7 @@ def _paid(
     if customer_id is None:
         stripe_customer = _optional_id(obj.get("customer")) or "no customer"
         raise _Parked(
-            f"customer:{stripe_customer}",
+            _link(stripe_customer),
             f"no customer for Stripe customer {stripe_customer}: "
             "`billing-ops stripe link` it and the payment is applied",
         )
@@ -562,6 +574,9 @@ def link_customer(
         raise LedgerError(f"customer {customer_id!r} not found")
     if not stripe_customer.startswith("cus_"):
         raise LedgerError(f"stripe customer: {stripe_customer!r} is not a Stripe customer id")
+    # A payment parked for want of this link right now is committed before this lock, and
+    # found below, or waits behind it and then finds the link (see _process).
+    locks.name(session, _link(stripe_customer))
     existing = session.scalar(
         select(PayerMapping.customer_id).where(
             PayerMapping.kind == PayerMappingKind.STRIPE_CUSTOMER,
@@ -590,4 +605,4 @@ def link_customer(
             after={"stripe": stripe_customer},
         )
         session.flush()
-    return release_parked(session, f"customer:{stripe_customer}", now)
+    return release_parked(session, _link(stripe_customer), now)

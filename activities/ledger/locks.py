@@ -5,8 +5,8 @@ reads a balance it means to change, it locks the rows that hold it, with
 ``SELECT … FOR NO KEY UPDATE``, and keeps them locked until its transaction
 ends. Every movement takes its locks in the same order:
 
-0. a processor's payment id, when a Stripe event records, refunds or disputes it
-   (:func:`processor_id`: the payment row may not exist yet);
+0. names no row may hold yet (:func:`name`), when a Stripe event records, refunds or
+   disputes a payment: the Stripe customer, then the payment's processor id;
 1. the customer whose money moves (one customer's payments, refunds, credit
    notes and re-issues queue behind each other, so the list of open invoices
    a payment is spread over cannot change under it);
@@ -83,15 +83,16 @@ def invoices(session: Session, invoice_ids: Iterable[int]) -> dict[int, Invoice]
     return {invoice.id: invoice for invoice in rows}
 
 
-def processor_id(session: Session, processor_id: str) -> None:
-    """Lock a processor's payment id, whether or not a payment holds it yet (step 0, before
-    the customer): a transaction-scoped advisory lock on PostgreSQL.
+def name(session: Session, name: str) -> None:
+    """Lock a name no row may hold yet (step 0, before the customer): a processor's payment
+    id, or a Stripe customer not linked to ours yet. A transaction-scoped advisory lock on
+    PostgreSQL; SQLite's single writer makes these writers serial already.
 
-    A refund or card dispute that finds no payment is parked until the payment lands, and
-    the payment then releases what is parked for it. Both take this lock first, so the one
-    that comes second sees what the first committed: without it, a refund parked while its
-    payment was being recorded was committed after the payment looked for it and stayed
-    parked for good. SQLite's single writer makes them serial already.
+    An event that finds no payment (a refund, a card dispute) or no customer (a payment of
+    an unlinked Stripe customer) is parked until that lands, and what lands then releases
+    what is parked for it. Both take this lock first, so the one that comes second sees
+    what the first committed: without it, an event parked while the payment or the link
+    was being written was committed after they looked for it and stayed parked for good.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(processor_id, 0))))
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))

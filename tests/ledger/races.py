@@ -26,7 +26,7 @@ from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
 from activities.cash.policy import CashPolicy
 from activities.cash.statements import StatementLine
 from activities.cash.store import apply_line, import_lines, release_kept_promise
-from activities.cash.stripe_events import handle_event
+from activities.cash.stripe_events import handle_event, link_customer
 from activities.collections.store import record_promise, settle_promise
 from activities.disputes.store import (
     close_dispute,
@@ -449,6 +449,22 @@ def _payment_with_refund_events(session: Session, round_: int, worker: int) -> O
     return _refund_events(session, round_, worker - 1)
 
 
+def _payments_while_linking(session: Session, round_: int, worker: int) -> Outcome:
+    """An analyst links Stripe customer ``cus_r`` to ours while three of its card payments
+    arrive: a payment parked for want of the link is applied when the link lands."""
+    if worker == 0:
+        link_customer(session, f"cus_{round_}", customer_id(round_), ACTOR, NOW)
+        return ("done", "")
+    obj: dict[str, Any] = {
+        "id": f"pi_{round_}_{worker}",
+        "object": "payment_intent",
+        "amount_received": 2000,
+        "currency": "usd",
+        "customer": f"cus_{round_}",
+    }
+    return _stripe(session, f"evt_l_{round_}_{worker}", "payment_intent.succeeded", obj)
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -474,6 +490,7 @@ CASES: dict[str, Case] = {
     "refunds_of_overpayment": Case(_book_overpaid_invoice, _refunds_of_overpayment),
     "dispute_closed_twice": Case(_book_dispute, _dispute_closed_twice),
     "payment_with_refund_events": Case(_book_invoice, _payment_with_refund_events),
+    "payments_while_linking": Case(_book_invoice, _payments_while_linking),
 }
 
 

@@ -275,3 +275,16 @@ def test_refunds_that_race_their_payment_are_applied(
     # refund is left parked for a payment that has landed
     assert parked == [], parked
     assert set(refunded) == {30}, refunded
+
+
+def test_payments_that_race_the_link_of_their_customer_are_applied(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "payments_while_linking")
+    with sessions() as session:
+        paid = session.scalar(select(func.sum(Payment.amount)))
+        parked = session.scalars(
+            select(StripeEvent.id).where(StripeEvent.status == StripeEventStatus.PARKED)
+        ).all()
+    assert parked == [], parked
+    assert paid == 60 * len(outcomes)
