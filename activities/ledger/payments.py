@@ -364,6 +364,8 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
     Refunding cash that paid an invoice re-opens that invoice for the amount.
     """
     check_length("processor_id", refund_in.processor_id, Refund.processor_id)
+    if refund_in.refunded_at.tzinfo is None:
+        raise LedgerError("refunded_at: must be timezone-aware")
     check_length("payment_processor_id", refund_in.payment_processor_id, Payment.processor_id)
     found = session.scalar(
         select(Payment).where(Payment.processor_id == refund_in.payment_processor_id)
