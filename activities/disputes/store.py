@@ -60,6 +60,14 @@ def open_dispute(
     """Record the dispute and hold its invoices; the same id again returns the first record."""
     existing = session.get(Dispute, dispute_id)
     if existing is not None:
+        held = held_invoices(session, dispute_id)
+        if (existing.customer_id, sorted(held)) != (customer_id, sorted(invoice_numbers)):
+            # The id names one dispute: other invoices under it are a different dispute,
+            # refused rather than answered as if they were held.
+            raise LedgerError(
+                f"dispute_id: {dispute_id} already holds {', '.join(sorted(held))} of "
+                f"{existing.customer_id}; refusing a different dispute under it"
+            )
         return existing
     # Under the customer's lock (every dispute of the customer queues here) the check below
     # sees any dispute opened a moment ago on the same invoice: two at once cannot both
@@ -114,6 +122,18 @@ def check_disputable(
             raise LedgerError(f"invoices: {invoice.number} is already disputed in {held}")
     if len({invoice.currency for invoice in invoices}) != 1:
         raise LedgerError("invoices: one dispute covers invoices in one currency")
+
+
+def held_invoices(session: Session, dispute_id: str) -> list[str]:
+    """The numbers of the invoices the dispute names."""
+    return [
+        number or ""
+        for number in session.scalars(
+            select(Invoice.number)
+            .join(DisputedInvoice, DisputedInvoice.invoice_id == Invoice.id)
+            .where(DisputedInvoice.dispute_id == dispute_id)
+        )
+    ]
 
 
 def held_by(session: Session, invoice_id: int) -> str | None:
