@@ -41,9 +41,8 @@ from activities.cash.matcher import (
 from activities.cash.policy import CashPolicy
 from activities.cash.statements import StatementLine
 from activities.collections.store import settle_promise
-from activities.ledger import audit
-from activities.ledger.customers import get_customer
-from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger import audit, locks
+from activities.ledger.errors import LedgerError, NotFound, check_amount
 from activities.ledger.models import (
     BankStatementLine,
     Base,
@@ -280,7 +279,10 @@ def apply_line(
     payer's account and name when ``learn``.
     """
     row = _take(session, line_id, StatementLineStatus.APPLIED, actor, now)
-    customer = get_customer(session, customer_id)
+    # The plan is made from the invoices as they are under the customer's lock: a card
+    # payment or credit note of the same invoice committed a moment ago is seen, not
+    # overwritten (the ledger's lock order: customer, payment, invoices).
+    customer = locks.customer(session, customer_id)
     plan = _plan(session, row, customer.id, invoice_numbers, amounts)
     received_at = datetime.combine(row.booked_on, time(12), tzinfo=UTC)
     applied = Applied(line_id, customer.id, received_at)
@@ -373,7 +375,11 @@ def _plan(
     plan: list[tuple[str | None, Decimal]] = []
     remaining = row.amount
     for index, number in enumerate(numbers):
-        invoice = session.scalar(select(Invoice).where(Invoice.number == number))
+        invoice = session.scalar(
+            select(Invoice)
+            .where(Invoice.number == number)
+            .execution_options(populate_existing=True)
+        )
         if invoice is None or invoice.customer_id != customer_id:
             raise NotFound(f"invoices: {number!r} is not an invoice of {customer_id}")
         if invoice.status != InvoiceStatus.OPEN or invoice.balance <= ZERO:
@@ -386,6 +392,7 @@ def _plan(
             take = min(remaining, invoice.balance)
         else:
             take = amounts[index]
+            check_amount("amounts", take)
             if take <= ZERO or take > invoice.balance:
                 raise LedgerError(
                     f"amounts: {take} on {number} must be positive and at most its balance "

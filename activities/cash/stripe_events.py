@@ -166,6 +166,12 @@ def handle_event(session: Session, event: Mapping[str, Any], now: datetime) -> E
 
 def _process(session: Session, row: StripeEvent, now: datetime) -> EventOutcome:
     outcome = EventOutcome(row.id, StripeEventStatus.IGNORED.value, "")
+    # Held until commit, outside the savepoint (whose rollback would let them go before the
+    # event is marked parked): an event parked for want of its payment or its customer's
+    # link, and the payment or link that releases what is parked for it, queue here, so
+    # the second sees the first. Stripe customer first, then the payment (locks.py).
+    for name in _about(row.type, row.payload):
+        locks.name(session, name)
     try:
         with session.begin_nested():
             _dispatch(session, row.type, row.payload, row.created_at, now, outcome)
@@ -242,13 +248,49 @@ def _customer(session: Session, obj: Mapping[str, Any]) -> tuple[str | None, str
                 invoice.customer_id,
             )
         ):
-            payable = invoice.status == InvoiceStatus.OPEN and invoice.balance > ZERO
-            return invoice.customer_id, named if payable else None
+            return invoice.customer_id, _payable(session, named)
     if linked is not None:
         return linked, None
     if isinstance(claimed, str) and session.get(Customer, claimed) is not None:
         return claimed, None
     return None, None
+
+
+def _payable(session: Session, number: str | None) -> str | None:
+    """``number`` while that invoice is open with a balance, as committed now; else ``None``.
+
+    Read again once the customer is locked: an invoice another writer (a bank line, a
+    credit note) paid meanwhile is not named to record_payment, which would refuse the
+    whole payment, and the card's cash would never reach the ledger."""
+    if number is None:
+        return None
+    invoice = session.scalar(
+        select(Invoice).where(Invoice.number == number).execution_options(populate_existing=True)
+    )
+    payable = invoice is not None and invoice.status == InvoiceStatus.OPEN and invoice.balance > 0
+    return number if payable else None
+
+
+def _about(kind: str, obj: Mapping[str, Any]) -> list[str]:
+    """What a parked event waits for (``waits_for``): the Stripe customer of a payment,
+    then the payment an event records, refunds, disputes or takes a failed refund back on."""
+    names: list[str] = []
+    if kind in PAID:
+        stripe_customer = _optional_id(obj.get("customer"))
+        if stripe_customer is not None:
+            names.append(_link(stripe_customer))
+    if kind in PAID or kind == "charge.refunded":
+        names.append(_payment_id(kind, obj) or "")
+    elif kind in DISPUTE or kind in REFUND_CHANGED:
+        names.append(
+            _optional_id(obj.get("payment_intent")) or _optional_id(obj.get("charge")) or ""
+        )
+    return [name for name in names if name]
+
+
+def _link(stripe_customer: str) -> str:
+    """What a payment of an unlinked Stripe customer waits for."""
+    return f"customer:{stripe_customer}"
 
 
 def _payment_id(kind: str, obj: Mapping[str, Any]) -> str | None:
@@ -288,10 +330,15 @@ def _paid(
     if customer_id is None:
         stripe_customer = _optional_id(obj.get("customer")) or "no customer"
         raise _Parked(
-            f"customer:{stripe_customer}",
+            _link(stripe_customer),
             f"no customer for Stripe customer {stripe_customer}: "
             "`billing-ops stripe link` it and the payment is applied",
         )
+    # The invoice to pay first is decided under the customer's lock (the one every payment,
+    # credit note and re-issue of the customer takes first): the card's cash is recorded
+    # whoever paid that invoice a moment ago, on the next open invoice or as unapplied cash.
+    locks.customer(session, customer_id)
+    invoice_number = _payable(session, invoice_number)
     result = record_payment(
         session,
         PaymentIn(
@@ -602,6 +649,9 @@ def link_customer(
         raise LedgerError(f"customer {customer_id!r} not found")
     if not stripe_customer.startswith("cus_"):
         raise LedgerError(f"stripe customer: {stripe_customer!r} is not a Stripe customer id")
+    # A payment parked for want of this link right now is committed before this lock, and
+    # found below, or waits behind it and then finds the link (see _process).
+    locks.name(session, _link(stripe_customer))
     existing = session.scalar(
         select(PayerMapping.customer_id).where(
             PayerMapping.kind == PayerMappingKind.STRIPE_CUSTOMER,
@@ -630,4 +680,4 @@ def link_customer(
             after={"stripe": stripe_customer},
         )
         session.flush()
-    return release_parked(session, f"customer:{stripe_customer}", now)
+    return release_parked(session, _link(stripe_customer), now)

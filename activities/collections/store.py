@@ -14,7 +14,7 @@ from activities.billing.money import ZERO, is_rounded, minor_digits
 from activities.collections.cadence import CadenceBook, CadenceError
 from activities.collections.facts import AccountSnapshot, InvoiceFact, PromiseFact
 from activities.collections.send_window import local_today, public_holidays
-from activities.ledger import audit
+from activities.ledger import audit, locks
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError, check_amount
 from activities.ledger.models import (
@@ -153,12 +153,28 @@ def record_promise(
     open one is kept or broken.
     """
     key = f"promise:{idempotency_key}"
-    done = session.get(IdempotencyKey, key)
+    # Every promise of the account queues on the customer's lock, so the one-open-promise
+    # check below and the key's lookup see a promise recorded a moment ago by another writer.
+    customer = locks.customer(session, customer_id)
+    done = session.get(IdempotencyKey, key, populate_existing=True)
     if done is not None and done.result:
         existing = session.get(PromiseToPay, int(done.result["promise_id"]))
         assert existing is not None
+        asked = (customer_id, amount, currency, promised_date, grace_days)
+        if (
+            existing.customer_id,
+            existing.amount,
+            existing.currency,
+            existing.promised_date,
+            existing.grace_days,
+        ) != asked:
+            raise LedgerError(
+                f"idempotency_key: {idempotency_key!r} already recorded promise "
+                f"#{existing.id} ({existing.amount} {existing.currency} by "
+                f"{existing.promised_date} from {existing.customer_id}); refusing a different "
+                "promise under it"
+            )
         return _promise_fact(existing)
-    customer = get_customer(session, customer_id)
     if currency != customer.currency:
         raise LedgerError(
             f"currency: {customer_id} is billed in {customer.currency}, not {currency}"
@@ -222,9 +238,15 @@ def settle_promise(
 ) -> PromiseStatus:
     """Kept when the account paid at least the promised amount between the promise and the
     deadline, or owes nothing collectible any more; broken otherwise. Settling twice is a no-op."""
-    promise = session.get(PromiseToPay, promise_id)
-    if promise is None:
+    found = session.get(PromiseToPay, promise_id)
+    if found is None:
         raise LedgerError(f"promise_id: no promise #{promise_id}")
+    # Decided under the customer's lock, which payments take too: the cadence at the
+    # deadline and the cash that keeps the promise settle it once, the second finding it
+    # settled, and the cash counted is all the cash committed.
+    locks.customer(session, found.customer_id)
+    promise = session.get(PromiseToPay, promise_id, populate_existing=True)
+    assert promise is not None  # promises are never deleted
     if promise.status != PromiseStatus.OPEN:
         return promise.status
     paid = session.scalar(

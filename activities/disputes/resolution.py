@@ -26,7 +26,7 @@ from activities.disputes.triage import Triage
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import credited, get_invoice
 from activities.ledger.models import Payment
-from activities.ledger.payments import RefundIn, refund_payment
+from activities.ledger.payments import RefundIn, overpayment_credit, refund_payment
 
 
 class _Model(BaseModel):
@@ -143,7 +143,7 @@ def _refund_duplicate(session: Session, customer_id: str, processor_id: str) -> 
     payment = session.scalar(select(Payment).where(Payment.processor_id == processor_id))
     if payment is None or payment.customer_id != customer_id:
         raise LedgerError(f"payment: {processor_id!r} is not a payment of {customer_id}")
-    refundable = payment.amount - payment.refunded
+    refundable = payment.amount - payment.refunded - overpayment_credit(session, payment)
     if refundable <= ZERO:
         raise LedgerError(f"payment: {processor_id} is already refunded in full")
     return Settlement(

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
-from activities.billing.money import ZERO, format_money
+from activities.billing.money import ZERO, format_money, is_rounded
 from activities.disputes.reprice import BilledLine, BilledSubscription, InvoiceFacts
 from activities.disputes.triage import Address
 from activities.ledger import audit, locks
 from activities.ledger.customers import get_customer
-from activities.ledger.errors import LedgerError, NotFound
+from activities.ledger.errors import LedgerError, NotFound, check_amount
 from activities.ledger.invoices import credited, get_invoice, issue_invoice
 from activities.ledger.models import (
     CreditNote,
@@ -60,6 +60,14 @@ def open_dispute(
     """Record the dispute and hold its invoices; the same id again returns the first record."""
     existing = session.get(Dispute, dispute_id)
     if existing is not None:
+        held = held_invoices(session, dispute_id)
+        if (existing.customer_id, sorted(held)) != (customer_id, sorted(invoice_numbers)):
+            # The id names one dispute: other invoices under it are a different dispute,
+            # refused rather than answered as if they were held.
+            raise LedgerError(
+                f"dispute_id: {dispute_id} already holds {', '.join(sorted(held))} of "
+                f"{existing.customer_id}; refusing a different dispute under it"
+            )
         return existing
     # Under the customer's lock (every dispute of the customer queues here) the check below
     # sees any dispute opened a moment ago on the same invoice: two at once cannot both
@@ -116,6 +124,18 @@ def check_disputable(
         raise LedgerError("invoices: one dispute covers invoices in one currency")
 
 
+def held_invoices(session: Session, dispute_id: str) -> list[str]:
+    """The numbers of the invoices the dispute names."""
+    return [
+        number or ""
+        for number in session.scalars(
+            select(Invoice.number)
+            .join(DisputedInvoice, DisputedInvoice.invoice_id == Invoice.id)
+            .where(DisputedInvoice.dispute_id == dispute_id)
+        )
+    ]
+
+
 def held_by(session: Session, invoice_id: int) -> str | None:
     """The open dispute holding the invoice, if any."""
     return session.scalar(
@@ -166,7 +186,13 @@ def close_dispute(
     session: Session, dispute_id: str, status: DisputeStatus, actor: str, reason: str, at: datetime
 ) -> None:
     """Close the dispute, which releases its invoices; closing it again changes nothing."""
-    dispute = get_dispute(session, dispute_id)
+    found = get_dispute(session, dispute_id)
+    # Decided under the customer's lock (where disputes are opened and their money moves):
+    # two closings at once (the workflow and a card network's verdict, or a retry) see
+    # each other, and the second is a no-op or refused, never a second outcome on top.
+    locks.customer(session, found.customer_id)
+    dispute = session.get(Dispute, dispute_id, populate_existing=True)
+    assert dispute is not None  # disputes are never deleted
     if dispute.status == status:
         return
     if dispute.status != DisputeStatus.OPEN:
@@ -245,19 +271,38 @@ def issue_credit_note(
     """Credit ``amount`` against the invoice's open balance; what exceeds it (the invoice was
     paid) stays on the account as credit. The same ``key`` again returns the first note."""
     found = get_invoice(session, invoice_number)
-    # Row locks in the ledger's fixed order (activities/ledger/locks.py): a payment or
-    # another credit note on this invoice waits until this one commits, then sees it.
+    check_amount("amount", amount)
+    if amount <= ZERO or not is_rounded(amount, found.currency):
+        raise LedgerError(
+            f"amount: a credit note must be a positive {found.currency} amount, got {amount}"
+        )
+    # Row locks in the ledger's fixed order (activities/ledger/locks.py): a payment, a
+    # re-issue or another credit note on this invoice waits until this one commits, then
+    # sees it.
     locks.customer(session, found.customer_id)
     invoice = locks.invoices(session, [found.id])[found.id]
-    existing = session.scalar(select(CreditNote).where(CreditNote.idempotency_key == key))
+    existing = session.scalar(
+        select(CreditNote)
+        .where(CreditNote.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    )
     if existing is not None:
-        if existing.amount != amount:
+        if (existing.invoice_id, existing.amount) != (invoice.id, amount):
+            # The key names one credit: another invoice or amount under it is a different
+            # credit, refused rather than answered with the first note as if it were issued.
             raise LedgerError(
-                f"idempotency key {key}: already issued {existing.number} for {existing.amount}"
+                f"idempotency key {key}: already issued {existing.number} for "
+                f"{existing.amount} {existing.currency} on another invoice or amount; "
+                "refusing a different credit under it"
             )
         return existing
-    if amount <= ZERO:
-        raise LedgerError(f"amount: a credit note must be positive, got {amount}")
+    if invoice.status not in DISPUTABLE:
+        # A void invoice (re-issued under a new number) owes nothing: a credit on it would
+        # all become account credit, on top of what the new invoice can be credited.
+        raise LedgerError(
+            f"invoice_number: {invoice.number} is {invoice.status.value}; only open or paid "
+            "invoices are credited"
+        )
     earlier = credited(session, invoice)
     if amount > earlier.remaining:
         raise LedgerError(

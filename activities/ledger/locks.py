@@ -5,6 +5,8 @@ reads a balance it means to change, it locks the rows that hold it, with
 ``SELECT … FOR NO KEY UPDATE``, and keeps them locked until its transaction
 ends. Every movement takes its locks in the same order:
 
+0. names no row may hold yet (:func:`name`), when a Stripe event records, refunds or
+   disputes a payment: the Stripe customer, then the payment's processor id;
 1. the customer whose money moves (one customer's payments, refunds, credit
    notes and re-issues queue behind each other, so the list of open invoices
    a payment is spread over cannot change under it);
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from activities.ledger.errors import NotFound
@@ -79,3 +81,18 @@ def invoices(session: Session, invoice_ids: Iterable[int]) -> dict[int, Invoice]
         .execution_options(populate_existing=True)
     ).all()
     return {invoice.id: invoice for invoice in rows}
+
+
+def name(session: Session, name: str) -> None:
+    """Lock a name no row may hold yet (step 0, before the customer): a processor's payment
+    id, or a Stripe customer not linked to ours yet. A transaction-scoped advisory lock on
+    PostgreSQL; SQLite's single writer makes these writers serial already.
+
+    An event that finds no payment (a refund, a card dispute) or no customer (a payment of
+    an unlinked Stripe customer) is parked until that lands, and what lands then releases
+    what is parked for it. Both take this lock first, so the one that comes second sees
+    what the first committed: without it, an event parked while the payment or the link
+    was being written was committed after they looked for it and stayed parked for good.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))

@@ -188,11 +188,7 @@ def _replay(session: Session, payment: Payment, payment_in: PaymentIn) -> Paymen
         Application(a.invoice.number or "", a.amount, a.invoice.balance)
         for a in _applications(session, payment)
     )
-    credit = session.scalar(
-        select(CreditNote.amount).where(
-            CreditNote.idempotency_key == _overpayment_key(payment.processor_id)
-        )
-    )
+    credit = overpayment_credit(session, payment)
     return PaymentResult(
         processor_id=payment.processor_id,
         customer_id=payment.customer_id,
@@ -200,7 +196,7 @@ def _replay(session: Session, payment: Payment, payment_in: PaymentIn) -> Paymen
         amount=payment.amount,
         applications=applications,
         unapplied=payment.unapplied,
-        account_credit=credit or ZERO,
+        account_credit=credit,
         already_recorded=True,
     )
 
@@ -324,6 +320,16 @@ def _to_account_credit(session: Session, payment: Payment, actor: str) -> Decima
     return amount
 
 
+def overpayment_credit(session: Session, payment: Payment) -> Decimal:
+    """What of the payment became account credit (:func:`_to_account_credit`)."""
+    amount = session.scalar(
+        select(CreditNote.amount).where(
+            CreditNote.idempotency_key == _overpayment_key(payment.processor_id)
+        )
+    )
+    return amount or ZERO
+
+
 def _applications(session: Session, payment: Payment) -> list[PaymentApplication]:
     """The payment's applications as committed now (the cached collection may be stale)."""
     return list(
@@ -368,6 +374,8 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
     Refunding cash that paid an invoice re-opens that invoice for the amount.
     """
     check_length("processor_id", refund_in.processor_id, Refund.processor_id)
+    if refund_in.refunded_at.tzinfo is None:
+        raise LedgerError("refunded_at: must be timezone-aware")
     check_length("payment_processor_id", refund_in.payment_processor_id, Payment.processor_id)
     found = session.scalar(
         select(Payment).where(Payment.processor_id == refund_in.payment_processor_id)
@@ -390,11 +398,17 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
         or round_money(refund_in.amount, payment.currency) != refund_in.amount
     ):
         raise LedgerError(f"amount: must be a positive {payment.currency} amount")
-    refundable = payment.amount - payment.refunded
+    # What an overpayment put on the account is credit the customer can spend, no longer
+    # cash of this payment: refunding it too would give the same money back twice.
+    to_credit = overpayment_credit(session, payment)
+    refundable = payment.amount - payment.refunded - to_credit
     if refund_in.amount > refundable:
+        became = (
+            f"; {to_credit} {payment.currency} of it became account credit" if to_credit else ""
+        )
         raise LedgerError(
             f"amount: {refund_in.amount} exceeds what is refundable on "
-            f"{payment.processor_id} ({refundable} {payment.currency})"
+            f"{payment.processor_id} ({refundable} {payment.currency}{became})"
         )
     if not refund_in.reason.strip():
         raise LedgerError("reason: a refund needs a reason for the audit log")

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TypeVar
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -186,3 +187,30 @@ def test_a_customer_paying_the_same_invoice_twice_in_one_statement_leaves_the_se
         assert second is not None and second.proposals is not None
         assert "earlier line of the same import paid INV-000002" in second.proposals["refused"]
         assert session.scalar(select(func.sum(Payment.amount))) == Decimal("100.00")
+
+
+@pytest.mark.parametrize("amount", ["NaN", "sNaN", "-Infinity"])
+def test_a_split_amount_that_is_not_a_number_is_refused_naming_the_field(
+    sqlite_sessions: sessionmaker[Session], amount: str
+) -> None:
+    """A data error (LedgerError, not retried): it crashed the comparison with
+    decimal.InvalidOperation, which a Temporal activity would retry."""
+    _book(sqlite_sessions)
+    with transaction(sqlite_sessions) as session:
+        (line_id,) = import_lines(session, [line("B-NaN", "100.00")], NOW)
+    refused = pytest.raises(LedgerError, match=r"amounts: .* is not a finite amount")
+    with refused, transaction(sqlite_sessions) as session:
+        apply_line(
+            session,
+            line_id,
+            "CUS-1",
+            ["INV-000002"],
+            CashPolicy(),
+            "cli:ana",
+            NOW,
+            amounts=[Decimal(amount)],
+            reason="x",
+        )
+    with sqlite_sessions() as session:
+        assert session.get(BankStatementLine, line_id).status.value == "review"  # type: ignore[union-attr]
+        assert session.scalar(select(func.count()).select_from(Payment)) == 0

@@ -44,6 +44,17 @@ def test_recording_twice_with_one_key_records_once(sqlite_sessions: sessionmaker
         assert [e.action for e in history(session, "customer", customer_id)] == ["promise.recorded"]
 
 
+def test_one_key_with_a_different_promise_is_refused(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    """The key names one promise: another amount or date under it is not answered with the
+    first promise as if it had been recorded."""
+    customer_id = account(sqlite_sessions, NOW)
+    promise(sqlite_sessions, customer_id)
+    with pytest.raises(LedgerError, match="idempotency_key: 'slack-action-1' already recorded"):
+        promise(sqlite_sessions, customer_id, amount=Decimal("900.00"))
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

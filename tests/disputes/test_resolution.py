@@ -277,6 +277,41 @@ def test_a_held_invoice_cannot_join_a_second_dispute(
         )
 
 
+def test_a_dispute_id_with_other_invoices_is_refused(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    """The id names one dispute: a second call holding other invoices is not answered with
+    the first dispute as if those invoices were now held."""
+    with sqlite_sessions.begin() as session:
+        other = (
+            factories.open_invoice(
+                session, account.customer_id, "99.00", NOW.date() + timedelta(days=5)
+            ).number
+            or ""
+        )
+
+    def dispute(session: Session, invoice: str) -> None:
+        store.open_dispute(
+            session,
+            dispute_id="DSP-1",
+            customer_id=account.customer_id,
+            invoice_numbers=[invoice],
+            claim="wrong seats",
+            opened_by="cli:ana",
+            at=NOW,
+        )
+
+    with sqlite_sessions.begin() as session:
+        dispute(session, account.invoice)
+    with (
+        sqlite_sessions.begin() as session,
+        pytest.raises(LedgerError, match="dispute_id: DSP-1 already holds"),
+    ):
+        dispute(session, other)
+    with sqlite_sessions() as session:
+        assert store.held_by(session, get_invoice(session, other).id) is None
+
+
 def test_an_invoice_named_twice_is_refused_before_anything_is_held(
     sqlite_sessions: sessionmaker[Session], account: Account
 ) -> None:
@@ -335,3 +370,22 @@ def test_a_triage_missing_its_fact_is_refused_naming_the_field(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         Triage.model_validate(facts)
+
+
+@pytest.mark.parametrize("amount", ["NaN", "sNaN", "Infinity", "-5.00", "0", "1E+20", "10.001"])
+def test_a_credit_note_amount_that_is_not_money_is_refused_and_nothing_written(
+    sqlite_sessions: sessionmaker[Session], account: Account, amount: str
+) -> None:
+    """A data error, named: NaN once crashed the comparison (InvalidOperation, which Temporal
+    retries) and 10.001 was issued, stored as 10.0010 on a USD invoice."""
+    with pytest.raises(LedgerError, match=r"^amount: "), sqlite_sessions.begin() as session:
+        store.issue_credit_note(
+            session,
+            key="cn-bad",
+            invoice_number=account.invoice,
+            amount=Decimal(amount),
+            reason="test",
+            actor="test",
+            at=NOW,
+        )
+    assert count(sqlite_sessions, CreditNote) == 0

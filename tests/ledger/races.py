@@ -19,15 +19,25 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceLineDraft
-from activities.cash.stripe_events import handle_event
-from activities.disputes.store import issue_credit_note, open_dispute
+from activities.cash.policy import CashPolicy
+from activities.cash.statements import StatementLine
+from activities.cash.store import apply_line, import_lines, release_kept_promise
+from activities.cash.stripe_events import handle_event, link_customer
+from activities.collections.store import record_promise, settle_promise
+from activities.disputes.store import (
+    close_dispute,
+    issue_credit_note,
+    open_dispute,
+    reissue_invoice,
+)
 from activities.ledger.db import make_engine, session_factory, transaction
 from activities.ledger.errors import LedgerBusy, LedgerError
 from activities.ledger.invoices import issue_invoice
-from activities.ledger.models import LineKind
+from activities.ledger.models import BankStatementLine, DisputeStatus, LineKind, PromiseToPay
 from activities.ledger.payments import PaymentIn, RefundIn, record_payment, refund_payment
 from tests.conftest import NOW
 from tests.ledger import factories
@@ -280,6 +290,215 @@ def _failed_refund_events(session: Session, round_: int, worker: int) -> Outcome
     return _stripe(session, f"evt_f_{round_}_{worker}", kind, failed, later=3 * 86400)
 
 
+def _book_bank_line(session: Session, round_: int) -> None:
+    """An open 100.00 invoice, and a bank credit of 100.00 waiting for review."""
+    _book_invoice(session, round_)
+    import_lines(
+        session,
+        [
+            StatementLine(
+                bank_reference=f"BANK-{round_}",
+                statement_id="STMT-1",
+                account="NL91ABNA0417164300",
+                booked_on=NOW.date(),
+                amount=Decimal("100.00"),
+                currency="USD",
+                payer_name=f"{customer_id(round_)} Ltd",
+                payer_account="GB29NWBK60161331926819",
+                remittance=f"INV-{round_ + 1:06d}",
+            )
+        ],
+        NOW,
+    )
+
+
+def _bank_line_vs_stripe(session: Session, round_: int, worker: int) -> Outcome:
+    """Two analysts apply the bank credit to the invoice while Stripe reports a card payment
+    of the same invoice twice (``payment_intent.succeeded`` and ``charge.succeeded``), all at
+    once: the card payment is cash received whatever the bank line did, so it is recorded."""
+    invoice = f"INV-{round_ + 1:06d}"
+    if worker < 2:
+        line_id = session.scalar(
+            select(BankStatementLine.id).where(BankStatementLine.bank_reference == f"BANK-{round_}")
+        )
+        assert line_id is not None
+        apply_line(
+            session,
+            line_id,
+            customer_id(round_),
+            [invoice],
+            CashPolicy(),
+            ACTOR,
+            NOW,
+            reason="race",
+        )
+        return ("done", "")
+    kind = "payment_intent.succeeded" if worker == 2 else "charge.succeeded"
+    obj: dict[str, Any] = {
+        "id": f"pi_{round_}" if worker == 2 else f"ch_{round_}",
+        "object": "payment_intent" if worker == 2 else "charge",
+        "payment_intent": f"pi_{round_}",
+        "amount": 10000,
+        "amount_received": 10000,
+        "currency": "usd",
+        "metadata": {"invoice_number": invoice, "customer_id": customer_id(round_)},
+    }
+    return _stripe(session, f"evt_p_{round_}_{worker}", kind, obj)
+
+
+def _reissue_vs_credit_notes(session: Session, round_: int, worker: int) -> Outcome:
+    """An analyst re-issues the invoice (voiding it) while three credits of 30.00 are issued
+    on it: a voided invoice owes nothing, so nothing may be credited on it."""
+    invoice = f"INV-{round_ + 1:06d}"
+    if worker == 0:
+        reissue_invoice(
+            session,
+            key=f"reissue-{round_}",
+            invoice_number=invoice,
+            po_number="PO-2",
+            address=None,
+            actor=ACTOR,
+            at=NOW,
+        )
+        return ("done", "reissue")
+    issue_credit_note(
+        session,
+        key=f"cnr-{round_}-{worker}",
+        invoice_number=invoice,
+        amount=Decimal("30.00"),
+        reason="race",
+        actor=ACTOR,
+        at=NOW,
+    )
+    return ("done", "credit")
+
+
+def _credit_note_key_reused(session: Session, round_: int, worker: int) -> Outcome:
+    """One idempotency key sent with two different credits (10.00 on two invoices), each
+    twice: the copies of the first are the first note; the other credit is refused."""
+    issue_credit_note(
+        session,
+        key=f"cnk-{round_}",
+        invoice_number=f"INV-{2 * round_ + 1 + worker % 2:06d}",
+        amount=Decimal("10.00"),
+        reason="race",
+        actor=ACTOR,
+        at=NOW,
+    )
+    return ("done", "")
+
+
+def _book_two_invoices(session: Session, round_: int) -> None:
+    _book_invoice(session, round_)
+    factories.open_invoice(session, customer_id(round_), "100.00", DUE)
+
+
+def _promise(session: Session, round_: int, key: str) -> None:
+    record_promise(
+        session,
+        customer_id=customer_id(round_),
+        amount=Decimal("50.00"),
+        currency="USD",
+        promised_date=NOW.date() + timedelta(days=7),
+        grace_days=3,
+        actor=ACTOR,
+        now=NOW,
+        idempotency_key=key,
+    )
+
+
+def _promises_one_account(session: Session, round_: int, worker: int) -> Outcome:
+    """Four analysts record a promise to pay for one account at once: it holds one."""
+    _promise(session, round_, f"pr-{round_}-{worker}")
+    return ("done", "")
+
+
+def _book_promise(session: Session, round_: int) -> None:
+    _book_invoice(session, round_)
+    _promise(session, round_, f"pr-{round_}")
+
+
+def _promise_settled(session: Session, round_: int, worker: int) -> Outcome:
+    """The cadence settles the promise at its deadline (delivered twice) while cash covering
+    it arrives twice: the promise is settled once, kept or broken, never both."""
+    promise_id = session.scalar(
+        select(PromiseToPay.id).where(PromiseToPay.customer_id == customer_id(round_))
+    )
+    assert promise_id is not None
+    if worker < 2:
+        deadline = NOW + timedelta(days=10)
+        status = settle_promise(session, promise_id, deadline=deadline, actor=ACTOR, now=deadline)
+        return ("done", status.value)
+    record_payment(session, payment(round_, f"kept-{round_}-{worker}", "60.00"), ACTOR)
+    kept = release_kept_promise(session, customer_id(round_), ACTOR, NOW)
+    return ("done", "kept" if kept else "")
+
+
+def _book_overpaid_invoice(session: Session, round_: int) -> None:
+    """A 100.00 invoice paid by 140.00 whose 40.00 left over became account credit."""
+    _book_invoice(session, round_)
+    overpaid = PaymentIn(
+        customer_id=customer_id(round_),
+        processor_id=f"paid-{round_}",
+        amount=Decimal("140.00"),
+        currency="USD",
+        received_at=NOW,
+        overpayment="account_credit",
+    )
+    record_payment(session, overpaid, ACTOR)
+
+
+def _refunds_of_overpayment(session: Session, round_: int, worker: int) -> Outcome:
+    """Four refunds of 60.00 of that payment: the 40.00 on the account is credit the
+    customer can spend, no longer cash to refund, so one fits (100.00 is refundable)."""
+    return _refund(session, round_, worker, "60.00")
+
+
+def _book_dispute(session: Session, round_: int) -> None:
+    _book_invoice(session, round_)
+    _disputes_one_invoice(session, round_, 0)
+
+
+def _dispute_closed_twice(session: Session, round_: int, worker: int) -> Outcome:
+    """The dispute closed as resolved (twice: a retried activity) and as withdrawn (twice)
+    at once: it ends one way, and the other way is refused."""
+    status = DisputeStatus.RESOLVED if worker < 2 else DisputeStatus.WITHDRAWN
+    close_dispute(session, f"DSP-R{round_}-0", status, ACTOR, "race", NOW)
+    return ("done", status.value)
+
+
+def _payment_with_refund_events(session: Session, round_: int, worker: int) -> Outcome:
+    """A card payment and three ``charge.refunded`` events of it (cumulative 10, 20, 30.00)
+    delivered at the same instant: a refund that comes before its payment is parked, and
+    must be applied when the payment lands, also when the two commit together."""
+    if worker == 0:
+        obj: dict[str, Any] = {
+            "id": f"paid-{round_}",
+            "object": "payment_intent",
+            "amount_received": 10000,
+            "currency": "usd",
+            "metadata": {"customer_id": customer_id(round_)},
+        }
+        return _stripe(session, f"evt_pp_{round_}", "payment_intent.succeeded", obj)
+    return _refund_events(session, round_, worker - 1)
+
+
+def _payments_while_linking(session: Session, round_: int, worker: int) -> Outcome:
+    """An analyst links Stripe customer ``cus_r`` to ours while three of its card payments
+    arrive: a payment parked for want of the link is applied when the link lands."""
+    if worker == 0:
+        link_customer(session, f"cus_{round_}", customer_id(round_), ACTOR, NOW)
+        return ("done", "")
+    obj: dict[str, Any] = {
+        "id": f"pi_{round_}_{worker}",
+        "object": "payment_intent",
+        "amount_received": 2000,
+        "currency": "usd",
+        "customer": f"cus_{round_}",
+    }
+    return _stripe(session, f"evt_l_{round_}_{worker}", "payment_intent.succeeded", obj)
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -298,6 +517,15 @@ CASES: dict[str, Case] = {
     "stripe_refund_events": Case(_book_paid_invoice, _refund_events),
     "stripe_chargeback_events": Case(_book_paid_invoice, _chargeback_events),
     "stripe_failed_refund_events": Case(_book_paid_invoice, _failed_refund_events),
+    "bank_line_vs_stripe_payment": Case(_book_bank_line, _bank_line_vs_stripe),
+    "reissue_vs_credit_notes": Case(_book_invoice, _reissue_vs_credit_notes),
+    "credit_note_key_reused": Case(_book_two_invoices, _credit_note_key_reused),
+    "promises_one_account": Case(_book_invoice, _promises_one_account),
+    "promise_settled_once": Case(_book_promise, _promise_settled),
+    "refunds_of_overpayment": Case(_book_overpaid_invoice, _refunds_of_overpayment),
+    "dispute_closed_twice": Case(_book_dispute, _dispute_closed_twice),
+    "payment_with_refund_events": Case(_book_invoice, _payment_with_refund_events),
+    "payments_while_linking": Case(_book_invoice, _payments_while_linking),
 }
 
 

@@ -9,12 +9,24 @@ file lock, runs fewer rounds of the same cases.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.ledger.invariants import violations
-from activities.ledger.models import CreditNote, DisputedInvoice, Invoice, Payment, Refund
+from activities.ledger.models import (
+    AuditEntry,
+    CreditNote,
+    DisputedInvoice,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PromiseToPay,
+    Refund,
+    StripeEvent,
+    StripeEventStatus,
+)
 from tests.ledger import races
 
 WORKERS = 4
@@ -162,3 +174,134 @@ def test_chargeback_events_take_the_money_back_once(
         disputes = session.scalar(select(func.count()).select_from(DisputedInvoice))
     assert refunded == {100}
     assert disputes == len(outcomes)
+
+
+def test_a_card_payment_racing_a_bank_line_for_one_invoice_is_recorded(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "bank_line_vs_stripe_payment")
+    for round_, got in outcomes.items():
+        # the card payment's two events are applied (one finds it recorded); the bank line is
+        # applied once, or refused to both analysts when the card paid the invoice first
+        card_refused = [detail for _, detail in got if detail.startswith("refused:")]
+        assert not card_refused, (round_, got)
+        assert _kinds(got) in (["done"] * 3 + ["refused"], ["done"] * 2 + ["refused"] * 2), (
+            round_,
+            got,
+        )
+    with sessions() as session:
+        card_paid = session.scalars(
+            select(Payment.amount).where(Payment.processor_id.like("pi_%"))
+        ).all()
+    assert list(card_paid) == [Decimal(100)] * len(outcomes), card_paid
+
+
+def test_a_voided_invoice_takes_no_credit(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "reissue_vs_credit_notes")
+    for round_, got in outcomes.items():
+        # re-issued first: the three credits are refused; a credit first: the re-issue is
+        # refused (the invoice is no longer unpaid) and the three credits fit its total
+        if ("done", "reissue") in got:
+            assert _kinds(got) == ["done"] + ["refused"] * 3, (round_, got)
+        else:
+            assert got.count(("done", "credit")) == 3, (round_, got)
+    with sessions() as session:
+        on_void = session.scalar(
+            select(func.count())
+            .select_from(CreditNote)
+            .join(Invoice, Invoice.id == CreditNote.invoice_id)
+            .where(Invoice.status == InvoiceStatus.VOID)
+        )
+    assert on_void == 0
+
+
+def test_a_credit_note_key_is_one_credit(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "credit_note_key_reused")
+    for round_, got in outcomes.items():
+        # the two copies of whichever credit came first get its note; the other is refused
+        assert _kinds(got) == ["done"] * 2 + ["refused"] * 2, (round_, got)
+        refusals = [detail for kind, detail in got if kind == "refused"]
+        assert all("already issued" in detail for detail in refusals), refusals
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(CreditNote)) == len(outcomes)
+
+
+def test_an_account_holds_one_open_promise(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "promises_one_account")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] + ["refused"] * (WORKERS - 1), (round_, got)
+        refusals = [detail for kind, detail in got if kind == "refused"]
+        assert all("already has an open promise" in detail for detail in refusals), refusals
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PromiseToPay)) == len(outcomes)
+
+
+def test_a_promise_is_settled_once(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "promise_settled_once")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] * WORKERS, (round_, got)
+        # the cadence's two deliveries and the cash that kept it tell of one outcome
+        assert len({detail for _, detail in got if detail}) == 1, (round_, got)
+    with sessions() as session:
+        settlements = session.execute(
+            select(AuditEntry.subject_id, func.count())
+            .where(AuditEntry.action.in_(("promise.kept", "promise.broken")))
+            .group_by(AuditEntry.subject_id)
+        ).all()
+    assert {count for _, count in settlements} == {1}, settlements
+    assert len(settlements) == len(outcomes)
+
+
+def test_cash_that_became_account_credit_is_not_refunded_too(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "refunds_of_overpayment")
+    for round_, got in outcomes.items():
+        assert _kinds(got) == ["done"] + ["refused"] * (WORKERS - 1), (round_, got)
+        refusals = [detail for kind, detail in got if kind == "refused"]
+        assert all("account credit" in detail for detail in refusals), refusals
+    with sessions() as session:
+        assert session.scalar(select(func.sum(Refund.amount))) == 60 * len(outcomes)
+
+
+def test_a_dispute_is_closed_once(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    outcomes = _race(engine, sessions, "dispute_closed_twice")
+    for round_, got in outcomes.items():
+        # the first closing and its retry are done; the other closing is refused
+        done = {detail for kind, detail in got if kind == "done"}
+        assert len(done) == 1 and _kinds(got) == ["done"] * 2 + ["refused"] * 2, (round_, got)
+    with sessions() as session:
+        closings = session.execute(
+            select(AuditEntry.subject_id, func.count())
+            .where(AuditEntry.action.in_(("dispute.resolved", "dispute.withdrawn")))
+            .group_by(AuditEntry.subject_id)
+        ).all()
+    assert {count for _, count in closings} == {1}, closings
+
+
+def test_refunds_that_race_their_payment_are_applied(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    _race(engine, sessions, "payment_with_refund_events")
+    with sessions() as session:
+        refunded = session.scalars(select(Payment.refunded)).all()
+        parked = session.scalars(
+            select(StripeEvent.id).where(StripeEvent.status == StripeEventStatus.PARKED)
+        ).all()
+    # refunds of 10, 20 and 30.00 in all: the ledger holds 30.00 on each payment, and no
+    # refund is left parked for a payment that has landed
+    assert parked == [], parked
+    assert set(refunded) == {30}, refunded
+
+
+def test_payments_that_race_the_link_of_their_customer_are_applied(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "payments_while_linking")
+    with sessions() as session:
+        paid = session.scalar(select(func.sum(Payment.amount)))
+        parked = session.scalars(
+            select(StripeEvent.id).where(StripeEvent.status == StripeEventStatus.PARKED)
+        ).all()
+    assert parked == [], parked
+    assert paid == 60 * len(outcomes)

@@ -19,6 +19,7 @@ from activities.ledger.models import (
     Invoice,
     InvoiceStatus,
     Payment,
+    Refund,
 )
 from activities.ledger.payments import PaymentIn, RefundIn, record_payment, refund_payment
 from tests.conftest import NOW
@@ -188,6 +189,23 @@ def test_refund_takes_unapplied_cash_then_reopens_invoices(book: sessionmaker[Se
         transaction(book) as session,
     ):
         refund_payment(session, too_much, "cli:alice")
+
+
+def test_a_refund_of_a_naive_time_is_refused_and_nothing_written(
+    book: sessionmaker[Session],
+) -> None:
+    """Like a payment's received_at: a data error naming the field (the column type refused
+    it as a StatementError, which no retry policy knows as a data error)."""
+    with transaction(book) as session:
+        record_payment(session, pay("610.00"), "cli:alice")
+    naive = RefundIn("re_naive", "ch_1", Decimal("10.00"), "x", NOW.replace(tzinfo=None))
+    with (
+        pytest.raises(LedgerError, match="refunded_at: must be timezone-aware"),
+        transaction(book) as session,
+    ):
+        refund_payment(session, naive, "cli:alice")
+    with book() as session:
+        assert session.scalar(select(func.count()).select_from(Refund)) == 0
 
 
 def test_every_application_is_audited(book: sessionmaker[Session]) -> None:
