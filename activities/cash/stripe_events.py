@@ -397,6 +397,8 @@ def _refunded(
     recorded while it fits in what the ledger lacks, and whatever the list does not name is
     recorded as one refund keyed by the total it brings the payment to.
 
+    A lost card dispute is money the bank took back, not a refund: it is in the ledger's
+    refunded total but never in ``amount_refunded``, so it is left out of the comparison.
     A refund that failed after the charge was rendered still counts in its
     ``amount_refunded`` (an event is a snapshot, and it can be delivered after the
     failure's): what the ledger holds is compared with the charge as it was then, the
@@ -414,7 +416,7 @@ def _refunded(
             Refund.payment_id == payment.id, Refund.amount < ZERO, Refund.refunded_at >= created
         )
     )
-    missing = total - payment.refunded + (failed_since or ZERO)
+    missing = total - _refunded_by_stripe(session, payment) + (failed_since or ZERO)
     done: list[str] = []
     refunds = obj.get("refunds")
     listed = refunds.get("data") if isinstance(refunds, Mapping) else None
@@ -447,6 +449,25 @@ def _refunded(
     outcome.message = f"refunds on {processor_id}: {', '.join(done) or 'none new'}"
 
 
+def _refunded_by_stripe(session: Session, payment: Payment) -> Decimal:
+    """The payment's refunded total as Stripe's ``amount_refunded`` counts it: without the
+    lost card disputes (``_dispute`` records each as a refund keyed by the dispute's id)."""
+    disputes = [
+        dispute_id.removeprefix("STRIPE-")
+        for dispute_id in session.scalars(
+            select(Dispute.id).where(
+                Dispute.customer_id == payment.customer_id, Dispute.id.like("STRIPE-%")
+            )
+        )
+    ]
+    lost = session.scalar(
+        select(func.sum(Refund.amount)).where(
+            Refund.payment_id == payment.id, Refund.processor_id.in_(disputes)
+        )
+    )
+    return payment.refunded - (lost or ZERO)
+
+
 def _refund_changed(
     session: Session, obj: Mapping[str, Any], created: datetime, outcome: EventOutcome
 ) -> None:
@@ -474,7 +495,7 @@ def _refund_changed(
     reason = obj.get("failure_reason")
     reason = reason if isinstance(reason, str) and reason.isidentifier() else "unknown"
     recorded = session.scalar(select(Refund.id).where(Refund.processor_id == refund_id))
-    if recorded is None and payment.refunded < amount:
+    if recorded is None and _refunded_by_stripe(session, payment) < amount:
         _record_refund(
             session,
             refund_id,

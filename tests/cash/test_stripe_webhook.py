@@ -485,3 +485,31 @@ async def test_a_failure_before_its_refund_records_the_refund_and_takes_it_back(
     )
     with ledger() as session:
         assert violations(session) == []
+
+
+async def test_a_lost_chargeback_is_not_counted_as_a_refund_the_charge_announces(
+    ledger: sessionmaker[Session], start_webhook: Callable[..., Awaitable[Webhook]]
+) -> None:
+    """100.00 paid, 30.00 refunded, then the rest disputed and lost; the dispute's events
+    are handled first. Stripe's ``amount_refunded`` (30.00) never counts the chargeback, so
+    the refund must still be recorded: 100.00 back in all, not 70.00."""
+    hook = await start_webhook(ledger)
+    await hook.post(event("evt_cp", "payment_intent.succeeded", intent("pi_cb", 10000)))
+    dispute = {
+        "id": "dp_cb",
+        "object": "dispute",
+        "amount": 7000,
+        "currency": "usd",
+        "charge": "ch_cb",
+        "payment_intent": "pi_cb",
+        "reason": "fraudulent",
+        "status": "lost",
+    }
+    status, answer = await hook.post(event("evt_cd", "charge.dispute.closed", dispute))
+    assert (status, answer["status"]) == (200, "recorded"), answer
+    refunded = charge("pi_cb", 10000, [("re_cb", 3000)])
+    status, answer = await hook.post(event("evt_cr", "charge.refunded", refunded))
+    assert (status, answer["status"]) == (200, "applied"), answer
+    assert _refunds(ledger, "pi_cb") == (Decimal("100.00"), [Decimal("70.00"), Decimal("30.00")])
+    with ledger() as session:
+        assert violations(session) == []
