@@ -392,7 +392,8 @@ def _key_account(session: Session, index: int, today: date) -> tuple[Customer, S
     dated from ``today``: its two monthly invoices of about $6,000 fell due 43 and about 13
     days ago. The self-serve cadence's final notice is due 21 days after the oldest due
     date and its suspension, at 30 days, waits for a person: the cadence's stage is
-    ``final_notice`` with about $12,000 past due however long after ``today`` it runs.
+    ``final_notice`` with $12,480.00 past due however long after ``today`` the worker runs,
+    until a person approves the suspension.
     """
     place = PLACES[0]
     signed = datetime.combine(
