@@ -3,7 +3,9 @@ three months of invoices computed by the invoicing engine, and payments that
 behave like real customers (prompt, late, partial, never).
 
 Deterministic: the same seed and ``today`` give the same book, so demos,
-screenshots and close tests can rely on it.
+screenshots and close tests can rely on it. Whatever ``today`` is, the last account is
+a key account in final notice (:func:`_key_account`): the documented Temporal UI filter
+"collections in final-notice stage over $10,000" always has a row to show.
 """
 
 from __future__ import annotations
@@ -272,12 +274,15 @@ def seed_demo_book(session: Session, *, count: int, seed: int, today: date) -> s
     now = datetime.combine(today, time(9, 0), tzinfo=UTC)
     invoices = payments = 0
     for index in range(1, count + 1):
-        customer, subscription, behaviour = _account(session, rng, index, today, now)
+        if index == count:
+            (customer, subscription), behaviour = _key_account(session, index, today), "never"
+        else:
+            customer, subscription, behaviour = _account(session, rng, index, today, now)
         for issued in _billing_dates(subscription, today):
             invoice = _invoice(session, customer, subscription, issued, now)
             invoices += 1
             payments += _pay(session, rng, customer, invoice, behaviour, today)
-        if behaviour == "never" and rng.random() < 0.3:
+        if behaviour == "never" and index != count and rng.random() < 0.3:
             _promise(session, rng, customer, today, now)
         if rng.random() < 0.15:
             customer_store.add_note(session, customer.id, rng.choice(OWNERS), _note(rng), now)
@@ -372,6 +377,79 @@ def _account(
     session.add(subscription)
     session.flush()
     return customer, subscription, behaviour
+
+
+#: The key account: a 240-seat Business customer in New York on monthly invoices, net 15,
+#: that signed 58 days before ``today`` and has paid nothing since.
+KEY_ACCOUNT_SEATS = 240
+KEY_ACCOUNT_SIGNED_DAYS_AGO = 58
+
+
+def _key_account(session: Session, index: int, today: date) -> tuple[Customer, Subscription]:
+    """An account whose cadence is past its final notice on any ``today``, in USD, over $10,000.
+
+    Drawn from no random stream (so the accounts before it stay as the seed made them) and
+    dated from ``today``: its two monthly invoices of about $6,000 fell due 43 and about 13
+    days ago. The self-serve cadence's final notice is due 21 days after the oldest due
+    date and its suspension, at 30 days, waits for a person: the cadence's stage is
+    ``final_notice`` with $12,480.00 past due however long after ``today`` the worker runs,
+    until a person approves the suspension.
+    """
+    place = PLACES[0]
+    signed = datetime.combine(
+        today - timedelta(days=KEY_ACCOUNT_SIGNED_DAYS_AGO), time(), tzinfo=UTC
+    )
+    customer = Customer(
+        id=f"CUS-{index:04d}",
+        legal_name=f"Ironforge Logistics {place.legal_suffix}",
+        country=place.country,
+        timezone=place.timezone,
+        currency=place.currency,
+        payment_terms_days=15,
+        address_line1=place.street,
+        city=place.city,
+        region=place.region,
+        postal_code=place.postal_code,
+        tax_exempt=False,
+        po_required=False,
+        do_not_dun=False,
+        strategic=False,
+        account_owner=OWNERS[0],
+        created_at=signed,
+        contacts=[
+            BillingContact(name="Accounts Payable", primary=True, email="ap@ironforge.example")
+        ],
+        tax_ids=[TaxId(scheme=place.tax_scheme, value=place.tax_id)]
+        if place.tax_scheme and place.tax_id
+        else [],
+    )
+    session.add(customer)
+    subscription = Subscription(
+        id=f"SUB-{index:04d}",
+        customer_id=customer.id,
+        plan="business",
+        interval=Interval.MONTH,
+        contract_type=ContractType.SELF_SERVE_MONTHLY,
+        status=SubscriptionStatus.ACTIVE,
+        currency=place.currency,
+        term_start=signed,
+        term_end=shift_months(signed, 12),
+        billing_anchor=signed,
+        created_at=signed,
+        items=[
+            SubscriptionItem(
+                item_code="business",
+                kind=ItemKind.PLAN,
+                quantity=KEY_ACCOUNT_SEATS,
+                unit_price=load_pricebook()
+                .plan_price("business", "month", place.currency)
+                .unit_amount,
+            )
+        ],
+    )
+    session.add(subscription)
+    session.flush()
+    return customer, subscription
 
 
 _ENGINE_INTERVALS: dict[Interval, BillingInterval] = {

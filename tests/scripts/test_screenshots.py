@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,9 @@ def needs(*tools: str) -> None:
         pytest.skip(f"not installed: {', '.join(missing)}")
 
 
-def run_script(name: str, out: Path, timeout: float) -> str:
+def run_script(name: str, out: Path, timeout: float, *options: str) -> str:
     done = subprocess.run(
-        [sys.executable, str(SCRIPTS / name), "--out", str(out)],
+        [sys.executable, str(SCRIPTS / name), "--out", str(out), *options],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -78,3 +79,43 @@ def test_temporal_ui_screenshot_shows_the_ui(tmp_path: Path) -> None:
     out = tmp_path / "temporal-ui.png"
     run_script("temporal_ui_screenshot.py", out, timeout=600)
     assert_picture(out, min_width=1000, min_height=600)
+
+
+def _seeding_dates() -> dict[str, date]:
+    """Days the demo is seeded as of, each a past one: the screenshot's filter must list a
+    cadence whichever day (and hour) it runs, month ends and February included."""
+    today = datetime.now(UTC).date()
+    last_31st = today.replace(day=1) - timedelta(days=1)
+    while last_31st.day != 31:
+        last_31st = last_31st.replace(day=1) - timedelta(days=1)
+    february = date(today.year if today.month > 2 else today.year - 1, 2, 28)
+    return {
+        "today": today,
+        "ten days ago": today - timedelta(days=10),
+        "the 1st": today.replace(day=1),
+        "the 31st": last_31st,
+        "february": february,
+        "a leap day": date(2024, 2, 29),
+    }
+
+
+@pytest.mark.parametrize("seeded", _seeding_dates().items(), ids=lambda item: item[0])
+def test_the_temporal_ui_filter_lists_a_cadence_on_any_seeding_date(
+    seeded: tuple[str, date], tmp_path: Path
+) -> None:
+    """The part of the script before the browser: seed, run the worker, wait for the
+    documented query to list something (no Chromium needed)."""
+    _, as_of = seeded
+    printed = run_script(
+        "temporal_ui_screenshot.py",
+        tmp_path / "unused.png",
+        300,
+        "--list-only",
+        "--customers",
+        "12",
+        "--as-of",
+        as_of.isoformat(),
+    )
+    assert "AmountOverdueMinor > 1000000" in printed
+    assert int(printed.split("(")[1].split()[0]) >= 1, printed
+    assert not (tmp_path / "unused.png").exists()
