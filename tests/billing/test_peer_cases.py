@@ -286,6 +286,30 @@ def test_termination_day_owner_lago_started_and_terminated_the_same_day() -> Non
     assert draft_invoice(sub, events, terms=TERMS, policy=new).subtotal == D("0.00")
 
 
+def test_termination_day_owner_lago_terminated_at_the_periods_first_instant() -> None:
+    # lago-api app/services/credit_notes/create_from_termination.rb (getlago/lago-api
+    # 01305c5c5e9da7d02fdcd6d372346ecec69f47fd), remaining_duration: credited from
+    # terminated_at.end_of_day.to_date to the period's end, whatever the time of day, so a
+    # termination at 00:00 on the 1st credits 30 of March's 31 days, as one at 10:00 does.
+    # The engine took a piece starting at the period's start for the whole period and
+    # credited all 31.
+    plan = SeatPrice("plan", "Plan", D("31.00"))
+    march = Subscription("EUR", at(2026, 1, 1), "month", plan, 1, period_start=at(2026, 3, 1))
+    for preset in ("lago_calendar", "lago_anniversary"):
+        for hour in (0, 10):
+            draft = draft_invoice(
+                march, [Cancelled(at(2026, 3, 1, hour))], terms=TERMS, policy=PRESETS[preset]
+            )
+            assert items(draft) == [("credit", at(2026, 3, 2), at(2026, 4, 1), D("-30.00"))]
+    # Where the termination's day is the new state's, 00:00 on the 1st uses nothing.
+    new = LAGO.model_copy(update={"termination_day": NEW_STATE})
+    draft = draft_invoice(march, [Cancelled(at(2026, 3, 1))], terms=TERMS, policy=new)
+    assert items(draft) == [("credit", at(2026, 3, 1), at(2026, 4, 1), D("-31.00"))]
+    # The day of a termination at 00:00 on the 2nd is used too: 29 days credited.
+    second = draft_invoice(march, [Cancelled(at(2026, 3, 2))], terms=TERMS, policy=LAGO)
+    assert items(second) == [("credit", at(2026, 3, 3), at(2026, 4, 1), D("-29.00"))]
+
+
 # --- Strict 30/360 --------------------------------------------------------------------
 # Zuora, "When prorating a month, assume 30 days in a month or use actual days?"
 # (docs.zuora.com/en/zuora-billing/manage-accounts-subscriptions-and-non-subscriptions/

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from activities.billing import invoicing
-from activities.billing.proration import Interval, period_containing
+from activities.billing.proration import Interval, ProrationPolicy, period_containing
 from activities.ledger.db import transaction
 from activities.ledger.invariants import violations
 from activities.ledger.models import Invoice, Subscription, SubscriptionPeriod
@@ -172,7 +172,7 @@ def bill(sessions: sessionmaker[Session], b: Billing, day: date) -> None:
         bill_subscription(session, "SUB-P", day, b, actor="workflow:test", now=now)
 
 
-def engine_history(story: Story, policy: invoicing.ProrationPolicy, b: Billing) -> list[Line]:
+def engine_history(story: Story, policy: ProrationPolicy, b: Billing) -> list[Line]:
     """The engine alone: each period from the subscription as it stood at its start, with
     the events that fall in it, renewed on the engine's own schedule (``schedule_after``),
     for every period that ends before the last bill run's cut-off."""
