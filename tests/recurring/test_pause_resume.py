@@ -285,3 +285,50 @@ def test_a_resume_that_realigns_the_year_moves_the_ledgers_period_with_it(
         (at(2027, 6, 1), at(2028, 6, 1)),
         (at(2028, 6, 1), at(2029, 6, 1)),
     ]
+
+
+def test_a_plan_change_that_realigns_the_year_is_billed_once_per_day(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The same rule moves an annual period at an upgrade (Kill Bill's testChangeAnnualToAnnual
+    shape): 4 Jun 2026 - 1 Jun 2027 on the change's invoice, then whole years from 1 Jun;
+    1 Jan - 1 Jun 2028 was billed twice before the ledger's period followed the engine's."""
+    b = contract_billing("killbill_like", None, "next_bill_run")
+    with transaction(sessions) as session:
+        subscription(session, "SUB-P", anchor=at(2026, 1, 1), now=at(2026, 3, 1), interval="year")
+    change = at(2026, 6, 4, 9)
+    with transaction(sessions) as session:
+        outcome = change_subscription(
+            session,
+            ChangeRequest(
+                subscription_id="SUB-P",
+                kind="plan",
+                plan="enterprise",
+                at=change,
+                actor="cli:test",
+                idempotency_key="SUB-P:plan",
+            ),
+            book=b.book,
+            taxes=b.taxes,
+            policy=b.policy,
+            now=change,
+            apply=True,
+        )
+    # Its new period ends after the old one: billed in advance, at once.
+    assert outcome.invoice_number is not None and outcome.period_end == at(2027, 6, 1)
+    bill(sessions, b, date(2029, 1, 2))
+    with sessions() as session:
+        lines = session.scalars(
+            select(Invoice).where(Invoice.subscription_id == "SUB-P").order_by(Invoice.id)
+        ).all()
+        charges = [
+            (line.period_start, line.period_end)
+            for invoice in lines
+            for line in invoice.lines
+            if line.kind.value == "charge"
+        ]
+    assert charges == [
+        (at(2026, 6, 4), at(2027, 6, 1)),
+        (at(2027, 6, 1), at(2028, 6, 1)),
+        (at(2028, 6, 1), at(2029, 6, 1)),
+    ]
