@@ -814,6 +814,15 @@ class _Period:
                     f"{where}.unit_amount: {item.price.unit_amount} differs from the "
                     f"subscription's price {price.unit_amount} for {price.code!r}"
                 )
+            if self.paused and item.quantity and self._credits_decreases():
+                # The pause credited the unused time, so no seat is paid for the rest of
+                # the period; seats listed as paid beside that credit would be credited
+                # again by a resume that realigns, or make a resume free.
+                raise InvoicingError(
+                    f"{where}.quantity: {item.quantity} paid for the rest of the period, but "
+                    "the subscription is paused and the policy credits a pause's unused "
+                    "time: give 0 (the resume is charged from its instant)"
+                )
             held = self.quantity(item.price.code)
             if price is not None and item.quantity < held and not self.true_ups():
                 own = item.price.code in self.quantities
