@@ -154,8 +154,9 @@ class InvoicedItem:
     """What was already invoiced for one item in the current period.
 
     ``quantity`` is the number of seats paid for the rest of the period (the
-    most paid so far); ``amount`` the total charged for the item in the
-    period and ``credited`` the total credited back.
+    most paid so far; none while paused under a policy that credits a pause);
+    ``amount`` the total charged for the item in the period and ``credited``
+    the total credited back.
     """
 
     price: SeatPrice
