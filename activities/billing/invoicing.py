@@ -154,8 +154,9 @@ class InvoicedItem:
     """What was already invoiced for one item in the current period.
 
     ``quantity`` is the number of seats paid for the rest of the period (the
-    most paid so far); ``amount`` the total charged for the item in the
-    period and ``credited`` the total credited back.
+    most paid so far; none while paused under a policy that credits a pause);
+    ``amount`` the total charged for the item in the period and ``credited``
+    the total credited back.
     """
 
     price: SeatPrice
@@ -814,6 +815,15 @@ class _Period:
                     f"{where}.unit_amount: {item.price.unit_amount} differs from the "
                     f"subscription's price {price.unit_amount} for {price.code!r}"
                 )
+            if self.paused and item.quantity and self._credits_decreases():
+                # The pause credited the unused time, so no seat is paid for the rest of
+                # the period; seats listed as paid beside that credit would be credited
+                # again by a resume that realigns, or make a resume free.
+                raise InvoicingError(
+                    f"{where}.quantity: {item.quantity} paid for the rest of the period, but "
+                    "the subscription is paused and the policy credits a pause's unused "
+                    "time: give 0 (the resume is charged from its instant)"
+                )
             held = self.quantity(item.price.code)
             if price is not None and item.quantity < held and not self.true_ups():
                 own = item.price.code in self.quantities
@@ -845,6 +855,7 @@ class _Period:
         return self.hold_start
 
     def share(self, at: datetime) -> Proration:
+        """The share of the period from ``at`` to its end (what is paid, or a piece)."""
         return proration(
             at,
             self.end,
@@ -854,6 +865,31 @@ class _Period:
             self.interval,
             self.interval_count,
         )
+
+    def change_share(self, at: datetime) -> Proration:
+        """The share of the period from a change at ``at`` to its end. A change at the
+        period's first instant whose day the step's policy gives to the old state is billed
+        from the next midnight: ``proration`` takes a piece from the period's start for the
+        whole period, but Lago counts a termination's day as used even at 00:00
+        (``CreditNotes::CreateFromTermination#remaining_duration`` credits from the end of
+        the termination's day)."""
+        policy = self.step_policy
+        if (
+            at == self.start
+            and policy.granularity == "day"
+            and policy.day_counting == "change_day_to_old_state"
+        ):
+            # From the next midnight, counted as a piece starting there.
+            return proration(
+                min(effective_instant(at, policy), self.end),
+                self.end,
+                self.holding_start(),
+                self.end,
+                policy.model_copy(update={"day_counting": "change_day_to_new_state"}),
+                self.interval,
+                self.interval_count,
+            )
+        return self.share(at)
 
     # Lines.
 
@@ -1190,7 +1226,7 @@ class _Period:
             # a paid item that was not in use before the step stays as it is.
             if not (self.cancelled or code in self.swapped or (credits and code in before)):
                 continue
-            share = share or self.share(at)
+            share = share or self.change_share(at)
             text = f"Unused time on {held.quantity} × {self.label(held.price)}{why}"
             self.credit(held, held.quantity, at, share, text, whole=True)
             if not credits:
@@ -1204,7 +1240,7 @@ class _Period:
             target = quantities[code] if own else seats
             if paid is None:
                 quantity = max(target, carried.get(code if own else "", 0))
-                share = share or self.share(at)
+                share = share or self.change_share(at)
                 text = f"{quantity} × {self.label(price)}"
                 if at > self.start:
                     text = f"Remaining time on {text}"
@@ -1219,13 +1255,13 @@ class _Period:
             else:
                 added = target - paid.quantity
             if added > 0:
-                share = share or self.share(at)
+                share = share or self.change_share(at)
                 text = f"{_count(added, own)} added to {self.label(price)}"
                 paid.billed += self.charge(price, added, at, share, text, whole=False)
                 paid.quantity += added
             elif credits and code in before and min(paid.quantity, had) > target:
                 removed = min(paid.quantity, had) - target
-                share = share or self.share(at)
+                share = share or self.change_share(at)
                 text = f"Unused time on {_count(removed, own)} removed from {self.label(price)}"
                 self.credit(paid, removed, at, share, text, whole=False)
                 paid.quantity -= removed
@@ -1234,7 +1270,7 @@ class _Period:
         """Credit every paid item's unused time from ``at``, before a change of interval;
         returns what is still owed for the period when decreases are not credited: the
         seats (under ``""``) and each add-on's own quantity (under its code)."""
-        share = self.share(at)
+        share = self.change_share(at)
         credits = self._credits_decreases()
         carried: dict[str, int] = {}
         for code, paid in self.paid.items():

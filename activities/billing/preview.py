@@ -134,7 +134,11 @@ class InvoicedIn(_Request):
     """What was already invoiced for one item in the current billing period."""
 
     item_code: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=0, description="seats paid for the rest of the period (the most)")
+    quantity: int = Field(
+        ge=0,
+        description="seats paid for the rest of the period (the most); 0 while paused when "
+        "the policy credited the pause",
+    )
     amount: Amount = Field(description="charged for the item in the period so far")
     credited: Amount = Field(default=Decimal(0), description="credited back in the period so far")
     unit_amount: Amount | None = Field(

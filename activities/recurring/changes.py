@@ -58,6 +58,7 @@ from activities.recurring.history import (
     INTERVALS,
     HistoryError,
     PeriodDraft,
+    cuts_period,
     draft_period,
     engine_event,
     engine_subscription,
@@ -444,7 +445,7 @@ def change_subscription(
         )
         moved = (
             _moved(subscription, period, engine, contract.proration, row, book)
-            if existing is None and row.kind == SubscriptionEventKind.INTERVAL_CHANGED
+            if existing is None and cuts_period(row.kind, contract.proration)
             else None
         )
     except (InvoicingError, HistoryError, ValueError) as error:
@@ -597,18 +598,23 @@ def _moved(
     proration: ProrationPolicy,
     row: SubscriptionEvent,
     book: PriceBook,
-) -> _Moved:
-    """The engine's period and anchor after the period's changes, this interval change
-    among them (``anchor_on_change``: ``reset`` starts a new period at the change, ``keep``
-    runs to the next billing day). A change the policy defers to the renewal (a shorter
-    interval under ``decrease: at_period_end``) leaves the period alone and anchors the
-    new interval on the renewal, as the engine's renewal does."""
+) -> _Moved | None:
+    """The engine's period and anchor after the period's changes, this one among them
+    (``anchor_on_change``: ``reset`` starts a new period at a change of interval, ``keep``
+    runs to the next billing day, ``realign`` runs a change of interval, a resume or a new
+    plan to the first billing day on or after it). A change of interval the policy defers
+    to the renewal (a shorter interval under ``decrease: at_period_end``) leaves the period
+    alone and anchors the new interval on the renewal, as the engine's renewal does; a
+    resume or plan change that does not realign leaves it alone too (``None``)."""
     schedule = schedule_after(
         engine_subscription(subscription, period, book),
         events,
         policy=proration,
     )
-    if schedule.interval != (row.details or {})["interval"]:
+    if row.kind != SubscriptionEventKind.INTERVAL_CHANGED:
+        if (schedule.anchor, schedule.end) == (subscription.billing_anchor, period.period_end):
+            return None
+    elif schedule.interval != (row.details or {})["interval"]:
         whole = ((period.period_start, period.period_end),)
         return _Moved(period.period_end, period.period_start, period.period_end, whole)
     return _Moved(schedule.anchor, schedule.start, schedule.end, schedule.periods)

@@ -307,6 +307,21 @@ def engine_event(
     return invoicing.QuarterlyTrueUp(at)
 
 
+#: Changes that ``anchor_on_change: realign`` may start a period of their own at (Kill
+#: Bill's resume after a pause, or a new plan applied at once).
+_REALIGNING = frozenset({SubscriptionEventKind.RESUMED, SubscriptionEventKind.PLAN_CHANGED})
+
+
+def cuts_period(kind: SubscriptionEventKind, policy: ProrationPolicy) -> bool:
+    """Whether a change of ``kind`` may end the period where it falls and start another on
+    the engine's schedule: a change of interval, or under ``realign`` a resume or a plan
+    change. The ledger's period row must then follow the engine's (``schedule_after``), or
+    the bill run renews on the old day and bills the months between the two days twice."""
+    if kind == SubscriptionEventKind.INTERVAL_CHANGED:
+        return True
+    return policy.anchor_on_change == "realign" and kind in _REALIGNING
+
+
 def usage_periods(
     subscription: SubscriptionRow,
     period: PeriodRow,
@@ -317,12 +332,13 @@ def usage_periods(
     policy: ProrationPolicy,
 ) -> tuple[tuple[datetime, datetime], ...]:
     """The usage periods of the current billing period: the period itself, or, when a
-    change of interval cut it, the engine's periods (``Schedule.periods``): usage before a
-    reset is the old period's and is billed when that period closes, not a year later.
+    change cut it (:func:`cuts_period`), the engine's periods (``Schedule.periods``): usage
+    before a reset is the old period's and is billed when that period closes, not a year
+    later.
 
-    Priced only when the period holds a change of interval: a bill run reads every
-    subscription, and nothing else cuts a period."""
-    if not any(row.kind == SubscriptionEventKind.INTERVAL_CHANGED for row in rows):
+    Priced only when the period holds such a change: a bill run reads every subscription,
+    and nothing else cuts a period."""
+    if not any(cuts_period(row.kind, policy) for row in rows):
         return ((period.period_start, period.period_end),)
     opening = engine_subscription(subscription, period, book)
     return schedule_after(opening, events, policy=policy).periods

@@ -13,7 +13,7 @@ from activities.billing.proration import ProrationPolicy, policy_named
 from activities.paths import CONFIG_DIR
 
 ChangeInvoicing = Literal["immediately", "next_bill_run"]
-AnchorOnChange = Literal["reset", "keep"]
+AnchorOnChange = Literal["reset", "keep", "realign"]
 
 
 class PolicyError(ValueError):
@@ -28,7 +28,8 @@ class ContractPolicy(_Config):
     proration_policy: str = "daily"
     change_invoicing: ChangeInvoicing = "next_bill_run"
     #: Overrides the preset's ``anchor_on_change`` (a change of interval: a new period
-    #: at the change, or the billing day kept); ``None`` keeps the preset's.
+    #: at the change, the billing day kept, or Kill Bill's realign, which also starts a
+    #: period at a resume or a plan change); ``None`` keeps the preset's.
     anchor_on_change: AnchorOnChange | None = None
 
     @field_validator("proration_policy")

@@ -11,6 +11,7 @@ month or 2,399.95 a year, Pistol at 29.95 a month or 69.95 a quarter and Assault
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -20,8 +21,10 @@ from activities.billing.invoicing import (
     Cancelled,
     Commitment,
     Event,
+    InvoicedItem,
     InvoiceDraft,
     InvoiceTerms,
+    InvoicingError,
     Paused,
     PlanChanged,
     Resumed,
@@ -102,6 +105,38 @@ def test_kill_bill_resume_in_a_later_period_realigns_it() -> None:
     keep = KILLBILL.model_copy(update={"anchor_on_change": "keep"})
     old = draft_invoice(sub, [Resumed(at(2012, 6, 4))], terms=TERMS, policy=keep)
     assert items(old) == [("charge", at(2012, 6, 4), at(2013, 5, 1), D("2176.39"))]
+
+
+@pytest.mark.parametrize("rule", ["reset", "keep", "realign"])
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_a_resume_drafted_on_its_own_after_the_pauses_invoice_bills_the_single_drafts_net(
+    preset: str, rule: str
+) -> None:
+    # The pause invoiced on its own, then the resume with what the period's invoices billed
+    # and credited listed under invoiced: together they bill what one draft of both events
+    # bills. After a credited pause nothing is paid for the rest of the period (quantity 0);
+    # one seat listed as still paid, beside the pause's credit, made a realigning resume
+    # credit the used days before the pause a second time (-72.33 under killbill_like) and
+    # a resume under reset or keep free, and is refused.
+    policy = PRESETS[preset].model_copy(update={"anchor_on_change": rule})
+    sub = Subscription(
+        "USD", at(2012, 5, 1), "year", SHOTGUN_ANNUAL, 1, period_start=at(2012, 5, 1)
+    )
+    pause, resume = Paused(at(2012, 5, 12, 0, 3)), Resumed(at(2012, 6, 4, 0, 3))
+    single = draft_invoice(sub, [pause, resume], terms=TERMS, policy=policy)
+    paused = draft_invoice(sub, [pause], terms=TERMS, policy=policy)
+    credited = -sum((line.amount for line in paused.lines if line.amount < 0), D(0))
+    still_paid = 0 if credited else 1  # a pause the policy does not credit leaves it paid
+
+    def resumed(quantity: int) -> InvoiceDraft:
+        billed = (InvoicedItem(SHOTGUN_ANNUAL, quantity, D("2399.95"), credited),)
+        opening = replace(sub, paused=True, invoiced=billed)
+        return draft_invoice(opening, [resume], terms=TERMS, policy=policy)
+
+    assert paused.subtotal + resumed(still_paid).subtotal == single.subtotal
+    if credited:
+        with pytest.raises(InvoicingError, match=r"subscription\.invoiced\[0\]\.quantity"):
+            resumed(1)
 
 
 def test_kill_bill_monthly_pause_and_resume() -> None:
@@ -284,6 +319,30 @@ def test_termination_day_owner_lago_started_and_terminated_the_same_day() -> Non
     # The same day given to the new state (the termination): nothing used.
     new = LAGO.model_copy(update={"termination_day": NEW_STATE})
     assert draft_invoice(sub, events, terms=TERMS, policy=new).subtotal == D("0.00")
+
+
+def test_termination_day_owner_lago_terminated_at_the_periods_first_instant() -> None:
+    # lago-api app/services/credit_notes/create_from_termination.rb (getlago/lago-api
+    # 01305c5c5e9da7d02fdcd6d372346ecec69f47fd), remaining_duration: credited from
+    # terminated_at.end_of_day.to_date to the period's end, whatever the time of day, so a
+    # termination at 00:00 on the 1st credits 30 of March's 31 days, as one at 10:00 does.
+    # The engine took a piece starting at the period's start for the whole period and
+    # credited all 31.
+    plan = SeatPrice("plan", "Plan", D("31.00"))
+    march = Subscription("EUR", at(2026, 1, 1), "month", plan, 1, period_start=at(2026, 3, 1))
+    for preset in ("lago_calendar", "lago_anniversary"):
+        for hour in (0, 10):
+            draft = draft_invoice(
+                march, [Cancelled(at(2026, 3, 1, hour))], terms=TERMS, policy=PRESETS[preset]
+            )
+            assert items(draft) == [("credit", at(2026, 3, 2), at(2026, 4, 1), D("-30.00"))]
+    # Where the termination's day is the new state's, 00:00 on the 1st uses nothing.
+    new = LAGO.model_copy(update={"termination_day": NEW_STATE})
+    draft = draft_invoice(march, [Cancelled(at(2026, 3, 1))], terms=TERMS, policy=new)
+    assert items(draft) == [("credit", at(2026, 3, 1), at(2026, 4, 1), D("-31.00"))]
+    # The day of a termination at 00:00 on the 2nd is used too: 29 days credited.
+    second = draft_invoice(march, [Cancelled(at(2026, 3, 2))], terms=TERMS, policy=LAGO)
+    assert items(second) == [("credit", at(2026, 3, 3), at(2026, 4, 1), D("-29.00"))]
 
 
 # --- Strict 30/360 --------------------------------------------------------------------

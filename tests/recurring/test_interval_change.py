@@ -402,6 +402,12 @@ def test_the_anchor_rule_is_set_per_contract_type_and_checked_at_load(tmp_path: 
     loaded = load_policy(tmp_path)
     assert loaded.for_contract("self_serve_monthly").proration.anchor_on_change == "keep"
     assert loaded.for_contract("annual_invoiced").proration.anchor_on_change == "reset"
+    # Kill Bill's rule, which also realigns a quarterly or annual period on a resume or a
+    # plan change (tests/recurring/test_pause_resume.py bills it through the ledger).
+    realigned = kept.replace("anchor_on_change: keep", "anchor_on_change: realign")
+    (tmp_path / "recurring_billing.yaml").write_text(realigned, encoding="utf-8")
+    proration = load_policy(tmp_path).for_contract("self_serve_monthly").proration
+    assert (proration.anchor_on_change, proration.name) == ("realign", "daily+realign")
     wrong = kept.replace("anchor_on_change: keep", "anchor_on_change: sideways")
     (tmp_path / "recurring_billing.yaml").write_text(wrong, encoding="utf-8")
     with pytest.raises(
