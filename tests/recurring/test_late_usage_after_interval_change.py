@@ -21,9 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from activities.billing.pricebook import load_pricebook
+from activities.billing.seller import load_seller
 from activities.billing.usage import UsageCharge, price_usage
 from activities.ledger.db import transaction
 from activities.ledger.models import Invoice, UsageEvent
+from activities.recurring.batch import bill_batch
 from activities.recurring.bill_run import Billing, bill_subscription
 from activities.recurring.changes import ChangeRequest, change_subscription
 from activities.recurring.policy import AnchorOnChange, ContractPolicy, RecurringPolicy
@@ -75,9 +77,15 @@ def _calls(sessions: sessionmaker[Session], name: str, at: datetime, units: int)
         )
 
 
-def _bill(sessions: sessionmaker[Session], b: Billing, day: date) -> list[str]:
+def _bill(sessions: sessionmaker[Session], b: Billing, day: date, batch: bool) -> list[str]:
+    """The bill run of ``day`` for the subscription: alone, or as a batch of one (where
+    plain renewals are priced and stored together)."""
     now = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
     with transaction(sessions) as session:
+        if batch:
+            done = bill_batch(session, [SUB], day, b, load_seller(), actor="t", now=now)
+            assert done.skipped == []
+            return [o.outcome for o in done.outcomes]
         return [o.outcome for o in bill_subscription(session, SUB, day, b, actor="t", now=now)]
 
 
@@ -93,9 +101,10 @@ def _last_invoice(sessions: sessionmaker[Session]) -> Invoice:
         return invoice
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["alone", "batch"])
 @pytest.mark.parametrize("case", CASES, ids=[c.rule for c in CASES])
 def test_late_usage_is_priced_in_the_cut_month(
-    sessions: sessionmaker[Session], case: Case
+    sessions: sessionmaker[Session], case: Case, batch: bool
 ) -> None:
     b = _billing(case.rule)
     with transaction(sessions) as session:
@@ -108,7 +117,7 @@ def test_late_usage_is_priced_in_the_cut_month(
         )
     # October: 200,000 calls, 100,000 above the included ones, billed on 15 November.
     _calls(sessions, "oct", datetime(2026, 10, 20, 12, tzinfo=UTC), 200_000)
-    assert _bill(sessions, b, date(2026, 11, 15)) == ["invoiced"]
+    assert _bill(sessions, b, date(2026, 11, 15), batch) == ["invoiced"]
     # The cut month: 60,000 calls before the change, within the 100,000 included.
     _calls(sessions, "nov", datetime(2026, 11, 16, 12, tzinfo=UTC), 60_000)
     with transaction(sessions) as session:
@@ -128,12 +137,12 @@ def test_late_usage_is_priced_in_the_cut_month(
             now=CHANGE_AT,
             apply=True,
         )
-    assert _bill(sessions, b, case.first_renewal) in (["invoiced"], ["credited"])
+    assert _bill(sessions, b, case.first_renewal, batch) in (["invoiced"], ["credited"])
 
     # 50,000 calls of the cut month arrive after that renewal: 110,000 in the month,
     # 10,000 above the included ones.
     _calls(sessions, "nov-late", datetime(2026, 11, 20, 12, tzinfo=UTC), 50_000)
-    assert _bill(sessions, b, case.second_renewal) == ["invoiced"]
+    assert _bill(sessions, b, case.second_renewal, batch) == ["invoiced"]
 
     price = BOOK.usage_price("api_calls", "USD", "business")
     addon = BOOK.usage_addon("api_calls")
@@ -146,7 +155,7 @@ def test_late_usage_is_priced_in_the_cut_month(
     late = [
         line
         for line in _last_invoice(sessions).lines
-        if line.item_code == "api_calls" and line.period_start < CUT[1]
+        if line.item_code == "api_calls" and line.period_start and line.period_start < CUT[1]
     ]
     assert sum(line.amount for line in late) == Decimal("10.00")
     assert [line.amount for line in late] == [line.amount for line in expected]
