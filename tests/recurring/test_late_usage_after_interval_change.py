@@ -160,3 +160,67 @@ def test_late_usage_is_priced_in_the_cut_month(
     assert sum(line.amount for line in late) == Decimal("10.00")
     assert [line.amount for line in late] == [line.amount for line in expected]
     assert [(line.period_start, line.period_end) for line in late] == [CUT] * len(expected)
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["alone", "batch"])
+def test_late_usage_is_priced_with_the_plan_of_its_period(
+    sessions: sessionmaker[Session], batch: bool
+) -> None:
+    """A month on Business (100,000 calls included) whose calls arrive late, after a change
+    to Plus (10,000 included): they are priced with the month's plan, not today's."""
+    b = _billing("reset")
+    with transaction(sessions) as session:
+        subscription(
+            session,
+            SUB,
+            anchor=ANCHOR,
+            now=datetime(2026, 10, 20, tzinfo=UTC),
+            usage=("api_calls",),
+        )
+    _calls(sessions, "oct", datetime(2026, 10, 20, 12, tzinfo=UTC), 50_000)
+    assert _bill(sessions, b, date(2026, 11, 15), batch) == ["invoiced"]
+    with transaction(sessions) as session:
+        at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+        change_subscription(
+            session,
+            ChangeRequest(
+                subscription_id=SUB,
+                kind="plan",
+                plan="plus",
+                at=at,
+                actor="cli:test",
+                idempotency_key=f"{SUB}:plan",
+            ),
+            book=b.book,
+            taxes=b.taxes,
+            policy=b.policy,
+            now=at,
+            apply=True,
+        )
+    assert _bill(sessions, b, date(2026, 12, 15), batch) in (["invoiced"], ["credited"])
+    # 70,000 calls of October arrive: 120,000 in the month, 20,000 above Business's 100,000.
+    _calls(sessions, "oct-late", datetime(2026, 10, 21, 12, tzinfo=UTC), 70_000)
+    assert _bill(sessions, b, date(2027, 1, 15), batch) == ["invoiced"]
+
+    october = (datetime(2026, 10, 15, tzinfo=UTC), datetime(2026, 11, 15, tzinfo=UTC))
+    addon = BOOK.usage_addon("api_calls")
+    expected = price_usage(
+        UsageCharge(
+            "api_calls",
+            addon.name,
+            addon.unit,
+            *october,
+            Decimal(120_000),
+            BOOK.usage_price("api_calls", "USD", "business"),
+            Decimal(50_000),
+        ),
+        "USD",
+    )
+    late = [
+        line
+        for line in _last_invoice(sessions).lines
+        if line.item_code == "api_calls" and line.period_start == october[0]
+    ]
+    assert sum(line.amount for line in late) == Decimal("20.00")
+    assert [line.amount for line in late] == [line.amount for line in expected]
+    assert [(line.period_start, line.period_end) for line in late] == [october] * len(expected)
