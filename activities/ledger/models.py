@@ -924,6 +924,25 @@ class UsageEvent(Base):
     )
 
 
+class UsagePeriod(Base):
+    """A usage period the bill run closed: where it began and ended, and the plan its usage
+    was priced with (the included units and tiers of that plan).
+
+    Written with the renewal that invoices it. Usage of the period that arrives after that
+    invoice is priced in this window, whatever schedule the subscription has since: a
+    change of interval moves the anchor and cuts the period it falls in, so the window
+    cannot be counted again from the subscription's anchor (activities/recurring/usage.py).
+    """
+
+    __tablename__ = "usage_periods"
+    __table_args__ = (CheckConstraint("period_end > period_start", name="period_ordered"),)
+
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    period_end: Mapped[datetime]
+    plan: Mapped[str] = mapped_column(String(64), comment="the plan its usage was priced with")
+
+
 class BillRunRecord(Base):
     """One bill run's outcome per subscription: invoiced, skipped (with why) or failed."""
 

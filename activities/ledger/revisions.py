@@ -27,6 +27,7 @@ REVISIONS: tuple[str, ...] = (
     "0020",
     "0021",
     "0022",
+    "0023",
 )
 #: The newest schema version this code knows.
 HEAD = REVISIONS[-1]

@@ -51,6 +51,7 @@ from activities.ledger.models import (
     SubscriptionStatus,
     TaxId,
     UsageEvent,
+    UsagePeriod,
 )
 from activities.recurring.bill_run import (
     DATA_ERRORS,
@@ -75,7 +76,13 @@ from activities.recurring.history import (
     usage_periods,
 )
 from activities.recurring.taxes import customer_tax
-from activities.recurring.usage import UsageWindow, mark_invoiced, usage_charges
+from activities.recurring.usage import (
+    UsageWindow,
+    closed_periods,
+    has_usage_addon,
+    mark_invoiced,
+    usage_charges,
+)
 
 
 @dataclass(slots=True)
@@ -136,6 +143,7 @@ class _Renewal:
     key: str
     usage: UsageWindow
     next_end: datetime
+    closed: list[dict[str, object]]  # the usage periods it closes (usage.closed_periods)
 
 
 def bill_batch(
@@ -361,17 +369,15 @@ def _price(
     interval, count = state_interval(state)
     contract = billing.policy.for_contract(subscription.contract_type.value)
     events = [engine_event(r, interval, billing.book, count) for r in recorded]
-    window = (
-        usage_charges(
-            session,
-            subscription,
-            period,
-            state["plan"],
-            billing.book,
-            usage_periods(
-                subscription, period, recorded, events, book=billing.book, policy=contract.proration
-            ),
+    periods = (
+        usage_periods(
+            subscription, period, recorded, events, book=billing.book, policy=contract.proration
         )
+        if metered or has_usage_addon(subscription)
+        else ()
+    )
+    window = (
+        usage_charges(session, subscription, period, state["plan"], billing.book, periods)
         if metered
         else UsageWindow((), 0)
     )
@@ -390,7 +396,16 @@ def _price(
         return None
     if draft.lines:
         check_draft(customer, draft)
-    return _Renewal(subscription, period, customer, draft, _key(period), window, next_end)
+    return _Renewal(
+        subscription,
+        period,
+        customer,
+        draft,
+        _key(period),
+        window,
+        next_end,
+        closed_periods(subscription, periods, state["plan"]),
+    )
 
 
 def _store(
@@ -469,6 +484,7 @@ def _store(
         outcomes.append(Outcome(sid, outcome, period.period_start, issued))
     if renewals:
         insert_rows(session, BillRunRecord, records)
+        insert_rows(session, UsagePeriod, [row for r in renewals for row in r.closed])
         audit.append(session, entries)
         _move_on(session, moved, now)
     return outcomes

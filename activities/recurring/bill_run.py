@@ -31,7 +31,7 @@ from activities.billing.pricebook import PriceBook
 from activities.billing.proration import shift_months, shift_months_back
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
-from activities.ledger.bulk import among
+from activities.ledger.bulk import among, insert_rows
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import issue_invoice
@@ -46,6 +46,7 @@ from activities.ledger.models import (
     SubscriptionEventKind,
     SubscriptionPeriod,
     SubscriptionStatus,
+    UsagePeriod,
 )
 from activities.recurring.changes import invoice_pending_changes, lock_subscription
 from activities.recurring.commitments import (
@@ -76,7 +77,7 @@ from activities.recurring.history import (
 )
 from activities.recurring.policy import RecurringPolicy
 from activities.recurring.taxes import customer_tax
-from activities.recurring.usage import mark_invoiced, usage_charges
+from activities.recurring.usage import closed_periods, mark_invoiced, usage_charges
 
 #: Data problems: the subscription is reported and skipped, never retried.
 DATA_ERRORS = (LedgerError, InvoicingError, HistoryError, ValueError)
@@ -363,6 +364,7 @@ def _renew(
         outcome = "credited" if invoice.total < ZERO else "invoiced"
     if commitment is not None:
         settle(commitment, invoice if shortfall else None, now=now)
+    insert_rows(session, UsagePeriod, closed_periods(subscription, periods, state["plan"]))
     cancelled = cancelled_at is not None
     record = BillRunRecord(
         run_date=run_date,

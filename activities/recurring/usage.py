@@ -33,8 +33,9 @@ from activities.ledger.models import (
     Subscription,
     SubscriptionItem,
     UsageEvent,
+    UsagePeriod,
 )
-from activities.recurring.history import INTERVALS, PeriodRow, SubscriptionRow
+from activities.recurring.history import INTERVALS, PeriodRow, SubscriptionRow, state_interval
 
 FIELDS = ("subscription_id", "event_id", "metric", "quantity", "occurred_at")
 BATCH = 10000
@@ -433,6 +434,11 @@ class UsageWindow:
     last_id: int
 
 
+#: A window of usage to price: its start, its end, and the plan whose included units and
+#: tiers apply (``None``: the plan of the billing period being invoiced).
+Window = tuple[datetime, datetime, str | None]
+
+
 def usage_charges(
     session: Session,
     subscription: SubscriptionRow,
@@ -449,44 +455,18 @@ def usage_charges(
     ``periods`` are the usage periods of the current billing period when a change of
     interval cut it (history.usage_periods): each is priced on its own, so usage before
     the change is billed as the old period's. With ``late`` false only those are read
-    (the invoice issued at a change of interval bills the periods it closes)."""
+    (the invoice issued at a change of interval bills the periods it closes). Late
+    arrivals are priced in the period they occurred in, as it was (:func:`_late_windows`)."""
     last_id = session.scalar(
         select(func.max(UsageEvent.id)).where(UsageEvent.subscription_id == subscription.id)
     )
     if last_id is None:
         return UsageWindow((), 0)
-    interval = INTERVALS[subscription.interval.value]
-    charges: list[UsageCharge] = []
     start, end = period.period_start, period.period_end
-    late_from = (
-        session.scalar(
-            select(func.min(UsageEvent.occurred_at)).where(
-                UsageEvent.subscription_id == subscription.id,
-                UsageEvent.invoice_id.is_(None),
-                UsageEvent.occurred_at < start,
-                UsageEvent.id <= last_id,
-            )
-        )
-        if late
-        else None
-    )
-    windows: list[tuple[datetime, datetime]] = []
-    while late_from is not None:
-        window = period_containing(
-            subscription.billing_anchor, interval, late_from, subscription.interval_count
-        )
-        windows.append((max(window[0], subscription.term_start), min(window[1], start)))
-        late_from = session.scalar(
-            select(func.min(UsageEvent.occurred_at)).where(
-                UsageEvent.subscription_id == subscription.id,
-                UsageEvent.invoice_id.is_(None),
-                UsageEvent.occurred_at >= window[1],
-                UsageEvent.occurred_at < start,
-                UsageEvent.id <= last_id,
-            )
-        )
-    windows.extend(periods or [(start, end)])
-    for window_start, window_end in windows:
+    windows = _late_windows(session, subscription, period, last_id) if late else []
+    windows.extend((s, e, None) for s, e in (periods or [(start, end)]))
+    charges: list[UsageCharge] = []
+    for window_start, window_end, window_plan in windows:
         invoiced = case((UsageEvent.invoice_id.is_not(None), UsageEvent.quantity), else_=0)
         rows = session.execute(
             select(
@@ -509,7 +489,7 @@ def usage_charges(
                 continue
             try:
                 addon = book.usage_addon(metric)
-                price = book.usage_price(metric, subscription.currency, plan)
+                price = book.usage_price(metric, subscription.currency, window_plan or plan)
             except PriceBookError as error:
                 raise ValueError(f"usage {metric}: {error}") from None
             charges.append(
@@ -518,6 +498,92 @@ def usage_charges(
                 )
             )
     return UsageWindow(tuple(charges), last_id)
+
+
+def _late_windows(
+    session: Session, subscription: SubscriptionRow, period: PeriodRow, last_id: int
+) -> list[Window]:
+    """The earlier periods holding events not invoiced yet, in time order.
+
+    A period the bill run closed is the one it recorded (:class:`UsagePeriod`: its start,
+    end and plan), so late usage is priced as that period was even after a change of
+    interval moved the anchor and cut it. A period not recorded (closed before the ledger
+    kept them, or never closed by a bill run) is counted from the anchor and interval
+    the current billing period began with, within the recorded ones around it."""
+    start = period.period_start
+    opening = period.opening or {}
+    anchor = (
+        datetime.fromisoformat(opening["anchor"])
+        if "anchor" in opening
+        else subscription.billing_anchor
+    )
+    interval, count = (
+        state_interval(opening)
+        if "interval" in opening
+        else (INTERVALS[subscription.interval.value], subscription.interval_count)
+    )
+    windows: list[Window] = []
+    late_from = _first_unbilled(session, subscription.id, None, start, last_id)
+    while late_from is not None:
+        before = session.execute(
+            select(UsagePeriod.period_start, UsagePeriod.period_end, UsagePeriod.plan)
+            .where(
+                UsagePeriod.subscription_id == subscription.id,
+                UsagePeriod.period_start <= late_from,
+            )
+            .order_by(UsagePeriod.period_start.desc())
+            .limit(1)
+        ).first()
+        window: Window
+        if before is not None and late_from < before.period_end:
+            window = (before.period_start, min(before.period_end, start), before.plan)
+        else:
+            after = session.scalar(
+                select(func.min(UsagePeriod.period_start)).where(
+                    UsagePeriod.subscription_id == subscription.id,
+                    UsagePeriod.period_start > late_from,
+                )
+            )
+            counted = period_containing(anchor, interval, late_from, count)
+            floor = subscription.term_start if before is None else before.period_end
+            ceiling = start if after is None else min(after, start)
+            window = (max(counted[0], floor), min(counted[1], ceiling), None)
+        windows.append(window)
+        late_from = _first_unbilled(session, subscription.id, window[1], start, last_id)
+    return windows
+
+
+def _first_unbilled(
+    session: Session, subscription_id: str, since: datetime | None, until: datetime, last_id: int
+) -> datetime | None:
+    """When the first event before ``until`` (from ``since``) not invoiced yet occurred."""
+    return session.scalar(
+        select(func.min(UsageEvent.occurred_at)).where(
+            UsageEvent.subscription_id == subscription_id,
+            UsageEvent.invoice_id.is_(None),
+            *([UsageEvent.occurred_at >= since] if since is not None else []),
+            UsageEvent.occurred_at < until,
+            UsageEvent.id <= last_id,
+        )
+    )
+
+
+def has_usage_addon(subscription: SubscriptionRow) -> bool:
+    return any(item.kind == ItemKind.USAGE_ADDON for item in subscription.items)
+
+
+def closed_periods(
+    subscription: SubscriptionRow, periods: Sequence[tuple[datetime, datetime]], plan: str
+) -> list[dict[str, object]]:
+    """The :class:`UsagePeriod` rows of the usage periods a renewal invoices, priced with
+    ``plan``: inserted with the renewal so late usage of them is priced as they were.
+    None for a subscription without usage add-ons (nothing of it is metered)."""
+    if not has_usage_addon(subscription):
+        return []
+    return [
+        {"subscription_id": subscription.id, "period_start": s, "period_end": e, "plan": plan}
+        for s, e in periods
+    ]
 
 
 def _units(value: object) -> Decimal:

@@ -260,10 +260,11 @@ def test_usage_is_split_at_a_change_of_interval(
     earlier: list[UsageCharge] = []
     if case.interval == "month":
         # An event of the month before, not billed yet when the change is made: the
-        # change's invoice leaves it to the bill run, which bills it as late usage.
+        # change's invoice leaves it to the bill run, which bills it as late usage, in
+        # that month (counted on the monthly schedule, not the annual one it has since).
         late_before = case.period_start - timedelta(days=2)
         usage.add(sessions, [(late_before, "sms", Decimal(3))])
-        earlier = usage.charges([(case.anchor, case.period_start)])
+        earlier = usage.charges([(datetime(2026, 10, 15, tzinfo=UTC), case.period_start)])
     usage.send(sessions, case.period_start, case.change_at)
     before_change = len(usage.sent)
     with transaction(sessions) as session:
@@ -331,6 +332,11 @@ def test_usage_is_split_at_a_change_of_interval(
     )
     renewed = _invoices(sessions)[-1]
     _same(renewed, part_of(full, full.lines[change_lines if case.at_once else 0 :]))
+    assert [
+        (line.period_start, line.period_end)
+        for line in renewed.lines
+        if line.item_code == "sms" and line.period_start and line.period_start < case.period_start
+    ] == [(charge.period_start, charge.period_end) for charge in earlier if charge.code == "sms"]
     late_lines = [
         line
         for line in renewed.lines
