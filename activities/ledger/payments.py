@@ -373,31 +373,9 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
 
     Refunding cash that paid an invoice re-opens that invoice for the amount.
     """
-    check_length("processor_id", refund_in.processor_id, Refund.processor_id)
-    if refund_in.refunded_at.tzinfo is None:
-        raise LedgerError("refunded_at: must be timezone-aware")
-    check_length("payment_processor_id", refund_in.payment_processor_id, Payment.processor_id)
-    found = session.scalar(
-        select(Payment).where(Payment.processor_id == refund_in.payment_processor_id)
-    )
-    if found is None:
-        raise NotFound(f"payment_processor_id: no payment {refund_in.payment_processor_id!r}")
-    locks.customer(session, found.customer_id)
-    payment = locks.payment(session, found.id)
-    existing = session.scalar(select(Refund).where(Refund.processor_id == refund_in.processor_id))
+    payment, existing = _locked_for_refund(session, refund_in, refund_in.amount)
     if existing is not None:
-        if (existing.payment_id, existing.amount) != (payment.id, refund_in.amount):
-            raise LedgerError(
-                f"processor_id: refund {refund_in.processor_id!r} is already recorded "
-                f"as {existing.amount} {existing.currency}; refusing a different one"
-            )
         return RefundResult(existing.processor_id, existing.amount, existing.currency, (), True)
-    check_amount("amount", refund_in.amount)
-    if (
-        refund_in.amount <= ZERO
-        or round_money(refund_in.amount, payment.currency) != refund_in.amount
-    ):
-        raise LedgerError(f"amount: must be a positive {payment.currency} amount")
     # What an overpayment put on the account is credit the customer can spend, no longer
     # cash of this payment: refunding it too would give the same money back twice.
     to_credit = overpayment_credit(session, payment)
@@ -436,28 +414,80 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
         remaining -= take
         reopened.append(invoice.number or str(invoice.id))
     payment.refunded += refund_in.amount
+    _book_refund(
+        session,
+        payment,
+        refund_in,
+        refund_in.amount,
+        actor,
+        "payment.refunded",
+        {"refund": refund_in.processor_id, "amount": refund_in.amount, "reopened": reopened},
+    )
+    return RefundResult(
+        refund_in.processor_id, refund_in.amount, payment.currency, tuple(reopened), False
+    )
+
+
+def _locked_for_refund(
+    session: Session, entry: RefundIn, signed: Decimal
+) -> tuple[Payment, Refund | None]:
+    """The payment ``entry`` names, locked (customer, then payment), and the refund row
+    already recorded under ``entry.processor_id`` if this is a replay; a replay of another
+    payment or amount (``signed``: negative for a failed refund) is refused."""
+    check_length("processor_id", entry.processor_id, Refund.processor_id)
+    if entry.refunded_at.tzinfo is None:
+        raise LedgerError("refunded_at: must be timezone-aware")
+    check_length("payment_processor_id", entry.payment_processor_id, Payment.processor_id)
+    found = session.scalar(
+        select(Payment).where(Payment.processor_id == entry.payment_processor_id)
+    )
+    if found is None:
+        raise NotFound(f"payment_processor_id: no payment {entry.payment_processor_id!r}")
+    locks.customer(session, found.customer_id)
+    payment = locks.payment(session, found.id)
+    existing = session.scalar(select(Refund).where(Refund.processor_id == entry.processor_id))
+    if existing is not None:
+        if (existing.payment_id, existing.amount) != (payment.id, signed):
+            raise LedgerError(
+                f"processor_id: refund {entry.processor_id!r} is already recorded "
+                f"as {existing.amount} {existing.currency}; refusing a different one"
+            )
+        return payment, existing
+    check_amount("amount", entry.amount)
+    if entry.amount <= ZERO or round_money(entry.amount, payment.currency) != entry.amount:
+        raise LedgerError(f"amount: must be a positive {payment.currency} amount")
+    return payment, None
+
+
+def _book_refund(
+    session: Session,
+    payment: Payment,
+    entry: RefundIn,
+    signed: Decimal,
+    actor: str,
+    action: str,
+    after: dict[str, object],
+) -> None:
+    """The refund row (``signed``: negative for a failed refund) and its audit entry."""
     session.add(
         Refund(
-            processor_id=refund_in.processor_id,
+            processor_id=entry.processor_id,
             payment_id=payment.id,
             currency=payment.currency,
-            amount=refund_in.amount,
-            reason=refund_in.reason,
-            refunded_at=refund_in.refunded_at,
+            amount=signed,
+            reason=entry.reason,
+            refunded_at=entry.refunded_at,
         )
     )
     audit.record(
         session,
-        at=refund_in.refunded_at,
+        at=entry.refunded_at,
         actor=actor,
-        action="payment.refunded",
+        action=action,
         subject_type="payment",
         subject_id=payment.processor_id,
-        after={"refund": refund_in.processor_id, "amount": refund_in.amount, "reopened": reopened},
-        reason=refund_in.reason,
-    )
-    return RefundResult(
-        refund_in.processor_id, refund_in.amount, payment.currency, tuple(reopened), False
+        after=after,
+        reason=entry.reason,
     )
 
 
@@ -479,25 +509,9 @@ def reverse_refund(session: Session, reversal: RefundIn, actor: str) -> Reversal
     it, and the cash is applied like a payment received now: to the invoice the refund
     had re-opened or any other open one, oldest first, the rest left unapplied.
     """
-    check_length("processor_id", reversal.processor_id, Refund.processor_id)
-    found = session.scalar(
-        select(Payment).where(Payment.processor_id == reversal.payment_processor_id)
-    )
-    if found is None:
-        raise NotFound(f"payment_processor_id: no payment {reversal.payment_processor_id!r}")
-    locks.customer(session, found.customer_id)
-    payment = locks.payment(session, found.id)
-    existing = session.scalar(select(Refund).where(Refund.processor_id == reversal.processor_id))
+    payment, existing = _locked_for_refund(session, reversal, -reversal.amount)
     if existing is not None:
-        if (existing.payment_id, -existing.amount) != (payment.id, reversal.amount):
-            raise LedgerError(
-                f"processor_id: {reversal.processor_id!r} is already recorded as "
-                f"{existing.amount} {existing.currency}; refusing a different one"
-            )
         return ReversalResult(reversal.processor_id, reversal.amount, payment.currency, (), True)
-    check_amount("amount", reversal.amount)
-    if reversal.amount <= ZERO or round_money(reversal.amount, payment.currency) != reversal.amount:
-        raise LedgerError(f"amount: must be a positive {payment.currency} amount")
     if reversal.amount > payment.refunded:
         raise LedgerError(
             f"amount: {reversal.amount} exceeds what is refunded on "
@@ -507,25 +521,14 @@ def reverse_refund(session: Session, reversal: RefundIn, actor: str) -> Reversal
         raise LedgerError("reason: a failed refund needs a reason for the audit log")
     payment.refunded -= reversal.amount
     payment.unapplied += reversal.amount
-    session.add(
-        Refund(
-            processor_id=reversal.processor_id,
-            payment_id=payment.id,
-            currency=payment.currency,
-            amount=-reversal.amount,
-            reason=reversal.reason,
-            refunded_at=reversal.refunded_at,
-        )
-    )
-    audit.record(
+    _book_refund(
         session,
-        at=reversal.refunded_at,
-        actor=actor,
-        action="payment.refund_failed",
-        subject_type="payment",
-        subject_id=payment.processor_id,
-        after={"refund": reversal.processor_id, "amount": reversal.amount},
-        reason=reversal.reason,
+        payment,
+        reversal,
+        -reversal.amount,
+        actor,
+        "payment.refund_failed",
+        {"refund": reversal.processor_id, "amount": reversal.amount},
     )
     targets = _targets(session, payment.customer_id, payment.currency)
     applied = _apply_all(session, payment, targets, actor, reversal.refunded_at)
