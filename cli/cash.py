@@ -10,6 +10,7 @@ every application the customer's collections cadence is told, as after
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,13 @@ import typer
 
 from activities.billing.money import format_money
 from activities.cash import wake
+from activities.cash.event_review import (
+    EventFilter,
+    EventKind,
+    count_events,
+    list_events,
+    status_of,
+)
 from activities.cash.policy import CashPolicy, load_policy
 from activities.cash.statements import StatementError, read_statement
 from activities.cash.store import (
@@ -32,6 +40,7 @@ from activities.cash.store import (
     set_aside,
 )
 from activities.cash.stripe_events import EventOutcome, handle_event, link_customer
+from activities.ledger.customers import get_customer
 from activities.ledger.db import transaction
 from activities.ledger.models import StatementLineStatus
 from activities.settings import settings
@@ -52,7 +61,10 @@ from cli.temporal import tell_after_commit
 
 cash_app = typer.Typer(help="Bank statements: import, match, review.", no_args_is_help=True)
 review_app = typer.Typer(help="Lines the matcher left for a person.", no_args_is_help=True)
-stripe_app = typer.Typer(help="Stripe: link customers, replay saved events.", no_args_is_help=True)
+stripe_app = typer.Typer(
+    help="Stripe: link customers, replay saved events, list what the ledger refused or parked.",
+    no_args_is_help=True,
+)
 cash_app.add_typer(review_app, name="review")
 
 AsUser = Annotated[str | None, typer.Option("--as", help="Who decides (default: you).")]
@@ -345,3 +357,60 @@ def stripe_replay(
         outcomes.append((str(event.get("type")), outcome))
         console.print(f"{outcome.event_id}: {outcome.status}: {outcome.message}")
     _tell([w for kind, o in outcomes for w in wake.for_event(o, kind, _now())])
+
+
+@stripe_app.command("events")
+def stripe_events(
+    status: Annotated[
+        EventKind | None,
+        typer.Option(help="parked, refused, or all events (default: parked and refused)"),
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer's events")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Created by Stripe on or after this day (UTC)"),
+    ] = None,
+    limit: LimitOption = 50,
+    every: AllOption = False,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Stripe events the ledger refused or parked, newest first: money Stripe moved that the
+    ledger does not hold until a person settles it (or ``stripe link`` releases it)."""
+    where = EventFilter(
+        kind=status,
+        customer_id=customer,
+        since=since.replace(tzinfo=UTC) if since else None,
+        limit=limit_of(limit, every),
+    )
+    with _sessions()() as session:
+        if customer is not None:
+            get_customer(session, customer)  # a typo is an error, not an empty list
+        found = list_events(session, where)
+        total = count_events(session, where)
+        rows = [
+            (
+                event.id,
+                event.type,
+                event.object_id,
+                event.customer_id,
+                event.created_at.astimezone(UTC).isoformat(),
+                status_of(event),
+                event.outcome,
+            )
+            for event in found
+        ]
+    print_list(
+        [
+            Column("event", "id"),
+            Column("type", "id", drop=2),
+            Column("object", "id", drop=1),
+            Column("customer", "id"),
+            Column("created", "id", drop=3),
+            Column("status", "id"),
+            Column("outcome"),
+        ],
+        rows,
+        noun="event(s)",
+        output=output,
+        total=total,
+    )

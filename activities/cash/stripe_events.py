@@ -337,6 +337,7 @@ def _paid(
     # The invoice to pay first is decided under the customer's lock (the one every payment,
     # credit note and re-issue of the customer takes first): the card's cash is recorded
     # whoever paid that invoice a moment ago, on the next open invoice or as unapplied cash.
+    outcome.customer_id = customer_id  # kept if the ledger refuses the payment
     locks.customer(session, customer_id)
     invoice_number = _payable(session, invoice_number)
     result = record_payment(
@@ -352,7 +353,6 @@ def _paid(
         ),
         ACTOR,
     )
-    outcome.customer_id = customer_id
     outcome.received_at = created
     outcome.payments.append(result)
     outcome.status = StripeEventStatus.APPLIED.value
@@ -407,6 +407,7 @@ def _refunded(
     processor_id = _payment_id("charge.refunded", obj)
     assert processor_id is not None
     found = _payment(session, processor_id, "refund")
+    outcome.customer_id = found.customer_id  # kept if refused: `stripe events --customer`
     locks.customer(session, found.customer_id)
     payment = locks.payment(session, found.id)  # a second event for this charge waits here
     total, currency = _money(obj.get("amount_refunded"), obj.get("currency"), "amount_refunded")
@@ -443,7 +444,6 @@ def _refunded(
         key = f"{_str(obj.get('id'), 'charge.id')}:refunded-to:{obj.get('amount_refunded')}"
         _record_refund(session, key[:100], payment, missing, "Stripe refund", created)
         done.append(f"{missing}")
-    outcome.customer_id = payment.customer_id
     outcome.status = StripeEventStatus.APPLIED.value
     outcome.account_changed = "card payment refunded"
     outcome.message = f"refunds on {processor_id}: {', '.join(done) or 'none new'}"
@@ -488,6 +488,7 @@ def _refund_changed(
         return
     processor_id = _optional_id(obj.get("payment_intent")) or _str(obj.get("charge"), "charge")
     found = _payment(session, processor_id, "failed refund")
+    outcome.customer_id = found.customer_id  # kept if refused: `stripe events --customer`
     locks.customer(session, found.customer_id)
     payment = locks.payment(session, found.id)
     amount, currency = _money(obj.get("amount"), obj.get("currency"), "refund")
@@ -515,7 +516,6 @@ def _refund_changed(
         ),
         ACTOR,
     )
-    outcome.customer_id = payment.customer_id
     outcome.status = StripeEventStatus.APPLIED.value
     if result.already_recorded:
         outcome.message = f"refund {refund_id} failed: already taken back"
