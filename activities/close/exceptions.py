@@ -4,7 +4,8 @@ Blocking exceptions mean the numbers do not tie (a roll-forward difference
 and the records behind it); sign-off is refused while any is listed. The
 others are for review: they are normal business that someone should have
 looked at (a missing PO, an invoice without tax where tax was due, cash not
-applied, a draft left behind, a dispute past its SLA).
+applied, a draft left behind, a dispute past its SLA, a Stripe event the ledger refused or
+parked).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from activities.billing.money import ZERO
 from activities.billing.tax import TaxError, TaxTable, tax_treatment
+from activities.cash.event_review import EventFilter, list_events, status_of
 from activities.close.checklist import Thresholds
 from activities.close.movements import UNBOOKED, CutOffs, invoice_ar_at, zero_if_null
 from activities.close.registers import in_period, issued_in_period, unapplied_at_cut_off
@@ -71,6 +73,7 @@ def find_exceptions(
         *_drafts(session, cut_offs),
         *_voided(session, cut_offs),
         *_disputes_past_sla(session, cut_offs, thresholds.dispute_sla_days),
+        *_stripe_events_not_booked(session, cut_offs),
     ]
     return sorted((_rounded(e) for e in found), key=lambda e: e.severity != "blocking")
 
@@ -456,6 +459,23 @@ def _disputes_past_sla(session: Session, cut_offs: CutOffs, days: int) -> list[C
             f"{(cut_off - opened).days} days at the cut-off (SLA {days})",
         )
         for dispute_id, customer, opened, category in rows
+    ]
+
+
+def _stripe_events_not_booked(session: Session, cut_offs: CutOffs) -> list[CloseException]:
+    """Stripe events created before the cut-off that are still refused or parked: money Stripe
+    moved that the ledger does not hold (``billing-ops stripe events`` lists them)."""
+    return [
+        CloseException(
+            "review",
+            f"stripe_event_{status_of(event)}",
+            None,
+            event.id,
+            None,
+            f"{event.type} {event.object_id} for {event.customer_id or 'no customer yet'}, "
+            f"created {event.created_at:%Y-%m-%d}: {event.outcome}",
+        )
+        for event in reversed(list_events(session, EventFilter(before=cut_offs.cut_off)))
     ]
 
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from activities.cash.stripe_events import handle_event
 from activities.close.movements import Kind
 from activities.close.report import CloseReport
 from activities.close.rollforward import MOVEMENT_LINES
@@ -118,3 +119,54 @@ def test_cash_dated_before_its_invoice_explains_a_difference(
     assert usd.difference == Decimal("40.00")
     early_cash = [e for e in report.blocking if e.check == "dated_before_invoice"]
     assert len(early_cash) == 1 and early_cash[0].amount == Decimal("40.00")
+
+
+def test_stripe_events_refused_or_parked_by_the_cut_off_are_exceptions(
+    book: sessionmaker[Session], close_report: Report
+) -> None:
+    def event(event_id: str, day: str, obj: dict[str, object]) -> dict[str, object]:
+        created = int(at(day).timestamp())
+        return {
+            "id": event_id,
+            "type": "charge.refunded",
+            "created": created,
+            "data": {"object": obj},
+        }
+
+    with transaction(book) as session:
+        pay(session, "CUS-B", "P-stray", "80.00", "USD", at("2026-11-05"))
+    for sent in [
+        # in another currency than its payment: refused
+        event(
+            "evt_eur",
+            "2026-11-06",
+            {"id": "ch_1", "payment_intent": "P-stray", "amount_refunded": 1000, "currency": "eur"},
+        ),
+        # before its payment: parked
+        event(
+            "evt_early",
+            "2026-11-20",
+            {"id": "ch_2", "payment_intent": "pi_9", "amount_refunded": 500, "currency": "usd"},
+        ),
+        # after the November cut-off: December's
+        event(
+            "evt_late",
+            "2026-12-01",
+            {"id": "ch_3", "payment_intent": "pi_8", "amount_refunded": 500, "currency": "usd"},
+        ),
+    ]:
+        with transaction(book) as session:
+            handle_event(session, sent, at("2026-12-02"))
+
+    found = {e.record: e for e in close_report(book, "2026-11").exceptions}
+    refused, parked = found["evt_eur"], found["evt_early"]
+    assert "evt_late" not in found
+    assert (refused.severity, refused.check) == ("review", "stripe_event_refused")
+    assert refused.detail == (
+        "charge.refunded ch_1 for CUS-B, created 2026-11-06: "
+        "refused: amount_refunded: in EUR, but payment P-stray is in USD"
+    )
+    assert (parked.check, parked.amount) == ("stripe_event_parked", None)
+    assert "for no customer yet" in parked.detail and "parked until it" in parked.detail
+    october = {e.record for e in close_report(book, "2026-10").exceptions}
+    assert not october & {"evt_eur", "evt_early", "evt_late"}
