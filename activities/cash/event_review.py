@@ -62,7 +62,7 @@ def _kind(kind: EventKind | None) -> ColumnElement[bool] | None:
     return or_(parked, refused())
 
 
-def _where(query: Select[tuple[StripeEvent]], where: EventFilter) -> Select[tuple[StripeEvent]]:
+def _where(query: Select[StripeEvent], where: EventFilter) -> Select[StripeEvent]:
     kind = _kind(where.kind)
     if kind is not None:
         query = query.where(kind)
