@@ -334,10 +334,10 @@ def _paid(
             f"no customer for Stripe customer {stripe_customer}: "
             "`billing-ops stripe link` it and the payment is applied",
         )
+    outcome.customer_id = customer_id  # kept if the ledger refuses the payment
     # The invoice to pay first is decided under the customer's lock (the one every payment,
     # credit note and re-issue of the customer takes first): the card's cash is recorded
     # whoever paid that invoice a moment ago, on the next open invoice or as unapplied cash.
-    outcome.customer_id = customer_id  # kept if the ledger refuses the payment
     locks.customer(session, customer_id)
     invoice_number = _payable(session, invoice_number)
     result = record_payment(
