@@ -62,7 +62,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "(approvals: billing-ops approvals).",
     ),
     "cash": ("cli.cash", "Bank statements: import, match, review."),
-    "stripe": ("cli.cash", "Stripe: link customers, replay saved events."),
+    "stripe": (
+        "cli.cash",
+        "Stripe: link customers, replay saved events, list what the ledger refused or parked.",
+    ),
     "subscription": ("cli.recurring", "See and change subscriptions."),
     "usage": ("cli.recurring", "Metered usage."),
     "bill-run": (
