@@ -79,6 +79,16 @@ def days_past_due(due_date: date, as_of: date) -> int:
     return (as_of - due_date).days
 
 
+def due_status(due_date: date, as_of: date) -> str:
+    """An open invoice's standing as a customer reads it: "1 day overdue", "due today",
+    "due in 12 days" (one wording for the emails, the ticket facts and the assistant)."""
+    days = days_past_due(due_date, as_of)
+    if days == 0:
+        return "due today"
+    count = f"{abs(days)} day{'' if abs(days) == 1 else 's'}"
+    return f"{count} overdue" if days > 0 else f"due in {count}"
+
+
 def age(
     items: Iterable[OpenItem],
     as_of: date,

@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from activities.billing.aging import due_status
 from activities.billing.money import format_money
 from activities.collections.cadence import CadenceBook
 from activities.collections.facts import (
@@ -146,14 +147,10 @@ def draft_facts(
 
 
 def _invoice(invoice: InvoiceFact, today: date) -> dict[str, str]:
-    days = (today - invoice.due_date).days
-    status = (
-        f"{days} days overdue" if days > 0 else "due today" if days == 0 else f"due in {-days} days"
-    )
     return {
         "number": invoice.number,
         "due_date": invoice.due_date.isoformat(),
-        "status": status,
+        "status": due_status(invoice.due_date, today),
         "balance": format_money(invoice.balance, invoice.currency),
     }
 

@@ -22,6 +22,7 @@ from pydantic import JsonValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from activities.billing.aging import due_status
 from activities.billing.money import format_money
 from activities.drafting.facts import DraftFacts, InvoiceRef, Money
 from activities.drafting.mentions import find_mentions
@@ -187,10 +188,7 @@ def _totals(invoices: Sequence[Invoice]) -> dict[str, Decimal]:
 def _status(invoice: Invoice, today: date) -> str:
     if invoice.status != InvoiceStatus.OPEN:
         return invoice.status.value
-    days = (today - invoice.due_date).days
-    if days > 0:
-        return f"{days} days overdue"
-    return "due today" if days == 0 else f"due in {-days} days"
+    return due_status(invoice.due_date, today)
 
 
 def _invoice_values(invoice: Invoice, today: date) -> dict[str, JsonValue]:

@@ -117,3 +117,26 @@ def test_due_today_names_only_what_is_due_today(
     assert email.subject.endswith(": $100.00 is due today")
     assert "$100.00 is due today, and a further $348.00 is not yet due:" in email.body
     assert "Past due:" not in email.body
+
+
+def test_one_day_is_written_in_the_singular(
+    sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The demo's suspension notice read "INV-000529 due 2026-12-01 1 days overdue"."""
+    customer_id = account(sqlite_sessions, NOW)
+    invoice(sqlite_sessions, customer_id, "261.00", TODAY - timedelta(days=1))
+    invoice(sqlite_sessions, customer_id, "348.00", TODAY + timedelta(days=1))
+    step = EmailStep(
+        customer_id=customer_id,
+        workflow_id=f"collections-{customer_id}",
+        cycle=(TODAY - timedelta(days=1)).isoformat(),
+        step="final_notice",
+        template="final_notice",
+        now=NOW,
+    )
+    assert collections(sqlite_sessions, tmp_path).send_email(step).sent
+    (sent,) = sent_emails(sqlite_sessions, customer_id)
+    assert sent.subject.endswith("the oldest invoice 1 day")
+    assert "the oldest invoice by 1 day." in sent.body
+    assert "1 day overdue" in sent.body and "due in 1 day" in sent.body
+    assert "1 days" not in sent.subject + sent.body
