@@ -1696,16 +1696,26 @@ def _committed(commitment: Commitment, currency: str) -> tuple[Decimal, str]:
 
 
 def _commitment_line(commitment: Commitment, lines: Sequence[_Line], currency: str) -> _Line | None:
+    """The true-up of a shortfall. Only this invoice's lines whose service starts inside
+    the commitment period count, as the ledger counts issued invoices
+    (activities/recurring/commitments.py): the next period billed in advance with the
+    renewal does not (Lago's minimum commitment scenarios true up February at 612.76
+    on the invoice that also bills March in advance)."""
     codes = commitment.item_codes
+    start = utc(commitment.period_start, "commitment.period_start")
+    end = utc(commitment.period_end, "commitment.period_end")
     billed = commitment.billed_to_date + sum(
-        (line.amount for line in lines if not codes or line.code in codes), ZERO
+        (
+            line.amount
+            for line in lines
+            if start <= line.start < end and (not codes or line.code in codes)
+        ),
+        ZERO,
     )
     committed, cut = _committed(commitment, currency)
     shortfall = round_money(committed - billed, currency)
     if shortfall <= ZERO:
         return None
-    start = utc(commitment.period_start, "commitment.period_start")
-    end = utc(commitment.period_end, "commitment.period_end")
     return _Line(
         "charge",
         f"Minimum commitment true-up: {committed} committed{cut}, {billed} billed, "

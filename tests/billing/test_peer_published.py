@@ -19,6 +19,8 @@ import pytest
 
 from activities.billing.invoicing import (
     Cancelled,
+    Commitment,
+    Event,
     InvoicedItem,
     InvoiceDraft,
     InvoiceTerms,
@@ -95,7 +97,7 @@ def test_lago_two_upgrades_the_same_day_with_tax(
     started = [Started(at(2024, 3, 5, 12, 12))]
     draft = draft_invoice(sub, started, terms=taxed("0.25"), policy=policy)
     assert [line.amount for line in draft.lines] == [D(first)]
-    upgrades = [
+    upgrades: list[Event] = [
         *started,
         PlanChanged(at(2024, 3, 12, 12, 12), PLAN_2, "month"),
         PlanChanged(at(2024, 3, 12, 13, 12), PLAN_3, "month"),
@@ -222,9 +224,7 @@ YEARLY_120 = SeatPrice("yearly", "Yearly", D("120.00"))
 
 
 def test_lago_upgrade_to_yearly_runs_to_the_subscriptions_anniversary() -> None:
-    sub = Subscription(
-        "EUR", at(2023, 6, 29), "month", MONTHLY_10, 1, period_start=at(2023, 8, 29)
-    )
+    sub = Subscription("EUR", at(2023, 6, 29), "month", MONTHLY_10, 1, period_start=at(2023, 8, 29))
     change = [PlanChanged(at(2023, 9, 28, 5), YEARLY_120, "year")]
     draft = draft_invoice(sub, change, terms=TERMS, policy=LAGO_ANNIVERSARY, renew=True)
     assert items(draft) == [
@@ -268,7 +268,7 @@ def test_lago_calendar_upgrade_to_yearly_runs_to_the_year_end() -> None:
 def test_lago_quarterly_plan_in_arrears_terminated() -> None:
     plan = SeatPrice("quarterly", "Quarterly", D("910.00"), in_arrears=True)
     sub = Subscription("EUR", at(2024, 1, 1), "quarter", plan, 1)
-    events = [Started(at(2024, 5, 20, 10)), Cancelled(at(2024, 6, 20, 10))]
+    events: list[Event] = [Started(at(2024, 5, 20, 10)), Cancelled(at(2024, 6, 20, 10))]
     draft = draft_invoice(sub, events, terms=TERMS, policy=LAGO_CALENDAR)
     assert items(draft) == [
         ("charge", "quarterly", at(2024, 5, 20, 10), at(2024, 6, 21), D("320.00"))
@@ -285,7 +285,9 @@ def test_lago_billed_at_the_end_of_the_free_trial() -> None:
     plan = SeatPrice("plan", "Plan", D("50000.00"))
     sub = Subscription("EUR", at(2024, 3, 1), "month", plan, 1, trial_end=at(2024, 3, 15, 12, 12))
     draft = draft_invoice(sub, [Started(at(2024, 3, 5, 12, 12))], terms=TERMS, policy=LAGO_CALENDAR)
-    assert items(draft) == [("charge", "plan", at(2024, 3, 15, 12, 12), at(2024, 4, 1), D("27419.35"))]
+    assert items(draft) == [
+        ("charge", "plan", at(2024, 3, 15, 12, 12), at(2024, 4, 1), D("27419.35"))
+    ]
 
 
 # --- Lago: credit notes rounded line by line ------------------------------------------------
@@ -327,9 +329,7 @@ def test_lago_credit_note_rounding(
     ended = draft_invoice(
         paid, [Cancelled(start.replace(minute=40))], terms=terms, policy=LAGO_ANNIVERSARY
     )
-    assert [(line.amount, line.tax_amount) for line in ended.lines] == [
-        (D(credit), D(credit_tax))
-    ]
+    assert [(line.amount, line.tax_amount) for line in ended.lines] == [(D(credit), D(credit_tax))]
 
 
 # --- Kill Bill: fixed 30-day months on an invoice ------------------------------------------
@@ -359,7 +359,9 @@ PISTOL = SeatPrice("pistol", "Pistol", D("19.95"))
         (at(2023, 7, 15), at(2023, 6, 23), "14.63"),
     ],
 )
-def test_kill_bill_fixed_30_leading_proration(anchor: datetime, start: datetime, amount: str) -> None:
+def test_kill_bill_fixed_30_leading_proration(
+    anchor: datetime, start: datetime, amount: str
+) -> None:
     sub = Subscription("USD", anchor, "month", PISTOL, 1)
     draft = draft_invoice(sub, [Started(start)], terms=TERMS, policy=FIXED_30)
     assert items(draft) == [("charge", "pistol", start, anchor, D(amount))]
@@ -488,7 +490,10 @@ def test_recurly_upgrade_now_and_downgrade_at_renewal() -> None:
     ]
     on_pro = Subscription("USD", at(2025, 4, 1), "month", pro, 1, period_start=at(2025, 4, 1))
     downgrade = draft_invoice(
-        on_pro, [PlanChanged(at(2025, 4, 16), basic, "month")], terms=TERMS, policy=RECURLY,
+        on_pro,
+        [PlanChanged(at(2025, 4, 16), basic, "month")],
+        terms=TERMS,
+        policy=RECURLY,
         renew=True,
     )
     assert items(downgrade) == [("charge", "basic", at(2025, 5, 1), at(2025, 6, 1), D("10.00"))]
@@ -507,3 +512,104 @@ def test_chargebee_quantity_decrease_creates_a_credit() -> None:
     draft = draft_invoice(sub, [SeatsRemoved(at(2013, 4, 5), 1)], terms=TERMS, policy=CHARGEBEE)
     assert items(draft) == [("credit", "unit", at(2013, 4, 5), at(2013, 5, 1), D("-26.00"))]
 
+
+# --- Lago: anniversary periods from the 31st and the 30th across a leap February ---------
+# spec/scenarios/subscriptions/billing_boundaries_spec.rb: monthly, anniversary, subscribed
+# 2024-01-31 01:00: periods 2024-01-31 - 2024-02-28T23:59:59, 2024-02-29 - 2024-03-30T23:59:59,
+# 2024-03-31 - 2024-04-29T23:59:59 (the billing day is the 31st, clamped in February and
+# April); subscribed 2024-01-30: 2024-01-30 - 02-28T23:59:59, then 2024-02-29 - 03-29T23:59:59
+# (the 30th, clamped to the 29th in February). Lago's periods end a second before the next
+# starts; the engine's are half-open, [start, end).
+
+
+@pytest.mark.parametrize(
+    ("anchor", "ends"),
+    [
+        (at(2024, 1, 31), [at(2024, 2, 29), at(2024, 3, 31), at(2024, 4, 30)]),
+        (at(2024, 1, 30), [at(2024, 2, 29), at(2024, 3, 30), at(2024, 4, 30)]),
+    ],
+)
+def test_lago_anniversary_periods_from_the_end_of_january(
+    anchor: datetime, ends: list[datetime]
+) -> None:
+    plan = SeatPrice("plan", "Plan", D("29.00"))
+    sub = Subscription("EUR", anchor, "month", plan, 1)
+    first = draft_invoice(
+        sub, [Started(anchor.replace(hour=1))], terms=TERMS, policy=LAGO_ANNIVERSARY
+    )
+    assert [(line.period_end, line.amount) for line in first.lines] == [(ends[0], D("29.00"))]
+    # Each renewal bills the period after the current one.
+    periods = []
+    start = anchor
+    for _ in ends[1:]:
+        current = Subscription("EUR", anchor, "month", plan, 1, period_start=start)
+        renewal = draft_invoice(current, [], terms=TERMS, policy=LAGO_ANNIVERSARY, renew=True)
+        [line] = renewal.lines
+        periods.append((line.period_start, line.period_end))
+        start = line.period_start
+    assert periods == list(zip(ends[:-1], ends[1:], strict=True))
+
+
+# --- Lago: a minimum commitment trued up on the invoice that renews ------------------------
+# spec/scenarios/commitments/minimum/in_advance/calendar/monthly_spec.rb: 100.00 a month in
+# advance, calendar, a 10,000.00 monthly minimum, subscribed 2024-02-28 10:00 (February
+# 2024 has 29 days); in February: the plan's 2 days (6.90), 15 units of a recurring and 30
+# of a metered charge in advance (1.00 each) and 25 units in arrears. The invoice of
+# 1 March bills March in advance and trues February up by 61,276 cents (10,000 × 2/29 =
+# 689.66, less 76.90 billed for February); that of 1 April trues March up by 988,500
+# (10,000 less the plan's 100 and the recurring 15). March's plan, billed in advance on
+# February's invoice, is service of March: it does not count toward February.
+IN_ADVANCE = SeatPrice("in_advance", "In Advance", D("100.00"))
+
+
+@pytest.mark.parametrize(
+    ("period_start", "usage_units", "commitment", "true_up"),
+    [
+        (
+            at(2024, 2, 28, 10),
+            25,
+            Commitment(
+                D("10000.00"),
+                at(2024, 2, 1),
+                at(2024, 3, 1),
+                billed_to_date=D("6.90") + D("15.00") + D("30.00"),
+                active_from=at(2024, 2, 28, 10),
+            ),
+            "612.76",
+        ),
+        (
+            at(2024, 3, 1),
+            0,
+            Commitment(D("10000.00"), at(2024, 3, 1), at(2024, 4, 1), billed_to_date=D("115.00")),
+            "9885.00",
+        ),
+    ],
+)
+def test_lago_minimum_commitment_trued_up_with_the_renewal(
+    period_start: datetime, usage_units: int, commitment: Commitment, true_up: str
+) -> None:
+    sub = Subscription("EUR", at(2024, 1, 1), "month", IN_ADVANCE, 1, period_start=period_start)
+    usage = [
+        UsageCharge(
+            "metered",
+            "Metered in arrears",
+            "unit",
+            period_start,
+            commitment.period_end,
+            D(usage_units),
+            UsagePrice("per_unit", unit_amount=D("1.00")),
+        )
+    ]
+    draft = draft_invoice(
+        sub,
+        [],
+        terms=TERMS,
+        policy=LAGO_CALENDAR,
+        usage=usage if usage_units else (),
+        commitment=commitment,
+        renew=True,
+    )
+    trued = [line.amount for line in draft.lines if line.item_code == "minimum_commitment"]
+    assert trued == [D(true_up)]
+    # The renewal is on the same invoice: the next period, billed in advance.
+    assert [line.amount for line in draft.lines if line.item_code == "in_advance"] == [D("100.00")]

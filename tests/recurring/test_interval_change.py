@@ -542,7 +542,12 @@ def test_a_lago_downgrade_to_annual_waits_for_the_renewal_then_runs_to_the_anniv
         subscription(session, "SUB-I", anchor=ANCHOR, now=NOW, seats=10)
     applied = change(sessions, b, "year")
     assert applied.invoicing == "next_bill_run"
-    assert state(sessions) == (Interval.YEAR, ANCHOR, PERIOD_START, datetime(2026, 12, 15, tzinfo=UTC))
+    assert state(sessions) == (
+        Interval.YEAR,
+        ANCHOR,
+        PERIOD_START,
+        datetime(2026, 12, 15, tzinfo=UTC),
+    )
     opening = invoicing.Subscription("USD", ANCHOR, "month", MONTHLY, 10, period_start=PERIOD_START)
     full = invoicing.draft_invoice(
         opening,
