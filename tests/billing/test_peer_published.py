@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
@@ -547,7 +548,7 @@ def test_lago_anniversary_periods_from_the_end_of_january(
         [line] = renewal.lines
         periods.append((line.period_start, line.period_end))
         start = line.period_start
-    assert periods == list(zip(ends[:-1], ends[1:], strict=True))
+    assert periods == list(pairwise(ends))
 
 
 # --- Lago: a minimum commitment trued up on the invoice that renews ------------------------
