@@ -21,6 +21,7 @@ import pytest
 from activities.billing.invoicing import (
     Cancelled,
     Commitment,
+    Discount,
     Event,
     InvoicedItem,
     InvoiceDraft,
@@ -614,3 +615,53 @@ def test_lago_minimum_commitment_trued_up_with_the_renewal(
     assert trued == [D(true_up)]
     # The renewal is on the same invoice: the next period, billed in advance.
     assert [line.amount for line in draft.lines if line.item_code == "in_advance"] == [D("100.00")]
+
+
+# --- Lago: a termination credit note less the invoice's coupon; float rounding ------------
+# spec/services/credit_notes/create_from_termination_spec.rb (the unit spec of the credit
+# note): 31.00 a month, 20 % tax, the period 2022-10-01 - 2022-11-01 billed, terminated
+# 2022-10-15 10:00 (16 days unused). "with a coupon applied to the invoice" (10.00):
+# "Unused subscription (16 days) €16.00, Coupon allocation (16/31) -€5.16, Subtotal €10.84,
+# Tax (20%) €2.17, Total creditable €13.01"; "when coupon covers the entire fee amount":
+# 16.00 less 16.00, no credit note.
+
+
+@pytest.mark.parametrize(
+    ("coupon", "net", "total"), [("10.00", "-10.84", "-13.01"), ("31.00", "0", "0")]
+)
+def test_lago_termination_credit_less_the_coupon(coupon: str, net: str, total: str) -> None:
+    plan = SeatPrice("plan", "Plan", D("31.00"))
+    sub = Subscription(
+        "EUR",
+        at(2022, 9, 1),
+        "month",
+        plan,
+        1,
+        period_start=at(2022, 10, 1),
+        invoiced=(InvoicedItem(plan, 1, D("31.00")),),
+    )
+    terms = InvoiceTerms(
+        issue_date=date(2022, 10, 15),
+        tax=TaxTreatment(D("0.20"), "VAT 20%"),
+        discounts=(Discount("coupon", amount_off=D(coupon)),),
+    )
+    draft = draft_invoice(sub, [Cancelled(at(2022, 10, 15, 10))], terms=terms, policy=LAGO_CALENDAR)
+    [line] = draft.lines
+    assert line.amount == D("-16.00")
+    assert line.amount - line.discount_amount == D(net)
+    assert draft.total == D(total)
+
+
+def test_lago_termination_credit_at_half_a_cent() -> None:
+    # The same spec, "with rounding at max precision": 9.99 a month, anniversary from
+    # 2023-01-30 10:00, terminated 2023-03-14 10:00: "Unused subscription (15 days) €4.995
+    # (15/30 × €9.99) ... Total creditable €4.99" (precise 499.49999 cents: Lago's float
+    # arithmetic lands below the half cent). The engine's exact 4.995 rounds half up to
+    # 5.00: a documented difference (docs/invoicing.md, "Where the peers differ").
+    plan = SeatPrice("plan", "Plan", D("9.99"))
+    sub = Subscription("EUR", at(2023, 1, 30), "month", plan, 1, period_start=at(2023, 2, 28))
+    draft = draft_invoice(
+        sub, [Cancelled(at(2023, 3, 14, 10))], terms=TERMS, policy=LAGO_ANNIVERSARY
+    )
+    assert items(draft) == [("credit", "plan", at(2023, 3, 15), at(2023, 3, 30), D("-5.00"))]
+    assert draft.lines[0].description.endswith("(15 of 30 days)")
