@@ -665,3 +665,34 @@ def test_lago_termination_credit_at_half_a_cent() -> None:
     )
     assert items(draft) == [("credit", "plan", at(2023, 3, 15), at(2023, 3, 30), D("-5.00"))]
     assert draft.lines[0].description.endswith("(15 of 30 days)")
+
+
+# --- Kill Bill: annual to monthly, forced at once -------------------------------------------
+# TestSubscription.testForcePolicy: Shotgun annual (2,399.95), billing day 1, invoiced
+# 2012-05-01 - 2013-05-01; changed to Shotgun monthly (249.95) on 2012-05-11 with the
+# IMMEDIATE policy: RECURRING 169.32 for 2012-05-11 - 2012-06-01 (21 of 31 days),
+# REPAIR_ADJ -2,334.20 for 2012-05-11 - 2013-05-01 (355 of 365 days), CBA_ADJ 2,164.88.
+# testChangeOfPlan, to Assault-Rifle annual (5,999.95) the same day: RECURRING 5,835.57
+# for 2012-05-11 - 2013-05-01 beside the same repair.
+
+
+@pytest.mark.parametrize(
+    ("price", "interval", "end", "charge", "to_balance", "due"),
+    [
+        ("249.95", "month", at(2012, 6, 1), "169.32", "2164.88", "0"),
+        ("5999.95", "year", at(2013, 5, 1), "5835.57", "0.00", "3501.37"),
+    ],
+)
+def test_kill_bill_annual_plan_changed_at_once(
+    price: str, interval: str, end: datetime, charge: str, to_balance: str, due: str
+) -> None:
+    annual = SeatPrice("shotgun", "Shotgun", D("2399.95"))
+    new = SeatPrice("shotgun" if interval == "month" else "assault_rifle", "New", D(price))
+    sub = Subscription("USD", at(2012, 5, 1), "year", annual, 1, period_start=at(2012, 5, 1))
+    change = [PlanChanged(at(2012, 5, 11), new, interval)]  # type: ignore[arg-type]
+    draft = draft_invoice(sub, change, terms=TERMS, policy=KILLBILL)
+    assert items(draft) == [
+        ("credit", "shotgun", at(2012, 5, 11), at(2013, 5, 1), D("-2334.20")),
+        ("charge", new.code, at(2012, 5, 11), end, D(charge)),
+    ]
+    assert (draft.credit_to_balance, draft.amount_due) == (D(to_balance), D(due))
