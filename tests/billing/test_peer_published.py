@@ -696,3 +696,32 @@ def test_kill_bill_annual_plan_changed_at_once(
         ("charge", new.code, at(2012, 5, 11), end, D(charge)),
     ]
     assert (draft.credit_to_balance, draft.amount_due) == (D(to_balance), D(due))
+
+
+# --- Stripe: a downgrade's credit goes to the credit balance --------------------------------
+# Stripe support, "Refunding credit balance to customer after subscription downgrade or
+# cancellation" (https://support.stripe.com/questions/refunding-credit-balance-to-customer-
+# after-subscription-downgrade-or-cancellation): "$10.00/mo ... to a $100.00/mo subscription
+# price in the middle of their billing cycle, they are owed a $5.00 credit for the first
+# price and they owe $50.00 ... a total of $45.00"; from $100.00 to $10.00, "A total of
+# $45.00 is now owed to the customer ... added to their credit balance".
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "due", "to_balance"),
+    [("10.00", "100.00", "45.00", "0.00"), ("100.00", "10.00", "0", "45.00")],
+)
+def test_stripe_change_in_the_middle_of_the_cycle(
+    before: str, after: str, due: str, to_balance: str
+) -> None:
+    old = SeatPrice("old", "Old", D(before))
+    new = SeatPrice("new", "New", D(after))
+    april = Subscription("USD", at(2025, 4, 1), "month", old, 1, period_start=at(2025, 4, 1))
+    draft = draft_invoice(
+        april,
+        [PlanChanged(at(2025, 4, 16), new, "month")],
+        terms=TERMS,
+        policy=PRESETS["stripe_like"],
+    )
+    assert [line.amount for line in draft.lines] == [-D(before) / 2, D(after) / 2]
+    assert (draft.amount_due, draft.credit_to_balance) == (D(due), D(to_balance))
