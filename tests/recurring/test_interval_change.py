@@ -220,7 +220,7 @@ def test_monthly_to_annual_resets_the_anchor_and_is_invoiced_at_once(
 def test_monthly_to_annual_keeping_the_billing_day_waits_for_the_bill_run(
     sessions: sessionmaker[Session], batch: bool
 ) -> None:
-    """Kill Bill's and Lago's rule: the billing day (the 15th) stays; the annual plan is
+    """The billing day kept (anchor_on_change keep): the 15th stays; the annual plan is
     charged from the change to the 15th, then whole years; the contract's policy
     (next_bill_run) puts it all on the invoice of the 15th."""
     b = policy("keep")
