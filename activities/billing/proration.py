@@ -121,13 +121,19 @@ class ProrationPolicy(BaseModel):
         a change of interval ``reset``-s the billing period at the change (the
         anchor moves there: Stripe), or ``keep``-s the customer's billing day:
         the new plan is charged from the change to the next billing day of the
-        month, then whole periods from there (Lago); or ``realign``-s on it as
+        month, then whole periods from there; or ``realign``-s on it as
         Kill Bill does: the new plan's first period runs from the change to the
         first billing day of the new interval counted from the billing day in
         the change's month (monthly to annual on 12 May, billing day 1: to 1 May
         next year, at most one whole period), whole periods from there, and a
         resume after a pause starts such a period too (Kill Bill,
-        ``BillingIntervalDetail.calculateFirstBillingCycleDate``).
+        ``BillingIntervalDetail.calculateFirstBillingCycleDate``); or keeps the
+        ``anniversary``: the new interval's periods are the anchor's own (its day
+        and month), so the new plan runs from the change, or from the renewal a
+        deferred change waits for, to the anchor's next renewal in the new
+        interval, measured against that whole period (Lago: monthly from 29 June
+        2023 to yearly on 28 September runs to 29 June 2024, 275 of 366 days; on
+        calendar billing, to 1 January).
     ``upgrade_test``
         whether a plan change is an upgrade (applied at once) or a downgrade:
         ``interval``: a longer interval is an upgrade, else a dearer unit
@@ -166,7 +172,7 @@ class ProrationPolicy(BaseModel):
     seat_change_day: DayCounting | None = None
     termination_day: DayCounting | None = None
     seat_removal_day: DayCounting | None = None
-    anchor_on_change: Literal["reset", "keep", "realign"] = "reset"
+    anchor_on_change: Literal["reset", "keep", "realign", "anniversary"] = "reset"
     upgrade_test: Literal["interval", "daily_price"] = "interval"
     credit_limit: Literal["cap", "subtract"] = "cap"
     period_length: Literal["anchored", "back_from_end"] = "anchored"
@@ -209,8 +215,9 @@ DEFAULT_POLICY = ProrationPolicy(name="daily")
 #: start, an upgrade or a unit added goes to the new state, a termination's or a
 #: unit removed's day counts as used; an upgrade is a new plan at least as dear
 #: per day, applied at once with a credit note for the unused days; a downgrade
-#: waits for the period end; earlier credit-note items are deducted from a
-#: termination credit.
+#: waits for the period end; a change of interval keeps the subscription's
+#: anniversary (a yearly plan runs to the anchor's day and month); earlier
+#: credit-note items are deducted from a termination credit.
 _LAGO = ProrationPolicy(
     name="lago_calendar",
     granularity="day",
@@ -220,7 +227,7 @@ _LAGO = ProrationPolicy(
     seat_increase="prorate_added",
     decrease="at_period_end",
     cancellation="account_credit",
-    anchor_on_change="keep",
+    anchor_on_change="anniversary",
     upgrade_test="daily_price",
     credit_limit="subtract",
 )

@@ -602,9 +602,11 @@ def _moved(
     """The engine's period and anchor after the period's changes, this one among them
     (``anchor_on_change``: ``reset`` starts a new period at a change of interval, ``keep``
     runs to the next billing day, ``realign`` runs a change of interval, a resume or a new
-    plan to the first billing day on or after it). A change of interval the policy defers
-    to the renewal (a shorter interval under ``decrease: at_period_end``) leaves the period
-    alone and anchors the new interval on the renewal, as the engine's renewal does; a
+    plan to the first billing day on or after it, ``anniversary`` to the anchor's next
+    renewal in the new interval). A change of interval the policy defers to the renewal (a
+    shorter interval under ``decrease: at_period_end``) leaves the period alone and anchors
+    the new interval on the renewal (under ``anniversary`` keeps the anchor), as the
+    engine's renewal does; a
     resume or plan change that does not realign leaves it alone too (``None``)."""
     schedule = schedule_after(
         engine_subscription(subscription, period, book),
@@ -616,7 +618,11 @@ def _moved(
             return None
     elif schedule.interval != (row.details or {})["interval"]:
         whole = ((period.period_start, period.period_end),)
-        return _Moved(period.period_end, period.period_start, period.period_end, whole)
+        # The engine's renewal anchors the new interval there, or keeps the anniversary.
+        anchor = period.period_end
+        if proration.anchor_on_change == "anniversary":
+            anchor = subscription.billing_anchor
+        return _Moved(anchor, period.period_start, period.period_end, whole)
     return _Moved(schedule.anchor, schedule.start, schedule.end, schedule.periods)
 
 

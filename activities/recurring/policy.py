@@ -13,7 +13,7 @@ from activities.billing.proration import ProrationPolicy, policy_named
 from activities.paths import CONFIG_DIR
 
 ChangeInvoicing = Literal["immediately", "next_bill_run"]
-AnchorOnChange = Literal["reset", "keep", "realign"]
+AnchorOnChange = Literal["reset", "keep", "realign", "anniversary"]
 
 
 class PolicyError(ValueError):
@@ -28,8 +28,9 @@ class ContractPolicy(_Config):
     proration_policy: str = "daily"
     change_invoicing: ChangeInvoicing = "next_bill_run"
     #: Overrides the preset's ``anchor_on_change`` (a change of interval: a new period
-    #: at the change, the billing day kept, or Kill Bill's realign, which also starts a
-    #: period at a resume or a plan change); ``None`` keeps the preset's.
+    #: at the change, the billing day kept, Kill Bill's realign, which also starts a
+    #: period at a resume or a plan change, or Lago's anniversary, the new interval on
+    #: the anchor's own schedule); ``None`` keeps the preset's.
     anchor_on_change: AnchorOnChange | None = None
 
     @field_validator("proration_policy")

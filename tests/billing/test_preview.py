@@ -154,7 +154,9 @@ def test_usage_and_commitment_in_a_renewal() -> None:
         ("business", D("500.00")),
         ("advanced_security", D("120.00")),
         ("storage", D("50.00")),  # 731 GB, 250 included: 5 started blocks of 100 GB
-        ("minimum_commitment", D("330.00")),
+        # January's commitment counts January's service only: the renewal above is
+        # February's, billed in advance (it counted until 2 Dec 2026: 330.00).
+        ("minimum_commitment", D("950.00")),
     ]
 
 

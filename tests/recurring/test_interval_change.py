@@ -220,7 +220,7 @@ def test_monthly_to_annual_resets_the_anchor_and_is_invoiced_at_once(
 def test_monthly_to_annual_keeping_the_billing_day_waits_for_the_bill_run(
     sessions: sessionmaker[Session], batch: bool
 ) -> None:
-    """Kill Bill's and Lago's rule: the billing day (the 15th) stays; the annual plan is
+    """The billing day kept (anchor_on_change keep): the 15th stays; the annual plan is
     charged from the change to the 15th, then whole years; the contract's policy
     (next_bill_run) puts it all on the invoice of the 15th."""
     b = policy("keep")
@@ -495,3 +495,76 @@ def test_an_annual_contract_moved_from_monthly_to_annual_trues_up_its_seats_quar
         datetime(2028, 11, 25, tzinfo=UTC),
     )
     assert state(sessions)[1] == new_start
+
+
+def test_monthly_to_annual_keeping_the_anniversary(sessions: sessionmaker[Session]) -> None:
+    """Lago's rule (anchor_on_change anniversary): the annual plan runs from the change to
+    the anchor's next anniversary, 15 January 2027, then whole years from it; the period
+    now ends after the old one, so the change is invoiced at once, and every invoice is
+    the engine's draft of the same events."""
+    b = policy("anniversary")
+    with transaction(sessions) as session:
+        subscription(session, "SUB-I", anchor=ANCHOR, now=NOW, seats=10)
+    applied = change(sessions, b, "year")
+    assert applied.invoicing == "immediately"
+    anniversary = datetime(2027, 1, 15, tzinfo=UTC)
+    assert state(sessions)[0::3] == (Interval.YEAR, anniversary)
+    assert state(sessions)[1] == ANCHOR
+    event = invoicing.PlanChanged(CHANGE_AT, ANNUAL, "year", ())
+    full = expected("anniversary", [event], date(2027, 1, 15))
+    [credit, piece, year] = full.lines
+    assert credit.amount == Decimal("-166.67")
+    assert piece.amount == Decimal("349.32")  # 51 of 365 days of 10 × 250.00
+    assert (year.period_start, year.period_end) == (anniversary, datetime(2028, 1, 15, tzinfo=UTC))
+    [at_once] = invoices(sessions)
+    assert at_once.total == part_of(full, [credit, piece]).total
+    with sessions() as session:
+        assert due_subscriptions(session, date(2026, 12, 15)) == []
+    run(sessions, b, date(2027, 1, 15))
+    assert invoices(sessions)[-1].total == part_of(full, [year]).total
+    run(sessions, b, date(2028, 1, 15))
+    assert invoices(sessions)[-1].total == renewal(ANCHOR, date(2028, 1, 15)).total
+
+
+def test_a_lago_downgrade_to_annual_waits_for_the_renewal_then_runs_to_the_anniversary(
+    sessions: sessionmaker[Session],
+) -> None:
+    """lago_anniversary: annual at 250.00 a seat is cheaper per day than 25.00 a month, a
+    downgrade, so it waits for the renewal on 15 December; the bill run then charges the
+    annual plan to the anniversary, 15 January 2027 (31 of 365 days), and whole years
+    from there (Lago's spec/scenarios/subscriptions/downgrade_spec.rb)."""
+    base = billing()
+    contract = ContractPolicy(proration_policy="lago_anniversary", change_invoicing="next_bill_run")
+    b = Billing(
+        base.book, base.taxes, RecurringPolicy(contract_types={"self_serve_monthly": contract})
+    )
+    with transaction(sessions) as session:
+        subscription(session, "SUB-I", anchor=ANCHOR, now=NOW, seats=10)
+    applied = change(sessions, b, "year")
+    assert applied.invoicing == "next_bill_run"
+    assert state(sessions) == (
+        Interval.YEAR,
+        ANCHOR,
+        PERIOD_START,
+        datetime(2026, 12, 15, tzinfo=UTC),
+    )
+    opening = invoicing.Subscription("USD", ANCHOR, "month", MONTHLY, 10, period_start=PERIOD_START)
+    full = invoicing.draft_invoice(
+        opening,
+        [invoicing.PlanChanged(CHANGE_AT, ANNUAL, "year", ())],
+        terms=invoicing.InvoiceTerms(issue_date=date(2026, 12, 15), tax=TX),
+        policy=contract.proration,
+        renew=True,
+    )
+    [piece] = full.lines
+    assert (piece.period_start, piece.period_end, piece.amount) == (
+        datetime(2026, 12, 15, tzinfo=UTC),
+        datetime(2027, 1, 15, tzinfo=UTC),
+        Decimal("212.33"),
+    )
+    run(sessions, b, date(2026, 12, 15))
+    [invoice] = invoices(sessions)
+    assert [line.amount for line in invoice.lines] == [Decimal("212.33")]
+    assert invoice.total == full.total
+    run(sessions, b, date(2027, 1, 15))
+    assert invoices(sessions)[-1].total == renewal(ANCHOR, date(2027, 1, 15)).total
