@@ -399,8 +399,9 @@ def change(
         typer.Option(
             "--interval",
             help="New billing interval: month, quarter or year. The period and the billing "
-            "day move as the contract's proration policy says (anchor_on_change: reset starts "
-            "a new period at the change, invoiced at once; keep runs to the next billing day)",
+            "day move as the contract's proration policy says (anchor_on_change: reset and "
+            "realign start a new period at the change, invoiced at once; keep runs to the next "
+            "billing day; anniversary keeps the subscription's anniversary, docs/invoicing.md)",
         ),
     ] = None,
     pause: Annotated[bool, typer.Option("--pause")] = False,
