@@ -9,6 +9,7 @@ from typing import Any
 from activities.slack_text import escape, quote
 from activities.zendesk.review import ReviewNotice
 from bot.blocks.kit import Block, button, context, fields, header, plain, section, user
+from bot.sealed import seal
 
 SEND = "ticket.send"
 EDIT = "ticket.edit"
@@ -25,10 +26,12 @@ _SOURCES = {
 }
 
 
-def review_message(notice: ReviewNotice) -> dict[str, Any]:
-    """The draft as posted for review, with its three buttons."""
+def review_message(notice: ReviewNotice, key: bytes) -> dict[str, Any]:
+    """The draft as posted for review, with its three buttons. Their value, the ticket's
+    workflow, is sealed under ``key`` (:mod:`bot.sealed`): a button nobody sealed is
+    refused before it decides anything."""
     blocks = _draft_blocks(notice)
-    value = notice.workflow_id
+    value = seal(key, notice.workflow_id)
     blocks.append(
         {
             "type": "actions",

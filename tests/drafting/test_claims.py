@@ -296,6 +296,6 @@ def test_the_reviewer_sees_the_claim_in_slack(
         draft=draft,
         at=NOW,
     )
-    shown = json.dumps(review_message(notice)["blocks"], ensure_ascii=False)
+    shown = json.dumps(review_message(notice, b"k" * 32)["blocks"], ensure_ascii=False)
     assert "UNSUPPORTED CLAIM: the draft claims a refund" in shown
     assert "As agreed, your refund has been approved." in shown
