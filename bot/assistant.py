@@ -4,9 +4,11 @@ Its tools are thin wrappers of the billing activities that only read (account
 summary, invoices, payment history, aging, an invoice preview, policy from
 ``config/``); none writes, so no wording of a question can move money. For
 an action it names the ``/billing`` command or button that does it. Its
-answer is held to the tool results by the drafting grounding check: a figure
-that no tool returned is sent back once, and if the second answer still has
-one, the tool results themselves are shown instead.
+answer is held to the tool results by the drafting grounding check and claim
+check (:mod:`activities.drafting.claims`): a figure that no tool returned, or a
+status claim ("paid in full", "refund approved", "as agreed") that no tool result
+states outside the text people wrote, is sent back once, and if the second answer
+still has one, the tool results themselves are shown instead.
 
 Each Slack thread keeps its own short history (the last few questions and
 answers); the oldest threads are forgotten first.
