@@ -81,13 +81,16 @@ def slack_notifiers(config: Settings, sessions: sessionmaker[Session]) -> dict[s
     from slack_sdk import WebClient
 
     from bot.approvals import approval_notifier
+    from bot.sealed import settings_key
     from bot.subscription_changes import SlackChangeNotifier
     from bot.ticket_review import SlackReviewNotifier
 
     client = WebClient(token=config.slack_bot_token.get_secret_value())
     return {
         "approval_notifier": approval_notifier(config, sessions, load_matrix(config.config_dir)),
-        "review_notifier": SlackReviewNotifier(client, sessions, load_matrix(config.config_dir)),
+        "review_notifier": SlackReviewNotifier(
+            client, sessions, load_matrix(config.config_dir), settings_key(config)
+        ),
         "change_notifier": SlackChangeNotifier(client, load_matrix(config.config_dir)),
     }
 

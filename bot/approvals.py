@@ -180,7 +180,7 @@ def register(app: AsyncApp, services: Services) -> None:
         """Reject and Request changes: check the clicker first, then open the reason modal."""
         user_id, request_id = body["user"]["id"], _request_id(body)
         channel, ts = _message_of(body)
-        found = await _pending(services, user_id, request_id)
+        found = await _pending(services, user_id, request_id, (channel, ts))
         if isinstance(found, str):
             await client.chat_postEphemeral(channel=channel, user=user_id, text=refusal(found))
             return
@@ -231,12 +231,11 @@ async def _decide(
 ) -> None:
     """Send the decision to the waiting workflow; show it in place, or say privately why not.
 
-    ``where`` is the message that was clicked: refusals go to the clicker there. The
-    decision is shown on the request's own message, as the ledger remembers it, so a
-    click whose value names another request never rewrites the message it came from.
+    ``where`` is the message that was clicked: it must be the request's own message (as
+    the ledger remembers it), and refusals go to the clicker there.
     """
     channel, _clicked_ts = where
-    found = await _pending(services, user_id, request_id)
+    found = await _pending(services, user_id, request_id, where)
     if isinstance(found, str):
         await client.chat_postEphemeral(channel=channel, user=user_id, text=refusal(found))
         return
@@ -287,16 +286,30 @@ async def _send_update(services: Services, workflow_id: str, decision: DecisionI
     return None
 
 
+#: What a click is told when its button is not on the request's own message.
+NOT_ITS_MESSAGE = (
+    "This button is not on the message billing-ops posted for approval request {request_id}: "
+    "decide it on that message."
+)
+
+
 async def _pending(
-    services: Services, user_id: str, request_id: str
+    services: Services, user_id: str, request_id: str, where: tuple[str, str]
 ) -> tuple[ApprovalFacts, str] | str:
-    """The request and its workflow id when ``user_id`` may decide it now, else why not."""
+    """The request and its workflow id when ``user_id`` may decide it now, from ``where``
+    (the clicked message), else why not. Slack signs the click and the message it came
+    from, not the button's value: a click counts only on the request's own message, so a
+    button whose value names another request (a message posted as the app through a
+    leaked ``response_url``, showing a small credit) cannot approve what nobody saw."""
 
     def look(session: Session) -> tuple[ApprovalFacts, str] | str:
         try:
             row = store.get_request(session, request_id)
         except NotFound:
             return f"Approval request {request_id} is not in the ledger."
+        if (row.slack_channel, row.slack_ts) != where:
+            log.warning("refused a click on %s from another message %s", request_id, where)
+            return NOT_ITS_MESSAGE.format(request_id=request_id)
         why = roles.decision_refusal(services.matrix, user_id, row)
         return why if why else (facts_of(row, services.matrix), row.workflow_id)
 

@@ -4,9 +4,11 @@ Its tools are thin wrappers of the billing activities that only read (account
 summary, invoices, payment history, aging, an invoice preview, policy from
 ``config/``); none writes, so no wording of a question can move money. For
 an action it names the ``/billing`` command or button that does it. Its
-answer is held to the tool results by the drafting grounding check: a figure
-that no tool returned is sent back once, and if the second answer still has
-one, the tool results themselves are shown instead.
+answer is held to the tool results by the drafting grounding check and claim
+check (:mod:`activities.drafting.claims`): a figure that no tool returned, or a
+status claim ("paid in full", "refund approved", "as agreed") that no tool result
+states outside the text people wrote, is sent back once, and if the second answer
+still has one, the tool results themselves are shown instead.
 
 Each Slack thread keeps its own short history (the last few questions and
 answers); the oldest threads are forgotten first.
@@ -42,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.billing.aging import age
 from activities.billing.money import format_money
-from activities.drafting import grounding
+from activities.drafting import claims, grounding
 from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.templates import render_prompt
 from activities.ledger.account_summary import account_summary
@@ -197,9 +199,10 @@ def read_only_tools(
             return (
                 "\n".join(
                     f"{p.processor_id}: {format_money(p.amount, p.currency)} by {p.method} on "
-                    f"{p.received_at.date().isoformat()}, refunded "
-                    f"{format_money(p.refunded, p.currency)}, unapplied "
-                    f"{format_money(p.unapplied, p.currency)}"
+                    f"{p.received_at.date().isoformat()}"
+                    # "refunded" only when it was: the word supports a refund claim
+                    + (f", refunded {format_money(p.refunded, p.currency)}" if p.refunded else "")
+                    + f", unapplied {format_money(p.unapplied, p.currency)}"
                     for p in rows
                 )
                 or f"no payments recorded for {customer_id}"
@@ -282,9 +285,9 @@ class Assistant:
             problems = _ungrounded(text, results, history)
             if problems:
                 retry = HumanMessage(
-                    "Your answer stated figures that no tool returned: "
+                    "Your answer stated figures or claims that no tool returned: "
                     + "; ".join(problems)
-                    + ". Answer again with figures copied from the tool results only."
+                    + ". Answer again with figures and statuses from the tool results only."
                 )
                 text, more = await self._run([*messages, AIMessage(text), retry])
                 results += more
@@ -342,13 +345,27 @@ def _ungrounded(answer: str, results: list[str], history: list[BaseMessage]) -> 
             *(str(m.content) for m in history if isinstance(m, AIMessage)),
         ]
     )
-    return [
+    figures = [
         m.describe()
         for m in grounding.check(
             DraftText(subject="", body=answer, approver_summary=""),
             DraftFacts(customer_id=None, customer_name=""),
             DraftText(subject="", body=known, approver_summary=""),
         )
+    ]
+    return figures + _unsupported_claims(answer, known, results)
+
+
+def _unsupported_claims(answer: str, known: str, results: list[str]) -> list[str]:
+    """Claims without a figure ("the account is settled", "the refund was approved", "as
+    agreed") that no tool result states in the records' own words: a note or a name that
+    says so is what a person typed, not the ledger. Words the answer quotes from a note or
+    a name are attributed, not claimed."""
+    supported = tuple({claim.kind for line in known.splitlines() for claim in claims.find(line)})
+    return [
+        f"{claim.describe()}, which no tool result states"
+        for line in answer.splitlines()
+        for claim in claims.unsupported(claims.find(line, "\n".join(results)), supported)
     ]
 
 

@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import secrets
 
+from activities.settings import Settings
+
 _SEPARATOR = "|"
 _DIGEST_CHARS = 64
 
@@ -27,6 +29,17 @@ def button_key(*secrets_in_use: str | None) -> bytes:
         if secret:
             return hmac.new(secret.encode(), b"billing-ops button seal", hashlib.sha256).digest()
     return secrets.token_bytes(32)
+
+
+def settings_key(settings: Settings) -> bytes:
+    """The key of this deployment: the bot, and the worker that posts ticket drafts, seal
+    and open with the same one."""
+    return button_key(
+        *(
+            secret.get_secret_value() if secret else None
+            for secret in (settings.slack_signing_secret, settings.slack_app_token)
+        )
+    )
 
 
 def seal(key: bytes, value: str) -> str:

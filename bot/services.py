@@ -33,6 +33,7 @@ from activities.settings import Settings
 from bot import roles
 from bot.ack_first import AckFirst
 from bot.sealed import button_key as derive_button_key
+from bot.sealed import settings_key
 
 T = TypeVar("T")
 
@@ -126,10 +127,5 @@ def from_settings(settings: Settings) -> Services:
         clock=wall_clock,
         task_queue=settings.temporal_task_queue,
         billing=default_billing(settings.config_dir),
-        button_key=derive_button_key(
-            *(
-                secret.get_secret_value() if secret else None
-                for secret in (settings.slack_signing_secret, settings.slack_app_token)
-            )
-        ),
+        button_key=settings_key(settings),
     )

@@ -35,7 +35,7 @@ from activities.ledger.db import transaction
 from activities.ledger.models import IdempotencyKey
 from activities.zendesk.messages import DECIDE_UPDATE, DRAFT_QUERY, ReplyDecision
 from activities.zendesk.review import ReviewNotice
-from bot import roles
+from bot import roles, sealed
 from bot.blocks.tickets import (
     EDIT,
     EDIT_MODAL,
@@ -63,11 +63,17 @@ class SlackReviewNotifier:
     """
 
     def __init__(
-        self, client: WebClient, sessions: sessionmaker[Session], matrix: ApprovalMatrix
+        self,
+        client: WebClient,
+        sessions: sessionmaker[Session],
+        matrix: ApprovalMatrix,
+        button_key: bytes,
     ) -> None:
         self.client = client
         self.sessions = sessions
         self.matrix = matrix
+        #: The bot's key (:func:`bot.sealed.settings_key`): the bot opens what this seals.
+        self.button_key = button_key
 
     def post(self, notice: ReviewNotice) -> None:
         key = f"slack-review:{notice.workflow_id}"
@@ -82,7 +88,9 @@ class SlackReviewNotifier:
         if where is None:
             if notice.kind != "requested":
                 return  # never reached Slack: nothing to remind about or edit
-            posted = self.client.chat_postMessage(channel=notice.channel, **review_message(notice))
+            posted = self.client.chat_postMessage(
+                channel=notice.channel, **review_message(notice, self.button_key)
+            )
             with transaction(self.sessions) as session:
                 if session.get(IdempotencyKey, key) is None:
                     session.add(
@@ -96,7 +104,9 @@ class SlackReviewNotifier:
             return
         channel, ts = where
         if notice.kind == "requested":
-            self.client.chat_update(channel=channel, ts=ts, **review_message(notice))
+            self.client.chat_update(
+                channel=channel, ts=ts, **review_message(notice, self.button_key)
+            )
         elif notice.kind == "reminder":
             self.client.chat_postMessage(channel=channel, thread_ts=ts, text=reminder_text(notice))
         else:
@@ -111,15 +121,21 @@ def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -
         await ack()
 
     async def send(body: dict[str, Any], client: AsyncWebClient) -> None:
-        await _decide(services, client, body, ReplyDecision(action="send", by=_by(services, body)))
+        workflow_id = await _clicked(services, client, body)
+        if workflow_id is not None:
+            decision = ReplyDecision(action="send", by=_by(services, body))
+            await _decide(services, client, body, decision, workflow_id)
 
     async def send_note(body: dict[str, Any], client: AsyncWebClient) -> None:
-        await _decide(
-            services, client, body, ReplyDecision(action="internal_note", by=_by(services, body))
-        )
+        workflow_id = await _clicked(services, client, body)
+        if workflow_id is not None:
+            decision = ReplyDecision(action="internal_note", by=_by(services, body))
+            await _decide(services, client, body, decision, workflow_id)
 
     async def open_editor(body: dict[str, Any], client: AsyncWebClient) -> None:
-        workflow_id = str(body["actions"][0]["value"])
+        workflow_id = await _clicked(services, client, body)
+        if workflow_id is None:
+            return
         channel, ts = _message_of(body)
         user_id = str(body["user"]["id"])
         person = services.person(user_id)
@@ -161,16 +177,43 @@ def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -
     app.view(EDIT_MODAL)(ack=check_edit, lazy=[send_edited])
 
 
+#: What a click on a button that is not the one billing-ops posted for the draft is told.
+NOT_OURS = "This button is not on the review message billing-ops posted for this reply."
+
+
+async def _clicked(services: Services, client: AsyncWebClient, body: dict[str, Any]) -> str | None:
+    """The workflow a Send / Edit / Internal note click decides, or None (and the clicker
+    told) unless the button is the one the notifier posted: its value sealed by us, in the
+    very message the notifier recorded for that workflow. Slack signs the click, not the
+    value nor the message: whoever can post as the app (a leaked ``response_url``) could
+    show a harmless draft over a button that sends another ticket's reply."""
+    workflow_id = sealed.opened(services.button_key, str(body["actions"][0]["value"]))
+    where = _message_of(body)
+
+    def recorded(session: Session) -> tuple[str, str] | None:
+        row = session.get(IdempotencyKey, f"slack-review:{workflow_id}")
+        if row is None or not row.result:
+            return None
+        return str(row.result["channel"]), str(row.result["ts"])
+
+    if workflow_id is None or await services.ledger(recorded) != where:
+        log.warning("refused a ticket button not posted by billing-ops: %s", body["actions"][0])
+        await client.chat_postEphemeral(
+            channel=where[0], user=body["user"]["id"], text=refusal(NOT_OURS)
+        )
+        return None
+    return workflow_id
+
+
 async def _decide(
     services: Services,
     client: AsyncWebClient,
     body: dict[str, Any],
     decision: ReplyDecision,
-    workflow_id: str | None = None,
+    workflow_id: str,
     where: tuple[str, str] | None = None,
 ) -> None:
     """Send the decision to the ticket's workflow; tell the clicker privately how it went."""
-    workflow_id = workflow_id or str(body["actions"][0]["value"])
     channel, _ts = where or _message_of(body)
     user = body["user"]["id"]
     temporal = await services.temporal()

@@ -226,6 +226,8 @@ class DisputeActivities:
                 customer_name=customer.legal_name,
                 invoices=tuple(_invoice_ref(session, n) for n in request.invoices),
                 references={"dispute_id": request.dispute_id},
+                # Only the workflow's own outcome: a resolved dispute may be said resolved.
+                statuses=("resolved",) if request.template == "resolved" else (),
             )
             queued = email_queued(session, key)
         if not recipients:

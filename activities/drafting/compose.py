@@ -77,23 +77,29 @@ class Drafter:
         if self.model is None:
             return _draft(request.kind, reference, "template", flags=flags)
         system = self._system_prompt(request)
-        review = DraftReview(
-            request.facts,
-            marked,
-            requirements(request.kind, self.prompts),
-            untrusted=[request.customer_text or "", *request.untrusted.values()],
-            prompts=[system, render_prompt("retry", {"problems": []}, self.prompts)],
-            allowed_links=self.allowed_links,
-        )
-        attempts = _Attempts(self.model, self._messages(request, review, system), self.prompts)
         problems: list[str] = []
+        try:
+            review = DraftReview(
+                request.facts,
+                marked,
+                requirements(request.kind, self.prompts),
+                untrusted=[request.customer_text or "", *request.untrusted.values()],
+                prompts=[system, render_prompt("retry", {"problems": []}, self.prompts)],
+                allowed_links=self.allowed_links,
+            )
+        except Exception as error:  # any fault of the checks fails closed
+            return self._unchecked(request, reference, flags, problems, error, (0, 0))
+        attempts = _Attempts(self.model, self._messages(request, review, system), self.prompts)
         for source in _MODEL_SOURCES:
             try:
                 text = attempts.run(problems)
             except _ModelFailed as failure:
                 problems.append(str(failure))
                 break
-            checked = review.check(text, self.canary)
+            try:
+                checked = review.check(text, self.canary)
+            except Exception as error:  # any fault of the checks fails closed
+                return self._unchecked(request, reference, flags, problems, error, attempts.tokens)
             if checked.text is not None:
                 return _draft(
                     request.kind,
@@ -112,6 +118,34 @@ class Drafter:
             problems=problems,
             flags=flags,
             tokens=attempts.tokens,
+        )
+        self._record_fallback(request, draft)
+        return draft
+
+    def _unchecked(
+        self,
+        request: DraftRequest,
+        reference: DraftText,
+        flags: tuple[str, ...],
+        problems: list[str],
+        error: Exception,
+        tokens: tuple[int, int],
+    ) -> Draft:
+        """The checks raised: the model's draft is not used, and the template goes to a person.
+
+        Fails closed: a draft nobody could check is never sent, and the template that
+        replaces it carries a flag so that it is not sent unattended either (a ticket
+        reply waits for a reviewer; an email falls back to the template, flagged).
+        """
+        log.exception("the checks on draft %s could not run", request.reference)
+        why = f"the checks on the model's draft could not run ({type(error).__name__}: {error})"
+        draft = _draft(
+            request.kind,
+            reference,
+            "template_fallback",
+            problems=[*problems, why],
+            flags=(*flags, f"unchecked: {why}"),
+            tokens=tokens,
         )
         self._record_fallback(request, draft)
         return draft

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from activities.drafting.claims import ClaimKind
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -61,6 +63,10 @@ class DraftFacts(_Frozen):
     counts: dict[str, int] = Field(default_factory=dict)
     #: Identifiers and links the message may quote: dispute id, PO number, payment link.
     references: dict[str, str] = Field(default_factory=dict)
+    #: What the ledger says is so, by kind (``paid``, ``resolved``, ...): the only ground a
+    #: claim without a figure in the model's words stands on (:mod:`claims`). Set by the
+    #: activity from its own records, never from what the customer wrote.
+    statuses: tuple[ClaimKind, ...] = ()
 
 
 class DraftRequest(_Frozen):

@@ -7,8 +7,11 @@ digits once folded (``$O.OO``, Cyrillic ``О``), a number written out in
 English, German, French, Spanish, Portuguese, Dutch or Italian (``nine
 thousand``, ``neuntausend``, ``cinq cents``, ``quinhentos``, ``vijfhonderd``)
 or a zero in any of those or in Polish, Japanese, Chinese or Arabic
-(``zero``, ``null``, ``nul``, ``ゼロ``, ``صفر``), a link or email address, or
-a document id. The placeholders themselves are taken out before reading.
+(``zero``, ``null``, ``nul``, ``ゼロ``, ``صفر``, also in look-alike letters),
+a number in Polish, Russian, Arabic, Hindi or Thai words (:mod:`number_words`:
+``pięćset``, ``пятьсот``, ``خمسمائة``, ``पाँच सौ``, ``ห้าร้อย``), a link or email
+address, or a document id. Invisible characters and the placeholders
+themselves are taken out before reading.
 Erring towards finding costs a template fallback; a miss could cost a
 wrong figure sent to a customer.
 
@@ -24,6 +27,7 @@ import unicodedata
 from text_to_num import alpha2digit
 from unidecode import unidecode
 
+from activities.drafting import number_words
 from activities.drafting.placeholders import PLACEHOLDER
 from activities.drafting.untrusted import INVISIBLE
 
@@ -37,7 +41,8 @@ _LOOKALIKE = re.compile(
 )
 #: Zero and "no amount" words alpha2digit leaves alone (it skips small isolated numbers).
 _ZERO_WORD = (
-    r"\b(?:zero|zeros|nil|naught|nought|null|nullen?|nul|zéro|cero|ceros)\b"
+    r"\b(?:zero|zeros|nil|naught|nought|null|nullen?|nul|zéro|cero|ceros|zerad[oa]s?"
+    r"|azzerat[oai])\b"
     r"|ゼロ|صفر|零"
 )
 _ZERO = re.compile(rf"{_ZERO_WORD}|\b(?:nada que pagar|nichts zu zahlen)\b", re.IGNORECASE)
@@ -60,13 +65,17 @@ def _has_digit(text: str) -> str | None:
 
 def find(prose: str) -> list[str]:
     """What in ``prose`` reads as a figure, link or id, each as ``kind "text"``; empty when none."""
-    text = PLACEHOLDER.sub(" ", prose)
+    text = INVISIBLE.sub("", PLACEHOLDER.sub(" ", prose))
     found: list[str] = []
     digit = _has_digit(text)
     if digit is not None:
         found.append(f'digit "{digit}" (U+{ord(digit):04X})')
     folded = unicodedata.normalize("NFKC", text)
     skeleton = unidecode(folded)
+    for span in number_words.spans(folded):
+        found.append(f'number in words "{folded[span.start : span.end]}"')
+    if not _ZERO.search(folded):  # "zеro" with a Cyrillic е is zero too
+        found += [f'number word "{m.group(0)}"' for m in _ZERO.finditer(skeleton)]
     for reading in (folded, skeleton):
         for match in _LOOKALIKE.finditer(reading):
             found.append(f'look-alike number "{match.group(0).strip()}"')
@@ -95,10 +104,13 @@ def in_digits(text: str) -> list[str]:
     (``$O.OO`` is ``$0.00``), and number words are digits in each language text2num reads
     (``cinq cents euros`` is ``500 euros``), so the grounding check compares their values."""
     plain = unicodedata.normalize("NFKC", INVISIBLE.sub("", text))
+    plain = number_words.as_digits(plain)
     plain = _ZERO_AS_DIGIT.sub("0", plain)
     plain = _CJK_NUMBER.sub(lambda m: str(_cjk_value(m.group(0))), plain)
     readings = [plain]
     skeleton = unidecode(plain)
+    if _ZERO_AS_DIGIT.search(skeleton):  # a zero word in look-alike letters
+        readings.append(_ZERO_AS_DIGIT.sub("0", skeleton))
     if _LOOKALIKE.search(skeleton):
         readings.append(_LOOKALIKE.sub(_as_digits, skeleton))
     for language in LANGUAGES:
@@ -117,7 +129,8 @@ def _cjk_value(numerals: str) -> int:
     """The value of a run of Chinese or Japanese numerals: ``一千二百三十四`` is 1234."""
     total = section = digit = 0
     for char in numerals:
-        value = int(unicodedata.numeric(char))
+        # 两 (two, simplified) has no numeric value in Unicode's tables; 兩 has.
+        value = 2 if char == "两" else int(unicodedata.numeric(char))
         if value >= 10_000:
             total += (section + digit) * value
             section = digit = 0

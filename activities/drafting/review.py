@@ -16,9 +16,13 @@ told why, once, then the template is used) when:
 A draft that passes may still hold sentences in the model's own words. Those
 are claims nobody has checked against the ledger (a void, a credit, a
 promise, "nothing owed"), in whatever language: such a draft is ``held``, a
-person reads it before it goes out, with each sentence shown. A draft made
-of template sentences and filled placeholders only has earned going out
-unattended.
+person reads it before it goes out, with each sentence shown. A sentence (or
+the summary for the approver) that claims a status, a commitment or a
+concession (:mod:`claims`: paid, refunded, waived, "as agreed", ...) that no
+ledger status among the facts supports is named first, as an unsupported
+claim; the customer's own words in quotation marks are attributed, not
+claimed. A draft made of template sentences and filled placeholders only, and
+a summary that claims nothing unsupported, has earned going out unattended.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from activities.drafting import figures, grounding, hostile, placeholders
+from activities.drafting import claims, figures, grounding, hostile, placeholders
 from activities.drafting.facts import DraftFacts, DraftText
 from activities.drafting.mentions import find_mentions
 from activities.drafting.untrusted import MARKS, Quotes, unmarked, without_quotes
@@ -116,8 +120,11 @@ class DraftReview:
         used = set(placeholders.named(f"{self.reference.subject}\n{self.reference.body}"))
         self.required = [r for r in required if self._satisfied(r, used)]
         self.customer_shingles: set[tuple[str, ...]] = set()
-        for text in untrusted:
+        outside = list(untrusted)
+        for text in outside:
             self.customer_shingles |= _shingles(text, REPEAT_WORDS)
+        #: Everything outside in one text: words quoted from it are attributed, not claimed.
+        self.outside = "\n".join(outside)
         self.prompt_shingles: set[tuple[str, ...]] = set()
         for text in prompts:
             self.prompt_shingles |= _shingles(text, LEAK_WORDS)
@@ -184,7 +191,9 @@ class DraftReview:
         ]
         if problems:
             return Checked(problems)
-        held = tuple(self._held(sentence) for sentence in prose)
+        held = self._claims(prose, text.approver_summary) + tuple(
+            self._held(sentence) for sentence in prose
+        )
         # The summary too: it is the model's own words to the person who decides.
         flags = hostile.inspect(
             "\n".join(
@@ -202,6 +211,19 @@ class DraftReview:
             held,
             tuple(str(f) for f in flags),
         )
+
+    def _claims(self, prose: Sequence[str], summary: str) -> tuple[str, ...]:
+        """Each claim in the model's words (and its summary) that no ledger status supports."""
+        found = []
+        for where, sentence in [*(("draft", s) for s in prose), ("summary", summary)]:
+            shown = unmarked(placeholders.fill(sentence, self.values))
+            for claim in claims.unsupported(claims.find(shown, self.outside), self.facts.statuses):
+                said = "the draft" if where == "draft" else "the summary for you"
+                found.append(
+                    f"UNSUPPORTED CLAIM: {said} {claim.describe()}, and no ledger record given "
+                    f"to the draft says so: {shown!r}"
+                )
+        return tuple(found)
 
     def _held(self, sentence: str) -> str:
         shown = unmarked(placeholders.fill(sentence, self.values))

@@ -114,6 +114,9 @@ def gather(
             amounts=amounts,
             dates=dates,
             references=references,
+            # The ledger's own word, when it has no open invoice for the account: the
+            # template says "everything is paid", and so may the model.
+            statuses=("paid", "settled") if category == "payment_status" and not invoices else (),
         ),
         named_invoices=tuple(i.number or "" for i in named),
     )

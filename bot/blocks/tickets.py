@@ -9,6 +9,7 @@ from typing import Any
 from activities.slack_text import escape, quote
 from activities.zendesk.review import ReviewNotice
 from bot.blocks.kit import Block, button, context, fields, header, plain, section, user
+from bot.sealed import seal
 
 SEND = "ticket.send"
 EDIT = "ticket.edit"
@@ -25,10 +26,12 @@ _SOURCES = {
 }
 
 
-def review_message(notice: ReviewNotice) -> dict[str, Any]:
-    """The draft as posted for review, with its three buttons."""
+def review_message(notice: ReviewNotice, key: bytes) -> dict[str, Any]:
+    """The draft as posted for review, with its three buttons. Their value, the ticket's
+    workflow, is sealed under ``key`` (:mod:`bot.sealed`): a button nobody sealed is
+    refused before it decides anything."""
     blocks = _draft_blocks(notice)
-    value = notice.workflow_id
+    value = seal(key, notice.workflow_id)
     blocks.append(
         {
             "type": "actions",
@@ -111,9 +114,27 @@ def _draft_blocks(notice: ReviewNotice) -> list[Block]:
     if draft.flags:
         flags = "\n".join(f"• {escape(flag)}" for flag in draft.flags)
         blocks.append(section(f":warning: *Read before sending: the ticket was flagged*\n{flags}"))
+    if draft.held:
+        blocks.append(section(_held(draft.held)))
     blocks.append(section(f"*{escape(draft.subject)}*\n{quote(draft.body)}"))
     blocks.append(context(escape(draft.approver_summary)))
     return blocks
+
+
+#: Slack's limit on a section's text is 3,000 characters; each reason is cut to fit.
+_HELD_LIMIT = 2900
+
+
+def _held(reasons: tuple[str, ...]) -> str:
+    """Why nobody may send the draft unread: each claim no ledger record backs (first, as
+    the draft holds them) and each sentence in the model's own words."""
+    lead = ":mag: *Read before sending: not checked against the ledger*"
+    room = (_HELD_LIMIT - len(lead)) // len(reasons)
+    lines = [
+        f"• {escape(reason if len(reason) <= room - 4 else reason[: room - 5] + '…')}"
+        for reason in reasons
+    ]
+    return "\n".join([lead, *lines])[:_HELD_LIMIT]
 
 
 def _fallback(notice: ReviewNotice) -> str:

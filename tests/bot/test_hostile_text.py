@@ -323,7 +323,9 @@ def test_approval_notifier_messages_show_hostile_text_escaped(
 def test_ticket_review_messages_show_hostile_text_escaped(
     book: sessionmaker[Session], slack: FakeSlack, users: list[str], matrix: ApprovalMatrix
 ) -> None:
-    notifier = SlackReviewNotifier(WebClient(token=BOT_TOKEN, base_url=slack.api_url), book, matrix)
+    notifier = SlackReviewNotifier(
+        WebClient(token=BOT_TOKEN, base_url=slack.api_url), book, matrix, b"k" * 32
+    )
     draft = Draft(
         kind="tickets/other",
         subject=HOSTILE,

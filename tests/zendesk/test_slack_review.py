@@ -28,6 +28,7 @@ from activities.zendesk.policy import TicketPolicy
 from bot import ticket_review
 from bot.app import create_app
 from bot.blocks.tickets import EDIT, EDIT_MODAL, INTERNAL_NOTE, REPLY_BLOCK, REPLY_INPUT, SEND
+from bot.sealed import button_key, opened, seal
 from bot.server import SLACK_PATH, create_asgi_app
 from bot.services import Services
 from tests.bot import slack_requests
@@ -71,10 +72,32 @@ class Reviewing:
             await asyncio.sleep(0.05)
         raise AssertionError(f"the draft of {workflow_id} was never recorded as posted")
 
-    async def click(self, action_id: str, workflow_id: str, user: str) -> None:
-        channel, ts = await self.posted_at(workflow_id)
+    def value_of(self, workflow_id: str) -> str:
+        """The (sealed) value of the buttons the notifier posted for ``workflow_id``."""
+        for call in self.slack.calls_to("chat.postMessage"):
+            for block in call.args.get("blocks", []):
+                if block.get("block_id") == f"ticket:{workflow_id}":
+                    return str(block["elements"][0]["value"])
+        raise AssertionError(f"no review message for {workflow_id}")
+
+    async def click(
+        self,
+        action_id: str,
+        workflow_id: str,
+        user: str,
+        value: str | None = None,
+        where: tuple[str, str] | None = None,
+    ) -> None:
+        """A click on the review message's button, as Slack sends it; ``value`` and ``where``
+        forge another value or another message."""
+        channel, ts = where or await self.posted_at(workflow_id)
         body = slack_requests.button_click(
-            action_id, workflow_id, user, channel, ts, "https://slack.invalid/response"
+            action_id,
+            value or self.value_of(workflow_id),
+            user,
+            channel,
+            ts,
+            "https://slack.invalid/response",
         )
         await self._post(body)
 
@@ -99,8 +122,9 @@ async def reviewing(
     slack: FakeSlack,
 ) -> AsyncIterator[Reviewing]:
     slack.clear()
+    key = button_key(slack_requests.SIGNING_SECRET)
     notifier = ticket_review.SlackReviewNotifier(
-        WebClient(token=BOT_TOKEN, base_url=slack.api_url), book, matrix
+        WebClient(token=BOT_TOKEN, base_url=slack.api_url), book, matrix, key
     )
 
     async def temporal() -> Client:
@@ -112,6 +136,7 @@ async def reviewing(
         cadences=load_cadences(REPO_ROOT / "config" / "cadences.yaml"),
         temporal=temporal,
         clock=lambda: NOW,
+        button_key=key,
     )
     settings = Settings(
         slack_bot_token=SecretStr(BOT_TOKEN),
@@ -149,7 +174,8 @@ async def test_the_draft_is_posted_with_three_buttons_and_sent_by_a_reviewer(
     assert posted.args["channel"] == "#billing-tickets"
     (actions,) = [b for b in posted.args["blocks"] if b["type"] == "actions"]
     assert [e["action_id"] for e in actions["elements"]] == [SEND, EDIT, INTERNAL_NOTE]
-    assert {e["value"] for e in actions["elements"]} == {"ticket-301"}
+    key = button_key(slack_requests.SIGNING_SECRET)
+    assert {opened(key, e["value"]) for e in actions["elements"]} == {"ticket-301"}
     assert any("$1,734.50" in json.dumps(b) for b in posted.args["blocks"])
 
     await reviewing.click(SEND, "ticket-301", SALES)
@@ -205,3 +231,47 @@ async def test_edit_opens_nothing_for_someone_without_a_reviewer_role(
     await asyncio.sleep(0.3)  # a modal would have been opened by now
     opened = [c for c in reviewing.slack.calls_to("views.open") if "ticket-303" in str(c.args)]
     assert opened == []
+
+
+async def test_a_button_billing_ops_did_not_seal_decides_nothing(
+    reviewing: Reviewing, zendesk: FakeZendesk
+) -> None:
+    """Slack signs the click, not the button's value: a message posted as the app (a leaked
+    response_url) with a button whose value names a ticket's workflow sent that ticket's
+    draft for a reviewer who never saw it. An unsealed value is refused."""
+    zendesk.add_ticket(305, subject="Balance", body="What do we owe?", requester=ACME_CONTACT)
+    await _posted_draft(reviewing, 305)
+    await reviewing.click(SEND, "ticket-305", ANALYST, value="ticket-305")
+    await asyncio.sleep(0.5)  # a decision would have reached the workflow by now
+    assert zendesk.replies(305) == []
+    assert (await reviewing.queue.state(305, "awaiting_review")).decided_by is None
+    (refused,) = await reviewing.slack.wait_for(
+        "chat.postEphemeral", where=lambda c: c.args["user"] == ANALYST
+    )
+    assert "not on the review message billing-ops posted" in refused.args["text"]
+
+
+async def test_a_sealed_button_in_another_message_decides_nothing(
+    reviewing: Reviewing, zendesk: FakeZendesk
+) -> None:
+    """The genuine value, copied onto a message that shows something else: the click must
+    come from the very message the notifier posted for that ticket."""
+    zendesk.add_ticket(306, subject="Balance", body="What do we owe?", requester=ACME_CONTACT)
+    await _posted_draft(reviewing, 306)
+    channel, _ts = await reviewing.posted_at("ticket-306")
+    forged_message = (channel, "1999999999.000100")
+    await reviewing.click(SEND, "ticket-306", ANALYST, where=forged_message)
+    await asyncio.sleep(0.5)
+    assert zendesk.replies(306) == []
+    (refused,) = await reviewing.slack.wait_for(
+        "chat.postEphemeral", where=lambda c: c.args["user"] == ANALYST
+    )
+    assert "not on the review message billing-ops posted" in refused.args["text"]
+    # ... and a value sealed with another key (another deployment's) is refused the same way
+    await reviewing.click(SEND, "ticket-306", ANALYST, value=seal(b"k" * 32, "ticket-306"))
+    await reviewing.slack.wait_for(
+        "chat.postEphemeral", count=2, where=lambda c: c.args["user"] == ANALYST
+    )
+    await asyncio.sleep(0.3)
+    assert (await reviewing.queue.state(306, "awaiting_review")).decided_by is None
+    assert zendesk.replies(306) == []
