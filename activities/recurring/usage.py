@@ -117,9 +117,10 @@ def read_records(stream: io.TextIOBase | Any, name: str) -> Iterator[tuple[int, 
 #: A CSV line in the documented column order that csv.reader would read as these five
 #: fields, ids that ``strip()`` leaves as they are (printable ASCII but space, quote and
 #: comma, 1 to 100 characters), whole units of up to 12 digits (parse_event's ``int``),
-#: and a time in the one ISO 8601 form that PostgreSQL reads as Python does (offsets to
-#: 14:59, PostgreSQL's limit). Such a line is checked by :func:`check_event` without
-#: csv.reader and its dict, and travels to COPY as its own text (bench/README.md).
+#: and a time in the one ISO 8601 form that PostgreSQL reads as Python does (offsets up
+#: to 14:59: Python takes up to 23:59, PostgreSQL refuses past 15:59). Such a line is
+#: checked by :func:`check_event` without csv.reader and its dict, and travels to COPY as
+#: its own text (bench/README.md).
 _CLEAN_ID = r"[!#-+\--~]{1,100}"
 _CLEAN_LINE = re.compile(
     rf"({_CLEAN_ID}),({_CLEAN_ID}),({_CLEAN_ID}),([0-9]{{1,12}}),"
