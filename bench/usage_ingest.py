@@ -131,10 +131,11 @@ def database_floor(url: str, path: Path) -> float:
     from activities.ledger.db import make_engine, session_factory
     from activities.recurring.usage import (
         BATCH,
-        EventRow,
+        Pending,
         UsageRefused,
         _insert,
         _Known,
+        check_event,
         parse_event,
         read_records,
     )
@@ -145,7 +146,7 @@ def database_floor(url: str, path: Path) -> float:
     with sessions() as reader, path.open(encoding="utf-8", newline="") as stream:
         known = _Known(reader, load_pricebook())
         known.prefetch(f"S{i:05d}" for i in range(SUBSCRIPTIONS))
-        batch: dict[tuple[str, str], EventRow] = {}
+        batch: dict[tuple[str, str], Pending] = {}
 
         def write() -> float:
             started = time.perf_counter()
@@ -158,10 +159,13 @@ def database_floor(url: str, path: Path) -> float:
             if isinstance(record, str):
                 continue
             try:
-                row = parse_event(record, known, NOW)
+                if isinstance(record, tuple):  # a clean line: checked, copied as its text
+                    row, line = check_event(*record, known, NOW), ",".join(record)
+                else:
+                    row, line = parse_event(record, known, NOW), None
             except UsageRefused:
                 continue
-            batch[row[0], row[1]] = row
+            batch[row[0], row[1]] = (row, line)
             if len(batch) >= BATCH:
                 seconds += write()
         if batch:

@@ -61,6 +61,20 @@ def copy_rows(session: Session, copy_sql: str, rows: Iterable[Sequence[Any]]) ->
         raise DBAPIError.instance(copy_sql, None, error, psycopg.Error) from error
 
 
+def copy_text(session: Session, copy_sql: str, data: str) -> None:
+    """Run ``COPY ... FROM STDIN`` on the session's connection with ``data``, text already
+    in the statement's format (for lines that arrive as CSV and can go as they are);
+    refusals leave as :func:`copy_rows`' do."""
+    import psycopg
+
+    raw = cast(psycopg.Connection, session.connection().connection.dbapi_connection)
+    try:
+        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            copy.write(data.encode())
+    except psycopg.Error as error:
+        raise DBAPIError.instance(copy_sql, None, error, psycopg.Error) from error
+
+
 def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """How a value of the column is written: JSON as JSON (``None`` as JSON null unless the
     column says SQL NULL, as the ORM does), anything else by the column type's own binding."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from activities.billing.pricebook import PriceBook, PriceBookError
 from activities.billing.proration import period_containing
 from activities.billing.usage import UsageCharge
-from activities.ledger.bulk import copy_rows
+from activities.ledger.bulk import copy_rows, copy_text
 from activities.ledger.models import (
     ItemKind,
     Subscription,
@@ -62,11 +63,10 @@ class UsageRefused(ValueError):
     """One usage line that cannot be taken; the message names the field and the rule."""
 
 
-def read_records(
-    stream: io.TextIOBase | Any, name: str
-) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def read_records(stream: io.TextIOBase | Any, name: str) -> Iterator[tuple[int, Record]]:
     """(line number, record) from a CSV (with a header) or JSON Lines file, one at a time;
-    a line that cannot be read at all comes back as its error text."""
+    a line that cannot be read at all comes back as its error text. A clean CSV line
+    (:data:`_CLEAN_LINE`) comes back as its five fields, the others as a dict."""
     if name.endswith(".jsonl") or name.endswith(".ndjson"):
         for number, line in enumerate(stream, start=1):
             if not line.strip():
@@ -78,16 +78,60 @@ def read_records(
                 continue
             yield number, record if isinstance(record, dict) else "not a JSON object"
         return
-    reader = csv.reader(stream)
+    lines = iter(stream)
+    handed: list[str] = []
+
+    def unmatched() -> Iterator[str]:
+        """csv.reader's lines: the one the clean pattern did not take, then, while a
+        quoted field runs on, the file's next ones."""
+        while True:
+            if handed:
+                yield handed.pop()
+            elif (line := next(lines, None)) is not None:
+                yield line
+            else:
+                return
+
+    reader = csv.reader(unmatched())
     header = next(reader, [])
     missing = [name for name in FIELDS if name not in header]
     if missing:
         raise UsageRefused(f"header: missing column(s) {', '.join(missing)}")
-    # csv.reader and a zip, not csv.DictReader: the same records at a third of the cost
-    # (bench/usage_ingest.py). Blank lines are skipped, as DictReader skips them.
-    for row in reader:
+    clean = _CLEAN_LINE.fullmatch if tuple(header) == FIELDS else None
+    number = reader.line_num
+    for line in lines:
+        if clean is not None and (match := clean(line)) is not None:
+            number += 1
+            yield number, cast(CleanLine, match.groups())
+            continue
+        # Anything else as before: csv.reader and a zip, not csv.DictReader (the same
+        # records at a third of the cost); blank lines are skipped, as DictReader skips them.
+        handed.append(line)
+        read = reader.line_num
+        row = next(reader, [])
+        number += reader.line_num - read
         if row:
-            yield reader.line_num, dict(zip(header, row, strict=False))
+            yield number, dict(zip(header, row, strict=False))
+
+
+#: A CSV line in the documented column order that csv.reader would read as these five
+#: fields, ids that ``strip()`` leaves as they are (printable ASCII but space, quote and
+#: comma, 1 to 100 characters), whole units of up to 12 digits (parse_event's ``int``),
+#: and a time in the one ISO 8601 form that PostgreSQL reads as Python does (offsets up
+#: to 14:59: Python takes up to 23:59, PostgreSQL refuses past 15:59). Such a line is
+#: checked by :func:`check_event` without csv.reader and its dict, and travels to COPY as
+#: its own text (bench/README.md).
+_CLEAN_ID = r"[!#-+\--~]{1,100}"
+_CLEAN_LINE = re.compile(
+    rf"({_CLEAN_ID}),({_CLEAN_ID}),({_CLEAN_ID}),([0-9]{{1,12}}),"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:0[0-9]|1[0-4]):[0-5][0-9]))(?:\r\n|\n|\r)?"
+)
+#: One clean CSV line's fields, in :data:`FIELDS` order.
+CleanLine = tuple[str, str, str, str, str]
+#: What :func:`read_records` yields for a line: a record, a clean CSV line, or why the
+#: line cannot be read at all.
+Record = dict[str, Any] | CleanLine | str
 
 
 class _Known:
@@ -151,7 +195,28 @@ def parse_event(record: dict[str, Any], known: _Known, now: datetime) -> EventRo
             raise UsageRefused(f"{name}: longer than 100 characters")
         texts.append(value)
     subscription_id, event_id, metric = texts
-    raw_quantity = record.get("quantity")
+    return check_event(
+        subscription_id,
+        event_id,
+        metric,
+        record.get("quantity"),
+        record.get("occurred_at"),
+        known,
+        now,
+    )
+
+
+def check_event(
+    subscription_id: str,
+    event_id: str,
+    metric: str,
+    raw_quantity: object,
+    raw_time: object,
+    known: _Known,
+    now: datetime,
+) -> EventRow:
+    """The rules past the ids' text (given stripped, 1 to 100 characters): quantity, time,
+    subscription and metric; the one place they are written, for records and clean lines."""
     quantity: Decimal | int
     if (
         isinstance(raw_quantity, str)
@@ -164,7 +229,6 @@ def parse_event(record: dict[str, Any], known: _Known, now: datetime) -> EventRo
         quantity = int(raw_quantity)
     else:
         quantity = _decimal_quantity(raw_quantity)
-    raw_time = record.get("occurred_at")
     try:
         # Python 3.11 reads every ISO 8601 form, "Z" included.
         occurred = datetime.fromisoformat(raw_time if isinstance(raw_time, str) else str(raw_time))
@@ -201,11 +265,16 @@ Held = tuple[str, Decimal, datetime]
 Conflict = tuple[tuple[str, str], Held]
 
 
-def _insert(session: Session, rows: list[EventRow], now: datetime) -> tuple[int, list[Conflict]]:
+#: An event to insert, with its CSV text when it came as a clean line (:data:`CleanLine`).
+Pending = tuple[EventRow, str | None]
+
+
+def _insert(session: Session, pending: list[Pending], now: datetime) -> tuple[int, list[Conflict]]:
     """Insert, skipping events already held; returns how many were new, and the events
     whose (subscription, event id) is held with another metric, quantity or time."""
     if session.get_bind().dialect.name == "postgresql":
-        return _copy(session, rows, now)
+        return _copy(session, pending, now)
+    rows = [row for row, _ in pending]
     statement = sqlite.insert(UsageEvent).on_conflict_do_nothing(
         index_elements=["subscription_id", "event_id"]
     )
@@ -269,12 +338,24 @@ SELECT NULL, subscription_id, event_id, held_metric, held_quantity, held_at FROM
 WHERE (held_metric, held_quantity, held_at) <> (metric, quantity, occurred_at)"""
 
 
-def _copy(session: Session, rows: list[EventRow], now: datetime) -> tuple[int, list[Conflict]]:
+def _copy(session: Session, pending: list[Pending], now: datetime) -> tuple[int, list[Conflict]]:
     """COPY the batch into the staging table, take the turn of its subscriptions, then
     one statement that inserts the events not held yet and returns the conflicting
-    ones: rows travel as data instead of statement parameters (bench/README.md)."""
+    ones: rows travel as data instead of statement parameters (bench/README.md). Clean
+    CSV lines go as the text they came in (PostgreSQL reads their quantity and time as
+    :func:`check_event` did); the other rows are encoded by psycopg."""
     session.execute(text(_STAGING))
-    copy_rows(session, f"COPY usage_events_incoming ({', '.join(FIELDS)}) FROM STDIN", rows)
+    columns = ", ".join(FIELDS)
+    lines = [line for _, line in pending if line is not None]
+    if lines:
+        copy_text(
+            session,
+            f"COPY usage_events_incoming ({columns}) FROM STDIN (FORMAT csv)",
+            "\n".join(lines),
+        )
+    if len(lines) < len(pending):
+        rows = (row for row, line in pending if line is None)
+        copy_rows(session, f"COPY usage_events_incoming ({columns}) FROM STDIN", rows)
     session.execute(text(_TURN), {"namespace": _TURN_NAMESPACE})
     added = 0
     conflicts: list[Conflict] = []
@@ -299,7 +380,7 @@ def _conflict_reason(key: tuple[str, str], held: Held) -> str:
 
 def ingest(
     sessions: sessionmaker[Session],
-    records: Iterable[tuple[int, dict[str, Any] | str]],
+    records: Iterable[tuple[int, Record]],
     *,
     book: PriceBook,
     now: datetime,
@@ -336,7 +417,7 @@ def ingest(
 
         def write(batch: _Batch) -> _Written:
             firsts, repeats = batch
-            rows = [row for _, row in firsts.values()]
+            rows = [(row, line) for _, row, line in firsts.values()]
             if not concurrent:
                 added, conflicts = _insert(reader, rows, now)
                 reader.commit()
@@ -378,7 +459,12 @@ def ingest(
                 summary.refused.append((number, record))
                 continue
             try:
-                row = parse_event(record, known, now)
+                if isinstance(record, tuple):
+                    row = check_event(*record, known, now)
+                    line: str | None = ",".join(record)
+                else:
+                    row = parse_event(record, known, now)
+                    line = None
             except UsageRefused as error:
                 summary.refused.append((number, str(error)))
                 continue
@@ -393,7 +479,7 @@ def ingest(
                     held = cast(Held, earlier[1][2:])
                     summary.refused.append((number, _conflict_reason(key, held)))
                 continue
-            firsts[key] = (number, row)
+            firsts[key] = (number, row, line)
             if len(firsts) >= BATCH:
                 flush(stream)
         for stream in range(streams):
@@ -405,25 +491,33 @@ def ingest(
     return summary
 
 
-#: A batch: its events by key with their line, and the lines repeating them as they are.
-_Batch = tuple[dict[tuple[str, str], tuple[int, EventRow]], dict[tuple[str, str], list[int]]]
+#: A batch: its events by key with their line number and clean CSV text (if it came as
+#: one), and the line numbers repeating them as they are.
+_Batch = tuple[
+    dict[tuple[str, str], tuple[int, EventRow, str | None]], dict[tuple[str, str], list[int]]
+]
 #: A written batch: accepted, duplicates, refused (line, reason), lines sent.
 _Written = tuple[int, int, list[tuple[int, str]], int]
 
 
 def _prefetched(
-    records: Iterable[tuple[int, dict[str, Any] | str]], known: _Known
-) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    records: Iterable[tuple[int, Record]], known: _Known
+) -> Iterator[tuple[int, Record]]:
     """The records, read :data:`BATCH` at a time so that the subscriptions they name are
     looked up with one query per chunk instead of one per subscription."""
     stream = iter(records)
     while chunk := list(islice(stream, BATCH)):
-        known.prefetch(
-            value.strip()
-            for _, record in chunk
-            if isinstance(record, dict) and isinstance(value := record.get("subscription_id"), str)
-        )
+        known.prefetch(name for _, record in chunk if (name := _subscription_of(record)))
         yield from chunk
+
+
+def _subscription_of(record: Record) -> str | None:
+    """The subscription a record names, as :func:`parse_event` reads it."""
+    if isinstance(record, tuple):
+        return record[0]
+    if isinstance(record, dict) and isinstance(value := record.get("subscription_id"), str):
+        return value.strip()
+    return None
 
 
 @dataclass(frozen=True, slots=True)
