@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, String, Table, bindparam, column, func, select, update
+from sqlalchemy import DateTime, Row, String, Table, bindparam, column, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -298,7 +299,13 @@ def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]
         .order_by(SubscriptionItem.subscription_id, SubscriptionItem.id)
     ):
         items.setdefault(item.subscription_id, []).append(item)
-    return {row.id: _Subscription(**row._mapping, items=items.get(row.id, [])) for row in locked}
+    return {row.id: _Subscription(*_fields(row, items.get(row.id, []))) for row in locked}
+
+
+def _fields(row: Row[Any], last: object) -> tuple[Any, ...]:
+    """A row's values in the order they were selected, and ``last`` after them: a row
+    data class's fields, positionally (its mapping cost more than the rest of building it)."""
+    return (*row, last)
 
 
 def _customers(session: Session, ids: Collection[str]) -> dict[str, _Customer]:
@@ -310,7 +317,7 @@ def _customers(session: Session, ids: Collection[str]) -> dict[str, _Customer]:
     ):
         tax_ids.setdefault(row.customer_id, []).append(row)
     return {
-        row.id: _Customer(**row._mapping, tax_ids=tax_ids.get(row.id, []))
+        row.id: _Customer(*_fields(row, tax_ids.get(row.id, [])))
         for row in session.execute(select(*_CUSTOMER).where(among(session, Customer.id, ids)))
     }
 
@@ -420,17 +427,19 @@ def _store(
     """Invoices, lines, their audit, usage marks, the run's records and the periods moved
     on: a statement per table for the whole batch (usage marks: per metered renewal)."""
     billed = [r for r in renewals if r.draft.lines]
+    # The invoices' audit entries, then the renewals': appended together, in that order.
+    entries: list[dict[str, Any]] = []
     stored = issue_invoices(
         session,
         [ToIssue(r.customer, r.draft, r.key, r.subscription.id) for r in billed],
         actor=actor,
         now=now,
         seller=seller,
+        entries=entries,
     )
     invoices = {r.subscription.id: ids for r, ids in zip(billed, stored, strict=True)}
     outcomes: list[Outcome] = []
     records: list[dict[str, object]] = []
-    entries: list[dict[str, object]] = []
     moved: list[tuple[str, datetime, datetime]] = []
     for renewal in renewals:
         sid, period, draft = renewal.subscription.id, renewal.period, renewal.draft

@@ -33,6 +33,7 @@ from activities.billing.invoicing import (
     draft_invoice,
 )
 from activities.billing.money import ZERO, round_money
+from activities.ledger.bulk import among
 from activities.ledger.models import (
     Invoice,
     InvoiceLine,
@@ -86,7 +87,7 @@ def commitments_ending(session: Session, periods: Sequence[PeriodRow]) -> set[st
     ends = {p.subscription_id: p.period_end for p in periods}
     rows = session.execute(
         select(SubscriptionCommitment.subscription_id, SubscriptionCommitment.period_end).where(
-            SubscriptionCommitment.subscription_id.in_(list(ends)),
+            among(session, SubscriptionCommitment.subscription_id, list(ends)),
             SubscriptionCommitment.settled_at.is_(None),
         )
     ).all()
