@@ -10,12 +10,12 @@ lands is exactly what the ORM would have written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import JSON, Column, ColumnElement, Dialect, Table, any_, bindparam, insert, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -123,13 +123,18 @@ def insert_with_ids(
     return ids
 
 
-def among(
-    session: Session, column: InstrumentedAttribute[Any], values: Collection[Any]
-) -> ColumnElement[bool]:
-    """``column IN values``, on PostgreSQL as ``column = ANY(:array)``: one parameter, where
-    an IN list of a batch's 500 placeholders is parsed again by the driver on every call."""
-    if session.get_bind().dialect.name != "postgresql":
-        return column.in_(values)
-    from sqlalchemy.dialects.postgresql import ARRAY  # 80 ms of imports: PostgreSQL only
+def on_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
-    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+def any_of(column: Any, postgres: bool, name: str = "ids") -> ColumnElement[bool]:
+    """``column`` among the list given as the statement's parameter ``name``: on PostgreSQL
+    ``= ANY`` of one array (an IN list of a batch's 500 placeholders is parsed again by the
+    driver on every call), an expanding IN elsewhere. For statements built once per dialect
+    and run with each batch's ids: building a batch's select cost more of the worker's
+    time than running it (bench/README.md)."""
+    if not postgres:
+        return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(column.type))))

@@ -21,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms, InvoicingError
 from activities.billing.money import ZERO, quantum
@@ -31,7 +33,7 @@ from activities.billing.pricebook import PriceBook
 from activities.billing.proration import period_containing, shift_months, shift_months_back
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
-from activities.ledger.bulk import among, insert_rows
+from activities.ledger.bulk import any_of, insert_rows, on_postgres
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import issue_invoice
@@ -191,33 +193,8 @@ def due_subscriptions(
     found: list[str] = []
     cursor = after
     while len(found) < limit:
-        # Core rows, each with the period's and the subscription's columns true_up_dates
-        # reads (ORM objects of both cost more than the rest of the page).
         rows = session.execute(
-            select(
-                SubscriptionPeriod.subscription_id,
-                SubscriptionPeriod.period_start,
-                SubscriptionPeriod.period_end,
-                SubscriptionPeriod.invoiced_through,
-                SubscriptionPeriod.opening,
-                Subscription.contract_type,
-                Subscription.interval,
-                Subscription.interval_count,
-                Subscription.billing_anchor,
-            )
-            .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
-            .where(
-                SubscriptionPeriod.subscription_id > cursor,
-                or_(  # ended, or a contract that may have a true-up due (checked below)
-                    SubscriptionPeriod.period_end < until,
-                    and_(
-                        Subscription.contract_type == ContractType.ANNUAL_INVOICED,
-                        Subscription.interval == Interval.YEAR,
-                    ),
-                ),
-            )
-            .order_by(SubscriptionPeriod.subscription_id)
-            .limit(limit)
+            _due_page(), {"cursor": cursor, "until": until, "limit": limit}
         ).all()
         if not rows:
             break
@@ -228,6 +205,39 @@ def due_subscriptions(
                     break
         cursor = rows[-1].subscription_id
     return found
+
+
+@cache
+def _due_page() -> Executable:
+    """A page of periods that may be due: Core rows, each with the period's and the
+    subscription's columns true_up_dates reads (ORM objects of both cost more than the rest
+    of the page); built once, the cursor, cut-off and page size are parameters."""
+    return (
+        select(
+            SubscriptionPeriod.subscription_id,
+            SubscriptionPeriod.period_start,
+            SubscriptionPeriod.period_end,
+            SubscriptionPeriod.invoiced_through,
+            SubscriptionPeriod.opening,
+            Subscription.contract_type,
+            Subscription.interval,
+            Subscription.interval_count,
+            Subscription.billing_anchor,
+        )
+        .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
+        .where(
+            SubscriptionPeriod.subscription_id > bindparam("cursor"),
+            or_(  # ended, or a contract that may have a true-up due (checked below)
+                SubscriptionPeriod.period_end < bindparam("until"),
+                and_(
+                    Subscription.contract_type == ContractType.ANNUAL_INVOICED,
+                    Subscription.interval == Interval.YEAR,
+                ),
+            ),
+        )
+        .order_by(SubscriptionPeriod.subscription_id)
+        .limit(bindparam("limit"))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,21 +512,7 @@ def issued_in_run(session: Session, run_date: date, subscription_ids: list[str])
     (a batch's worth of rows: read as Core rows, amounts at their currency's precision as
     the ORM gives them)."""
     rows = session.execute(
-        select(
-            BillRunRecord.subscription_id,
-            Invoice.customer_id,
-            Invoice.number,
-            Invoice.currency,
-            Invoice.total,
-            Invoice.amount_due,
-            Invoice.due_date,
-        )
-        .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
-        .where(
-            BillRunRecord.run_date == run_date,
-            among(session, BillRunRecord.subscription_id, subscription_ids),
-        )
-        .order_by(BillRunRecord.id)
+        _issued_rows(on_postgres(session)), {"run_date": run_date, "ids": list(subscription_ids)}
     )
     return [
         Issued(
@@ -530,6 +526,28 @@ def issued_in_run(session: Session, run_date: date, subscription_ids: list[str])
         )
         for row in rows
     ]
+
+
+@cache
+def _issued_rows(postgres: bool) -> Executable:
+    """The run's records of a batch and their invoices (built once per dialect, bulk.any_of)."""
+    return (
+        select(
+            BillRunRecord.subscription_id,
+            Invoice.customer_id,
+            Invoice.number,
+            Invoice.currency,
+            Invoice.total,
+            Invoice.amount_due,
+            Invoice.due_date,
+        )
+        .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
+        .where(
+            BillRunRecord.run_date == bindparam("run_date"),
+            any_of(BillRunRecord.subscription_id, postgres),
+        )
+        .order_by(BillRunRecord.id)
+    )
 
 
 def _at_scale(amount: Decimal, currency: str) -> Decimal:
