@@ -96,7 +96,16 @@ def _jsonable(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {key: _plain(value) for key, value in values.items()}
 
 
+#: Values JSON keeps as they are, checked first: most of an entry (ids, numbers, outcomes).
+_AS_THEY_ARE = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _AS_THEY_ARE:
+        return value
+    if kind is datetime:
+        return value.isoformat()
     if isinstance(value, Decimal | date | datetime):
         return value.isoformat() if not isinstance(value, Decimal) else str(value)
     if isinstance(value, Enum):

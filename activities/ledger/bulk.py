@@ -10,12 +10,13 @@ lands is exactly what the ORM would have written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import JSON, Column, ColumnElement, Dialect, Table, any_, bindparam, insert, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
+from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.types import TypeDecorator
 
 
 def insert_rows(
@@ -80,15 +81,36 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
     column says SQL NULL, as the ORM does), anything else by the column type's own binding."""
     kind = column.type
     if isinstance(kind, JSON):
-        # The text the ORM sends (json.dumps), as a plain string: COPY's text format hands
-        # it to the column's own input, without psycopg's Json wrapper and dumper per value.
-        if kind.none_as_null:
-            return lambda value: None if value is None else json.dumps(value)
-        return json.dumps
+        return _json_text(none_as_null=kind.none_as_null)
     bind = kind.bind_processor(dialect)
     if bind is None:
         return None
+    if isinstance(kind, TypeDecorator) and kind.impl_instance.bind_processor(dialect) is None:
+        # The ledger's own types (Money, UtcDateTime) take None themselves: their binding
+        # without a second wrapper around it.
+        return bind
     return lambda value: None if value is None else bind(value)
+
+
+def _json_text(*, none_as_null: bool) -> Callable[[Any], Any]:
+    """The text the ORM sends (json.dumps), as a plain string: COPY's text format hands it
+    to the column's own input, without psycopg's Json wrapper and dumper per value.
+
+    A value met again by identity in the same call (the seller's snapshot, shared by every
+    invoice of a bill run's batch) is serialised once: the rows hold their values until
+    the call ends, so no identity is reused meanwhile."""
+    texts: dict[int, str] = {}
+
+    def text_of(value: Any) -> Any:
+        if value is None and none_as_null:
+            return None
+        key = id(value)
+        found = texts.get(key)
+        if found is None:
+            found = texts[key] = json.dumps(value)
+        return found
+
+    return text_of
 
 
 def insert_with_ids(
@@ -115,13 +137,18 @@ def insert_with_ids(
     return ids
 
 
-def among(
-    session: Session, column: InstrumentedAttribute[Any], values: Collection[Any]
-) -> ColumnElement[bool]:
-    """``column IN values``, on PostgreSQL as ``column = ANY(:array)``: one parameter, where
-    an IN list of a batch's 500 placeholders is parsed again by the driver on every call."""
-    if session.get_bind().dialect.name != "postgresql":
-        return column.in_(values)
+def on_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def any_of(column: Any, postgres: bool, name: str = "ids") -> ColumnElement[bool]:
+    """``column`` among the list given as the statement's parameter ``name``: on PostgreSQL
+    ``= ANY`` of one array (an IN list of a batch's 500 placeholders is parsed again by the
+    driver on every call), an expanding IN elsewhere. For statements built once per dialect
+    and run with each batch's ids: building a batch's select cost more of the worker's
+    time than running it (bench/README.md)."""
+    if not postgres:
+        return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
     from sqlalchemy.dialects.postgresql import ARRAY  # 80 ms of imports: PostgreSQL only
 
-    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(column.type))))

@@ -107,14 +107,43 @@ def buyer_tax_id(customer: Buyer) -> tuple[str, str] | None:
     return None
 
 
-def statement(customer: Buyer, draft: InvoiceDraft, seller: Seller) -> dict[str, Any]:
+class SellerFacts:
+    """The seller's snapshot and payment instructions (per currency) as invoices keep
+    them, taken once for a batch of invoices (:func:`issue_invoices`): one object each,
+    shared by the batch's rows, so that their JSON is also written once (ledger/bulk.py)."""
+
+    def __init__(self, seller: Seller) -> None:
+        self.seller = seller
+        self._snapshot: dict[str, Any] | None = None
+        self._instructions: dict[str, dict[str, Any]] = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        if self._snapshot is None:
+            self._snapshot = self.seller.snapshot()
+        return self._snapshot
+
+    def instructions(self, currency: str) -> dict[str, Any]:
+        found = self._instructions.get(currency)
+        if found is None:
+            found = self._instructions[currency] = self.seller.instructions_for(
+                currency
+            ).model_dump(mode="json", exclude_none=True)
+        return found
+
+
+def statement(
+    customer: Buyer, draft: InvoiceDraft, seller: Seller, facts: SellerFacts | None = None
+) -> dict[str, Any]:
     """What the invoice says as at issue: seller, buyer, address, tax wording, terms and how
     to pay. Documents print these, never today's customer or config."""
     tax_id = buyer_tax_id(customer)
     scheme, value = tax_id or (None, None)
     days = (draft.due_date - draft.issue_date).days
+    if facts is None:
+        facts = SellerFacts(seller)
+    snapshot, instructions = facts.snapshot(), facts.instructions(draft.currency)
     return {
-        "seller": seller.snapshot(),
+        "seller": snapshot,
         "buyer_name": customer.legal_name,
         "buyer_tax_scheme": scheme,
         "buyer_tax_id": value,
@@ -126,9 +155,7 @@ def statement(customer: Buyer, draft: InvoiceDraft, seller: Seller) -> dict[str,
         "tax_exemption_code": draft.tax.exemption_code,
         "notes": {"notes": list(draft.notes)},
         "payment_terms": seller.terms_text(days),
-        "payment_instructions": seller.instructions_for(draft.currency).model_dump(
-            mode="json", exclude_none=True
-        ),
+        "payment_instructions": instructions,
     }
 
 
@@ -153,12 +180,13 @@ def invoice_values(
     source_key: str,
     subscription_id: str | None,
     now: datetime,
+    facts: SellerFacts | None = None,
 ) -> dict[str, Any]:
     """The invoice row's columns for a finalized ``draft``, all but its number."""
     from activities.billing.seller import SellerError
 
     try:
-        says = statement(customer, draft, seller)
+        says = statement(customer, draft, seller, facts)
     except SellerError as error:
         raise LedgerError(str(error)) from None
     return {
@@ -271,17 +299,26 @@ class ToIssue:
 
 
 def issue_invoices(
-    session: Session, batch: Sequence[ToIssue], *, actor: str, now: datetime, seller: Seller
+    session: Session,
+    batch: Sequence[ToIssue],
+    *,
+    actor: str,
+    now: datetime,
+    seller: Seller,
+    entries: list[dict[str, Any]] | None = None,
 ) -> list[tuple[int, str]]:
     """Store a batch of finalized invoices with bulk inserts: (id, number) of each, in order.
 
     The numbers are one block of the series (:func:`take_numbers`), taken last so that
     the series row stays locked only while the rows are written. The caller has made
     sure no ``source_key`` is issued yet (the unique key refuses a duplicate anyway,
-    and the whole batch with it).
+    and the whole batch with it). With ``entries``, the invoices' audit entries are
+    added to that list for the caller to append with its own in one statement (in
+    that order: the same rows and ids as two appends); otherwise appended here.
     """
     if not batch:
         return []
+    facts = SellerFacts(seller)
     rows = [
         invoice_values(
             item.customer,
@@ -290,6 +327,7 @@ def issue_invoices(
             source_key=item.source_key,
             subscription_id=item.subscription_id,
             now=now,
+            facts=facts,
         )
         for item in batch
     ]
@@ -306,20 +344,21 @@ def issue_invoices(
             for line in line_values(item.draft)
         ],
     )
-    audit.append(
-        session,
-        [
-            audit.values(
-                at=now,
-                actor=actor,
-                action="invoice.issued",
-                subject_type="invoice",
-                subject_id=row["number"],
-                after=_issued_facts(row),
-            )
-            for row in rows
-        ],
-    )
+    issued = [
+        audit.values(
+            at=now,
+            actor=actor,
+            action="invoice.issued",
+            subject_type="invoice",
+            subject_id=row["number"],
+            after=_issued_facts(row),
+        )
+        for row in rows
+    ]
+    if entries is None:
+        audit.append(session, issued)
+    else:
+        entries.extend(issued)
     return list(zip(ids, numbers, strict=True))
 
 

@@ -23,17 +23,30 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import DateTime, String, Table, bindparam, column, func, select, update
+from sqlalchemy import (
+    DateTime,
+    Row,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms
 from activities.billing.money import ZERO
 from activities.billing.seller import Seller
 from activities.billing.tax import TaxTreatment
 from activities.ledger import audit
-from activities.ledger.bulk import among, insert_rows
+from activities.ledger.bulk import any_of, insert_rows, on_postgres
 from activities.ledger.errors import NotFound
 from activities.ledger.invoices import TaxIdRow, ToIssue, check_draft, issue_invoices
 from activities.ledger.models import (
@@ -161,21 +174,9 @@ def bill_batch(
     until = cutoff(run_date)
     ids = sorted(set(subscription_ids))
     subscriptions = _subscriptions(session, ids)
+    postgres = on_postgres(session)
     periods: dict[str, PeriodRow] = {
-        row.subscription_id: row
-        for row in session.execute(
-            select(
-                SubscriptionPeriod.subscription_id,
-                SubscriptionPeriod.period_start,
-                SubscriptionPeriod.period_end,
-                SubscriptionPeriod.opening,
-                SubscriptionPeriod.lines_invoiced,
-                SubscriptionPeriod.invoiced_through,
-            )
-            .where(among(session, SubscriptionPeriod.subscription_id, ids))
-            .order_by(SubscriptionPeriod.subscription_id)
-            .with_for_update(key_share=True)
-        )
+        row.subscription_id: row for row in session.execute(_locked_periods(postgres), {"ids": ids})
     }
     customers = _customers(session, {s.customer_id for s in subscriptions.values()})
     due = [sid for sid in ids if sid in periods and periods[sid].period_end < until]
@@ -183,27 +184,13 @@ def bill_batch(
     # (activities/recurring/credits.py); a batch prices renewals without credit.
     in_credit: set[tuple[str, str]] = {
         (customer_id, currency)
-        for customer_id, currency in session.execute(
-            select(CreditNote.customer_id, CreditNote.currency)
-            .where(among(session, CreditNote.customer_id, customers), CreditNote.unapplied > 0)
-            .distinct()
-        )
+        for customer_id, currency in session.execute(_in_credit(postgres), {"ids": list(customers)})
     }
     events = _events(session, [periods[sid] for sid in due])
     committed = commitments_ending(session, [periods[sid] for sid in due])
-    metered = set(
-        session.scalars(
-            select(UsageEvent.subscription_id)
-            .where(among(session, UsageEvent.subscription_id, due))
-            .distinct()
-        )
-    )
+    metered = set(session.scalars(_metered(postgres), {"ids": due}))
     issued_keys = set(
-        session.scalars(
-            select(Invoice.source_key).where(
-                among(session, Invoice.source_key, [_key(periods[s]) for s in due])
-            )
-        )
+        session.scalars(_issued_keys(postgres), {"ids": [_key(periods[s]) for s in due]})
     )
     done = BatchOutcome()
     lone: list[str] = []
@@ -270,21 +257,62 @@ def bill_batch(
     return done
 
 
-def _key(period: PeriodRow) -> str:
-    return f"bill-run:{period.subscription_id}:{period.period_start.isoformat()}"
+# The batch's statements, built once per dialect (bulk.any_of): the ids are parameters.
 
 
-def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]:
-    """The batch's subscriptions, locked in id order, with their items: Core rows, one
-    query per table (ORM objects cost more to build than the invoice costs to price)."""
-    locked = session.execute(
+@cache
+def _locked_periods(postgres: bool) -> Executable:
+    return (
+        select(
+            SubscriptionPeriod.subscription_id,
+            SubscriptionPeriod.period_start,
+            SubscriptionPeriod.period_end,
+            SubscriptionPeriod.opening,
+            SubscriptionPeriod.lines_invoiced,
+            SubscriptionPeriod.invoiced_through,
+        )
+        .where(any_of(SubscriptionPeriod.subscription_id, postgres))
+        .order_by(SubscriptionPeriod.subscription_id)
+        .with_for_update(key_share=True)
+    )
+
+
+@cache
+def _in_credit(postgres: bool) -> Executable:
+    return (
+        select(CreditNote.customer_id, CreditNote.currency)
+        .where(any_of(CreditNote.customer_id, postgres), CreditNote.unapplied > 0)
+        .distinct()
+    )
+
+
+@cache
+def _metered(postgres: bool) -> Executable:
+    return (
+        select(UsageEvent.subscription_id)
+        .where(any_of(UsageEvent.subscription_id, postgres))
+        .distinct()
+    )
+
+
+@cache
+def _issued_keys(postgres: bool) -> Executable:
+    return select(Invoice.source_key).where(any_of(Invoice.source_key, postgres))
+
+
+@cache
+def _locked_subscriptions(postgres: bool) -> Executable:
+    return (
         select(*_SUBSCRIPTION)
-        .where(among(session, Subscription.id, ids))
+        .where(any_of(Subscription.id, postgres))
         .order_by(Subscription.id)
         .with_for_update(key_share=True)  # as lock_subscription: usage events keep arriving
-    ).all()
-    items: dict[str, list[ItemRow]] = {}
-    for item in session.execute(  # after the lock: a change holding it may replace items
+    )
+
+
+@cache
+def _items(postgres: bool) -> Executable:
+    return (
         select(
             SubscriptionItem.subscription_id,
             SubscriptionItem.item_code,
@@ -294,34 +322,28 @@ def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]
             SubscriptionItem.in_arrears,
             SubscriptionItem.own_quantity,
         )
-        .where(among(session, SubscriptionItem.subscription_id, ids))
+        .where(any_of(SubscriptionItem.subscription_id, postgres))
         .order_by(SubscriptionItem.subscription_id, SubscriptionItem.id)
-    ):
-        items.setdefault(item.subscription_id, []).append(item)
-    return {row.id: _Subscription(**row._mapping, items=items.get(row.id, [])) for row in locked}
+    )
 
 
-def _customers(session: Session, ids: Collection[str]) -> dict[str, _Customer]:
-    tax_ids: dict[str, list[TaxIdRow]] = {}
-    for row in session.execute(
+@cache
+def _tax_ids(postgres: bool) -> Executable:
+    return (
         select(TaxId.customer_id, TaxId.scheme, TaxId.value)
-        .where(among(session, TaxId.customer_id, ids))
+        .where(any_of(TaxId.customer_id, postgres))
         .order_by(TaxId.id)
-    ):
-        tax_ids.setdefault(row.customer_id, []).append(row)
-    return {
-        row.id: _Customer(**row._mapping, tax_ids=tax_ids.get(row.id, []))
-        for row in session.execute(select(*_CUSTOMER).where(among(session, Customer.id, ids)))
-    }
+    )
 
 
-def _events(session: Session, periods: list[PeriodRow]) -> dict[str, list[EventRow]]:
-    """Each period's changes in time order, as ``history.period_events`` reads them one by
-    one (a cancellation may fall on the period's end), with one query for the batch."""
-    if not periods:
-        return {}
-    bounds = {p.subscription_id: (p.period_start, p.period_end) for p in periods}
-    rows = session.execute(
+@cache
+def _customer_rows(postgres: bool) -> Executable:
+    return select(*_CUSTOMER).where(any_of(Customer.id, postgres))
+
+
+@cache
+def _event_rows(postgres: bool) -> Executable:
+    return (
         select(
             SubscriptionEvent.subscription_id,
             SubscriptionEvent.id,
@@ -335,12 +357,57 @@ def _events(session: Session, periods: list[PeriodRow]) -> dict[str, list[EventR
             SubscriptionEvent.details,
         )
         .where(
-            among(session, SubscriptionEvent.subscription_id, list(bounds)),
-            SubscriptionEvent.effective_at >= min(start for start, _ in bounds.values()),
+            any_of(SubscriptionEvent.subscription_id, postgres),
+            SubscriptionEvent.effective_at >= bindparam("since"),
         )
         .order_by(
             SubscriptionEvent.subscription_id, SubscriptionEvent.effective_at, SubscriptionEvent.id
         )
+    )
+
+
+def _key(period: PeriodRow) -> str:
+    return f"bill-run:{period.subscription_id}:{period.period_start.isoformat()}"
+
+
+def _subscriptions(session: Session, ids: list[str]) -> dict[str, _Subscription]:
+    """The batch's subscriptions, locked in id order, with their items: Core rows, one
+    query per table (ORM objects cost more to build than the invoice costs to price)."""
+    postgres = on_postgres(session)
+    locked = session.execute(_locked_subscriptions(postgres), {"ids": ids}).all()
+    items: dict[str, list[ItemRow]] = {}
+    # After the lock: a change holding it may replace items.
+    for item in session.execute(_items(postgres), {"ids": ids}):
+        items.setdefault(item.subscription_id, []).append(item)
+    return {row.id: _Subscription(*_fields(row, items.get(row.id, []))) for row in locked}
+
+
+def _fields(row: Row[Any], last: object) -> tuple[Any, ...]:
+    """A row's values in the order they were selected, and ``last`` after them: a row
+    data class's fields, positionally (its mapping cost more than the rest of building it)."""
+    return (*row, last)
+
+
+def _customers(session: Session, ids: Collection[str]) -> dict[str, _Customer]:
+    postgres, listed = on_postgres(session), {"ids": list(ids)}
+    tax_ids: dict[str, list[TaxIdRow]] = {}
+    for row in session.execute(_tax_ids(postgres), listed):
+        tax_ids.setdefault(row.customer_id, []).append(row)
+    return {
+        row.id: _Customer(*_fields(row, tax_ids.get(row.id, [])))
+        for row in session.execute(_customer_rows(postgres), listed)
+    }
+
+
+def _events(session: Session, periods: list[PeriodRow]) -> dict[str, list[EventRow]]:
+    """Each period's changes in time order, as ``history.period_events`` reads them one by
+    one (a cancellation may fall on the period's end), with one query for the batch."""
+    if not periods:
+        return {}
+    bounds = {p.subscription_id: (p.period_start, p.period_end) for p in periods}
+    rows = session.execute(
+        _event_rows(on_postgres(session)),
+        {"ids": list(bounds), "since": min(start for start, _ in bounds.values())},
     )
     found: dict[str, list[EventRow]] = {}
     for row in rows:
@@ -420,17 +487,19 @@ def _store(
     """Invoices, lines, their audit, usage marks, the run's records and the periods moved
     on: a statement per table for the whole batch (usage marks: per metered renewal)."""
     billed = [r for r in renewals if r.draft.lines]
+    # The invoices' audit entries, then the renewals': appended together, in that order.
+    entries: list[dict[str, Any]] = []
     stored = issue_invoices(
         session,
         [ToIssue(r.customer, r.draft, r.key, r.subscription.id) for r in billed],
         actor=actor,
         now=now,
         seller=seller,
+        entries=entries,
     )
     invoices = {r.subscription.id: ids for r, ids in zip(billed, stored, strict=True)}
     outcomes: list[Outcome] = []
     records: list[dict[str, object]] = []
-    entries: list[dict[str, object]] = []
     moved: list[tuple[str, datetime, datetime]] = []
     for renewal in renewals:
         sid, period, draft = renewal.subscription.id, renewal.period, renewal.draft
@@ -505,18 +574,34 @@ def _move_on(session: Session, moved: list[tuple[str, datetime, datetime]], now:
         )
         return
     ids, starts, ends = zip(*moved, strict=True)
+    session.execute(
+        _moved_on(), {"ids": list(ids), "starts": list(starts), "ends": list(ends), "now": now}
+    )
+
+
+@cache
+def _moved_on() -> Executable:
+    """PostgreSQL: the periods of a batch moved on, from three arrays (built once)."""
+    periods: Table = SubscriptionPeriod.__table__  # type: ignore[assignment]
     instant = DateTime(timezone=True)
     rows = (
         func.unnest(
-            bindparam(None, list(ids), type_=ARRAY(String())),
-            bindparam(None, list(starts), type_=ARRAY(instant)),
-            bindparam(None, list(ends), type_=ARRAY(instant)),
+            bindparam("ids", type_=ARRAY(String())),
+            bindparam("starts", type_=ARRAY(instant)),
+            bindparam("ends", type_=ARRAY(instant)),
         )
         .table_valued(column("id", String()), column("starts", instant), column("ends", instant))
         .render_derived()
     )
-    session.execute(
+    return (
         update(periods)
         .where(periods.c.subscription_id == rows.c.id)
-        .values(period_start=rows.c.starts, period_end=rows.c.ends, **reset)
+        .values(
+            period_start=rows.c.starts,
+            period_end=rows.c.ends,
+            opening=None,
+            lines_invoiced=0,
+            invoiced_through=None,
+            updated_at=bindparam("now"),
+        )
     )

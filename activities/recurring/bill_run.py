@@ -21,17 +21,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from activities.billing.invoicing import InvoiceDraft, InvoiceTerms, InvoicingError
 from activities.billing.money import ZERO, quantum
 from activities.billing.pricebook import PriceBook
-from activities.billing.proration import shift_months, shift_months_back
+from activities.billing.proration import period_containing, shift_months, shift_months_back
 from activities.billing.tax import TaxTable
 from activities.ledger import audit
-from activities.ledger.bulk import among, insert_rows
+from activities.ledger.bulk import any_of, insert_rows, on_postgres
 from activities.ledger.customers import get_customer
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import issue_invoice
@@ -111,21 +113,75 @@ def cutoff(run_date: date) -> datetime:
 
 
 def true_up_dates(
-    subscription: SubscriptionRow, period: PeriodRow, until: datetime
+    subscription: SubscriptionRow,
+    period: PeriodRow,
+    until: datetime,
+    cuts: Sequence[datetime] | None = None,
 ) -> list[datetime]:
     """Quarter boundaries of an annual contract's term inside its current period, before
-    ``until``, not yet trued up."""
+    ``until``, not yet trued up.
+
+    A change that starts a period of its own (a resume or a plan change under
+    ``anchor_on_change: realign``, a change of interval) moves the anchor, and with it
+    the term: before the change the engine counts quarters from the term the period
+    opened with, after it from the new one (``Schedule.periods``). ``cuts`` are where
+    the period's changes started new pieces; without them (the caller has not read the
+    events) both terms' boundaries are given, a superset that only says the period may
+    have a true-up due (:func:`bill_subscription` reads the events and bills the right
+    ones). Counted from today's anchor alone, a resume on 10 Jun 2026 that realigned a
+    term from 15 Jan to 15 Jun put a true-up on 15 Mar 2026, a date the engine refuses
+    (the old term's quarters are 15 Apr, 15 Jul and 15 Oct): the bill run skipped it."""
     if not quarterly_true_up(subscription):
         return []
     interval = INTERVALS[subscription.interval.value]
     holding = shift_months_back(subscription.billing_anchor, interval, period.period_end)
     after = period.invoiced_through or period.period_start
+    last = min(until, period.period_end)
+    current = [shift_months(holding, 3 * quarter) for quarter in (1, 2, 3)]
+    opened = _opening_term(subscription, period)
+    if opened is None:
+        candidates = current
+    elif cuts is None:
+        candidates = sorted({*opened, *current})
+    else:
+        first, final = (cuts[0], cuts[-1]) if cuts else (last, last)
+        candidates = [b for b in opened if b < first] + [b for b in current if b > final]
     return [
         boundary
-        for quarter in (1, 2, 3)
-        if after < (boundary := shift_months(holding, 3 * quarter)) < min(until, period.period_end)
-        and boundary > period.period_start
+        for boundary in candidates
+        if after < boundary < last and boundary > period.period_start
     ]
+
+
+def _opening_term(subscription: SubscriptionRow, period: PeriodRow) -> list[datetime] | None:
+    """The quarter boundaries of the annual term the period opened with, when a change in
+    the period has moved the anchor since (``None`` otherwise)."""
+    opening = period.opening
+    if not opening or "anchor" not in opening:
+        return None
+    anchor = datetime.fromisoformat(opening["anchor"])
+    if anchor == subscription.billing_anchor or state_interval(opening) != ("year", 1):
+        return None
+    holding, _ = period_containing(anchor, "year", period.period_start)
+    return [shift_months(holding, 3 * quarter) for quarter in (1, 2, 3)]
+
+
+def term_cuts(
+    session: Session, subscription: Subscription, period: SubscriptionPeriod, billing: Billing
+) -> list[datetime] | None:
+    """Where the period's changes started pieces of their own (the engine's
+    ``Schedule.periods``), read only when a change moved the anchor (``None`` otherwise:
+    the term is the one the period opened with)."""
+    if _opening_term(subscription, period) is None:
+        return None
+    recorded = list(period_events(session, period))
+    interval, count = state_interval(period.opening or state_of(subscription))
+    events = [engine_event(r, interval, billing.book, count) for r in recorded]
+    contract = billing.policy.for_contract(subscription.contract_type.value)
+    pieces = usage_periods(
+        subscription, period, recorded, events, book=billing.book, policy=contract.proration
+    )
+    return [start for start, _ in pieces[1:]]
 
 
 def due_subscriptions(
@@ -137,32 +193,8 @@ def due_subscriptions(
     found: list[str] = []
     cursor = after
     while len(found) < limit:
-        # Core rows, each with the period's and the subscription's columns true_up_dates
-        # reads (ORM objects of both cost more than the rest of the page).
         rows = session.execute(
-            select(
-                SubscriptionPeriod.subscription_id,
-                SubscriptionPeriod.period_start,
-                SubscriptionPeriod.period_end,
-                SubscriptionPeriod.invoiced_through,
-                Subscription.contract_type,
-                Subscription.interval,
-                Subscription.interval_count,
-                Subscription.billing_anchor,
-            )
-            .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
-            .where(
-                SubscriptionPeriod.subscription_id > cursor,
-                or_(  # ended, or a contract that may have a true-up due (checked below)
-                    SubscriptionPeriod.period_end < until,
-                    and_(
-                        Subscription.contract_type == ContractType.ANNUAL_INVOICED,
-                        Subscription.interval == Interval.YEAR,
-                    ),
-                ),
-            )
-            .order_by(SubscriptionPeriod.subscription_id)
-            .limit(limit)
+            _due_page(), {"cursor": cursor, "until": until, "limit": limit}
         ).all()
         if not rows:
             break
@@ -173,6 +205,39 @@ def due_subscriptions(
                     break
         cursor = rows[-1].subscription_id
     return found
+
+
+@cache
+def _due_page() -> Executable:
+    """A page of periods that may be due: Core rows, each with the period's and the
+    subscription's columns true_up_dates reads (ORM objects of both cost more than the rest
+    of the page); built once, the cursor, cut-off and page size are parameters."""
+    return (
+        select(
+            SubscriptionPeriod.subscription_id,
+            SubscriptionPeriod.period_start,
+            SubscriptionPeriod.period_end,
+            SubscriptionPeriod.invoiced_through,
+            SubscriptionPeriod.opening,
+            Subscription.contract_type,
+            Subscription.interval,
+            Subscription.interval_count,
+            Subscription.billing_anchor,
+        )
+        .join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
+        .where(
+            SubscriptionPeriod.subscription_id > bindparam("cursor"),
+            or_(  # ended, or a contract that may have a true-up due (checked below)
+                SubscriptionPeriod.period_end < bindparam("until"),
+                and_(
+                    Subscription.contract_type == ContractType.ANNUAL_INVOICED,
+                    Subscription.interval == Interval.YEAR,
+                ),
+            ),
+        )
+        .order_by(SubscriptionPeriod.subscription_id)
+        .limit(bindparam("limit"))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +265,8 @@ def bill_subscription(
     subscription, period = lock_subscription(session, subscription_id)
     outcomes: list[Outcome] = []
     while period is not None:
-        for boundary in true_up_dates(subscription, period, until):
+        cuts = term_cuts(session, subscription, period, billing)
+        for boundary in true_up_dates(subscription, period, until, cuts):
             trued = _true_up(session, subscription, period, boundary, run_date, billing, actor, now)
             if trued is not None:
                 outcomes.append(trued)
@@ -446,21 +512,7 @@ def issued_in_run(session: Session, run_date: date, subscription_ids: list[str])
     (a batch's worth of rows: read as Core rows, amounts at their currency's precision as
     the ORM gives them)."""
     rows = session.execute(
-        select(
-            BillRunRecord.subscription_id,
-            Invoice.customer_id,
-            Invoice.number,
-            Invoice.currency,
-            Invoice.total,
-            Invoice.amount_due,
-            Invoice.due_date,
-        )
-        .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
-        .where(
-            BillRunRecord.run_date == run_date,
-            among(session, BillRunRecord.subscription_id, subscription_ids),
-        )
-        .order_by(BillRunRecord.id)
+        _issued_rows(on_postgres(session)), {"run_date": run_date, "ids": list(subscription_ids)}
     )
     return [
         Issued(
@@ -474,6 +526,28 @@ def issued_in_run(session: Session, run_date: date, subscription_ids: list[str])
         )
         for row in rows
     ]
+
+
+@cache
+def _issued_rows(postgres: bool) -> Executable:
+    """The run's records of a batch and their invoices (built once per dialect, bulk.any_of)."""
+    return (
+        select(
+            BillRunRecord.subscription_id,
+            Invoice.customer_id,
+            Invoice.number,
+            Invoice.currency,
+            Invoice.total,
+            Invoice.amount_due,
+            Invoice.due_date,
+        )
+        .join(Invoice, Invoice.id == BillRunRecord.invoice_id)
+        .where(
+            BillRunRecord.run_date == bindparam("run_date"),
+            any_of(BillRunRecord.subscription_id, postgres),
+        )
+        .order_by(BillRunRecord.id)
+    )
 
 
 def _at_scale(amount: Decimal, currency: str) -> Decimal:

@@ -21,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from activities.billing import invoicing
 from activities.billing.invoicing import (
@@ -33,6 +35,7 @@ from activities.billing.invoicing import (
     draft_invoice,
 )
 from activities.billing.money import ZERO, round_money
+from activities.ledger.bulk import any_of, on_postgres
 from activities.ledger.models import (
     Invoice,
     InvoiceLine,
@@ -84,13 +87,17 @@ def commitments_ending(session: Session, periods: Sequence[PeriodRow]) -> set[st
     if not periods:
         return set()
     ends = {p.subscription_id: p.period_end for p in periods}
-    rows = session.execute(
-        select(SubscriptionCommitment.subscription_id, SubscriptionCommitment.period_end).where(
-            SubscriptionCommitment.subscription_id.in_(list(ends)),
-            SubscriptionCommitment.settled_at.is_(None),
-        )
-    ).all()
+    rows = session.execute(_unsettled(on_postgres(session)), {"ids": list(ends)}).all()
     return {sid for sid, end in rows if end <= ends[sid]}
+
+
+@cache
+def _unsettled(postgres: bool) -> Executable:
+    """The batch's commitments not settled yet (built once per dialect, bulk.any_of)."""
+    return select(SubscriptionCommitment.subscription_id, SubscriptionCommitment.period_end).where(
+        any_of(SubscriptionCommitment.subscription_id, postgres),
+        SubscriptionCommitment.settled_at.is_(None),
+    )
 
 
 def billed_toward(session: Session, commitment: SubscriptionCommitment) -> Decimal:

@@ -601,9 +601,11 @@ def _late_windows(
 
     A period the bill run closed is the one it recorded (:class:`UsagePeriod`: its start,
     end and plan), so late usage is priced as that period was even after a change of
-    interval moved the anchor and cut it. A period not recorded (closed before the ledger
-    kept them, or never closed by a bill run) is counted from the anchor and interval
-    the current billing period began with, within the recorded ones around it."""
+    interval moved the anchor and cut it; periods closed before the ledger kept them are
+    recorded from its history by migration 0024. A period not recorded (never closed by a
+    bill run, or a piece of a period cut by a change that no usage line showed) is
+    counted from the anchor and interval the current billing period began with, within
+    the recorded ones around it."""
     start = period.period_start
     opening = period.opening or {}
     anchor = (

@@ -81,7 +81,7 @@ def test_customer_show_imports_no_heavy_package(
     assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
     # The configuration is checked without pydantic (a third of the start): the URL only.
     assert loaded.isdisjoint({"pydantic", "pydantic_settings", "pydantic_core"}), loaded
-    # The PostgreSQL dialect (80 ms) is for `among()` on PostgreSQL only: not on SQLite.
+    # The PostgreSQL dialect (80 ms) is for `any_of()` on PostgreSQL only: not on SQLite.
     assert "sqlalchemy.dialects.postgresql" not in modules
     # Declaring the ORM's mapped classes is most of a ledger command's start: the summary
     # reads with SQLAlchemy Core (activities/ledger/account_summary.py).
