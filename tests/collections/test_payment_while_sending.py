@@ -45,9 +45,7 @@ def step(customer_id: str) -> EmailStep:
     )
 
 
-def paying_while_drafting(
-    sessions: sessionmaker[Session], customer_id: str, amount: str
-) -> Any:
+def paying_while_drafting(sessions: sessionmaker[Session], customer_id: str, amount: str) -> Any:
     """A model whose first answer takes as long as the customer needs to pay ``amount``."""
     paid: list[str] = []
 

@@ -98,6 +98,14 @@ class FakeZendesk:
         }
         self.comments[ticket_id] = [self._comment(ticket_id, user_id, body, public=True)]
 
+    def requester_writes(self, ticket_id: int, body: str) -> None:
+        """The requester adds a public comment (Zendesk then calls the webhook again)."""
+        with self._lock:
+            ticket = self.tickets[ticket_id]
+            comment = self._comment(ticket_id, ticket["requester_id"], body, public=True)
+            self.comments[ticket_id].append(comment)
+            ticket["status"] = "open"
+
     def fail_next(self, *failures: Failure) -> None:
         self.failures.extend(failures)
 
