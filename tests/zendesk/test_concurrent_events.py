@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,10 +14,14 @@ from temporalio.testing import WorkflowEnvironment
 from activities.approvals.matrix import ApprovalMatrix
 from activities.ledger import audit
 from activities.ledger.models import Dispute
+from activities.zendesk.activities import PostReply, ZendeskActivities
+from activities.zendesk.client import zendesk_client
 from activities.zendesk.messages import ReplyDecision
 from activities.zendesk.policy import TicketPolicy
-from tests.zendesk.conftest import ACME_CONTACT, billing_queue
-from tests.zendesk.fake_zendesk import FakeZendesk
+from activities.zendesk.review import LogReviewNotifier
+from tests.conftest import NOW
+from tests.zendesk.conftest import ACME_CONTACT, billing_queue, zendesk_settings
+from tests.zendesk.fake_zendesk import Failure, FakeZendesk
 
 ANALYST = "slack:U0ANALYST1"
 
@@ -85,3 +90,42 @@ async def test_the_customer_writing_again_during_review_is_read_before_anything_
     assert "billing dispute ZD-121" in reply["body"]
     with book() as session:
         assert session.get(Dispute, "ZD-121") is not None
+
+
+def test_a_reply_whose_first_put_outlives_the_client_timeout_is_posted_once(
+    book: sessionmaker[Session],
+    zendesk: FakeZendesk,
+    policy: TicketPolicy,
+    matrix: ApprovalMatrix,
+) -> None:
+    """Zendesk takes 2 s over the PUT that adds the reply; the client gives up after 0.3 s,
+    reads the ticket (no reply yet: the PUT is still on its way) and tries again. Both PUTs
+    reach Zendesk; the reply must land once, and be audited once."""
+    zendesk.add_ticket(122, subject="Balance", body="What is our balance?", requester=ACME_CONTACT)
+    zendesk.fail_next(Failure("PUT", 200, delay=2.0))
+    activities = ZendeskActivities(
+        book,
+        lambda: zendesk_client(zendesk_settings(zendesk), timeout=0.3),
+        policy,
+        matrix,
+        LogReviewNotifier(),
+    )
+    posted = activities.post_reply(
+        PostReply(
+            ticket_id=122,
+            workflow_id="ticket-122",
+            customer_id="CUS-0001",
+            category="payment_status",
+            body="Your balance is $1,734.50.",
+            public=True,
+            draft_source="template",
+            flagged=False,
+            decided_by=ANALYST,
+            now=NOW,
+        )
+    )
+    time.sleep(2.5)  # the slow PUT reaches the ticket
+    assert [r["body"] for r in zendesk.replies(122)] == ["Your balance is $1,734.50."]
+    assert posted.posted
+    puts = [r.status for r in zendesk.requests if r.method == "PUT"]
+    assert sorted(puts) == [200, 409], puts
