@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.approvals.matrix import ApprovalMatrix
@@ -129,3 +130,38 @@ def test_a_reply_whose_first_put_outlives_the_client_timeout_is_posted_once(
     assert posted.posted
     puts = [r.status for r in zendesk.requests if r.method == "PUT"]
     assert sorted(puts) == [200, 409], puts
+
+
+async def test_send_and_internal_note_clicked_at_the_same_instant_take_one_decision(
+    time_skipping_env: WorkflowEnvironment,
+    book: sessionmaker[Session],
+    zendesk: FakeZendesk,
+    policy: TicketPolicy,
+    matrix: ApprovalMatrix,
+    tmp_path: Path,
+) -> None:
+    """Ana clicks Send while Ben clicks Send as internal note: both updates reach the
+    workflow together. One is the decision; the other is refused, never told "queued" and
+    then silently replaced (or replacing the first). Several tickets, as a race can be lost
+    only some of the time."""
+    tickets = range(130, 136)
+    for ticket in tickets:
+        zendesk.add_ticket(
+            ticket, subject="Balance", body="What is our balance?", requester=ACME_CONTACT
+        )
+    async with billing_queue(time_skipping_env, book, zendesk, policy, matrix, tmp_path) as queue:
+        for ticket in tickets:
+            await queue.webhook(_body(ticket))
+            await queue.state(ticket, "awaiting_review")
+            clicks = await asyncio.gather(
+                queue.decide(ticket, ReplyDecision(action="send", by=ANALYST)),
+                queue.decide(ticket, ReplyDecision(action="internal_note", by="cli:ben")),
+                return_exceptions=True,
+            )
+            accepted = [c for c in clicks if isinstance(c, str)]
+            assert len(accepted) == 1, (ticket, clicks)
+            refused = [c for c in clicks if isinstance(c, WorkflowUpdateFailedError)]
+            assert "already decided by" in str(refused[0].cause)
+            outcome = await queue.handle(ticket).result()
+            taken = "public reply" if outcome.outcome == "public_reply" else "internal note"
+            assert taken in accepted[0], (accepted, outcome)
