@@ -4,21 +4,17 @@ The documents are the stored ones (issued now on first use, as the invoice
 email would): the copy in Slack is byte for byte the one the customer got.
 A line naming the invoice is posted in the channel and the files are uploaded
 in its thread with ``files_upload_v2``. Once per command: the first copy of a
-command claims its trigger id's key before posting anything, in the
-transaction that reads the invoice; any other copy (a retry, a replay, one
-arriving at the same instant) finds the claim and answers the same without
-posting. A bot killed between the claim and the upload leaves the post
-unfinished: the analyst asks again (a new command, a new trigger id).
+command claims its trigger id's key (:mod:`bot.once`) in the transaction
+that reads the invoice; any other copy (a retry, a replay, one arriving at
+the same instant) answers the same without posting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from activities.documents.store import document_bytes, issue_invoice_documents
@@ -27,6 +23,7 @@ from activities.ledger.models import IdempotencyKey
 from activities.slack_text import escape, mention
 from bot import roles
 from bot.blocks.answers import Message
+from bot.once import claim
 from bot.services import Services
 
 ACTION = "slack.invoice_uploaded"
@@ -57,7 +54,7 @@ async def upload_invoice(
             title="Credit note" if invoice.total < 0 else "Invoice",
             buyer=invoice.buyer_name or invoice.customer_id,
             files=[(d.filename, document_bytes(d)) for d in documents],
-            first=_claim(session, key, now),
+            first=claim(session, key, ACTION, now),
         )
 
     found = await services.ledger(read)
@@ -81,18 +78,6 @@ async def upload_invoice(
         await services.ledger(lambda s: _remember(s, key, done))
     names = ", ".join(name for name, _ in found.files)
     return {"text": f"{number}: {names} uploaded in the thread of the message above."}
-
-
-def _claim(session: Session, key: str, now: datetime) -> bool:
-    """True when this copy of the command is the first to claim ``key`` (it posts)."""
-    if session.get(IdempotencyKey, key, populate_existing=True) is not None:
-        return False
-    try:
-        with session.begin_nested():  # a copy arriving together may claim it first
-            session.add(IdempotencyKey(key=key, action=ACTION, result={}, created_at=now))
-    except IntegrityError:
-        return False
-    return True
 
 
 def _remember(session: Session, key: str, result: dict[str, Any]) -> None:
