@@ -14,6 +14,13 @@ a worker killed anywhere leaves a row its retry can read:
    transaction, by a conditional UPDATE (``WHERE sent_at IS NULL``), so
    the audit entry exists exactly once, with the mark.
 
+A caller may pass a ``check`` that runs inside the transaction that first
+queues the email (step 1) and raises :class:`Withheld` when the email no
+longer says what is true: the collections step checks the balance there,
+under the customer's row lock that every payment takes, so a payment either
+commits before the email is queued (and the email is not sent as drafted)
+or after it (and the email stated the balance as it then was).
+
 A retry that finds *sent* does nothing. One that finds *sending* without
 *sent* cannot know whether step 2 happened, so it delivers again with the
 same Message-ID: exactly once for files (the same file, rewritten), at least
@@ -29,7 +36,7 @@ import os
 import re
 import smtplib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -77,6 +84,10 @@ class Delivery:
     transport: str
     already_sent: bool
     attempts: int = 1
+
+
+class Withheld(Exception):
+    """Raised by a send's ``check``: the email is no longer true; nothing was queued or sent."""
 
 
 class Transport(Protocol):
@@ -167,16 +178,22 @@ class Outbox:
         email: Email,
         now: datetime,
         entry: SentEntry | None = None,
+        check: Callable[[Session], None] | None = None,
     ) -> Delivery:
         """Deliver ``email`` under ``key`` unless already sent; ``entry`` is audited with the mark.
 
-        The first write under a key wins: a retry sends what the row holds.
+        The first write under a key wins: a retry sends what the row holds. ``check`` runs
+        in the transaction that queues a new email, before the row is written; it raises
+        :class:`Withheld` (or any error) to queue nothing. A queued email is not checked
+        again: it may already have reached the server.
         """
         if not email.to:
             raise ValueError(f"email {key}: no recipient")
         with transaction(self.sessions) as session:
             row = session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == key))
             if row is None:
+                if check is not None:
+                    check(session)
                 row = OutboxEmail(
                     idempotency_key=key,
                     customer_id=customer_id,

@@ -58,7 +58,7 @@ def create_app(
     assistant = Assistant(
         services.sessions, chat_model(settings), settings.config_dir, services.clock
     )
-    assistant_listener.register(app, assistant)
+    assistant_listener.register(app, assistant, services)
     return app
 
 

@@ -28,6 +28,7 @@ from activities.collections.messages import ACCOUNT_CHANGED, AccountChanged
 from activities.collections.messages import workflow_id as collections_workflow_id
 from activities.disputes import store as dispute_store
 from activities.disputes.activities import DisputeIntake
+from activities.ledger import locks
 from activities.ledger.account_summary import account_summary
 from activities.ledger.customers import add_note, get_customer
 from activities.ledger.errors import LedgerError, NotFound
@@ -251,12 +252,14 @@ async def _open_dispute(services: Services, request: OpenDispute, user_id: str, 
     """Check the dispute as the ledger will hold it, number it, and start its workflow.
 
     ``key`` is the command's identity: the same request replayed finds the number it got
-    the first time, and its workflow id is taken, so nothing opens twice.
+    the first time, and its workflow id is taken, so nothing opens twice. Copies arriving
+    together queue on the customer's row lock, so each reads the key the first one wrote.
     """
     now = services.now()
 
     def number(session: Session) -> str:
-        done = session.get(IdempotencyKey, key)
+        locks.customer(session, request.customer_id)
+        done = session.get(IdempotencyKey, key, populate_existing=True)
         if done is not None and done.result:
             return str(done.result["dispute_id"])
         invoices = list(request.invoice_numbers)

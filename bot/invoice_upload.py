@@ -3,15 +3,15 @@
 The documents are the stored ones (issued now on first use, as the invoice
 email would): the copy in Slack is byte for byte the one the customer got.
 A line naming the invoice is posted in the channel and the files are uploaded
-in its thread with ``files_upload_v2``. Once per command: the command's
-trigger id keys what was posted, so a repeated run of the same command finds
-the message and the files and posts nothing again.
+in its thread with ``files_upload_v2``. Once per command: the first copy of a
+command claims its trigger id's key (:mod:`bot.once`) in the transaction
+that reads the invoice; any other copy (a retry, a replay, one arriving at
+the same instant) answers the same without posting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,6 +23,7 @@ from activities.ledger.models import IdempotencyKey
 from activities.slack_text import escape, mention
 from bot import roles
 from bot.blocks.answers import Message
+from bot.once import claim
 from bot.services import Services
 
 ACTION = "slack.invoice_uploaded"
@@ -33,7 +34,8 @@ class _Documents:
     title: str
     buyer: str
     files: list[tuple[str, bytes]]
-    done: dict[str, Any]
+    #: This copy of the command claimed its key: it posts, the others only answer.
+    first: bool
 
 
 async def upload_invoice(
@@ -46,27 +48,24 @@ async def upload_invoice(
     now = services.now()
 
     def read(session: Session) -> _Documents:
-        row = session.get(IdempotencyKey, key)
         invoice = invoices.get_invoice(session, number)
         documents = issue_invoice_documents(session, invoice, actor=actor, now=now)
         return _Documents(
             title="Credit note" if invoice.total < 0 else "Invoice",
             buyer=invoice.buyer_name or invoice.customer_id,
             files=[(d.filename, document_bytes(d)) for d in documents],
-            done=dict(row.result or {}) if row is not None else {},
+            first=claim(session, key, ACTION, now),
         )
 
     found = await services.ledger(read)
-    done = found.done
-    if "ts" not in done:
+    if found.first:
         posted = await client.chat_postMessage(
             channel=command["channel_id"],
             text=f":page_facing_up: {found.title} {number} for {escape(found.buyer)}, "
             f"requested by {mention(command['user_id'])}",
         )
-        done = {"channel": str(posted["channel"]), "ts": str(posted["ts"])}
-        await services.ledger(lambda s: _remember(s, key, now, done))
-    if "files" not in done:
+        done: dict[str, Any] = {"channel": str(posted["channel"]), "ts": str(posted["ts"])}
+        await services.ledger(lambda s: _remember(s, key, done))
         uploaded = await client.files_upload_v2(
             channel=done["channel"],
             thread_ts=done["ts"],
@@ -76,14 +75,13 @@ async def upload_invoice(
             ],
         )
         done = {**done, "files": [str(f["id"]) for f in uploaded.get("files") or []]}
-        await services.ledger(lambda s: _remember(s, key, now, done))
+        await services.ledger(lambda s: _remember(s, key, done))
     names = ", ".join(name for name, _ in found.files)
     return {"text": f"{number}: {names} uploaded in the thread of the message above."}
 
 
-def _remember(session: Session, key: str, now: datetime, result: dict[str, Any]) -> None:
+def _remember(session: Session, key: str, result: dict[str, Any]) -> None:
+    """What was posted under the claimed key: where the message is, then the file ids."""
     row = session.get(IdempotencyKey, key)
-    if row is None:
-        session.add(IdempotencyKey(key=key, action=ACTION, result=result, created_at=now))
-    else:
-        row.result = result
+    assert row is not None  # claimed before anything was posted
+    row.result = result

@@ -3,7 +3,10 @@
 A route of the bot's ASGI server (``bot/server.py``), at :data:`PATH`.
 Zendesk retries a webhook that did not get a 2xx; every retry, and every
 later event on the same ticket, lands on the same workflow id
-``ticket-<id>`` and starts nothing new.
+``ticket-<id>`` and starts nothing new. Each is a signal-with-start of
+``tickets.changed``: a running workflow whose draft waits for review reads
+the ticket again, so a customer who wrote again is not answered from their
+earlier message.
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.zendesk import webhook
-from activities.zendesk.messages import WORKFLOW_TYPE, TicketStart, workflow_id
+from activities.zendesk.messages import (
+    TICKET_CHANGED_SIGNAL,
+    WORKFLOW_TYPE,
+    TicketStart,
+    workflow_id,
+)
 
 log = logging.getLogger("billing_ops.zendesk")
 
@@ -64,7 +72,7 @@ def zendesk_webhook_route(
                 id=target,
                 task_queue=task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                start_signal=TICKET_CHANGED_SIGNAL,
             )
         except WorkflowAlreadyStartedError:
             return JSONResponse({"workflow_id": target, "status": "already handled"})

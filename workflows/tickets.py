@@ -7,6 +7,12 @@ person decide it in Slack (Send / Edit / Send as internal note, the
 ``tickets.decide`` update), unless policy lets this kind go out on its own
 and nothing was flagged; post it through Zendesk, once.
 
+While the draft waits for review the customer may write again: every
+webhook event signals ``tickets.changed``, and the workflow reads the
+ticket again; when the requester's latest message differs from the one
+drafted from, it triages and drafts anew (a dispute named in the new
+message opens) and shows the reviewers the new draft in place of the old.
+
 One workflow per ticket, with the id ``ticket-<ticket id>``.
 """
 
@@ -34,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         DECIDE_UPDATE,
         DRAFT_QUERY,
         STATUS_QUERY,
+        TICKET_CHANGED_SIGNAL,
         WORKFLOW_TYPE,
         Outcome,
         ReplyDecision,
@@ -69,20 +76,76 @@ class TicketWorkflow:
         self._draft: Draft | None = None
         self._decision: ReplyDecision | None = None
         self._outcome: Outcome | None = None
+        #: ``tickets.changed`` signals received, and how many of them the last read covers.
+        self._changes = 0
+        self._read = 0
 
     @workflow.run
     async def run(self, start: TicketStart) -> TicketOutcome:
         self._ticket_id = start.ticket_id
+        ticket = await self._fetch()
+        if ticket.answered:
+            return self._finish("already_answered")
+        triage, draft = await self._triage_and_draft(ticket)
+
+        if triage.auto_send and not draft.needs_human:
+            self._decision = ReplyDecision(action="send", by=AUTO_SEND)
+        else:
+            self._stage = "awaiting_review"
+            await self._notify("requested")
+            while self._decision is None:
+                with suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._decision is not None or self._changes > self._read,
+                        timeout=timedelta(hours=triage.review_reminder_hours),
+                    )
+                if self._decision is not None:
+                    break
+                if self._changes > self._read:
+                    await self._read_again()
+                else:
+                    await self._notify("reminder")
+
+        triage, draft = self._current()
+        decision = self._decision
+        assert decision is not None
+        self._stage = "posting"
+        public = decision.action == "send"
+        await workflow.execute_activity_method(
+            ZendeskActivities.post_reply,
+            PostReply(
+                ticket_id=ticket.ticket_id,
+                workflow_id=workflow.info().workflow_id,
+                customer_id=triage.customer_id,
+                category=triage.category,
+                body=decision.body or draft.body,
+                public=public,
+                draft_source="edited" if decision.body else draft.source,
+                flagged=bool(draft.flags),
+                decided_by=decision.by,
+                now=workflow.now(),
+            ),
+            start_to_close_timeout=ZENDESK_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        outcome = self._finish("public_reply" if public else "internal_note")
+        if decision.by != AUTO_SEND:
+            await self._notify("decided")
+        return outcome
+
+    async def _fetch(self) -> TicketView:
+        """Read the ticket; the ``tickets.changed`` signals received so far are covered."""
+        self._read = self._changes
         ticket = await workflow.execute_activity_method(
             ZendeskActivities.fetch_ticket,
-            FetchTicket(ticket_id=start.ticket_id),
+            FetchTicket(ticket_id=self._ticket_id),
             start_to_close_timeout=ZENDESK_TIMEOUT,
             retry_policy=RETRY,
         )
         self._ticket = ticket
-        if ticket.answered:
-            return self._finish("already_answered")
+        return ticket
 
+    async def _triage_and_draft(self, ticket: TicketView) -> tuple[TicketTriage, Draft]:
         self._stage = "triaging"
         triage = await workflow.execute_activity_method(
             ZendeskActivities.triage_ticket,
@@ -110,46 +173,32 @@ class TicketWorkflow:
             retry_policy=RETRY,
         )
         self._draft = draft
+        return triage, draft
 
-        if triage.auto_send and not draft.needs_human:
-            self._decision = ReplyDecision(action="send", by=AUTO_SEND)
-        else:
-            self._stage = "awaiting_review"
+    async def _read_again(self) -> None:
+        """The ticket changed while its draft waited: when the requester wrote something new,
+        triage and draft it anew and show the reviewers the new draft in place of the old.
+        No decision is taken meanwhile: the stage is ``awaiting_review`` again only once the
+        reviewers' message shows the new draft."""
+        drafted_from = self._ticket
+        self._stage = "fetching"
+        ticket = await self._fetch()
+        if drafted_from is None or (ticket.subject, ticket.text) != (
+            drafted_from.subject,
+            drafted_from.text,
+        ):
+            await self._triage_and_draft(ticket)
             await self._notify("requested")
-            while self._decision is None:
-                with suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self._decision is not None,
-                        timeout=timedelta(hours=triage.review_reminder_hours),
-                    )
-                if self._decision is None:
-                    await self._notify("reminder")
+        self._stage = "awaiting_review"
 
-        decision = self._decision
-        assert decision is not None
-        self._stage = "posting"
-        public = decision.action == "send"
-        await workflow.execute_activity_method(
-            ZendeskActivities.post_reply,
-            PostReply(
-                ticket_id=ticket.ticket_id,
-                workflow_id=workflow.info().workflow_id,
-                customer_id=triage.customer_id,
-                category=triage.category,
-                body=decision.body or draft.body,
-                public=public,
-                draft_source="edited" if decision.body else draft.source,
-                flagged=bool(draft.flags),
-                decided_by=decision.by,
-                now=workflow.now(),
-            ),
-            start_to_close_timeout=ZENDESK_TIMEOUT,
-            retry_policy=RETRY,
-        )
-        outcome = self._finish("public_reply" if public else "internal_note")
-        if decision.by != AUTO_SEND:
-            await self._notify("decided")
-        return outcome
+    def _current(self) -> tuple[TicketTriage, Draft]:
+        triage, draft = self._triage, self._draft
+        assert triage is not None and draft is not None
+        return triage, draft
+
+    @workflow.signal(name=TICKET_CHANGED_SIGNAL)
+    def ticket_changed(self) -> None:
+        self._changes += 1
 
     @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, decision: ReplyDecision) -> str:

@@ -24,6 +24,7 @@ and does not ask the model again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,11 +41,11 @@ from activities.collections.client import start_or_nudge
 from activities.collections.facts import AccountSnapshot, PromiseFact
 from activities.drafting.compose import Drafter
 from activities.drafting.facts import DraftRequest
-from activities.ledger import audit
+from activities.ledger import audit, locks
 from activities.ledger.db import transaction
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.models import IdempotencyKey
-from activities.outbox import Email, Outbox, SentEntry
+from activities.outbox import Email, Outbox, SentEntry, Withheld
 from activities.slack_text import Mrkdwn, escape
 from activities.team_notices import Notice, TeamNotices
 
@@ -132,6 +133,11 @@ class SweepResult(BaseModel):
     accounts: list[str]
 
 
+#: Drafts of one email in one attempt when payments keep landing during the drafting; then
+#: the activity fails (retryable) and Temporal tries again later.
+REDRAFTS = 3
+
+
 def _key(step: EmailStep | TeamStep) -> str:
     """The outbox key of a step's email: one email per customer, cycle and step."""
     return f"collections:{step.customer_id}:{step.cycle}:{step.step}"
@@ -198,39 +204,68 @@ class CollectionsActivities:
 
     @activity.defn(name="collections.send_email")
     def send_email(self, step: EmailStep) -> EmailSent:
-        """Draft the consolidated email from fresh facts, queue it under its key, deliver it."""
+        """Draft the consolidated email from fresh facts, queue it under its key, deliver it.
+
+        Drafting takes seconds (a model call) and the customer may pay meanwhile: the
+        figures are checked again where the email is queued (:meth:`_still_states`), and a
+        draft they no longer match is drafted again from the account as it now is."""
         key = _key(step)
-        snapshot = self._snapshot(step.customer_id, step.now)
-        if not snapshot.collectible:
-            return EmailSent(key=key, sent=False, reason="nothing left to collect")
-        recipients = self._recipients(step, key, snapshot)
-        if not recipients:
-            return EmailSent(key=key, sent=False, reason="no billing contact")
-        values = emails.facts(snapshot, self.book, promise=step.promise)
-        with self.sessions() as session:
-            queued = store.email_queued(session, key)
-        flags: list[str] = []
-        if queued:  # a retry: the outbox sends the draft it holds under the key
-            email = emails.render_email(step.template, values, recipients, self.templates)
-            source = "queued"
-        else:
-            email, source, flags = self._draft(step, key, snapshot, values, recipients)
-        sent = SentEntry(
-            actor=f"workflow:{step.workflow_id}",
-            action="collections.email_sent",
-            subject_type="customer",
-            subject_id=step.customer_id,
-            after={
-                "step": step.step,
-                "key": key,
-                "invoices": [i["number"] for i in values["invoices"]],
-                "total": values["total"],
-                "draft": source,
-                "flags": flags,
-            },
+        for _ in range(REDRAFTS):
+            snapshot = self._snapshot(step.customer_id, step.now)
+            if not snapshot.collectible:
+                return EmailSent(key=key, sent=False, reason="nothing left to collect")
+            recipients = self._recipients(step, key, snapshot)
+            if not recipients:
+                return EmailSent(key=key, sent=False, reason="no billing contact")
+            values = emails.facts(snapshot, self.book, promise=step.promise)
+            with self.sessions() as session:
+                queued = store.email_queued(session, key)
+            flags: list[str] = []
+            if queued:  # a retry: the outbox sends the draft it holds under the key
+                email = emails.render_email(step.template, values, recipients, self.templates)
+                source = "queued"
+            else:
+                email, source, flags = self._draft(step, key, snapshot, values, recipients)
+            sent = SentEntry(
+                actor=f"workflow:{step.workflow_id}",
+                action="collections.email_sent",
+                subject_type="customer",
+                subject_id=step.customer_id,
+                after={
+                    "step": step.step,
+                    "key": key,
+                    "invoices": [i["number"] for i in values["invoices"]],
+                    "total": values["total"],
+                    "draft": source,
+                    "flags": flags,
+                },
+            )
+            check = self._still_states(step, emails.figures(values))
+            try:
+                delivery = self.outbox.send(key, step.customer_id, email, step.now, sent, check)
+            except Withheld:
+                continue  # the account changed while the email was drafted: draft it again
+            return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
+        raise ApplicationError(
+            f"{key}: the account changed during each of {REDRAFTS} drafts; retrying later",
+            type="FiguresChanged",
         )
-        delivery = self.outbox.send(key, step.customer_id, email, step.now, sent)
-        return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
+
+    def _still_states(self, step: EmailStep, drafted: dict[str, Any]) -> Callable[[Session], None]:
+        """The outbox's check: under the customer's row lock (the one every payment, credit
+        and refund takes first), the account still shows the figures the email states."""
+
+        def check(session: Session) -> None:
+            try:
+                locks.customer(session, step.customer_id)
+                snapshot = store.load_snapshot(session, self.book, step.customer_id, step.now)
+            except (CadenceError, LedgerError) as error:
+                raise _refuse(error) from None
+            now = emails.figures(emails.facts(snapshot, self.book, promise=step.promise))
+            if now != drafted:
+                raise Withheld(f"{_key(step)}: the figures changed while the email was drafted")
+
+        return check
 
     @activity.defn(name="collections.prepare_email")
     def prepare_email(self, prepared: PreparedStep) -> PreparedEmail:

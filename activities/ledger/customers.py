@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from activities.ledger import audit
+from activities.ledger import audit, locks
 from activities.ledger.errors import LedgerError, NotFound
 from activities.ledger.models import BillingContact, Customer, CustomerNote, IdempotencyKey
 
@@ -33,10 +33,14 @@ def add_note(
     """Attach a note to the account; notes are audited like everything else an analyst does.
 
     With ``idempotency_key`` (a Slack command's request identity), the same key again
-    returns the first note and adds nothing: a replayed request is not a second note.
+    returns the first note and adds nothing: a replayed request is not a second note. Copies
+    of one request that arrive together queue on the customer's row lock, so each reads the
+    key after the one before it committed.
     """
     key = f"note:{idempotency_key}" if idempotency_key else None
-    done = session.get(IdempotencyKey, key) if key else None
+    if key:
+        locks.customer(session, customer_id)
+    done = session.get(IdempotencyKey, key, populate_existing=True) if key else None
     if done is not None and done.result:
         existing = session.get(CustomerNote, int(done.result["note_id"]))
         assert existing is not None

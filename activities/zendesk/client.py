@@ -31,6 +31,8 @@ T = TypeVar("T")
 log = logging.getLogger("billing_ops.zendesk")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: A safe update refused because the ticket changed since it was read: read it again.
+CONFLICT = 409
 
 
 class ZendeskUnavailable(RuntimeError):
@@ -69,8 +71,10 @@ def with_retries(
     base_delay: float = 0.5,
     max_delay: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    also_retry: tuple[int, ...] = (),
 ) -> T:
-    """Run ``call``, retrying rate limits, 5xx and connection errors with backoff."""
+    """Run ``call``, retrying rate limits, 5xx and connection errors with backoff (and the
+    statuses in ``also_retry``: a call that reads before it writes may retry a conflict)."""
     import requests  # loaded already by the client that ``call`` uses
     from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
@@ -79,7 +83,7 @@ def with_retries(
             return call()
         except (APIException, requests.HTTPError) as error:
             status = _status(error)
-            if status not in RETRYABLE_STATUS:
+            if status not in RETRYABLE_STATUS and status not in also_retry:
                 raise ZendeskRefused(f"{what}: Zendesk answered {status}: {error}") from error
             problem = f"HTTP {status}"
             delay = _retry_after(error)

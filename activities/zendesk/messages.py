@@ -3,7 +3,8 @@
 One workflow per Zendesk ticket, with the id ``ticket-<ticket id>``, started
 by the Zendesk webhook. A person decides the drafted reply with the
 ``tickets.decide`` update (Slack's Send / Edit / Send as internal note
-buttons, or a test); the ``tickets.status`` query shows where the ticket is
+buttons, or a test); every webhook event on the ticket signals
+``tickets.changed``; the ``tickets.status`` query shows where the ticket is
 and ``tickets.draft`` the drafted reply (what the Edit button starts from).
 """
 
@@ -17,6 +18,9 @@ WORKFLOW_TYPE = "Ticket"
 DECIDE_UPDATE = "tickets.decide"
 STATUS_QUERY = "tickets.status"
 DRAFT_QUERY = "tickets.draft"
+#: Sent by the webhook with every event on the ticket (signal-with-start): the requester may
+#: have written again, so a draft still waiting for review is checked against the ticket.
+TICKET_CHANGED_SIGNAL = "tickets.changed"
 
 
 def workflow_id(ticket_id: int) -> str:

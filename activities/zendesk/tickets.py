@@ -5,6 +5,12 @@ also adds the :data:`REPLIED_TAG` tag, in the same request, so Zendesk
 stores both or neither; every attempt first reads the ticket and stops if
 the tag is there. A retry after a timeout whose request did land therefore
 finds the tag and posts nothing.
+
+A slow Zendesk may still be working on the first request when the retry
+reads the ticket: both would land. So the update is a *safe update*
+(``safe_update`` with the ``updated_stamp`` of the ticket as read): Zendesk
+refuses it with 409 when the ticket changed since, and the attempt reads the
+ticket again. Of two requests sent on the same reading, one lands.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 from activities.drafting.untrusted import clean
-from activities.zendesk.client import with_retries
+from activities.zendesk.client import CONFLICT, with_retries
 
 if TYPE_CHECKING:
     from zenpy import Zenpy  # loaded with the client (activities/zendesk/client.py)
@@ -103,6 +109,8 @@ def post_reply(client: Zenpy, reply: ReplyToPost) -> bool:
         if REPLIED_TAG in (current.tags or ()):
             return False
         update = Ticket(id=reply.ticket_id)
+        update.safe_update = True
+        update.updated_stamp = current.updated_at
         tokens = [
             client.attachments.upload(BytesIO(content), target_name=name, content_type=media).token
             for name, media, content in reply.attachments
@@ -114,4 +122,4 @@ def post_reply(client: Zenpy, reply: ReplyToPost) -> bool:
         client.tickets.update(update)
         return True
 
-    return with_retries(attempt, f"ticket {reply.ticket_id}: reply")
+    return with_retries(attempt, f"ticket {reply.ticket_id}: reply", also_retry=(CONFLICT,))

@@ -27,9 +27,10 @@ from temporalio.worker import Worker
 
 from activities.approvals.activities import ApprovalActivities
 from activities.approvals.matrix import ApprovalMatrix
+from activities.ledger import audit
 from activities.ledger.models import ApprovalRequest, ApprovalStatus
 from bot.approvals import SlackApprovalNotifier
-from bot.blocks.approvals import APPROVE, REASON_BLOCK, REASON_INPUT, REQUEST_CHANGES
+from bot.blocks.approvals import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REQUEST_CHANGES
 from cli.identity import cli_actor
 from tests.bot import slack_requests
 from tests.bot.approval_probe import AskForApproval
@@ -356,3 +357,78 @@ async def test_a_click_naming_another_request_decides_nothing(
             assert row is not None and row.status == ApprovalStatus.PENDING
     await first.handle.terminate("test over")
     await second.handle.terminate("test over")
+
+
+def decisions_audited(ledger: sessionmaker[Session], request_id: str) -> list[str]:
+    with ledger() as session:
+        return [
+            f"{e.action} {e.actor}"
+            for e in audit.history(session, "approval_request", request_id)
+            if e.action in ("approval.approved", "approval.rejected")
+        ]
+
+
+async def test_a_double_click_and_a_second_approver_at_the_same_instant_decide_once(
+    world: tuple[BotUnderTest, str],
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+) -> None:
+    """Maria double-clicks Approve while the controller clicks it too: three signed clicks
+    arrive together; one decides, the two others are told privately, one audit entry."""
+    bot, queue = world
+    waiting = await ask(time_skipping_env, queue, bot.slack, ledger)
+
+    await asyncio.gather(
+        click(bot, APPROVE, waiting, MANAGER),
+        click(bot, APPROVE, waiting, MANAGER),
+        click(bot, APPROVE, waiting, CONTROLLER),
+    )
+    refused = await bot.slack.wait_for("chat.postEphemeral", count=2)
+    decision = await waiting.handle.result()
+    assert decision.outcome == "approved"
+    assert decisions_audited(ledger, waiting.request_id) == [
+        f"approval.approved {decision.decided_by}"
+    ]
+    clicks = [MANAGER, MANAGER, CONTROLLER]
+    clicks.remove(MANAGER if decision.approver == "maria" else CONTROLLER)  # who won
+    assert sorted(r.args["user"] for r in refused) == sorted(clicks)
+    assert all("already approved" in r.args["text"] for r in refused), refused
+    with ledger() as session:
+        row = session.get(ApprovalRequest, waiting.request_id)
+        assert row is not None
+        assert (row.status, row.decided_by) == (ApprovalStatus.APPROVED, decision.decided_by)
+
+
+async def test_approve_and_reject_at_the_same_instant_leave_one_decision_everywhere(
+    world: tuple[BotUnderTest, str],
+    time_skipping_env: WorkflowEnvironment,
+    ledger: sessionmaker[Session],
+) -> None:
+    """The controller submits a rejection the instant Maria clicks Approve: whichever the
+    workflow took first is the decision in the workflow, the ledger row, the audit log and
+    the Slack message; the other is refused privately."""
+    bot, queue = world
+    waiting = await ask(time_skipping_env, queue, bot.slack, ledger)
+    await click(bot, REJECT, waiting, CONTROLLER)
+    (opened,) = await bot.slack.wait_for("views.open")
+    reason = {REASON_BLOCK: {REASON_INPUT: {"type": "plain_text_input", "value": "Not ours"}}}
+    submit = slack_requests.view_submission(opened.args["view"], CONTROLLER, reason)
+
+    answers = await asyncio.gather(
+        click(bot, APPROVE, waiting, MANAGER), bot.post(submit, slack_requests.FORM)
+    )
+    assert answers[1] == (200, "")
+    (refused,) = await bot.slack.wait_for("chat.postEphemeral")
+    decision = await waiting.handle.result()
+    loser = CONTROLLER if decision.outcome == "approved" else MANAGER
+    assert refused.args["user"] == loser
+    assert f"already {decision.outcome}" in refused.args["text"]
+    assert decisions_audited(ledger, waiting.request_id) == [
+        f"approval.{decision.outcome} {decision.decided_by}"
+    ]
+    updates = await bot.slack.wait_for("chat.update", count=2)
+    shown = "Approved" if decision.outcome == "approved" else "Rejected"
+    assert {u.args["text"].split(":")[0] for u in updates} == {shown}
+    with ledger() as session:
+        row = session.get(ApprovalRequest, waiting.request_id)
+        assert row is not None and row.status.value == decision.outcome

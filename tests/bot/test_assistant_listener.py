@@ -65,3 +65,26 @@ async def test_mentions_and_dms_are_answered_in_thread_and_nothing_else(
     )
     assert len(posts) == 2
     assert replies == [("C0TEAM", "2.1", NO_MODEL), ("D0DM", "3.0", NO_MODEL)]
+
+
+async def test_a_question_slack_delivers_again_is_answered_once(
+    start_bot: Callable[..., Awaitable[BotUnderTest]], sqlite_sessions: sessionmaker[Session]
+) -> None:
+    """Slack redelivers an event whose ack it did not see in time (``X-Slack-Retry-Num``,
+    the same ``event_id``), sometimes while the first delivery is still being answered:
+    the question is answered once, in its thread."""
+    bot = await start_bot(sqlite_sessions)
+    body = event(type="app_mention", channel="C0TEAM", text="<@U0BOT> CUS-1 owes?", ts="5.1")
+
+    async def deliver(retry: int) -> int:
+        headers = slack_requests.signed_headers(body, slack_requests.JSON)
+        if retry:
+            headers |= {"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"}
+        async with bot.http.post(bot.url, data=body, headers=headers) as response:
+            return response.status
+
+    assert list(await asyncio.gather(deliver(0), deliver(1))) == [200, 200]
+    assert await deliver(2) == 200
+    await bot.slack.wait_for("chat.postMessage")
+    await asyncio.sleep(0.3)  # a second answer would have arrived by now
+    assert [c.args["thread_ts"] for c in bot.slack.calls_to("chat.postMessage")] == ["5.1"]

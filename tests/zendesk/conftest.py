@@ -168,18 +168,21 @@ class Queue:
         answer: str = await handle.execute_update(DECIDE_UPDATE, decision, result_type=str)
         return answer
 
-    async def state(self, ticket_id: int, stage: str, within: float = 10.0) -> TicketState:
-        """Wait (in real time: queries do not skip time) until the ticket reaches ``stage``."""
+    async def state(
+        self, ticket_id: int, stage: str, within: float = 10.0, category: str | None = None
+    ) -> TicketState:
+        """Wait (in real time: queries do not skip time) until the ticket reaches ``stage``
+        (with a draft of ``category``, when given)."""
         handle = self.handle(ticket_id)
         for _ in range(int(within / 0.02)):
             try:
                 found: TicketState = await handle.query(TicketWorkflow.status)
             except Exception:  # the workflow's first task may not have run yet
                 found = TicketState(ticket_id=ticket_id, stage="fetching")
-            if found.stage == stage:
+            if found.stage == stage and category in (None, found.category):
                 return found
             await asyncio.sleep(0.02)
-        raise AssertionError(f"ticket {ticket_id} did not reach {stage}: {found}")
+        raise AssertionError(f"ticket {ticket_id} did not reach {stage} {category}: {found}")
 
 
 @asynccontextmanager

@@ -5,8 +5,10 @@ when they are set, so pointing those at this server is all a test needs. It
 keeps tickets, users, organizations and comments in memory, answers the
 endpoints the billing queue uses the way Zendesk does, checks the API-token
 basic auth, records every request, and can be told to fail: a 429 with or
-without ``Retry-After``, a 5xx, or a 5xx *after* applying an update (the
-reply landed but the client never heard).
+without ``Retry-After``, a 5xx, a 5xx *after* applying an update (the
+reply landed but the client never heard), or a slow answer. Like Zendesk, an
+update with ``safe_update`` and an ``updated_stamp`` older than the ticket's
+``updated_at`` is refused with 409.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import base64
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +36,9 @@ class Failure:
     retry_after: int | None = None
     #: Apply the request, then answer with ``status`` anyway (the response was lost).
     after_applying: bool = False
+    #: Hold the request this many seconds before handling it (a slow Zendesk: the client may
+    #: time out and try again while it is still on its way).
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class FakeZendesk:
     uploads: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     netloc: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _updates: int = 0
 
     def add_ticket(
         self,
@@ -95,8 +102,17 @@ class FakeZendesk:
             "requester_id": user_id,
             "organization_id": org_id,
             "created_at": "2026-11-02T15:00:00Z",
+            "updated_at": "2026-11-02T15:00:00Z",
         }
         self.comments[ticket_id] = [self._comment(ticket_id, user_id, body, public=True)]
+
+    def requester_writes(self, ticket_id: int, body: str) -> None:
+        """The requester adds a public comment (Zendesk then calls the webhook again)."""
+        with self._lock:
+            ticket = self.tickets[ticket_id]
+            comment = self._comment(ticket_id, ticket["requester_id"], body, public=True)
+            self.comments[ticket_id].append(comment)
+            self._update(ticket, {"status": "open"})
 
     def fail_next(self, *failures: Failure) -> None:
         self.failures.extend(failures)
@@ -121,6 +137,12 @@ class FakeZendesk:
     def handle(
         self, method: str, path: str, body: dict[str, Any] | None, auth: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            slow = self.failures[0] if self.failures else None
+            if slow is not None and slow.method == method and slow.delay:
+                self.failures.popleft()
+        if slow is not None and slow.method == method and slow.delay:
+            time.sleep(slow.delay)  # outside the lock: other requests go on meanwhile
         with self._lock:
             status, payload, headers = self._route(method, path, body, auth)
             self.requests.append(Recorded(method, path, body, status))
@@ -166,7 +188,16 @@ class FakeZendesk:
             if ticket is None:
                 return 404, {"error": "RecordNotFound", "description": "Not found"}
             if method == "PUT":
-                self._update(ticket, (body or {}).get("ticket", {}))
+                changes = (body or {}).get("ticket", {})
+                if changes.get("safe_update") and changes.get("updated_stamp") != ticket.get(
+                    "updated_at"
+                ):
+                    return 409, {
+                        "error": "UpdateConflict",
+                        "description": "Safe Update prevented the update due to outdated "
+                        "ticket data. Please fetch the latest ticket data and try again.",
+                    }
+                self._update(ticket, changes)
                 return 200, {"ticket": ticket, "audit": {"id": 1, "ticket_id": ticket["id"]}}
             return 200, {"ticket": ticket}
         if match := re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json", path):
@@ -204,6 +235,8 @@ class FakeZendesk:
             ticket["tags"] = list(changes["tags"])
         if "status" in changes:
             ticket["status"] = changes["status"]
+        self._updates += 1  # Zendesk's stamp has seconds; the fake's never repeats
+        ticket["updated_at"] = f"2026-11-02T15:{self._updates // 60:02d}:{self._updates % 60:02d}Z"
 
 
 class _Handler(BaseHTTPRequestHandler):

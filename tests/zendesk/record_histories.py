@@ -7,8 +7,10 @@ Run after a deliberate change to the workflow, and commit the new files:
 Three tickets on a time-skipping server, against a throwaway SQLite ledger and
 the fake Zendesk: a low-risk question answered on its own by policy; a refund
 request that waits past a review reminder and goes out as an edited reply; a
-dispute that opens its dispute workflow and goes out as an internal note.
-(The dispute comes last: its collections nudge would start a cadence that the
+dispute that opens its dispute workflow and goes out as an internal note; a
+receipt request whose requester writes again, disputing an invoice, while
+the draft waits for review (``tickets.changed``): drafted anew as a dispute.
+(The disputes come last: its collections nudge would start a cadence that the
 time skipped for the reminder would otherwise run.)
 """
 
@@ -79,7 +81,18 @@ async def record(folder: Path) -> None:
                 await queue.state(3, "awaiting_review")
                 await queue.decide(3, ReplyDecision(action="internal_note", by="slack:U0BILLMGR1"))
                 await queue.handle(3).result()
-                for ticket, name in ((1, "auto_sent"), (2, "reminded_edited"), (3, "dispute_note")):
+                zendesk.add_ticket(
+                    4, subject="Receipt", body="Please send the receipt.", requester=ACME_CONTACT
+                )
+                await queue.webhook(json.dumps({"ticket_id": 4}).encode())
+                await queue.state(4, "awaiting_review")
+                zendesk.requester_writes(4, "We dispute INV-000003: we were charged twice.")
+                await queue.webhook(json.dumps({"ticket_id": 4}).encode())
+                await queue.state(4, "awaiting_review", category="dispute")
+                await queue.decide(4, ReplyDecision(action="send", by="slack:U0BILLMGR1"))
+                await queue.handle(4).result()
+                recorded = ((1, "auto_sent"), (2, "reminded_edited"), (3, "dispute_note"))
+                for ticket, name in (*recorded, (4, "rewritten_during_review")):
                     history = await queue.handle(ticket).fetch_history()
                     path = HISTORIES / f"ticket_{name}.json"
                     path.write_text(history.to_json())

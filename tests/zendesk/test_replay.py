@@ -22,6 +22,7 @@ def test_every_path_is_recorded() -> None:
         "ticket_auto_sent",
         "ticket_dispute_note",
         "ticket_reminded_edited",
+        "ticket_rewritten_during_review",
     ]
 
 
