@@ -45,6 +45,7 @@ from bot.blocks.tickets import (
     SEND,
     decided_message,
     edit_modal,
+    from_button,
     refusal,
     reminder_text,
     review_message,
@@ -121,21 +122,24 @@ def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -
         await ack()
 
     async def send(body: dict[str, Any], client: AsyncWebClient) -> None:
-        workflow_id = await _clicked(services, client, body)
-        if workflow_id is not None:
-            decision = ReplyDecision(action="send", by=_by(services, body))
+        clicked = await _clicked(services, client, body)
+        if clicked is not None:
+            workflow_id, seen = clicked
+            decision = ReplyDecision(action="send", by=_by(services, body), seen=seen)
             await _decide(services, client, body, decision, workflow_id)
 
     async def send_note(body: dict[str, Any], client: AsyncWebClient) -> None:
-        workflow_id = await _clicked(services, client, body)
-        if workflow_id is not None:
-            decision = ReplyDecision(action="internal_note", by=_by(services, body))
+        clicked = await _clicked(services, client, body)
+        if clicked is not None:
+            workflow_id, seen = clicked
+            decision = ReplyDecision(action="internal_note", by=_by(services, body), seen=seen)
             await _decide(services, client, body, decision, workflow_id)
 
     async def open_editor(body: dict[str, Any], client: AsyncWebClient) -> None:
-        workflow_id = await _clicked(services, client, body)
-        if workflow_id is None:
+        clicked = await _clicked(services, client, body)
+        if clicked is None:
             return
+        workflow_id, _ = clicked
         channel, ts = _message_of(body)
         user_id = str(body["user"]["id"])
         person = services.person(user_id)
@@ -166,7 +170,9 @@ def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -
         if not text:
             return  # refused in the ack
         meta = json.loads(view["private_metadata"])
-        decision = ReplyDecision(action="send", by=_by(services, body), body=text)
+        decision = ReplyDecision(
+            action="send", by=_by(services, body), body=text, seen=meta.get("seen")
+        )
         await _decide(
             services, client, body, decision, meta["workflow_id"], (meta["channel"], meta["ts"])
         )
@@ -181,13 +187,17 @@ def register(app: AsyncApp, services: Services, reviewer_roles: Sequence[str]) -
 NOT_OURS = "This button is not on the review message billing-ops posted for this reply."
 
 
-async def _clicked(services: Services, client: AsyncWebClient, body: dict[str, Any]) -> str | None:
-    """The workflow a Send / Edit / Internal note click decides, or None (and the clicker
-    told) unless the button is the one the notifier posted: its value sealed by us, in the
+async def _clicked(
+    services: Services, client: AsyncWebClient, body: dict[str, Any]
+) -> tuple[str, str | None] | None:
+    """The workflow a Send / Edit / Internal note click decides and the draft the button
+    showed (:func:`bot.blocks.tickets.from_button`), or None (and the clicker told)
+    unless the button is the one the notifier posted: its value sealed by us, in the
     very message the notifier recorded for that workflow. Slack signs the click, not the
     value nor the message: whoever can post as the app (a leaked ``response_url``) could
     show a harmless draft over a button that sends another ticket's reply."""
-    workflow_id = sealed.opened(services.button_key, str(body["actions"][0]["value"]))
+    value = sealed.opened(services.button_key, str(body["actions"][0]["value"]))
+    workflow_id, seen = from_button(value) if value is not None else (None, None)
     where = _message_of(body)
 
     def recorded(session: Session) -> tuple[str, str] | None:
@@ -202,7 +212,7 @@ async def _clicked(services: Services, client: AsyncWebClient, body: dict[str, A
             channel=where[0], user=body["user"]["id"], text=refusal(NOT_OURS)
         )
         return None
-    return workflow_id
+    return workflow_id, seen
 
 
 async def _decide(

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         TicketOutcome,
         TicketStart,
         TicketState,
+        draft_seen,
     )
     from activities.zendesk.review import NoticeKind, ReviewNotice
     from activities.zendesk.tickets import TicketView
@@ -212,6 +213,16 @@ class TicketWorkflow:
         if self._stage != "awaiting_review" or self._triage is None:
             raise ValueError(
                 f"ticket #{self._ticket_id}: no reply waits for review ({self._stage})"
+            )
+        if (
+            decision.seen is not None
+            and self._draft is not None
+            and decision.seen != draft_seen(self._draft.body)
+        ):
+            raise ValueError(
+                f"ticket #{self._ticket_id}: the reply was drafted anew after you read it "
+                "(the customer wrote again); read the new draft in the review message and "
+                "decide again"
             )
         if not any(r.is_(decision.by) for r in self._triage.reviewers):
             roles = ", ".join(self._triage.reviewer_roles)

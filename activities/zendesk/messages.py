@@ -10,6 +10,7 @@ and ``tickets.draft`` the drafted reply (what the Edit button starts from).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,6 +47,16 @@ class ReplyDecision(_Model):
     action: Literal["send", "internal_note"]
     by: str = Field(min_length=1)
     body: str | None = Field(default=None, min_length=1, max_length=20000)
+    #: :func:`draft_seen` of the draft the reviewer was shown (the review message's, or the
+    #: one the Edit modal opened with). The workflow refuses the decision when its draft
+    #: is another by then: the customer wrote again and the reply was drafted anew, and
+    #: nobody decides on a reply they have not read. Slack's buttons always carry it.
+    seen: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+
+
+def draft_seen(body: str) -> str:
+    """A short digest of a draft's text: what a decision says its reviewer read."""
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 Stage = Literal["fetching", "triaging", "drafting", "awaiting_review", "posting", "done"]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from activities.slack_text import escape, quote
+from activities.zendesk.messages import draft_seen
 from activities.zendesk.review import ReviewNotice
 from bot.blocks.kit import Block, button, context, fields, header, plain, section, user
 from bot.sealed import seal
@@ -28,10 +29,11 @@ _SOURCES = {
 
 def review_message(notice: ReviewNotice, key: bytes) -> dict[str, Any]:
     """The draft as posted for review, with its three buttons. Their value, the ticket's
-    workflow, is sealed under ``key`` (:mod:`bot.sealed`): a button nobody sealed is
-    refused before it decides anything."""
+    workflow and the digest of the draft shown (:func:`button_value`), is sealed under
+    ``key`` (:mod:`bot.sealed`): a button nobody sealed is refused before it decides
+    anything, and a click on a draft since replaced decides nothing."""
     blocks = _draft_blocks(notice)
-    value = seal(key, notice.workflow_id)
+    value = seal(key, button_value(notice.workflow_id, draft_seen(notice.draft.body)))
     blocks.append(
         {
             "type": "actions",
@@ -67,8 +69,21 @@ def reminder_text(notice: ReviewNotice) -> str:
     return f"Ticket #{notice.ticket_id} still waits for someone to send, edit or note this reply."
 
 
+def button_value(workflow_id: str, seen: str) -> str:
+    """What a review button carries: the ticket's workflow and the draft it shows."""
+    return f"{workflow_id} {seen}"
+
+
+def from_button(value: str) -> tuple[str, str | None]:
+    """(workflow, digest of the draft shown) from :func:`button_value`; a message posted
+    before buttons named their draft gives no digest (it showed the first draft)."""
+    workflow_id, _, seen = value.partition(" ")
+    return workflow_id, seen or None
+
+
 def edit_modal(notice_ticket: int, workflow_id: str, body: str, where: tuple[str, str]) -> Block:
-    """The reply in an editable box; submitting sends the edited text as a public reply."""
+    """The reply in an editable box; submitting sends the edited text as a public reply,
+    refused if the draft the box opened with has been drafted anew meanwhile."""
     channel, ts = where
     return {
         "type": "modal",
@@ -76,7 +91,9 @@ def edit_modal(notice_ticket: int, workflow_id: str, body: str, where: tuple[str
         "title": plain(f"Reply to #{notice_ticket}"[:24]),
         "submit": plain("Send"),
         "close": plain("Cancel"),
-        "private_metadata": json.dumps({"workflow_id": workflow_id, "channel": channel, "ts": ts}),
+        "private_metadata": json.dumps(
+            {"workflow_id": workflow_id, "channel": channel, "ts": ts, "seen": draft_seen(body)}
+        ),
         "blocks": [
             {
                 "type": "input",

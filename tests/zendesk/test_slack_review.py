@@ -175,7 +175,8 @@ async def test_the_draft_is_posted_with_three_buttons_and_sent_by_a_reviewer(
     (actions,) = [b for b in posted.args["blocks"] if b["type"] == "actions"]
     assert [e["action_id"] for e in actions["elements"]] == [SEND, EDIT, INTERNAL_NOTE]
     key = button_key(slack_requests.SIGNING_SECRET)
-    assert {opened(key, e["value"]) for e in actions["elements"]} == {"ticket-301"}
+    (value,) = {opened(key, e["value"]) for e in actions["elements"]}
+    assert value is not None and value.split(" ")[0] == "ticket-301"
     assert any("$1,734.50" in json.dumps(b) for b in posted.args["blocks"])
 
     await reviewing.click(SEND, "ticket-301", SALES)
@@ -275,3 +276,59 @@ async def test_a_sealed_button_in_another_message_decides_nothing(
     await asyncio.sleep(0.3)
     assert (await reviewing.queue.state(306, "awaiting_review")).decided_by is None
     assert zendesk.replies(306) == []
+
+
+async def test_a_click_on_a_draft_replaced_since_decides_nothing(
+    reviewing: Reviewing, zendesk: FakeZendesk
+) -> None:
+    """The customer writes again while the balance answer waits; the reply is drafted anew
+    and the message edited in place. A Send clicked on the old draft (a screen not yet
+    refreshed, or a click landing just after the edit) sent the NEW draft, which the
+    reviewer never read. The button names the draft it shows; the workflow refuses it."""
+    zendesk.add_ticket(307, subject="Balance", body="What do we owe?", requester=ACME_CONTACT)
+    await _posted_draft(reviewing, 307)
+    old = reviewing.value_of("ticket-307")
+    zendesk.requester_writes(307, "Actually we dispute INV-000001: we were charged twice for it.")
+    await reviewing.queue.webhook(json.dumps({"ticket_id": 307}).encode())
+    (edited,) = await reviewing.slack.wait_for("chat.update")
+    await reviewing.queue.state(307, "awaiting_review", category="dispute")
+
+    await reviewing.click(SEND, "ticket-307", ANALYST, value=old)
+    (refused,) = await reviewing.slack.wait_for(
+        "chat.postEphemeral", where=lambda c: c.args["user"] == ANALYST
+    )
+    assert "drafted anew after you read it" in refused.args["text"]
+    await asyncio.sleep(0.3)
+    assert zendesk.replies(307) == []
+    assert (await reviewing.queue.state(307, "awaiting_review")).decided_by is None
+
+    (actions,) = [b for b in edited.args["blocks"] if b["type"] == "actions"]
+    assert actions["elements"][0]["value"] != old
+    await reviewing.click(SEND, "ticket-307", ANALYST, value=actions["elements"][0]["value"])
+    assert (await reviewing.queue.handle(307).result()).outcome == "public_reply"
+    (reply,) = zendesk.replies(307)
+    assert "billing dispute ZD-307" in reply["body"]
+
+
+async def test_an_edit_opened_on_a_draft_replaced_since_sends_nothing(
+    reviewing: Reviewing, zendesk: FakeZendesk
+) -> None:
+    """The Edit box opened on the balance answer; the customer writes again before the
+    reviewer submits: what they edited answers a message that is no longer the news."""
+    zendesk.add_ticket(308, subject="Balance", body="What do we owe?", requester=ACME_CONTACT)
+    await _posted_draft(reviewing, 308)
+    await reviewing.click(EDIT, "ticket-308", ANALYST)
+    (opened_view,) = await reviewing.slack.wait_for("views.open")
+    view = opened_view.args["view"]
+    zendesk.requester_writes(308, "Actually we dispute INV-000001: we were charged twice for it.")
+    await reviewing.queue.webhook(json.dumps({"ticket_id": 308}).encode())
+    await reviewing.slack.wait_for("chat.update")
+    await reviewing.queue.state(308, "awaiting_review", category="dispute")
+
+    await reviewing.submit(view, ANALYST, "Hi Dana, you owe $1,734.50.")
+    (refused,) = await reviewing.slack.wait_for(
+        "chat.postEphemeral", where=lambda c: c.args["user"] == ANALYST
+    )
+    assert "drafted anew after you read it" in refused.args["text"]
+    await asyncio.sleep(0.3)
+    assert zendesk.replies(308) == []
