@@ -55,6 +55,7 @@ from activities.ledger.models import (
     StripeEventStatus,
 )
 from activities.ledger.payments import (
+    UNNAMED_STRIPE_REFUND,
     PaymentIn,
     PaymentResult,
     RefundIn,
@@ -441,7 +442,8 @@ def _refunded(
             missing -= amount
             done.append(f"{refund_id} {amount}")
     if missing > ZERO:
-        key = f"{_str(obj.get('id'), 'charge.id')}:refunded-to:{obj.get('amount_refunded')}"
+        charge = _str(obj.get("id"), "charge.id")
+        key = f"{charge}{UNNAMED_STRIPE_REFUND}{obj.get('amount_refunded')}"
         _record_refund(session, key[:100], payment, missing, "Stripe refund", created)
         done.append(f"{missing}")
     outcome.status = StripeEventStatus.APPLIED.value
@@ -538,7 +540,9 @@ def _same_currency(payment: Payment, currency: str, where: str) -> None:
 def _record_refund(
     session: Session, key: str, payment: Payment, amount: Decimal, reason: str, at: datetime
 ) -> None:
-    refund_payment(session, RefundIn(key, payment.processor_id, amount, reason, at), ACTOR)
+    refund_payment(
+        session, RefundIn(key, payment.processor_id, amount, reason, at), ACTOR, from_stripe=True
+    )
 
 
 def _failed(
@@ -616,6 +620,7 @@ def _dispute(
                 session,
                 RefundIn(stripe_id, processor_id, amount, "card dispute lost", created),
                 ACTOR,
+                from_stripe=True,
             )
             close_dispute(
                 session,
