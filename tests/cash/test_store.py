@@ -232,9 +232,12 @@ def test_a_bank_reference_sent_again_with_another_amount_is_refused(
     assert isinstance(results[0], list) and len(results[0]) == 1, results
     assert isinstance(results[1], LedgerError), results
     assert "bank_reference: B-7 is already imported as 100.00 USD" in str(results[1])
-    with pytest.raises(LedgerError, match="bank_reference: B-9 is in the file twice"):
-        with transaction(sessions) as session:
-            import_lines(session, [line("B-9", "10.00"), line("B-9", "12.00")], NOW)
+    twice = [line("B-9", "10.00"), line("B-9", "12.00")]
+    with (
+        pytest.raises(LedgerError, match="bank_reference: B-9 is in the file twice"),
+        transaction(sessions) as session,
+    ):
+        import_lines(session, twice, NOW)
     with sessions() as session:
         stored = session.execute(
             select(BankStatementLine.bank_reference, BankStatementLine.amount).order_by(
