@@ -159,10 +159,28 @@ def handle_event(session: Session, event: Mapping[str, Any], now: datetime) -> E
         ["id"],
     )
     if not inserted:
+        _same_event(session, event_id, kind, object_id)
         return EventOutcome(event_id, "duplicate", "already received; nothing changed")
     row = session.get(StripeEvent, event_id)
     assert row is not None
     return _process(session, row, now)
+
+
+def _same_event(session: Session, event_id: str, kind: str, object_id: str) -> None:
+    """Refuse another event under an id the ledger holds (another type or object).
+
+    A delivery again, or the same event saved and replayed, is that event (its object may
+    be rendered in another API version, so only the type and the object's id are
+    compared); anything else under its id would be answered "duplicate" while the money it
+    moves never reaches the ledger."""
+    held = session.execute(
+        select(StripeEvent.type, StripeEvent.object_id).where(StripeEvent.id == event_id)
+    ).one()
+    if tuple(held) != (kind[:64], object_id):
+        raise LedgerError(
+            f"id: event {event_id} is already received as {held.type} of {held.object_id}; "
+            f"refusing a different event ({kind} of {object_id}) under it"
+        )
 
 
 def _process(session: Session, row: StripeEvent, now: datetime) -> EventOutcome:

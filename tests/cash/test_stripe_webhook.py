@@ -237,6 +237,11 @@ async def test_a_payment_applies_once_whatever_delivers_it_and_however_often(
     )
     assert again == (200, {"status": "duplicate", "message": "already received; nothing changed"})
     assert same_charge[0] == 200 and "already recorded" in same_charge[1]["message"]
+    # another event under an id the ledger holds (another type or object) is not that
+    # event again: refused, not answered as a duplicate while its money is dropped
+    other = event("evt_pi", "payment_intent.succeeded", intent("pi_8", 5000))
+    status, answer = await hook.post(other)
+    assert status == 400 and "id: event evt_pi is already received as " in answer["error"], answer
     invoices, payments, events = _state(ledger)
     assert invoices[0] == ("INV-000001", Decimal("0.00"), "paid")
     assert (payments, events) == (1, 2)
