@@ -389,7 +389,7 @@ def refund_payment(
     payment, existing = _locked_for_refund(session, refund_in, refund_in.amount)
     if existing is not None:
         return RefundResult(existing.processor_id, existing.amount, existing.currency, (), True)
-    if not from_stripe and payment.processor_id.startswith(STRIPE_PAYMENT_PREFIXES):
+    if not from_stripe and collected_by_stripe(payment):
         _check_stripe_refund(session, payment, refund_in.processor_id)
     # What an overpayment put on the account is credit the customer can spend, no longer
     # cash of this payment: refunding it too would give the same money back twice.
@@ -441,6 +441,12 @@ def refund_payment(
     return RefundResult(
         refund_in.processor_id, refund_in.amount, payment.currency, tuple(reopened), False
     )
+
+
+def collected_by_stripe(payment: Payment) -> bool:
+    """A card payment under a Stripe payment intent or charge id, as Stripe's events record
+    them (activities/cash/stripe_events.py): its refunds are Stripe's to report."""
+    return payment.method == "card" and payment.processor_id.startswith(STRIPE_PAYMENT_PREFIXES)
 
 
 def _check_stripe_refund(session: Session, payment: Payment, refund_id: str) -> None:
