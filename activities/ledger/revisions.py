@@ -28,6 +28,7 @@ REVISIONS: tuple[str, ...] = (
     "0021",
     "0022",
     "0023",
+    "0024",
 )
 #: The newest schema version this code knows.
 HEAD = REVISIONS[-1]
