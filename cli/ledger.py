@@ -229,7 +229,12 @@ def _tell_collections(customer_id: str, result: PaymentResult, when: datetime) -
 def payments_refund(
     payment_processor_id: str,
     amount: str,
-    processor_id: Annotated[str, typer.Option(help="The processor's refund id (idempotency)")],
+    processor_id: Annotated[
+        str,
+        typer.Option(
+            help="The processor's refund id (idempotency); a Stripe payment's is its re_... id"
+        ),
+    ],
     reason: Annotated[str, typer.Option()],
     as_user: Annotated[str | None, typer.Option("--as")] = None,
 ) -> None:

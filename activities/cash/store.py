@@ -87,13 +87,25 @@ def insert_ignoring_duplicates(
 
 
 def import_lines(session: Session, lines: Sequence[StatementLine], now: datetime) -> list[int]:
-    """Store the lines the ledger does not have yet (by bank reference); their ids."""
-    seen: set[str] = set()
+    """Store the lines the ledger does not have yet (by bank reference); their ids.
+
+    The reference keys the line: the same credit again (a statement imported twice, or
+    repeated in one file) is stored once, but another credit under a reference already
+    held is refused (:func:`_same_credit`), never dropped as a duplicate: its cash would
+    not reach the ledger.
+    """
+    seen: dict[str, StatementLine] = {}
     rows = []
     for line in lines:
-        if line.bank_reference in seen:
-            continue  # the same reference twice in one file: the bank repeated itself
-        seen.add(line.bank_reference)
+        first = seen.setdefault(line.bank_reference, line)
+        if first is not line:
+            if _credit(first) != _credit(line):
+                raise LedgerError(
+                    f"bank_reference: {line.bank_reference} is in the file twice, as "
+                    f"{_describe(*_credit(first))} and {_describe(*_credit(line))}; "
+                    "nothing was imported"
+                )
+            continue  # the same line twice in one file: the bank repeated itself
         rows.append(
             {
                 "bank_reference": line.bank_reference,
@@ -111,7 +123,41 @@ def import_lines(session: Session, lines: Sequence[StatementLine], now: datetime
         )
     if not rows:
         return []
-    return insert_ignoring_duplicates(session, BankStatementLine, rows, ["bank_reference"])
+    inserted = insert_ignoring_duplicates(session, BankStatementLine, rows, ["bank_reference"])
+    if len(inserted) < len(rows):
+        _same_credit(session, seen)
+    return inserted
+
+
+def _credit(line: StatementLine) -> tuple[Decimal, str, str]:
+    """What makes a statement line the credit it is: amount, currency, account credited."""
+    return line.amount, line.currency, line.account[:64]
+
+
+def _describe(amount: Decimal, currency: str, account: str) -> str:
+    return f"{_in_currency(amount, currency)} {currency} to {account}"
+
+
+def _same_credit(session: Session, lines: dict[str, StatementLine]) -> None:
+    """Refuse the import if a reference the ledger held already names another credit.
+
+    Read after the insert, which waited for any import of the same references in flight:
+    what it compares with is committed."""
+    held = session.execute(
+        select(
+            BankStatementLine.bank_reference,
+            BankStatementLine.amount,
+            BankStatementLine.currency,
+            BankStatementLine.account,
+        ).where(BankStatementLine.bank_reference.in_(list(lines)))
+    ).all()
+    for reference, amount, currency, account in held:
+        if (amount, currency, account) != _credit(lines[reference]):
+            raise LedgerError(
+                f"bank_reference: {reference} is already imported as "
+                f"{_describe(amount, currency, account)}; the file has "
+                f"{_describe(*_credit(lines[reference]))} under it (nothing was imported)"
+            )
 
 
 def load_book(session: Session) -> Book:

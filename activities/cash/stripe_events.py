@@ -55,6 +55,7 @@ from activities.ledger.models import (
     StripeEventStatus,
 )
 from activities.ledger.payments import (
+    UNNAMED_STRIPE_REFUND,
     PaymentIn,
     PaymentResult,
     RefundIn,
@@ -158,10 +159,28 @@ def handle_event(session: Session, event: Mapping[str, Any], now: datetime) -> E
         ["id"],
     )
     if not inserted:
+        _same_event(session, event_id, kind, object_id)
         return EventOutcome(event_id, "duplicate", "already received; nothing changed")
     row = session.get(StripeEvent, event_id)
     assert row is not None
     return _process(session, row, now)
+
+
+def _same_event(session: Session, event_id: str, kind: str, object_id: str) -> None:
+    """Refuse another event under an id the ledger holds (another type or object).
+
+    A delivery again, or the same event saved and replayed, is that event (its object may
+    be rendered in another API version, so only the type and the object's id are
+    compared); anything else under its id would be answered "duplicate" while the money it
+    moves never reaches the ledger."""
+    held = session.execute(
+        select(StripeEvent.type, StripeEvent.object_id).where(StripeEvent.id == event_id)
+    ).one()
+    if tuple(held) != (kind[:64], object_id):
+        raise LedgerError(
+            f"id: event {event_id} is already received as {held.type} of {held.object_id}; "
+            f"refusing a different event ({kind} of {object_id}) under it"
+        )
 
 
 def _process(session: Session, row: StripeEvent, now: datetime) -> EventOutcome:
@@ -441,7 +460,8 @@ def _refunded(
             missing -= amount
             done.append(f"{refund_id} {amount}")
     if missing > ZERO:
-        key = f"{_str(obj.get('id'), 'charge.id')}:refunded-to:{obj.get('amount_refunded')}"
+        charge = _str(obj.get("id"), "charge.id")
+        key = f"{charge}{UNNAMED_STRIPE_REFUND}{obj.get('amount_refunded')}"
         _record_refund(session, key[:100], payment, missing, "Stripe refund", created)
         done.append(f"{missing}")
     outcome.status = StripeEventStatus.APPLIED.value
@@ -538,7 +558,9 @@ def _same_currency(payment: Payment, currency: str, where: str) -> None:
 def _record_refund(
     session: Session, key: str, payment: Payment, amount: Decimal, reason: str, at: datetime
 ) -> None:
-    refund_payment(session, RefundIn(key, payment.processor_id, amount, reason, at), ACTOR)
+    refund_payment(
+        session, RefundIn(key, payment.processor_id, amount, reason, at), ACTOR, from_stripe=True
+    )
 
 
 def _failed(
@@ -616,6 +638,7 @@ def _dispute(
                 session,
                 RefundIn(stripe_id, processor_id, amount, "card dispute lost", created),
                 ACTOR,
+                from_stripe=True,
             )
             close_dispute(
                 session,

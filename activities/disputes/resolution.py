@@ -26,7 +26,12 @@ from activities.disputes.triage import Triage
 from activities.ledger.errors import LedgerError
 from activities.ledger.invoices import credited, get_invoice
 from activities.ledger.models import Payment
-from activities.ledger.payments import RefundIn, overpayment_credit, refund_payment
+from activities.ledger.payments import (
+    RefundIn,
+    collected_by_stripe,
+    overpayment_credit,
+    refund_payment,
+)
 
 
 class _Model(BaseModel):
@@ -146,6 +151,13 @@ def _refund_duplicate(session: Session, customer_id: str, processor_id: str) -> 
     refundable = payment.amount - payment.refunded - overpayment_credit(session, payment)
     if refundable <= ZERO:
         raise LedgerError(f"payment: {processor_id} is already refunded in full")
+    if collected_by_stripe(payment):
+        # Settled, the refund would be refused (payments.refund_payment): only Stripe's
+        # refund id ties it to the refund Stripe reports, so it is made there.
+        raise LedgerError(
+            f"payment: {processor_id} was collected by Stripe; refund the duplicate in Stripe "
+            "(its charge.refunded event records the refund) and close the dispute"
+        )
     return Settlement(
         kind="refund",
         amount=refundable,

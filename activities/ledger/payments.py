@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -368,14 +368,29 @@ class RefundResult:
     already_recorded: bool
 
 
-def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundResult:
+#: Stripe's ids of payment intents and charges: the processor ids of payments Stripe collected.
+STRIPE_PAYMENT_PREFIXES = ("pi_", "ch_", "py_")
+#: Stripe's ids of refunds.
+STRIPE_REFUND_PREFIXES = ("re_", "pyr_")
+#: In the key of a refund that a ``charge.refunded`` event announced without naming it
+#: (activities/cash/stripe_events.py): ``<charge>:refunded-to:<amount_refunded>``.
+UNNAMED_STRIPE_REFUND = ":refunded-to:"
+
+
+def refund_payment(
+    session: Session, refund_in: RefundIn, actor: str, *, from_stripe: bool = False
+) -> RefundResult:
     """Refund part or all of a payment: unapplied cash first, then the newest applications.
 
-    Refunding cash that paid an invoice re-opens that invoice for the amount.
+    Refunding cash that paid an invoice re-opens that invoice for the amount. A refund of
+    a payment Stripe collected that is not reported by Stripe (``from_stripe``) is
+    recorded from the product only as the Stripe refund it is (:func:`_check_stripe_refund`).
     """
     payment, existing = _locked_for_refund(session, refund_in, refund_in.amount)
     if existing is not None:
         return RefundResult(existing.processor_id, existing.amount, existing.currency, (), True)
+    if not from_stripe and collected_by_stripe(payment):
+        _check_stripe_refund(session, payment, refund_in.processor_id)
     # What an overpayment put on the account is credit the customer can spend, no longer
     # cash of this payment: refunding it too would give the same money back twice.
     to_credit = overpayment_credit(session, payment)
@@ -426,6 +441,44 @@ def refund_payment(session: Session, refund_in: RefundIn, actor: str) -> RefundR
     return RefundResult(
         refund_in.processor_id, refund_in.amount, payment.currency, tuple(reopened), False
     )
+
+
+def collected_by_stripe(payment: Payment) -> bool:
+    """A card payment under a Stripe payment intent or charge id, as Stripe's events record
+    them (activities/cash/stripe_events.py): its refunds are Stripe's to report."""
+    return payment.method == "card" and payment.processor_id.startswith(STRIPE_PAYMENT_PREFIXES)
+
+
+def _check_stripe_refund(session: Session, payment: Payment, refund_id: str) -> None:
+    """Refuse a refund of a Stripe payment the product cannot tie to Stripe's own record.
+
+    Stripe's ``charge.refunded`` events bring the payment's refunded total up to the
+    charge's ``amount_refunded``, each refund under its id (activities/cash/stripe_events.py).
+    A refund recorded here under another id would be counted again when Stripe reports
+    it, or, counted as Stripe's, would hide a later refund Stripe really made; so it is
+    recorded under its Stripe refund id, which the events then recognise. Where an event
+    has already recorded refunds of this payment without their ids, that refund may be
+    one of them: it is left to Stripe's events, which record it if it is new. Called
+    under the payment's lock, where Stripe's events decide too.
+    """
+    if not refund_id.startswith(STRIPE_REFUND_PREFIXES):
+        raise LedgerError(
+            f"processor_id: payment {payment.processor_id} was collected by Stripe; refund "
+            f"it in Stripe and record it under its Stripe refund id (re_...), or let "
+            f"Stripe's charge.refunded event record it (got {refund_id!r})"
+        )
+    unnamed = session.scalar(
+        select(func.sum(Refund.amount)).where(
+            Refund.payment_id == payment.id,
+            Refund.processor_id.contains(UNNAMED_STRIPE_REFUND, autoescape=True),
+        )
+    )
+    if unnamed:
+        raise LedgerError(
+            f"processor_id: Stripe reported {unnamed} {payment.currency} of refunds of "
+            f"{payment.processor_id} without their ids, which may include {refund_id}; "
+            "Stripe's charge.refunded event records it if it is new (nothing changed)"
+        )
 
 
 def _locked_for_refund(

@@ -214,3 +214,34 @@ def test_a_split_amount_that_is_not_a_number_is_refused_naming_the_field(
     with sqlite_sessions() as session:
         assert session.get(BankStatementLine, line_id).status.value == "review"  # type: ignore[union-attr]
         assert session.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+def test_a_bank_reference_sent_again_with_another_amount_is_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The bank's reference keys a line: the same line again (a statement imported twice)
+    is stored once, but another credit under it is refused, not dropped as a duplicate
+    (its cash would never reach the ledger), also when both files arrive at once."""
+    with transaction(sessions) as session:
+        import_lines(session, [line("B-7", "100.00")], NOW)
+    results = _at_once(
+        sessions,
+        lambda s: import_lines(s, [line("B-7", "100.00"), line("B-8", "5.00")], NOW),
+        lambda s: import_lines(s, [line("B-7", "250.00")], NOW),
+    )
+    assert isinstance(results[0], list) and len(results[0]) == 1, results
+    assert isinstance(results[1], LedgerError), results
+    assert "bank_reference: B-7 is already imported as 100.00 USD" in str(results[1])
+    twice = [line("B-9", "10.00"), line("B-9", "12.00")]
+    with (
+        pytest.raises(LedgerError, match="bank_reference: B-9 is in the file twice"),
+        transaction(sessions) as session,
+    ):
+        import_lines(session, twice, NOW)
+    with sessions() as session:
+        stored = session.execute(
+            select(BankStatementLine.bank_reference, BankStatementLine.amount).order_by(
+                BankStatementLine.bank_reference
+            )
+        ).all()
+    assert stored == [("B-7", Decimal("100.00")), ("B-8", Decimal("5.00"))]

@@ -28,6 +28,7 @@ from activities.approvals.matrix import load_matrix
 from activities.cash.stripe_events import link_customer
 from activities.collections.cadence import load_cadences
 from activities.collections.messages import workflow_id
+from activities.ledger.errors import LedgerError
 from activities.ledger.invariants import violations
 from activities.ledger.models import (
     Dispute,
@@ -38,6 +39,7 @@ from activities.ledger.models import (
     Refund,
     StripeEvent,
 )
+from activities.ledger.payments import RefundIn, refund_payment
 from activities.paths import CONFIG_DIR
 from activities.settings import Settings
 from bot.ack_first import AckFirst
@@ -235,6 +237,11 @@ async def test_a_payment_applies_once_whatever_delivers_it_and_however_often(
     )
     assert again == (200, {"status": "duplicate", "message": "already received; nothing changed"})
     assert same_charge[0] == 200 and "already recorded" in same_charge[1]["message"]
+    # another event under an id the ledger holds (another type or object) is not that
+    # event again: refused, not answered as a duplicate while its money is dropped
+    other = event("evt_pi", "payment_intent.succeeded", intent("pi_8", 5000))
+    status, answer = await hook.post(other)
+    assert status == 400 and "id: event evt_pi is already received as " in answer["error"], answer
     invoices, payments, events = _state(ledger)
     assert invoices[0] == ("INV-000001", Decimal("0.00"), "paid")
     assert (payments, events) == (1, 2)
@@ -511,5 +518,50 @@ async def test_a_lost_chargeback_is_not_counted_as_a_refund_the_charge_announces
     status, answer = await hook.post(event("evt_cr", "charge.refunded", refunded))
     assert (status, answer["status"]) == (200, "applied"), answer
     assert _refunds(ledger, "pi_cb") == (Decimal("100.00"), [Decimal("70.00"), Decimal("30.00")])
+    with ledger() as session:
+        assert violations(session) == []
+
+
+def _product_refund(sessions: sessionmaker[Session], pi: str, refund_id: str, amount: str) -> str:
+    """A refund recorded from the product (``billing-ops payments refund``): what it said."""
+    refund = RefundIn(refund_id, pi, Decimal(amount), "customer asked", NOW)
+    try:
+        with sessions.begin() as session:
+            result = refund_payment(session, refund, "cli:ana")
+    except LedgerError as refused:
+        return f"refused: {refused}"
+    return "already" if result.already_recorded else "done"
+
+
+async def test_a_refund_made_in_the_product_is_the_stripe_refund_it_is(
+    ledger: sessionmaker[Session], start_webhook: Callable[..., Awaitable[Webhook]]
+) -> None:
+    """A refund of a card payment recorded in the product is recorded under its Stripe
+    refund id: Stripe's later snapshots neither refund it again nor refuse a refund Stripe
+    made after it, listed or not."""
+    hook = await start_webhook(ledger)
+    await hook.post(event("evt_mp", "payment_intent.succeeded", intent("pi_m", 10000)))
+    # not tied to Stripe: a snapshot could not tell it from a later refund of Stripe's
+    said = _product_refund(ledger, "pi_m", "manual-1", "30.00")
+    assert said.startswith("refused: processor_id: payment pi_m was collected by Stripe"), said
+    assert _refunds(ledger, "pi_m") == (Decimal("0.00"), [])
+    assert _product_refund(ledger, "pi_m", "re_m1", "30.00") == "done"
+    listed = charge("pi_m", 10000, [("re_m1", 3000)])
+    answer = (await hook.post(event("evt_m1", "charge.refunded", listed)))[1]
+    assert answer["message"] == "refunds on pi_m: re_m1 again", answer
+    # a later refund of Stripe's, announced without the list (amount_refunded 60.00)
+    later = charge("pi_m", 10000, [("re_m1", 3000), ("re_m2", 3000)])
+    later["refunds"]["data"] = []
+    await hook.post(event("evt_m2", "charge.refunded", later))
+    assert _refunds(ledger, "pi_m") == (Decimal("60.00"), [Decimal("30.00"), Decimal("30.00")])
+    # re_m2 is in the ledger without its id now: recorded by hand it could be counted twice
+    said = _product_refund(ledger, "pi_m", "re_m2", "30.00")
+    assert "without their ids, which may include re_m2" in said, said
+    assert _product_refund(ledger, "pi_m", "re_m1", "30.00") == "already"
+    # a third refund, listed: recorded once, by its id
+    third = charge("pi_m", 10000, [("re_m1", 3000), ("re_m2", 3000), ("re_m3", 1000)])
+    await hook.post(event("evt_m3", "charge.refunded", third))
+    assert _refunds(ledger, "pi_m")[0] == Decimal("70.00")
+    assert _state(ledger)[0][0] == ("INV-000001", Decimal("70.00"), "open")
     with ledger() as session:
         assert violations(session) == []

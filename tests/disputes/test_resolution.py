@@ -129,6 +129,20 @@ def test_a_duplicate_charge_is_refunded_once(
         propose(sqlite_sessions, account, triage)
 
 
+def test_a_duplicate_card_charge_collected_by_stripe_is_refunded_in_stripe(
+    sqlite_sessions: sessionmaker[Session], account: Account
+) -> None:
+    """Its refund is Stripe's to report (under its re_ id): settled here under the dispute's
+    key it would be refused after the approval, so the proposal says so first."""
+    with sqlite_sessions.begin() as session:
+        card = PaymentIn(account.customer_id, "pi_dup", Decimal("304.85"), "USD", NOW, "card")
+        record_payment(session, card, "stripe")
+    triage = Triage(category="duplicate_charge", payment="pi_dup")
+    with pytest.raises(LedgerError, match="pi_dup was collected by Stripe; refund the duplicate"):
+        propose(sqlite_sessions, account, triage)
+    assert count(sqlite_sessions, Refund) == 0
+
+
 def test_a_wrong_po_and_address_re_issue_the_invoice_once(
     sqlite_sessions: sessionmaker[Session], account: Account
 ) -> None:

@@ -499,6 +499,50 @@ def _payments_while_linking(session: Session, round_: int, worker: int) -> Outco
     return _stripe(session, f"evt_l_{round_}_{worker}", "payment_intent.succeeded", obj)
 
 
+def _book_card_paid_invoice(session: Session, round_: int) -> None:
+    """A 100.00 invoice paid by card through Stripe (payment intent ``pi_<round>``)."""
+    _book_invoice(session, round_)
+    card = PaymentIn(
+        customer_id=customer_id(round_),
+        processor_id=f"pi_{round_}",
+        amount=Decimal("100.00"),
+        currency="USD",
+        received_at=NOW,
+        method="card",
+    )
+    record_payment(session, card, "stripe")
+
+
+def _product_refund_vs_refund_events(session: Session, round_: int, worker: int) -> Outcome:
+    """An analyst records Stripe refund ``re_<round>`` (30.00) of the card payment from the
+    product (a double click: twice), while Stripe announces that same refund twice: once
+    rendered without the refunds list (a newer API version), once with it. One refund."""
+    if worker < 2:
+        refund_payment(
+            session,
+            RefundIn(
+                processor_id=f"re_{round_}",
+                payment_processor_id=f"pi_{round_}",
+                amount=Decimal("30.00"),
+                reason="customer asked",
+                refunded_at=NOW,
+            ),
+            ACTOR,
+        )
+        return ("done", "")
+    listed = [{"id": f"re_{round_}", "amount": 3000, "currency": "usd", "status": "succeeded"}]
+    obj = {
+        "id": f"ch_{round_}",
+        "object": "charge",
+        "payment_intent": f"pi_{round_}",
+        "amount": 10000,
+        "amount_refunded": 3000,
+        "currency": "usd",
+        "refunds": {"object": "list", "data": listed if worker == 3 else []},
+    }
+    return _stripe(session, f"evt_pr_{round_}_{worker}", "charge.refunded", obj)
+
+
 @dataclass(frozen=True)
 class Case:
     book: Callable[[Session, int], None]
@@ -526,6 +570,9 @@ CASES: dict[str, Case] = {
     "dispute_closed_twice": Case(_book_dispute, _dispute_closed_twice),
     "payment_with_refund_events": Case(_book_invoice, _payment_with_refund_events),
     "payments_while_linking": Case(_book_invoice, _payments_while_linking),
+    "product_refund_vs_refund_events": Case(
+        _book_card_paid_invoice, _product_refund_vs_refund_events
+    ),
 }
 
 

@@ -305,3 +305,16 @@ def test_payments_that_race_the_link_of_their_customer_are_applied(
         ).all()
     assert parked == [], parked
     assert paid == 60 * len(outcomes)
+
+
+def test_a_refund_recorded_in_the_product_is_the_stripe_refund_it_is(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    outcomes = _race(engine, sessions, "product_refund_vs_refund_events")
+    with sessions() as session:
+        refunded = session.scalars(select(Payment.refunded).order_by(Payment.id)).all()
+    twice = [round_ for round_, amount in enumerate(refunded) if amount != 30]
+    # one refund of 30.00 (re_<round>), whichever of the product and Stripe records it first
+    assert not twice, f"refunded other than once in {len(twice)}/{len(outcomes)} rounds: " + str(
+        [(r, str(refunded[r])) for r in twice[:5]]
+    )
