@@ -138,7 +138,7 @@ _FLOOR = (
 def floor_writer(url: str, writer: int, writers: int, count: int, barrier: Any, done: Any) -> None:
     """The same writes as bare statements: no lock, no read, no check, no ORM.
 
-    They leave a book that adds up, as the database checks at commit (migration 0024):
+    They leave a book that adds up, as the database checks at commit (migration 0025):
     each writer pays, on each customer, invoices of its own share of the customer's
     invoices, a whole one (100.00) and half of the next (50.00), as the store does."""
     share = INVOICES_PER_CUSTOMER // writers

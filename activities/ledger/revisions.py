@@ -29,6 +29,7 @@ REVISIONS: tuple[str, ...] = (
     "0022",
     "0023",
     "0024",
+    "0025",
 )
 #: The newest schema version this code knows.
 HEAD = REVISIONS[-1]

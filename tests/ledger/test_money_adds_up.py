@@ -1,4 +1,4 @@
-"""The database's last guard (migration 0024): a transaction that leaves a payment not adding
+"""The database's last guard (migration 0025): a transaction that leaves a payment not adding
 up, or an invoice paid beyond what it asked, is rolled back at COMMIT.
 
 Each test writes what a lost update would write (two writers that read the same figure and
@@ -28,7 +28,7 @@ from tests.ledger import factories
 def book(engine: Engine, sessions: sessionmaker[Session]) -> tuple[int, int]:
     """A 200.00 invoice paid 100.00 by one payment (100.00 left open): their ids."""
     if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite's writers are serial: no lost update to guard against (0024)")
+        pytest.skip("SQLite's writers are serial: no lost update to guard against (0025)")
     with transaction(sessions) as session:
         factories.customer(session, "CUS-1")
         invoice = factories.open_invoice(session, "CUS-1", "200.00", date(2026, 12, 1))

@@ -1,7 +1,7 @@
 """money adds up: the database checks each payment and invoice a transaction moved
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Every money movement locks its rows in one order (activities/ledger/locks.py) and
 writes figures computed from them; the CHECKs of 0001 stop a balance below zero or a
 refund above its payment. What they cannot see is a lost update: two writers that
@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0024"
-down_revision: str | Sequence[str] | None = "0023"
+revision: str = "0025"
+down_revision: str | Sequence[str] | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
