@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     def _database_url_is_supported(cls, value: str | None) -> str | None:
         return None if value is None else check_database_url(value)
 
+    @field_validator(
+        "slack_signing_secret", "zendesk_webhook_secret", "stripe_webhook_secret", "usage_api_key"
+    )
+    @classmethod
+    def _key_is_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        """A signing key set to nothing (``USAGE_API_KEY=`` left empty in .env) would serve
+        its endpoint under a key anyone can sign with: refused; unset it to turn it off."""
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("set but blank: give the signing key, or unset it")
+        return value
+
     @field_validator("company_timezone")
     @classmethod
     def _timezone_exists(cls, value: str) -> str:
