@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    #: Whose signed requests are served (HTTP mode): checked against each request's
+    #: team_id, api_app_id and enterprise_id when set (bot/intake.py, SlackWorkspace).
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
+    slack_enterprise_id: str | None = None
     slack_approvals_channel: str = "#billing-approvals"
 
     openai_api_key: SecretStr | None = None

@@ -247,4 +247,3 @@ def test_a_blank_signing_key_is_refused_at_start(
     monkeypatch.setenv(variable, blank)
     with pytest.raises(SettingsError, match=variable):
         load_settings()
-
