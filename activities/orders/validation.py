@@ -256,6 +256,8 @@ _FIELD_RULES = frozenset(
         "excel_serial_date",
         "true_or_false",
         "number_format",
+        "lookalike",
+        "not_ascii",
     }
 )
 
