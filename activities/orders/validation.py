@@ -708,6 +708,14 @@ class _Check:
                     "addon_not_on_plan",
                     f"{addon.code} is not available on the {order.plan} plan (only on {offered})",
                 )
+            missing = sorted(seat_addon.requires - {a.code for a in order.addons})
+            if missing and order.plan in seat_addon.plans:
+                self.error(
+                    f"{at}.code",
+                    "addon_requires",
+                    f"{addon.code} requires {', '.join(missing)} on the same subscription; "
+                    "add it to the order",
+                )
             if addon.quantity is not None and addon.quantity != order.seats:
                 self.error(
                     f"{at}.quantity",
@@ -1271,6 +1279,23 @@ class _Check:
                 "selling there",
             )
 
+    def market(self) -> None:
+        """The order's currency is one the price book sells to its billing country (a yen
+        price for a German customer is a quote from another market). Said only when the
+        currency and the country are otherwise sound: an unknown country, or a currency
+        other than the customer's, is its own problem."""
+        currency, country = self.order.currency, self.order.billing_address.country
+        if not self.currency_ok or not country or self.book.sold_to(currency, country):
+            return
+        if any(p.field in ("currency", "billing_address.country") for p in self.problems):
+            return
+        self.error(
+            "currency",
+            "currency_market",
+            f"{currency} is not sold to customers billed in {country} (config/pricebook.yaml "
+            "markets); quote the currency of the customer's market",
+        )
+
     def address(self) -> None:
         issues = check_address(self.order.billing_address)
         for issue in issues:
@@ -1326,6 +1351,7 @@ def check_order(
         value = max(value, committed)
     check.purchase_order(window, value)
     check.address()
+    check.market()
     order = check.tax()
     return ValidationReport(
         order_id=order.order_id,
