@@ -89,15 +89,18 @@ _EMAIL = re.compile(
 
 def _email_problem(email: str) -> str | None:
     """Why ``email`` is no address a mail server delivers to; None when it is one."""
+    name = email.rpartition("@")[0]
     if _EMAIL.match(email):
-        return None
+        # RFC 5321: a mailbox name is at most 64 characters; servers refuse longer ones
+        return (
+            f"the part before @ has {len(name)} characters, at most 64" if len(name) > 64 else None
+        )
     odd = next((c for c in email if not c.isascii()), None)
     if odd is not None:
         return (
             f"{odd} (U+{ord(odd):04X} {unicodedata.name(odd, '')}) is not ASCII; write an "
             "internationalised domain in its xn-- form"
         )
-    name = email.rpartition("@")[0]
     if not name:
         return "it needs one name@domain"
     if ".." in email or name.startswith(".") or name.endswith("."):
