@@ -24,9 +24,10 @@ from activities.billing.pricebook import load_pricebook
 from activities.collections.cadence import load_cadences
 from activities.ledger.db import transaction
 from activities.ledger.models import UsageEvent
+from activities.ledger_settings import ledger_url
 from activities.paths import CONFIG_DIR
 from activities.recurring.usage import ingest, read_records
-from activities.settings import Settings, SettingsError, load_settings
+from activities.settings import Settings, SettingsError, load_settings, settings
 from bot.ack_first import AckFirst
 from bot.intake import USAGE_BODY_LIMIT, USAGE_WINDOW_SECONDS, usage_signature
 from bot.server import create_asgi_app, webhook_routes
@@ -247,3 +248,17 @@ def test_a_blank_signing_key_is_refused_at_start(
     monkeypatch.setenv(variable, blank)
     with pytest.raises(SettingsError, match=variable):
         load_settings()
+
+
+def test_a_ledger_read_refuses_a_blank_signing_key_as_the_bot_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command line's quick check of the configuration (activities/ledger_settings.py)
+    accepts only what Settings accepts: a key of spaces goes to Settings, which refuses it."""
+    monkeypatch.setenv("USAGE_API_KEY", "   ")
+    settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="USAGE_API_KEY"):
+            ledger_url()
+    finally:
+        settings.cache_clear()
