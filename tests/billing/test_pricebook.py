@@ -127,8 +127,7 @@ def test_seat_limits() -> None:
         ),
         (
             lambda d: d["seat_addons"]["data_residency"].update(requires=["firewall"]),
-            "pricebook: seat_addons.data_residency.requires: 'firewall' is not another seat "
-            "add-on",
+            "pricebook: seat_addons.data_residency.requires: 'firewall' is not another seat add-on",
         ),
         (
             lambda d: d["markets"].update(CHF=["CH"]),
