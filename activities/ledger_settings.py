@@ -37,6 +37,9 @@ FIELDS: dict[str, Kind] = {
     "slack_bot_token": "optional_text",
     "slack_signing_secret": "optional_text",
     "slack_app_token": "optional_text",
+    "slack_team_id": "optional_text",
+    "slack_app_id": "optional_text",
+    "slack_enterprise_id": "optional_text",
     "slack_approvals_channel": "text",
     "openai_api_key": "optional_text",
     "openai_base_url": "optional_text",
@@ -105,7 +108,9 @@ def _plainly_valid(kind: Kind, value: str) -> bool:
         return _DIGITS.fullmatch(value) is not None and kind[0] <= int(value) <= kind[1]
     if kind == "bool":
         return value.lower() in _BOOLEANS
-    return value != ""  # text and paths: any string but the empty one
+    # text and paths: any string with a character but spaces (Settings refuses a blank
+    # signing key; other blank text it may accept, and then decides so itself)
+    return value.strip() != ""
 
 
 def ledger_url() -> str:

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    #: Whose signed requests are served (HTTP mode): checked against each request's
+    #: team_id, api_app_id and enterprise_id when set (bot/intake.py, SlackWorkspace).
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
+    slack_enterprise_id: str | None = None
     slack_approvals_channel: str = "#billing-approvals"
 
     openai_api_key: SecretStr | None = None
@@ -75,6 +80,17 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url_is_supported(cls, value: str | None) -> str | None:
         return None if value is None else check_database_url(value)
+
+    @field_validator(
+        "slack_signing_secret", "zendesk_webhook_secret", "stripe_webhook_secret", "usage_api_key"
+    )
+    @classmethod
+    def _key_is_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        """A signing key set to nothing (``USAGE_API_KEY=`` left empty in .env) would serve
+        its endpoint under a key anyone can sign with: refused; unset it to turn it off."""
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("set but blank: give the signing key, or unset it")
+        return value
 
     @field_validator("company_timezone")
     @classmethod

@@ -134,9 +134,42 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def slack_check(signing_secret: str) -> Check:
+@dataclass(frozen=True, slots=True)
+class SlackWorkspace:
+    """Whose requests the bot serves: the workspace (``T...``), the app (``A...``) and, in an
+    Enterprise Grid org, the organisation (``E...``); None where not configured.
+
+    A signing secret proves that Slack sent the request for an app that holds it, not that
+    it is ours: an app installed in a second workspace, or one sharing the secret, is
+    signed as well. A request naming another team, app or organisation is refused."""
+
+    team_id: str | None = None
+    app_id: str | None = None
+    enterprise_id: str | None = None
+
+    def refusal(self, sender: Mapping[str, object]) -> str | None:
+        """Why ``sender`` (``team_id``, ``api_app_id``, ``enterprise_id`` as the request
+        gives them) is not this workspace's; None when it is."""
+        for name, wanted in (
+            ("team_id", self.team_id),
+            ("api_app_id", self.app_id),
+            ("enterprise_id", self.enterprise_id),
+        ):
+            given = sender.get(name)
+            if wanted is not None and given != wanted:
+                shown = given if isinstance(given, str) else "none"
+                return f"{name}: {shown[:24]!r} is not this bot's"
+        return None
+
+
+#: No team, app or organisation configured: every request Slack signed is served.
+ANY_WORKSPACE = SlackWorkspace()
+
+
+def slack_check(signing_secret: str, workspace: SlackWorkspace = ANY_WORKSPACE) -> Check:
     """Slack's rule: a whole-number timestamp, Slack's v0 signature (within five minutes),
-    then a body that is the JSON object or form Slack sends, in UTF-8."""
+    then a body that is the JSON object or form Slack sends, in UTF-8, from ``workspace``'s
+    team, app and organisation (where configured)."""
     verifier = SignatureVerifier(signing_secret)
 
     def check(headers: Headers, body: bytes) -> None:
@@ -152,7 +185,11 @@ def slack_check(signing_secret: str) -> Check:
             raise Refused(400, "body: not UTF-8") from None
         if not verifier.is_valid(text, timestamp, signature):
             raise Refused(401, "signature: not Slack's, or older than five minutes")
-        _slack_shape(headers.get("content-type", ""), text)
+        sender = _slack_shape(headers.get("content-type", ""), text)
+        # Slack's URL check when the endpoint is saved names no team; it changes nothing.
+        why = None if sender.get("type") == "url_verification" else workspace.refusal(sender)
+        if why is not None:
+            raise Refused(403, why)
 
     return check
 
@@ -186,22 +223,35 @@ def usage_check(key: str, clock: Callable[[], datetime]) -> Check:
     return check
 
 
-def _slack_shape(content_type: str, text: str) -> None:
+def _slack_shape(content_type: str, text: str) -> dict[str, object]:
     """Refuse what Bolt would fail to parse: Slack sends a JSON object (events) or a form
-    (commands; interactions carry a JSON object in ``payload``)."""
+    (commands; interactions carry a JSON object in ``payload``). Returns who sent it: the
+    request's ``type``, ``team_id``, ``api_app_id`` and ``enterprise_id``, wherever the
+    kind of request keeps them."""
     kind = content_type.split(";")[0].strip().lower()
     if kind == "application/json":
-        if not isinstance(_json(text), dict):
+        document = _json(text)
+        if not isinstance(document, dict):
             raise Refused(400, "body: expected a JSON object")
-    elif kind == "application/x-www-form-urlencoded":
-        try:
-            form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
-        except ValueError:
-            raise Refused(400, "body: not a form") from None
-        if "payload" in form and not isinstance(_json(form["payload"]), dict):
-            raise Refused(400, "payload: expected a JSON object")
-    else:
+        return document
+    if kind != "application/x-www-form-urlencoded":
         raise Refused(400, f"Content-Type: {kind[:60] or 'none'} is not JSON or a form")
+    try:
+        form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+    except ValueError:
+        raise Refused(400, "body: not a form") from None
+    if "payload" not in form:
+        return dict(form)
+    payload = _json(form["payload"])
+    if not isinstance(payload, dict):
+        raise Refused(400, "payload: expected a JSON object")
+    team, enterprise = payload.get("team"), payload.get("enterprise")
+    return {
+        "type": payload.get("type"),
+        "team_id": team.get("id") if isinstance(team, dict) else None,
+        "api_app_id": payload.get("api_app_id"),
+        "enterprise_id": enterprise.get("id") if isinstance(enterprise, dict) else None,
+    }
 
 
 def _json(text: str) -> object:

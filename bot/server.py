@@ -32,7 +32,15 @@ from activities.billing.pricebook import load_pricebook
 from activities.settings import Settings, settings
 from bot.ack_first import AckFirst
 from bot.app import create_app
-from bot.intake import SLACK_BODY_LIMIT, ZENDESK_BODY_LIMIT, Gate, Intake, slack_check
+from bot.intake import (
+    ANY_WORKSPACE,
+    SLACK_BODY_LIMIT,
+    ZENDESK_BODY_LIMIT,
+    Gate,
+    Intake,
+    SlackWorkspace,
+    slack_check,
+)
 from bot.services import Services, from_settings
 from bot.stripe_webhook import stripe_webhook_route
 from bot.usage_api import usage_route
@@ -51,13 +59,15 @@ def create_asgi_app(
     webhooks: Sequence[BaseRoute] = (),
     *,
     signing_secret: str | None = None,
+    workspace: SlackWorkspace = ANY_WORKSPACE,
 ) -> Starlette:
     """The server: Slack's endpoint (unless ``bolt`` is None: Socket Mode), health, webhooks.
 
     ``ack_first`` is the bot's (``Services.ack_first``): it notes each Slack request so
     that the work after the acks waits for a pause in them. ``signing_secret`` is
     Slack's (``SLACK_SIGNING_SECRET``), needed with ``bolt``: the intake checks the
-    signature before Bolt sees the request.
+    signature before Bolt sees the request, and with ``workspace`` (from
+    ``SLACK_TEAM_ID``, ``SLACK_APP_ID``, ``SLACK_ENTERPRISE_ID``) whose request it is.
     """
     routes: list[BaseRoute] = [Route("/healthz", _health, methods=["GET"])]
     # Stripe's route keeps its own body limit and answers in Stripe's JSON error shape.
@@ -65,7 +75,7 @@ def create_asgi_app(
     if bolt is not None:
         if not signing_secret:
             raise ValueError("signing_secret: needed to serve Slack's endpoint")
-        gates[SLACK_PATH] = Gate(SLACK_BODY_LIMIT, slack_check(signing_secret))
+        gates[SLACK_PATH] = Gate(SLACK_BODY_LIMIT, slack_check(signing_secret, workspace))
         handler = AsyncSlackRequestHandler(bolt)
 
         async def slack_events(request: Request) -> Response:
@@ -136,6 +146,9 @@ async def serve(
         services.ack_first,
         webhook_routes(config, services),
         signing_secret=secret.get_secret_value() if secret else None,
+        workspace=SlackWorkspace(
+            config.slack_team_id, config.slack_app_id, config.slack_enterprise_id
+        ),
     )
     # No access log: a line per click is noise; failures are logged where they happen.
     server = uvicorn.Server(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -58,13 +59,23 @@ async def _body(request: Request) -> bytes | None:
     return bytes(body)
 
 
+#: One element of a ``Stripe-Signature`` header as Stripe writes it: ``t=1492774577``,
+#: ``v1=5257a8...``; no spaces, no sign, ASCII only.
+_ELEMENT = re.compile(r"[a-z][a-z0-9]*=[A-Za-z0-9]+", re.ASCII)
+
+
 def _signed_at(header: str) -> int | None:
-    """The ``t=`` of a ``Stripe-Signature`` header (seconds since 1970), if it has one."""
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t" and value.isascii() and value.isdigit():
-            return int(value)
-    return None
+    """The one ``t=`` of a ``Stripe-Signature`` header written as Stripe writes it (seconds
+    since 1970); None for any other header. The ``stripe`` package reads the first ``t``
+    with ``int()``, which takes a ``+`` and spaces: a header whose first
+    ``t`` only it could read, followed by a plain one, had the library check the
+    signature of one moment and this check the date of another."""
+    elements = header.split(",")
+    stamps = [element for element in elements if element.startswith("t=")]
+    if len(stamps) != 1 or not all(_ELEMENT.fullmatch(element) for element in elements):
+        return None
+    value = stamps[0][2:]
+    return int(value) if value.isdigit() and len(value) <= 12 else None
 
 
 def stripe_webhook_route(secret: str, services: Services) -> Route:
@@ -75,6 +86,9 @@ def stripe_webhook_route(secret: str, services: Services) -> Route:
         if body is None:
             return _refuse(f"body: larger than {MAX_BODY} bytes")
         header = request.headers.get("stripe-signature")
+        signed_at = _signed_at(header or "")
+        if header and signed_at is None:
+            return _refuse("signature: Stripe-Signature is not one t= and its v1= signatures")
         try:
             stripe.Webhook.construct_event(body, header, secret, TOLERANCE_SECONDS)
             event: Any = json.loads(body)
@@ -82,7 +96,6 @@ def stripe_webhook_route(secret: str, services: Services) -> Route:
             return _refuse(f"signature: {str(error).splitlines()[0]}")
         except ValueError as error:  # not UTF-8 or not JSON
             return _refuse(f"body: not a JSON event ({type(error).__name__})")
-        signed_at = _signed_at(header or "")
         # the wall clock, as stripe's own check of the other side uses: this is transport time
         if signed_at is None or signed_at > time.time() + TOLERANCE_SECONDS:
             return _refuse(

@@ -262,16 +262,43 @@ async def reject_order(client: Client, order_id: str, actor: str, reason: str) -
 def submit(
     file: Annotated[Path, typer.Argument(help="An order as JSON, or the CRM's CSV export.")],
     as_user: Annotated[str | None, typer.Option("--as", help="Who submits (default: you).")] = None,
+    hold: Annotated[
+        bool,
+        typer.Option(
+            "--hold-exceptions",
+            help="Start orders with errors too, each held as an exception to correct.",
+        ),
+    ] = False,
 ) -> None:
-    """Start provisioning for every order in FILE (errors become exceptions to fix)."""
+    """Start provisioning for every order in FILE; a file with an order that has errors is
+    refused whole, nothing started or written (--hold-exceptions holds them instead)."""
     documents = _documents(file)
     queue = settings().temporal_task_queue
     sessions = _sessions()
     check_submission(documents, sessions)  # before Temporal is reached: nothing starts
+    if not hold:
+        refuse_bad_orders(documents, sessions)
     for line in with_temporal(
         lambda client: submit_documents(client, documents, cli_actor(as_user), queue, sessions)
     ):
         console.print(line, highlight=False)
+
+
+def refuse_bad_orders(documents: Sequence[OrderDocument], sessions: sessionmaker[Session]) -> None:
+    """Bad input changes nothing: an order with errors is refused at the door, with every
+    problem printed, before any workflow starts or any row (order, audit entry) is written.
+    The exception path stays for what only the ledger finds later, and for --hold-exceptions."""
+    reports = validate_documents(documents, sessions, _today())
+    if all(report.ok for report in reports):
+        return
+    for report, document in zip(reports, documents, strict=True):
+        if not report.ok:
+            print_report(report, document)
+    bad = sum(not report.ok for report in reports)
+    raise ValueError(
+        f"nothing submitted: {bad} of {len(reports)} order(s) have errors; correct the file "
+        "and submit it again (or --hold-exceptions to hold them for correction)"
+    )
 
 
 def print_view(view: OrderView) -> None:

@@ -10,7 +10,7 @@ without further checks.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
@@ -80,6 +80,8 @@ class SeatAddon:
     name: str
     plans: frozenset[str]
     prices: Mapping[tuple[str, str], Decimal]  # (interval, currency) -> per-seat price
+    #: Add-ons that must be on the same subscription (data residency builds on security).
+    requires: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,16 @@ class PriceBook:
     plans: Mapping[str, Plan]
     seat_addons: Mapping[str, SeatAddon]
     usage_addons: Mapping[str, UsageAddon]
+    #: currency -> the billing countries (ISO 3166-1) it is sold to; None: anywhere. A
+    #: currency the book does not list here is sold anywhere.
+    markets: Mapping[str, frozenset[str] | None] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def sold_to(self, currency: str, country: str) -> bool:
+        """Whether the price book sells in ``currency`` to a customer billed in ``country``."""
+        countries = self.markets.get(currency)
+        return countries is None or country in countries
 
     def plan(self, code: str) -> Plan:
         return _find(self.plans, code, "plan")
@@ -201,6 +213,7 @@ class _PlanIn(_Strict):
 class _SeatAddonIn(_Strict):
     name: str = Field(min_length=1)
     plans: list[str] = Field(min_length=1)
+    requires: list[str] = Field(default_factory=list)
     prices: dict[str, _ByCurrency]
 
 
@@ -227,6 +240,8 @@ class _PriceBookIn(_Strict):
     plans: dict[str, _PlanIn] = Field(min_length=1)
     seat_addons: dict[str, _SeatAddonIn] = Field(default_factory=dict)
     usage_addons: dict[str, _UsageAddonIn] = Field(default_factory=dict)
+    #: currency -> billing countries, or ["*"] for anywhere
+    markets: dict[str, list[str]] = Field(default_factory=dict)
 
 
 # --- Rules the shape cannot say, each error naming its entry -----------------
@@ -363,6 +378,21 @@ def parse_pricebook(data: Any) -> PriceBook:
                     f"unknown plan {plan_code!r} (known: {', '.join(raw.plans)})",
                 )
         check.intervals(f"seat_addons.{code}.prices", addon.prices)
+        for required in addon.requires:
+            if required == code or required not in raw.seat_addons:
+                check.fail(
+                    f"seat_addons.{code}.requires",
+                    f"{required!r} is not another seat add-on (known: "
+                    f"{', '.join(raw.seat_addons)})",
+                )
+    for currency, countries in raw.markets.items():
+        if currency not in currencies:
+            check.fail(f"markets.{currency}", "not a currency of the price book")
+        for country in countries:
+            if country != "*" and not (
+                len(country) == 2 and country.isascii() and country.isupper()
+            ):
+                check.fail(f"markets.{currency}", f"{country!r} is not an ISO 3166-1 code or *")
     for code, usage in raw.usage_addons.items():
         check.usage(code, usage, raw.plans)
     clash = set(raw.plans) & (set(raw.seat_addons) | set(raw.usage_addons))
@@ -384,7 +414,11 @@ def parse_pricebook(data: Any) -> PriceBook:
         seat_addons=MappingProxyType(
             {
                 code: SeatAddon(
-                    code, addon.name, frozenset(addon.plans), _seat_prices(addon.prices)
+                    code,
+                    addon.name,
+                    frozenset(addon.plans),
+                    _seat_prices(addon.prices),
+                    frozenset(addon.requires),
                 )
                 for code, addon in raw.seat_addons.items()
             }
@@ -401,6 +435,12 @@ def parse_pricebook(data: Any) -> PriceBook:
                     ),
                 )
                 for code, usage in raw.usage_addons.items()
+            }
+        ),
+        markets=MappingProxyType(
+            {
+                currency: None if "*" in countries else frozenset(countries)
+                for currency, countries in raw.markets.items()
             }
         ),
     )

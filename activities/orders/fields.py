@@ -59,6 +59,22 @@ TEXT_COLUMNS: dict[str, Any] = {
 _OWN_RULE = {"currency", "billing_address.country", "order_id"}
 
 
+#: References typed from another system's document: ASCII, so a lookalike is no other
+#: reference (a PO "РО-77" in Cyrillic is not PO-77, and the customer's AP finds neither).
+_REFERENCES = {
+    "opportunity_id",
+    "customer.id",
+    "amends",
+    "purchase_order.number",
+    "exemption_certificate",
+    "tax_ids.scheme",
+    "tax_ids.value",
+    "addons.code",
+    "plan",
+    "minimum_commitment.item_codes",
+}
+
+
 def column_length(field: str) -> int:
     """The characters the ledger column of ``field`` holds."""
     column_type = TEXT_COLUMNS[field].type
@@ -80,12 +96,67 @@ _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _SLACK_MARKUP = re.compile(r"<[!@#][^>]*>|<[a-z][a-z0-9+.-]*:[^>]*>|@(?:channel|here|everyone)\b")
 
 
+#: Characters that show nothing, outside the categories above: Unicode's default-ignorable
+#: marks and fillers (combining grapheme joiner, variation selectors, Hangul fillers,
+#: Khmer inherent vowels, Mongolian selectors) and the blank Braille pattern. "Acme" with
+#: one of them inside looks like "Acme" and is another name to every comparison.
+_INVISIBLE = frozenset(
+    (
+        0x034F,
+        0x115F,
+        0x1160,
+        0x17B4,
+        0x17B5,
+        0x2800,
+        0x3164,
+        0xFFA0,
+        *range(0x180B, 0x1810),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+    )
+)
+#: Cyrillic and Greek letters drawn like Latin ones (Unicode's confusables for a-z, A-Z).
+_LATIN_LOOKALIKES = frozenset(
+    "АВЕЅІЈКМНОРСТХУаеѕіјорсхуԁԛԝһӏѵүҮ"  # Cyrillic
+    "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιν"  # Greek
+)
+
+
 def forbidden_character(text: str) -> str | None:
     """The first control, bidi or invisible character in ``text``, described; else None."""
     for character in text:
-        if unicodedata.category(character) in _FORBIDDEN_CATEGORIES:
+        if unicodedata.category(character) in _FORBIDDEN_CATEGORIES or ord(character) in (
+            _INVISIBLE
+        ):
             name = unicodedata.name(character, "a control character")
             return f"U+{ord(character):04X} ({name})"
+    return None
+
+
+def _described(character: str) -> str:
+    return f"{character} (U+{ord(character):04X} {unicodedata.name(character, '')})"
+
+
+def lookalike(text: str) -> str | None:
+    """Why ``text`` passes for other text; None when it does not. A space other than the
+    plain one, a full-width letter or digit (Ａｃｍｅ), or a word that writes Latin letters
+    with a Cyrillic or Greek one drawn like a Latin letter (Аcme with a Cyrillic А): each
+    looks like a name already on file and compares as another, so one company becomes two
+    customers and a search for it misses. Names wholly in one script pass (Ωmega too:
+    Ω is drawn like no Latin letter)."""
+    for character in text:
+        if character != " " and unicodedata.category(character) == "Zs":
+            return f"has the space {_described(character)}; write a plain space"
+        if 0xFF01 <= ord(character) <= 0xFF5E:
+            return f"has the full-width {_described(character)}; write it as plain text"
+    for word in re.findall(r"[^\W\d_]+", text):
+        latin = any(c.isascii() for c in word)
+        odd = next((c for c in word if c in _LATIN_LOOKALIKES), None)
+        if latin and odd is not None:
+            return (
+                f"'{word[:40]}' mixes Latin letters with {_described(odd)}, drawn like a "
+                "Latin letter; write the word in one script"
+            )
     return None
 
 
@@ -93,10 +164,15 @@ def stored_in(field: str) -> AfterValidator:
     """The rules of a text field stored in ``field``'s ledger column: its length, plain
     characters, no Slack markup. Used as ``Annotated[OptionalText, stored_in("plan")]``."""
     limit = None if field in _OWN_RULE else column_length(field)
+    ascii_only = field in _REFERENCES
+    # an email's own rule (ASCII, xn-- domains) says more than "lookalike"
+    lookalikes = field != "customer.contact_email"
 
     def check(value: str | None) -> str | None:
         if value is None:
             return None
+        # "é" as e + a combining accent is "é": one text, compared and stored composed
+        value = unicodedata.normalize("NFC", value)
         if limit is not None and len(value) > limit:
             raise PydanticCustomError(
                 "max_length",
@@ -108,6 +184,16 @@ def stored_in(field: str) -> AfterValidator:
                 "control_character",
                 "contains {found}: control, bidi and invisible characters are not allowed",
                 {"found": found},
+            )
+        if lookalikes and (why := lookalike(value)) is not None:
+            raise PydanticCustomError("lookalike", "{why}", {"why": why})
+        if ascii_only and not value.isascii():
+            odd = next(c for c in value if not c.isascii())
+            raise PydanticCustomError(
+                "not_ascii",
+                "{character} is not ASCII: a reference is written in letters A-Z, digits and "
+                "punctuation, so that one drawn alike is the same reference",
+                {"character": _described(odd)},
             )
         if (markup := _SLACK_MARKUP.search(value)) is not None:
             raise PydanticCustomError(

@@ -358,7 +358,7 @@ class ProvisioningActivities:
                     events,
                     terms=InvoiceTerms(
                         issue_date=request.now.date(),
-                        payment_terms_days=order.payment_terms_days,
+                        payment_terms_days=customer.payment_terms_days,
                         po_number=order.purchase_order.number if order.purchase_order else None,
                         tax=self._tax(customer),
                         discounts=discounts,

@@ -75,6 +75,14 @@ def customer_facts(customer: Customer) -> CustomerFacts:
         legal_name=customer.legal_name,
         region=customer.region,
         tax_ids=[(tax_id.scheme, tax_id.value) for tax_id in customer.tax_ids],
+        timezone=customer.timezone,
+        address_line1=customer.address_line1,
+        address_line2=customer.address_line2,
+        city=customer.city,
+        postal_code=customer.postal_code,
+        exemption_certificate=customer.tax_exemption_certificate,
+        contact_emails=[contact.email for contact in customer.contacts],
+        contact_names=[contact.name for contact in customer.contacts],
     )
 
 
@@ -117,6 +125,19 @@ def ledger_facts(session: Session, raw: Mapping[str, Any]) -> LedgerFacts:
         subscription=subscription_facts(subscription) if subscription else None,
         email_owners=email_owners(session, email) if isinstance(email, str) else [],
         opportunity_orders=opportunity_orders(session, raw),
+        active_subscriptions=[
+            subscription_facts(held)
+            for held in session.scalars(
+                select(Subscription)
+                .where(
+                    Subscription.customer_id == customer.id,
+                    Subscription.status == SubscriptionStatus.ACTIVE,
+                )
+                .order_by(Subscription.id)
+            )
+        ]
+        if customer is not None
+        else [],
     )
 
 

@@ -89,15 +89,18 @@ _EMAIL = re.compile(
 
 def _email_problem(email: str) -> str | None:
     """Why ``email`` is no address a mail server delivers to; None when it is one."""
+    name = email.rpartition("@")[0]
     if _EMAIL.match(email):
-        return None
+        # RFC 5321: a mailbox name is at most 64 characters; servers refuse longer ones
+        return (
+            f"the part before @ has {len(name)} characters, at most 64" if len(name) > 64 else None
+        )
     odd = next((c for c in email if not c.isascii()), None)
     if odd is not None:
         return (
             f"{odd} (U+{ord(odd):04X} {unicodedata.name(odd, '')}) is not ASCII; write an "
             "internationalised domain in its xn-- form"
         )
-    name = email.rpartition("@")[0]
     if not name:
         return "it needs one name@domain"
     if ".." in email or name.startswith(".") or name.endswith("."):
@@ -152,6 +155,14 @@ class CustomerFacts(BaseModel):
     )
     po_required: bool
     tax_exempt: bool
+    timezone: str = "UTC"
+    address_line1: str = ""
+    address_line2: str | None = None
+    city: str = ""
+    postal_code: str | None = None
+    exemption_certificate: str | None = None
+    contact_emails: list[str] = Field(default_factory=list)
+    contact_names: list[str] = Field(default_factory=list)
 
 
 class SubscriptionItemFacts(BaseModel):
@@ -199,6 +210,9 @@ class LedgerFacts(BaseModel):
         default_factory=list,
         description="other orders of the order's opportunity, provisioned or awaiting approval",
     )
+    active_subscriptions: list[SubscriptionFacts] = Field(
+        default_factory=list, description="the customer's active subscriptions"
+    )
 
 
 class ValidationReport(BaseModel):
@@ -245,6 +259,8 @@ _FIELD_RULES = frozenset(
         "excel_serial_date",
         "true_or_false",
         "number_format",
+        "lookalike",
+        "not_ascii",
     }
 )
 
@@ -507,6 +523,79 @@ class _Check:
                 f"customer {known.id} is billed and taxed in {known.region}, not "
                 f"{address.region}; update the customer's address first",
             )
+        # a field already refused (a malformed email), or the address of another country or
+        # state (said once, above), is not compared again part by part
+        refused = {p.field for p in self.problems}
+        moved = bool(refused & {"billing_address.country", "billing_address.region"})
+        for field, given, on_file in self.record_differences(known):
+            if field in refused or (moved and field.startswith("billing_address.")):
+                continue
+            self.error(
+                field,
+                "customer_mismatch",
+                f"customer {known.id} has {on_file} on file, the order says {given}: "
+                "provisioning keeps the customer's record, so the order's would be dropped "
+                "unseen; update the customer first, or leave the field out",
+            )
+
+    def record_differences(self, known: CustomerFacts) -> list[tuple[str, str, str]]:
+        """The customer fields the order gives otherwise than the ledger has them (field,
+        the order's value, the ledger's), compared as written: case and runs of spaces
+        aside, postal codes normalised, emails among the customer's billing contacts."""
+        ref, address = self.order.customer, self.order.billing_address
+
+        def shown(value: object) -> str:
+            return repr(value) if isinstance(value, str) else str(value).lower()
+
+        found: list[tuple[str, str, str]] = []
+        texts = (
+            ("customer.timezone", ref.timezone, [known.timezone]),
+            ("customer.contact_email", ref.contact_email, known.contact_emails),
+            ("customer.contact_name", ref.contact_name, known.contact_names),
+            ("billing_address.line1", address.line1 or None, [known.address_line1]),
+            ("billing_address.line2", address.line2, [known.address_line2 or ""]),
+            ("billing_address.city", address.city or None, [known.city]),
+            (
+                "exemption_certificate",
+                self.order.exemption_certificate,
+                [known.exemption_certificate or ""],
+            ),
+        )
+        for field, given, held in texts:
+            if given is not None and _name_key(given) not in {_name_key(h) for h in held}:
+                on_file = " or ".join(repr(h) for h in held if h) or "none"
+                found.append((field, shown(given), on_file))
+        postal = address.postal_code
+        if postal is not None and postal != normalize_postal_code(known.postal_code or ""):
+            found.append(("billing_address.postal_code", shown(postal), repr(known.postal_code)))
+        flags = (
+            ("customer.po_required", "po_required", ref, known.po_required),
+            ("tax_exempt", "tax_exempt", self.order, known.tax_exempt),
+        )
+        for field, name, part, held_flag in flags:
+            given_flag = getattr(part, name)
+            if name in part.model_fields_set and given_flag != held_flag:
+                found.append((field, shown(given_flag), shown(held_flag)))
+        return found
+
+    def active_subscription(self) -> None:
+        """One customer, one running subscription of the product: a new order for an
+        existing customer whose active subscription overlaps the new term would bill the
+        same seats twice (an upgrade or more seats is an amendment, a renewal starts when
+        the term ends)."""
+        order = self.order
+        if order.is_amendment or order.term_start is None or order.term_end is None:
+            return
+        start, end = midnight(order.term_start), midnight(order.term_end)
+        for held in self.facts.active_subscriptions:
+            if held.term_start < end and start < held.term_end:
+                self.error(
+                    "customer.id",
+                    "active_subscription",
+                    f"customer {held.customer_id} already has subscription {held.id} "
+                    f"({held.plan}, {held.term_start.date()} to {held.term_end.date()}), "
+                    "active over this term; amend it (amends) instead of ordering again",
+                )
 
     def opportunity(self) -> None:
         """One deal, one subscription: a new order for an opportunity already provisioned
@@ -621,6 +710,14 @@ class _Check:
                     f"{at}.code",
                     "addon_not_on_plan",
                     f"{addon.code} is not available on the {order.plan} plan (only on {offered})",
+                )
+            missing = sorted(seat_addon.requires - {a.code for a in order.addons})
+            if missing and order.plan in seat_addon.plans:
+                self.error(
+                    f"{at}.code",
+                    "addon_requires",
+                    f"{addon.code} requires {', '.join(missing)} on the same subscription; "
+                    "add it to the order",
                 )
             if addon.quantity is not None and addon.quantity != order.seats:
                 self.error(
@@ -956,12 +1053,19 @@ class _Check:
                 f"payment terms are 0 to {MAX_PAYMENT_TERMS_DAYS} days, got {days}",
             )
         known = self.facts.customer
-        if known is not None and known.payment_terms_days != days:
-            self.warn(
+        if (
+            known is not None
+            and "payment_terms_days" in self.order.model_fields_set
+            and known.payment_terms_days != days
+        ):
+            # every invoice is due on the customer's terms: an order cannot give one other
+            # terms (longer ones extend credit, which the customer's record decides)
+            self.error(
                 "payment_terms_days",
                 "customer_terms",
                 f"customer {known.id} has net {known.payment_terms_days} on file; "
-                f"the order says net {days}",
+                f"the order says net {days}: its invoices are due on the customer's terms "
+                "(change them on the customer first, or leave payment_terms_days out)",
             )
 
     def commitment(self, value: Decimal | None) -> Decimal | None:
@@ -1156,12 +1260,6 @@ class _Check:
                 "a certificate is given but the order is not marked tax-exempt",
             )
         self.jurisdiction()
-        known = self.facts.customer
-        if known is not None and known.tax_exempt != order.tax_exempt:
-            on_file = "tax-exempt" if known.tax_exempt else "taxable"
-            self.warn(
-                "tax_exempt", "customer_exemption", f"customer {known.id} is {on_file} on file"
-            )
         return order.model_copy(update={"tax_ids": normalised})
 
     def jurisdiction(self) -> None:
@@ -1183,6 +1281,23 @@ class _Check:
                 f"no tax rate for {jurisdiction} in config/tax_rates.yaml; add it before "
                 "selling there",
             )
+
+    def market(self) -> None:
+        """The order's currency is one the price book sells to its billing country (a yen
+        price for a German customer is a quote from another market). Said only when the
+        currency and the country are otherwise sound: an unknown country, or a currency
+        other than the customer's, is its own problem."""
+        currency, country = self.order.currency, self.order.billing_address.country
+        if not self.currency_ok or not country or self.book.sold_to(currency, country):
+            return
+        if any(p.field in ("currency", "billing_address.country") for p in self.problems):
+            return
+        self.error(
+            "currency",
+            "currency_market",
+            f"{currency} is not sold to customers billed in {country} (config/pricebook.yaml "
+            "markets); quote the currency of the customer's market",
+        )
 
     def address(self) -> None:
         issues = check_address(self.order.billing_address)
@@ -1216,6 +1331,7 @@ def check_order(
     order = _normalised_address(order)
     check = _Check(order, rules, facts, today)
     check.customer()
+    check.active_subscription()
     check.opportunity()
     check.currency()
     check.billing_terms()
@@ -1238,6 +1354,7 @@ def check_order(
         value = max(value, committed)
     check.purchase_order(window, value)
     check.address()
+    check.market()
     order = check.tax()
     return ValidationReport(
         order_id=order.order_id,

@@ -126,6 +126,18 @@ def test_seat_limits() -> None:
             "pricebook: plans.enterprise.seats.max: is below the minimum of 25",
         ),
         (
+            lambda d: d["seat_addons"]["data_residency"].update(requires=["firewall"]),
+            "pricebook: seat_addons.data_residency.requires: 'firewall' is not another seat add-on",
+        ),
+        (
+            lambda d: d["markets"].update(CHF=["CH"]),
+            "pricebook: markets.CHF: not a currency of the price book",
+        ),
+        (
+            lambda d: d["markets"]["EUR"].append(False),  # NO unquoted: YAML's false
+            "pricebook: markets.EUR.31: Input should be a valid string",
+        ),
+        (
             lambda d: d.update(currencies=["USD", "XYZ"]),
             "pricebook: currencies[1]: currency 'XYZ' is not an ISO 4217 code",
         ),

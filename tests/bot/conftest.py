@@ -28,6 +28,7 @@ from activities.collections.cadence import CadenceBook, load_cadences
 from activities.paths import REPO_ROOT
 from activities.settings import Settings
 from bot.app import create_app
+from bot.intake import ANY_WORKSPACE, SlackWorkspace
 from bot.server import SLACK_PATH, create_asgi_app
 from bot.services import Services, default_billing
 from tests.bot import slack_requests
@@ -133,6 +134,7 @@ async def start_bot(
         clock: Callable[[], datetime] = lambda: NOW,
         settings: Settings | None = None,
         config_dir: Path = REPO_ROOT / "config",
+        workspace: SlackWorkspace = ANY_WORKSPACE,
     ) -> BotUnderTest:
         services = Services(
             sessions=sessions,
@@ -145,7 +147,10 @@ async def start_bot(
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
         bolt = create_app(settings or bot_settings(), services, client=client)
         asgi = create_asgi_app(
-            bolt, services.ack_first, signing_secret=slack_requests.SIGNING_SECRET
+            bolt,
+            services.ack_first,
+            signing_secret=slack_requests.SIGNING_SECRET,
+            workspace=workspace,
         )
         url = await serve(asgi)
         http = aiohttp.ClientSession()

@@ -19,12 +19,13 @@ from temporalio.client import Client
 from activities.ledger.models import AuditEntry, CustomerNote
 from activities.zendesk import webhook
 from bot.ack_first import AckFirst
-from bot.intake import SLACK_BODY_LIMIT, ZENDESK_BODY_LIMIT
+from bot.intake import SLACK_BODY_LIMIT, ZENDESK_BODY_LIMIT, SlackWorkspace
 from bot.server import SLACK_PATH, create_asgi_app
 from bot.zendesk_webhook import PATH as ZENDESK_PATH
 from bot.zendesk_webhook import zendesk_webhook_route
 from tests.bot import slack_requests
 from tests.bot.conftest import ANALYST, NOW, BotUnderTest
+from tests.bot.fake_slack import TEAM_ID
 from tests.ledger import factories
 from tests.zendesk.conftest import served
 
@@ -222,3 +223,36 @@ async def test_a_signed_webhook_with_an_absurd_ticket_number_gets_400() -> None:
         http.post(url.rstrip("/") + ZENDESK_PATH, data=body, headers=headers) as response,
     ):
         assert response.status == 400
+
+
+async def test_a_request_signed_for_another_team_app_or_organisation_is_refused(
+    start_bot: Callable[..., Awaitable[BotUnderTest]], book: sessionmaker[Session]
+) -> None:
+    """The signing secret proves Slack sent it for an app holding the secret, not that it
+    is this workspace's: a second workspace's install (or an app sharing the secret) signs
+    as well. With SLACK_TEAM_ID, SLACK_APP_ID and SLACK_ENTERPRISE_ID set, a command, a
+    click or an event naming another is refused with 403 and writes nothing."""
+    workspace = SlackWorkspace(team_id=TEAM_ID, app_id="A0BILLING", enterprise_id="E0GRID")
+    bot = await start_bot(book, workspace=workspace)
+    url = bot.slack.response_url("elsewhere")
+    note = slack_requests.slash_command("note CUS-1 from elsewhere", ANALYST, url)
+    ours = note + b"&enterprise_id=E0GRID"
+    click = slack_requests.button_click("approve", "APR-1", ANALYST, "C0OTHER", "1.2", url)
+    event = json.loads(slack_requests.app_home_opened(ANALYST))
+    forged = [
+        (ours.replace(TEAM_ID.encode(), b"T0OTHER"), slack_requests.FORM),
+        (ours.replace(b"A0BILLING", b"A0OTHERAPP"), slack_requests.FORM),
+        (note + b"&enterprise_id=E0OTHER", slack_requests.FORM),
+        (note, slack_requests.FORM),  # no organisation at all
+        (click, slack_requests.FORM),  # a click names the team, not the organisation
+        (json.dumps({**event, "api_app_id": "A0OTHERAPP"}).encode(), slack_requests.JSON),
+        (json.dumps({**event, "team_id": "T0OTHER"}).encode(), slack_requests.JSON),
+    ]
+    answers = [await bot.post(body, content_type) for body, content_type in forged]
+    assert [status for status, _ in answers] == [403] * len(forged), answers
+    with book() as session:
+        assert session.scalar(select(func.count()).select_from(CustomerNote)) == 0
+    assert await bot.post(ours, slack_requests.FORM) == (200, "")
+    await bot.slack.wait_for("response_url:elsewhere")
+    with book() as session:
+        assert session.scalar(select(func.count()).select_from(CustomerNote)) == 1

@@ -24,9 +24,10 @@ from activities.billing.pricebook import load_pricebook
 from activities.collections.cadence import load_cadences
 from activities.ledger.db import transaction
 from activities.ledger.models import UsageEvent
+from activities.ledger_settings import ledger_url
 from activities.paths import CONFIG_DIR
 from activities.recurring.usage import ingest, read_records
-from activities.settings import Settings
+from activities.settings import Settings, SettingsError, load_settings, settings
 from bot.ack_first import AckFirst
 from bot.intake import USAGE_BODY_LIMIT, USAGE_WINDOW_SECONDS, usage_signature
 from bot.server import create_asgi_app, webhook_routes
@@ -232,3 +233,32 @@ async def test_two_senders_posting_one_batch_at_once_store_it_once(
     assert sum(a["accepted"] for _, a in answers) == 200
     assert sum(a["duplicate"] for _, a in answers) == 200
     assert stored(ledger) == 200
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["USAGE_API_KEY", "ZENDESK_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET"],
+)
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_signing_key_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, blank: str
+) -> None:
+    """``USAGE_API_KEY=`` (an .env line left empty) served ``POST /usage`` with the empty key:
+    anyone can compute that HMAC. A key set blank is a configuration error naming it."""
+    monkeypatch.setenv(variable, blank)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_a_ledger_read_refuses_a_blank_signing_key_as_the_bot_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command line's quick check of the configuration (activities/ledger_settings.py)
+    accepts only what Settings accepts: a key of spaces goes to Settings, which refuses it."""
+    monkeypatch.setenv("USAGE_API_KEY", "   ")
+    settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="USAGE_API_KEY"):
+            ledger_url()
+    finally:
+        settings.cache_clear()

@@ -565,3 +565,23 @@ async def test_a_refund_made_in_the_product_is_the_stripe_refund_it_is(
     assert _state(ledger)[0][0] == ("INV-000001", Decimal("70.00"), "open")
     with ledger() as session:
         assert violations(session) == []
+
+
+@pytest.mark.parametrize("front", ["t=+{ahead}", "t= {ahead}"])
+async def test_a_signature_dated_ahead_behind_a_second_timestamp_is_refused(
+    ledger: sessionmaker[Session], start_webhook: Callable[..., Awaitable[Webhook]], front: str
+) -> None:
+    """A delivery signed an hour ahead (to be replayed then) with a plain ``t`` of now added
+    after its own: the stripe package reads the first ``t`` with ``int()`` (``+``, a space,
+    full-width digits) and finds the signature good, and the check of the date read the
+    second. Refused: the header is not Stripe's one ``t=`` and its signatures."""
+    hook = await start_webhook(ledger)
+    before = _state(ledger)
+    body = event("evt_9", "payment_intent.succeeded", intent("pi_9", 10000, "INV-000001"))
+    ahead = int(time.time()) + 3600
+    signed = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET, ahead)
+    v1 = signed.split(",", 1)[1]
+    header = ",".join([front.format(ahead=ahead), f"t={int(time.time())}", v1])
+    status, answer = await hook.post(body, header=header)
+    assert status == 400, answer
+    assert _state(ledger) == before

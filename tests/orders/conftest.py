@@ -53,13 +53,18 @@ def rules() -> OrderRules:
 
 
 def seed_corpus_ledger(session: Session) -> None:
-    """The accounts the corpus names: CUS-USD (requires POs, billed at ap@usd-customer.example,
+    """The accounts the corpus names: CUS-PO (requires POs, EIN 91-1144442 on file, no
+    subscription: new orders name it), CUS-USD (requires POs, billed at ap@usd-customer.example,
     EIN 91-1144442 on file; opportunity 006-GLOBEX-2026 provisioned as ORD-0900, 006-REFUSED
     rejected as ORD-0899) with SUB-1 (business, 10 seats, monthly, 25.00) and the cancelled
     SUB-2; CUS-EUR in Germany."""
     factories.customer(session, "CUS-USD", po_required=True)
     session.add(BillingContact(customer_id="CUS-USD", name="AP", email="ap@usd-customer.example"))
     session.add(TaxId(customer_id="CUS-USD", scheme="us_ein", value="91-1144442"))
+    # CUS-USD's twin without a subscription, for new orders (one to CUS-USD would be
+    # refused as active_subscription: SUB-1 runs over their terms)
+    factories.customer(session, "CUS-PO", po_required=True)
+    session.add(TaxId(customer_id="CUS-PO", scheme="us_ein", value="91-1144442"))
     opened = datetime(2026, 10, 1, tzinfo=UTC)
     for order_id, opportunity, order_status in (
         ("ORD-0900", "006-GLOBEX-2026", OrderStatus.PROVISIONED),
@@ -83,6 +88,7 @@ def seed_corpus_ledger(session: Session) -> None:
         country="DE",
         region=None,
         postal_code="10117",
+        address_line1="Friedrichstr. 1",
         city="Berlin",
         timezone="Europe/Berlin",
     )

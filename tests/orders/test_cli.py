@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -116,7 +117,20 @@ async def test_submit_status_correct_and_reject_through_temporal(
         monkeypatch.setenv("TEMPORAL_TASK_QUEUE", queue)
         settings.cache_clear()
         # The commands run their own event loop, so they run in a thread beside the worker's.
+        # A file with bad orders is refused whole: every problem printed, nothing started,
+        # nothing written (no order row, no audit entry, no workflow).
+        before = row_counts(ledger)
         status, out = await asyncio.to_thread(invoke, "order", "submit", str(file), "--as", "ana")
+        assert status == 1, out
+        assert "billing_address.postal_code" in out and "[postal_format]" in out
+        assert "plan: 'platinum' is not a plan" in out and "[unknown_plan]" in out
+        assert row_counts(ledger) == before
+        for n in (1, 2, 3):
+            with pytest.raises(RPCError, match="not found"):
+                await env.client.get_workflow_handle(f"order-ORD-CLI-{n}").describe()
+        status, out = await asyncio.to_thread(
+            invoke, "order", "submit", str(file), "--as", "ana", "--hold-exceptions"
+        )
         assert status == 0, out
         assert out.splitlines() == [
             f"ORD-CLI-{n}: submitted (order-ORD-CLI-{n})" for n in (1, 2, 3)

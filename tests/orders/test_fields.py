@@ -95,3 +95,10 @@ def test_names_in_other_scripts_pass() -> None:
         assert forbidden_character(name) is None
         order, problems = parse_order(_set("customer.legal_name", name))
         assert order is not None and not problems
+
+
+def test_a_name_written_decomposed_is_kept_composed() -> None:
+    """e + U+0301 is é: one text, so the ledger holds one form and comparisons agree."""
+    order, problems = parse_order(_set("customer.legal_name", "Société Ge\u0301ne\u0301rale"))
+    assert order is not None and not problems
+    assert order.customer.legal_name == "Société Générale"

@@ -4,7 +4,7 @@ SQLite ledger, invoices compared with the invoicing engine's own result."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -549,3 +549,35 @@ async def test_an_amendment_invoice_spends_the_customers_account_credit(
         assert note.unapplied == Decimal("0.00")
         applied = session.scalars(select(CreditNoteApplication)).one()
         assert (applied.invoice_id, applied.amount) == (invoice.id, Decimal("25.00"))
+
+
+async def test_an_existing_customers_invoice_is_due_on_the_customers_terms(
+    env: WorkflowEnvironment, sqlite_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """An amendment that leaves payment_terms_days out is invoiced on the customer's terms
+    (net 45 on file), as the bill run invoices every later period; it was due on net 30,
+    the order form's default. An order that states other terms is refused
+    (customer_terms), so the customer's record is the one source."""
+    today = await today_of(env)
+    async with order_worker(env.client, sqlite_sessions, tmp_path / "outbox") as queue:
+        first, order = await provision_new_customer(env, queue, sqlite_sessions)
+        with sqlite_sessions.begin() as session:
+            customer = session.get(Customer, first.customer_id)
+            assert customer is not None
+            customer.payment_terms_days = 45
+        amendment = {
+            key: value
+            for key, value in order.items()
+            if key not in ("payment_terms_days", "term_start", "term_end", "billing_anchor")
+        }
+        amendment |= {
+            "order_id": unique("AMD"),
+            "customer": {"id": first.customer_id},
+            "amends": first.subscription_id,
+            "effective_date": str(today),
+            "seats": 25,
+        }
+        outcome = await (await start(env, queue, amendment)).result()
+    assert outcome.state == "provisioned", outcome
+    assert outcome.invoice is not None
+    assert outcome.invoice.due_date == today + timedelta(days=45)
