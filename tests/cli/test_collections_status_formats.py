@@ -47,7 +47,17 @@ async def test_status_json_and_csv_are_the_cadences_own(
 
     async with worker(client, sessions, tmp_path) as queue:
         handle = await start_cadence(client, customer_id, queue)
-        await status_becomes(handle, lambda s: s.state == "active" and s.cadence is not None)
+        # Settled: waiting for a later step (or for the send window to open). Read while
+        # the first email was still due (inside the customer's send window), the status
+        # changed under the command line's reads: the test failed at 14:45 UTC, passed at
+        # night. It still cannot settle in the five minutes before a send window opens.
+        await status_becomes(
+            handle,
+            lambda s: s.state == "active"
+            and s.cadence is not None
+            and s.next_action_due is not None
+            and s.next_action_due > now + timedelta(minutes=5),
+        )
         truth = await handle.query(STATUS_QUERY, result_type=CadenceStatus)
         json_run = await asyncio.to_thread(
             cli, "collections", "status", customer_id, "--format", "json"
@@ -55,6 +65,7 @@ async def test_status_json_and_csv_are_the_cadences_own(
         csv_run = await asyncio.to_thread(
             cli, "collections", "status", customer_id, "--format", "csv"
         )
+        assert await handle.query(STATUS_QUERY, result_type=CadenceStatus) == truth
         await handle.terminate("test over")
 
     status, out, err = json_run
