@@ -148,6 +148,9 @@ def _draft_key(step: EmailStep, revision: int) -> str:
     return f"draft:{_key(step)}:r{revision}"
 
 
+_CHANGED_SINCE_APPROVAL = "the figures changed after the draft was approved"
+
+
 def _refuse(error: Exception) -> ApplicationError:
     """Bad data or configuration: retrying cannot help, so fail the activity for good."""
     return ApplicationError(str(error), type=type(error).__name__, non_retryable=True)
@@ -327,12 +330,7 @@ class CollectionsActivities:
             snapshot = self._snapshot(step.customer_id, step.now)
             now = emails.figures(emails.facts(snapshot, self.book, promise=step.promise))
             if now != stored["figures"]:
-                return EmailSent(
-                    key=key,
-                    sent=False,
-                    stale=True,
-                    reason="the figures changed after the draft was approved",
-                )
+                return EmailSent(key=key, sent=False, stale=True, reason=_CHANGED_SINCE_APPROVAL)
         email = PreparedEmail(key=key, **stored["email"])
         if email.subject is None or email.body is None:
             return EmailSent(key=key, sent=False, reason=email.reason)
@@ -352,7 +350,13 @@ class CollectionsActivities:
             },
         )
         message = Email(to=tuple(email.to), subject=email.subject, body=email.body)
-        delivery = self.outbox.send(key, step.customer_id, message, step.now, sent)
+        # The check above read without a lock: a payment committed since must be seen
+        # where the email is queued, under the customer's lock, as in send_email.
+        check = self._still_states(step, stored["figures"])
+        try:
+            delivery = self.outbox.send(key, step.customer_id, message, step.now, sent, check)
+        except Withheld:
+            return EmailSent(key=key, sent=False, stale=True, reason=_CHANGED_SINCE_APPROVAL)
         return EmailSent(key=key, sent=True, already_sent=delivery.already_sent)
 
     def _draft(

@@ -8,7 +8,9 @@ server's own thread, as the Stripe webhook or the cash import would record it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.collections.activities import EmailStep
+from activities.collections.activities import EmailStep, PreparedStep
 from activities.ledger.payments import PaymentIn, record_payment
 from tests.collections.factories import account, invoice
 from tests.collections.test_drafted_emails import collections
@@ -95,3 +97,52 @@ def test_a_part_payment_while_the_email_is_drafted_sends_the_new_balance(
     (email,) = sent_emails(sessions, customer_id)
     assert "$1,000.00" in email.subject and "$1,200.00" not in email.body
     assert len(fake_openai.requests) == 2  # drafted again from the account as it now is
+
+
+def test_an_approved_draft_is_not_sent_past_a_payment_committing_as_it_is_queued(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The approved draft says $1,200.00; a payment of $200.00 is being committed (its
+    transaction holds the customer's lock) while the send checks the figures. Before, that
+    check read without the lock, saw $1,200.00, and the email was queued and sent with a
+    balance no longer true. It is now checked again under the lock where it is queued.
+    (SQLite serialises whole transactions, so there the send waits from its first read.)"""
+    customer_id = account(sessions, NOW)
+    invoice(sessions, customer_id, "1200.00", DUE)
+    activities = collections(sessions, tmp_path, None)
+    prepared = PreparedStep(email=step(customer_id), revision=0)
+    assert "$1,200.00 past due" in activities.prepare_email(prepared).preview
+
+    paying = threading.Event()
+    release = threading.Event()
+
+    def pay() -> None:
+        with sessions.begin() as session:
+            record_payment(
+                session,
+                PaymentIn(
+                    customer_id=customer_id,
+                    processor_id="paid-as-sent",
+                    amount=Decimal("200.00"),
+                    currency="USD",
+                    received_at=NOW,
+                ),
+                actor="test:stripe",
+            )
+            paying.set()
+            release.wait(timeout=30)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        payment = pool.submit(pay)
+        assert paying.wait(timeout=30)
+        sending = pool.submit(activities.send_prepared, prepared)
+        try:
+            sending.result(timeout=1.5)  # before: sent at once, past the payment's lock
+        except TimeoutError:
+            pass  # waiting for the payment's lock, as it must
+        finally:
+            release.set()
+        payment.result(timeout=30)
+        sent = sending.result(timeout=30)
+    assert (sent.sent, sent.stale) == (False, True)
+    assert sent_emails(sessions, customer_id) == []
