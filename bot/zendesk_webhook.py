@@ -21,7 +21,7 @@ from starlette.routing import Route
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.zendesk import webhook
 from activities.zendesk.messages import (
@@ -66,19 +66,35 @@ def zendesk_webhook_route(
         target = workflow_id(ticket)
         try:
             client = await temporal()
-            await client.start_workflow(
-                WORKFLOW_TYPE,
-                TicketStart(ticket_id=ticket),
-                id=target,
-                task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                start_signal=TICKET_CHANGED_SIGNAL,
-            )
-        except WorkflowAlreadyStartedError:
-            return JSONResponse({"workflow_id": target, "status": "already handled"})
+            try:
+                await client.start_workflow(
+                    WORKFLOW_TYPE,
+                    TicketStart(ticket_id=ticket),
+                    id=target,
+                    task_queue=task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    start_signal=TICKET_CHANGED_SIGNAL,
+                )
+            except WorkflowAlreadyStartedError:
+                # A finished ticket (reuse rejected), or a delivery whose start lost to
+                # another at the same instant: a running workflow must still hear of it.
+                if not await _changed(client, target):
+                    return JSONResponse({"workflow_id": target, "status": "already handled"})
+                return JSONResponse({"workflow_id": target, "status": "signalled"})
         except (RPCError, RuntimeError) as error:  # Temporal down: Zendesk will retry
             log.error("zendesk webhook for ticket %s: %s", ticket, error)
             return JSONResponse({"error": "the workflow service is unavailable"}, status_code=503)
         return JSONResponse({"workflow_id": target, "status": "started"}, status_code=202)
 
     return Route(PATH, receive, methods=["POST"])
+
+
+async def _changed(client: Client, target: str) -> bool:
+    """Signal a running ticket workflow that its ticket changed; False when it has ended."""
+    try:
+        await client.get_workflow_handle(target).signal(TICKET_CHANGED_SIGNAL)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
